@@ -1,0 +1,130 @@
+"""Errors the library raises. The CLI maps each class to an exit code (see ExitCode).
+
+The library never prints and never exits: it raises one of these, with a message that
+says what went wrong and a hint that says what to do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, as documented in README.md ("Exit codes")."""
+
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    INVALID_SPEC = 3
+    ENGINE = 4
+    LOCKED = 5
+    GUARDRAIL = 6
+    DRIFT = 7
+    INTERRUPTED = 130
+
+
+class FloyoError(Exception):
+    """Base of every error a user can cause or fix."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(FloyoError):
+    """The command line names something that does not exist (a phase, a stack, a root)."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from: file, 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem in a spec file."""
+
+    location: Location | None
+    path: str  # dotted key path, e.g. "database.read_replicas.0.region"; "" for the document
+    message: str
+    hint: str | None = None
+
+    def format(self) -> str:
+        where = str(self.location) if self.location else "<unknown>"
+        key = f" {self.path}:" if self.path else ""
+        text = f"{where}:{key} {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class SpecError(FloyoError):
+    """One or more spec files are invalid; every problem is listed, not just the first."""
+
+    exit_code = ExitCode.INVALID_SPEC
+
+    def __init__(self, issues: list[SpecIssue]) -> None:
+        self.issues = sorted(
+            issues,
+            key=lambda i: (
+                i.location.file if i.location else "",
+                i.location.line if i.location else 0,
+                i.location.column if i.location else 0,
+                i.path,
+            ),
+        )
+        count = len(self.issues)
+        super().__init__(
+            f"{count} problem{'s' if count != 1 else ''} in the spec",
+            "fix each problem listed above, then run `floyo-scale validate` again",
+        )
+
+
+class EngineError(FloyoError):
+    """Pulumi, or a provider (Supabase, Vercel, AWS), failed."""
+
+    exit_code = ExitCode.ENGINE
+
+
+class ProviderError(EngineError):
+    """A provider API answered with an error (names the operation and the resource)."""
+
+
+class StackLockedError(FloyoError):
+    """Another update holds the stack's lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class GuardrailError(FloyoError):
+    """A guardrail refused the change (budget, destructive change, confirmation)."""
+
+    exit_code = ExitCode.GUARDRAIL
+
+
+class DriftDetected(FloyoError):
+    """`drift` found resources whose real state differs from the recorded state."""
+
+    exit_code = ExitCode.DRIFT
+
+
+class Interrupted(FloyoError):
+    """SIGINT or SIGTERM stopped the operation."""
+
+    exit_code = ExitCode.INTERRUPTED
