@@ -1,0 +1,100 @@
+"""Capability facts about Supabase, Vercel and AWS, each with its source.
+
+Every rule that `spec` enforces (plan tiers, region codes, replica limits) reads its numbers
+from here, so a changed limit is one edit. Sources: ../shared/facts/PROVIDERS.md and the
+Supabase Management API contract (../shared/contracts/, snapshot of 2026-06-01).
+"""
+
+from __future__ import annotations
+
+# Region codes `POST /v1/projects` accepts in `region_selection.code` (contract enum).
+SUPABASE_REGIONS: tuple[str, ...] = (
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-east-1", "ap-southeast-1",
+    "ap-northeast-1", "ap-northeast-2", "ap-southeast-2", "eu-west-1", "eu-west-2",
+    "eu-west-3", "eu-north-1", "eu-central-1", "eu-central-2", "ca-central-1",
+    "ap-south-1", "sa-east-1",
+)  # fmt: skip
+
+# Commercial AWS regions (docs.aws.amazon.com/global-infrastructure/latest/regions).
+AWS_REGIONS: tuple[str, ...] = SUPABASE_REGIONS + (
+    "af-south-1", "ap-northeast-3", "ap-south-2", "ap-southeast-3", "ap-southeast-4",
+    "ap-southeast-5", "ap-southeast-7", "ca-west-1", "eu-south-1", "eu-south-2",
+    "il-central-1", "me-central-1", "me-south-1", "mx-central-1",
+)  # fmt: skip
+
+# Supabase plans, in order; read replicas need one of REPLICA_PLANS.
+SUPABASE_PLANS: tuple[str, ...] = ("free", "pro", "team", "enterprise")
+REPLICA_PLANS: frozenset[str] = frozenset({"pro", "team", "enterprise"})
+
+# Compute sizes (`desired_instance_size` enum), smallest first.
+COMPUTE_SIZES: tuple[str, ...] = (
+    "nano", "micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge",
+    "8xlarge", "12xlarge", "16xlarge",
+)  # fmt: skip
+# supabase.com/docs/guides/platform/read-replicas: compute Small or larger,
+# at most 2 replicas below XL, 5 at XL and above.
+REPLICA_MIN_COMPUTE = "small"
+REPLICA_MAX_BELOW_XL = 2
+REPLICA_MAX_AT_XL = 5
+REPLICA_XL = "xlarge"
+FREE_PLAN_COMPUTE: frozenset[str] = frozenset({"nano", "micro"})
+
+# Point-in-time recovery add-on variants (`pitr_7` ...), days of retention.
+PITR_DAYS: tuple[int, ...] = (7, 14, 28)
+
+# Supavisor pool settings (PATCH config/database/pooler).
+# supabase.com/docs/guides/platform/backups: PITR needs at least a Small compute add-on.
+PITR_MIN_COMPUTE = "small"
+
+POOL_MODES: tuple[str, ...] = ("transaction", "session")
+POOL_SIZE_MAX = 3000
+
+# Vercel function regions and the AWS region each sits in (vercel.com/docs/regions).
+VERCEL_REGIONS: dict[str, str] = {
+    "iad1": "us-east-1", "cle1": "us-east-2", "sfo1": "us-west-1", "pdx1": "us-west-2",
+    "yul1": "ca-central-1", "gru1": "sa-east-1", "dub1": "eu-west-1", "lhr1": "eu-west-2",
+    "cdg1": "eu-west-3", "fra1": "eu-central-1", "arn1": "eu-north-1", "bom1": "ap-south-1",
+    "icn1": "ap-northeast-2", "hnd1": "ap-northeast-1", "kix1": "ap-northeast-3",
+    "sin1": "ap-southeast-1", "syd1": "ap-southeast-2", "hkg1": "ap-east-1",
+    "cpt1": "af-south-1", "dxb1": "me-central-1",
+}  # fmt: skip
+VERCEL_PLANS: tuple[str, ...] = ("hobby", "pro", "enterprise")
+# How many function regions a plan may set (PROVIDERS.md: Pro up to 3; uncertain).
+VERCEL_MAX_FUNCTION_REGIONS: dict[str, int] = {
+    "hobby": 1,
+    "pro": 3,
+    "enterprise": len(VERCEL_REGIONS),
+}
+
+# ElastiCache (Redis OSS / Valkey).
+CACHE_ENGINES: tuple[str, ...] = ("redis", "valkey")
+CACHE_NODE_TYPES: tuple[str, ...] = (
+    "cache.t4g.micro", "cache.t4g.small", "cache.t4g.medium",
+    "cache.m7g.large", "cache.m7g.xlarge", "cache.m7g.2xlarge",
+    "cache.r7g.large", "cache.r7g.xlarge", "cache.r7g.2xlarge", "cache.r7g.4xlarge",
+)  # fmt: skip
+CACHE_MAX_REPLICAS = 5  # read replicas per node group
+# Global datastores need large-or-bigger nodes (no t-class) and at most 2 secondary regions.
+GLOBAL_DATASTORE_MAX_SECONDARIES = 2
+EVICTION_POLICIES: tuple[str, ...] = (
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+)  # fmt: skip
+
+# S3 storage classes a lifecycle rule may transition to.
+S3_STORAGE_CLASSES: tuple[str, ...] = (
+    "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
+    "DEEP_ARCHIVE",
+)  # fmt: skip
+# Minimum days in STANDARD before a transition to the IA classes (S3 lifecycle rules).
+S3_MIN_DAYS_BEFORE_IA = 30
+
+
+def is_global_datastore_node(node_type: str) -> bool:
+    """Global datastores need M5/R5 or newer large-or-bigger nodes; t-class never qualifies."""
+    family = node_type.split(".")[1] if node_type.count(".") >= 2 else ""
+    return not family.startswith("t") and node_type.rsplit(".", 1)[-1] != "medium"
+
+
+def compute_at_least(size: str, minimum: str) -> bool:
+    return COMPUTE_SIZES.index(size) >= COMPUTE_SIZES.index(minimum)

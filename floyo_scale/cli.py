@@ -1,0 +1,249 @@
+"""The floyo-scale command line: parse, call one library function, render, exit.
+
+No logic lives here. `main()` is the one error boundary: library errors (FloyoError) become
+a message, a hint and an exit code (errors.ExitCode); anything else is exit 1 with a
+traceback only under --traceback. Commands import what they need inside their bodies, so
+`floyo-scale --help` and `validate` never import Pulumi.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .errors import ExitCode, FloyoError, SpecError
+
+app = typer.Typer(
+    name="floyo-scale",
+    help="Floyo's scaling strategy as code: validate phases and stacks, plan offline, "
+    "and drive Pulumi to build them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class ShowFormat(str, Enum):
+    yaml = "yaml"
+    json = "json"
+
+
+class _Options:
+    root: Path | None = None
+    traceback: bool = False
+
+
+OPTIONS = _Options()
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--root", help="Folder holding phases/ and stacks/ (default: found upward from .)"
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"floyo-scale {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    root: RootOpt = None,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the traceback of an unexpected error.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    OPTIONS.root = root
+    OPTIONS.traceback = traceback
+
+
+def _workspace():
+    from .spec import Workspace
+
+    return Workspace.find(OPTIONS.root)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+# -- spec commands -------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    phase: Annotated[
+        list[str] | None, typer.Option("--phase", "-p", help="Validate this phase (repeatable).")
+    ] = None,
+    stack: Annotated[
+        list[str] | None, typer.Option("--stack", "-s", help="Validate this stack (repeatable).")
+    ] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """Check phase and stack files (default: all of them). Exit 3 lists every problem."""
+    from . import render
+    from .spec import validate as validate_specs
+
+    try:
+        report = validate_specs(_workspace(), phase, stack)
+    except SpecError as error:
+        if format is Format.json:
+            issues = [render.issue_json(i) for i in error.issues]
+            _out(render.to_json({"valid": False, "issues": issues}))
+        raise
+    if format is Format.json:
+        _out(
+            render.to_json(
+                {"valid": True, "phases": list(report.phases), "stacks": list(report.stacks)}
+            )
+        )
+        return
+    parts = []
+    if report.phases:
+        parts.append(
+            f"{len(report.phases)} phase{'s' if len(report.phases) != 1 else ''} "
+            f"({', '.join(report.phases)})"
+        )
+    if report.stacks:
+        parts.append(
+            f"{len(report.stacks)} stack{'s' if len(report.stacks) != 1 else ''} "
+            f"({', '.join(report.stacks)})"
+        )
+    _out("valid: " + " and ".join(parts or ["nothing to check"]) + "\n")
+
+
+@app.command()
+def phases(
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """List the scaling phases: users, budget and the main infrastructure of each."""
+    from . import render
+    from .spec import validate as validate_specs
+
+    ws = _workspace()
+    report = validate_specs(ws, ws.phase_names(), [])
+    ordered = sorted(report.phases.items(), key=lambda item: item[1].users.min)
+    summaries = [render.phase_summary(name, model) for name, model in ordered]
+    _out(render.to_json(summaries) if format is Format.json else render.phases_table(summaries))
+
+
+@app.command()
+def show(
+    phase: Annotated[str | None, typer.Option("--phase", "-p", help="Phase to show.")] = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="Stack to show (at its phase, or --phase).")
+    ] = None,
+    provenance: Annotated[
+        bool, typer.Option("--provenance", help="Say which file and line each value came from.")
+    ] = False,
+    format: Annotated[ShowFormat, typer.Option("--format", "-f")] = ShowFormat.yaml,
+) -> None:
+    """Show the fully resolved spec of a phase, or of a stack at its phase."""
+    from . import render
+    from .spec import describe
+
+    desc = describe(_workspace(), phase, stack)
+    if format is ShowFormat.json:
+        data: Any = desc.data
+        if provenance:
+            data = {
+                **desc.data,
+                "provenance": {
+                    ".".join(map(str, k)): str(v)
+                    for k, v in sorted(desc.provenance.items(), key=str)
+                },
+            }
+        _out(render.to_json(data))
+    else:
+        _out(render.yaml_with_provenance(desc.data, desc.provenance if provenance else None))
+
+
+class SchemaKind(str, Enum):
+    phase = "phase"
+    stack = "stack"
+
+
+@app.command()
+def schema(
+    kind: Annotated[SchemaKind, typer.Argument(help="Which file's schema.")] = SchemaKind.phase,
+) -> None:
+    """Print the JSON Schema of phase or stack files (phases/schema.json, stacks/schema.json)."""
+    from .spec import schema as spec_schema
+
+    build = (
+        spec_schema.phase_file_schema if kind is SchemaKind.phase else spec_schema.stack_file_schema
+    )
+    _out(spec_schema.render(build()))
+
+
+# -- the error boundary --------------------------------------------------------------------
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; map every error to its exit code. Returns the code (used by tests)."""
+    import click
+
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="floyo-scale", standalone_mode=False)
+        code = ExitCode.OK
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        _err("aborted\n")
+        code = ExitCode.INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except SpecError as exc:
+        from .render import spec_error_text
+
+        _err(spec_error_text(exc))
+        code = exc.exit_code
+    except FloyoError as exc:
+        _err(f"error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted\n")
+        code = ExitCode.INTERRUPTED
+    except Exception as exc:  # the boundary: anything else is a bug
+        if OPTIONS.traceback or "--traceback" in (argv or sys.argv):
+            import traceback
+
+            traceback.print_exc()
+        _err(
+            f"error: unexpected {type(exc).__name__}: {exc}\n"
+            "  hint: this is a bug in floyo-scale; rerun with --traceback and report it\n"
+        )
+        code = ExitCode.UNEXPECTED
+    return int(code)
+
+
+def run() -> None:  # console-script entry point
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)

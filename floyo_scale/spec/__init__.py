@@ -1,0 +1,31 @@
+"""Phase and stack specs: load, merge, validate (see docs/spec.md)."""
+
+from .loader import (
+    DEFAULT_STACK,
+    Description,
+    ResolvedPhase,
+    ResolvedStack,
+    ValidationReport,
+    Workspace,
+    describe,
+    load_phase,
+    load_stack,
+    validate,
+)
+from .models import Phase, Stack, secret_env_name
+
+__all__ = [
+    "DEFAULT_STACK",
+    "Description",
+    "describe",
+    "Phase",
+    "ResolvedPhase",
+    "ResolvedStack",
+    "Stack",
+    "ValidationReport",
+    "Workspace",
+    "load_phase",
+    "load_stack",
+    "secret_env_name",
+    "validate",
+]

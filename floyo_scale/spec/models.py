@@ -1,0 +1,264 @@
+"""The spec's shape: Pydantic v2 models for a resolved phase and for a stack file.
+
+A phase file holds only its differences from the phase it extends; the models describe the
+result of resolving that chain (see merge.py), so every field here is present after merging.
+Capability rules that span fields (plan tiers, replica limits) live in rules.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ..catalog import facts
+
+SECRET_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one_of(choices: tuple[str, ...], what: str):
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"unknown {what} {value!r}; expected one of: {', '.join(choices)}")
+        return value
+
+    return AfterValidator(check)
+
+
+AwsRegion = Annotated[str, _one_of(facts.AWS_REGIONS, "AWS region")]
+VercelRegion = Annotated[str, _one_of(tuple(facts.VERCEL_REGIONS), "Vercel region")]
+ComputeSize = Annotated[str, _one_of(facts.COMPUTE_SIZES, "compute size")]
+NodeType = Annotated[str, _one_of(facts.CACHE_NODE_TYPES, "cache node type")]
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+
+
+def _check_secret_ref(value: str) -> str:
+    if not SECRET_REF.match(value):
+        raise ValueError(
+            "secrets are never written in a spec; refer to an environment variable "
+            "instead, e.g. ${env:SUPABASE_ACCESS_TOKEN}"
+        )
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_check_secret_ref)]
+
+
+class Range(Model):
+    """A low and a high figure (a cost or usage estimate)."""
+
+    low: float = Field(ge=0)
+    high: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is greater than high ({self.high})")
+        return self
+
+
+class Users(Model):
+    min: int = Field(ge=0)
+    max: int | None = Field(default=None, ge=1, description="null: no upper bound")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Users:
+        if self.max is not None and self.max <= self.min:
+            raise ValueError(f"max ({self.max}) must be greater than min ({self.min})")
+        return self
+
+
+class Budget(Model):
+    monthly_usd: float | None = Field(
+        default=None, gt=0, description="the ceiling the guardrail enforces; null: set per stack"
+    )
+    expected_usd: Range | None = Field(default=None, description="the seed's cost range")
+    alert_percent: int = Field(default=80, ge=1, le=100)
+
+
+class Limits(Model):
+    """Plan limits that alerts are computed against."""
+
+    database_gb: float = Field(gt=0)
+    bandwidth_gb_month: float = Field(gt=0)
+    function_gb_hours_month: float = Field(gt=0)
+
+
+class Web(Model):
+    vercel_plan: Literal["hobby", "pro", "enterprise"]
+    seats: int = Field(default=1, ge=1, le=1000)
+    framework: Literal["nextjs"] = "nextjs"
+    function_regions: list[VercelRegion] = Field(min_length=1)
+    function_failover: bool = False
+
+
+class Pooler(Model):
+    pool_mode: Literal["transaction", "session"] = "transaction"
+    default_pool_size: int = Field(default=15, ge=0, le=facts.POOL_SIZE_MAX)
+
+
+class ReadReplica(Model):
+    region: AwsRegion
+    purpose: str | None = None
+
+
+class Sharding(Model):
+    key: Literal["user_id", "organization_id"]
+    shards: int = Field(ge=2, le=64)
+    algorithm: Literal["hash", "range"] = "hash"
+
+
+class Partition(Model):
+    column: str = "created_at"
+    interval: Literal["day", "week", "month"] = "month"
+    retention_days: int = Field(ge=1)
+    archive_bucket: str | None = Field(default=None, description="bucket old partitions go to")
+
+
+class Database(Model):
+    plan: Literal["free", "pro", "team", "enterprise"]
+    compute: ComputeSize
+    disk_gb: int = Field(ge=1, le=60_000)
+    postgres_version: int = Field(default=15, ge=14, le=17)
+    pooler: Pooler = Pooler()
+    pitr_days: Literal[0, 7, 14, 28] = 0
+    read_replicas: list[ReadReplica] = []
+    sharding: Sharding | None = None
+    partitioning: dict[str, Partition] = {}
+
+
+class Ttl(Model):
+    api_responses: int = Field(ge=1)
+    queries: int = Field(ge=1)
+    sessions: int = Field(ge=1)
+
+
+class Cache(Model):
+    engine: Literal["redis", "valkey"] = "redis"
+    node_type: NodeType
+    replicas: int = Field(default=0, ge=0, le=facts.CACHE_MAX_REPLICAS)
+    eviction_policy: Literal[facts.EVICTION_POLICIES] = "allkeys-lru"  # type: ignore[valid-type]
+    ttl_seconds: Ttl
+    global_datastore: bool = False
+
+
+class Regions(Model):
+    primary: AwsRegion
+    secondaries: list[AwsRegion] = []
+
+
+class Transition(Model):
+    days: int = Field(ge=0)
+    storage_class: Literal[facts.S3_STORAGE_CLASSES]  # type: ignore[valid-type]
+
+
+class LifecycleRule(Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,255}$")
+    prefix: str = ""
+    transitions: list[Transition] = []
+    expire_days: int | None = Field(default=None, ge=1)
+    noncurrent_expire_days: int | None = Field(default=None, ge=1)
+
+
+class Bucket(Model):
+    versioning: bool = True
+    lifecycle: list[LifecycleRule] = []
+    replicate: bool = Field(default=False, description="replicate to every secondary region")
+
+
+class Storage(Model):
+    buckets: dict[Name, Bucket] = {}
+
+
+class Alerts(Model):
+    database_size_percent: int = Field(default=80, ge=1, le=100)
+    bandwidth_percent: int = Field(default=80, ge=1, le=100)
+    p95_latency_ms: int = Field(default=1000, ge=1)
+    error_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    cache_memory_percent: int = Field(default=80, ge=1, le=100)
+
+
+class Usage(Model):
+    """Expected usage at this phase; the cost estimate prices usage-driven lines with it."""
+
+    database_gb: Range
+    storage_gb: Range
+    egress_gb: Range
+    requests_per_user_month: Range
+
+
+class Phase(Model):
+    """A fully resolved phase (its `extends` chain merged, a stack's overrides applied)."""
+
+    description: str
+    users: Users
+    budget: Budget
+    limits: Limits
+    web: Web
+    database: Database
+    cache: Cache | None = None
+    regions: Regions
+    storage: Storage
+    alerts: Alerts = Alerts()
+    usage: Usage
+
+
+class GitRepository(Model):
+    type: Literal["github", "gitlab", "bitbucket"] = "github"
+    repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    production_branch: str = "main"
+
+
+class VercelStack(Model):
+    team: str = Field(description="Vercel team slug or id")
+    project_name: Name
+    git_repository: GitRepository
+    domains: list[str] = []
+    api_token: SecretRef = "${env:VERCEL_API_TOKEN}"
+
+
+class SupabaseStack(Model):
+    organization: str = Field(pattern=r"^[\w-]+$", description="organization slug")
+    access_token: SecretRef = "${env:SUPABASE_ACCESS_TOKEN}"
+    api_url: str = "https://api.supabase.com"
+
+
+class AwsStack(Model):
+    account_id: str = Field(pattern=r"^\d{12}$")
+    profile: str | None = None
+
+
+class Notifications(Model):
+    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+
+
+class Stack(Model):
+    """A stack file, without its `overrides` (those are validated as part of the phase)."""
+
+    phase: str
+    description: str = ""
+    project: Name = "floyo"
+    protect_stateful: bool = Field(
+        default=False, description="protect + retain_on_delete databases, buckets and caches"
+    )
+    vercel: VercelStack
+    supabase: SupabaseStack
+    aws: AwsStack
+    notifications: Notifications = Notifications()
+    secrets_provider: str | None = Field(
+        default=None, description="Pulumi secrets provider URL (awskms://...); default passphrase"
+    )
+    overrides: dict[str, Any] = Field(default={}, description="any phase value, merged last")
+
+
+def secret_env_name(ref: str) -> str:
+    """`${env:NAME}` -> `NAME`."""
+    match = SECRET_REF.match(ref)
+    if not match:
+        raise ValueError(f"not a secret reference: {ref!r}")
+    return match.group(1)

@@ -1,0 +1,204 @@
+"""Capability rules: what the providers accept, checked across fields after the models pass.
+
+Each rule returns (key path, message, hint). Numbers come from catalog/facts.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..catalog import facts
+from .models import Phase
+
+Finding = tuple[tuple[str | int, ...], str, str | None]
+
+
+def check_phase(phase: Phase) -> list[Finding]:
+    return [
+        *_database(phase),
+        *_regions(phase),
+        *_web(phase),
+        *_cache(phase),
+        *_storage(phase),
+    ]
+
+
+def _database(phase: Phase) -> Iterator[Finding]:
+    db = phase.database
+    if db.plan == "free" and db.compute not in facts.FREE_PLAN_COMPUTE:
+        yield (
+            ("database", "compute"),
+            f"compute {db.compute!r} needs a paid Supabase plan; the free plan runs nano or micro",
+            "set database.plan to pro, or database.compute to micro",
+        )
+    if db.plan == "free" and db.pitr_days:
+        yield (
+            ("database", "pitr_days"),
+            "point-in-time recovery needs a paid Supabase plan",
+            "set database.plan to pro, or pitr_days to 0",
+        )
+    if db.pitr_days and not facts.compute_at_least(db.compute, facts.PITR_MIN_COMPUTE):
+        yield (
+            ("database", "pitr_days"),
+            f"point-in-time recovery needs compute {facts.PITR_MIN_COMPUTE} or larger, "
+            f"not {db.compute!r}",
+            f"set database.compute to {facts.PITR_MIN_COMPUTE} or larger",
+        )
+    if db.plan not in facts.SUPABASE_PLANS[1:] and db.sharding:
+        yield (("database", "sharding"), "sharding needs a paid Supabase plan", None)
+    replicas = db.read_replicas
+    if not replicas:
+        return
+    if db.plan not in facts.REPLICA_PLANS:
+        yield (
+            ("database", "read_replicas"),
+            f"read replicas need a Supabase Pro, Team or Enterprise plan, not {db.plan!r}",
+            "set database.plan to pro (or higher), or remove database.read_replicas",
+        )
+    if not facts.compute_at_least(db.compute, facts.REPLICA_MIN_COMPUTE):
+        yield (
+            ("database", "compute"),
+            f"read replicas need compute {facts.REPLICA_MIN_COMPUTE} or larger, not {db.compute!r}",
+            f"set database.compute to {facts.REPLICA_MIN_COMPUTE} or larger",
+        )
+    at_xl = facts.compute_at_least(db.compute, facts.REPLICA_XL)
+    limit = facts.REPLICA_MAX_AT_XL if at_xl else facts.REPLICA_MAX_BELOW_XL
+    if len(replicas) > limit:
+        yield (
+            ("database", "read_replicas"),
+            f"{len(replicas)} read replicas; compute {db.compute!r} allows at most {limit}",
+            "compute xlarge and above allows 5"
+            if not at_xl
+            else "remove replicas; Supabase allows 5 at most",
+        )
+    for i, replica in enumerate(replicas):
+        if replica.region not in facts.SUPABASE_REGIONS:
+            yield (
+                ("database", "read_replicas", i, "region"),
+                f"Supabase has no region {replica.region!r}",
+                "Supabase regions: " + ", ".join(facts.SUPABASE_REGIONS),
+            )
+
+
+def _regions(phase: Phase) -> Iterator[Finding]:
+    regions = phase.regions
+    if regions.primary not in facts.SUPABASE_REGIONS:
+        yield (
+            ("regions", "primary"),
+            f"the primary region hosts the database, and Supabase has no region {regions.primary!r}",
+            "Supabase regions: " + ", ".join(facts.SUPABASE_REGIONS),
+        )
+    seen = {regions.primary}
+    for i, region in enumerate(regions.secondaries):
+        if region in seen:
+            yield (
+                ("regions", "secondaries", i),
+                f"region {region!r} is listed twice (or is the primary)",
+                None,
+            )
+        seen.add(region)
+
+
+def _web(phase: Phase) -> Iterator[Finding]:
+    web = phase.web
+    limit = facts.VERCEL_MAX_FUNCTION_REGIONS[web.vercel_plan]
+    if len(web.function_regions) > limit:
+        yield (
+            ("web", "function_regions"),
+            f"{len(web.function_regions)} function regions; "
+            f"the Vercel {web.vercel_plan} plan allows {limit}",
+            "use fewer regions, or a higher web.vercel_plan",
+        )
+    if len(set(web.function_regions)) != len(web.function_regions):
+        yield (("web", "function_regions"), "a function region is listed twice", None)
+    if web.function_failover and web.vercel_plan != "enterprise":
+        yield (
+            ("web", "function_failover"),
+            "function failover is an Enterprise feature",
+            "set web.vercel_plan to enterprise",
+        )
+
+
+def _cache(phase: Phase) -> Iterator[Finding]:
+    cache = phase.cache
+    if cache is None or not cache.global_datastore:
+        return
+    if not phase.regions.secondaries:
+        yield (
+            ("cache", "global_datastore"),
+            "a global datastore spans regions, and this phase has no secondary region",
+            "add regions.secondaries, or set cache.global_datastore to false",
+        )
+    if len(phase.regions.secondaries) > facts.GLOBAL_DATASTORE_MAX_SECONDARIES:
+        yield (
+            ("cache", "global_datastore"),
+            f"a global datastore has at most {facts.GLOBAL_DATASTORE_MAX_SECONDARIES} "
+            f"secondary regions; this phase has {len(phase.regions.secondaries)}",
+            None,
+        )
+    if not facts.is_global_datastore_node(cache.node_type):
+        yield (
+            ("cache", "node_type"),
+            f"a global datastore needs large-or-bigger nodes, not {cache.node_type!r}",
+            "use cache.r7g.large or cache.m7g.large",
+        )
+
+
+def _storage(phase: Phase) -> Iterator[Finding]:
+    buckets = phase.storage.buckets
+    for name, bucket in buckets.items():
+        if bucket.replicate and not phase.regions.secondaries:
+            yield (
+                ("storage", "buckets", name, "replicate"),
+                "replication copies to the secondary regions, and this phase has none",
+                "add regions.secondaries, or set replicate to false",
+            )
+        for i, rule in enumerate(bucket.lifecycle):
+            path = ("storage", "buckets", name, "lifecycle", i)
+            if not rule.transitions and not rule.expire_days and not rule.noncurrent_expire_days:
+                yield (path, "the rule neither transitions nor expires anything", None)
+            for j, step in enumerate(rule.transitions):
+                if (
+                    step.storage_class in ("STANDARD_IA", "ONEZONE_IA")
+                    and step.days < facts.S3_MIN_DAYS_BEFORE_IA
+                ):
+                    yield (
+                        path + ("transitions", j, "days"),
+                        f"S3 moves objects to {step.storage_class} after "
+                        f"{facts.S3_MIN_DAYS_BEFORE_IA} days at the earliest",
+                        None,
+                    )
+            last = max((t.days for t in rule.transitions), default=0)
+            if rule.expire_days is not None and rule.expire_days <= last:
+                yield (
+                    path + ("expire_days",),
+                    f"objects expire after {rule.expire_days} days, before their last "
+                    f"transition at {last} days",
+                    None,
+                )
+    for table, part in phase.database.partitioning.items():
+        if part.archive_bucket and part.archive_bucket not in buckets:
+            yield (
+                ("database", "partitioning", table, "archive_bucket"),
+                f"no bucket named {part.archive_bucket!r} in storage.buckets",
+                "buckets: " + (", ".join(buckets) or "(none)"),
+            )
+
+
+def check_user_ranges(phases: dict[str, Phase]) -> list[tuple[str, str]]:
+    """The phases' user ranges, ordered by their minimum, must not overlap or leave a gap."""
+    problems = []
+    ordered = sorted(phases.items(), key=lambda item: item[1].users.min)
+    for (name, phase), (next_name, following) in zip(ordered, ordered[1:], strict=False):
+        if phase.users.max is None:
+            problems.append((name, f"has no user maximum but {next_name!r} starts above it"))
+        elif phase.users.max != following.users.min:
+            what = "overlaps" if phase.users.max > following.users.min else "leaves a gap before"
+            problems.append(
+                (
+                    name,
+                    f"users.max ({phase.users.max}) {what} {next_name!r} "
+                    f"(users.min {following.users.min})",
+                )
+            )
+    return problems

@@ -1,0 +1,56 @@
+"""JSON Schemas for the spec files, for editors (yaml-language-server) and for review.
+
+A phase file holds only its differences, so the phase-file schema is the Phase model with
+nothing required, plus `extends`. A stack file's `overrides` take that same partial schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from .models import Phase, Stack
+
+SCHEMA_ID = "https://floyo.app/schemas/floyo-scale"
+
+
+def _without_required(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_required(v) for k, v in schema.items() if k != "required"}
+    if isinstance(schema, list):
+        return [_without_required(v) for v in schema]
+    return schema
+
+
+def phase_file_schema() -> dict[str, Any]:
+    schema = _without_required(Phase.model_json_schema())
+    schema["properties"] = {
+        "extends": {"type": "string", "description": "the phase this one builds on"},
+        **schema["properties"],
+    }
+    schema["title"] = "floyo-scale phase file"
+    schema["$id"] = f"{SCHEMA_ID}/phase.json"
+    return schema
+
+
+def stack_file_schema() -> dict[str, Any]:
+    schema = Stack.model_json_schema()
+    partial = phase_file_schema()
+    defs = schema.setdefault("$defs", {})
+    for name, definition in partial.pop("$defs", {}).items():
+        defs.setdefault(name, definition)
+    # the partial Phase definitions (nothing required) win over the full ones for overrides
+    overrides = copy.deepcopy(partial)
+    overrides["properties"].pop("extends")
+    for key in ("title", "$id"):
+        overrides.pop(key, None)
+    overrides["description"] = "any phase value; merged over the phase (see docs/spec.md)"
+    schema["properties"]["overrides"] = overrides
+    schema["title"] = "floyo-scale stack file"
+    schema["$id"] = f"{SCHEMA_ID}/stack.json"
+    return schema
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

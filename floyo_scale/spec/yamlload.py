@@ -1,0 +1,184 @@
+"""YAML loading that remembers where every value came from and refuses what PyYAML lets by.
+
+PyYAML keeps the last of two duplicate keys without a word, expands alias bombs until memory
+runs out and reports binary files as odd syntax errors. This loader works on the node graph
+(`compose`), so it can record the file:line:column of every key path, detect duplicate keys,
+and bound the work an alias may cause before any value is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import Location, SpecIssue
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_FILE_BYTES = 256 * 1024  # a phase or stack file is a few KiB; anything larger is a mistake
+MAX_NODES = 20_000  # values built from one file, aliases counted every time they are used
+
+KeyPath = tuple[str | int, ...]
+Provenance = dict[KeyPath, Location]
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+@dataclass
+class Document:
+    """A loaded YAML file: its data and where each key path was written."""
+
+    path: Path
+    data: Any
+    provenance: Provenance
+
+
+class YamlProblem(Exception):
+    def __init__(self, issue: SpecIssue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+def display_path(path: Path) -> str:
+    """Paths in messages are relative to the working directory when they can be."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_document(path: Path) -> Document:
+    """Read, decode and parse one spec file; raise YamlProblem with a located issue."""
+    name = display_path(path)
+
+    def fail(message: str, line: int = 1, column: int = 1, hint: str | None = None) -> YamlProblem:
+        return YamlProblem(SpecIssue(Location(name, line, column), "", message, hint))
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise fail(
+            f"file is {len(raw):,} bytes, larger than the {MAX_FILE_BYTES:,} a spec may be",
+            hint="a spec file holds a few dozen settings; is this the right file?",
+        )
+    if b"\x00" in raw:
+        raise fail("file is binary (it contains NUL bytes), not YAML")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise fail(
+            f"file is not UTF-8 (byte 0x{raw[exc.start]:02x} cannot be decoded)",
+            line,
+            column,
+            hint="save the file as UTF-8",
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip() or all(
+        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
+    ):
+        raise fail("file is empty", hint="a spec file is a YAML mapping of settings")
+
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = (exc.problem or str(exc)).strip()
+        hint = None
+        if "\\t" in problem or "tab" in problem.lower():
+            hint = "YAML indentation must use spaces, not tabs"
+        elif "expected a single document" in (exc.context or ""):
+            problem = "file holds more than one YAML document"
+            hint = "remove the `---` separator: one file is one spec"
+        raise fail(f"YAML syntax error: {problem}", line, column, hint) from None
+    except yaml.YAMLError as exc:
+        raise fail(f"YAML syntax error: {exc}") from None
+    finally:
+        loader.dispose()
+
+    if node is None:
+        raise fail("file is empty", hint="a spec file is a YAML mapping of settings")
+    if node.tag != _MAP:
+        raise fail(
+            "the top level must be a mapping of settings (key: value)",
+            node.start_mark.line + 1,
+            node.start_mark.column + 1,
+        )
+    builder = _Builder(name, Loader(""))
+    data = builder.build(node, ())
+    return Document(path, data, builder.provenance)
+
+
+class _Builder:
+    def __init__(self, file: str, constructor: Any) -> None:
+        self.file = file
+        self.constructor = constructor
+        self.provenance: Provenance = {}
+        self.count = 0
+
+    def _loc(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _fail(self, node: yaml.Node, path: KeyPath, message: str, hint: str | None = None):
+        return YamlProblem(SpecIssue(self._loc(node), dotted(path), message, hint))
+
+    def build(self, node: yaml.Node, path: KeyPath, at: yaml.Node | None = None) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self._fail(
+                node,
+                path,
+                f"document expands to more than {MAX_NODES:,} values",
+                hint="anchors and aliases (&x / *x) may repeat small things, not build huge ones",
+            )
+        self.provenance[path] = self._loc(at or node)
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _MAP:
+                raise self._fail(node, path, f"unsupported tag {node.tag}")
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:
+                    raise self._fail(
+                        key_node,
+                        path,
+                        "YAML merge keys (<<) are not supported",
+                        hint="use `extends:` to build on another phase",
+                    )
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self._fail(key_node, path, "a key must be a plain string")
+                key = self.constructor.construct_object(key_node)
+                if not isinstance(key, str):
+                    key = str(key)  # `1:` or `true:` as keys: keep the text, the model rejects it
+                if key in result:
+                    first = self.provenance.get(path + (key,))
+                    raise self._fail(
+                        key_node,
+                        path + (key,),
+                        "duplicate key"
+                        + (f" (first written at line {first.line})" if first else ""),
+                        hint="YAML keeps only the last of two equal keys; remove one",
+                    )
+                result[key] = self.build(value_node, path + (key,), at=key_node)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                raise self._fail(node, path, f"unsupported tag {node.tag}")
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.YAMLError as exc:
+            raise self._fail(node, path, f"cannot read value: {exc}") from None
+
+
+def dotted(path: KeyPath) -> str:
+    return ".".join(str(p) for p in path)
