@@ -9,7 +9,7 @@ traceback only under --traceback. Commands import what they need inside their bo
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,12 +29,12 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 
 
-class ShowFormat(str, Enum):
+class ShowFormat(StrEnum):
     yaml = "yaml"
     json = "json"
 
@@ -176,7 +176,7 @@ def show(
         _out(render.yaml_with_provenance(desc.data, desc.provenance if provenance else None))
 
 
-class SchemaKind(str, Enum):
+class SchemaKind(StrEnum):
     phase = "phase"
     stack = "stack"
 

@@ -1,1 +1,1 @@
-"""Facts about the providers, kept in one place: capabilities (facts.py) and prices (prices.yaml)."""
+"""Provider facts in one place: capabilities (facts.py) and prices (prices.yaml)."""

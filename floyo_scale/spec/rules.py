@@ -85,7 +85,8 @@ def _regions(phase: Phase) -> Iterator[Finding]:
     if regions.primary not in facts.SUPABASE_REGIONS:
         yield (
             ("regions", "primary"),
-            f"the primary region hosts the database, and Supabase has no region {regions.primary!r}",
+            "the primary region hosts the database, and Supabase has no region "
+            f"{regions.primary!r}",
             "Supabase regions: " + ", ".join(facts.SUPABASE_REGIONS),
         )
     seen = {regions.primary}
