@@ -202,20 +202,31 @@ def _err(text: str) -> None:
     sys.stderr.flush()
 
 
+def _click_exception() -> Any:
+    """ClickException of the click that Typer runs on: Typer >= 0.20 vendors its own copy
+    (typer._click), whose classes are not those of the `click` package."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # older Typer runs on the click package
+        from click.exceptions import ClickException  # type: ignore[assignment]
+    return ClickException
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every error to its exit code. Returns the code (used by tests)."""
-    import click
+    click_exception = _click_exception()
 
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="floyo-scale", standalone_mode=False)
-        code = ExitCode.OK
-    except click.exceptions.Exit as exc:
+        # without standalone mode, an Exit (--help, --version, Ctrl-C as 130) is returned
+        result = command.main(args=argv, prog_name="floyo-scale", standalone_mode=False)
+        code = result if isinstance(result, int) else ExitCode.OK
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         _err("aborted\n")
         code = ExitCode.INTERRUPTED
-    except click.ClickException as exc:
+    except click_exception as exc:
         exc.show()
         code = exc.exit_code
     except SpecError as exc:
