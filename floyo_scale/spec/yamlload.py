@@ -20,6 +20,7 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_FILE_BYTES = 256 * 1024  # a phase or stack file is a few KiB; anything larger is a mistake
 MAX_NODES = 20_000  # values built from one file, aliases counted every time they are used
+MAX_DEPTH = 64  # nesting of mappings and lists; a spec nests about 7 deep
 
 KeyPath = tuple[str | int, ...]
 Provenance = dict[KeyPath, Location]
@@ -89,13 +90,22 @@ def load_document(path: Path) -> Document:
 
     loader = Loader(text)
     try:
+        too_deep = _nesting_too_deep(text)
+        if too_deep is not None:
+            raise fail(
+                f"values nest more than {MAX_DEPTH} levels deep",
+                too_deep.line + 1,
+                too_deep.column + 1,
+            )
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = (exc.problem or str(exc)).strip()
         hint = None
-        if "\\t" in problem or "tab" in problem.lower():
+        lines = text.splitlines()
+        at = lines[line - 1][:column] if mark and line <= len(lines) else ""
+        if "\\t" in problem or "tab" in problem.lower() or "\t" in at:
             hint = "YAML indentation must use spaces, not tabs"
         elif "expected a single document" in (exc.context or ""):
             problem = "file holds more than one YAML document"
@@ -119,6 +129,28 @@ def load_document(path: Path) -> Document:
     return Document(path, data, builder.provenance)
 
 
+def _nesting_too_deep(text: str) -> yaml.Mark | None:
+    """Where mappings and lists first nest deeper than MAX_DEPTH, or None.
+
+    Read from the parser's events, which come without recursion, before the composer (which
+    recurses once per level, in C with the C loader) can overflow the stack and crash.
+    """
+    parser = Loader(text)
+    depth = 0
+    try:
+        while not parser.check_event(yaml.StreamEndEvent):
+            event = parser.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        parser.dispose()
+    return None
+
+
 class _Builder:
     def __init__(self, file: str, constructor: Any) -> None:
         self.file = file
@@ -140,6 +172,10 @@ class _Builder:
                 path,
                 f"document expands to more than {MAX_NODES:,} values",
                 hint="anchors and aliases (&x / *x) may repeat small things, not build huge ones",
+            )
+        if len(path) > MAX_DEPTH:  # an alias inside its own anchor (`&a [*a]`) never ends
+            raise self._fail(
+                node, path[:MAX_DEPTH], f"values nest more than {MAX_DEPTH} levels deep"
             )
         self.provenance[path] = self._loc(at or node)
         if isinstance(node, yaml.MappingNode):
