@@ -1,0 +1,45 @@
+"""What every component shares: naming, tags, options for stateful resources, secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+
+from ..spec import ResolvedStack, secret_env_name
+
+# Offline synthesis never needs a secret's value: it is replaced by this marker, and every
+# secret input is shown as "[secret]" anyway.
+OFFLINE_SECRET = "offline-placeholder"
+
+
+@dataclass(frozen=True)
+class Context:
+    """The resolved stack and the secret values the program may use."""
+
+    stack: ResolvedStack
+    secrets: Mapping[str, str]
+
+    @property
+    def prefix(self) -> str:
+        """Physical names: `floyo-staging-...`."""
+        return f"{self.stack.stack.project}-{self.stack.name}"
+
+    def secret(self, ref: str) -> pulumi.Output[str]:
+        """The value of a `${env:NAME}` reference, as a Pulumi secret."""
+        name = secret_env_name(ref)
+        return pulumi.Output.secret(self.secrets.get(name, OFFLINE_SECRET))
+
+    def tags(self, component: str) -> dict[str, str]:
+        return {
+            "floyo:project": self.stack.stack.project,
+            "floyo:stack": self.stack.name,
+            "floyo:phase": self.stack.phase_name,
+            "floyo:component": component,
+        }
+
+    def stateful(self, **kwargs) -> pulumi.ResourceOptions:
+        """Options for resources that hold data: protected and retained when the stack asks."""
+        keep = self.stack.stack.protect_stateful
+        return pulumi.ResourceOptions(protect=keep, retain_on_delete=keep, **kwargs)

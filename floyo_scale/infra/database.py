@@ -1,0 +1,109 @@
+"""Supabase: one project per shard (one in all when the phase does not shard), each with its
+read replicas, pooler settings and point-in-time recovery; and the shard map the app reads.
+
+Supabase has no usable Pulumi provider for Python, so these are dynamic resources over the
+Management API (infra/supabase/).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+
+from .common import Context
+from .supabase import Addon, PoolerSettings, Project, ReadReplica
+
+
+class Database(pulumi.ComponentResource):
+    """Outputs for the app: `pooler_urls` (one per shard, secret), `replica_urls` (per shard,
+    secret), `shard_map` (JSON, no secrets)."""
+
+    def __init__(self, ctx: Context, opts=None) -> None:
+        db = ctx.stack.phase.database
+        shards = db.sharding.shards if db.sharding else 1
+        super().__init__(
+            "floyo:database:Database",
+            "database",
+            {"plan": db.plan, "compute": db.compute, "shards": shards},
+            opts,
+        )
+        self.ctx = ctx
+        supabase = ctx.stack.stack.supabase
+        self._token = ctx.secret(supabase.access_token)
+        self._api = supabase.api_url
+        self._replicas: list[list[ReadReplica]] = []
+        self.projects = [self._shard(i, shards) for i in range(shards)]
+        self.pooler_urls = [p.pooler_connection_string for p in self.projects]
+        self.replica_urls = [
+            pulumi.Output.all(*[r.connection_string for r in replicas]).apply(",".join)
+            for replicas in self._replicas
+        ]
+        self.shard_map = pulumi.Output.all(*[p.ref for p in self.projects]).apply(
+            lambda refs: _shard_map(db.sharding, refs)
+        )
+        self.register_outputs({"refs": [p.ref for p in self.projects]})
+
+    def _shard(self, index: int, count: int) -> Project:
+        db, region = self.ctx.stack.phase.database, self.ctx.stack.phase.regions.primary
+        name = "primary" if count == 1 else f"shard-{index}"
+        project = Project(
+            name,
+            project_name=self.ctx.prefix if count == 1 else f"{self.ctx.prefix}-shard-{index}",
+            organization_slug=self.ctx.stack.stack.supabase.organization,
+            region=region,
+            instance_size=db.compute,
+            plan=db.plan,
+            access_token=self._token,
+            api_url=self._api,
+            opts=self.ctx.stateful(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=project)
+        PoolerSettings(
+            name,
+            project_ref=project.ref,
+            pool_mode=db.pooler.pool_mode,
+            default_pool_size=db.pooler.default_pool_size,
+            access_token=self._token,
+            api_url=self._api,
+            opts=child,
+        )
+        if db.pitr_days:
+            Addon(
+                f"{name}-pitr",
+                project_ref=project.ref,
+                addon_type="pitr",
+                addon_variant=f"pitr_{db.pitr_days}",
+                access_token=self._token,
+                api_url=self._api,
+                opts=child,
+            )
+        replicas = [
+            ReadReplica(
+                f"{name}-replica-{i}-{replica.region}",
+                project_ref=project.ref,
+                region=replica.region,
+                access_token=self._token,
+                api_url=self._api,
+                db_pass=project.db_pass,
+                opts=self.ctx.stateful(parent=project),
+            )
+            for i, replica in enumerate(db.read_replicas)
+        ]
+        self._replicas.append(replicas)
+        return project
+
+
+def _shard_map(sharding, refs: list[str]) -> str:
+    """What the app routes by: no connection strings here (those are secret variables)."""
+    return json.dumps(
+        {
+            "key": sharding.key if sharding else None,
+            "algorithm": sharding.algorithm if sharding else None,
+            "shards": [
+                {"index": i, "project_ref": ref, "url_variable": f"DATABASE_URL_SHARD_{i}"}
+                for i, ref in enumerate(refs)
+            ],
+        },
+        sort_keys=True,
+    )

@@ -1,0 +1,94 @@
+"""Vercel: the Next.js project, its function regions and domains, and the environment
+variables that wire the app to what floyo-scale builds. Connection strings and tokens are
+sensitive variables (Vercel never shows them again) and Pulumi secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import pulumi
+import pulumiverse_vercel as vercel
+
+from .common import Context
+
+TARGETS = ["production", "preview"]
+
+
+class Web(pulumi.ComponentResource):
+    def __init__(
+        self,
+        ctx: Context,
+        env: Mapping[str, pulumi.Input[str]],
+        secret_env: Mapping[str, pulumi.Input[str]],
+        opts=None,
+    ) -> None:
+        web, settings = ctx.stack.phase.web, ctx.stack.stack.vercel
+        super().__init__(
+            "floyo:web:Web",
+            "web",
+            {"vercel_plan": web.vercel_plan, "seats": web.seats, "team": settings.team},
+            opts,
+        )
+        provider = vercel.Provider(
+            "vercel",
+            api_token=ctx.secret(settings.api_token),
+            team=settings.team,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        repo = settings.git_repository
+        self.project = vercel.Project(
+            "app",
+            name=settings.project_name,
+            framework=web.framework,
+            git_repository=vercel.ProjectGitRepositoryArgs(
+                type=repo.type, repo=repo.repo, production_branch=repo.production_branch
+            ),
+            resource_config=vercel.ProjectResourceConfigArgs(
+                function_default_regions=list(web.function_regions)
+            ),
+            function_failover=web.function_failover or None,
+            opts=child,
+        )
+        under = pulumi.ResourceOptions(parent=self.project, provider=provider)
+        for domain in settings.domains:
+            vercel.ProjectDomain(domain, project_id=self.project.id, domain=domain, opts=under)
+        for key, value in sorted(env.items()):
+            self._variable(key, value, sensitive=False, opts=under)
+        for key, value in sorted(secret_env.items()):
+            self._variable(key, pulumi.Output.secret(value), sensitive=True, opts=under)
+        self.register_outputs({"project_id": self.project.id})
+
+    def _variable(self, key: str, value, sensitive: bool, opts) -> None:
+        vercel.ProjectEnvironmentVariable(
+            key.lower().replace("_", "-"),
+            project_id=self.project.id,
+            key=key,
+            value=value,
+            targets=TARGETS,
+            sensitive=sensitive,
+            comment="managed by floyo-scale",
+            opts=opts,
+        )
+
+
+def app_settings(ctx: Context) -> dict[str, str]:
+    """Plain (non-secret) settings the app reads: cache TTLs, partitioning, alert thresholds."""
+    phase = ctx.stack.phase
+    env: dict[str, str] = {
+        "FLOYO_PHASE": ctx.stack.phase_name,
+        "FLOYO_REGIONS": ",".join([phase.regions.primary, *phase.regions.secondaries]),
+        "FLOYO_ALERTS": json.dumps(phase.alerts.model_dump(), sort_keys=True),
+    }
+    if phase.cache:
+        ttl = phase.cache.ttl_seconds
+        env |= {
+            "CACHE_TTL_API_RESPONSES": str(ttl.api_responses),
+            "CACHE_TTL_QUERIES": str(ttl.queries),
+            "CACHE_TTL_SESSIONS": str(ttl.sessions),
+        }
+    if phase.database.partitioning:
+        parts = {k: v.model_dump() for k, v in phase.database.partitioning.items()}
+        env["FLOYO_PARTITIONING"] = json.dumps(parts, sort_keys=True)
+    return env

@@ -1,0 +1,221 @@
+"""Offline synthesis: run the one Pulumi program under Pulumi's own mock engine and record
+every resource it registers. No CLI, no plugins, no credentials, no network.
+
+The recording sits in the mock *monitor* (the process's view of the engine), so it sees
+exactly what `pulumi up` would send: type tokens, names, parents, providers, resource
+options, and which inputs are secret (read from the wire format, before the mocks unwrap
+them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import EngineError
+from .inventory import SECRET, Inventory, Resource
+from .spec import ResolvedStack
+
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+_GLOBAL_TYPES = ("aws:iam/", "aws:budgets/")
+_LOCK = threading.Lock()  # the Pulumi runtime is process-global: one synthesis at a time
+
+
+def synthesize(stack: ResolvedStack, secrets: Mapping[str, str] | None = None) -> Inventory:
+    """Run the program for `stack` under mocks; return what it registered.
+
+    `secrets` are the values of the stack's `${env:...}` references; offline they are not
+    needed (every secret input is recorded as "[secret]"), so the default is none.
+    """
+    from .infra import program
+
+    with _LOCK:
+        records = _run(program(stack, secrets or {}), project=stack.stack.project, stack=stack.name)
+    return Inventory(stack.phase_name, stack.name, _to_resources(records))
+
+
+def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
+    import pulumi
+    from pulumi.runtime import mocks as pmocks
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    recorder = _Mocks()
+    monitor = _RecordingMonitor(recorder)
+    settings.set_root_resource(None)
+    pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=False, monitor=monitor)
+    try:
+        _sync_await(run_pulumi_func(func))
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError(
+            f"the Pulumi program failed under the mock engine: {type(exc).__name__}: {exc}",
+            "this is a bug in floyo-scale's program (infra/); rerun with --traceback",
+        ) from exc
+    finally:
+        settings.set_root_resource(None)
+    return monitor.records
+
+
+class _Mocks:
+    """Answers for the mock engine: outputs a real provider would compute, deterministic."""
+
+    def new_resource(self, args) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        outputs.pop("__provider", None)
+        token, name = args.typ, args.name
+        rid = f"{name}-id"
+        arn = f"arn:aws:mock:::{token.split(':')[-1].lower()}/{name}"
+        outputs.setdefault("arn", arn)
+        outputs.setdefault("id", rid)
+        if token == "aws:s3/bucket:Bucket":
+            outputs.setdefault("bucket", name)
+            outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
+        elif token == "aws:elasticache/replicationGroup:ReplicationGroup":
+            rgid = outputs.get("replicationGroupId", name)
+            outputs["primaryEndpointAddress"] = f"master.{rgid}.cache.amazonaws.com"
+            outputs.setdefault("replicationGroupId", rgid)
+        elif token == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
+            suffix = outputs.get("globalReplicationGroupIdSuffix", name)
+            outputs["globalReplicationGroupId"] = f"ldgnf-{suffix}"
+        elif token == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = "mock-password"
+        elif token.startswith("pulumi-python:dynamic/supabase:"):
+            outputs |= _supabase_outputs(token, name)
+        return rid, outputs
+
+    def call(self, args) -> dict[str, Any]:
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ["zone-a", "zone-b", "zone-c"], "zoneIds": ["z1", "z2", "z3"]}
+        raise EngineError(
+            f"the program made an invoke the mock engine cannot answer: {args.token}",
+            "teach floyo_scale/synth.py's _Mocks.call to answer it",
+        )
+
+
+def _supabase_outputs(token: str, name: str) -> dict[str, Any]:
+    kind = token.rsplit(":", 1)[-1]
+    if kind == "Project":
+        ref = f"ref-{name}"
+        host = f"db.{ref}.supabase.co"
+        return {
+            "ref": ref,
+            "db_host": host,
+            "db_pass": "mock-password",
+            "status": "ACTIVE_HEALTHY",
+            "connection_string": f"postgresql://postgres:mock-password@{host}:5432/postgres",
+            "pooler_connection_string": f"postgresql://postgres.{ref}:mock-password@pooler:6543/postgres",
+        }
+    if kind == "ReadReplica":
+        return {
+            "identifier": f"replica-{name}",
+            "db_host": f"{name}.supabase.co",
+            "connection_string": f"postgresql://postgres:mock-password@{name}:5432/postgres",
+        }
+    return {}
+
+
+def _make_monitor_class():
+    from pulumi.runtime.mocks import MockMonitor
+
+    class RecordingMonitor(MockMonitor):
+        def __init__(self, mocks) -> None:
+            super().__init__(mocks)
+            self.records: list[dict[str, Any]] = []
+
+        def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+            from google.protobuf import json_format
+
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                self.records.append(
+                    {
+                        "urn": response.urn,
+                        "type": request.type,
+                        "name": request.name,
+                        "parent": request.parent or None,
+                        "provider": request.provider or None,
+                        "custom": bool(request.custom),
+                        "protect": bool(request.protect),
+                        "retain_on_delete": bool(request.retainOnDelete),
+                        "inputs": json_format.MessageToDict(request.object),
+                    }
+                )
+            return response
+
+    return RecordingMonitor
+
+
+_monitor_class = None
+
+
+def _RecordingMonitor(mocks):  # noqa: N802 (a class, built on first use)
+    global _monitor_class
+    if _monitor_class is None:
+        _monitor_class = _make_monitor_class()
+    return _monitor_class(mocks)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(_SIG) == _SECRET_SIG:
+            return SECRET
+        return {k: _redact(v) for k, v in sorted(value.items()) if not k.startswith("__")}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if value == _UNKNOWN:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _to_resources(records: list[dict[str, Any]]) -> tuple[Resource, ...]:
+    by_urn = {r["urn"]: r for r in records}
+    regions: dict[str, str] = {}
+    for r in records:
+        if r["type"].startswith("pulumi:providers:aws"):
+            regions[r["urn"]] = r["inputs"].get("region")
+
+    def component(r: dict[str, Any]) -> str:
+        while r["parent"] in by_urn:
+            r = by_urn[r["parent"]]
+        return r["type"].split(":")[1] if r["type"].startswith("floyo:") else "stack"
+
+    def region(r: dict[str, Any]) -> str | None:
+        if r["type"].startswith(_GLOBAL_TYPES):
+            return "global"
+        if r["type"].startswith("pulumi:providers:aws"):
+            return r["inputs"].get("region")
+        if r["provider"]:
+            return regions.get(r["provider"].split("::" + r["provider"].rsplit("::", 1)[-1])[0])
+        if r["type"].startswith("pulumi-python:dynamic/supabase:"):
+            # a Supabase resource lives where its project does
+            parent = by_urn.get(r["parent"])
+            return r["inputs"].get("region") or (region(parent) if parent else None)
+        return None
+
+    resources = [
+        Resource(
+            type=r["type"],
+            name=r["name"],
+            component=component(r),
+            region=region(r),
+            inputs=_redact(r["inputs"]),
+            parent=_key(by_urn.get(r["parent"])),
+            protect=r["protect"],
+            retain_on_delete=r["retain_on_delete"],
+            custom=r["custom"],
+        )
+        for r in records
+    ]
+    return tuple(sorted(resources, key=lambda r: (r.component, r.type, r.name)))
+
+
+def _key(record: dict[str, Any] | None) -> str | None:
+    return f"{record['type']}::{record['name']}" if record else None
