@@ -105,7 +105,8 @@ class Cache(pulumi.ComponentResource):
     def _network(self, region: str, index: int):
         opts = self.regions.opts(region, self)
         zones = aws.get_availability_zones_output(
-            state="available", opts=pulumi.InvokeOutputOptions(provider=self.regions.providers[region])
+            state="available",
+            opts=pulumi.InvokeOutputOptions(provider=self.regions.providers[region]),
         )
         vpc = ec2.Vpc(
             f"cache-{region}",

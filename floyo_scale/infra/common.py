@@ -32,10 +32,10 @@ class Context:
         return pulumi.Output.secret(self.secrets.get(name, OFFLINE_SECRET))
 
     def tags(self, component: str) -> dict[str, str]:
+        # No phase tag: a phase change would then touch every resource for nothing.
         return {
             "floyo:project": self.stack.stack.project,
             "floyo:stack": self.stack.name,
-            "floyo:phase": self.stack.phase_name,
             "floyo:component": component,
         }
 

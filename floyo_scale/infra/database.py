@@ -46,10 +46,12 @@ class Database(pulumi.ComponentResource):
 
     def _shard(self, index: int, count: int) -> Project:
         db, region = self.ctx.stack.phase.database, self.ctx.stack.phase.regions.primary
-        name = "primary" if count == 1 else f"shard-{index}"
+        # Shard 0 is the project that existed before sharding: same name, so sharding an
+        # existing database adds projects instead of replacing the one holding the data.
+        name = "primary" if index == 0 else f"shard-{index}"
         project = Project(
             name,
-            project_name=self.ctx.prefix if count == 1 else f"{self.ctx.prefix}-shard-{index}",
+            project_name=self.ctx.prefix if index == 0 else f"{self.ctx.prefix}-shard-{index}",
             organization_slug=self.ctx.stack.stack.supabase.organization,
             region=region,
             instance_size=db.compute,
@@ -80,7 +82,7 @@ class Database(pulumi.ComponentResource):
             )
         replicas = [
             ReadReplica(
-                f"{name}-replica-{i}-{replica.region}",
+                replica_name,
                 project_ref=project.ref,
                 region=replica.region,
                 access_token=self._token,
@@ -88,10 +90,22 @@ class Database(pulumi.ComponentResource):
                 db_pass=project.db_pass,
                 opts=self.ctx.stateful(parent=project),
             )
-            for i, replica in enumerate(db.read_replicas)
+            for replica_name, replica in _replica_names(name, db.read_replicas)
         ]
         self._replicas.append(replicas)
         return project
+
+
+def _replica_names(project: str, replicas) -> list[tuple[str, object]]:
+    """`primary-replica-eu-west-1`, then `...-eu-west-1-2` for a second one in that region:
+    names follow regions, so removing one replica does not rename the others."""
+    seen: dict[str, int] = {}
+    named = []
+    for replica in replicas:
+        seen[replica.region] = seen.get(replica.region, 0) + 1
+        n = seen[replica.region]
+        named.append((f"{project}-replica-{replica.region}" + (f"-{n}" if n > 1 else ""), replica))
+    return named
 
 
 def _shard_map(sharding, refs: list[str]) -> str:

@@ -36,7 +36,9 @@ class Monitoring(pulumi.ComponentResource):
 
     def _topic(self, region: str) -> sns.Topic:
         topic = sns.Topic(
-            f"alerts-{region}", tags=self.ctx.tags("monitoring"), opts=self.regions.opts(region, self)
+            f"alerts-{region}",
+            tags=self.ctx.tags("monitoring"),
+            opts=self.regions.opts(region, self),
         )
         for email in self.ctx.stack.stack.notifications.emails:
             sns.TopicSubscription(

@@ -188,6 +188,3 @@ def _replication_policy(arns: list[str]) -> str:
             ],
         }
     )
-
-
-

@@ -1,0 +1,162 @@
+"""Pure functions over Inventories: what a plan holds, and what changes between two.
+
+No Pulumi here. Which input changes replace a resource is known to each provider; offline we
+keep the short list below for the stateful and networking types (where a replacement loses
+data or connectivity), from the providers' schemas (`forceNew`) and, for Supabase, from our
+own provider's diff. The real preview that `up` runs is authoritative; this is what `diff`
+and the PR comment show before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .inventory import Inventory, Resource
+
+# Inputs whose change replaces the resource (forceNew in the provider schema).
+REPLACE_ON: dict[str, frozenset[str]] = {
+    "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix"}),
+    "aws:elasticache/replicationGroup:ReplicationGroup": frozenset(
+        {"replicationGroupId", "atRestEncryptionEnabled", "subnetGroupName", "kmsKeyId", "port"}
+    ),
+    "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": frozenset(
+        {"globalReplicationGroupIdSuffix", "primaryReplicationGroupId"}
+    ),
+    "aws:elasticache/parameterGroup:ParameterGroup": frozenset({"family", "name"}),
+    "aws:elasticache/subnetGroup:SubnetGroup": frozenset({"name"}),
+    "aws:ec2/vpc:Vpc": frozenset({"cidrBlock"}),
+    "aws:ec2/subnet:Subnet": frozenset({"cidrBlock", "availabilityZone", "vpcId"}),
+    "aws:ec2/securityGroup:SecurityGroup": frozenset({"vpcId", "name", "description"}),
+    "aws:budgets/budget:Budget": frozenset({"name"}),
+    "pulumi:providers:aws": frozenset({"region"}),
+    "vercel:index/project:Project": frozenset({"teamId"}),
+    "pulumi-python:dynamic/supabase:Project": frozenset({"region", "organization_slug"}),
+    "pulumi-python:dynamic/supabase:ReadReplica": frozenset({"region", "project_ref"}),
+}
+
+Kind = Literal["create", "update", "replace", "delete"]
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Kind
+    resource: Resource  # the new resource; the old one for a delete
+    old: Resource | None = None
+    inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # key: (old, new)
+    replaced_by: tuple[str, ...] = ()  # the inputs that force a replacement
+
+    @property
+    def destructive(self) -> bool:
+        """Deleting or replacing a resource that holds data."""
+        return self.kind in ("delete", "replace") and self.resource.stateful
+
+
+@dataclass(frozen=True)
+class InventoryDiff:
+    old: Inventory
+    new: Inventory
+    changes: tuple[Change, ...]
+
+    def of_kind(self, kind: Kind) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.kind == kind)
+
+    @property
+    def destructive(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.destructive)
+
+    def counts(self) -> dict[str, int]:
+        counts = Counter(c.kind for c in self.changes)
+        return {k: counts.get(k, 0) for k in ("create", "update", "replace", "delete")}
+
+
+def diff_inventories(old: Inventory, new: Inventory) -> InventoryDiff:
+    """What changes when `old` becomes `new`; resources match on type and name (their URN)."""
+    before, after = old.by_key(), new.by_key()
+    changes: list[Change] = []
+    for key, res in after.items():
+        if not res.custom:
+            continue
+        prior = before.get(key)
+        if prior is None:
+            changes.append(Change("create", res))
+            continue
+        changed = _changed_inputs(prior.inputs, res.inputs)
+        moved = prior.region != res.region  # a new provider region: a new resource
+        if not changed and not moved:
+            continue
+        forced = tuple(sorted(k for k in changed if k in REPLACE_ON.get(res.type, ())))
+        if moved:
+            forced = ("region", *forced)
+        kind: Kind = "replace" if forced else "update"
+        changes.append(Change(kind, res, prior, changed, forced))
+    for key, res in before.items():
+        if res.custom and key not in after:
+            changes.append(Change("delete", res))
+    order = {"delete": 0, "replace": 1, "update": 2, "create": 3}
+    changes.sort(
+        key=lambda c: (order[c.kind], c.resource.component, c.resource.type, c.resource.name)
+    )
+    return InventoryDiff(old, new, tuple(changes))
+
+
+def _changed_inputs(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    keys = sorted(set(old) | set(new))
+    return {k: (old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)}
+
+
+def summarize(inventory: Inventory) -> dict[str, Any]:
+    """Counts by component, by region and by type (the `summary` of `plan --format json`)."""
+    custom = inventory.custom_resources()
+    return {
+        "resources": len(custom),
+        "by_component": dict(sorted(Counter(r.component for r in custom).items())),
+        "by_region": dict(sorted(Counter(r.region or "global" for r in custom).items())),
+        "by_type": dict(sorted(Counter(r.type for r in custom).items())),
+        "protected": sum(1 for r in custom if r.protect),
+        "stateful": sum(1 for r in custom if r.stateful),
+    }
+
+
+def plan_json(inventory: Inventory) -> dict[str, Any]:
+    """The documented, stable JSON form of a plan (README, "plan --format json")."""
+    return {
+        "phase": inventory.phase,
+        "stack": inventory.stack,
+        "resources": [
+            {
+                "type": r.type,
+                "name": r.name,
+                "component": r.component,
+                "region": r.region,
+                "inputs": r.inputs,
+                "protect": r.protect,
+                "retain_on_delete": r.retain_on_delete,
+            }
+            for r in inventory.custom_resources()
+        ],
+        "summary": summarize(inventory),
+    }
+
+
+def diff_json(diff: InventoryDiff) -> dict[str, Any]:
+    return {
+        "from": {"phase": diff.old.phase, "stack": diff.old.stack},
+        "to": {"phase": diff.new.phase, "stack": diff.new.stack},
+        "changes": [
+            {
+                "action": c.kind,
+                "type": c.resource.type,
+                "name": c.resource.name,
+                "component": c.resource.component,
+                "region": c.resource.region,
+                "stateful": c.resource.stateful,
+                "destructive": c.destructive,
+                "replaced_by": list(c.replaced_by),
+                "inputs": {k: {"old": o, "new": n} for k, (o, n) in c.inputs.items()},
+            }
+            for c in diff.changes
+        ],
+        "summary": diff.counts() | {"destructive": len(diff.destructive)},
+    }
