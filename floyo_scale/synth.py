@@ -37,9 +37,15 @@ def synthesize(stack: ResolvedStack, secrets: Mapping[str, str] | None = None) -
     return Inventory(stack.phase_name, stack.name, _to_resources(records))
 
 
+def synthesize_target(workspace, phase: str | None, stack: str | None) -> Inventory:
+    """`--stack S` alone: S at its phase; `--phase P` alone: P on the dev stack; both: S at P."""
+    from .spec import load_stack
+
+    return synthesize(load_stack(workspace, stack, phase))
+
+
 def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
     import pulumi
-    from pulumi.runtime import mocks as pmocks
     from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pulumi
-
 from pulumi_aws import iam, s3
 
 from ..spec.models import Bucket

@@ -1,0 +1,82 @@
+"""The shape of a phase as nodes and edges, read from the Inventory (render.mermaid draws it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .inventory import Inventory
+
+_PROJECT = "pulumi-python:dynamic/supabase:Project"
+_REPLICA = "pulumi-python:dynamic/supabase:ReadReplica"
+_CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
+_GLOBAL_CACHE = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
+_BUCKET = "aws:s3/bucket:Bucket"
+_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+_VERCEL = "vercel:index/project:Project"
+
+
+@dataclass
+class GraphModel:
+    app_regions: str = ""
+    regions: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # id, label, kind
+    edges: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _id(kind: str, name: str) -> str:
+    return kind + "_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+def graph_model(inventory: Inventory) -> GraphModel:
+    model = GraphModel()
+    for app in inventory.of_type(_VERCEL):
+        regions = app.inputs.get("resourceConfig", {}).get("functionDefaultRegions", [])
+        model.app_regions = "functions: " + ", ".join(regions)
+
+    def add(region: str | None, node_id: str, label: str, kind: str) -> None:
+        model.regions.setdefault(region or "global", []).append((node_id, label, kind))
+
+    projects = {f"{_PROJECT}::{p.name}": p for p in inventory.of_type(_PROJECT)}
+    for project in projects.values():
+        node = _id("db", project.name)
+        add(
+            project.region,
+            node,
+            f"Postgres {project.name}<br/>{project.inputs.get('instance_size')}",
+            "db",
+        )
+        model.edges.append(("app", node, "SQL via pooler"))
+    for replica in inventory.of_type(_REPLICA):
+        node = _id("replica", replica.name)
+        add(replica.region, node, f"read replica<br/>{replica.name}", "replica")
+        parent = projects.get(replica.parent or "")
+        if parent:
+            model.edges.append((_id("db", parent.name), node, "replication"))
+    primary_cache = None
+    for cache in inventory.of_type(_CACHE):
+        node = _id("cache", cache.name)
+        size = cache.inputs.get("nodeType") or "joined"
+        count = cache.inputs.get("numCacheClusters", 1)
+        add(cache.region, node, f"Redis {size} x{count}", "cache")
+        if cache.inputs.get("globalReplicationGroupId") and cache.inputs.get("nodeType") is None:
+            continue
+        primary_cache = node
+        model.edges.append(("app", node, "cache"))
+    if inventory.of_type(_GLOBAL_CACHE) and primary_cache:
+        for cache in inventory.of_type(_CACHE):
+            node = _id("cache", cache.name)
+            if node != primary_cache:
+                model.edges.append((primary_cache, node, "global datastore"))
+    regions = inventory.of_type("floyo:regions:Regions")
+    primary = regions[0].inputs.get("regions", [None])[0] if regions else None
+    buckets = {b.name: b for b in inventory.of_type(_BUCKET)}
+    for bucket in buckets.values():
+        node = _id("bucket", bucket.name)
+        add(bucket.region, node, f"S3 {bucket.inputs.get('bucket', bucket.name)}", "bucket")
+        if bucket.region == primary:
+            model.edges.append(("app", node, "files"))
+    for replication in inventory.of_type(_REPLICATION):
+        source = buckets.get(replication.name)
+        for target in buckets.values():
+            if source and target.name.startswith(f"{replication.name}-"):
+                model.edges.append((_id("bucket", source.name), _id("bucket", target.name), "CRR"))
+    return model
