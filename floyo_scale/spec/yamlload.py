@@ -173,10 +173,14 @@ class _Builder:
                 f"document expands to more than {MAX_NODES:,} values",
                 hint="anchors and aliases (&x / *x) may repeat small things, not build huge ones",
             )
-        if len(path) > MAX_DEPTH:  # an alias inside its own anchor (`&a [*a]`) never ends
-            raise self._fail(
-                node, path[:MAX_DEPTH], f"values nest more than {MAX_DEPTH} levels deep"
+        if len(path) > MAX_DEPTH:  # aliases nest it: `&a [*a]` would never end
+            where = SpecIssue(
+                self._loc(node),
+                dotted(path[:4]) + "...",
+                f"values nest more than {MAX_DEPTH} levels deep",
+                "an alias (*x) may not be used inside its own anchor (&x)",
             )
+            raise YamlProblem(where)
         self.provenance[path] = self._loc(at or node)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
