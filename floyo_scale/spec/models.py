@@ -37,16 +37,22 @@ NodeType = Annotated[str, _one_of(facts.CACHE_NODE_TYPES, "cache node type")]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
 
 
-def _check_secret_ref(value: str) -> str:
-    if not SECRET_REF.match(value):
-        raise ValueError(
-            "secrets are never written in a spec; refer to an environment variable "
-            "instead, e.g. ${env:SUPABASE_ACCESS_TOKEN}"
-        )
-    return value
+def _secret_ref(example: str) -> AfterValidator:
+    """A field that holds a secret takes only `${env:NAME}`; `example` is its usual NAME."""
+
+    def check(value: str) -> str:
+        if not SECRET_REF.match(value):
+            raise ValueError(
+                "secrets are never written in a spec; refer to an environment variable "
+                f"instead, e.g. ${{env:{example}}}"
+            )
+        return value
+
+    return AfterValidator(check)
 
 
-SecretRef = Annotated[str, AfterValidator(_check_secret_ref)]
+VercelToken = Annotated[str, _secret_ref("VERCEL_API_TOKEN")]
+SupabaseToken = Annotated[str, _secret_ref("SUPABASE_ACCESS_TOKEN")]
 
 
 class Range(Model):
@@ -219,12 +225,12 @@ class VercelStack(Model):
     project_name: Name
     git_repository: GitRepository
     domains: list[str] = []
-    api_token: SecretRef = "${env:VERCEL_API_TOKEN}"
+    api_token: VercelToken = "${env:VERCEL_API_TOKEN}"
 
 
 class SupabaseStack(Model):
     organization: str = Field(pattern=r"^[\w-]+$", description="organization slug")
-    access_token: SecretRef = "${env:SUPABASE_ACCESS_TOKEN}"
+    access_token: SupabaseToken = "${env:SUPABASE_ACCESS_TOKEN}"
     api_url: str = "https://api.supabase.com"
 
 
