@@ -1,0 +1,105 @@
+"""plan, diff and graph as users read them: golden snapshots, the JSON contract, secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from golden import assert_golden
+
+PHASES = ("startup", "growth", "scale", "enterprise")
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_plan_table_and_markdown(cli, workspace, phase):
+    table = cli("plan", "--phase", phase)
+    assert table.code == 0, table.err
+    assert_golden(f"plan/{phase}.txt", table.out)
+    markdown = cli("plan", "--phase", phase, "--format", "markdown")
+    assert markdown.code == 0
+    assert_golden(f"plan/{phase}.md", markdown.out)
+
+
+def test_plan_json_contract(cli, workspace):
+    result = cli("plan", "--stack", "staging", "--format", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert set(data) == {"phase", "stack", "resources", "summary"}
+    assert (data["phase"], data["stack"]) == ("growth", "staging")
+    for resource in data["resources"]:
+        assert set(resource) == {
+            "type",
+            "name",
+            "component",
+            "region",
+            "inputs",
+            "protect",
+            "retain_on_delete",
+        }
+    assert data["summary"]["resources"] == len(data["resources"])
+
+
+def test_phase_and_stack_select_what_is_planned(cli, workspace):
+    def planned(*args):
+        data = json.loads(cli("plan", "--format", "json", *args).out)
+        return data["stack"], data["phase"]
+
+    assert planned("--stack", "production") == ("production", "growth")  # its own phase
+    assert planned("--phase", "scale") == ("dev", "scale")  # a phase on dev
+    assert planned("--stack", "staging", "--phase", "enterprise") == ("staging", "enterprise")
+
+
+def test_diff_growth_to_scale(cli, workspace):
+    result = cli("diff", "growth", "scale")
+    assert result.code == 0, result.err
+    assert_golden("plan/diff-growth-scale.txt", result.out)
+    data = json.loads(cli("diff", "growth", "scale", "--format", "json").out)
+    created = {c["name"] for c in data["changes"] if c["action"] == "create"}
+    assert {"shard-1", "aws-eu-west-1", "uploads-eu-west-1"} <= created
+    updated = {c["name"]: c for c in data["changes"] if c["action"] == "update"}
+    assert updated["primary"]["inputs"]["instance_size"] == {"old": "small", "new": "medium"}
+
+
+def test_downgrade_flags_what_destroys_data(cli, workspace):
+    data = json.loads(cli("diff", "scale", "growth", "--format", "json").out)
+    destructive = {c["name"] for c in data["changes"] if c["destructive"]}
+    assert {"shard-1", "uploads-eu-west-1"} <= destructive
+    assert "primary" not in destructive  # the primary database survives a downgrade
+    markdown = cli("diff", "scale", "growth", "--format", "markdown").out
+    assert "[!WARNING]" in markdown and "shard-1" in markdown
+
+
+def test_graph_is_mermaid(cli, workspace):
+    result = cli("graph", "--phase", "enterprise")
+    assert result.code == 0
+    assert_golden("plan/graph-enterprise.mmd", result.out)
+    assert result.out.startswith("flowchart LR")
+
+
+def test_unknown_phase_is_a_usage_error(cli, workspace):
+    result = cli("plan", "--phase", "hyperscale")
+    assert result.code == 2
+    assert "unknown phase 'hyperscale'" in result.err and "startup" in result.err
+    assert "Traceback" not in result.err
+
+
+SECRET_VARIABLES = ("SUPABASE_ACCESS_TOKEN", "VERCEL_API_TOKEN", "PULUMI_CONFIG_PASSPHRASE")
+
+
+def test_no_output_contains_a_secret(cli, workspace, monkeypatch):
+    markers = {name: f"canary-{i}-b7e1d2" for i, name in enumerate(SECRET_VARIABLES)}
+    for name, value in markers.items():
+        monkeypatch.setenv(name, value)
+    outputs = []
+    for fmt in ("table", "json", "markdown"):
+        for phase in PHASES[1:]:  # production's PITR needs growth's compute or more
+            outputs.append(cli("plan", "--phase", phase, "--stack", "production", "--format", fmt))
+        outputs.append(
+            cli("diff", "growth", "enterprise", "--stack", "production", "--format", fmt)
+        )
+    outputs.append(cli("graph", "--phase", "enterprise", "--stack", "production"))
+    for result in outputs:
+        assert result.code == 0, result.err
+        for marker in markers.values():
+            assert marker not in result.out and marker not in result.err
+        assert "mock-password" not in result.out  # generated passwords, connection strings
