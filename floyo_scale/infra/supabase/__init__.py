@@ -1,0 +1,6 @@
+"""Supabase: a Management API client and Pulumi dynamic resources built on it."""
+
+from floyo_scale.infra.supabase.client import ManagementClient
+from floyo_scale.infra.supabase.resources import Addon, PoolerSettings, Project, ReadReplica
+
+__all__ = ["Addon", "ManagementClient", "PoolerSettings", "Project", "ReadReplica"]

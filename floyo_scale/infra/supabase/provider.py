@@ -1,0 +1,568 @@
+"""Pulumi dynamic providers for Supabase: plain-Python CRUD over the Management API.
+
+Pulumi pickles (dill) one provider object into the state of every resource and re-creates it
+in its provider host for each operation. So a provider here holds nothing but a few numbers:
+no client, no token, no module-level state. The client is built for each call from the
+resource's own properties (`access_token`, `api_url`); tests pass `client_factory` to build
+it with a fake clock. The classes are pickled by reference, so `floyo_scale` must be
+importable by the Python that runs `pulumi up` (it is, when the package is installed).
+
+Properties: what `create` returns is what the engine hands back to `diff`, `update`,
+`delete` and `read` as the old state, so every output also carries the inputs it needs later
+(the token too; the resources mark it, the password and the connection strings secret).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from floyo_scale.errors import FloyoError, ProviderError
+from floyo_scale.infra.supabase.client import (
+    ADDON_VARIANTS,
+    COMPUTE_SIZES,
+    DEFAULT_API_URL,
+    PLANS,
+    REF_RE,
+    REGIONS,
+    SLUG_RE,
+    ManagementClient,
+    NotFoundError,
+    compute_variant,
+)
+
+__all__ = [
+    "AddonProvider",
+    "ClientFactory",
+    "PoolerSettingsProvider",
+    "ProjectProvider",
+    "ReadReplicaProvider",
+]
+
+ClientFactory = Callable[[str, str], ManagementClient]
+
+# What Pulumi puts in a property whose value is not known yet (during preview).
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+_PROVIDER_KEY = "__provider"
+_CONNECTION_KEYS = ("access_token", "api_url")
+
+
+class _SupabaseProvider(ResourceProvider):
+    """Shared plumbing: building the client, checking inputs, diffing."""
+
+    # Inputs whose change means a new cloud resource; inputs whose change is an update.
+    replace_keys: tuple[str, ...] = ()
+    update_keys: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        client_factory: ClientFactory | None = None,
+        *,
+        wait_timeout: float = 900.0,
+        poll_interval: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.client_factory = client_factory
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+
+    def _client(self, props: Mapping[str, Any]) -> ManagementClient:
+        token = props.get("access_token")
+        if not token or token == _UNKNOWN:
+            raise ProviderError(
+                "no Supabase access token reached the provider",
+                hint="set SUPABASE_ACCESS_TOKEN and refer to it from the stack as "
+                "${env:SUPABASE_ACCESS_TOKEN}",
+            )
+        api_url = props.get("api_url") or DEFAULT_API_URL
+        factory = self.client_factory or ManagementClient
+        return factory(token, api_url)
+
+    def _wait(self, client: ManagementClient, ref: str) -> dict[str, Any]:
+        return client.wait_until_healthy(
+            ref, timeout=self.wait_timeout, interval=self.poll_interval
+        )
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = [
+            CheckFailure(key, reason)
+            for key, reason in self._validate(news)
+            if news.get(key) != _UNKNOWN
+        ]
+        return CheckResult(news, failures)
+
+    def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        return ()
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [key for key in self.replace_keys if _changed(olds, news, key)]
+        # A new token or API URL changes no cloud resource, but it has to reach the state,
+        # or `destroy` would later use the old (perhaps revoked) token: report an update.
+        updates = [
+            key for key in (*self.update_keys, *_CONNECTION_KEYS) if _changed(olds, news, key)
+        ]
+        return DiffResult(
+            changes=bool(replaces or updates),
+            replaces=replaces,
+            delete_before_replace=False,
+        )
+
+
+class ProjectProvider(_SupabaseProvider):
+    """A Supabase project: its primary database and connection strings."""
+
+    replace_keys = ("organization_slug", "region")
+    update_keys = ("project_name", "instance_size", "plan")
+
+    def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        name = news.get("project_name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 256:
+            yield "project_name", "must be a name of 1 to 256 characters"
+        if not SLUG_RE.match(str(news.get("organization_slug") or "")):
+            yield "organization_slug", "must be an organization slug (letters, digits, -, _)"
+        if news.get("region") not in REGIONS:
+            yield "region", "must be one of " + ", ".join(REGIONS)
+        if news.get("instance_size") not in COMPUTE_SIZES:
+            yield "instance_size", "must be one of " + ", ".join(COMPUTE_SIZES)
+        if news.get("plan") not in PLANS:
+            yield "plan", "must be one of " + ", ".join(PLANS)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        client = self._client(props)
+        name = props["project_name"]
+        _require_plan(client, props["organization_slug"], props["plan"])
+        db_pass = secrets.token_urlsafe(32)
+        created = client.create_project(
+            name=name,
+            organization_slug=props["organization_slug"],
+            db_pass=db_pass,
+            region=props["region"],
+            instance_size=props["instance_size"],
+        )
+        ref = created["ref"]
+        # Create must be all or nothing: Pulumi records nothing when it fails, so a project
+        # left behind would be billed and unmanaged. Anything failing from here deletes it.
+        try:
+            project = self._wait(client, ref)
+            outs = self._outputs(client, props, project, db_pass)
+        except FloyoError as exc:
+            raise _undo(
+                exc, f"Supabase project {name!r} ({ref})", client.delete_project, ref
+            ) from exc
+        return CreateResult(ref, outs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        client = self._client(news)
+        if _changed(olds, news, "plan"):
+            _require_plan(client, news["organization_slug"], news["plan"])
+        if _changed(olds, news, "project_name"):
+            client.update_project_name(id_, news["project_name"])
+        project = None
+        if _changed(olds, news, "instance_size"):
+            variant = compute_variant(news["instance_size"])
+            client.set_addon(id_, "compute_instance", variant)
+            # A resize restarts the database: wait until it is back, then check it took.
+            project = self._wait(client, id_)
+            current = _selected_variant(client.list_addons(id_), "compute_instance")
+            if current != variant:
+                raise ProviderError(
+                    f"Supabase project {id_} reports compute {current or 'unknown'} after the "
+                    f"resize to {variant}",
+                    hint="check the project's compute size in the Supabase dashboard, then run "
+                    "the command again",
+                )
+        if project is None:
+            project = client.get_project(id_)
+        db_pass = olds.get("db_pass")
+        if not db_pass:
+            raise ProviderError(
+                f"the recorded state of Supabase project {id_} has no database password",
+                hint="reset the database password in the Supabase dashboard and re-import "
+                "the project",
+            )
+        return UpdateResult(self._outputs(client, news, project, db_pass))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        client = self._client(props)
+        with contextlib.suppress(NotFoundError):  # already gone: the goal of a delete
+            client.delete_project(id_)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        client = self._client(props)
+        try:
+            project = client.get_project(id_)
+        except NotFoundError:
+            return ReadResult("", {})  # an empty id tells the engine the project is gone
+        outs = _inputs(props)
+        outs["project_name"] = project.get("name", props.get("project_name"))
+        outs["organization_slug"] = project.get("organization_slug", props.get("organization_slug"))
+        outs["region"] = project.get("region", props.get("region"))
+        outs["ref"] = id_
+        outs["status"] = project.get("status")
+        outs["db_host"] = (project.get("database") or {}).get("host", props.get("db_host"))
+        if outs["status"] == "ACTIVE_HEALTHY":
+            variant = _selected_variant(client.list_addons(id_), "compute_instance")
+            size = _size_of(variant)
+            if size:
+                outs["instance_size"] = size
+        db_pass = props.get("db_pass")
+        if db_pass:
+            outs["connection_string"] = _direct_connection(outs["db_host"], db_pass)
+        return ReadResult(id_, outs)
+
+    def _outputs(
+        self,
+        client: ManagementClient,
+        props: Mapping[str, Any],
+        project: Mapping[str, Any],
+        db_pass: str,
+    ) -> dict[str, Any]:
+        ref = project["ref"]
+        db_host = project["database"]["host"]
+        pooler = client.get_pooler(ref)
+        return {
+            **_inputs(props),
+            "ref": ref,
+            "status": project["status"],
+            "db_host": db_host,
+            "db_pass": db_pass,
+            "connection_string": _direct_connection(db_host, db_pass),
+            "pooler_connection_string": _pooler_connection(pooler, db_pass),
+        }
+
+
+class ReadReplicaProvider(_SupabaseProvider):
+    """A read replica of a project's primary database, in another region."""
+
+    replace_keys = ("project_ref", "region")
+    update_keys = ("db_pass",)
+
+    def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        yield from _check_ref(news)
+        if news.get("region") not in REGIONS:
+            yield "region", "must be one of " + ", ".join(REGIONS)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        client = self._client(props)
+        ref, region = props["project_ref"], props["region"]
+        before = {db["identifier"] for db in _replicas(client.list_databases(ref))}
+        client.setup_read_replica(ref, region)
+        found: dict[str, Any] = {}
+
+        def appeared() -> dict[str, Any] | None:
+            new = [
+                db
+                for db in _replicas(client.list_databases(ref))
+                if db["identifier"] not in before
+                and _replica_region(db["identifier"], ref) in (region, None)
+            ]
+            if len(new) > 1:
+                raise ProviderError(
+                    f"Supabase project {ref} gained {len(new)} read replicas in {region} at "
+                    "once: " + ", ".join(sorted(db["identifier"] for db in new)),
+                    hint="create replicas of one project one at a time (depends_on the "
+                    "previous one), then remove the extra replica in the dashboard",
+                )
+            if new:
+                found.update(new[0])
+                return dict(new[0])
+            return None
+
+        try:
+            replica = client.poll_until(
+                appeared,
+                timeout=self.wait_timeout,
+                interval=self.poll_interval,
+                what=lambda: f"the read replica of project {ref} in {region} to appear",
+                hint="replicas can take several minutes: check the project's Infrastructure "
+                "page in the Supabase dashboard, then run the command again",
+            )
+            self._wait(client, ref)
+        except FloyoError as exc:
+            if not found:
+                raise
+            identifier = found["identifier"]
+            raise _undo(
+                exc,
+                f"read replica {identifier}",
+                lambda _: client.remove_read_replica(ref, identifier),
+                identifier,
+            ) from exc
+        return CreateResult(replica["identifier"], self._outputs(props, replica))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        client = self._client(news)
+        replica = _find_replica(client.list_databases(news["project_ref"]), id_)
+        if replica is None:
+            raise ProviderError(
+                f"read replica {id_} of project {news['project_ref']} no longer exists",
+                hint="run `refresh`, then `up` to create it again",
+            )
+        return UpdateResult(self._outputs(news, replica))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        client = self._client(props)
+        ref = props["project_ref"]
+        try:
+            if _find_replica(client.list_databases(ref), id_) is None:
+                return
+            client.remove_read_replica(ref, id_)
+        except NotFoundError:
+            return  # the project itself is gone
+
+        def gone() -> bool | None:
+            return True if _find_replica(client.list_databases(ref), id_) is None else None
+
+        # Wait, so that deleting the project next (as `destroy` does) finds no replica left.
+        client.poll_until(
+            gone,
+            timeout=self.wait_timeout,
+            interval=self.poll_interval,
+            what=lambda: f"read replica {id_} to be removed",
+            hint="check the project's Infrastructure page in the Supabase dashboard",
+        )
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        client = self._client(props)
+        try:
+            replica = _find_replica(client.list_databases(props["project_ref"]), id_)
+        except NotFoundError:
+            replica = None
+        if replica is None:
+            return ReadResult("", {})
+        return ReadResult(id_, self._outputs(props, replica))
+
+    @staticmethod
+    def _outputs(props: Mapping[str, Any], replica: Mapping[str, Any]) -> dict[str, Any]:
+        db_pass = props.get("db_pass")
+        if db_pass:
+            connection = _pooler_connection(replica, db_pass)
+        else:
+            connection = replica.get("connection_string", "")
+        return {
+            **_inputs(props),
+            "identifier": replica["identifier"],
+            "db_host": replica["db_host"],
+            "connection_string": connection,
+        }
+
+
+class PoolerSettingsProvider(_SupabaseProvider):
+    """The Supavisor settings of a project's primary database.
+
+    Delete leaves the settings as they are: the API has no "reset to default", and they go
+    with the project.
+    """
+
+    replace_keys = ("project_ref",)
+    update_keys = ("pool_mode", "default_pool_size")
+
+    def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        yield from _check_ref(news)
+        if news.get("pool_mode") not in ("transaction", "session"):
+            yield "pool_mode", "must be transaction or session"
+        size = news.get("default_pool_size")
+        if isinstance(size, float) and size.is_integer():
+            size = int(size)
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 3000:
+            yield "default_pool_size", "must be a whole number from 0 to 3000"
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        ref = props["project_ref"]
+        return CreateResult(f"{ref}/pooler", self._apply(props))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if any(_changed(olds, news, key) for key in self.update_keys):
+            return UpdateResult(self._apply(news))
+        return UpdateResult({**olds, **_inputs(news)})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        client = self._client(props)
+        try:
+            pooler = client.get_pooler(props["project_ref"])
+        except NotFoundError:
+            return ReadResult("", {})
+        outs = {
+            **_inputs(props),
+            "pool_mode": pooler.get("pool_mode"),
+            "default_pool_size": pooler.get("default_pool_size"),
+        }
+        return ReadResult(id_, outs)
+
+    def _apply(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        client = self._client(props)
+        answer = client.update_pooler(
+            props["project_ref"],
+            pool_mode=props["pool_mode"],
+            default_pool_size=int(props["default_pool_size"]),
+        )
+        return {
+            **_inputs(props),
+            "pool_mode": answer.get("pool_mode", props["pool_mode"]),
+            "default_pool_size": answer.get("default_pool_size", props["default_pool_size"]),
+        }
+
+
+class AddonProvider(_SupabaseProvider):
+    """A billing addon of a project, e.g. PITR (`pitr` / `pitr_7`).
+
+    Compute size is not an Addon: it belongs to Project.instance_size, and two resources
+    setting it would undo each other.
+    """
+
+    replace_keys = ("project_ref", "addon_type")
+    update_keys = ("addon_variant",)
+
+    def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        yield from _check_ref(news)
+        addon_type = news.get("addon_type")
+        if addon_type == "compute_instance":
+            yield "addon_type", "set the compute size with Project(instance_size=...)"
+        elif addon_type not in ADDON_VARIANTS:
+            yield (
+                "addon_type",
+                "must be one of " + ", ".join(t for t in ADDON_VARIANTS if t != "compute_instance"),
+            )
+        elif news.get("addon_variant") not in ADDON_VARIANTS[addon_type]:
+            yield "addon_variant", f"must be one of {', '.join(sorted(ADDON_VARIANTS[addon_type]))}"
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        client = self._client(props)
+        ref, addon_type = props["project_ref"], props["addon_type"]
+        client.set_addon(ref, addon_type, props["addon_variant"])
+        return CreateResult(f"{ref}/{addon_type}", _inputs(props))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if _changed(olds, news, "addon_variant"):
+            client = self._client(news)
+            client.set_addon(news["project_ref"], news["addon_type"], news["addon_variant"])
+        return UpdateResult(_inputs(news))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        client = self._client(props)
+        ref = props["project_ref"]
+        try:
+            variant = _selected_variant(client.list_addons(ref), props["addon_type"])
+            if variant is not None:
+                client.remove_addon(ref, variant)
+        except NotFoundError:
+            pass  # the project is gone, and its addons with it
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        client = self._client(props)
+        try:
+            variant = _selected_variant(
+                client.list_addons(props["project_ref"]), props["addon_type"]
+            )
+        except NotFoundError:
+            variant = None
+        if variant is None:
+            return ReadResult("", {})
+        return ReadResult(id_, {**_inputs(props), "addon_variant": variant})
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_ref(news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    if not REF_RE.match(str(news.get("project_ref") or "")):
+        yield "project_ref", "must be a project ref (20 lower-case letters)"
+
+
+def _changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str) -> bool:
+    new = news.get(key)
+    return new == _UNKNOWN or olds.get(key) != new
+
+
+def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k != _PROVIDER_KEY}
+
+
+def _require_plan(client: ManagementClient, slug: str, plan: str) -> None:
+    """Fail unless the organisation is on `plan`. The contract makes `plan` optional in the
+    answer; when it is absent there is nothing to compare, and we go on."""
+    actual = client.get_organization(slug).get("plan")
+    if actual is not None and actual != plan:
+        raise ProviderError(
+            f"Supabase organization {slug!r} is on the {actual} plan, but the stack requires "
+            f"the {plan} plan",
+            hint="change the organization's plan in the Supabase dashboard (Billing), or the "
+            "plan in the stack's phase",
+        )
+
+
+def _undo(exc: FloyoError, what: str, remove: Callable[[str], Any], ident: str) -> ProviderError:
+    """After a failed create: remove what was made, and say whether that worked."""
+    try:
+        remove(ident)
+    except FloyoError as cleanup:
+        return ProviderError(
+            f"{exc.message}; removing the half-created {what} failed too: {cleanup.message}",
+            hint=f"delete {what} in the Supabase dashboard, then run the command again",
+        )
+    return ProviderError(
+        f"{exc.message}; the half-created {what} was removed",
+        hint=exc.hint,
+    )
+
+
+def _selected_variant(addons: Mapping[str, Any], addon_type: str) -> str | None:
+    for addon in addons.get("selected_addons") or []:
+        if addon.get("type") == addon_type:
+            return (addon.get("variant") or {}).get("id")
+    return None
+
+
+def _size_of(variant: str | None) -> str | None:
+    for size, ci in COMPUTE_SIZES.items():
+        if ci == variant:
+            return size
+    return None
+
+
+def _replicas(databases: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [db for db in databases if db.get("database_type") == "READ_REPLICA"]
+
+
+def _find_replica(databases: Iterable[Mapping[str, Any]], identifier: str) -> Any:
+    return next((db for db in _replicas(databases) if db["identifier"] == identifier), None)
+
+
+def _replica_region(identifier: str, ref: str) -> str | None:
+    """`<ref>-rr-us-west-1-abcde` -> `us-west-1` (None when the identifier has another shape)."""
+    prefix = f"{ref}-rr-"
+    if not identifier.startswith(prefix):
+        return None
+    region, _, _suffix = identifier[len(prefix) :].rpartition("-")
+    return region if region in REGIONS else None
+
+
+def _direct_connection(db_host: str, db_pass: str) -> str:
+    return f"postgresql://postgres:{_quote(db_pass)}@{db_host}:5432/postgres"
+
+
+def _pooler_connection(entry: Mapping[str, Any], db_pass: str) -> str:
+    return (
+        f"postgresql://{_quote(entry['db_user'])}:{_quote(db_pass)}"
+        f"@{entry['db_host']}:{entry['db_port']}/{_quote(entry['db_name'])}"
+    )
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(str(value), safe="")
