@@ -80,18 +80,21 @@ class Database(pulumi.ComponentResource):
                 api_url=self._api,
                 opts=child,
             )
-        replicas = [
-            ReadReplica(
-                replica_name,
-                project_ref=project.ref,
-                region=replica.region,
-                access_token=self._token,
-                api_url=self._api,
-                db_pass=project.db_pass,
-                opts=self.ctx.stateful(parent=project),
+        # One at a time: the setup call returns nothing that tells two new replicas in one
+        # region apart, so the provider waits for each before the next is asked for.
+        replicas: list[ReadReplica] = []
+        for replica_name, replica in _replica_names(name, db.read_replicas):
+            replicas.append(
+                ReadReplica(
+                    replica_name,
+                    project_ref=project.ref,
+                    region=replica.region,
+                    access_token=self._token,
+                    api_url=self._api,
+                    db_pass=project.db_pass,
+                    opts=self.ctx.stateful(parent=project, depends_on=replicas[-1:]),
+                )
             )
-            for replica_name, replica in _replica_names(name, db.read_replicas)
-        ]
         self._replicas.append(replicas)
         return project
 
