@@ -237,24 +237,30 @@ def plan(
 
 @app.command()
 def diff(
-    from_phase: Annotated[str, typer.Argument(metavar="FROM", help="Phase to start from.")],
-    to_phase: Annotated[str, typer.Argument(metavar="TO", help="Phase to move to.")],
+    from_ref: Annotated[
+        str, typer.Argument(metavar="FROM", help="Phase, or a saved `plan --format json` file.")
+    ],
+    to_ref: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[TO]", help="Phase (default: the stack's own phase).", show_default=False
+        ),
+    ] = None,
     stack: StackOpt = None,
     format: PlanFormatOpt = PlanFormat.table,
 ) -> None:
     """Show what moving a stack from one phase to another creates, changes and deletes.
 
-    Deleting or replacing a resource that holds data (database, replica, bucket, cache) is
-    flagged.
+    FROM may also be a plan saved as JSON (e.g. from the base branch in a pull request):
+    `floyo-scale diff base.json --stack production`. Deleting or replacing a resource that
+    holds data (database, replica, bucket, cache) is flagged.
     """
     from . import render
     from .plan import diff_inventories, diff_json
-    from .synth import synthesize_target
+    from .synth import inventory_for
 
     ws = _workspace()
-    result = diff_inventories(
-        synthesize_target(ws, from_phase, stack), synthesize_target(ws, to_phase, stack)
-    )
+    result = diff_inventories(inventory_for(ws, from_ref, stack), inventory_for(ws, to_ref, stack))
     if format is PlanFormat.json:
         _out(render.to_json(diff_json(result)))
     elif format is PlanFormat.markdown:

@@ -160,3 +160,23 @@ def diff_json(diff: InventoryDiff) -> dict[str, Any]:
         ],
         "summary": diff.counts() | {"destructive": len(diff.destructive)},
     }
+
+
+def inventory_from_json(data: Any) -> Inventory:
+    """Read back `plan --format json` (for example a plan of the base branch, saved by CI),
+    so it can be compared with a plan of the working tree."""
+    if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
+        raise ValueError("not the output of `floyo-scale plan --format json`")
+    resources = tuple(
+        Resource(
+            type=r["type"],
+            name=r["name"],
+            component=r["component"],
+            region=r.get("region"),
+            inputs=r.get("inputs") or {},
+            protect=bool(r.get("protect")),
+            retain_on_delete=bool(r.get("retain_on_delete")),
+        )
+        for r in data["resources"]
+    )
+    return Inventory(str(data.get("phase")), str(data.get("stack")), resources)

@@ -327,14 +327,14 @@ def diff_text(diff: Any) -> str:
         for key, (before, after) in change.inputs.items():
             forced = " (forces replacement)" if key in change.replaced_by else ""
             lines.append(f"        {key}: {_value(before)} -> {_value(after)}{forced}")
+    if not diff.changes:
+        return f"{head}\n\nno changes\n"
     counts = diff.counts()
     lines += [
         "",
         ", ".join(f"{n} to {k}" for k, n in counts.items())
         + (f"; {len(diff.destructive)} destroy data" if diff.destructive else ""),
     ]
-    if not diff.changes:
-        lines[-1] = "no changes"
     return "\n".join(lines) + "\n"
 
 

@@ -44,6 +44,27 @@ def synthesize_target(workspace, phase: str | None, stack: str | None) -> Invent
     return synthesize(load_stack(workspace, stack, phase))
 
 
+def inventory_for(workspace, ref: str | None, stack: str | None) -> Inventory:
+    """`ref` names a phase, or a file holding `plan --format json` output; None: the stack's
+    own phase."""
+    from pathlib import Path
+
+    from .errors import UsageError
+    from .plan import inventory_from_json
+
+    if ref is not None and (ref.endswith(".json") or Path(ref).is_file()):
+        import json
+
+        try:
+            return inventory_from_json(json.loads(Path(ref).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(
+                f"cannot read a plan from {ref}: {exc}",
+                "save one with `floyo-scale plan --stack S --format json > FILE`",
+            ) from None
+    return synthesize_target(workspace, ref, stack)
+
+
 def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
     import pulumi
     from pulumi.runtime import settings

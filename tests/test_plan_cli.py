@@ -103,3 +103,28 @@ def test_no_output_contains_a_secret(cli, workspace, monkeypatch):
         for marker in markers.values():
             assert marker not in result.out and marker not in result.err
         assert "mock-password" not in result.out  # generated passwords, connection strings
+
+
+def test_diff_against_a_saved_plan(cli, workspace):
+    """What a pull request shows: the base branch's plan, saved as JSON, against the tree."""
+    base = cli("plan", "--stack", "production", "--format", "json")
+    (workspace / "base.json").write_text(base.out)
+    assert "no changes" in cli("diff", "base.json", "--stack", "production").out
+
+    stack = workspace / "stacks" / "production.yaml"
+    stack.write_text(
+        stack.read_text().replace(
+            "    pitr_days: 7", "    pitr_days: 7\n    read_replicas: [{region: us-west-2}]"
+        )
+    )
+    data = json.loads(cli("diff", "base.json", "--stack", "production", "--format", "json").out)
+    actions = {(c["action"], c["name"]) for c in data["changes"]}
+    assert ("create", "primary-replica-us-west-2") in actions
+    assert ("delete", "primary-replica-us-east-1") in actions
+
+
+def test_diff_rejects_a_file_that_is_not_a_plan(cli, workspace):
+    (workspace / "bad.json").write_text("{}")
+    result = cli("diff", "bad.json")
+    assert result.code == 2
+    assert "cannot read a plan from bad.json" in result.err and "Traceback" not in result.err
