@@ -1,0 +1,61 @@
+"""Fixtures shared by the whole suite: the repository, a scratch workspace, the CLI in-process."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TERMINAL_WIDTH = "100"  # fixed, so anything that wraps (help, usage) is the same everywhere
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO
+
+
+def copy_workspace(dest: Path) -> Path:
+    """Copy the repository's phases/ and stacks/ into `dest`; return `dest`."""
+    for folder in ("phases", "stacks"):
+        shutil.copytree(REPO / folder, dest / folder)
+    return dest
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's phases/ and stacks/ in a temporary folder, which is also
+    the working directory (so paths in messages print relative: phases/startup.yaml)."""
+    copy_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., CliResult]:
+    """Run `floyo-scale ARGS...` in-process: cli("validate", "--format", "json")."""
+    from floyo_scale.cli import main
+
+    monkeypatch.setenv("COLUMNS", TERMINAL_WIDTH)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+
+    def run(*args: str | Path) -> CliResult:
+        capsys.readouterr()  # drop anything printed before
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
