@@ -278,6 +278,34 @@ def graph(phase: PhaseOpt = None, stack: StackOpt = None) -> None:
     _out(render.mermaid(synthesize_target(_workspace(), phase, stack)))
 
 
+# -- cost ----------------------------------------------------------------------------------
+
+
+@app.command()
+def cost(
+    phase: PhaseOpt = None, stack: StackOpt = None, format: PlanFormatOpt = PlanFormat.table
+) -> None:
+    """Estimate what a phase costs a month (low and high), line by line, against its budget.
+
+    Priced from what the program would build (the same offline synthesis as `plan`) and
+    the phase's expected usage; prices from the catalog (docs/prices.md). --stack and
+    --phase choose the target as for `plan`.
+    """
+    from . import render_cost
+    from .cost import estimate_for_stack
+    from .spec import load_stack
+    from .synth import synthesize
+
+    target = load_stack(_workspace(), stack, phase)
+    estimate = estimate_for_stack(target, synthesize(target))
+    if format is PlanFormat.json:
+        _out(render_cost.cost_json(estimate))
+    elif format is PlanFormat.markdown:
+        _out(render_cost.cost_markdown(estimate))
+    else:
+        _out(render_cost.cost_table(estimate))
+
+
 # -- the error boundary --------------------------------------------------------------------
 
 

@@ -1,0 +1,62 @@
+"""Guardrails: small pure functions that look at what a change would build or cost and either
+say something about it or refuse it (GuardrailError, exit code 6).
+
+Budget: the estimate (cost.estimate_cost) is over budget when its HIGH figure exceeds the
+monthly budget of the phase, with the stack's overrides merged (`budget.monthly_usd`), the
+same figure and alert threshold the program's AWS Budget is created with.
+"""
+
+from __future__ import annotations
+
+from .cost import CostEstimate, usd, usd_range
+from .errors import GuardrailError
+
+ALLOW_OVER_BUDGET = "--allow-over-budget"
+
+
+def check_budget(estimate: CostEstimate, allow_over_budget: bool) -> None:
+    """Refuse (GuardrailError, exit 6) a change whose estimate is over budget, unless allowed."""
+    if not estimate.over_budget or allow_over_budget:
+        return
+    assert estimate.budget_monthly is not None  # over_budget implies a budget
+    raise GuardrailError(
+        f"the estimated monthly cost of stack {estimate.stack} at phase {estimate.phase}, "
+        f"{usd_range(estimate.total_low, estimate.total_high)}, exceeds its budget of "
+        f"{usd(estimate.budget_monthly)} ({estimate.used_percent:g}% of it at the high figure)",
+        "run `floyo-scale cost` to see where it goes; lower the phase's resources or expected "
+        "usage, or raise budget.monthly_usd (in the stack's overrides); or pass "
+        f"{ALLOW_OVER_BUDGET} to apply anyway",
+    )
+
+
+def budget_warning(estimate: CostEstimate) -> str | None:
+    """What `plan` says about the budget, or None when there is nothing to say."""
+    where = f"stack {estimate.stack} at phase {estimate.phase}"
+    cost = usd_range(estimate.total_low, estimate.total_high)
+    if estimate.budget_monthly is None:
+        return (
+            f"no monthly budget is set for {where}: the budget guardrail and the AWS Budget "
+            "alert are off (set budget.monthly_usd in the stack's overrides)"
+        )
+    budget = usd(estimate.budget_monthly)
+    unpriced = estimate.unpriced_count
+    partial = (
+        f"; {unpriced} resource{'s' if unpriced != 1 else ''} could not be priced, so the "
+        "real figure is higher"
+        if unpriced
+        else ""
+    )
+    if estimate.over_budget:
+        return (
+            f"over budget: the estimated monthly cost of {where}, {cost}, exceeds its {budget} "
+            f"budget ({estimate.used_percent:g}% used); commands that apply changes refuse "
+            f"without {ALLOW_OVER_BUDGET}{partial}"
+        )
+    if estimate.over_alert:
+        return (
+            f"the estimated monthly cost of {where}, {cost}, reaches {estimate.used_percent:g}% "
+            f"of its {budget} budget, past the {estimate.alert_percent}% alert threshold{partial}"
+        )
+    if unpriced:
+        return f"the budget check of {where} is incomplete{partial}"
+    return None
