@@ -216,23 +216,29 @@ PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Outpu
 def plan(
     phase: PhaseOpt = None, stack: StackOpt = None, format: PlanFormatOpt = PlanFormat.table
 ) -> None:
-    """Show offline what a phase would build: every resource, by component and region.
+    """Show offline what a phase would build and cost: every resource, by component and region.
 
     Runs the same Pulumi program `up` runs, under Pulumi's mock engine: no credentials,
     no network. --stack alone plans that stack at its phase; --phase alone plans the phase
     on the dev stack; both plan the stack as if it were at that phase.
     """
-    from . import render
-    from .plan import plan_json, summarize
-    from .synth import synthesize_target
+    from . import render, render_cost
+    from .plan import summarize
+    from .policy import budget_warning
+    from .report import plan_report
 
-    inventory = synthesize_target(_workspace(), phase, stack)
+    report = plan_report(_workspace(), phase, stack)
     if format is PlanFormat.json:
-        _out(render.to_json(plan_json(inventory)))
-    elif format is PlanFormat.markdown:
-        _out(render.plan_markdown(inventory, summarize(inventory)))
+        _out(render.to_json(report.to_json()))
+        return
+    cost = render_cost.cost_summary(report.cost)
+    warning = budget_warning(report.cost)
+    if format is PlanFormat.markdown:
+        extra = f"**{cost}**" + (f"\n\n> [!WARNING]\n> {warning}" if warning else "")
+        _out(render.plan_markdown(report.inventory, summarize(report.inventory), extra))
     else:
-        _out(render.plan_table(inventory, summarize(inventory)))
+        _out(render.plan_table(report.inventory, summarize(report.inventory)))
+        _out(cost + "\n" + (f"warning: {warning}\n" if warning else ""))
 
 
 @app.command()
@@ -249,24 +255,25 @@ def diff(
     stack: StackOpt = None,
     format: PlanFormatOpt = PlanFormat.table,
 ) -> None:
-    """Show what moving a stack from one phase to another creates, changes and deletes.
+    """Show what moving a stack from one phase to another creates, changes, deletes and costs.
 
     FROM may also be a plan saved as JSON (e.g. from the base branch in a pull request):
     `floyo-scale diff base.json --stack production`. Deleting or replacing a resource that
     holds data (database, replica, bucket, cache) is flagged.
     """
-    from . import render
-    from .plan import diff_inventories, diff_json
-    from .synth import inventory_for
+    from . import render, render_cost
+    from .report import diff_report
 
-    ws = _workspace()
-    result = diff_inventories(inventory_for(ws, from_ref, stack), inventory_for(ws, to_ref, stack))
+    report = diff_report(_workspace(), from_ref, to_ref, stack)
     if format is PlanFormat.json:
-        _out(render.to_json(diff_json(result)))
+        _out(render.to_json(report.to_json()))
     elif format is PlanFormat.markdown:
-        _out(render.diff_markdown(result))
+        extra = render_cost.cost_delta_markdown(report.cost) if report.cost else ""
+        _out(render.diff_markdown(report.diff, extra))
     else:
-        _out(render.diff_text(result))
+        _out(render.diff_text(report.diff))
+        if report.cost:
+            _out("\n" + render_cost.cost_delta_table(report.cost))
 
 
 @app.command()

@@ -194,6 +194,45 @@ class CostEstimate:
         }
 
 
+def estimate_from_json(data: dict[str, Any]) -> CostEstimate:
+    """Read back `CostEstimate.to_json()` (the `cost` of a saved `plan --format json`)."""
+    lines = tuple(
+        CostLine(
+            provider=ln["provider"],
+            component=ln["component"],
+            resource=ln["resource"],
+            item=ln["item"],
+            low=float(ln["low"]),
+            high=float(ln["high"]),
+            unit_price=float(ln["unit_price"]),
+            quantity=(float(ln["quantity"]["low"]), float(ln["quantity"]["high"])),
+            unit=ln["unit"],
+            source=ln["source"],
+            type=ln.get("type", ""),
+            detail=ln.get("detail", ""),
+            price_key=ln.get("price_key"),
+        )
+        for ln in data["lines"]
+    )
+    budget = data.get("budget") or {}
+    return CostEstimate(
+        phase=data["phase"],
+        stack=data["stack"],
+        lines=lines,
+        total_low=float(data["total"]["low"]),
+        total_high=float(data["total"]["high"]),
+        budget_monthly=budget.get("monthly"),
+        used_percent=budget.get("used_percent"),
+        unpriced=tuple(
+            Unpriced(u["type"], int(u["count"]), u["reason"], tuple(u.get("resources", ())))
+            for u in data.get("unpriced", ())
+        ),
+        alert_percent=budget.get("alert_percent"),
+        notes=tuple(data.get("notes", ())),
+        currency=data.get("currency", CURRENCY),
+    )
+
+
 @dataclass(frozen=True)
 class LineDelta:
     """One line's change between two estimates (0 on the side where it is absent)."""

@@ -24,7 +24,7 @@ def test_plan_json_contract(cli, workspace):
     result = cli("plan", "--stack", "staging", "--format", "json")
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert set(data) == {"phase", "stack", "resources", "summary"}
+    assert set(data) == {"phase", "stack", "resources", "summary", "cost"}
     assert (data["phase"], data["stack"]) == ("growth", "staging")
     for resource in data["resources"]:
         assert set(resource) == {

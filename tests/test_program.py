@@ -159,7 +159,7 @@ def test_production_protects_stateful_resources_dev_does_not():
     assert stateful and all(r.protect and r.retain_on_delete for r in stateful)
     assert not any(r.protect or r.retain_on_delete for r in dev.custom_resources())
     budget = one(prod, "aws:budgets/budget:Budget", "monthly")
-    assert budget.inputs["limitAmount"] == "250.00"  # the stack's override, not growth's 200
+    assert budget.inputs["limitAmount"] == "300.00"  # the stack's override, not growth's 200
     thresholds = {n["notificationType"]: n["threshold"] for n in budget.inputs["notifications"]}
     assert thresholds == {"ACTUAL": 80, "FORECASTED": 100}
     assert one(prod, ADDON, "primary-pitr").inputs["addon_variant"] == "pitr_7"
