@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
+from .cli_engine import register as register_engine_commands
 from .errors import ExitCode, FloyoError, SpecError
 
 app = typer.Typer(
@@ -311,6 +312,11 @@ def cost(
         _out(render_cost.cost_markdown(estimate))
     else:
         _out(render_cost.cost_table(estimate))
+
+
+# -- the engine: setup, preview, up, destroy, refresh, drift, outputs, cancel (cli_engine.py)
+
+register_engine_commands(app)
 
 
 # -- the error boundary --------------------------------------------------------------------

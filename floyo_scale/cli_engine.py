@@ -1,0 +1,374 @@
+"""The commands that drive the Pulumi engine: setup, preview, up, destroy, refresh, drift,
+outputs, cancel (see docs/engine.md).
+
+Thin, like cli.py: parse, call engine.py, render, exit. Each imports what it needs inside its
+body, so `floyo-scale --help` never imports Pulumi. Progress goes to stderr (a live display on
+a terminal, one line per event otherwise); results go to stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from .engine import Review, Target
+    from .progress import Display
+
+
+class PreviewFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class OutFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+StackArg = Annotated[
+    str, typer.Option("--stack", "-s", help="Stack (stacks/<name>.yaml; the Pulumi stack's name).")
+]
+PhaseOpt = Annotated[
+    str | None, typer.Option("--phase", "-p", help="Phase to build (default: the stack's).")
+]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in CI).")
+]
+LockTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        metavar="SECONDS",
+        min=0,
+        help="If another update holds the stack, wait up to this long, retrying (default: 0).",
+    ),
+]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", metavar="URN", help="Only this resource (repeatable)."),
+]
+ParallelOpt = Annotated[
+    int | None,
+    typer.Option("--parallel", min=1, help="Resource operations at once (default: Pulumi's)."),
+]
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _target(stack: str, phase: str | None, *, run_program: bool, decrypt: bool = True) -> Target:
+    from . import engine
+    from .cli import OPTIONS
+    from .spec import Workspace, load_stack
+
+    workspace = Workspace.find(OPTIONS.root)
+    resolved = load_stack(workspace, stack, phase)
+    return engine.prepare(resolved, workspace.root, run_program=run_program, decrypt=decrypt)
+
+
+@contextmanager
+def _engine_run() -> Iterator[Display]:
+    """The progress display, and SIGTERM treated as Ctrl-C while no `pulumi` runs (while one
+    runs, engine.SignalForwarder takes both over and forwards them)."""
+    from . import progress
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with progress.display(sys.stderr, os.environ) as sink:
+            yield sink
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminal() -> tuple[bool, bool]:
+    from .guards import is_ci
+
+    return sys.stdin.isatty() and sys.stderr.isatty(), is_ci(os.environ)
+
+
+def _ask(stack: str, what: str) -> bool:
+    _err(f"{what} Type the stack's name ({stack}) to go on: ")
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip() == stack
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def setup() -> None:
+    """Install the Pulumi CLI and the provider plugins (needs the network).
+
+    The CLI is pinned to the Pulumi SDK's version and goes under your data directory, unless
+    a compatible `pulumi` is on PATH; the plugins at the versions the installed provider
+    SDKs were generated for.
+    """
+    from . import engine
+
+    report = engine.setup(on_step=lambda step: _err(step + "\n"))
+    where = "installed" if report.installed_cli else "found"
+    _out(f"pulumi {report.cli_version}: {where} at {report.cli}\n")
+    for plugin in report.plugins:
+        state = "installed" if plugin in report.installed_plugins else "present"
+        _out(f"plugin {plugin.name} {plugin.version}: {state}\n")
+
+
+def preview(
+    stack: StackArg,
+    phase: PhaseOpt = None,
+    format: Annotated[
+        PreviewFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = PreviewFormat.table,
+    lock_timeout: LockTimeoutOpt = 0.0,
+    target: TargetOpt = None,
+    parallel: ParallelOpt = None,
+) -> None:
+    """Preview what `up` would change, with the real engine; flags data loss.
+
+    Needs the cloud credentials and the secrets the stack file refers to.
+    """
+    from . import engine, progress, render
+
+    spec = _target(stack, phase, run_program=True)
+    with _engine_run() as sink:
+        session = engine.open_session(spec, create=True, sink=sink, lock_timeout=lock_timeout)
+        report = session.preview(targets=target or (), parallel=parallel)
+    if format is PreviewFormat.json:
+        _out(render.to_json(progress.preview_json(report)))
+    elif format is PreviewFormat.markdown:
+        _out(progress.preview_markdown(report))
+    else:
+        _out(progress.preview_table(report))
+
+
+def up(
+    stack: StackArg,
+    phase: PhaseOpt = None,
+    yes: YesOpt = False,
+    allow_destroy: Annotated[
+        bool,
+        typer.Option(
+            "--allow-destroy", help="Go on although stateful resources are replaced or deleted."
+        ),
+    ] = False,
+    allow_over_budget: Annotated[
+        bool,
+        typer.Option(
+            "--allow-over-budget", help="Go on although the phase costs more than its budget."
+        ),
+    ] = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+    target: TargetOpt = None,
+    parallel: ParallelOpt = None,
+) -> None:
+    """Build or change the stack at a phase, after a plan and a preview, safely.
+
+    Runs the offline plan and a real preview first: refuses (exit 6) to delete or replace a
+    database, replica, bucket or cache without --allow-destroy, and a phase over budget
+    without --allow-over-budget. Production asks for confirmation on a terminal; in CI it
+    needs --yes.
+    """
+    from . import engine, guards, progress
+
+    is_tty, is_ci = _terminal()
+    decision = guards.confirmation(
+        required=guards.is_production(stack), yes=yes, is_tty=is_tty, is_ci=is_ci
+    )
+    if decision == "refuse":
+        raise guards.refusal("changing", stack, is_ci)
+    spec = _target(stack, phase, run_program=True)
+    with _engine_run() as sink:
+
+        def approve(review: Review) -> bool:
+            with sink.paused():
+                _err(progress.review_text(review))
+                return decision == "proceed" or _ask(stack, "Apply these changes?")
+
+        session = engine.open_session(spec, create=True, sink=sink, lock_timeout=lock_timeout)
+        report = engine.deploy(
+            session,
+            approve=approve,
+            allow_destroy=allow_destroy,
+            allow_over_budget=allow_over_budget,
+            targets=target or (),
+            parallel=parallel,
+        )
+    _out(f"up: stack {stack} — {progress.counts_line(report.counts)}\n")
+    _out(progress.outputs_table(progress.outputs_values(report.outputs, show_secrets=False)))
+
+
+def destroy(
+    stack: StackArg,
+    yes: YesOpt = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+    target: TargetOpt = None,
+    parallel: ParallelOpt = None,
+) -> None:
+    """Delete every resource of the stack; asks first, or --yes.
+
+    The stack's history and config stay. Protected resources (production's data) make it
+    fail: unprotect them in the stack file first.
+    """
+    from . import engine, guards, progress
+    from .errors import GuardrailError
+
+    is_tty, is_ci = _terminal()
+    decision = guards.confirmation(required=True, yes=yes, is_tty=is_tty, is_ci=is_ci)
+    if decision == "refuse":
+        raise guards.refusal("destroying", stack, is_ci)
+    spec = _target(stack, None, run_program=False)
+    with _engine_run() as sink:
+        session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
+        plan = session.preview_destroy(targets=target or ())
+        if not plan.changes:
+            _out(f"destroy: stack {stack} has nothing to destroy\n")
+            return
+        with sink.paused():
+            _err(progress.preview_table(plan))
+            if decision == "ask" and not _ask(stack, "Destroy all of the above?"):
+                raise GuardrailError("not confirmed: nothing was destroyed")
+        counts = session.destroy(
+            targets=target or (), parallel=parallel, expected=len(plan.changes)
+        )
+    _out(f"destroy: stack {stack} — {progress.counts_line(counts)}\n")
+
+
+def refresh(
+    stack: StackArg,
+    clear_pending_creates: Annotated[
+        bool,
+        typer.Option(
+            "--clear-pending-creates",
+            help="Drop creates an interrupted update left pending (check the cloud first).",
+        ),
+    ] = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+    parallel: ParallelOpt = None,
+) -> None:
+    """Read every resource back from the cloud and record it in the state."""
+    from . import engine, progress
+
+    spec = _target(stack, None, run_program=False)
+    with _engine_run() as sink:
+        session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
+        counts = session.refresh(clear_pending_creates=clear_pending_creates, parallel=parallel)
+    _out(f"refresh: stack {stack} — {progress.counts_line(counts)}\n")
+
+
+def drift(
+    stack: StackArg,
+    format: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutFormat.table,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Compare the cloud with the state; exit 7 when they differ.
+
+    A refresh in preview mode: nothing is written. Exit 0: no drift; exit 7: drift, each
+    resource listed with the properties that changed.
+    """
+    from . import engine, progress, render
+    from .errors import DriftDetected
+
+    spec = _target(stack, None, run_program=False)
+    with _engine_run() as sink:
+        session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
+        report = session.drift()
+    drifted = bool(report.drifted) or any(
+        v for k, v in report.counts.items() if k not in progress.QUIET_OPS
+    )
+    if format is OutFormat.json:
+        _out(render.to_json(progress.drift_json(report) | {"drift": drifted}))
+    else:
+        _out(progress.drift_table(report))
+    if drifted:
+        raise DriftDetected(
+            f"stack {stack} has drifted: {len(report.drifted) or 'some'} resources differ "
+            "from the state",
+            f"`floyo-scale up --stack {stack}` puts the spec back; `floyo-scale refresh "
+            f"--stack {stack}` accepts what is in the cloud",
+        )
+
+
+def outputs(
+    stack: StackArg,
+    format: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutFormat.table,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Show secret values (masked by default).")
+    ] = False,
+) -> None:
+    """Show the stack's outputs; secret values stay masked unless --show-secrets.
+
+    Project ids, bucket names, URLs: what the last `up` exported.
+    """
+    from . import engine, progress, render
+
+    spec = _target(stack, None, run_program=False)
+    session = engine.open_session(spec)
+    values = progress.outputs_values(session.outputs(), show_secrets)
+    _out(render.to_json(values) if format is OutFormat.json else progress.outputs_table(values))
+
+
+def cancel(
+    stack: StackArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Release it although its process still runs here.")
+    ] = False,
+) -> None:
+    """Release a stale lock, saying who held it and since when.
+
+    For a lock left by an update that was killed. Refuses when the holder still runs on
+    this machine, unless --force.
+    """
+    from . import engine
+    from .errors import GuardrailError
+
+    spec = _target(stack, None, run_program=False, decrypt=False)
+    session = engine.open_session(spec)
+    holders = session.lock_holders()
+    alive = [h for h in holders if h.alive_here()]
+    if alive and not force:
+        raise GuardrailError(
+            f"stack {stack} is locked by a process that still runs: {alive[0].describe()}",
+            "that update is not stale: wait for it or stop it; --force releases the lock anyway",
+        )
+    session.cancel()
+    if holders:
+        for holder in holders:
+            _out(f"released the lock held by {holder.describe()}\n")
+    elif spec.state_dir is not None:
+        _out(f"stack {stack} held no lock\n")
+    else:
+        _out(f"released the lock on stack {stack} (the backend does not say whose it was)\n")
+
+
+COMMANDS: tuple[Any, ...] = (setup, preview, up, destroy, refresh, drift, outputs, cancel)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the engine commands to the floyo-scale app."""
+    for command in COMMANDS:
+        app.command(rich_help_panel="Engine (Pulumi)")(command)
