@@ -290,14 +290,13 @@ def drift(
     """
     from . import engine, progress, render
     from .errors import DriftDetected
+    from .guards import QUIET_OPS
 
     spec = _target(stack, None, run_program=False)
     with _engine_run() as sink:
         session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
         report = session.drift()
-    drifted = bool(report.drifted) or any(
-        v for k, v in report.counts.items() if k not in progress.QUIET_OPS
-    )
+    drifted = bool(report.drifted) or any(v for k, v in report.counts.items() if k not in QUIET_OPS)
     if format is OutFormat.json:
         _out(render.to_json(progress.drift_json(report) | {"drift": drifted}))
     else:

@@ -882,6 +882,7 @@ class Session:
         self.grace = grace
         self._sleep = sleep
         self._clock = clock
+        self._configured = False
 
     @property
     def stack(self) -> auto.Stack:
@@ -973,26 +974,31 @@ class Session:
         """Stack config from the spec. Only `floyo:phase` (plain): secrets reach the program
         in-process, because `pulumi config set --secret` takes the value on its command
         line, where any user of the machine can read it (ps, /proc)."""
+        if self._configured:
+            return  # once per session: each `pulumi config` is a process
         config = {"floyo:phase": auto.ConfigValue(value=self.target.stack.phase_name, secret=False)}
         self._run("configure", lambda _: self.stack.set_all_config(config))
+        self._configured = True
 
     # -- operations --------------------------------------------------------------------
-    def preview(self, *, targets: Sequence[str] = (), parallel: int | None = None) -> PreviewReport:
-        self.configure()
-        self._emit(Event("start", op="preview"))
-        result, events = self._run(
-            "preview",
-            lambda ev: self.stack.preview(
-                on_event=ev, target=list(targets) or None, parallel=parallel, color="never"
-            ),
-            preview=True,
-        )
+    def _preview(self, op: str, call: Callable[[_Events], auto.PreviewResult]) -> PreviewReport:
+        self._emit(Event("start", op=f"{op} preview" if op != "preview" else op))
+        result, events = self._run(f"{op} preview", call, preview=True)
         return PreviewReport(
-            "preview",
+            op,
             self.target.name,
             tuple(events.steps),
             _counts(result.change_summary),
             events.unreadable,
+        )
+
+    def preview(self, *, targets: Sequence[str] = (), parallel: int | None = None) -> PreviewReport:
+        self.configure()
+        return self._preview(
+            "preview",
+            lambda ev: self.stack.preview(
+                on_event=ev, target=list(targets) or None, parallel=parallel, color="never"
+            ),
         )
 
     def up(
@@ -1024,20 +1030,11 @@ class Session:
         )
 
     def preview_destroy(self, *, targets: Sequence[str] = ()) -> PreviewReport:
-        self._emit(Event("start", op="destroy preview"))
-        result, events = self._run(
-            "destroy preview",
+        return self._preview(
+            "destroy",
             lambda ev: self.stack.preview_destroy(
                 on_event=ev, target=list(targets) or None, color="never", show_secrets=False
             ),
-            preview=True,
-        )
-        return PreviewReport(
-            "destroy",
-            self.target.name,
-            tuple(events.steps),
-            _counts(result.change_summary),
-            events.unreadable,
         )
 
     def destroy(

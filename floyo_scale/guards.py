@@ -19,9 +19,10 @@ from .inventory import STATEFUL_TYPES, Resource
 from .plan import InventoryDiff
 from .render import money, short_type
 
-# Ops of a preview step that take a resource (or its data) away.
-_REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
-_QUIET_OPS = frozenset({"same", "read", "refresh"})
+# The steps of a replacement (without --show-replacement-steps Pulumi still sends all three).
+REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
+# Steps that change nothing.
+QUIET_OPS = frozenset({"same", "read", "refresh"})
 
 PRODUCTION_STACKS = frozenset({"production", "prod"})
 # Set by the CI systems floyo-scale is run from (GitHub Actions, GitLab, Buildkite, CircleCI,
@@ -55,7 +56,14 @@ class Step:
 
     @property
     def changes(self) -> bool:
-        return self.op not in _QUIET_OPS
+        return self.op not in QUIET_OPS
+
+    @property
+    def destroys_data(self) -> bool:
+        """A stateful resource replaced, or deleted without being retained in the cloud."""
+        return self.stateful and (
+            self.op in REPLACE_OPS or (self.op == "delete" and not self.retain_on_delete)
+        )
 
 
 @dataclass(frozen=True)
@@ -80,13 +88,13 @@ def losses_from_preview(steps: Iterable[Step]) -> tuple[Loss, ...]:
     """Stateful resources the preview deletes (not retained) or replaces, one per resource."""
     actions: dict[tuple[str, str], tuple[Literal["delete", "replace"], tuple[str, ...]]] = {}
     for step in steps:
-        if not step.stateful:
+        if not step.destroys_data:
             continue
         key = (step.type, step.name)
-        if step.op in _REPLACE_OPS:
+        if step.op in REPLACE_OPS:
             prior = actions.get(key)
             actions[key] = ("replace", step.keys or (prior[1] if prior else ()))
-        elif step.op == "delete" and not step.retain_on_delete:
+        else:
             actions.setdefault(key, ("delete", ()))
     return tuple(
         Loss(type_, name, action, ("preview",), keys)

@@ -16,12 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
+from .guards import QUIET_OPS, is_ci
 from .render import short_type
 
 EventKind = Literal["start", "step", "done", "failed", "diagnostic", "summary"]
 
-# Steps that change nothing: counted by Pulumi, never shown.
-QUIET_OPS = frozenset({"same", "read", "refresh"})
 
 _ACTIVE = {  # what a running step is called while it runs
     "create": "creating",
@@ -138,10 +137,7 @@ def describe(event: Event, tally: _Tally) -> str:
     if event.kind == "diagnostic":
         where = f" ({short_type(event.type)} {event.name})" if event.name else ""
         return f"{event.severity}{where}: {event.message}"
-    changes = {k: v for k, v in event.counts.items() if k != "same" and v}
-    text = ", ".join(f"{v} {k}" for k, v in sorted(changes.items())) or "no changes"
-    same = event.counts.get("same", 0)
-    return f"{tally.op or 'operation'} finished: {text}" + (f" ({same} unchanged)" if same else "")
+    return f"{tally.op or 'operation'} finished: {counts_line(event.counts, to='')}"
 
 
 class PlainDisplay:
@@ -219,8 +215,6 @@ class LiveDisplay:
 
 def is_interactive(stream: IO[str], env: Mapping[str, str]) -> bool:
     """A person is watching: a terminal, not CI, not a dumb terminal."""
-    from .guards import is_ci
-
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty()) and not is_ci(env) and env.get("TERM") != "dumb"
 
@@ -249,11 +243,7 @@ def display(stream: IO[str], env: Mapping[str, str]) -> Iterator[Display]:
 
 
 def _change_mark(step: Any) -> str:
-    destroys = step.stateful and (
-        step.op in ("replace", "create-replacement", "delete-replaced")
-        or (step.op == "delete" and not step.retain_on_delete)
-    )
-    return "  !! destroys data" if destroys else ""
+    return "  !! destroys data" if step.destroys_data else ""
 
 
 def preview_table(report: Any) -> str:
@@ -280,7 +270,7 @@ def preview_json(report: Any) -> dict[str, Any]:
                 "urn": s.urn,
                 "keys": list(s.keys),
                 "stateful": s.stateful,
-                "destroys_data": bool(_change_mark(s)),
+                "destroys_data": s.destroys_data,
             }
             for s in sorted(report.changes, key=lambda s: (s.op, s.type, s.name))
         ],
@@ -296,7 +286,7 @@ def preview_markdown(report: Any) -> str:
         return "\n".join(lines + ["No changes.", ""])
     lines += [counts_line(report.counts), "", "| op | type | name | changed |", "|---|---|---|---|"]
     for s in sorted(report.changes, key=lambda s: (s.op, s.type, s.name)):
-        mark = " **destroys data**" if _change_mark(s) else ""
+        mark = " **destroys data**" if s.destroys_data else ""
         lines.append(
             f"| {s.op}{mark} | `{short_type(s.type)}` | {md_escape(s.name)} "
             f"| {md_escape(', '.join(s.keys))} |"
@@ -304,9 +294,10 @@ def preview_markdown(report: Any) -> str:
     return limit_markdown("\n".join(lines) + "\n")
 
 
-def counts_line(counts: Mapping[str, int]) -> str:
+def counts_line(counts: Mapping[str, int], to: str = "to ") -> str:
+    """`1 to create, 2 to update (40 unchanged)`; `to=""` once they are done."""
     changed = {k: v for k, v in counts.items() if k not in QUIET_OPS and v}
-    text = ", ".join(f"{v} to {k}" for k, v in sorted(changed.items())) or "no changes"
+    text = ", ".join(f"{v} {to}{k}" for k, v in sorted(changed.items())) or "no changes"
     same = counts.get("same", 0)
     return text + (f" ({same} unchanged)" if same else "")
 

@@ -275,7 +275,7 @@ def test_up_reviews_then_updates_and_reports(root, env, fake):
         s, approve=lambda r: seen.append(r) or True, targets=["urn:x"], parallel=2
     )
 
-    assert fake.stack.ops() == ["outputs", "set_all_config", "preview", "set_all_config", "up"]
+    assert fake.stack.ops() == ["outputs", "set_all_config", "preview", "up"]  # config once
     sent = fake.stack.kwargs("up")
     assert sent["target"] == ["urn:x"] and sent["parallel"] == 2
     assert sent["show_secrets"] is False  # the update summary never holds secret config
