@@ -51,7 +51,10 @@ COMMANDS: list[Command] = [
     Command("--help", ["--help"], no_pulumi=True),
     Command("validate", ["validate"], no_pulumi=True),
     Command("phases", ["phases"], no_pulumi=True),
+    Command("plan growth", ["plan", "--phase", "growth"]),
     Command("plan enterprise", ["plan", "--phase", "enterprise", "--format", "json"]),
+    Command("cost enterprise", ["cost", "--phase", "enterprise", "--format", "json"]),
+    Command("diff growth scale", ["diff", "growth", "scale", "--format", "json"]),
 ]
 
 
