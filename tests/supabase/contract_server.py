@@ -8,10 +8,16 @@ for an unknown path or method) and recorded in `violations`, which the `server` 
 into a test failure. Every 2xx answer the fake gives is checked against the contract's
 response schema too, so the fake cannot drift from the real API's shapes either.
 
-It keeps projects, addons, read replicas and pooler settings in memory, moves projects
+It keeps projects, addons, read replicas, pooler settings and disks in memory, moves projects
 COMING_UP -> ACTIVE_HEALTHY (and RESIZING -> ACTIVE_HEALTHY) after a number of polls, and can
 inject: 429 with X-RateLimit-Reset, 5xx, 401/403/404, dropped connections (before or after
 the request was processed), slow answers, slow provisioning and failed provisioning.
+
+Disks: each project starts with an 8 GB gp3 disk at the 3,000 IOPS / 125 MiB/s baseline. The
+contract documents no 4xx answer for `POST .../config/disk` (only 201, 401, 403, 429, 500),
+so a refusal is answered the way other refusals are: 400 with a `message`. Refused are a
+smaller size_gb (a disk cannot shrink), any change on the Free plan, a change while the
+project is not ACTIVE_HEALTHY, and (with `disk_cooldown`) a second change within 6 hours.
 
 One change to the contract on loading: `discriminator` objects without a `mapping` are
 dropped. The contract puts them on inline `oneOf` members (region_selection), where
@@ -230,6 +236,11 @@ class FakeProject:
     replicas: list[dict[str, Any]] = field(default_factory=list)
     pool_mode: str = "transaction"
     default_pool_size: int | None = 15
+    disk: dict[str, Any] = field(
+        default_factory=lambda: {"type": "gp3", "size_gb": 8, "iops": 3000, "throughput_mibps": 125}
+    )
+    disk_modified_at: str | None = None
+    disk_used_bytes: int = 1_500_000_000
     created_at: str = "2026-06-01T12:00:00.000Z"
 
 
@@ -278,6 +289,10 @@ class ContractServer:
         self.provisioning_polls = 2
         self.resize_polls = 2
         self.replica_polls = 2
+        # How many GETs of a project it stays RESIZING after a disk change (0: it stays
+        # ACTIVE_HEALTHY), and whether a second disk change within 6 hours is refused.
+        self.disk_resize_polls = 2
+        self.disk_cooldown = False
         self._fail_next_project: str | None = None
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -726,6 +741,56 @@ def _update_pooler(
     return 200, {"default_pool_size": project.default_pool_size, "pool_mode": project.pool_mode}
 
 
+@_project_route
+def _get_disk(s: ContractServer, project: FakeProject, params: dict[str, str], _body: Any) -> Any:
+    answer: dict[str, Any] = {"attributes": dict(project.disk)}
+    if project.disk_modified_at is not None:
+        answer["last_modified_at"] = project.disk_modified_at
+    return 200, answer
+
+
+@_project_route
+def _modify_disk(s: ContractServer, project: FakeProject, params: dict[str, str], body: Any) -> Any:
+    attributes = dict(body["attributes"])
+    current = project.disk["size_gb"]
+    if s.organizations.get(project.organization_slug) == "free":
+        return 400, {"message": "Disk size cannot be changed on the Free plan"}
+    if project.status != "ACTIVE_HEALTHY":
+        return 400, {"message": f"Cannot modify the disk while the project is {project.status}"}
+    if attributes["size_gb"] < current:
+        return 400, {
+            "message": f"Disk size cannot be decreased: the disk is {current} GB, "
+            f"{attributes['size_gb']} GB was requested"
+        }
+    if s.disk_cooldown and project.disk_modified_at is not None:
+        return 400, {"message": "The disk can be modified only once every 6 hours"}
+    if attributes["type"] == "io2":
+        attributes.pop("throughput_mibps", None)
+    project.disk = attributes
+    project.disk_modified_at = "2026-06-01T12:30:00.000Z"
+    if s.disk_resize_polls > 0:
+        project.status = "RESIZING"
+        project.polls_left = s.disk_resize_polls
+    return 201, None
+
+
+@_project_route
+def _disk_util(s: ContractServer, project: FakeProject, params: dict[str, str], _body: Any) -> Any:
+    size = project.disk["size_gb"] * 1_000_000_000
+    used = min(project.disk_used_bytes, size)
+    return 200, {
+        "timestamp": "2026-06-01T12:00:00.000Z",
+        "metrics": {"fs_size_bytes": size, "fs_avail_bytes": size - used, "fs_used_bytes": used},
+    }
+
+
+@_project_route
+def _disk_autoscale(
+    s: ContractServer, project: FakeProject, params: dict[str, str], _body: Any
+) -> Any:
+    return 200, {"growth_percent": 50, "min_increment_gb": 4, "max_size_gb": 60_000}
+
+
 _ROUTES = {
     ("GET", "/v1/organizations/{slug}"): _get_organization,
     ("POST", "/v1/projects"): _create_project,
@@ -739,6 +804,10 @@ _ROUTES = {
     ("POST", "/v1/projects/{ref}/read-replicas/remove"): _remove_replica,
     ("GET", "/v1/projects/{ref}/config/database/pooler"): _get_pooler,
     ("PATCH", "/v1/projects/{ref}/config/database/pooler"): _update_pooler,
+    ("GET", "/v1/projects/{ref}/config/disk"): _get_disk,
+    ("POST", "/v1/projects/{ref}/config/disk"): _modify_disk,
+    ("GET", "/v1/projects/{ref}/config/disk/util"): _disk_util,
+    ("GET", "/v1/projects/{ref}/config/disk/autoscale"): _disk_autoscale,
 }
 
 

@@ -31,6 +31,9 @@ __all__ = [
     "ADDON_VARIANTS",
     "COMPUTE_SIZES",
     "DEFAULT_API_URL",
+    "DISK_TYPES",
+    "GP3_BASELINE_IOPS",
+    "GP3_BASELINE_THROUGHPUT",
     "PLANS",
     "REF_RE",
     "REGIONS",
@@ -96,6 +99,16 @@ REGIONS: tuple[str, ...] = (
     "ap-south-1",
     "sa-east-1",
 )
+
+# DiskRequestBody.attributes: `type` selects one of two shapes. gp3 takes iops, size_gb and
+# (optionally) throughput_mibps; io2 takes iops and size_gb only (its throughput scales with
+# its IOPS). The contract constrains each number to a whole number above 0 and nothing more:
+# the product limits (gp3 up to 16 TB, 16,000 IOPS and 1,000 MiB/s; io2 up to 60 TB) are the
+# API's to enforce, and its message is passed through.
+DISK_TYPES: tuple[str, ...] = ("gp3", "io2")
+# What every gp3 disk gets without paying for more: Supabase's (and EBS's) gp3 baseline.
+GP3_BASELINE_IOPS = 3000
+GP3_BASELINE_THROUGHPUT = 125  # MiB/s
 
 # The organisation plans a spec may require (V1OrganizationSlugResponse.plan minus the
 # internal "platform").
@@ -478,6 +491,57 @@ class ManagementClient:
             subject=_project(ref),
         )
 
+    # ----------------------------------------------------------------- disk
+
+    def get_disk(self, ref: str) -> dict[str, Any]:
+        """GET /v1/projects/{ref}/config/disk -> DiskResponse.
+
+        `{"attributes": {"type": "gp3", "size_gb": 8, "iops": 3000, "throughput_mibps": 125},
+        "last_modified_at": "..."}`; an io2 disk has no throughput_mibps, and gp3 may omit it.
+        """
+        return self._request(
+            "GET",
+            _project_path(ref, "/config/disk"),
+            operation="read the database disk configuration",
+            subject=_project(ref),
+        )
+
+    def set_disk(
+        self,
+        ref: str,
+        *,
+        size_gb: int,
+        iops: int = GP3_BASELINE_IOPS,
+        throughput_mibps: int = GP3_BASELINE_THROUGHPUT,
+        type: str = "gp3",  # the contract's name; shadows the builtin in this method only
+    ) -> None:
+        """POST /v1/projects/{ref}/config/disk {attributes} (201, no body).
+
+        Sets every attribute at once: pass the current iops/throughput to change the size
+        alone. `throughput_mibps` is sent for gp3 only (io2 has none). The disk can only grow;
+        the API refuses a smaller size_gb, and allows one change per volume every 6 hours (EBS).
+
+        Retried like a PATCH: the body is absolute, so sending it twice sets the same disk.
+        """
+        if type not in DISK_TYPES:
+            raise ProviderError(
+                f"unknown Supabase disk type {type!r}", hint="use one of: " + ", ".join(DISK_TYPES)
+            )
+        attributes: dict[str, Any] = {
+            "type": type,
+            "size_gb": _positive_int("size_gb", size_gb),
+            "iops": _positive_int("iops", iops),
+        }
+        if type == "gp3":
+            attributes["throughput_mibps"] = _positive_int("throughput_mibps", throughput_mibps)
+        self._request(
+            "POST",
+            _project_path(ref, "/config/disk"),
+            body={"attributes": attributes},
+            operation=f"resize the database disk to {attributes['size_gb']} GB ({type})",
+            subject=_project(ref),
+        )
+
     # ----------------------------------------------------------------- transport
 
     def _request(
@@ -684,6 +748,18 @@ def _check_addon(addon_type: str, addon_variant: str) -> None:
             f"{addon_variant!r} is not a variant of the {addon_type} addon",
             hint="use one of: " + ", ".join(sorted(variants)),
         )
+
+
+def _positive_int(name: str, value: Any) -> int:
+    """A whole number above 0 (what the contract allows for every disk attribute)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ProviderError(
+            f"disk {name} {value!r} is not a whole number above 0",
+            hint=f"give {name} as a whole number (the contract allows nothing else)",
+        )
+    return value
 
 
 def _terminal_hint(status: str, ref: str) -> str:

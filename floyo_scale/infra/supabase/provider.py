@@ -35,18 +35,21 @@ from floyo_scale.infra.supabase.client import (
     ADDON_VARIANTS,
     COMPUTE_SIZES,
     DEFAULT_API_URL,
+    GP3_BASELINE_THROUGHPUT,
     PLANS,
     REF_RE,
     REGIONS,
     SLUG_RE,
     ManagementClient,
     NotFoundError,
+    SupabaseApiError,
     compute_variant,
 )
 
 __all__ = [
     "AddonProvider",
     "ClientFactory",
+    "DiskConfigProvider",
     "PoolerSettingsProvider",
     "ProjectProvider",
     "ReadReplicaProvider",
@@ -58,6 +61,8 @@ ClientFactory = Callable[[str, str], ManagementClient]
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 _PROVIDER_KEY = "__provider"
 _CONNECTION_KEYS = ("access_token", "api_url")
+# The largest disk Supabase offers (io2, 60 TB); the spec's `database.disk_gb` has the same cap.
+MAX_DISK_GB = 60_000
 
 
 class _SupabaseProvider(ResourceProvider):
@@ -477,6 +482,97 @@ class AddonProvider(_SupabaseProvider):
         return ReadResult(id_, {**_inputs(props), "addon_variant": variant})
 
 
+class DiskConfigProvider(_SupabaseProvider):
+    """The size of a project's database disk (an EBS volume): it can grow, never shrink.
+
+    Create and update read the disk and resize it only when the size differs, keeping its
+    type, IOPS and throughput as they are (so an io2 disk, or a gp3 disk with extra IOPS
+    bought in the dashboard, is not turned back into a baseline gp3 one); then they wait
+    until the project is ACTIVE_HEALTHY again, in case the resize put it into RESIZING.
+
+    Delete leaves the disk as it is: a project's disk cannot be removed (nor shrunk back),
+    it goes with the project. Read reports the current size, so growth by disk autoscaling
+    shows up as drift.
+    """
+
+    replace_keys = ("project_ref",)
+    update_keys = ("size_gb",)
+
+    def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+        yield from _check_ref(news)
+        size = _whole(news.get("size_gb"))
+        if size is None or not 1 <= size <= MAX_DISK_GB:
+            yield "size_gb", f"must be a whole number of GB from 1 to {MAX_DISK_GB}"
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # The shrink is refused here rather than in check(): check() is handed the previous
+        # *inputs*, diff() the recorded *state*, i.e. the size the last create, update or
+        # refresh found (which includes growth by disk autoscaling). Both run during
+        # `preview`, so `preview` already fails, instead of `up` failing half-way (the dynamic
+        # provider host reports the raise as this resource's error). create and update check
+        # again against the live size, which may have grown since.
+        if not _changed(olds, news, "project_ref"):
+            have, want = _whole(olds.get("size_gb")), _whole(news.get("size_gb"))
+            if have is not None and want is not None and want < have:
+                raise _shrink_error(news["project_ref"], have, want)
+        return super().diff(id_, olds, news)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(f"{props['project_ref']}/disk", self._apply(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._apply(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # a disk cannot be removed; it goes with the project
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        client = self._client(props)
+        ref = props["project_ref"]
+        try:
+            attributes = _disk_attributes(client.get_disk(ref), ref)
+        except NotFoundError:
+            return ReadResult("", {})  # the project, and its disk with it, is gone
+        return ReadResult(id_, self._outputs(props, attributes))
+
+    def _apply(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        client = self._client(props)
+        ref = props["project_ref"]
+        want = _whole(props.get("size_gb"))
+        if want is None or want < 1:
+            raise ProviderError(f"disk size_gb {props.get('size_gb')!r} is not a whole number")
+        current = _disk_attributes(client.get_disk(ref), ref)
+        have = current["size_gb"]
+        if want < have:
+            raise _shrink_error(ref, have, want)
+        if want == have:
+            return self._outputs(props, current)
+        try:
+            client.set_disk(
+                ref,
+                size_gb=want,
+                iops=current["iops"],
+                throughput_mibps=current.get("throughput_mibps") or GP3_BASELINE_THROUGHPUT,
+                type=current["type"],
+            )
+        except SupabaseApiError as exc:
+            raise _resize_refused(exc, ref, current) from exc
+        self._wait(client, ref)
+        resized = _disk_attributes(client.get_disk(ref), ref)
+        if resized["size_gb"] < want:
+            raise ProviderError(
+                f"Supabase project {ref} reports a {resized['size_gb']} GB disk after the "
+                f"resize to {want} GB",
+                hint="check the disk size on the project's Compute and Disk page in the "
+                "Supabase dashboard, then run the command again",
+            )
+        return self._outputs(props, resized)
+
+    @staticmethod
+    def _outputs(props: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
+        return {**_inputs(props), "size_gb": attributes["size_gb"], "type": attributes["type"]}
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -519,6 +615,50 @@ def _undo(exc: FloyoError, what: str, remove: Callable[[str], Any], ident: str) 
     return ProviderError(
         f"{exc.message}; the half-created {what} was removed",
         hint=exc.hint,
+    )
+
+
+def _whole(value: Any) -> int | None:
+    """A whole number (the engine hands numbers over as floats: 8.0), else None."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _disk_attributes(answer: Any, ref: str) -> dict[str, Any]:
+    attributes = answer.get("attributes") if isinstance(answer, Mapping) else None
+    if not isinstance(attributes, Mapping) or _whole(attributes.get("size_gb")) is None:
+        raise SupabaseApiError(
+            f"Supabase returned no disk size for project {ref}",
+            hint="the project may still be provisioning; run the command again later",
+        )
+    modified = answer.get("last_modified_at")
+    return {**attributes, "size_gb": _whole(attributes["size_gb"]), "last_modified_at": modified}
+
+
+def _shrink_error(ref: str, have: int, want: int) -> ProviderError:
+    return ProviderError(
+        f"the database disk of Supabase project {ref} is {have} GB and cannot shrink to "
+        f"{want} GB: a disk (an EBS volume) can only grow",
+        hint=f"keep disk_gb at {have} or more (if nobody set {have} GB, disk autoscaling grew "
+        "it), or restore a backup into a new project with the smaller disk",
+    )
+
+
+def _resize_refused(exc: SupabaseApiError, ref: str, current: Mapping[str, Any]) -> ProviderError:
+    """A refused resize: add what usually causes it when the API gave no hint of its own."""
+    if exc.hint or exc.status is None or not 400 <= exc.status < 500:
+        return exc
+    modified = current.get("last_modified_at")
+    when = f" (it was last changed at {modified})" if modified else ""
+    return SupabaseApiError(
+        exc.message,
+        hint=f"a disk can be changed once every 6 hours{when}, not on the Free plan, and a gp3 "
+        f"disk up to 16 TB: check project {ref}'s Compute and Disk page in the Supabase "
+        "dashboard, then run the command again",
+        status=exc.status,
     )
 
 

@@ -18,12 +18,13 @@ import pulumi.dynamic
 from floyo_scale.infra.supabase.client import DEFAULT_API_URL
 from floyo_scale.infra.supabase.provider import (
     AddonProvider,
+    DiskConfigProvider,
     PoolerSettingsProvider,
     ProjectProvider,
     ReadReplicaProvider,
 )
 
-__all__ = ["Addon", "PoolerSettings", "Project", "ReadReplica"]
+__all__ = ["Addon", "DiskConfig", "PoolerSettings", "Project", "ReadReplica"]
 
 
 def _original_batch_setitems() -> Callable[..., Any]:
@@ -228,4 +229,49 @@ class Addon(pulumi.dynamic.Resource, module="supabase", name="Addon"):
         with _undo_pulumi_pickle_patch():
             super().__init__(
                 AddonProvider(), resource_name, props, _with_secrets(opts, self.SECRET_OUTPUTS)
+            )
+
+
+class DiskConfig(pulumi.dynamic.Resource, module="supabase", name="DiskConfig"):
+    """The size of a project's database disk, in GB. It can only grow.
+
+    Growing `size_gb` resizes the disk in place, keeping its type, IOPS and throughput (a new
+    project's disk is an 8 GB gp3 with the 3,000 IOPS / 125 MiB/s baseline). A smaller
+    `size_gb` than the disk has is refused, already at `preview`: a disk cannot shrink. Keep
+    the size, or restore a backup into a new project. Changing `project_ref` sizes the other
+    project's disk. Deleting the resource leaves the disk as it is: a disk cannot be removed,
+    it goes with its project.
+
+    Outputs: `size_gb` (the disk's current size, so growth by autoscaling shows as drift on
+    refresh) and `type` (gp3 or io2).
+    """
+
+    SECRET_OUTPUTS = ["access_token"]
+
+    size_gb: pulumi.Output[int]
+    type: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        project_ref: pulumi.Input[str],
+        size_gb: pulumi.Input[int],
+        access_token: pulumi.Input[str],
+        api_url: pulumi.Input[str] = DEFAULT_API_URL,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "project_ref": project_ref,
+            "size_gb": size_gb,
+            "access_token": pulumi.Output.secret(access_token),
+            "api_url": api_url,
+            "type": None,  # output, from the API
+        }
+        with _undo_pulumi_pickle_patch():
+            super().__init__(
+                DiskConfigProvider(),
+                resource_name,
+                props,
+                _with_secrets(opts, self.SECRET_OUTPUTS),
             )
