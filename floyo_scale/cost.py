@@ -611,13 +611,20 @@ class _Context:
             return Span(0, 0)
         return self.storage_gb * (1 / len(self.primary_buckets))
 
-    def provisioned_disk_gb(self) -> Span:
-        """Provisioned disk per Supabase project: usage.database_gb split evenly over the
-        projects (shards), never below the 8 GB a project starts with."""
+    def provisioned_disk_gb(self, project: Resource | None = None) -> Span:
+        """Provisioned disk of a Supabase project: its DiskConfig's size_gb when the program
+        sets one, and never less than its share of usage.database_gb (split evenly over the
+        projects, i.e. shards: Supabase grows a disk that fills up), nor below the 8 GB a
+        project starts with."""
         included = self.disk_included()
         if not self.projects:
             return Span(included, included)
-        return (self.database_gb * (1 / len(self.projects))).at_least(included)
+        share = (self.database_gb * (1 / len(self.projects))).at_least(included)
+        if project is not None:
+            for disk in self.inventory.of_type(_DISK_CONFIG):
+                if disk.parent == project.key and disk.inputs.get("size_gb"):
+                    share = share.at_least(float(disk.inputs["size_gb"]))
+        return share
 
     def disk_included(self) -> float:
         entry = self.entry("supabase.disk.gp3_gb")
@@ -927,7 +934,7 @@ def _supabase_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
         pass  # the Free plan caps the database at 0.5 GB: no disk to buy
     elif disk is not None:
         included = ctx.disk_included()
-        provisioned = ctx.provisioned_disk_gb()
+        provisioned = ctx.provisioned_disk_gb(resource)
         yield ctx.line(
             resource,
             "disk",
@@ -979,7 +986,7 @@ def _supabase_replica(resource: Resource, ctx: _Context) -> Iterable[Result]:
     disk = ctx.entry("supabase.read_replica.disk_gb")
     if disk is not None:
         factor = float(disk.extra.get("disk_multiplier", 1.25))
-        gb = ctx.provisioned_disk_gb() * factor
+        gb = ctx.provisioned_disk_gb(primary) * factor
         yield ctx.line(
             resource,
             "replica disk",
@@ -1220,6 +1227,8 @@ def _sns_subscription(resource: Resource, ctx: _Context) -> Iterable[Result]:
 
 _COMPONENT = "a component: groups resources; its children are priced"
 
+_DISK_CONFIG = "pulumi-python:dynamic/supabase:DiskConfig"
+
 RULES: dict[str, Rule] = {
     # components (floyo:web:Web also carries the Vercel plan and seats)
     "floyo:web:Web": _vercel_team,
@@ -1247,6 +1256,11 @@ RULES: dict[str, Rule] = {
     "pulumi-python:dynamic/supabase:Project": _supabase_project,
     "pulumi-python:dynamic/supabase:ReadReplica": _supabase_replica,
     "pulumi-python:dynamic/supabase:Addon": _supabase_addon,
+    _DISK_CONFIG: _free(
+        "disk size",
+        "the disk is priced on its project's `disk` line (its size_gb is the provisioned size)",
+        provider="supabase",
+    ),
     "pulumi-python:dynamic/supabase:PoolerSettings": _free(
         "pooler settings", "Supavisor comes with every project", _SUPABASE_POOLER
     ),

@@ -568,19 +568,19 @@ def test_startup_is_inside_the_seeds_range(real):
 def test_growth_is_inside_the_seeds_range(real):
     """At the top of the phase (10,000 users x 5,000 requests = 50M edge requests, 10M
     included) Vercel bills 40M x $2 = $80, less the $20 usage credit, and the phase stays
-    inside the seed's $100-200; the low end is $99.46, within the seed's "~$100"."""
+    inside the seed's $100-200."""
     low, high = SEED["growth"]
     est = real["growth"]
     assert est.total_low >= low * (1 - SEED_TOLERANCE)
     assert est.total_high <= high
     assert figures(one(est, "app", "edge requests")) == (0.0, 80.0)
-    assert (est.total_low, est.total_high) == (99.46, 170.31)
+    assert (est.total_low, est.total_high) == (101.71, 171.43)
 
 
 def test_scale_exceeds_the_seeds_range_at_its_top_because_of_vercel_edge_requests(real):
     """Documented exception: at 100,000 users x 5,000 requests = 500M edge requests Vercel Pro
-    bills 490M x $2 = $980; without it (and the usage credit) the top is $645.90, inside
-    $500-1,000. The low end, $427.20, is under the seed's $500: the seed's scale phase runs
+    bills 490M x $2 = $980; without it (and the usage credit) the top is $650.40, inside
+    $500-1,000. The low end, $440.70, is under the seed's $500: the seed's scale phase runs
     Vercel and Supabase Enterprise (contract prices far above $500); phases/scale.yaml stays
     on Pro plans, and at 10K users that build costs less. The phase's budget ($1,750) is set
     above the seed's range for this reason (phases/scale.yaml)."""
@@ -590,14 +590,14 @@ def test_scale_exceeds_the_seeds_range_at_its_top_because_of_vercel_edge_request
     without = _without(est, ("app", "edge requests"), ("app", "usage credit"))
     assert low <= without <= high
     assert est.total_low < low
-    assert (est.total_low, est.total_high) == (427.2, 1605.9)
+    assert (est.total_low, est.total_high) == (440.7, 1610.4)
 
 
 def test_enterprise_has_no_seed_range_and_vercel_enterprise_is_not_priced(real):
     est = real["enterprise"]
     assert est.budget_monthly is None and est.used_percent is None and not est.over_budget
     assert {(u.type, u.count) for u in est.unpriced} == {(WEB, 1), (VERCEL_PROJECT, 1)}
-    assert (est.total_low, est.total_high) == (5070.26, 5986.72)
+    assert (est.total_low, est.total_high) == (5273.22, 6098.72)
     assert "200,000 users" in " ".join(est.notes)
 
 
@@ -669,10 +669,10 @@ def test_json_has_the_documented_shape(real):
             "source",
         } <= set(line)
         assert set(line["quantity"]) == {"low", "high"}
-    assert data["total"] == {"low": 99.46, "high": 170.31}
+    assert data["total"] == {"low": 101.71, "high": 171.43}
     assert data["budget"] == {
         "monthly": 200.0,
-        "used_percent": 85.2,
+        "used_percent": 85.7,
         "alert_percent": 80,
         "over_budget": False,
     }
@@ -688,8 +688,8 @@ def test_json_has_the_documented_shape(real):
 def test_diff_costs_per_line_and_in_total(real):
     growth, scale = real["growth"], real["scale"]
     delta = diff_costs(growth, scale)
-    assert delta.total_delta_low == round(scale.total_low - growth.total_low, 2) == 327.74
-    assert delta.total_delta_high == round(scale.total_high - growth.total_high, 2) == 1435.59
+    assert delta.total_delta_low == round(scale.total_low - growth.total_low, 2) == 338.99
+    assert delta.total_delta_high == round(scale.total_high - growth.total_high, 2) == 1438.97
     by_key = {d.key: d for d in delta.lines}
     compute = by_key[("supabase", "database", "primary", "compute")]
     assert (compute.status, compute.delta_low, compute.delta_high) == ("changed", 45.0, 45.0)
@@ -700,9 +700,9 @@ def test_diff_costs_per_line_and_in_total(real):
     same = by_key[("supabase", "database", "primary", "pro plan")]
     assert same.status == "unchanged" and same not in delta.changed()
     assert sum(d.delta_high for d in delta.lines) == pytest.approx(delta.total_delta_high)
-    assert diff_summary(delta) == "growth → scale: +$328 to +$1,436/month"
+    assert diff_summary(delta) == "growth → scale: +$339 to +$1,439/month"
     data = delta.to_json()
-    assert data["total"]["delta"] == {"low": 327.74, "high": 1435.59}
+    assert data["total"]["delta"] == {"low": 338.99, "high": 1438.97}
     assert all(line["status"] != "unchanged" for line in data["lines"])
 
 

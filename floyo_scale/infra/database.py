@@ -12,7 +12,7 @@ import json
 import pulumi
 
 from .common import Context
-from .supabase import Addon, PoolerSettings, Project, ReadReplica
+from .supabase import Addon, DiskConfig, PoolerSettings, Project, ReadReplica
 
 
 class Database(pulumi.ComponentResource):
@@ -70,6 +70,18 @@ class Database(pulumi.ComponentResource):
             api_url=self._api,
             opts=child,
         )
+        if db.plan != "free":  # the Free plan's disk cannot be changed
+            # After the project (and any compute resize) settles: Supabase refuses a disk
+            # change while the project is not healthy. Disks only grow (the provider refuses
+            # a shrink at preview).
+            DiskConfig(
+                f"{name}-disk",
+                project_ref=project.ref,
+                size_gb=db.disk_gb,
+                access_token=self._token,
+                api_url=self._api,
+                opts=pulumi.ResourceOptions(parent=project, depends_on=[project]),
+            )
         if db.pitr_days:
             Addon(
                 f"{name}-pitr",
