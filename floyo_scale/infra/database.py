@@ -11,6 +11,7 @@ import json
 
 import pulumi
 
+from ..spec.models import ReadReplica as ReadReplicaSpec
 from .common import Context
 from .supabase import Addon, DiskConfig, PoolerSettings, Project, ReadReplica
 
@@ -111,7 +112,9 @@ class Database(pulumi.ComponentResource):
         return project
 
 
-def _replica_names(project: str, replicas) -> list[tuple[str, object]]:
+def _replica_names(
+    project: str, replicas: list[ReadReplicaSpec]
+) -> list[tuple[str, ReadReplicaSpec]]:
     """`primary-replica-eu-west-1`, then `...-eu-west-1-2` for a second one in that region:
     names follow regions, so removing one replica does not rename the others."""
     seen: dict[str, int] = {}

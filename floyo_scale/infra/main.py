@@ -28,7 +28,7 @@ def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
         cache = Cache(ctx, regions, phase.cache)
     Monitoring(ctx, regions, storage.buckets, cache.groups if cache else {})
 
-    env = app_settings(ctx) | {"AWS_REGION": regions.primary}
+    env: dict[str, pulumi.Input[str]] = {**app_settings(ctx), "AWS_REGION": regions.primary}
     for name, bucket in storage.bucket_names.items():
         env[f"S3_BUCKET_{name.upper().replace('-', '_')}"] = bucket
     secret_env: dict[str, pulumi.Input[str]] = {"DATABASE_URL": database.pooler_urls[0]}

@@ -134,15 +134,18 @@ class Resolver:
             return ResolvedPhase(name, (name,), data, doc.provenance)
         where = doc.provenance.get((_EXTENDS,))
         if not isinstance(parent, str):
-            return self._fail(where, _EXTENDS, "extends names one phase, as a string", None)
+            self._fail(where, _EXTENDS, "extends names one phase, as a string", None)
+            return None
         if parent in _seen + (name,):
             cycle = " -> ".join(_seen + (name, parent))
-            return self._fail(where, _EXTENDS, f"extends forms a cycle: {cycle}", None)
+            self._fail(where, _EXTENDS, f"extends forms a cycle: {cycle}", None)
+            return None
         if not self.ws.phase_path(parent).is_file():
             close = difflib.get_close_matches(parent, self.ws.phase_names(), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             hint += "available phases: " + ", ".join(self.ws.phase_names())
-            return self._fail(where, _EXTENDS, f"extends unknown phase {parent!r}", hint)
+            self._fail(where, _EXTENDS, f"extends unknown phase {parent!r}", hint)
+            return None
         base = self.phase(parent, _seen + (name,))
         if base is None:
             return None
@@ -177,7 +180,7 @@ class Resolver:
         phase_name = phase or stack.phase
         if phase is None and not self.ws.phase_path(phase_name).is_file():
             close = difflib.get_close_matches(phase_name, self.ws.phase_names(), n=1)
-            return self._fail(
+            self._fail(
                 doc.provenance.get(("phase",)),
                 "phase",
                 f"unknown phase {phase_name!r}",
@@ -185,6 +188,7 @@ class Resolver:
                 + "available phases: "
                 + ", ".join(self.ws.phase_names()),
             )
+            return None
         base = self.phase(phase_name)
         if base is None:
             return None
@@ -217,7 +221,6 @@ class Resolver:
 
     def _fail(self, where: Location | None, path: str, message: str, hint: str | None) -> None:
         self.issues.append(SpecIssue(where, path, message, hint))
-        return None
 
     def raise_issues(self) -> None:
         if self.issues:
