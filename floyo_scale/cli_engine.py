@@ -72,14 +72,18 @@ def _err(text: str) -> None:
     sys.stderr.flush()
 
 
-def _target(stack: str, phase: str | None, *, run_program: bool, decrypt: bool = True) -> Target:
+def _target(
+    stack: str, phase: str | None, *, run_program: bool, decrypt: bool = True, aws: bool = True
+) -> Target:
     from . import engine
     from .cli import OPTIONS
     from .spec import Workspace, load_stack
 
     workspace = Workspace.find(OPTIONS.root)
     resolved = load_stack(workspace, stack, phase)
-    return engine.prepare(resolved, workspace.root, run_program=run_program, decrypt=decrypt)
+    return engine.prepare(
+        resolved, workspace.root, run_program=run_program, decrypt=decrypt, aws=aws
+    )
 
 
 @contextmanager
@@ -325,7 +329,7 @@ def outputs(
     """
     from . import engine, progress, render
 
-    spec = _target(stack, None, run_program=False)
+    spec = _target(stack, None, run_program=False, aws=False)  # reads the state only
     session = engine.open_session(spec)
     values = progress.outputs_values(session.outputs(), show_secrets)
     _out(render.to_json(values) if format is OutFormat.json else progress.outputs_table(values))
@@ -345,7 +349,7 @@ def cancel(
     from . import engine
     from .errors import GuardrailError
 
-    spec = _target(stack, None, run_program=False, decrypt=False)
+    spec = _target(stack, None, run_program=False, decrypt=False, aws=False)
     session = engine.open_session(spec)
     holders = session.lock_holders()
     alive = [h for h in holders if h.alive_here()]

@@ -41,6 +41,7 @@ import pulumi.automation as auto
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
+from . import aws_preflight
 from .errors import (
     EngineError,
     FloyoError,
@@ -198,21 +199,28 @@ def prepare(
     *,
     run_program: bool = True,
     decrypt: bool = True,
+    aws: bool = False,
 ) -> Target:
     """Everything the engine needs for `stack`, checked before any process starts.
 
     `run_program`: the command runs the program (preview, up), so every secret it refers to
-    must be set. `decrypt`: the command reads or writes secrets (all but `cancel`).
+    must be set. `decrypt`: the command reads or writes secrets (all but `cancel`). `aws`:
+    the command touches AWS (preview, up, destroy, refresh, drift; not outputs, cancel).
     """
     env = os.environ if env is None else env
     backend = env.get("PULUMI_BACKEND_URL") or default_backend(root)
-    return Target(
+    target = Target(
         stack=stack,
         root=root,
         backend=backend,
         secrets_provider=secrets_provider(stack, backend, env, required=decrypt),
         secrets=stack_secrets(stack, env, required=run_program),
     )
+    if aws and not aws_preflight.skipped(env):
+        # AWS preflight (docs/engine.md): the credentials work, are the stack's account
+        # (exit 6 if not) and reach an s3:// state bucket; boto3, before `pulumi` starts.
+        aws_preflight.check_aws(stack, backend)
+    return target
 
 
 # -- the CLI: where it is, and how it runs -------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,16 @@ class CliResult:
     code: int
     out: str
     err: str
+
+
+@pytest.fixture(autouse=True)
+def _no_aws_preflight() -> Iterator[None]:
+    """No test has AWS: the engine's AWS preflight is skipped everywhere but in
+    tests/test_aws_preflight.py, which runs it against moto. A MonkeyPatch of its own, so a
+    test's `monkeypatch.undo()` keeps it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOYO_SKIP_AWS_PREFLIGHT", "1")
+        yield
 
 
 @pytest.fixture
