@@ -9,8 +9,12 @@ them).
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import EngineError
@@ -32,9 +36,89 @@ def synthesize(stack: ResolvedStack, secrets: Mapping[str, str] | None = None) -
     """
     from .infra import program
 
-    with _LOCK:
+    with _LOCK, _shortcuts():
         records = _run(program(stack, secrets or {}), project=stack.stack.project, stack=stack.name)
-    return Inventory(stack.phase_name, stack.name, _to_resources(records))
+        return Inventory(stack.phase_name, stack.name, _to_resources(records))
+
+
+# -- speed: shortcuts that change how fast a synthesis runs, never what it records ----------
+#
+# `plan` is a whole process: most of its time is importing the provider SDKs (see
+# infra/_sdk.py) and the Pulumi runtime's own work per resource. These two shortcuts cut
+# what the collector and the runtime do for nothing under mocks. FLOYO_NO_SHORTCUTS=1 turns
+# them off, and infra/_sdk.py's too (tests/test_synth_speed_equivalence.py compares).
+
+NO_SHORTCUTS_ENV = "FLOYO_NO_SHORTCUTS"
+
+
+def shortcuts_enabled() -> bool:
+    return os.environ.get(NO_SHORTCUTS_ENV, "") in ("", "0")
+
+
+@contextlib.contextmanager
+def _shortcuts() -> Iterator[None]:
+    if not shortcuts_enabled():
+        yield
+        return
+    with _no_cyclic_gc(), _no_stack_traces():
+        yield
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while synthesizing.
+
+    The provider SDK modules the program imports on first use hold a few hundred thousand
+    objects, and each full collection walks all of them: with the collector on, a first
+    synthesis spent ~0.3 s in four full collections that freed almost nothing. Reference
+    counting frees everything acyclic meanwhile; the cycles a synthesis leaves (asyncio
+    tasks and futures, ~5 MB) are collected once the collector is back on.
+
+    When the synthesis imported modules, what it allocated is mostly those modules, which
+    live as long as the process: it is moved to the oldest generation on the way out
+    (`freeze` then `unfreeze`, which scans nothing), or the first young collection after
+    re-enabling would walk it all (~0.07 s). That synthesis's own cycles then wait for the
+    next full collection. A synthesis that imported nothing leaves its objects young, for the
+    next young collection. Skipped when a caller froze objects itself (unfreezing would thaw
+    theirs). The collector is left as the caller had it.
+    """
+    was_enabled = gc.isenabled()
+    modules = len(sys.modules)
+    gc.disable()
+    try:
+        yield
+    finally:
+        if len(sys.modules) > modules and gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _no_stack_traces() -> Iterator[None]:
+    """Send the mock engine empty stack traces.
+
+    For each resource the runtime extracts the Python stack (reading and stat-ing every
+    source file on it) and turns each frame into a file URI, for the engine to point
+    diagnostics at the code that declared the resource (~0.3 ms a resource, a sixth of a
+    warm synthesis). The mock monitor ignores them and the recording does not keep them.
+    Replaced for this synthesis only (`_LOCK` keeps it to one) and put back after; if the
+    runtime has no such function any more, nothing is replaced.
+    """
+    from pulumi.runtime import resource as runtime
+
+    original = getattr(runtime, "_get_stack_trace", None)
+    if original is None:
+        yield
+        return
+    from pulumi.runtime.proto import source_pb2
+
+    runtime._get_stack_trace = lambda *args, **kwargs: source_pb2.StackTrace()
+    try:
+        yield
+    finally:
+        runtime._get_stack_trace = original
 
 
 def synthesize_target(workspace, phase: str | None, stack: str | None) -> Inventory:

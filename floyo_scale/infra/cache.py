@@ -13,9 +13,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
-from pulumi_aws import ec2, elasticache
 
 from ..spec.models import Cache as CacheSpec
+from ._sdk import ec2, elasticache
 from .common import Context
 from .regions import Regions
 

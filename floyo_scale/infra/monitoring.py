@@ -7,8 +7,8 @@ FLOYO_ALERTS (see web.app_settings)."""
 from __future__ import annotations
 
 import pulumi
-from pulumi_aws import budgets, cloudwatch, sns
 
+from ._sdk import budgets, cloudwatch, sns
 from .common import Context
 from .regions import Regions
 

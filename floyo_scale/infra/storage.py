@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pulumi
-from pulumi_aws import iam, s3
 
 from ..spec.models import Bucket
+from ._sdk import iam, s3
 from .common import Context
 from .regions import Regions
 

@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping
 
 import pulumi
-import pulumiverse_vercel as vercel
 
+from ._sdk import vercel
 from .common import Context
 
 TARGETS = ["production", "preview"]

@@ -1,0 +1,295 @@
+"""The provider SDK modules the program uses, without importing whole SDK packages.
+
+A pure optimisation: `from ._sdk import ec2, vercel` gives the same classes as
+`from pulumi_aws import ec2` and `import pulumiverse_vercel as vercel`, ~0.35 s sooner
+for the whole program (a `plan` took ~1.5 s, most of it imports).
+
+Why. Pulumi SDK packages import every module they have. `pulumi_aws` loads its service
+packages lazily: after `import pulumi_aws`, `pulumi_aws.ec2` is a placeholder, and the first
+read of any attribute on it (`ec2.Vpc`) runs `pulumi_aws/ec2/__init__.py`, which imports all
+of ec2: instances, launch templates, VPN... (~0.26 s; s3 ~0.1 s). `pulumiverse_vercel` is
+flat: its `__init__` imports all ~150 resource modules (~0.1 s). Yet each class lives in its
+own leaf module (`pulumi_aws/ec2/vpc.py`), which needs only the package's `_utilities`,
+`_enums`, `_inputs` and `outputs`; the program uses a few per package (the tables below).
+
+How. The leaf modules are imported while their package stays a placeholder (Pulumi's lazy
+module, as `pulumi_aws` makes for its services; made with `pulumi._utils.lazy_import` for
+pulumiverse_vercel, before anything imports it). Importing `pulumi_aws.ec2.vpc` reads the
+parent's `__path__` (the placeholder answers that without loading), and a leaf's
+`from . import outputs` looks the sibling up on the parent (which would load it); so for the
+duration of those imports the placeholder's class is set to a plain module, exactly what a
+package is while its `__init__` runs, then put back. A lock keeps threads from doing this
+at once.
+
+What stays as it was:
+- The package stays as lazy as any Pulumi placeholder: the first read of any other attribute
+  (`pulumi_aws.ec2.Instance`; anyone's `import pulumiverse_vercel; pulumiverse_vercel.Team`)
+  runs its `__init__` as usual, which finds the leaf modules already in `sys.modules` and
+  binds the very same objects: `pulumi_aws.ec2.Vpc is _sdk.ec2.Vpc`.
+- What the Pulumi runtime knows. An SDK's `__init__` ends by registering its resource modules
+  (`_utilities.register(...)`), through which a resource reference the engine sends back is
+  deserialized to its class. `pulumi_aws/__init__.py` is imported normally (it is cheap) and
+  registers every aws service, pointing at the placeholders. For pulumiverse_vercel, whose
+  `__init__` does not run, its own `_utilities.register` is called with the arguments its
+  `__init__` passes (read from its source, literally), once; when the `__init__` runs later
+  and makes that same call, the call is skipped (`_register_once`) instead of failing as a
+  second registration.
+- A name missing from the tables still works: each namespace here falls back to the full
+  package for a name its leaf modules do not define (slower, never wrong). Add the leaf
+  module to the table when the program starts using a new resource.
+- Anything unexpected (another SDK layout, a package already loaded or not lazy, an import
+  error) falls back to the full package. `FLOYO_NO_SHORTCUTS=1` turns this off, with
+  synth.py's shortcuts (tests/test_synth_speed_equivalence.py compares both ways;
+  tests/test_sdk_imports.py checks the above).
+
+pulumi_random is imported normally: all of it costs ~6 ms.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import os
+import re
+import sys
+import threading
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers and editors see the real packages
+    import pulumiverse_vercel as vercel
+    from pulumi_aws import budgets as budgets
+    from pulumi_aws import cloudwatch as cloudwatch
+    from pulumi_aws import ec2 as ec2
+    from pulumi_aws import elasticache as elasticache
+    from pulumi_aws import iam as iam
+    from pulumi_aws import s3 as s3
+    from pulumi_aws import sns as sns
+
+__all__ = [
+    "AWS_LEAVES",
+    "VERCEL_LEAVES",
+    "aws_service",
+    "budgets",
+    "cloudwatch",
+    "ec2",
+    "elasticache",
+    "flat_package",
+    "iam",
+    "s3",
+    "sns",
+    "vercel",
+]
+
+#: aws service -> the leaf modules (file names in pulumi_aws/<service>/) whose classes the
+#: program uses. Their `_inputs` (the ...Args types) and `_enums` come along.
+AWS_LEAVES: dict[str, tuple[str, ...]] = {
+    "budgets": ("budget",),  # Budget
+    "cloudwatch": ("metric_alarm",),  # MetricAlarm
+    "ec2": ("vpc", "subnet", "security_group"),  # Vpc, Subnet, SecurityGroup
+    "elasticache": (
+        "global_replication_group",
+        "parameter_group",
+        "replication_group",
+        "subnet_group",
+    ),
+    "iam": ("role", "role_policy"),  # Role, RolePolicy
+    "s3": (
+        "bucket",
+        "bucket_lifecycle_configuration",
+        "bucket_public_access_block",
+        "bucket_replication_config",
+        "bucket_server_side_encryption_configuration",
+        "bucket_versioning",
+    ),
+    "sns": ("topic", "topic_subscription"),  # Topic, TopicSubscription
+}
+
+#: pulumiverse_vercel's leaf modules the program uses (Provider, Project, ProjectDomain,
+#: ProjectEnvironmentVariable; the ...Args types come with `_inputs`).
+VERCEL_LEAVES: tuple[str, ...] = (
+    "provider",
+    "project",
+    "project_domain",
+    "project_environment_variable",
+)
+
+NO_SHORTCUTS_ENV = "FLOYO_NO_SHORTCUTS"  # the same switch as synth.NO_SHORTCUTS_ENV
+_LOCK = threading.RLock()
+_BUILT: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: `from ._sdk import ec2` builds ec2 on first use
+    if name in AWS_LEAVES:
+        return aws_service(name)
+    if name == "vercel":
+        return flat_package("pulumiverse_vercel", VERCEL_LEAVES)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def aws_service(service: str, leaves: tuple[str, ...] | None = None) -> Any:
+    """`pulumi_aws.<service>`, loading only `leaves` (default: AWS_LEAVES[service]).
+
+    A namespace with the names those modules define, falling back to the full package for
+    any other name; or the full package itself when the shortcut does not apply."""
+    chosen = AWS_LEAVES[service] if leaves is None else tuple(leaves)
+    return _cached(f"pulumi_aws.{service}", chosen, _import_service_leaves)
+
+
+def flat_package(package: str, leaves: tuple[str, ...]) -> Any:
+    """A flat Pulumi SDK package (`pulumiverse_vercel`), loading only `leaves`; as above."""
+    return _cached(package, tuple(leaves), _import_flat_leaves)
+
+
+def _cached(package: str, leaves: tuple[str, ...], importer) -> Any:
+    with _LOCK:
+        key = (package, leaves)
+        if key not in _BUILT:
+            _BUILT[key] = _subset(package, leaves, importer)
+        return _BUILT[key]
+
+
+def _subset(package: str, leaves: tuple[str, ...], importer) -> Any:
+    if os.environ.get(NO_SHORTCUTS_ENV, "") not in ("", "0"):
+        return importlib.import_module(package)
+    try:
+        modules = importer(package, leaves)
+    except Exception:  # not the layout this was written for: the whole package, as before
+        return importlib.import_module(package)
+    if modules is None:  # already loaded in full: nothing to save
+        return importlib.import_module(package)
+    return Subset(package, modules)
+
+
+def _import_service_leaves(package: str, leaves: tuple[str, ...]) -> list[types.ModuleType] | None:
+    """Leaves of `pulumi_aws.<service>`, whose placeholder `pulumi_aws/__init__` made."""
+    parent, _, _ = package.rpartition(".")
+    importlib.import_module(parent)  # pulumi_aws: cheap; registers the resource modules
+    placeholder = sys.modules.get(package)
+    if placeholder is None:
+        raise LookupError(f"{parent} did not set up {package} lazily")
+    if type(placeholder) is types.ModuleType:
+        return None
+    return _import_leaves(placeholder, package, leaves)
+
+
+def _import_flat_leaves(package: str, leaves: tuple[str, ...]) -> list[types.ModuleType] | None:
+    """Leaves of a top-level SDK package, whose `__init__` then does not run: make its
+    placeholder, import the leaves, register its resource modules as its `__init__` would."""
+    existing = sys.modules.get(package)
+    if existing is not None:
+        if type(existing) is types.ModuleType:
+            return None
+        if package not in _REGISTERED:  # someone else's placeholder: leave it to them
+            raise LookupError(f"{package} is lazy, but not through floyo_scale")
+        return _import_leaves(existing, package, leaves)
+    registration = _registration(package)
+    from pulumi._utils import lazy_import
+
+    placeholder = lazy_import(package)
+    modules = _import_leaves(placeholder, package, leaves)
+    _register_once(sys.modules[f"{package}._utilities"], *registration)
+    _REGISTERED.add(package)
+    return modules
+
+
+def _is_placeholder(module: types.ModuleType) -> bool:
+    """A lazily loaded module not loaded yet (Pulumi's or importlib's `_LazyModule`).
+
+    Reads through `types.ModuleType`, since any other attribute read would load it."""
+    if type(module) is types.ModuleType or type(module).__name__ != "_LazyModule":
+        return False
+    spec = types.ModuleType.__getattribute__(module, "__spec__")
+    state = getattr(spec, "loader_state", None)
+    return isinstance(state, dict) and "__dict__" in state
+
+
+def _import_leaves(
+    placeholder: types.ModuleType, package: str, leaves: tuple[str, ...]
+) -> list[types.ModuleType]:
+    """Import `package.<leaf>` for each leaf without loading the placeholder `package`.
+
+    Returns the leaf modules plus the package's `_inputs` and `_enums` if they came along.
+    Raises on anything unexpected (the caller then imports the package in full)."""
+    if not _is_placeholder(placeholder):
+        raise TypeError(f"{package} is a {type(placeholder).__name__}, not a lazy module")
+    lazy_class = type(placeholder)
+    placeholder.__class__ = types.ModuleType
+    try:
+        modules = [importlib.import_module(f"{package}.{leaf}") for leaf in leaves]
+        for leaf, module in zip(leaves, modules, strict=True):
+            if leaf in getattr(module, "__all__", ()):
+                # a function module (get_x defines get_x): in the loaded package the name is
+                # the function, which the star import in __init__ binds; leave it unbound
+                placeholder.__dict__.pop(leaf, None)
+    finally:
+        if type(placeholder) is types.ModuleType:  # as set above: make it lazy again
+            placeholder.__class__ = lazy_class
+    extra = [sys.modules.get(f"{package}.{name}") for name in ("_enums", "_inputs")]
+    return modules + [m for m in extra if m is not None]
+
+
+# -- registering a flat package's resource modules --------------------------------------------
+
+_REGISTERED: set[str] = set()  # flat packages whose placeholder and registration are ours
+
+# the last statement of a generated SDK `__init__.py` (pulumi-language-python)
+_REGISTER_CALL = re.compile(
+    r'^_utilities\.register\(\s*resource_modules=("""[\s\S]*?"""),'
+    r'\s*resource_packages=("""[\s\S]*?""")\s*\)\s*$',
+    re.MULTILINE,
+)
+
+
+def _registration(package: str) -> tuple[str, str]:
+    """The two arguments `package/__init__.py` passes to `_utilities.register`, evaluated
+    as Python evaluates them there (string literals)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        raise LookupError(f"no source for {package}")
+    calls = _REGISTER_CALL.findall(Path(spec.origin).read_text(encoding="utf-8"))
+    if len(calls) != 1:
+        raise LookupError(f"{package}/__init__.py does not register its modules as expected")
+    modules, packages = (ast.literal_eval(literal) for literal in calls[0])
+    if not isinstance(modules, str) or not isinstance(packages, str):
+        raise TypeError("unexpected register arguments")
+    return modules, packages
+
+
+def _register_once(utilities: types.ModuleType, modules: str, packages: str) -> None:
+    """Register now, through the package's own function; skip the same call from its
+    `__init__` later (a second registration of a module raises in the Pulumi runtime)."""
+    original = utilities.register
+    original(resource_modules=modules, resource_packages=packages)
+
+    def register(resource_modules, resource_packages):
+        if (resource_modules, resource_packages) == (modules, packages):
+            return  # registered by floyo_scale.infra._sdk already
+        original(resource_modules, resource_packages)
+
+    register.__wrapped__ = original  # type: ignore[attr-defined]
+    utilities.register = register  # type: ignore[attr-defined]
+
+
+class Subset:
+    """Some names of a provider package, read from the modules that define them; any other
+    name is read from the full package (loading it)."""
+
+    def __init__(self, package: str, modules: list[types.ModuleType]) -> None:
+        names: dict[str, Any] = {}
+        for module in modules:
+            for name in getattr(module, "__all__", ()):
+                names[name] = getattr(module, name)
+        self.__dict__.update(names)
+        self.__dict__["_floyo_package"] = package
+        self.__dict__["_floyo_modules"] = tuple(m.__name__ for m in modules)
+
+    def __getattr__(self, name: str) -> Any:  # only called for names not set above
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(importlib.import_module(self.__dict__["_floyo_package"]), name)
+
+    def __repr__(self) -> str:
+        return f"<subset of {self._floyo_package}: {', '.join(self._floyo_modules)}>"
