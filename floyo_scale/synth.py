@@ -128,37 +128,23 @@ def synthesize_target(workspace, phase: str | None, stack: str | None) -> Invent
     return synthesize(load_stack(workspace, stack, phase))
 
 
-def inventory_for(workspace, ref: str | None, stack: str | None) -> Inventory:
-    """`ref` names a phase, or a file holding `plan --format json` output; None: the stack's
-    own phase."""
-    from pathlib import Path
-
-    from .errors import UsageError
-    from .plan import inventory_from_json
-
-    if ref is not None and (ref.endswith(".json") or Path(ref).is_file()):
-        import json
-
-        try:
-            return inventory_from_json(json.loads(Path(ref).read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(
-                f"cannot read a plan from {ref}: {exc}",
-                "save one with `floyo-scale plan --stack S --format json > FILE`",
-            ) from None
-    return synthesize_target(workspace, ref, stack)
-
-
 def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
     import pulumi
     from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    recorder = _Mocks()
+    recorder = _Mocks()  # duck-typed: pulumi.runtime.Mocks is only an interface
     monitor = _RecordingMonitor(recorder)
-    settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=False, monitor=monitor)
+    # None resets the runtime's root resource between syntheses (the SDK types it narrower)
+    settings.set_root_resource(None)  # type: ignore[arg-type]
+    pulumi.runtime.set_mocks(
+        recorder,  # type: ignore[arg-type]
+        project=project,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+    )
     try:
         _sync_await(run_pulumi_func(func))
     except EngineError:
@@ -169,7 +155,7 @@ def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
             "this is a bug in floyo-scale's program (infra/); rerun with --traceback",
         ) from exc
     finally:
-        settings.set_root_resource(None)
+        settings.set_root_resource(None)  # type: ignore[arg-type]
     return monitor.records
 
 
