@@ -129,7 +129,9 @@ class Partition(Model):
 class Database(Model):
     plan: Literal["free", "pro", "team", "enterprise"]
     compute: ComputeSize
-    disk_gb: int = Field(ge=8, le=60_000, description="every project starts with 8 GB; disks only grow")
+    disk_gb: int = Field(
+        ge=8, le=60_000, description="every project starts with 8 GB; disks only grow"
+    )
     postgres_version: int = Field(default=15, ge=14, le=17)
     pooler: Pooler = Pooler()
     pitr_days: Literal[0, 7, 14, 28] = 0
