@@ -102,6 +102,16 @@ def load_document(path: Path) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = (exc.problem or str(exc)).strip()
+        if "nesting depth" in problem:
+            # libyaml >= 0.2.6 (PyYAML 6.0.4 wheels) stops at its own depth limit while
+            # scanning ahead, before our event check reaches MAX_DEPTH: find our limit's
+            # place with the pure-Python parser, so the message does not depend on the build.
+            deep = _nesting_too_deep(text, yaml.SafeLoader) or mark
+            raise fail(
+                f"values nest more than {MAX_DEPTH} levels deep",
+                deep.line + 1 if deep else line,
+                deep.column + 1 if deep else column,
+            ) from None
         hint = None
         lines = text.splitlines()
         at = lines[line - 1][:column] if mark and line <= len(lines) else ""
@@ -129,13 +139,13 @@ def load_document(path: Path) -> Document:
     return Document(path, data, builder.provenance)
 
 
-def _nesting_too_deep(text: str) -> yaml.Mark | None:
+def _nesting_too_deep(text: str, loader: type = Loader) -> yaml.Mark | None:
     """Where mappings and lists first nest deeper than MAX_DEPTH, or None.
 
     Read from the parser's events, which come without recursion, before the composer (which
     recurses once per level, in C with the C loader) can overflow the stack and crash.
     """
-    parser = Loader(text)
+    parser = loader(text)
     depth = 0
     try:
         while not parser.check_event(yaml.StreamEndEvent):
