@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from floyo_scale.catalog import facts
 from floyo_scale.errors import ProviderError
 
 __all__ = [
@@ -54,19 +55,7 @@ DEFAULT_API_URL = "https://api.supabase.com"
 # Our compute size names -> the contract's `compute_instance` addon variants. The same names
 # are valid `desired_instance_size` values of V1CreateProjectBody.
 COMPUTE_SIZES: dict[str, str] = {
-    size: f"ci_{size}"
-    for size in (
-        "micro",
-        "small",
-        "medium",
-        "large",
-        "xlarge",
-        "2xlarge",
-        "4xlarge",
-        "8xlarge",
-        "12xlarge",
-        "16xlarge",
-    )
+    size: f"ci_{size}" for size in facts.COMPUTE_SIZES if size != "nano"
 }
 
 # ApplyProjectAddonBody: which variants each addon type accepts (the contract lists no
