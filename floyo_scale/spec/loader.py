@@ -105,7 +105,7 @@ class Resolver:
         self.ws = workspace
         self._docs: dict[Path, Document | None] = {}
         self.issues: list[SpecIssue] = []
-        self._reported: set[Path] = set()
+        self._validated: dict[str, tuple[ResolvedPhase, Phase] | None] = {}
 
     # -- files ------------------------------------------------------------------------
     def _document(self, path: Path) -> Document | None:
@@ -154,14 +154,24 @@ class Resolver:
         return ResolvedPhase(name, (name, *base.chain), merged, prov)
 
     def validated_phase(self, name: str) -> tuple[ResolvedPhase, Phase] | None:
+        if name in self._validated:
+            return self._validated[name]
+        self._validated[name] = None  # until proven valid (and a guard against cycles)
         resolved = self.phase(name)
-        if resolved is None:
+        if resolved is None or not self._ancestors_valid(resolved):
             return None
         model = self._validate(Phase, resolved.data, resolved.provenance, self.ws.phase_path(name))
         if model is None:
             return None
         self._rules(model, resolved.provenance, self.ws.phase_path(name))
-        return resolved, model
+        self._validated[name] = (resolved, model)
+        return self._validated[name]
+
+    def _ancestors_valid(self, resolved: ResolvedPhase) -> bool:
+        """A phase built on an invalid one is not validated on top of it: its problems are
+        reported once, in the file they are in, not again as "missing" in every phase and
+        stack that extends it."""
+        return all(self.validated_phase(parent) is not None for parent in resolved.chain[1:])
 
     # -- stacks -----------------------------------------------------------------------
     def stack(self, name: str, phase: str | None = None) -> ResolvedStack | None:
@@ -190,8 +200,8 @@ class Resolver:
             )
             return None
         base = self.phase(phase_name)
-        if base is None:
-            return None
+        if base is None or self.validated_phase(phase_name) is None:
+            return None  # the phase's own problems are reported, in its files
         over_prov = {
             k[1:]: v for k, v in doc.provenance.items() if k[:1] == ("overrides",) and len(k) > 1
         }
