@@ -242,3 +242,37 @@ def test_secret_values_never_reach_the_inventory():
     inv = synthesize(stack, {"SUPABASE_ACCESS_TOKEN": marker, "VERCEL_API_TOKEN": marker + "v"})
     assert marker not in repr(inv)
     assert "mock-password" not in repr(inv)  # generated passwords and connection strings
+
+
+def test_the_plain_pulumi_entry_point_runs_the_same_program():
+    """`pulumi preview -s staging` runs floyo_scale/infra/__main__.py (Pulumi.yaml's main):
+    under the mock engine, as stack "staging", it registers what `plan --stack staging` shows."""
+    import runpy
+
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from floyo_scale.synth import _Mocks
+
+    registered: list[tuple[str, str]] = []
+
+    class Counting(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            registered.append((args.typ, args.name))
+            return _Mocks().new_resource(args)
+
+        def call(self, args):
+            return _Mocks().call(args)
+
+    entry = REPO / "floyo_scale" / "infra" / "__main__.py"
+    assert "floyo_scale/infra/__main__.py" in (REPO / "Pulumi.yaml").read_text()
+    settings.set_root_resource(None)
+    pulumi.runtime.set_mocks(Counting(), project="floyo", stack="staging", preview=False)
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(entry), run_name="__main__")))
+    finally:
+        settings.set_root_resource(None)
+    expected = sorted((r.type, r.name) for r in inventory(None, "staging").resources)
+    assert sorted(registered) == expected
