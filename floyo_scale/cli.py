@@ -225,7 +225,6 @@ def plan(
     """
     from . import render, render_cost
     from .plan import summarize
-    from .policy import budget_warning
     from .report import plan_report
 
     report = plan_report(_workspace(), phase, stack)
@@ -233,13 +232,12 @@ def plan(
         _out(render.to_json(report.to_json()))
         return
     cost = render_cost.cost_summary(report.cost)
-    warning = budget_warning(report.cost)
     if format is PlanFormat.markdown:
-        extra = f"**{cost}**" + (f"\n\n> [!WARNING]\n> {warning}" if warning else "")
+        extra = f"**{cost}**" + "".join(f"\n\n> [!WARNING]\n> {w}" for w in report.warnings)
         _out(render.plan_markdown(report.inventory, summarize(report.inventory), extra))
     else:
         _out(render.plan_table(report.inventory, summarize(report.inventory)))
-        _out(cost + "\n" + (f"warning: {warning}\n" if warning else ""))
+        _out(cost + "\n" + "".join(f"warning: {w}\n" for w in report.warnings))
 
 
 @app.command()

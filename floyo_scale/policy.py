@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .cost import CostEstimate, usd, usd_range
 from .errors import GuardrailError
+from .inventory import Inventory
 
 ALLOW_OVER_BUDGET = "--allow-over-budget"
 
@@ -60,3 +61,29 @@ def budget_warning(estimate: CostEstimate) -> str | None:
     if unpriced:
         return f"the budget check of {where} is incomplete{partial}"
     return None
+
+
+_CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
+_WEB = "floyo:web:Web"
+
+
+def reachability_warnings(inventory: Inventory) -> list[str]:
+    """What the plan builds but the app cannot use as built (docs/program.md, "Decisions").
+
+    ElastiCache listens only inside its VPC; Vercel functions run outside AWS and reach a VPC
+    only through Vercel Secure Compute (an Enterprise feature), peered with that VPC, which
+    floyo-scale does not build.
+    """
+    if not inventory.of_type(_CACHE):
+        return []
+    webs = inventory.of_type(_WEB)
+    plan = webs[0].inputs.get("vercel_plan") if webs else None
+    until = (
+        "a Vercel Secure Compute network is peered with the cache's VPC (not built here)"
+        if plan == "enterprise"
+        else "Vercel Secure Compute (Enterprise) is peered with the cache's VPC"
+    )
+    return [
+        "the Redis cache (ElastiCache) only listens inside its VPC, and Vercel functions run "
+        f"outside AWS: the app cannot reach REDIS_URL until {until} (docs/program.md)"
+    ]

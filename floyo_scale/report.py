@@ -14,6 +14,7 @@ from .cost import CostDelta, CostEstimate, diff_costs, estimate_for_stack, estim
 from .errors import UsageError
 from .inventory import Inventory
 from .plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
+from .policy import budget_warning, reachability_warnings
 from .spec import Workspace, load_stack
 
 
@@ -22,9 +23,19 @@ class PlanReport:
     inventory: Inventory
     cost: CostEstimate
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the plan builds but should say about: the budget, what the app cannot reach."""
+        budget = budget_warning(self.cost)
+        return [*([budget] if budget else []), *reachability_warnings(self.inventory)]
+
     def to_json(self) -> dict[str, Any]:
-        """`plan --format json`: the documented plan, and the estimate under "cost"."""
-        return plan_json(self.inventory) | {"cost": self.cost.to_json()}
+        """`plan --format json`: the documented plan, the estimate under "cost", and the
+        warnings `plan` prints."""
+        return plan_json(self.inventory) | {
+            "cost": self.cost.to_json(),
+            "warnings": self.warnings,
+        }
 
 
 @dataclass(frozen=True)

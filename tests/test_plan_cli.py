@@ -24,7 +24,7 @@ def test_plan_json_contract(cli, workspace):
     result = cli("plan", "--stack", "staging", "--format", "json")
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert set(data) == {"phase", "stack", "resources", "summary", "cost"}
+    assert set(data) == {"phase", "stack", "resources", "summary", "cost", "warnings"}
     assert (data["phase"], data["stack"]) == ("growth", "staging")
     for resource in data["resources"]:
         assert set(resource) == {
@@ -128,3 +128,12 @@ def test_diff_rejects_a_file_that_is_not_a_plan(cli, workspace):
     result = cli("diff", "bad.json")
     assert result.code == 2
     assert "cannot read a plan from bad.json" in result.err and "Traceback" not in result.err
+
+
+def test_plan_warns_that_vercel_cannot_reach_the_cache(cli, workspace):
+    startup = json.loads(cli("plan", "--phase", "startup", "--format", "json").out)
+    assert not any("REDIS_URL" in w for w in startup["warnings"])  # no cache at startup
+    growth = cli("plan", "--phase", "growth")
+    assert "warning: the Redis cache (ElastiCache) only listens inside its VPC" in growth.out
+    data = json.loads(cli("plan", "--phase", "growth", "--format", "json").out)
+    assert any("Vercel Secure Compute (Enterprise)" in w for w in data["warnings"])
