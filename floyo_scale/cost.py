@@ -51,9 +51,16 @@ TRANSITION_PRICED_DAYS = 30
 the target class (objects spend at most a month in Standard); later transitions are not
 counted (storage is priced at the class objects are written in: an upper bound)."""
 
+UPSTASH_COMMANDS_PER_REQUEST = 1.0
+"""Upstash Redis commands per app request: an API request reads the cache (and writes it on
+a miss), while static files, counted among the requests too, touch no cache; one in all."""
+
+UPSTASH_CACHE_SHARE_OF_DATABASE = 0.1
+"""The data an Upstash cache holds: a tenth of usage.database_gb (the hot rows, sessions)."""
+
 FREE_ALARMS = "aws.cloudwatch.alarm_standard"  # its free_tier: the first 10 alarms
 
-_PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2}
+_PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2, "upstash": 3}
 
 # Documentation for the zero-cost rules that have no catalog entry.
 _AWS_VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
@@ -1172,6 +1179,46 @@ def _elasticache_group(resource: Resource, ctx: _Context) -> Iterable[Result]:
     )
 
 
+# Upstash -----------------------------------------------------------------------------------
+
+
+def _upstash_database(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """Pay as you go: commands (requests/user x users x UPSTASH_COMMANDS_PER_REQUEST) and
+    storage (UPSTASH_CACHE_SHARE_OF_DATABASE of usage.database_gb beyond the included GB)."""
+    commands = ctx.entry("upstash.redis.payg_100k_commands")
+    storage = ctx.entry("upstash.redis.payg_storage_gb")
+    if commands is None or storage is None:
+        yield _Unpriced("no Upstash pay-as-you-go price in the catalog")
+        return
+    if ctx.requests is None:
+        yield _Unpriced("Upstash commands: no user count given to the estimate")
+    else:
+        reads = resource.inputs.get("readRegions") or []
+        detail = f"requests/user x users x {UPSTASH_COMMANDS_PER_REQUEST:g} command/request"
+        if reads:
+            detail += f"; writes replicated to {len(reads)} read region(s) not counted"
+        yield ctx.line(
+            resource,
+            "commands",
+            commands.price or 0.0,
+            ctx.requests * (UPSTASH_COMMANDS_PER_REQUEST / 100_000),
+            commands.unit,
+            commands,
+            detail=detail,
+        )
+    included = float(storage.extra.get("included_gb", 0))
+    share = UPSTASH_CACHE_SHARE_OF_DATABASE
+    yield ctx.line(
+        resource,
+        "storage",
+        storage.price or 0.0,
+        (ctx.database_gb * share).over(included),
+        storage.unit,
+        storage,
+        detail=f"{share:g} x usage.database_gb beyond {included:g} GB included",
+    )
+
+
 # AWS: monitoring ---------------------------------------------------------------------------
 
 
@@ -1308,6 +1355,9 @@ RULES: dict[str, Rule] = {
         "budget", "aws.budgets.budget", "notification-only budgets are free"
     ),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
+    # Upstash
+    "pulumi:providers:upstash": _free("provider", "a provider configuration, not a cloud resource"),
+    "upstash:index/redisDatabase:RedisDatabase": _upstash_database,
     "aws:sns/topic:Topic": _free_entry(
         "publishes", "aws.sns.publish_million", "alert publishes stay within the 1M free tier"
     ),

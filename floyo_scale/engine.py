@@ -68,7 +68,7 @@ T = TypeVar("T")
 
 CLI_VERSION = metadata.version("pulumi")  # `setup` installs the CLI of the SDK's own release
 MIN_CLI_VERSION = "3.229.0"  # refresh --preview-only stopped taking the diy lock in v3.229.0
-PROVIDER_PACKAGES = ("pulumi_aws", "pulumiverse_vercel", "pulumi_random")
+PROVIDER_PACKAGES = ("pulumi_aws", "pulumiverse_vercel", "pulumi_random", "upstash_pulumi")
 STATE_DIR = Path(".floyo") / "state"
 WORK_DIR = Path(".floyo") / "work"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
@@ -142,7 +142,11 @@ def secret_refs(stack: ResolvedStack) -> tuple[str, ...]:
             for item in value:
                 walk(item)
 
-    walk(stack.stack.model_dump())
+    settings = stack.stack.model_dump()
+    cache = stack.phase.cache
+    if cache is None or cache.provider != "upstash":
+        settings.pop("upstash", None)  # its key is needed only when the phase uses Upstash
+    walk(settings)
     return tuple(dict.fromkeys(names))
 
 
@@ -313,7 +317,10 @@ def required_plugins(packages: Sequence[str] = PROVIDER_PACKAGES) -> tuple[Plugi
         data = json.loads(
             (Path(spec.submodule_search_locations[0]) / "pulumi-plugin.json").read_text()
         )
-        plugins.append(Plugin(data["name"], data["version"], data.get("server"), package))
+        # upstash_pulumi's file has no version: its SDK asks for its own package version
+        # (its _utilities.get_version), so that is the plugin version to install
+        version = data.get("version") or metadata.version(package)
+        plugins.append(Plugin(data["name"], version, data.get("server"), package))
     return tuple(plugins)
 
 

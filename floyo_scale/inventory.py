@@ -19,6 +19,7 @@ STATEFUL_TYPES = frozenset(
         "aws:s3/bucket:Bucket",
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup",
+        "upstash:index/redisDatabase:RedisDatabase",
     }
 )
 

@@ -34,6 +34,9 @@ REPLACE_ON: dict[str, frozenset[str]] = {
     "vercel:index/project:Project": frozenset({"teamId"}),
     "pulumi-python:dynamic/supabase:Project": frozenset({"region", "organization_slug"}),
     "pulumi-python:dynamic/supabase:ReadReplica": frozenset({"region", "project_ref"}),
+    # a database does not move: another region is another database (assumed; not verified
+    # against the Upstash provider's schema)
+    "upstash:index/redisDatabase:RedisDatabase": frozenset({"region", "primaryRegion"}),
 }
 
 Kind = Literal["create", "update", "replace", "delete"]

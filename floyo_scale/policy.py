@@ -72,7 +72,8 @@ def reachability_warnings(inventory: Inventory) -> list[str]:
 
     ElastiCache listens only inside its VPC; Vercel functions run outside AWS and reach a VPC
     only through Vercel Secure Compute (an Enterprise feature), peered with that VPC, which
-    floyo-scale does not build.
+    floyo-scale does not build. An Upstash cache (cache.provider: upstash) listens over TLS
+    on the internet: no warning.
     """
     if not inventory.of_type(_CACHE):
         return []
@@ -85,5 +86,6 @@ def reachability_warnings(inventory: Inventory) -> list[str]:
     )
     return [
         "the Redis cache (ElastiCache) only listens inside its VPC, and Vercel functions run "
-        f"outside AWS: the app cannot reach REDIS_URL until {until} (docs/program.md)"
+        f"outside AWS: the app cannot reach REDIS_URL until {until}, or set "
+        "cache.provider: upstash (docs/program.md)"
     ]

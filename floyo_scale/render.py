@@ -90,7 +90,9 @@ def phase_summary(name: str, phase: Any) -> dict[str, Any]:
         "shards": db.sharding.shards if db.sharding else 1,
         "cache": None
         if cache is None
-        else {"node_type": cache.node_type, "replicas": cache.replicas},
+        else {"node_type": cache.node_type, "replicas": cache.replicas}
+        if cache.provider == "elasticache"
+        else {"provider": cache.provider, "node_type": None, "replicas": 0},
         "regions": [phase.regions.primary, *phase.regions.secondaries],
         "buckets": sorted(phase.storage.buckets),
     }
@@ -125,6 +127,8 @@ def phases_table(summaries: list[dict[str, Any]]) -> str:
             str(s["shards"]),
             "-"
             if cache is None
+            else cache.get("provider") or "?"
+            if cache["node_type"] is None
             else f"{cache['node_type'].removeprefix('cache.')} x{1 + cache['replicas']}",
             "\n".join(s["regions"]),
         )

@@ -12,7 +12,7 @@ from collections import Counter
 from . import render
 from .cost import CostDelta, CostEstimate, CostLine, signed_usd, usd, usd_range
 
-_PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2}
+_PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2, "upstash": 3}
 
 
 def _ordered(lines: tuple[CostLine, ...]) -> list[CostLine]:

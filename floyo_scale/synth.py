@@ -180,6 +180,15 @@ class _Mocks:
         elif token == "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup":
             suffix = outputs.get("globalReplicationGroupIdSuffix", name)
             outputs["globalReplicationGroupId"] = f"ldgnf-{suffix}"
+        elif token == "upstash:index/redisDatabase:RedisDatabase":
+            db = outputs.get("databaseName", name)
+            outputs["databaseId"] = f"mock-{db}"
+            outputs["endpoint"] = f"{db}.upstash.io"
+            outputs["port"] = 6379
+            outputs["password"] = "mock-password"
+            outputs["restToken"] = "mock-password"
+            outputs["readOnlyRestToken"] = "mock-password"
+            outputs["state"] = "active"
         elif token == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "mock-password"
         elif token.startswith("pulumi-python:dynamic/supabase:"):
@@ -289,6 +298,8 @@ def _to_resources(records: list[dict[str, Any]]) -> tuple[Resource, ...]:
             return "global"
         if r["type"].startswith("pulumi:providers:aws"):
             return r["inputs"].get("region")
+        if r["type"] == "upstash:index/redisDatabase:RedisDatabase":
+            return r["inputs"].get("primaryRegion") or r["inputs"].get("region")
         if r["provider"]:
             return regions.get(r["provider"].split("::" + r["provider"].rsplit("::", 1)[-1])[0])
         if r["type"].startswith("pulumi-python:dynamic/supabase:"):

@@ -469,6 +469,38 @@ def test_cloudwatch_alarms_beyond_the_first_ten_cost_10_cents():
     assert fast.total_high == 0.3  # high resolution: no free tier
 
 
+UPSTASH = "upstash:index/redisDatabase:RedisDatabase"
+
+
+def test_upstash_pay_as_you_go_commands_and_storage():
+    db = res(UPSTASH, "cache", "cache", {"primaryRegion": "us-east-1", "tls": True})
+    # 1,000-10,000 users x 2,000-5,000 requests = 2M-50M requests x 1 command each
+    # = 20-500 x 100K commands x $0.20 = $4.00-$100.00
+    # storage: 0.1 x 4-12 GB = 0.4-1.2 GB, beyond the first GB: 0-0.2 GB x $0.25 = $0-$0.05
+    est = estimate(db, users=(1000, 10000), rpu=(2000, 5000), db=(4, 12))
+    commands = one(est, "cache", "commands")
+    assert commands.quantity == (20, 500) and figures(commands) == (4.0, 100.0)
+    assert commands.price_key == "upstash.redis.payg_100k_commands"
+    assert commands.provider == "upstash"
+    storage = one(est, "cache", "storage")
+    assert storage.quantity == (0, 0.2) and figures(storage) == (0.0, 0.05)
+    assert storage.price_key == "upstash.redis.payg_storage_gb"
+    assert est.unpriced == ()
+    assert (est.total_low, est.total_high) == (4.0, 100.05)
+
+
+def test_upstash_without_users_is_unpriced_not_zero():
+    est = estimate_cost(inv(res(UPSTASH, "cache", "cache")), usage(), None, users=None)
+    assert [u.type for u in est.unpriced] == [UPSTASH]
+    assert "no user count" in est.unpriced[0].reason
+
+
+def test_upstash_read_regions_are_named_in_the_detail():
+    db = res(UPSTASH, "cache", "cache", {"readRegions": ["eu-west-1"]})
+    line = one(estimate(db, users=(1, 1), rpu=(100_000, 100_000)), "cache", "commands")
+    assert figures(line) == (0.2, 0.2) and "1 read region(s) not counted" in line.detail
+
+
 FREE_TYPES = sorted(
     t
     for t in RULES
@@ -483,6 +515,7 @@ FREE_TYPES = sorted(
         "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
         RG,
         ALARM,
+        UPSTASH,
     }
 )
 

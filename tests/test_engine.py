@@ -638,12 +638,15 @@ def test_the_cli_is_pinned_to_the_sdk_version():
 
 def test_plugins_are_the_versions_the_installed_sdks_were_built_for():
     plugins = {p.name: p for p in engine.required_plugins()}
-    assert set(plugins) == {"aws", "vercel", "random"}
+    assert set(plugins) == {"aws", "vercel", "random", "upstash"}
     assert plugins["aws"].version == metadata.version("pulumi_aws")
     assert plugins["random"].version == metadata.version("pulumi_random")
     assert plugins["vercel"].version == metadata.version("pulumiverse_vercel")
     assert plugins["vercel"].server == "github://api.github.com/pulumiverse"
     assert plugins["aws"].server is None
+    # upstash_pulumi's pulumi-plugin.json names no version; its SDK asks for its own
+    assert plugins["upstash"].version == metadata.version("upstash_pulumi")
+    assert plugins["upstash"].server == "github://api.github.com/upstash/pulumi-upstash"
 
 
 # -- through the real Automation API, down to the command line -----------------------------

@@ -137,3 +137,4 @@ def test_plan_warns_that_vercel_cannot_reach_the_cache(cli, workspace):
     assert "warning: the Redis cache (ElastiCache) only listens inside its VPC" in growth.out
     data = json.loads(cli("plan", "--phase", "growth", "--format", "json").out)
     assert any("Vercel Secure Compute (Enterprise)" in w for w in data["warnings"])
+    assert any("or set cache.provider: upstash" in w for w in data["warnings"])

@@ -81,6 +81,14 @@ EVICTION_POLICIES: tuple[str, ...] = (
     "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
 )  # fmt: skip
 
+# Upstash Redis (cache.provider: upstash): the AWS regions a global database's primary and
+# read regions may be in. Source: upstash-pulumi 0.5.0, RedisDatabaseArgs.primary_region and
+# read_regions ("Can be one of [...]"), mirroring the Upstash Terraform provider's schema.
+UPSTASH_REGIONS: tuple[str, ...] = (
+    "us-east-1", "us-west-1", "us-west-2", "eu-central-1", "eu-west-1", "sa-east-1",
+    "ap-southeast-1", "ap-southeast-2",
+)  # fmt: skip
+
 # S3 storage classes a lifecycle rule may transition to.
 S3_STORAGE_CLASSES: tuple[str, ...] = (
     "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",

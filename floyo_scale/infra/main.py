@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pulumi
 
@@ -14,6 +15,10 @@ from .regions import Regions
 from .storage import Storage
 from .web import Web, app_settings
 
+if TYPE_CHECKING:
+    from .cache import Cache
+    from .upstash import UpstashCache
+
 
 def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
     ctx = Context(stack, secrets)
@@ -21,8 +26,12 @@ def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
     regions = Regions(ctx)
     storage = Storage(ctx, regions)
     database = Database(ctx)
-    cache = None
-    if phase.cache is not None:
+    cache: Cache | UpstashCache | None = None
+    if phase.cache is not None and phase.cache.provider == "upstash":
+        from .upstash import UpstashCache  # the Upstash SDK only when a phase uses it
+
+        cache = UpstashCache(ctx, regions, phase.cache)
+    elif phase.cache is not None:
         from .cache import Cache  # ElastiCache and the VPC only when the phase has a cache
 
         cache = Cache(ctx, regions, phase.cache)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import Location, SpecError, SpecIssue, UsageError
 from .merge import merge
 from .models import Phase, Stack
-from .rules import check_phase, check_user_ranges
+from .rules import check_phase, check_stack, check_user_ranges
 from .yamlload import (
     Document,
     KeyPath,
@@ -210,6 +210,10 @@ class Resolver:
         if model is None:
             return None
         self._rules(model, prov, path)
+        fallback = Location(display_path(path), 1, 1)
+        for key, message, hint in check_stack(stack, model):
+            where = _locate(key, doc.provenance, fallback)
+            self.issues.append(SpecIssue(where, dotted(key), message, hint))
         return ResolvedStack(name, phase_name, stack, model, data, prov, doc.provenance)
 
     # -- validation -------------------------------------------------------------------

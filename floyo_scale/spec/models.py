@@ -53,6 +53,7 @@ def _secret_ref(example: str) -> AfterValidator:
 
 VercelToken = Annotated[str, _secret_ref("VERCEL_API_TOKEN")]
 SupabaseToken = Annotated[str, _secret_ref("SUPABASE_ACCESS_TOKEN")]
+UpstashKey = Annotated[str, _secret_ref("UPSTASH_API_KEY")]
 
 
 class Range(Model):
@@ -147,12 +148,27 @@ class Ttl(Model):
 
 
 class Cache(Model):
-    engine: Literal["redis", "valkey"] = "redis"
-    node_type: NodeType
-    replicas: int = Field(default=0, ge=0, le=facts.CACHE_MAX_REPLICAS)
-    eviction_policy: Literal[facts.EVICTION_POLICIES] = "allkeys-lru"  # type: ignore[valid-type]
+    provider: Literal["elasticache", "upstash"] = Field(
+        default="elasticache",
+        description="elasticache: Redis in a VPC (Vercel reaches it only through Secure "
+        "Compute); upstash: serverless Redis over TLS, reachable from Vercel functions",
+    )
+    engine: Literal["redis", "valkey"] = Field(default="redis", description="ElastiCache only")
+    node_type: NodeType | None = Field(
+        default=None, description="ElastiCache only, and required there"
+    )
+    replicas: int = Field(
+        default=0, ge=0, le=facts.CACHE_MAX_REPLICAS, description="ElastiCache only"
+    )
+    eviction_policy: Literal[facts.EVICTION_POLICIES] = Field(  # type: ignore[valid-type]
+        default="allkeys-lru",
+        description="Upstash: any policy but noeviction turns its (own) eviction on",
+    )
     ttl_seconds: Ttl
-    global_datastore: bool = False
+    global_datastore: bool = Field(
+        default=False,
+        description="ElastiCache only; an Upstash database reads in every secondary region",
+    )
 
 
 class Regions(Model):
@@ -236,6 +252,13 @@ class SupabaseStack(Model):
     api_url: str = "https://api.supabase.com"
 
 
+class UpstashStack(Model):
+    """The Upstash account a `cache.provider: upstash` database is created in."""
+
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="account email")
+    api_key: UpstashKey = "${env:UPSTASH_API_KEY}"
+
+
 class AwsStack(Model):
     account_id: str = Field(pattern=r"^\d{12}$")
     profile: str | None = None
@@ -257,6 +280,9 @@ class Stack(Model):
     vercel: VercelStack
     supabase: SupabaseStack
     aws: AwsStack
+    upstash: UpstashStack | None = Field(
+        default=None, description="required when the phase's cache.provider is upstash"
+    )
     notifications: Notifications = Notifications()
     secrets_provider: str | None = Field(
         default=None, description="Pulumi secrets provider URL (awskms://...); default passphrase"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..catalog import facts
-from .models import Phase
+from .models import Phase, Stack
 
 Finding = tuple[tuple[str | int, ...], str, str | None]
 
@@ -122,7 +122,18 @@ def _web(phase: Phase) -> Iterator[Finding]:
 
 def _cache(phase: Phase) -> Iterator[Finding]:
     cache = phase.cache
-    if cache is None or not cache.global_datastore:
+    if cache is None:
+        return
+    if cache.provider == "upstash":
+        yield from _upstash(phase)
+        return
+    if cache.node_type is None:
+        yield (
+            ("cache", "node_type"),
+            "an ElastiCache cache needs a node type",
+            "set cache.node_type (e.g. cache.t4g.micro), or cache.provider: upstash",
+        )
+    if not cache.global_datastore:
         return
     if not phase.regions.secondaries:
         yield (
@@ -137,12 +148,48 @@ def _cache(phase: Phase) -> Iterator[Finding]:
             f"secondary regions; this phase has {len(phase.regions.secondaries)}",
             None,
         )
-    if not facts.is_global_datastore_node(cache.node_type):
+    if cache.node_type is not None and not facts.is_global_datastore_node(cache.node_type):
         yield (
             ("cache", "node_type"),
             f"a global datastore needs large-or-bigger nodes, not {cache.node_type!r}",
             "use cache.r7g.large or cache.m7g.large",
         )
+
+
+def _upstash(phase: Phase) -> Iterator[Finding]:
+    """An Upstash database lives in the phase's primary region and reads in each secondary
+    (engine, node_type, replicas and global_datastore are ElastiCache's and not used)."""
+    hint = "Upstash Redis regions: " + ", ".join(facts.UPSTASH_REGIONS)
+    if phase.regions.primary not in facts.UPSTASH_REGIONS:
+        yield (
+            ("regions", "primary"),
+            "the Upstash cache's primary region is the phase's primary region, and Upstash "
+            f"Redis has no region {phase.regions.primary!r}",
+            hint + "; or set cache.provider: elasticache",
+        )
+    for i, region in enumerate(phase.regions.secondaries):
+        if region not in facts.UPSTASH_REGIONS:
+            yield (
+                ("regions", "secondaries", i),
+                "each secondary region becomes a read region of the Upstash cache, and "
+                f"Upstash Redis has no region {region!r}",
+                hint + "; or set cache.provider: elasticache",
+            )
+
+
+def check_stack(stack: Stack, phase: Phase) -> list[Finding]:
+    """Rules across a stack file's settings and the phase it runs (paths in the stack file)."""
+    if phase.cache is not None and phase.cache.provider == "upstash" and stack.upstash is None:
+        return [
+            (
+                ("upstash",),
+                "the phase's cache runs on Upstash (cache.provider: upstash), and the stack "
+                "has no upstash settings",
+                "add upstash: {email: <the Upstash account's email>, "
+                "api_key: ${env:UPSTASH_API_KEY}}",
+            )
+        ]
+    return []
 
 
 def _storage(phase: Phase) -> Iterator[Finding]:

@@ -1,0 +1,216 @@
+"""cache.provider: upstash — the opt-in serverless Redis that Vercel functions can reach.
+
+The program under the mock engine for a workspace whose dev stack picks Upstash at growth
+(and scale, for read regions); the spec rules; the plan warning; secrets; the plugin."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import copy_workspace
+
+from floyo_scale import engine
+from floyo_scale.errors import SpecError
+from floyo_scale.inventory import SECRET, Inventory
+from floyo_scale.spec import Workspace, load_stack
+from floyo_scale.synth import synthesize
+
+DATABASE = "upstash:index/redisDatabase:RedisDatabase"
+PROVIDER = "pulumi:providers:upstash"
+ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+
+UPSTASH_SETTINGS = """
+upstash:
+  email: ops@floyo.app
+  api_key: ${env:UPSTASH_API_KEY}
+"""
+OVERRIDE = "  cache: {provider: upstash}\n"  # lines under the stack's `overrides:`
+
+
+def upstash_workspace(
+    root: Path, settings: str = UPSTASH_SETTINGS, override: str = OVERRIDE, stack: str = "dev"
+) -> Workspace:
+    copy_workspace(root)
+    path = root / "stacks" / f"{stack}.yaml"
+    text = path.read_text()
+    if "\noverrides:\n" in text:
+        text = text.replace("\noverrides:\n", "\noverrides:\n" + override)
+    elif override:
+        text += "\noverrides:\n" + override
+    path.write_text(text + settings)
+    return Workspace(root)
+
+
+def synth(ws: Workspace, phase: str, stack: str = "dev", secrets=None) -> Inventory:
+    return synthesize(load_stack(ws, stack, phase), secrets)
+
+
+def env_vars(inv: Inventory) -> dict[str, bool]:
+    return {r.inputs["key"]: r.inputs["sensitive"] for r in inv.of_type(ENV_VAR)}
+
+
+def test_growth_on_upstash_builds_one_database_and_no_vpc(tmp_path):
+    inv = synth(upstash_workspace(tmp_path), "growth")
+    types = Counter(r.type for r in inv.custom_resources())
+    assert types[DATABASE] == 1 and types[PROVIDER] == 1
+    assert not [t for t in types if t.startswith(("aws:elasticache", "aws:ec2"))]
+    alarms = inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert alarms and not [a for a in alarms if a.name.startswith("cache-")]
+    (db,) = inv.of_type(DATABASE)
+    assert db.component == "cache" and db.region == "us-east-1" and db.stateful
+    assert db.inputs == {
+        "databaseName": "floyo-dev-cache",
+        "region": "global",
+        "primaryRegion": "us-east-1",
+        "tls": True,
+        "eviction": True,  # growth's allkeys-lru
+    }
+    assert not db.protect and not db.retain_on_delete  # dev protects nothing
+    (provider,) = inv.of_type(PROVIDER)
+    assert provider.inputs == {"email": "ops@floyo.app", "apiKey": SECRET}
+    assert db.parent == "floyo:cache:Cache::cache"
+    env = env_vars(inv)
+    assert env["REDIS_URL"] is True
+    assert not [k for k in env if k.startswith("REDIS_URL_")]
+
+
+def test_secondary_regions_become_read_regions_and_production_protects_it(tmp_path):
+    override = "  cache: {provider: upstash, eviction_policy: noeviction}\n"
+    ws = upstash_workspace(tmp_path, override=override, stack="production")
+    inv = synth(ws, "scale", "production")
+    (db,) = inv.of_type(DATABASE)
+    assert db.inputs["primaryRegion"] == "us-east-1"
+    assert db.inputs["readRegions"] == ["eu-west-1"]
+    assert db.inputs["eviction"] is False
+    assert db.protect and db.retain_on_delete
+    assert set(env_vars(inv)) >= {"REDIS_URL"}
+    assert not [k for k in env_vars(inv) if k.startswith("REDIS_URL_")]
+
+
+def test_redis_url_is_rediss_with_the_databases_password(tmp_path, monkeypatch):
+    from floyo_scale.infra import upstash
+
+    urls: list[str] = []
+    real = upstash.UpstashCache.__init__
+
+    def recording(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        self.url.apply(urls.append)
+
+    monkeypatch.setattr(upstash.UpstashCache, "__init__", recording)
+    synth(upstash_workspace(tmp_path), "growth")
+    assert urls == ["rediss://default:mock-password@floyo-dev-cache.upstash.io:6379"]
+
+
+def test_the_api_key_never_reaches_the_inventory(tmp_path):
+    marker = "CANARY-upstash-5d1e"
+    inv = synth(upstash_workspace(tmp_path), "growth", secrets={"UPSTASH_API_KEY": marker})
+    assert marker not in repr(inv)
+    assert "mock-password" not in repr(inv)
+
+
+def test_no_plan_output_contains_the_api_key(cli, tmp_path, monkeypatch):
+    upstash_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    marker = "canary-upstash-b7e1d2"
+    monkeypatch.setenv("UPSTASH_API_KEY", marker)
+    for fmt in ("table", "json", "markdown"):
+        result = cli("plan", "--phase", "growth", "--format", fmt)
+        assert result.code == 0, result.err
+        assert marker not in result.out and marker not in result.err
+        assert "mock-password" not in result.out
+
+
+def test_plan_does_not_warn_that_vercel_cannot_reach_an_upstash_cache(cli, tmp_path, monkeypatch):
+    upstash_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    data = json.loads(cli("plan", "--phase", "growth", "--format", "json").out)
+    assert not any("REDIS_URL" in w for w in data["warnings"])
+    commands = [x for x in data["cost"]["lines"] if x["type"] == DATABASE]
+    assert {x["item"] for x in commands} == {"commands", "storage"}
+
+
+def test_the_api_key_is_needed_only_when_the_phase_uses_upstash(tmp_path):
+    ws = upstash_workspace(tmp_path)
+    assert "UPSTASH_API_KEY" in engine.secret_refs(load_stack(ws, "dev", "growth"))
+    # the same stack file, without the override: the settings stay, the key is not asked for
+    path = tmp_path / "stacks" / "dev.yaml"
+    path.write_text(path.read_text().replace("\noverrides:\n" + OVERRIDE, ""))
+    assert "UPSTASH_API_KEY" not in engine.secret_refs(load_stack(ws, "dev", "growth"))
+
+
+# -- spec rules --------------------------------------------------------------------------------
+
+
+def issues(ws: Workspace, phase: str, stack: str = "dev") -> list[tuple[str, str, str | None]]:
+    with pytest.raises(SpecError) as caught:
+        load_stack(ws, stack, phase)
+    return [(i.path, i.message, i.hint) for i in caught.value.issues]
+
+
+def test_upstash_needs_the_stacks_upstash_settings(tmp_path):
+    ((path, message, hint),) = issues(upstash_workspace(tmp_path, settings=""), "growth")
+    assert path == "upstash"
+    assert "cache.provider: upstash" in message and "no upstash settings" in message
+    assert hint and "${env:UPSTASH_API_KEY}" in hint
+
+
+def test_upstash_needs_a_region_upstash_has(tmp_path):
+    override = OVERRIDE + "  regions: {primary: eu-west-2}\n"
+    ((path, message, hint),) = issues(upstash_workspace(tmp_path, override=override), "growth")
+    assert path == "regions.primary"
+    assert "Upstash Redis has no region 'eu-west-2'" in message
+    assert hint and "eu-west-1" in hint and "cache.provider: elasticache" in hint
+
+
+def test_upstash_read_regions_must_be_upstash_regions(tmp_path):
+    override = OVERRIDE + "  regions: {secondaries: [ap-northeast-1]}\n"
+    ((path, message, _),) = issues(upstash_workspace(tmp_path, override=override), "scale")
+    assert path == "regions.secondaries.0"
+    assert "read region" in message and "'ap-northeast-1'" in message
+
+
+def test_the_api_key_is_a_reference_never_a_literal(tmp_path):
+    settings = UPSTASH_SETTINGS.replace("${env:UPSTASH_API_KEY}", "abcd-1234-literal")
+    found = issues(upstash_workspace(tmp_path, settings=settings), "growth")
+    assert [(p, h) for p, _, h in found] == [("upstash.api_key", found[0][2])]
+    assert "secrets are never written in a spec" in found[0][1]
+    assert "${env:UPSTASH_API_KEY}" in found[0][1]
+    assert "abcd-1234-literal" not in repr(found)
+
+
+def test_elasticache_still_needs_a_node_type(tmp_path):
+    override = "  cache: {node_type: null}\n"
+    ((path, message, hint),) = issues(upstash_workspace(tmp_path, override=override), "growth")
+    assert path == "cache.node_type" and "ElastiCache" in message
+    assert hint and "cache.provider: upstash" in hint
+
+
+# -- the plugin ----------------------------------------------------------------------------------
+
+
+def test_setup_installs_the_upstash_plugin_at_the_sdks_version():
+    from importlib import metadata
+
+    plugins = {p.name: p for p in engine.required_plugins()}
+    upstash = plugins["upstash"]
+    assert upstash.package == "upstash_pulumi"
+    assert upstash.version == metadata.version("upstash_pulumi")  # the file has no version
+    assert upstash.server == "github://api.github.com/upstash/pulumi-upstash"
+
+
+def test_phases_shows_an_upstash_cache(cli, tmp_path, monkeypatch):
+    copy_workspace(tmp_path)
+    growth = tmp_path / "phases" / "growth.yaml"
+    growth.write_text(growth.read_text().replace("  engine: redis\n", "  provider: upstash\n"))
+    monkeypatch.chdir(tmp_path)
+    data = json.loads(cli("phases", "--format", "json").out)
+    caches = {p["name"]: p["cache"] for p in data}
+    assert caches["growth"] == {"provider": "upstash", "node_type": None, "replicas": 0}
+    assert caches["scale"]["provider"] == "upstash"  # inherited: scale extends growth
+    assert caches["startup"] is None
+    table = cli("phases")
+    assert table.code == 0 and "upstash" in table.out
