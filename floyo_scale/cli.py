@@ -211,11 +211,22 @@ StackOpt = Annotated[
     str | None, typer.Option("--stack", "-s", help="Stack to build it for (default: dev).")
 ]
 PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")]
+MaxCharsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-chars",
+        min=1000,
+        help="Markdown only: cut to this many characters (a GitHub comment holds 65,536).",
+    ),
+]
 
 
 @app.command()
 def plan(
-    phase: PhaseOpt = None, stack: StackOpt = None, format: PlanFormatOpt = PlanFormat.table
+    phase: PhaseOpt = None,
+    stack: StackOpt = None,
+    format: PlanFormatOpt = PlanFormat.table,
+    max_chars: MaxCharsOpt = 60_000,
 ) -> None:
     """Show offline what a phase would build and cost: every resource, by component and region.
 
@@ -234,7 +245,8 @@ def plan(
     cost = render_cost.cost_summary(report.cost)
     if format is PlanFormat.markdown:
         extra = f"**{cost}**" + "".join(f"\n\n> [!WARNING]\n> {w}" for w in report.warnings)
-        _out(render.plan_markdown(report.inventory, summarize(report.inventory), extra))
+        summary = summarize(report.inventory)
+        _out(render.plan_markdown(report.inventory, summary, extra, max_chars))
     else:
         _out(render.plan_table(report.inventory, summarize(report.inventory)))
         _out(cost + "\n" + "".join(f"warning: {w}\n" for w in report.warnings))
@@ -253,6 +265,7 @@ def diff(
     ] = None,
     stack: StackOpt = None,
     format: PlanFormatOpt = PlanFormat.table,
+    max_chars: MaxCharsOpt = 60_000,
 ) -> None:
     """Show what moving a stack from one phase to another creates, changes, deletes and costs.
 
@@ -268,7 +281,7 @@ def diff(
         _out(render.to_json(report.to_json()))
     elif format is PlanFormat.markdown:
         extra = render_cost.cost_delta_markdown(report.cost) if report.cost else ""
-        _out(render.diff_markdown(report.diff, extra))
+        _out(render.diff_markdown(report.diff, extra, max_chars))
     else:
         _out(render.diff_text(report.diff))
         if report.cost:

@@ -264,7 +264,9 @@ def plan_table(inventory: Any, summary: dict[str, Any]) -> str:
     )
 
 
-def plan_markdown(inventory: Any, summary: dict[str, Any], extra: str = "") -> str:
+def plan_markdown(
+    inventory: Any, summary: dict[str, Any], extra: str = "", limit: int = MARKDOWN_LIMIT
+) -> str:
     regions = list(summary["by_region"])
     counts: dict[tuple[str, str], int] = {}
     for r in inventory.custom_resources():
@@ -292,7 +294,7 @@ def plan_markdown(inventory: Any, summary: dict[str, Any], extra: str = "") -> s
             f"| {_flags(r)} |"
         )
     lines += ["", "</details>", ""]
-    return limit_markdown("\n".join(lines))
+    return limit_markdown("\n".join(lines), limit)
 
 
 def md_escape(text: str) -> str:
@@ -300,11 +302,16 @@ def md_escape(text: str) -> str:
 
 
 def limit_markdown(text: str, limit: int = MARKDOWN_LIMIT) -> str:
-    """Keep a PR comment under GitHub's size limit, saying that it was cut."""
+    """Keep a PR comment under GitHub's size limit, saying that it was cut (at a line end,
+    closing a collapsed section it cut into)."""
     if len(text) <= limit:
         return text
-    cut = text.rfind("\n", 0, limit - 200)
-    return text[:cut] + "\n\n_(cut here: the full plan is in `floyo-scale plan --format json`)_\n"
+    cut = text.rfind("\n", 0, max(limit - 200, 0))
+    kept = text[: max(cut, 0)]
+    note = "\n\n_(cut here: the full plan is in `floyo-scale plan --format json`)_\n"
+    if kept.count("<details>") > kept.count("</details>"):
+        note += "\n</details>\n"
+    return kept + note
 
 
 # -- diff ------------------------------------------------------------------------------------
@@ -342,7 +349,7 @@ def diff_text(diff: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diff_markdown(diff: Any, extra: str = "") -> str:
+def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> str:
     old, new = diff.old, diff.new
     counts = diff.counts()
     lines = [
@@ -371,7 +378,7 @@ def diff_markdown(diff: Any, extra: str = "") -> str:
             f"| {c.kind} | {r.component} | {r.region or '-'} | `{short_type(r.type)}` "
             f"| {md_escape(r.name)} | {keys} |"
         )
-    return limit_markdown("\n".join(lines) + "\n")
+    return limit_markdown("\n".join(lines) + "\n", limit)
 
 
 # -- graph -----------------------------------------------------------------------------------

@@ -138,3 +138,16 @@ def test_plan_warns_that_vercel_cannot_reach_the_cache(cli, workspace):
     data = json.loads(cli("plan", "--phase", "growth", "--format", "json").out)
     assert any("Vercel Secure Compute (Enterprise)" in w for w in data["warnings"])
     assert any("or set cache.provider: upstash" in w for w in data["warnings"])
+
+
+def test_markdown_is_cut_to_fit_a_pull_request_comment(cli, workspace):
+    """GitHub refuses comments over 65,536 characters (pulumi/actions#482): the Markdown is
+    cut at a line, says so, and closes the collapsed section it cut into."""
+    full = cli("plan", "--phase", "enterprise", "--format", "markdown").out
+    cut = cli("plan", "--phase", "enterprise", "--format", "markdown", "--max-chars", "3000").out
+    assert len(full) > 3000 >= len(cut)
+    assert "_(cut here: the full plan is in `floyo-scale plan --format json`)_" in cut
+    assert cut.count("<details>") == cut.count("</details>") == 1
+    assert "monthly cost" in cut  # the summary comes before anything that may be cut
+    diff = cli("diff", "growth", "enterprise", "--format", "markdown", "--max-chars", "2000").out
+    assert len(diff) <= 2000 and "cut here" in diff
