@@ -210,3 +210,15 @@ def test_an_unknown_parent_is_an_error(workspace: Path) -> None:
     (issue,) = caught.value.issues
     assert issue.path == "extends" and "unknown phase 'seed'" in issue.message
     assert issue.location is not None and issue.location.file.endswith("phases/growth.yaml")
+
+
+def test_a_required_key_removed_with_null_is_located_at_the_null(workspace, cli):
+    """`limits: null` in a later phase removes a required section: the error points at it."""
+    scale = workspace / "phases" / "scale.yaml"
+    scale.write_text(scale.read_text().replace("limits:\n", "limits: null\nold_limits:\n", 1))
+    line = next(
+        i for i, text in enumerate(scale.read_text().splitlines(), 1) if text == "limits: null"
+    )
+    result = cli("validate", "--phase", "scale")
+    assert result.code == 3
+    assert f"phases/scale.yaml:{line}:1: limits: required key is missing" in result.err

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,7 @@ class ResolvedPhase:
     chain: tuple[str, ...]  # the phase first, then what it extends, down to the root phase
     data: dict[str, Any]
     provenance: Provenance
+    removed: Provenance = field(default_factory=dict)  # keys a `null` removed: where
 
     @cached_property
     def model(self) -> Phase:
@@ -151,7 +152,8 @@ class Resolver:
             return None
         own = {k: v for k, v in doc.provenance.items() if k[:1] != (_EXTENDS,)}
         merged, prov = merge(base.data, base.provenance, data, own)
-        return ResolvedPhase(name, (name, *base.chain), merged, prov)
+        removed = base.removed | _nulls(data, own)
+        return ResolvedPhase(name, (name, *base.chain), merged, prov, removed)
 
     def validated_phase(self, name: str) -> tuple[ResolvedPhase, Phase] | None:
         if name in self._validated:
@@ -160,7 +162,9 @@ class Resolver:
         resolved = self.phase(name)
         if resolved is None or not self._ancestors_valid(resolved):
             return None
-        model = self._validate(Phase, resolved.data, resolved.provenance, self.ws.phase_path(name))
+        model = self._validate(
+            Phase, resolved.data, resolved.provenance, self.ws.phase_path(name), resolved.removed
+        )
         if model is None:
             return None
         self._rules(model, resolved.provenance, self.ws.phase_path(name))
@@ -206,7 +210,8 @@ class Resolver:
             k[1:]: v for k, v in doc.provenance.items() if k[:1] == ("overrides",) and len(k) > 1
         }
         data, prov = merge(base.data, base.provenance, stack.overrides, over_prov)
-        model = self._validate(Phase, data, prov, path)
+        removed = base.removed | _nulls(stack.overrides, over_prov)
+        model = self._validate(Phase, data, prov, path, removed)
         if model is None:
             return None
         self._rules(model, prov, path)
@@ -217,13 +222,25 @@ class Resolver:
         return ResolvedStack(name, phase_name, stack, model, data, prov, doc.provenance)
 
     # -- validation -------------------------------------------------------------------
-    def _validate(self, cls: type[BaseModel], data: Any, prov: Provenance, file: Path) -> Any:
+    def _validate(
+        self,
+        cls: type[BaseModel],
+        data: Any,
+        prov: Provenance,
+        file: Path,
+        removed: Provenance | None = None,
+    ) -> Any:
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
             fallback = Location(display_path(file), 1, 1)
             for error in exc.errors():
-                self.issues.append(_issue_from_error(cls, error, data, prov, fallback))
+                issue = _issue_from_error(cls, error, data, prov, fallback)
+                where = (removed or {}).get(_data_path(error["loc"], data))
+                if error["type"] == "missing" and where is not None:
+                    # a `null` removed what is required: point at the `null`
+                    issue = SpecIssue(where, issue.path, issue.message, issue.hint)
+                self.issues.append(issue)
             return None
 
     def _rules(self, phase: Phase, prov: Provenance, file: Path) -> None:
@@ -247,6 +264,18 @@ def _locate(path: KeyPath, prov: Provenance, fallback: Location) -> Location:
         if path[:n] in prov:
             return prov[path[:n]]
     return fallback
+
+
+def _nulls(data: dict[str, Any], prov: Provenance, path: KeyPath = ()) -> Provenance:
+    """Where each `key: null` in `data` is (merge rule 3: it removes the key)."""
+    found: Provenance = {}
+    for key, value in data.items():
+        here = path + (key,)
+        if value is None and here in prov:
+            found[here] = prov[here]
+        elif isinstance(value, dict):
+            found |= _nulls(value, prov, here)
+    return found
 
 
 def _issue_from_error(
