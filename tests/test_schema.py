@@ -70,9 +70,24 @@ def test_there_are_files_to_check() -> None:
 def test_schema_rejects_what_the_models_reject(folder: str, document: dict, where: str) -> None:
     errors = list(validator(folder).iter_errors(document))
     assert errors, "the schema let an invalid document through"
-    found = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+
+    def flat(errs):  # an `anyOf` (a key that may also be null) nests the precise errors
+        for e in errs:
+            yield e
+            yield from flat(e.context or ())
+
+    found = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in flat(errors)]
     assert any(f.startswith(where) or where in f for f in found), found
 
 
 def test_phase_schema_takes_partial_files_and_extends() -> None:
     assert not list(validator("phases").iter_errors({"extends": "growth", "web": {"seats": 4}}))
+
+
+def test_phase_schema_takes_null_which_removes_a_key() -> None:
+    """Merge rule 3 (`null` removes a key) is valid YAML for editors too."""
+    for document in ({"cache": None}, {"alerts": None}, {"database": {"sharding": None}}):
+        assert not list(validator("phases").iter_errors(document)), document
+    stack = {"overrides": {"cache": None, "database": {"read_replicas": None}}}
+    errors = [e for e in validator("stacks").iter_errors(stack) if e.validator != "required"]
+    assert not errors

@@ -1,7 +1,8 @@
 """JSON Schemas for the spec files, for editors (yaml-language-server) and for review.
 
 A phase file holds only its differences, so the phase-file schema is the Phase model with
-nothing required, plus `extends`. A stack file's `overrides` take that same partial schema.
+nothing required, every key also allowed to be `null` (merge rule 3: it removes the key),
+plus `extends`. A stack file's `overrides` take that same partial schema.
 """
 
 from __future__ import annotations
@@ -23,8 +24,30 @@ def _without_required(schema: Any) -> Any:
     return schema
 
 
+def _nullable(schema: Any) -> Any:
+    """Every property of every object may also be null."""
+    if isinstance(schema, list):
+        return [_nullable(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _nullable(v) for k, v in schema.items()}
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {name: _or_null(p) for name, p in out["properties"].items()}
+    return out
+
+
+def _or_null(prop: dict[str, Any]) -> dict[str, Any]:
+    if prop.get("type") == "null" or {"type": "null"} in prop.get("anyOf", []):
+        return prop
+    if isinstance(prop.get("type"), str) and "enum" not in prop and "const" not in prop:
+        return {**prop, "type": [prop["type"], "null"]}  # keeps errors precise for editors
+    meta = {k: v for k, v in prop.items() if k in ("title", "description", "default")}
+    core = {k: v for k, v in prop.items() if k not in meta}
+    return {**meta, "anyOf": [core, {"type": "null"}]}
+
+
 def phase_file_schema() -> dict[str, Any]:
-    schema = _without_required(Phase.model_json_schema())
+    schema = _nullable(_without_required(Phase.model_json_schema()))
     schema["properties"] = {
         "extends": {"type": "string", "description": "the phase this one builds on"},
         **schema["properties"],
