@@ -107,6 +107,7 @@ class Resolver:
         self._docs: dict[Path, Document | None] = {}
         self.issues: list[SpecIssue] = []
         self._validated: dict[str, tuple[ResolvedPhase, Phase] | None] = {}
+        self._cycles: set[frozenset[str]] = set()
 
     # -- files ------------------------------------------------------------------------
     def _document(self, path: Path) -> Document | None:
@@ -138,8 +139,12 @@ class Resolver:
             self._fail(where, _EXTENDS, "extends names one phase, as a string", None)
             return None
         if parent in _seen + (name,):
-            cycle = " -> ".join(_seen + (name, parent))
-            self._fail(where, _EXTENDS, f"extends forms a cycle: {cycle}", None)
+            trail = _seen + (name,)
+            members = frozenset(trail[trail.index(parent) :])
+            if members not in self._cycles:  # one report per cycle, whichever phase found it
+                self._cycles.add(members)
+                cycle = " -> ".join(trail + (parent,))
+                self._fail(where, _EXTENDS, f"extends forms a cycle: {cycle}", None)
             return None
         if not self.ws.phase_path(parent).is_file():
             close = difflib.get_close_matches(parent, self.ws.phase_names(), n=1)
