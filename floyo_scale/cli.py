@@ -280,10 +280,12 @@ def diff(
     if format is PlanFormat.json:
         _out(render.to_json(report.to_json()))
     elif format is PlanFormat.markdown:
-        extra = render_cost.cost_delta_markdown(report.cost) if report.cost else ""
+        extra = "".join(f"> [!WARNING]\n> {w}\n\n" for w in report.warnings)
+        extra += render_cost.cost_delta_markdown(report.cost) if report.cost else ""
         _out(render.diff_markdown(report.diff, extra, max_chars))
     else:
         _out(render.diff_text(report.diff))
+        _out("".join(f"warning: {w}\n" for w in report.warnings))
         if report.cost:
             _out("\n" + render_cost.cost_delta_table(report.cost))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .cost import CostEstimate, usd, usd_range
 from .errors import GuardrailError
 from .inventory import Inventory
+from .plan import InventoryDiff
 
 ALLOW_OVER_BUDGET = "--allow-over-budget"
 
@@ -89,3 +90,23 @@ def reachability_warnings(inventory: Inventory) -> list[str]:
         f"outside AWS: the app cannot reach REDIS_URL until {until}, or set "
         "cache.provider: upstash (docs/program.md)"
     ]
+
+
+_DISK = "pulumi-python:dynamic/supabase:DiskConfig"
+
+
+def diff_warnings(diff: InventoryDiff) -> list[str]:
+    """What a diff asks for that the providers will refuse: a database disk cannot shrink
+    (its provider fails the preview), so a downgrade must keep the larger disk."""
+    warnings = []
+    for change in diff.changes:
+        if change.kind != "update" or change.resource.type != _DISK:
+            continue
+        before, after = change.inputs.get("size_gb", (None, None))
+        if isinstance(before, int | float) and isinstance(after, int | float) and after < before:
+            warnings.append(
+                f"{change.resource.name}: a database disk cannot shrink ({before:g} GB to "
+                f"{after:g} GB): the preview will fail; keep database.disk_gb at {before:g} or "
+                "more in the stack's overrides"
+            )
+    return warnings

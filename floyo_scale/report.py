@@ -14,7 +14,7 @@ from .cost import CostDelta, CostEstimate, diff_costs, estimate_for_stack, estim
 from .errors import UsageError
 from .inventory import Inventory
 from .plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
-from .policy import budget_warning, reachability_warnings
+from .policy import budget_warning, diff_warnings, reachability_warnings
 from .spec import Workspace, load_stack
 
 
@@ -43,9 +43,15 @@ class DiffReport:
     diff: InventoryDiff
     cost: CostDelta | None  # None when the FROM side is a saved plan without its cost
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the change asks for that a provider will refuse."""
+        return diff_warnings(self.diff)
+
     def to_json(self) -> dict[str, Any]:
         data = diff_json(self.diff)
         data["cost"] = self.cost.to_json() if self.cost else None
+        data["warnings"] = self.warnings
         return data
 
 

@@ -151,3 +151,19 @@ def test_markdown_is_cut_to_fit_a_pull_request_comment(cli, workspace):
     assert "monthly cost" in cut  # the summary comes before anything that may be cut
     diff = cli("diff", "growth", "enterprise", "--format", "markdown", "--max-chars", "2000").out
     assert len(diff) <= 2000 and "cut here" in diff
+
+
+def test_a_downgrade_that_shrinks_the_disk_is_warned_about(cli, workspace):
+    """Disks only grow: scale's 32 GB cannot become growth's 16 GB (the preview would fail)."""
+    data = json.loads(cli("diff", "scale", "growth", "--format", "json").out)
+    assert any("cannot shrink (32 GB to 16 GB)" in w for w in data["warnings"])
+    assert (
+        "warning: primary-disk: a database disk cannot shrink" in cli("diff", "scale", "growth").out
+    )
+    assert json.loads(cli("diff", "growth", "scale", "--format", "json").out)["warnings"] == []
+
+
+def test_a_folder_named_like_a_stack_is_not_a_stack(cli, workspace):
+    (workspace / "stacks" / "weird.yaml").mkdir()
+    result = cli("validate", "--stack", "weird")
+    assert result.code == 2 and "available stacks: dev, production, staging\n" in result.err

@@ -60,11 +60,13 @@ class Workspace:
         )
 
     def phase_names(self) -> list[str]:
-        return sorted(p.stem for p in (self.root / "phases").glob("*.yaml"))
+        return sorted(p.stem for p in (self.root / "phases").glob("*.yaml") if p.is_file())
 
     def stack_names(self) -> list[str]:
         folder = self.root / "stacks"
-        return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        return (
+            sorted(p.stem for p in folder.glob("*.yaml") if p.is_file()) if folder.is_dir() else []
+        )
 
     def phase_path(self, name: str) -> Path:
         return self.root / "phases" / f"{name}.yaml"
