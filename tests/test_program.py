@@ -171,12 +171,15 @@ def test_stack_overrides_reach_the_program():
     assert one(staging, "floyo:web:Web", "web").inputs["seats"] == 1
 
 
-def test_inventory_is_exactly_what_the_program_registered():
-    """Run the program again under Pulumi's stock set_mocks with a Mocks that only counts,
-    and compare: plan cannot show a resource the program does not register, or miss one."""
+def registered_under_stock_mocks(stack: str, run) -> list[tuple[str, str]]:
+    """(type, name) of every resource `run` registers under Pulumi's stock `set_mocks`, with
+    a Mocks that only counts (and answers as synth's do): a path independent of synth's
+    recording monitor."""
     import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
 
-    from floyo_scale.infra import program
     from floyo_scale.synth import _Mocks
 
     registered: list[tuple[str, str]] = []
@@ -189,19 +192,23 @@ def test_inventory_is_exactly_what_the_program_registered():
         def call(self, args):
             return _Mocks().call(args)
 
-    stack = load_stack(Workspace(REPO), "dev", "enterprise")
-    from pulumi.runtime import settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
     settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(Counting(), project="floyo", stack="dev", preview=False)
+    pulumi.runtime.set_mocks(Counting(), project="floyo", stack=stack, preview=False)
     try:
-        _sync_await(run_pulumi_func(program(stack, {})))
+        _sync_await(run_pulumi_func(run))
     finally:
         settings.set_root_resource(None)
+    return sorted(registered)
+
+
+def test_inventory_is_exactly_what_the_program_registered():
+    """Run the program again under the stock mock engine and compare: plan cannot show a
+    resource the program does not register, or miss one."""
+    from floyo_scale.infra import program
+
+    stack = load_stack(Workspace(REPO), "dev", "enterprise")
     recorded = sorted((r.type, r.name) for r in inventory("enterprise").resources)
-    assert sorted(registered) == recorded
+    assert registered_under_stock_mocks("dev", program(stack, {})) == recorded
 
 
 def test_a_wrong_sdk_argument_fails_as_under_pulumi_up(monkeypatch):
@@ -249,30 +256,10 @@ def test_the_plain_pulumi_entry_point_runs_the_same_program():
     under the mock engine, as stack "staging", it registers what `plan --stack staging` shows."""
     import runpy
 
-    import pulumi
-    from pulumi.runtime import settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
-    from floyo_scale.synth import _Mocks
-
-    registered: list[tuple[str, str]] = []
-
-    class Counting(pulumi.runtime.Mocks):
-        def new_resource(self, args):
-            registered.append((args.typ, args.name))
-            return _Mocks().new_resource(args)
-
-        def call(self, args):
-            return _Mocks().call(args)
-
     entry = REPO / "floyo_scale" / "infra" / "__main__.py"
     assert "floyo_scale/infra/__main__.py" in (REPO / "Pulumi.yaml").read_text()
-    settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(Counting(), project="floyo", stack="staging", preview=False)
-    try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(entry), run_name="__main__")))
-    finally:
-        settings.set_root_resource(None)
+    registered = registered_under_stock_mocks(
+        "staging", lambda: runpy.run_path(str(entry), run_name="__main__")
+    )
     expected = sorted((r.type, r.name) for r in inventory(None, "staging").resources)
-    assert sorted(registered) == expected
+    assert registered == expected
