@@ -69,3 +69,31 @@ def cli(
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+# --- a real PostgreSQL (tests/pg.py): one server per session, one database per test ---------
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from pg import start_server
+
+    server = start_server(tmp_path_factory.mktemp("pg") / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A second, independent server (the migration's target, say)."""
+    from pg import start_server
+
+    server = start_server(tmp_path_factory.mktemp("pg2") / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_database(pg_server: object) -> str:
+    """The URL of a new, empty database on the session's server."""
+    return pg_server.create_database()  # type: ignore[attr-defined]

@@ -1,8 +1,8 @@
 """A fake Supabase Management API on loopback that holds every request to the contract.
 
-Every request is checked against the published OpenAPI contract
-(`../shared/contracts/supabase-management-api.openapi.json`) with openapi-core: method,
-path, path parameters, query (no undeclared keys either), JSON body and its content type,
+Every request is checked against the published OpenAPI contract, kept in the repository as
+test data (`tests/contracts/supabase-management-api.openapi.json`; its source and commit are in
+`tests/contracts/README.md`), with openapi-core: method, path, path parameters, query (no undeclared keys either), JSON body and its content type,
 and the bearer token's presence. A request the contract would reject is answered 400 (404
 for an unknown path or method) and recorded in `violations`, which the `server` fixture turns
 into a test failure. Every 2xx answer the fake gives is checked against the contract's
@@ -41,7 +41,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_PATH = (
-    REPO_ROOT / ".." / "shared" / "contracts" / "supabase-management-api.openapi.json"
+    REPO_ROOT / "tests" / "contracts" / "supabase-management-api.openapi.json"
 ).resolve()
 
 TOKEN = "sbp_" + "a1b2c3d4e5" * 4  # what a personal access token looks like
