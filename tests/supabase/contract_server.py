@@ -1,12 +1,13 @@
 """A fake Supabase Management API on loopback that holds every request to the contract.
 
-Every request is checked against the published OpenAPI contract, kept in the repository as
-test data (`tests/contracts/supabase-management-api.openapi.json`; its source and commit are in
-`tests/contracts/README.md`), with openapi-core: method, path, path parameters, query (no undeclared keys either), JSON body and its content type,
-and the bearer token's presence. A request the contract would reject is answered 400 (404
-for an unknown path or method) and recorded in `violations`, which the `server` fixture turns
-into a test failure. Every 2xx answer the fake gives is checked against the contract's
-response schema too, so the fake cannot drift from the real API's shapes either.
+Every request is checked against the published OpenAPI contract, kept in the repository as test
+data (`tests/contracts/supabase-management-api.openapi.json`; its source and commit are in
+`tests/contracts/README.md`), with openapi-core: method, path, path parameters, query (no
+undeclared keys either), JSON body and its content type, and the bearer token's presence. A
+request the contract would reject is answered 400 (404 for an unknown path or method) and
+recorded in `violations`, which the `server` fixture turns into a test failure. Every 2xx
+answer the fake gives is checked against the contract's response schema too, so the fake cannot
+drift from the real API's shapes either.
 
 It keeps projects, addons, read replicas, pooler settings and disks in memory, moves projects
 COMING_UP -> ACTIVE_HEALTHY (and RESIZING -> ACTIVE_HEALTHY) after a number of polls, and can
