@@ -61,5 +61,11 @@ def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
     pulumi.export("supabase_project_refs", [p.ref for p in database.projects])
     pulumi.export("buckets", storage.bucket_names)
     pulumi.export("database_url", pulumi.Output.secret(database.pooler_urls[0]))
+    # Each shard's direct connection, for `floyo-scale db` (DDL and long COPYs need a session,
+    # which the transaction pooler does not give).
+    pulumi.export(
+        "database_direct_urls",
+        pulumi.Output.secret(pulumi.Output.all(*[p.connection_string for p in database.projects])),
+    )
     if cache is not None:
         pulumi.export("redis_url", cache.url)

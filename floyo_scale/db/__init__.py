@@ -1,0 +1,20 @@
+"""Work inside the stack's PostgreSQL databases: partitioning, archiving, restoring (and, from
+the shards issue, moving rows between shards).
+
+The modules here talk to PostgreSQL with psycopg 3 and to S3 with boto3; they never print and
+never exit (progress goes to a callback, failures are FloyoError subclasses). Shared pieces:
+
+- `connect`: which databases a command works on (one per shard), connecting to them, and
+  keeping passwords out of every message (`redact_url`).
+- `sql`: identifiers quoted with psycopg.sql, never by string formatting.
+"""
+
+from .connect import (
+    DatabaseError,
+    Shard,
+    connect,
+    redact_url,
+    resolve_shards,
+)
+
+__all__ = ["DatabaseError", "Shard", "connect", "redact_url", "resolve_shards"]

@@ -1,0 +1,219 @@
+"""Which databases a `db` command works on, and connecting to them without leaking a password.
+
+One `Shard` per Supabase project of the stack (one when the phase does not shard), found in
+this order:
+
+1. `--database-url` (repeatable, once per shard, in shard order). Each value is a libpq URL or
+   a secret reference `${env:NAME}`, so a password need not be on the command line (where `ps`
+   and CI logs see it).
+2. The stack's outputs: the program exports `database_direct_urls` (secret), each shard's
+   direct connection (`postgresql://postgres:...@db.<ref>.supabase.co:5432/postgres`), which is
+   what DDL, `DETACH ... CONCURRENTLY` and long COPYs need (the transaction pooler is not).
+
+Every message that names a database shows `redact_url(url)`: user, host, port and database,
+never the password; any error text from libpq is scrubbed of the password as well.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg import conninfo
+
+from ..errors import EngineError, UsageError
+from ..spec.models import SECRET_REF
+
+OUTPUT_NAME = "database_direct_urls"
+APPLICATION_NAME = "floyo-scale"
+
+
+class DatabaseError(EngineError):
+    """PostgreSQL refused, failed or could not be reached (exit 4). The message names the
+    database by its redacted URL."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One database a command works on. `url` holds the password: show `label`, not `url`."""
+
+    index: int
+    url: str = field(repr=False)
+    source: str  # where the URL came from, for messages ("--database-url", "stack output ...")
+
+    @property
+    def label(self) -> str:
+        return f"shard {self.index} ({redact_url(self.url)})"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The strings that must never appear in output (the password, raw and URL-decoded)."""
+        return _passwords(self.url)
+
+    def scrub(self, text: str) -> str:
+        """`text` with this shard's password (and its URL) replaced."""
+        text = text.replace(self.url, redact_url(self.url))
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+
+def redact_url(url: str) -> str:
+    """`postgresql://user:secret@host:5432/db?sslmode=require` ->
+    `postgresql://user:***@host:5432/db?sslmode=require`; key=value strings likewise."""
+    if "://" in url:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            if ":" in userinfo:
+                userinfo = userinfo.split(":", 1)[0] + ":***"
+            netloc = f"{userinfo}@{host}"
+        query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", parts.query)
+        rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
+        return rebuilt + (f"?{query}" if query else "")
+    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+
+
+def _passwords(url: str) -> tuple[str, ...]:
+    found: list[str] = []
+    try:
+        params = conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        params = {}
+    password = params.get("password")
+    if isinstance(password, str) and password:
+        found.append(password)
+    if "://" in url:
+        netloc = urlsplit(url).netloc
+        if "@" in netloc:
+            userinfo = netloc.rsplit("@", 1)[0]
+            if ":" in userinfo:
+                raw = userinfo.split(":", 1)[1]
+                found.extend([raw, unquote(raw)])
+    # longest first, so a password that contains another is replaced whole
+    return tuple(sorted({p for p in found if p}, key=len, reverse=True))
+
+
+def _expand(value: str, env: Mapping[str, str], what: str) -> tuple[str, str]:
+    """A URL, or `${env:NAME}` read from `env`; returns (url, source)."""
+    match = SECRET_REF.match(value.strip())
+    if match:
+        name = match.group(1)
+        url = env.get(name)
+        if not url:
+            raise UsageError(
+                f"{what} refers to ${{env:{name}}}, which is not set",
+                f"export {name}=postgresql://... (the database's direct connection)",
+            )
+        return url, f"{what} (${{env:{name}}})"
+    if "://" not in value and "=" not in value:
+        raise UsageError(
+            f"{what} is not a PostgreSQL connection string (the value is not shown: it may "
+            "be a secret)",
+            "give a URL such as postgresql://user:password@host:5432/postgres, or a secret "
+            "reference such as ${env:DATABASE_URL}",
+        )
+    try:
+        conninfo.conninfo_to_dict(value)
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(
+            f"{what} is not a valid connection string: {_scrub(str(exc), value)}",
+            "give a URL such as postgresql://user:password@host:5432/postgres",
+        ) from None
+    return value, what
+
+
+def resolve_shards(
+    shards: int = 1,
+    *,
+    database_urls: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    outputs: Callable[[], Mapping[str, Any]] | None = None,
+    stack_name: str = "the stack",
+) -> list[Shard]:
+    """The databases to work on, one per shard, shard 0 first.
+
+    `shards` is how many the stack's phase has (`phase.database.sharding.shards`, else 1).
+    `database_urls` (from `--database-url`) wins; else `outputs()` is called for the stack's
+    outputs (a mapping of output name to value, as `floyo-scale outputs` reads them).
+    """
+    env = os.environ if env is None else env
+    if database_urls:
+        if len(database_urls) != shards:
+            raise UsageError(
+                f"{stack_name} has {shards} shard{'s' if shards != 1 else ''} but "
+                f"--database-url was given {len(database_urls)} time"
+                f"{'s' if len(database_urls) != 1 else ''}",
+                "give --database-url once per shard, shard 0 first (or leave it out to use "
+                "the stack's outputs)",
+            )
+        found = []
+        for i, value in enumerate(database_urls):
+            what = "--database-url" if shards == 1 else f"--database-url #{i + 1} (shard {i})"
+            url, source = _expand(value, env, what)
+            found.append(Shard(i, url, source))
+        return found
+    if outputs is None:
+        raise UsageError(
+            f"no database connection for {stack_name}",
+            "give --database-url (a URL or ${env:NAME}), or deploy the stack with "
+            f"`floyo-scale up` so its `{OUTPUT_NAME}` output exists",
+        )
+    values = outputs()
+    urls = values.get(OUTPUT_NAME)
+    if not isinstance(urls, list | tuple) or not urls:
+        raise UsageError(
+            f"{stack_name} has no `{OUTPUT_NAME}` output",
+            "run `floyo-scale up` (the program exports each shard's direct connection), or "
+            "give --database-url",
+        )
+    if len(urls) != shards:
+        raise UsageError(
+            f"{stack_name}'s `{OUTPUT_NAME}` output has {len(urls)} database(s) but its "
+            f"phase has {shards} shard(s)",
+            "run `floyo-scale up` so the deployed stack matches its phase, or give "
+            "--database-url once per shard",
+        )
+    return [Shard(i, str(url), f"stack output {OUTPUT_NAME}[{i}]") for i, url in enumerate(urls)]
+
+
+def _scrub(text: str, url: str) -> str:
+    text = text.replace(url, redact_url(url))
+    for secret in _passwords(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def connect(
+    shard: Shard,
+    *,
+    autocommit: bool = True,
+    connect_timeout: int = 10,
+    **kwargs: Any,
+) -> psycopg.Connection[Any]:
+    """Open a connection to `shard`; a failure is a DatabaseError naming the redacted URL."""
+    try:
+        return psycopg.connect(
+            shard.url,
+            autocommit=autocommit,
+            connect_timeout=connect_timeout,
+            application_name=APPLICATION_NAME,
+            **kwargs,
+        )
+    except psycopg.Error as exc:
+        raise DatabaseError(
+            f"cannot connect to {shard.label}: {shard.scrub(str(exc).strip())}",
+            f"check the connection string (from {shard.source}), the network, and that the "
+            "database accepts connections",
+        ) from None
+
+
+def database_error(shard: Shard, doing: str, exc: BaseException, hint: str) -> DatabaseError:
+    """A DatabaseError for `exc`, raised while `doing` on `shard`, password scrubbed."""
+    detail = shard.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+    return DatabaseError(f"{doing} on {shard.label} failed: {detail}", hint)
