@@ -11,6 +11,7 @@ import json
 
 import pulumi
 
+from ..sharding import ALGORITHM
 from ..spec.models import ReadReplica as ReadReplicaSpec
 from .common import Context
 from .supabase import Addon, DiskConfig, PoolerSettings, Project, ReadReplica
@@ -131,7 +132,9 @@ def _shard_map(sharding, refs: list[str]) -> str:
     return json.dumps(
         {
             "key": sharding.key if sharding else None,
-            "algorithm": sharding.algorithm if sharding else None,
+            # The shard function by name and version (docs/sharding.md); `hash` is the only
+            # algorithm the spec accepts.
+            "algorithm": ALGORITHM if sharding else None,
             "shards": [
                 {"index": i, "project_ref": ref, "url_variable": f"DATABASE_URL_SHARD_{i}"}
                 for i, ref in enumerate(refs)

@@ -117,7 +117,11 @@ class ReadReplica(Model):
 class Sharding(Model):
     key: Literal["user_id", "organization_id"]
     shards: int = Field(ge=2, le=64)
-    algorithm: Literal["hash", "range"] = "hash"
+    algorithm: Literal["hash"] = Field(
+        default="hash",
+        description="hash: jump consistent hash over SHA-256 of the key, named "
+        "jump-sha256-v1 in FLOYO_SHARD_MAP (docs/sharding.md)",
+    )
 
 
 class Partition(Model):
