@@ -122,6 +122,17 @@ class Sharding(Model):
         description="hash: jump consistent hash over SHA-256 of the key, named "
         "jump-sha256-v1 in FLOYO_SHARD_MAP (docs/sharding.md)",
     )
+    unkeyed_tables: Literal["every_shard", "shard0"] = Field(
+        default="every_shard",
+        description="tables without the key column (lookups, global tables): every_shard "
+        "copies them to each new shard (the app then writes them to every shard); shard0 "
+        "keeps them on shard 0 only (no sharded table may then have a foreign key to them)",
+    )
+    key_columns: dict[str, str] = Field(
+        default={},
+        description="table -> column, for tables keyed by a column not named after the key "
+        "(e.g. organizations: id); other tables are keyed when they have the key column",
+    )
 
 
 class Partition(Model):

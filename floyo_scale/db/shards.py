@@ -1,0 +1,788 @@
+"""`db shards plan|apply`: lay the data out over the shards the phase has (docs/sharding.md).
+
+After `up` has created new shard projects, `apply`:
+
+1. **setup**: installs the `_floyo` schema on every shard (the layout, the moved-out list, the
+   journal, the shard function in SQL and a write fence on every keyed table), copies the
+   schema of shard 0 (`pg_dump --schema-only`) into each new shard, advances the new shards'
+   sequences past every old shard's, and copies the unkeyed tables to the new shards when the
+   phase says `unkeyed_tables: every_shard`, verified table by table;
+2. **keys**: moves every key whose shard changed, in batches of keys: on the source, the
+   batch's keys are locked (writers of those keys wait), their rows are copied table by table
+   in foreign-key order into the target, counted and checksummed per key on both sides, and
+   only when both agree is the target committed, then the rows deleted from the source and the
+   keys written to the source's moved-out list (one source transaction);
+3. **final**: freezes writes to the keyed tables of every old shard for a moment, moves the
+   keys created during step 2, and records the new layout on every shard.
+
+The journal (`_floyo.shard_move` on shard 0) records each step; every step is idempotent and
+a rerun after any interruption resumes: a source keeps a key's rows until the target has a
+verified copy, and a target's copy of a key that has not moved yet is replaced on the next run.
+
+While a move runs, the app routes by the layout on shard 0 (`_floyo.layout`) and follows the
+moved-out list; a write for a key that has moved is refused by the fence (SQLSTATE FLY01), a
+write to a shard the layout does not give the key to with FLY02 (docs/sharding.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+from ..errors import FloyoError, UsageError
+from ..sharding import ALGORITHM, shard_for
+from .connect import DatabaseError, Shard, connect, database_error
+from .pgtools import Table, copy_schema, fk_order, foreign_keys, tables
+
+SCHEMAS = ("public",)
+LOCK_SPACE = 7_236_913  # first half of the advisory lock key the fence and the mover share
+SEQUENCE_GAP = 2**40  # ids a shard may issue before reaching the next new shard's range
+ROWS_PER_SECOND = 5_000  # for the plan's estimate; measured on a 2-core machine (bench/)
+Unkeyed = Literal["every_shard", "shard0"]
+Progress = Callable[[str], None]
+
+SETUP_SQL = r"""
+CREATE SCHEMA IF NOT EXISTS _floyo;
+CREATE TABLE IF NOT EXISTS _floyo.layout (
+  one bool PRIMARY KEY DEFAULT true CHECK (one),
+  algorithm text NOT NULL, shards int NOT NULL, shard int NOT NULL);
+CREATE TABLE IF NOT EXISTS _floyo.moved_out (key text PRIMARY KEY, shard int NOT NULL);
+CREATE TABLE IF NOT EXISTS _floyo.shard_move (
+  id bigserial PRIMARY KEY, algorithm text NOT NULL,
+  from_shards int NOT NULL, to_shards int NOT NULL, step text NOT NULL,
+  keys_moved bigint NOT NULL DEFAULT 0, rows_moved bigint NOT NULL DEFAULT 0,
+  started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz);
+
+CREATE OR REPLACE FUNCTION _floyo.key_text(k text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN k ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+              THEN lower(k) ELSE k END
+$$;
+
+-- jump-sha256-v1 (docs/sharding.md), in SQL: the fence checks writes with it.
+CREATE OR REPLACE FUNCTION _floyo.shard_for(k text, buckets int) RETURNS int
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  h numeric := ('x' || encode(substring(sha256(convert_to(_floyo.key_text(k), 'UTF8'))
+                from 1 for 8), 'hex'))::bit(64)::bigint;
+  b bigint := -1;
+  j bigint := 0;
+BEGIN
+  IF h < 0 THEN h := h + 18446744073709551616; END IF;
+  WHILE j < buckets LOOP
+    b := j;
+    h := mod(h * 2862933555777941757 + 1, 18446744073709551616);
+    j := floor((b + 1)::float8 * (2147483648::float8 / (floor(h / 8589934592) + 1)::float8));
+  END LOOP;
+  RETURN b;
+END $$;
+
+CREATE OR REPLACE FUNCTION _floyo.fence() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  k text := _floyo.key_text(to_jsonb(NEW) ->> TG_ARGV[0]);
+  gone int;
+  lay record;
+BEGIN
+  IF k IS NULL THEN RETURN NEW; END IF;
+  PERFORM pg_advisory_xact_lock_shared(7236913, hashtext(k));
+  SELECT shard INTO gone FROM _floyo.moved_out WHERE key = k;
+  IF FOUND THEN
+    RAISE EXCEPTION 'floyo: key % has moved to shard %', k, gone
+      USING ERRCODE = 'FLY01', HINT = 'route by _floyo.layout on shard 0 (docs/sharding.md)';
+  END IF;
+  SELECT shards, shard INTO lay FROM _floyo.layout;
+  IF FOUND AND _floyo.shard_for(k, lay.shards) <> lay.shard THEN
+    RAISE EXCEPTION 'floyo: key % belongs to shard % of %, not to shard %',
+      k, _floyo.shard_for(k, lay.shards), lay.shards, lay.shard
+      USING ERRCODE = 'FLY02', HINT = 'route by _floyo.layout on shard 0 (docs/sharding.md)';
+  END IF;
+  RETURN NEW;
+END $$;
+"""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which tables are keyed (by which column) and in which order rows move."""
+
+    key: str
+    keyed: dict[str, tuple[Table, str]]  # name -> (table, key column)
+    unkeyed: dict[str, Table]
+    order: list[str]  # every table, parents first
+    unkeyed_mode: Unkeyed
+
+    @property
+    def keyed_order(self) -> list[str]:
+        return [n for n in self.order if n in self.keyed]
+
+
+@dataclass(frozen=True)
+class Move:
+    source: int
+    target: int
+    keys: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    from_shards: int
+    to_shards: int
+    new_shards: list[int]
+    keyed: dict[str, str]  # table -> key column
+    unkeyed: list[str]
+    unkeyed_mode: Unkeyed
+    order: list[str]
+    moves: list[Move]
+    keys_total: int
+    unkeyed_rows: int
+    resuming: str | None  # the journal's step when an earlier run stopped part-way
+    seconds: float
+
+    @property
+    def keys_moving(self) -> int:
+        return sum(m.keys for m in self.moves)
+
+    @property
+    def rows_moving(self) -> int:
+        return sum(m.rows for m in self.moves)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "algorithm": ALGORITHM,
+            "from_shards": self.from_shards,
+            "to_shards": self.to_shards,
+            "new_shards": self.new_shards,
+            "keyed_tables": self.keyed,
+            "unkeyed_tables": self.unkeyed,
+            "unkeyed_mode": self.unkeyed_mode,
+            "order": self.order,
+            "keys_total": self.keys_total,
+            "keys_moving": self.keys_moving,
+            "rows_moving": self.rows_moving,
+            "unkeyed_rows_copied": self.unkeyed_rows,
+            "moves": [m.__dict__ for m in self.moves],
+            "resuming": self.resuming,
+            "estimated_seconds": round(self.seconds, 1),
+        }
+
+
+@dataclass
+class ApplyResult:
+    from_shards: int
+    to_shards: int
+    keys_moved: int = 0
+    rows_moved: int = 0
+    unkeyed_rows_copied: int = 0
+    seconds: float = 0.0
+    freeze_seconds: float = 0.0
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_moved / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "rows_per_second": round(self.rows_per_second, 1)}
+
+
+def _crash_point(name: str) -> None:
+    """Where tests inject a crash (a step boundary: target committed, source not yet...)."""
+
+
+# -- reading the shards ------------------------------------------------------------------------
+
+
+def _layout(conn: Any, key: str, key_columns: dict[str, str], unkeyed_mode: Unkeyed) -> Layout:
+    found = tables(conn, SCHEMAS)
+    keyed: dict[str, tuple[Table, str]] = {}
+    unkeyed: dict[str, Table] = {}
+    for name, table in found.items():
+        column = key_columns.get(name) or key_columns.get(table.name)
+        if column is None and key in table.columns:
+            column = key
+        if column is not None:
+            if column not in table.columns:
+                raise UsageError(
+                    f"sharding.key_columns names {name}.{column}, which does not exist",
+                    f"the columns of {name} are: {', '.join(table.columns)}",
+                )
+            keyed[name] = (table, column)
+        else:
+            unkeyed[name] = table
+    fks = foreign_keys(conn, SCHEMAS)
+    for child, parent in fks:
+        if child in unkeyed and parent in keyed:
+            raise UsageError(
+                f"{child} has a foreign key to {parent}, which is sharded by {key}, but has "
+                f"no {key} column of its own",
+                f"add {key} to {child} (and fill it), or name its key column in "
+                "database.sharding.key_columns",
+            )
+        if unkeyed_mode == "shard0" and child in keyed and parent in unkeyed:
+            raise UsageError(
+                f"{child} (sharded) has a foreign key to {parent}, which stays on shard 0 "
+                "only (unkeyed_tables: shard0)",
+                "set database.sharding.unkeyed_tables: every_shard, or drop the constraint",
+            )
+    return Layout(key, keyed, unkeyed, fk_order(list(found), fks), unkeyed_mode)
+
+
+def _recorded_layout(conn: Any) -> tuple[int, int] | None:
+    """(shards, shard) from `_floyo.layout`, or None where it was never set up."""
+    if not _has_floyo(conn):
+        return None
+    row = conn.execute("SELECT shards, shard FROM _floyo.layout").fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def _has_floyo(conn: Any) -> bool:
+    row = conn.execute("SELECT to_regclass('_floyo.layout') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _open_move(conn: Any) -> tuple[int, int, int, str] | None:
+    if not _has_floyo(conn):
+        return None
+    row = conn.execute(
+        "SELECT id, from_shards, to_shards, step FROM _floyo.shard_move "
+        "WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return (int(row[0]), int(row[1]), int(row[2]), str(row[3])) if row else None
+
+
+def _from_shards(conn0: Any, to: int) -> tuple[int, str | None]:
+    """How many shards the data is laid out over now (1 for a database never sharded), and
+    the step an unfinished move stopped at."""
+    move = _open_move(conn0)
+    if move is not None:
+        _, from_shards, to_shards, step = move
+        if to_shards != to:
+            raise UsageError(
+                f"a move from {from_shards} to {to_shards} shards is unfinished, but the "
+                f"stack now has {to} shards",
+                f"deploy the stack with {to_shards} shards again and rerun `db shards apply` "
+                "to finish that move first",
+            )
+        return from_shards, step
+    recorded = _recorded_layout(conn0)
+    return (recorded[0] if recorded else 1), None
+
+
+def _key_filter(column: str, table: Table, conn: Any) -> sql.Composed:
+    """`column = ANY(%s::<its type>[])`, so the column's index is used."""
+    row = conn.execute(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attname = %s",
+        (sql.Identifier(table.schema, table.name).as_string(conn), column),
+    ).fetchone()
+    return sql.SQL("{} = ANY(%s::{}[])").format(sql.Identifier(column), sql.SQL(row[0]))
+
+
+def _key_rows(conn: Any, layout: Layout) -> dict[str, int]:
+    """Every key on this shard (as stored, as text) and its row count over all keyed tables."""
+    counts: dict[str, int] = defaultdict(int)
+    for name in layout.keyed_order:
+        table, column = layout.keyed[name]
+        query = sql.SQL("SELECT {col}::text, count(*) FROM {t} GROUP BY 1").format(
+            col=sql.Identifier(column), t=sql.Identifier(table.schema, table.name)
+        )
+        for key, count in conn.execute(query):
+            if key is not None:
+                counts[key] += int(count)
+    return counts
+
+
+def _normal(key: str) -> str:
+    from ..sharding import normalise
+
+    return normalise(key)
+
+
+@contextmanager
+def _connections(shards: Sequence[Shard]) -> Iterator[list[Any]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(connect(s)) for s in shards]
+
+
+def _check_shards(shards: Sequence[Shard], to: int) -> None:
+    if len(shards) != to:
+        raise UsageError(
+            f"the phase has {to} shards but {len(shards)} database(s) were given",
+            "give one --database-url per shard, shard 0 first",
+        )
+
+
+# -- plan ---------------------------------------------------------------------------------------
+
+
+def plan(
+    shards: Sequence[Shard],
+    *,
+    key: str,
+    key_columns: dict[str, str] | None = None,
+    unkeyed_tables: Unkeyed = "every_shard",
+) -> ShardPlan:
+    """What `apply` would do: which keys and rows move where, and roughly how long it takes.
+    Reads only."""
+    to = len(shards)
+    with _connections(shards) as conns:
+        from_shards, step = _from_shards(conns[0], to)
+        if to < from_shards:
+            raise UsageError(
+                f"the data is laid out over {from_shards} shards and the phase has {to}",
+                "removing shards is not supported: jump consistent hash only grows",
+            )
+        layout = _layout(conns[0], key, key_columns or {}, unkeyed_tables)
+        moves: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+        keys_total = 0
+        for index in range(from_shards):
+            if not _tables_exist(conns[index], layout):
+                continue
+            for k, rows in _key_rows(conns[index], layout).items():
+                keys_total += 1
+                target = shard_for(k, to)
+                if target != index:
+                    moves[(index, target)][0] += 1
+                    moves[(index, target)][1] += rows
+        unkeyed_rows = 0
+        new = list(range(from_shards, to))
+        if unkeyed_tables == "every_shard" and new:
+            for name in layout.unkeyed:
+                table = layout.unkeyed[name]
+                row = (
+                    conns[0]
+                    .execute(
+                        sql.SQL("SELECT count(*) FROM {}").format(
+                            sql.Identifier(table.schema, table.name)
+                        )
+                    )
+                    .fetchone()
+                )
+                unkeyed_rows += int(row[0]) * len(new)
+    listed = [Move(s, t, k, r) for (s, t), (k, r) in sorted(moves.items())]
+    rows = sum(m.rows for m in listed) + unkeyed_rows
+    seconds = rows / ROWS_PER_SECOND + 2.0 * len(new) + 0.05 * sum(m.keys for m in listed) / 100
+    return ShardPlan(
+        from_shards=from_shards,
+        to_shards=to,
+        new_shards=new,
+        keyed={n: c for n, (_, c) in layout.keyed.items()},
+        unkeyed=sorted(layout.unkeyed),
+        unkeyed_mode=unkeyed_tables,
+        order=layout.order,
+        moves=listed,
+        keys_total=keys_total,
+        unkeyed_rows=unkeyed_rows,
+        resuming=step,
+        seconds=seconds,
+    )
+
+
+def _tables_exist(conn: Any, layout: Layout) -> bool:
+    present = tables(conn, SCHEMAS)
+    return all(name in present for name in layout.keyed)
+
+
+# -- apply --------------------------------------------------------------------------------------
+
+
+def apply(
+    shards: Sequence[Shard],
+    *,
+    key: str,
+    key_columns: dict[str, str] | None = None,
+    unkeyed_tables: Unkeyed = "every_shard",
+    batch_keys: int = 100,
+    bin_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    """Lay the data out over `shards` (all of the phase's shards, shard 0 first)."""
+    say = progress or (lambda _: None)
+    to = len(shards)
+    started = time.monotonic()
+    with _connections(shards) as conns:
+        from_shards, _ = _from_shards(conns[0], to)
+        result = ApplyResult(from_shards, to)
+        if to < from_shards:
+            raise UsageError(
+                f"the data is laid out over {from_shards} shards and the phase has {to}",
+                "removing shards is not supported: jump consistent hash only grows",
+            )
+        if to == from_shards and _open_move(conns[0]) is None:
+            say(f"the data is already laid out over {to} shard(s): nothing to do")
+            return result
+        layout = _layout(conns[0], key, key_columns or {}, unkeyed_tables)
+        # setup: _floyo and the fence on the old shards, then the new shards' schema
+        for index in range(from_shards):
+            _install(conns[index], layout, (from_shards, index))
+        move_id = _journal_start(conns[0], from_shards, to)
+        for index in range(from_shards, to):
+            result.unkeyed_rows_copied += _setup_new_shard(
+                shards, conns, index, from_shards, to, layout, bin_dir, say
+            )
+        _journal(conns[0], move_id, "keys")
+        result.steps.append("setup")
+        # keys: batch by batch, each verified before its source rows go
+        for index in range(from_shards):
+            keys = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
+            by_target: dict[int, list[str]] = defaultdict(list)
+            for k in keys:
+                by_target[shard_for(k, to)].append(k)
+            for target, group in sorted(by_target.items()):
+                for start in range(0, len(group), batch_keys):
+                    batch = group[start : start + batch_keys]
+                    rows = _move_batch(shards, conns, index, target, batch, layout)
+                    result.keys_moved += len(batch)
+                    result.rows_moved += rows
+                    _journal(conns[0], move_id, "keys", len(batch), rows)
+                if group:
+                    say(f"shard {index} → shard {target}: {len(group)} key(s) moved")
+        result.steps.append("keys")
+        _journal(conns[0], move_id, "final")
+        freeze, late_keys, late_rows = _final(shards, conns, from_shards, to, layout, batch_keys)
+        result.freeze_seconds = freeze
+        result.keys_moved += late_keys
+        result.rows_moved += late_rows
+        _journal(conns[0], move_id, "done", late_keys, late_rows, finished=True)
+        result.steps.append("final")
+        say(
+            f"laid out over {to} shards: {result.keys_moved} key(s), {result.rows_moved} "
+            f"row(s) moved; writes frozen {freeze:.2f}s at the end"
+        )
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _install(conn: Any, layout: Layout, position: tuple[int, int] | None) -> None:
+    """The `_floyo` schema, the recorded layout (when not yet recorded) and the fence on
+    every keyed table. Idempotent."""
+    try:
+        with conn.transaction():
+            conn.execute(SETUP_SQL)
+            if position is not None:
+                conn.execute(
+                    "INSERT INTO _floyo.layout (algorithm, shards, shard) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (one) DO NOTHING",
+                    (ALGORITHM, *position),
+                )
+            for name in layout.keyed_order:
+                table, column = layout.keyed[name]
+                conn.execute(
+                    sql.SQL(
+                        "CREATE OR REPLACE TRIGGER floyo_shard_fence BEFORE INSERT OR UPDATE "
+                        "ON {} FOR EACH ROW EXECUTE FUNCTION _floyo.fence({})"
+                    ).format(sql.Identifier(table.schema, table.name), sql.Literal(column))
+                )
+    except psycopg.Error as exc:
+        raise DatabaseError(
+            f"setting up _floyo failed: {exc}", "rerun; nothing was moved"
+        ) from None
+
+
+def _journal_start(conn0: Any, from_shards: int, to: int) -> int:
+    move = _open_move(conn0)
+    if move is not None:
+        return move[0]
+    row = conn0.execute(
+        "INSERT INTO _floyo.shard_move (algorithm, from_shards, to_shards, step) "
+        "VALUES (%s, %s, %s, 'setup') RETURNING id",
+        (ALGORITHM, from_shards, to),
+    ).fetchone()
+    return int(row[0])
+
+
+def _journal(
+    conn0: Any, move_id: int, step: str, keys: int = 0, rows: int = 0, finished: bool = False
+) -> None:
+    conn0.execute(
+        "UPDATE _floyo.shard_move SET step = %s, keys_moved = keys_moved + %s, "
+        "rows_moved = rows_moved + %s, finished_at = CASE WHEN %s THEN now() END WHERE id = %s",
+        (step, keys, rows, finished, move_id),
+    )
+
+
+def _setup_new_shard(
+    shards: Sequence[Shard],
+    conns: list[Any],
+    index: int,
+    from_shards: int,
+    to: int,
+    layout: Layout,
+    bin_dir: str | Path | None,
+    say: Progress,
+) -> int:
+    """Schema from shard 0, sequences advanced, unkeyed tables copied. Returns rows copied."""
+    conn = conns[index]
+    present = tables(conn, SCHEMAS)
+    if not present:
+        # _floyo first: the dumped triggers call _floyo.fence()
+        _install(conn, Layout(layout.key, {}, {}, [], layout.unkeyed_mode), (to, index))
+        copy_schema(shards[0], shards[index], SCHEMAS, bin_dir=bin_dir)
+        say(f"shard {index}: schema copied from shard 0")
+    elif set(present) != set(layout.order):
+        missing = sorted(set(layout.order) - set(present))
+        raise UsageError(
+            f"{shards[index].label} has tables but not the same ones as shard 0"
+            + (f" (missing: {', '.join(missing)})" if missing else ""),
+            "a new shard must start empty (or with exactly shard 0's schema); nothing was moved",
+        )
+    _install(conn, layout, (to, index))
+    _advance_sequences(conns[:from_shards], conn, index - from_shards + 1)
+    copied = 0
+    if layout.unkeyed_mode == "every_shard":
+        for name in layout.order:
+            if name in layout.unkeyed:
+                copied += _copy_whole_table(conns[0], conn, layout.unkeyed[name], shards[index])
+    return copied
+
+
+def _advance_sequences(sources: Sequence[Any], target: Any, step: int) -> None:
+    """Each sequence of a new shard past every old shard's position: bigint sequences
+    `step` x 2^40 past it (so ids stay unique across shards when keys move again later),
+    others just past it (their ids are unique per shard only: docs/sharding.md)."""
+    query = (
+        "SELECT schemaname, sequencename, coalesce(last_value, start_value), "
+        "data_type::text FROM pg_sequences WHERE schemaname = ANY(%s)"
+    )
+    highest: dict[tuple[str, str], int] = {}
+    for conn in sources:
+        for schema, name, value, _ in conn.execute(query, (list(SCHEMAS),)):
+            highest[(schema, name)] = max(highest.get((schema, name), value), value)
+    for schema, name, _, kind in target.execute(query, (list(SCHEMAS),)).fetchall():
+        if (schema, name) in highest:
+            value = highest[(schema, name)] + (step * SEQUENCE_GAP if kind == "bigint" else 1)
+            target.execute(
+                sql.SQL("SELECT setval({}, greatest(%s, (SELECT last_value FROM {})))").format(
+                    sql.Literal(f"{schema}.{name}"), sql.Identifier(schema, name)
+                ),
+                (value,),
+            )
+
+
+def _checksum_query(table: Table, where: sql.Composable | None, group: str | None) -> sql.Composed:
+    row = sql.SQL("md5(r::text)")
+    select = sql.SQL(
+        "SELECT {g}count(*), md5(coalesce(string_agg({row}, ',' ORDER BY {row}), '')) "
+        "FROM {t} AS r{w}{gb}"
+    ).format(
+        g=sql.SQL("{}::text, ").format(sql.Identifier(group)) if group else sql.SQL(""),
+        row=row,
+        t=sql.Identifier(table.schema, table.name),
+        w=sql.SQL(" WHERE ") + where if where is not None else sql.SQL(""),
+        gb=sql.SQL(" GROUP BY 1") if group else sql.SQL(""),
+    )
+    return select
+
+
+def _copy_rows(
+    src: Any, dst: Any, table: Table, where: sql.Composable, params: Sequence[Any]
+) -> int:
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.columns)
+    name = sql.Identifier(table.schema, table.name)
+    out = sql.SQL("COPY (SELECT {c} FROM {t} WHERE {w}) TO STDOUT (FORMAT binary)").format(
+        c=columns, t=name, w=where
+    )
+    into = sql.SQL("COPY {t} ({c}) FROM STDIN (FORMAT binary)").format(t=name, c=columns)
+    with src.cursor().copy(out, params) as reader, dst.cursor().copy(into) as writer:
+        for block in reader:
+            writer.write(block)
+    return 0
+
+
+def _copy_whole_table(src: Any, dst: Any, table: Table, target: Shard) -> int:
+    """An unkeyed table from shard 0 to a new shard, verified (count and checksum)."""
+    checksum = _checksum_query(table, None, None)
+    with dst.transaction():
+        have = dst.execute(checksum).fetchone()
+        want = src.execute(checksum).fetchone()
+        if have == want:
+            return 0
+        if have[0] != 0:
+            raise UsageError(
+                f"{table.qualified} on {target.label} has rows that differ from shard 0's",
+                "an unkeyed table is copied to a new shard only when it is empty there; "
+                "empty it (or make it equal) and rerun",
+            )
+        _copy_rows(src, dst, table, sql.SQL("true"), ())
+        got = dst.execute(checksum).fetchone()
+        if got != want:
+            raise DatabaseError(
+                f"the copy of {table.qualified} on {target.label} does not match shard 0 "
+                f"({got[0]} rows, {want[0]} expected)",
+                "rerun: the copy was rolled back",
+            )
+        return int(want[0])
+
+
+def _move_batch(
+    shards: Sequence[Shard],
+    conns: list[Any],
+    source: int,
+    target: int,
+    keys: list[str],
+    layout: Layout,
+    *,
+    src_in_transaction: bool = False,
+) -> int:
+    """Move the rows of `keys` from `source` to `target`; returns the rows moved."""
+    src_conn, dst_conn = conns[source], conns[target]
+    for attempt in range(5):
+        try:
+            if src_in_transaction:
+                return _move_batch_once(src_conn, dst_conn, source, target, keys, layout, shards)
+            with src_conn.transaction():
+                return _move_batch_once(src_conn, dst_conn, source, target, keys, layout, shards)
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+            if src_in_transaction or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _move_batch_once(
+    src: Any,
+    dst: Any,
+    source: int,
+    target: int,
+    keys: list[str],
+    layout: Layout,
+    shards: Sequence[Shard],
+) -> int:
+    filters = {
+        name: _key_filter(column, table, src) for name, (table, column) in layout.keyed.items()
+    }
+    order = layout.keyed_order
+    # The rows first (an UPDATE holds its row, then waits in the fence for the key's lock),
+    # then the keys: writers of these keys wait from here until the source commits.
+    for name in order:
+        table = layout.keyed[name][0]
+        src.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE {} FOR UPDATE").format(
+                sql.Identifier(table.schema, table.name), filters[name]
+            ),
+            (keys,),
+        )
+    normal = [_normal(k) for k in keys]
+    src.execute(
+        "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k",
+        (LOCK_SPACE, normal),
+    )
+    with dst.transaction():
+        for name in reversed(order):  # an earlier, unverified copy of these keys
+            table = layout.keyed[name][0]
+            dst.execute(
+                sql.SQL("DELETE FROM {} WHERE {}").format(
+                    sql.Identifier(table.schema, table.name), filters[name]
+                ),
+                (keys,),
+            )
+        for name in order:
+            _copy_rows(src, dst, layout.keyed[name][0], filters[name], (keys,))
+        rows = 0
+        for name in order:
+            table, column = layout.keyed[name]
+            query = _checksum_query(table, filters[name], column)
+            want = {k: (c, s) for k, c, s in src.execute(query, (keys,))}
+            have = {k: (c, s) for k, c, s in dst.execute(query, (keys,))}
+            if want != have:
+                bad = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+                raise DatabaseError(
+                    f"the copy of {name} on {shards[target].label} does not match "
+                    f"{shards[source].label} for key(s) {', '.join(bad[:5])}",
+                    "nothing was deleted; rerun `db shards apply`",
+                )
+            rows += sum(c for c, _ in want.values())
+        _crash_point("before-target-commit")
+    _crash_point("target-committed")
+    for name in reversed(order):
+        table = layout.keyed[name][0]
+        src.execute(
+            sql.SQL("DELETE FROM {} WHERE {}").format(
+                sql.Identifier(table.schema, table.name), filters[name]
+            ),
+            (keys,),
+        )
+    src.execute(
+        "INSERT INTO _floyo.moved_out (key, shard) SELECT k, %s FROM unnest(%s::text[]) AS k "
+        "ON CONFLICT (key) DO UPDATE SET shard = excluded.shard",
+        (target, normal),
+    )
+    _crash_point("before-source-commit")
+    return rows
+
+
+def _final(
+    shards: Sequence[Shard],
+    conns: list[Any],
+    from_shards: int,
+    to: int,
+    layout: Layout,
+    batch_keys: int,
+) -> tuple[float, int, int]:
+    """Freeze writes to the keyed tables of the old shards, move the keys created meanwhile,
+    record the new layout everywhere; returns (seconds frozen, keys, rows)."""
+    names = sql.SQL(", ").join(
+        sql.Identifier(t.schema, t.name) for t, _ in (layout.keyed[n] for n in layout.keyed_order)
+    )
+    keys_moved = rows_moved = 0
+    with ExitStack() as stack:
+        for index in range(from_shards):
+            stack.enter_context(conns[index].transaction())
+        frozen = time.monotonic()
+        for index in range(from_shards):
+            if layout.keyed:
+                conns[index].execute(
+                    sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names)  # reads go on
+                )
+        for index in range(from_shards):
+            late = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
+            by_target: dict[int, list[str]] = defaultdict(list)
+            for k in late:
+                by_target[shard_for(k, to)].append(k)
+            for target, group in sorted(by_target.items()):
+                for start in range(0, len(group), batch_keys):
+                    batch = group[start : start + batch_keys]
+                    rows_moved += _move_batch(
+                        shards, conns, index, target, batch, layout, src_in_transaction=True
+                    )
+                    keys_moved += len(batch)
+        _crash_point("final-before-layout")
+        for index in range(to):
+            conns[index].execute(
+                "UPDATE _floyo.layout SET algorithm = %s, shards = %s, shard = %s",
+                (ALGORITHM, to, index),
+            )
+    return time.monotonic() - frozen, keys_moved, rows_moved
+
+
+def locate(conns: Sequence[Any], key: object) -> int:
+    """Where `key`'s rows are, by the rule the app follows (docs/sharding.md): its shard
+    under the layout recorded on shard 0, then the moved-out list."""
+    recorded = _recorded_layout(conns[0])
+    index = shard_for(key, recorded[0] if recorded else 1)
+    for _ in range(64):
+        if not _has_floyo(conns[index]):
+            return index
+        moved = (
+            conns[index]
+            .execute("SELECT shard FROM _floyo.moved_out WHERE key = %s", (_normal(str(key)),))
+            .fetchone()
+        )
+        if moved is None:
+            return index
+        index = int(moved[0])
+    raise FloyoError(f"the moved-out lists for key {key} form a loop")
+
+
+def database_error_for(shard: Shard, exc: BaseException) -> DatabaseError:
+    return database_error(shard, "moving rows", exc, "rerun `db shards apply`: it resumes")

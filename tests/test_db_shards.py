@@ -1,0 +1,315 @@
+"""`db shards`: rows move to the shard the shard function names, verified before the source
+lets them go; a crash mid-move and a rerun, 1 → 2 → 4 shards with a writer running."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from floyo_scale import sharding
+from floyo_scale.db import shards as mover
+from floyo_scale.db.connect import Shard
+from floyo_scale.errors import UsageError
+
+SCHEMA = """
+CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE organizations (id uuid PRIMARY KEY, name text NOT NULL,
+                            plan_id int NOT NULL REFERENCES plans);
+CREATE TABLE projects (id bigserial PRIMARY KEY,
+                       organization_id uuid NOT NULL REFERENCES organizations,
+                       title text NOT NULL);
+CREATE TABLE events (id bigserial PRIMARY KEY,
+                     organization_id uuid NOT NULL REFERENCES organizations,
+                     project_id bigint REFERENCES projects, payload text NOT NULL,
+                     created_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON projects (organization_id);
+CREATE INDEX ON events (organization_id);
+"""
+KEY = dict(key="organization_id", key_columns={"organizations": "id"})
+ORGS = 240
+
+
+def seed(url: str) -> list[str]:
+    orgs = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(ORGS)]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+        conn.execute("INSERT INTO plans VALUES (1, 'pro'), (2, 'team')")
+        with conn.cursor().copy("COPY organizations (id, name, plan_id) FROM STDIN") as copy:
+            for i, org in enumerate(orgs):
+                copy.write_row((org, f"org {i}", 1 + i % 2))
+        conn.execute(
+            "INSERT INTO projects (organization_id, title) "
+            "SELECT o.id, 'p' || g FROM organizations o, generate_series(1, 3) g"
+        )
+        conn.execute(
+            "INSERT INTO events (organization_id, project_id, payload) "
+            "SELECT p.organization_id, p.id, 'seed-' || p.id || '-' || g "
+            "FROM projects p, generate_series(1, 8) g"
+        )
+    return orgs
+
+
+@pytest.fixture
+def four(pg_server: Any) -> list[Shard]:
+    return [Shard(i, pg_server.create_database(f"shard{i}"), "test") for i in range(4)]
+
+
+def everything(shards: list[Shard]) -> dict[str, list[tuple[int, tuple]]]:
+    """table -> [(shard, row)] over every shard."""
+    found: dict[str, list[tuple[int, tuple]]] = {}
+    for shard in shards:
+        with psycopg.connect(shard.url) as conn:
+            for table, query in (
+                ("organizations", "SELECT id::text, name, plan_id FROM organizations"),
+                ("projects", "SELECT id, organization_id::text, title FROM projects"),
+                ("events", "SELECT id, organization_id::text, project_id, payload FROM events"),
+                ("plans", "SELECT id, name FROM plans"),
+            ):
+                found.setdefault(table, []).extend(
+                    (shard.index, row) for row in conn.execute(query)
+                )
+    return found
+
+
+class Writer(threading.Thread):
+    """The app during a move: routes each write by the layout on shard 0 and the moved-out
+    lists (docs/sharding.md), retries what the fence refuses, and remembers what committed."""
+
+    def __init__(self, shards: list[Shard], orgs: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.urls = [s.url for s in shards]
+        self.orgs = list(orgs)
+        self.stop = threading.Event()
+        self.events: list[tuple[str, str]] = []  # (org, payload) committed
+        self.titles: dict[tuple[str, int], str] = {}  # (org, project id) -> last title
+        self.new_orgs: list[str] = []
+        self.refused = 0
+        self.error: BaseException | None = None
+        self.writes = 0
+
+    def run(self) -> None:
+        rng = random.Random(7)
+        try:
+            conns = [psycopg.connect(u, autocommit=True) for u in self.urls]
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                org = rng.choice(self.orgs)
+                if n % 25 == 0:
+                    self._new_org(conns, rng)
+                elif n % 2:
+                    self._retry(conns, org, lambda c, o=org, i=n: self._insert(c, o, i))
+                else:
+                    self._retry(conns, org, lambda c, o=org, i=n: self._update(c, o, i))
+                self.writes += 1
+                time.sleep(0.002)
+            for conn in conns:
+                conn.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    def _retry(self, conns: list[Any], org: str, write: Any) -> None:
+        for _ in range(50):
+            index = mover.locate(conns, org)
+            try:
+                if write(conns[index]):
+                    return
+            except (psycopg.errors.RaiseException, psycopg.errors.DeadlockDetected) as exc:
+                if isinstance(exc, psycopg.errors.RaiseException) and exc.sqlstate not in (
+                    "FLY01",
+                    "FLY02",
+                ):
+                    raise
+            except psycopg.Error as exc:
+                if exc.sqlstate not in ("FLY01", "FLY02", "40P01"):
+                    raise
+            self.refused += 1
+            time.sleep(0.01)
+        raise AssertionError(f"write for {org} refused 50 times")
+
+    def _insert(self, conn: Any, org: str, n: int) -> bool:
+        payload = f"w-{n}"
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO events (organization_id, payload) VALUES (%s, %s)", (org, payload)
+            )
+        self.events.append((org, payload))
+        return True
+
+    def _update(self, conn: Any, org: str, n: int) -> bool:
+        with conn.transaction():
+            row = conn.execute(
+                "UPDATE projects SET title = %s WHERE id = (SELECT min(id) FROM projects "
+                "WHERE organization_id = %s) RETURNING id",
+                (f"t-{n}", org),
+            ).fetchone()
+        if row is None:
+            return False  # the key moved away before the update: route again
+        self.titles[(org, row[0])] = f"t-{n}"
+        return True
+
+    def _new_org(self, conns: list[Any], rng: random.Random) -> None:
+        org = str(uuid.UUID(int=rng.getrandbits(128)))
+
+        def create(conn: Any) -> bool:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO organizations (id, name, plan_id) VALUES (%s, 'new', 1)", (org,)
+                )
+                conn.execute(
+                    "INSERT INTO projects (organization_id, title) VALUES (%s, 'p1')", (org,)
+                )
+            return True
+
+        self._retry(conns, org, create)
+        self.new_orgs.append(org)
+        self.orgs.append(org)
+
+
+def check_placement(shards: list[Shard], count: int) -> dict[str, list[tuple[int, tuple]]]:
+    data = everything(shards[:count])
+    for table, org_at in (("organizations", 0), ("projects", 1), ("events", 1)):
+        for index, row in data[table]:
+            org = row[org_at]
+            assert sharding.shard_for(org, count) == index, (table, row, index)
+    for table in ("projects", "events"):
+        ids = [row[0] for _, row in data[table]]
+        assert len(ids) == len(set(ids)), f"{table}: an id is on two shards"
+    orgs = [row[0] for _, row in data["organizations"]]
+    assert len(orgs) == len(set(orgs))
+    plans = {index: sorted(row for i, row in data["plans"] if i == index) for index in range(count)}
+    assert all(p == plans[0] for p in plans.values()), "the lookup table differs between shards"
+    return data
+
+
+def test_sql_shard_function_matches_python(pg_database: str, four: list[Shard]) -> None:
+    keys = ["", "a", "Zoë", "日本", "0F8FAD5B-D9CB-469F-A165-70867728950E", "42", " x "]
+    keys += [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(200)]
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(mover.SETUP_SQL)
+        for n in (1, 2, 3, 4, 8, 64, 1000):
+            got = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT _floyo.shard_for(k, %s) FROM unnest(%s::text[]) WITH ORDINALITY "
+                    "AS u(k, i) ORDER BY i",
+                    (n, keys),
+                )
+            ]
+            assert got == [sharding.shard_for(k, n) for k in keys], n
+
+
+def test_plan_says_what_moves(four: list[Shard]) -> None:
+    orgs = seed(four[0].url)
+    result = mover.plan(four[:2], **KEY)
+    moving = [o for o in orgs if sharding.shard_for(o, 2) == 1]
+    assert (result.from_shards, result.to_shards, result.new_shards) == (1, 2, [1])
+    assert result.keys_total == ORGS
+    assert result.keys_moving == len(moving)
+    assert result.rows_moving == len(moving) * (1 + 3 + 24)
+    assert result.unkeyed == ["public.plans"] and result.unkeyed_rows == 2
+    assert result.keyed == {
+        "public.events": "organization_id",
+        "public.organizations": "id",
+        "public.projects": "organization_id",
+    }
+    assert result.order.index("public.plans") < result.order.index("public.organizations")
+    assert result.order.index("public.projects") < result.order.index("public.events")
+    assert result.seconds > 0
+    assert result.to_dict()["rows_moving"] == result.rows_moving
+    # planning changed nothing
+    assert mover.plan(four[:2], **KEY).keys_moving == len(moving)
+
+
+def test_one_to_two_to_four_with_a_writer_and_crashes(
+    four: list[Shard], pg_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orgs = seed(four[0].url)
+    before = everything(four[:1])
+    writer = Writer(four, orgs)
+    writer.start()
+    time.sleep(0.2)
+
+    # 1 -> 2, crashing after the third batch's target committed (its source did not)
+    calls = {"n": 0}
+
+    def crash(name: str) -> None:
+        if name == "target-committed":
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError("injected crash")
+
+    monkeypatch.setattr(mover, "_crash_point", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        mover.apply(four[:2], batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
+    monkeypatch.setattr(mover, "_crash_point", lambda name: None)
+    first = mover.apply(four[:2], batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
+    assert first.from_shards == 1 and first.to_shards == 2
+    assert first.keys_moved > 0 and first.freeze_seconds < 5
+    check_placement(four, 2)
+
+    # 2 -> 4, crashing in the final step after stragglers moved, before the layout changed
+    def crash_final(name: str) -> None:
+        if name == "final-before-layout":
+            raise RuntimeError("injected crash")
+
+    monkeypatch.setattr(mover, "_crash_point", crash_final)
+    with pytest.raises(RuntimeError, match="injected"):
+        mover.apply(four, batch_keys=50, bin_dir=pg_server.bin_dir, **KEY)
+    monkeypatch.setattr(mover, "_crash_point", lambda name: None)
+    assert mover.plan(four, **KEY).resuming == "final"
+    second = mover.apply(four, batch_keys=50, bin_dir=pg_server.bin_dir, **KEY)
+    assert (second.from_shards, second.to_shards) == (2, 4)
+    time.sleep(0.2)
+    writer.stop.set()
+    writer.join(timeout=10)
+    assert writer.error is None, writer.error
+    assert writer.writes > 50
+
+    data = check_placement(four, 4)
+    # nothing lost, nothing changed, nothing duplicated
+    seeded = sorted(row for _, row in before["events"])
+    by_payload = {row[3]: row for _, row in data["events"]}
+    assert len(by_payload) == len(data["events"])
+    assert all(by_payload[row[3]] == row for row in seeded)
+    assert sorted(
+        (row[1], row[3]) for _, row in data["events"] if row[3].startswith("w-")
+    ) == sorted(writer.events)
+    titles = {(row[1], row[0]): row[2] for _, row in data["projects"]}
+    for key, title in writer.titles.items():
+        assert titles[key] == title
+    assert len(data["organizations"]) == ORGS + len(writer.new_orgs)
+    assert len(data["projects"]) == 3 * ORGS + len(writer.new_orgs)
+
+    # a third run has nothing to do; a shard count that shrinks is refused
+    assert mover.apply(four, **KEY).keys_moved == 0
+    with pytest.raises(UsageError, match="laid out over 4 shards and the phase has 2"):
+        mover.plan(four[:2], **KEY)
+
+
+def test_a_new_shard_with_other_tables_is_refused(four: list[Shard], pg_server: Any) -> None:
+    seed(four[0].url)
+    with psycopg.connect(four[1].url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE something_else (id int)")
+    with pytest.raises(UsageError, match="not the same ones as shard 0"):
+        mover.apply(four[:2], bin_dir=pg_server.bin_dir, **KEY)
+    with psycopg.connect(four[0].url) as conn:  # nothing moved
+        assert conn.execute("SELECT count(*) FROM organizations").fetchone() == (ORGS,)
+
+
+def test_layout_errors(four: list[Shard]) -> None:
+    seed(four[0].url)
+    with pytest.raises(UsageError, match="organizations.nope, which does not exist"):
+        mover.plan(four[:2], key="organization_id", key_columns={"organizations": "nope"})
+    with pytest.raises(UsageError, match="stays on shard 0"):
+        mover.plan(four[:2], unkeyed_tables="shard0", **KEY)
+    with psycopg.connect(four[0].url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE comments (id int, project_id bigint REFERENCES projects)")
+    with pytest.raises(UsageError, match="comments has a foreign key to public.projects"):
+        mover.plan(four[:2], **KEY)
