@@ -1,0 +1,285 @@
+"""`db archive` and `db restore` on a real PostgreSQL and moto's S3 on loopback: exactly one
+verified copy whatever step a crash interrupts, restore round-trips equal rows, dry runs
+change nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import boto3
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+from moto.server import ThreadedMotoServer
+
+from floyo_scale.db import archive as arc
+from floyo_scale.db import partition as part
+from floyo_scale.db.connect import Shard
+from floyo_scale.db.progress import Step
+from floyo_scale.db.restore import restore
+from floyo_scale.errors import UsageError
+
+TODAY = date(2026, 11, 28)
+BUCKET = "floyo-test-archive"
+SPEC = part.TableSpec("events", "created_at", "month", 200, "archive")
+OLD = "events_p20251101"  # one of the partitions wholly older than 200 days
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """boto3's standard configuration, pointed at moto by AWS_ENDPOINT_URL; a fresh,
+    versioned bucket (as the archive bucket is)."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "aws").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFLOYOTESTKEY0001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "floyo-test-secret-key")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = arc.s3_client()
+    for bucket in client.list_buckets().get("Buckets", []):
+        _empty(client, bucket["Name"])
+        client.delete_bucket(Bucket=bucket["Name"])
+    client.create_bucket(Bucket=BUCKET)
+    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return client
+
+
+def _empty(client, bucket: str) -> None:
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+def _partitioned(url: str, rows: int = 4000) -> Shard:
+    """A partitioned events table with rows from 400 days back to yesterday, some awkward
+    values (NULL vs empty text, quotes, newlines, numeric, jsonb)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE TABLE events (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                created_at timestamptz NOT NULL,
+                note text,
+                amount numeric(12, 3),
+                ok boolean,
+                day date,
+                data jsonb,
+                twice bigint GENERATED ALWAYS AS (id * 2) STORED
+            )
+            """
+        )
+        conn.execute(
+            "INSERT INTO events (created_at, note, amount, ok, day, data) "
+            "SELECT timestamptz '2026-11-27 12:34:56.789+00' - (g %% 400) * interval '1 day', "
+            "CASE g %% 5 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN 'say \"hi\", ok' "
+            "WHEN 3 THEN E'two\\nlines' ELSE 'plain ' || g END, "
+            "g / 7.0, CASE WHEN g %% 3 = 0 THEN NULL ELSE g %% 2 = 0 END, "
+            "date '2026-01-01' + g %% 300, jsonb_build_object('g', g) "
+            "FROM generate_series(1, %s) g",
+            (rows,),
+        )
+    shard = Shard(0, url, "test")
+    part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    return shard
+
+
+def _snapshot(url: str, where: str = "true") -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT e::text FROM events e WHERE {where} ORDER BY id").fetchall()
+
+
+def _versions(client, prefix: str) -> list[str]:
+    page = client.list_object_versions(Bucket=BUCKET, Prefix=prefix)
+    assert not page.get("DeleteMarkers")
+    return sorted(v["Key"] for v in page.get("Versions", []))
+
+
+def _archive(shard: Shard, client, **options):
+    return arc.archive(
+        [shard],
+        [SPEC],
+        {"events": BUCKET},
+        s3=client,
+        options=arc.ArchiveOptions(today=TODAY, **options),
+    )
+
+
+def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: str, s3) -> None:
+    shard = _partitioned(pg_database)
+    before = _snapshot(pg_database)
+    old_rows = _snapshot(
+        pg_database,
+        "created_at >= '2025-11-01' AND created_at < '2025-12-01'",
+    )
+    events: list[object] = []
+    done = arc.archive(
+        [shard],
+        [SPEC],
+        {"events": BUCKET},
+        s3=s3,
+        options=arc.ArchiveOptions(today=TODAY),
+        report=events.append,
+    )
+    archived = [p.partition for p in done.partitions]
+    # 200 days before 2026-11-28 is 2026-05-12: every month ending by then
+    assert archived == [
+        f"events_p{m}01"
+        for m in ("202510", "202511", "202512", "202601", "202602", "202603", "202604")
+    ]
+    assert done.cutoffs == {"events": "2026-05-12"}
+    assert sum(p.rows for p in done.partitions) + len(_snapshot(pg_database)) == len(before)
+    steps = [e.step for e in events if isinstance(e, Step) and e.done][:4]
+    assert steps == ["detach", "upload", "verify", "drop"]
+
+    item = next(p for p in done.partitions if p.partition == OLD)
+    database = pg_database.split("?")[0].rsplit("/", 1)[1]
+    assert item.key == f"shard-0/{database}/public/events/{OLD}/data.parquet"
+    manifest = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=item.key.replace("data.parquet", "manifest.json"))[
+            "Body"
+        ].read()
+    )
+    assert manifest["rows"] == len(old_rows) == item.rows
+    assert manifest["lower"].startswith("2025-11-01") and manifest["upper"].startswith("2025-12-01")
+    assert {c["name"]: c["postgres"] for c in manifest["columns"]}["amount"] == "numeric(12,3)"
+    assert len(manifest["sha256"]) == 64
+    # a second run finds nothing more to do
+    assert _archive(shard, s3).partitions == []
+
+    result = restore(shard, SPEC, OLD, BUCKET, s3=s3)
+    assert (result.action, result.rows) == ("restored", len(old_rows))
+    assert (
+        _snapshot(pg_database, "created_at >= '2025-11-01' AND created_at < '2025-12-01'")
+        == old_rows
+    )
+    assert restore(shard, SPEC, OLD, BUCKET, s3=s3).action == "unchanged"
+    with psycopg.connect(pg_database) as conn:
+        parent = conn.execute(
+            "SELECT i.inhparent::regclass::text FROM pg_inherits i "
+            "WHERE i.inhrelid = 'events_p20251101'::regclass"
+        ).fetchone()
+        assert parent == ("events",)
+
+
+@pytest.mark.parametrize(
+    "crash_at", ["detached", "uploading", "uploaded", "manifest", "verified", "dropped"]
+)
+def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
+    crash_at: str, pg_database: str, s3
+) -> None:
+    shard = _partitioned(pg_database, rows=800)
+    expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
+
+    class Crash(BaseException):
+        """Like a killed process: not an Exception, so nothing tidies up."""
+
+    def crash(point: str) -> None:
+        if point == crash_at:
+            raise Crash(point)
+
+    with pytest.raises(Crash):
+        _archive(shard, s3, checkpoint=crash, older_than_days=365)
+    # in between, the rows are in the database or in a verified archive
+    with psycopg.connect(pg_database) as conn:
+        state = conn.execute(
+            "SELECT state FROM floyo_scale.archive_journal WHERE partition_name = %s",
+            ("events_p20251001",),
+        ).fetchone()
+        table = conn.execute("SELECT to_regclass('events_p20251001')").fetchone()
+    assert table != (None,) or state in (("verified",), ("dropped",))
+
+    rerun = _archive(shard, s3, older_than_days=365)
+    assert [(p.partition, p.action) for p in rerun.partitions] == [("events_p20251001", "resumed")]
+    keys = _versions(s3, "shard-0/")
+    data = [k for k in keys if k.endswith("data.parquet")]
+    manifests = [k for k in keys if k.endswith("manifest.json")]
+    assert len(data) == 1 and len(manifests) == 1, keys  # one version of each object
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    with psycopg.connect(pg_database) as conn:
+        states = conn.execute("SELECT DISTINCT state FROM floyo_scale.archive_journal").fetchall()
+        assert states == [("dropped",)]
+        assert conn.execute("SELECT to_regclass('events_p20251001')").fetchone() == (None,)
+    key = next(k for k in data if "events_p20251001" in k)
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    import io
+
+    assert pq.ParquetFile(io.BytesIO(body)).metadata.num_rows == len(expected)
+
+
+def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
+    shard = _partitioned(pg_database, rows=500)
+    before = _snapshot(pg_database)
+    dry = arc.archive(
+        [shard],
+        [SPEC],
+        {"events": BUCKET},
+        s3=s3,
+        dry_run=True,
+        options=arc.ArchiveOptions(today=TODAY),
+    )
+    assert len(dry.partitions) == 7 and dry.partitions[0].action == "would archive"
+    # a default partition exists, so the detach cannot be CONCURRENTLY
+    assert dry.partitions[0].statements[0] == (
+        'ALTER TABLE "public"."events" DETACH PARTITION "public"."events_p20251001"'
+    )
+    assert _snapshot(pg_database) == before
+    assert _versions(s3, "") == []
+
+
+def test_detach_is_concurrent_without_a_default_partition(pg_database: str, s3) -> None:
+    shard = _partitioned(pg_database, rows=300)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("DROP TABLE events_default")
+    dry = _archive_dry(shard, s3)
+    assert dry.partitions[0].statements[0].endswith(" CONCURRENTLY")
+    done = _archive(shard, s3)
+    assert [p.partition for p in done.partitions] == [p.partition for p in dry.partitions]
+    assert done.partitions and all(p.action == "archived" for p in done.partitions)
+
+
+def _archive_dry(shard: Shard, client):
+    return arc.archive(
+        [shard],
+        [SPEC],
+        {"events": BUCKET},
+        s3=client,
+        dry_run=True,
+        options=arc.ArchiveOptions(today=TODAY),
+    )
+
+
+def test_unpartitioned_or_missing_table_is_named(pg_database: str, s3) -> None:
+    shard = Shard(0, pg_database, "test")
+    with pytest.raises(UsageError, match="table events does not exist"):
+        _archive(shard, s3)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE events (id int, created_at timestamptz)")
+    with pytest.raises(UsageError, match="is not partitioned"):
+        _archive(shard, s3)
+    with pytest.raises(UsageError, match="no archive at s3://"):
+        conn2 = psycopg.connect(pg_database, autocommit=True)
+        conn2.close()
+        restore(shard, SPEC, "events_p20200101", BUCKET, s3=s3)
+    assert boto3  # the standard client
