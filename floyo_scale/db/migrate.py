@@ -1,0 +1,571 @@
+"""`db migrate --to rds`: move a database (each shard's) from Supabase to dedicated PostgreSQL
+while the app keeps writing, in the seed's six steps (docs/migration.md):
+
+1. **schema**: `pg_dump --schema-only` of the app's schemas (`public` by default) into the
+   target. Supabase's own schemas (`auth`, `storage`, `realtime`, ...) belong to Supabase's
+   services and are not moved (docs/migration.md says what to do about them).
+2. **target**: the target is the database `up` built with `database.provider: rds`; checked
+   to be reachable, empty of the app's tables (or holding exactly this migration's), and not
+   the source.
+3. **copy**: a publication on the source and a subscription on the target: the initial copy,
+   then every change, while the app writes to the source.
+4. **verify**: waits until the target has caught up, then compares every table (row count and
+   an order-independent checksum); a table the app keeps changing is compared again inside
+   the switch-over's freeze.
+5. **switch**: a short write freeze on the source (its tables locked; reads go on), the final
+   catch-up, every table verified, sequences advanced on the target, the forward subscription
+   dropped and a reverse one (target to source) created so the source keeps every write made
+   after the switch, the connection strings switched (the `switch` callback: the CLI sets the
+   stack's active database and updates the app's variables), and the source fenced (a write
+   there fails with SQLSTATE FLY03) as the freeze is lifted.
+6. **finalize** (`--finalize`) drops the way back (the reverse subscription and publications);
+   **rollback** (`--rollback`, any time before finalize) returns to the source: freeze on the
+   target, catch-up of the reverse subscription, verification, sequences, switch back.
+
+Nothing is deleted on the source at any step. The journal (`_floyo_migrate.journal` on the
+target) records each step; rerunning after an interruption resumes at the step that did not
+finish, and each step is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import conninfo, sql
+
+from ..errors import FloyoError, UsageError
+from .connect import DatabaseError, Shard, connect
+from .pgtools import Table, copy_schema, tables
+
+SCHEMAS = ("public",)
+FORWARD = "floyo_migrate"
+REVERSE = "floyo_rollback"
+STEPS = ("schema", "target", "copy", "verify", "switch")
+Progress = Callable[[str], None]
+Switch = Callable[[str], None]  # called with "target" or "source"
+
+JOURNAL_SQL = """
+CREATE SCHEMA IF NOT EXISTS _floyo_migrate;
+CREATE TABLE IF NOT EXISTS _floyo_migrate.journal (
+  step text PRIMARY KEY, done_at timestamptz NOT NULL DEFAULT now(), detail jsonb);
+"""
+
+FENCE_SQL = """
+CREATE OR REPLACE FUNCTION {schema}.floyo_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'floyo: this database is no longer the one the app writes to ({where})'
+    USING ERRCODE = 'FLY03', HINT = 'reconnect with the current DATABASE_URL';
+END $$;
+"""
+
+
+class MigrationError(FloyoError):
+    """The migration cannot go on as things are (exit 4); the message says what, and nothing
+    was lost: the source is untouched."""
+
+    from ..errors import ExitCode as _Exit
+
+    exit_code = _Exit.ENGINE
+
+
+@dataclass
+class Report:
+    """What `migrate` did. `freeze_seconds`: writes waited this long at the switch-over."""
+
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (step, what happened)
+    rows_copied: int = 0
+    copy_seconds: float = 0.0
+    freeze_seconds: float | None = None
+    tables: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_copied / self.copy_seconds if self.copy_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": [{"step": s, "result": r} for s, r in self.steps],
+            "rows_copied": self.rows_copied,
+            "copy_seconds": round(self.copy_seconds, 3),
+            "rows_per_second": round(self.rows_per_second, 1),
+            "freeze_seconds": None
+            if self.freeze_seconds is None
+            else round(self.freeze_seconds, 3),
+            "tables": {k: {"rows": c, "checksum": s} for k, (c, s) in self.tables.items()},
+        }
+
+
+def _crash_point(name: str) -> None:
+    """Where tests inject a crash."""
+
+
+# -- journal --------------------------------------------------------------------------------
+
+
+def _done(target: Any) -> dict[str, Any]:
+    row = target.execute("SELECT to_regclass('_floyo_migrate.journal') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return {}
+    return {s: d for s, d in target.execute("SELECT step, detail FROM _floyo_migrate.journal")}
+
+
+def _record(target: Any, step: str, detail: dict[str, Any] | None = None) -> None:
+    target.execute(JOURNAL_SQL)
+    target.execute(
+        "INSERT INTO _floyo_migrate.journal (step, detail) VALUES (%s, %s) "
+        "ON CONFLICT (step) DO UPDATE SET detail = excluded.detail, done_at = now()",
+        (step, json.dumps(detail or {})),
+    )
+
+
+def status(source: Shard, target: Shard) -> dict[str, Any]:
+    """The journal: which steps are done (with their details)."""
+    with connect(target) as conn:
+        return _done(conn)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _tables(conn: Any, schemas: Sequence[str]) -> dict[str, Table]:
+    return tables(conn, schemas)
+
+
+def checksums(conn: Any, found: dict[str, Table]) -> dict[str, tuple[int, str]]:
+    """Row count and an order-independent checksum (md5 of the sorted md5s of the rows'
+    text) of every table."""
+    result = {}
+    for name, table in sorted(found.items()):
+        row = conn.execute(
+            sql.SQL(
+                "SELECT count(*), md5(coalesce(string_agg(md5(r::text), ',' "
+                "ORDER BY md5(r::text)), '')) FROM {} AS r"
+            ).format(sql.Identifier(table.schema, table.name))
+        ).fetchone()
+        result[name] = (int(row[0]), str(row[1]))
+    return result
+
+
+def _both(source: Any, target: Any, found: dict[str, Table]) -> tuple[dict, dict]:
+    """Checksums of both sides computed at the same time (two threads)."""
+    out: dict[str, Any] = {}
+
+    def run(side: str, conn: Any) -> None:
+        try:
+            out[side] = checksums(conn, found)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            out[side] = exc
+
+    threads = [threading.Thread(target=run, args=(s, c)) for s, c in (("s", source), ("t", target))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for value in out.values():
+        if isinstance(value, BaseException):
+            raise value
+    return out["s"], out["t"]
+
+
+def _subscription_conninfo(shard: Shard) -> str:
+    """The connection the target's subscription uses to reach the source."""
+    return conninfo.make_conninfo(shard.url)
+
+
+def _synced(target: Any, name: str) -> bool:
+    row = target.execute(
+        "SELECT count(*) FILTER (WHERE r.srsubstate <> 'r'), count(*) FROM pg_subscription s "
+        "JOIN pg_subscription_rel r ON r.srsubid = s.oid WHERE s.subname = %s",
+        (name,),
+    ).fetchone()
+    return bool(row and row[1] > 0 and row[0] == 0)
+
+
+def _has_subscription(conn: Any, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (name,)).fetchone()
+    return row is not None
+
+
+def _has_publication(conn: Any, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone()
+    return row is not None
+
+
+def _publish(conn: Any, name: str, found: dict[str, Table]) -> None:
+    if not _has_publication(conn, name):
+        conn.execute(
+            sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
+                sql.Identifier(name),
+                sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in found.values()),
+            )
+        )
+
+
+def _subscribe(conn: Any, name: str, source: Shard, copy_data: bool) -> None:
+    if not _has_subscription(conn, name):
+        conn.execute(
+            sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ({})").format(
+                sql.Identifier(name),
+                sql.Literal(_subscription_conninfo(source)),
+                sql.Identifier(name),
+                sql.SQL(
+                    "copy_data = true"
+                    if copy_data
+                    # the slot was made inside the switch-over's freeze
+                    else f"copy_data = false, create_slot = false, slot_name = '{name}'"
+                ),
+            )
+        )
+
+
+def _drop_subscription(conn: Any, name: str) -> None:
+    if _has_subscription(conn, name):
+        conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
+
+
+def _fence(conn: Any, found: dict[str, Table], where: str, on: bool) -> None:
+    """Refuse (on) or allow again (off) the app's writes to these tables. Replication still
+    applies changes: the trigger is an ordinary one, which the apply worker does not fire."""
+    schemas = sorted({t.schema for t in found.values()})
+    if on:
+        for schema in schemas:
+            conn.execute(
+                FENCE_SQL.replace("{schema}", sql.Identifier(schema).as_string(conn)).replace(
+                    "{where}", where.replace("'", "")
+                )
+            )
+    for table in found.values():
+        name = sql.Identifier(table.schema, table.name)
+        conn.execute(sql.SQL("DROP TRIGGER IF EXISTS floyo_moved ON {}").format(name))
+        if on:
+            conn.execute(
+                sql.SQL(
+                    "CREATE TRIGGER floyo_moved BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE "
+                    "ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}.floyo_moved()"
+                ).format(name, sql.Identifier(table.schema))
+            )
+
+
+def _sequences(source: Any, target: Any, schemas: Sequence[str]) -> int:
+    """Every sequence on the target set to the source's position (logical replication does
+    not carry sequences). Returns how many."""
+    rows = source.execute(
+        "SELECT schemaname, sequencename, last_value FROM pg_sequences "
+        "WHERE schemaname = ANY(%s) AND last_value IS NOT NULL",
+        (list(schemas),),
+    ).fetchall()
+    for schema, name, value in rows:
+        target.execute(
+            sql.SQL("SELECT setval({}, %s)").format(sql.Literal(f"{schema}.{name}")), (value,)
+        )
+    return len(rows)
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise MigrationError(
+                f"timed out after {timeout:.0f}s waiting for {what}",
+                "nothing was changed on the source; rerun `db migrate` to resume",
+            )
+        time.sleep(interval)
+
+
+def _lock_all(conn: Any, found: dict[str, Table], lock_timeout: float) -> None:
+    conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
+    conn.execute(
+        sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(
+            sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in found.values())
+        )
+    )
+
+
+def _without_keys(found: dict[str, Table], conn: Any) -> list[str]:
+    rows = conn.execute(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND c.relreplident = 'd' AND NOT EXISTS "
+        "(SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) "
+        "AND n.nspname || '.' || c.relname = ANY(%s)",
+        (list(found),),
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+# -- the steps ---------------------------------------------------------------------------------
+
+
+def migrate(
+    source: Shard,
+    target: Shard,
+    *,
+    switch: Switch,
+    schemas: Sequence[str] = SCHEMAS,
+    until: str = "switch",
+    bin_dir: str | Path | None = None,
+    catch_up_timeout: float = 600.0,
+    lock_timeout: float = 5.0,
+    progress: Progress | None = None,
+) -> Report:
+    """Run the steps not yet done, up to and including `until`."""
+    if until not in STEPS:
+        raise UsageError(f"unknown step {until!r}", f"one of: {', '.join(STEPS)}")
+    say = progress or (lambda _: None)
+    report = Report()
+    with connect(source) as src, connect(target) as dst:
+        done = _done(dst)
+        if "finalize" in done:
+            raise UsageError(
+                "this migration is finalized", "there is nothing left to do; the source is free"
+            )
+        if "rollback" in done and "switch" not in done:
+            raise UsageError(
+                "this migration was rolled back",
+                "drop the target's tables (and _floyo_migrate) to start again",
+            )
+        found = _tables(src, schemas)
+        if not found:
+            raise UsageError(
+                f"{source.label} has no tables in {', '.join(schemas)}",
+                "check --database-url and the schema names",
+            )
+        if "_floyo" not in schemas and _tables(src, ("_floyo",)):
+            schemas = (*schemas, "_floyo")  # the shard layout travels with sharded data
+            found = _tables(src, schemas)
+        ctx = {
+            "switch": switch,
+            "bin_dir": bin_dir,
+            "catch_up_timeout": catch_up_timeout,
+            "lock_timeout": lock_timeout,
+        }
+        for step in STEPS:
+            if step in done:
+                report.steps.append((step, "done before"))
+                if step == "switch":
+                    _after_switch(src, dst, target)
+            else:
+                result = _STEP[step](src, dst, source, target, found, schemas, report, ctx)
+                _record(dst, step, {"result": result})
+                report.steps.append((step, result))
+                say(f"{step}: {result}")
+            if step == until:
+                break
+    return report
+
+
+def _step_schema(src, dst, source, target, found, schemas, report, ctx) -> str:
+    where = (src.info.host, src.info.port, src.info.dbname)
+    if where == (dst.info.host, dst.info.port, dst.info.dbname):
+        raise UsageError("the source and the target are the same database", "check the URLs")
+    present = _tables(dst, schemas)
+    if present and set(present) != set(found):
+        raise UsageError(
+            f"{target.label} already has tables in {', '.join(schemas)} that are not the source's",
+            "the target must start empty; nothing was changed",
+        )
+    if not present:
+        copy_schema(source, target, schemas, bin_dir=ctx["bin_dir"])
+    return f"{len(found)} table(s) in {', '.join(schemas)} created on the target"
+
+
+def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
+    level = src.execute("SHOW wal_level").fetchone()
+    if not level or level[0] != "logical":
+        raise UsageError(
+            f"{source.label} has wal_level={level[0] if level else '?'}; logical replication "
+            "needs wal_level=logical",
+            "Supabase projects have it; on PostgreSQL set wal_level = logical and restart",
+        )
+    missing = _without_keys(found, src)
+    if missing:
+        raise UsageError(
+            f"table(s) without a primary key cannot replicate updates and deletes: "
+            f"{', '.join(missing)}",
+            "add a primary key, or run ALTER TABLE ... REPLICA IDENTITY FULL on each",
+        )
+    version = dst.execute("SHOW server_version_num").fetchone()
+    return f"target reachable (PostgreSQL {int(version[0]) // 10000}), source ready"
+
+
+def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
+    started = time.monotonic()
+    _publish(src, FORWARD, found)
+    _crash_point("copy-published")
+    _subscribe(dst, FORWARD, source, copy_data=True)
+    _wait(lambda: _synced(dst, FORWARD), ctx["catch_up_timeout"], "the initial copy")
+    report.copy_seconds = time.monotonic() - started
+    report.rows_copied = sum(c for c, _ in checksums(dst, found).values())
+    return (
+        f"initial copy of {report.rows_copied} row(s) in {report.copy_seconds:.1f}s; "
+        "changes now replicate"
+    )
+
+
+def _step_verify(src, dst, source, target, found, schemas, report, ctx) -> str:
+    equal: set[str] = set()
+    for _ in range(5):
+        a, b = _both(src, dst, found)
+        equal |= {n for n in found if a[n] == b[n]}
+        if len(equal) == len(found):
+            break
+        time.sleep(0.2)
+    changing = sorted(set(found) - equal)
+    text = f"{len(equal)} table(s) equal (rows and checksum)"
+    if changing:
+        text += f"; {len(changing)} changing, compared again at the switch-over"
+    return text
+
+
+def _has_slot(conn: Any, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
+    switch: Switch = ctx["switch"]
+    lock_timeout: float = ctx["lock_timeout"]
+    # an earlier switch-over that did not commit: replication forward again, and no slot
+    # for the way back made before the target took writes
+    dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(FORWARD)))
+    if _has_slot(dst, REVERSE):
+        dst.execute("SELECT pg_drop_replication_slot(%s)", (REVERSE,))
+    with src.transaction():
+        _lock_all(src, found, lock_timeout)  # the freeze: writers wait, readers go on
+        frozen = time.monotonic()
+        verified: dict[str, tuple[int, str]] = {}
+
+        def caught_up() -> bool:
+            a, b = _both(src, dst, found)
+            verified.clear()
+            verified.update(a)
+            return a == b
+
+        _wait(caught_up, ctx["catch_up_timeout"], "the target to catch up", interval=0.02)
+        _crash_point("switch-caught-up")
+        _sequences(src, dst, schemas)
+        # the way back: from here on, every write to the target is kept for the source
+        dst.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(FORWARD)))
+        _publish(dst, REVERSE, found)
+        dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (REVERSE,))
+        _fence(src, found, f"moved to {target.label}", on=True)
+        _fence(dst, found, "", on=False)
+        _crash_point("switch-before-connection-strings")
+        switch("target")
+        _record(dst, "switch", {"result": "switched", "freeze_pending": True})
+    report.freeze_seconds = time.monotonic() - frozen
+    report.tables = verified
+    _after_switch(src, dst, target)
+    return (
+        f"switched to the target; writes waited {report.freeze_seconds:.2f}s; "
+        f"{len(verified)} table(s) verified; the source keeps receiving every write "
+        "(rollback possible until --finalize)"
+    )
+
+
+def _after_switch(src: Any, dst: Any, target: Shard) -> None:
+    """Outside the freeze, idempotent: the forward subscription goes, the reverse one starts
+    from the slot made inside the freeze."""
+    _drop_subscription(dst, FORWARD)
+    _subscribe(src, REVERSE, target, copy_data=False)
+
+
+_STEP: dict[str, Callable[..., str]] = {
+    "schema": _step_schema,
+    "target": _step_target,
+    "copy": _step_copy,
+    "verify": _step_verify,
+    "switch": _step_switch,
+}
+
+
+def rollback(
+    source: Shard,
+    target: Shard,
+    *,
+    switch: Switch,
+    schemas: Sequence[str] = SCHEMAS,
+    catch_up_timeout: float = 600.0,
+    lock_timeout: float = 5.0,
+) -> Report:
+    """Back to the source. Before the switch-over: stop replicating (the source never stopped
+    being the database). After it: freeze the target, let the source catch up, verify, move
+    the sequences, switch back."""
+    report = Report()
+    with connect(source) as src, connect(target) as dst:
+        done = _done(dst)
+        if "finalize" in done:
+            raise UsageError(
+                "this migration is finalized: the way back was dropped",
+                "migrate again in the other direction",
+            )
+        found = _tables(src, schemas)
+        if "switch" not in done:
+            _drop_subscription(dst, FORWARD)
+            if _has_publication(src, FORWARD):
+                src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
+            switch("source")
+            _record(dst, "rollback", {"result": "before the switch-over"})
+            report.steps.append(("rollback", "replication stopped; the app stays on the source"))
+            return report
+        _subscribe(src, REVERSE, target, copy_data=False)
+        with dst.transaction():
+            _lock_all(dst, found, lock_timeout)
+            frozen = time.monotonic()
+
+            def caught_up() -> bool:
+                a, b = _both(src, dst, found)
+                report.tables = a
+                return a == b
+
+            _wait(caught_up, catch_up_timeout, "the source to catch up", interval=0.02)
+            _sequences(dst, src, schemas)
+            _fence(dst, found, f"moved back to {source.label}", on=True)
+            _drop_subscription(src, REVERSE)
+            _fence(src, found, "", on=False)
+            switch("source")
+        report.freeze_seconds = time.monotonic() - frozen
+        if _has_publication(dst, REVERSE):
+            dst.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(REVERSE)))
+        if _has_publication(src, FORWARD):
+            src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
+        dst.execute("DELETE FROM _floyo_migrate.journal WHERE step = 'switch'")
+        _record(dst, "rollback", {"result": "after the switch-over"})
+        report.steps.append(
+            ("rollback", f"back on the source; writes waited {report.freeze_seconds:.2f}s")
+        )
+    return report
+
+
+def finalize(source: Shard, target: Shard, *, schemas: Sequence[str] = SCHEMAS) -> Report:
+    """Drop the way back: the reverse subscription and both publications. The source's data
+    is left as it is (deleting the Supabase project is `up`'s job once the spec drops it)."""
+    report = Report()
+    with connect(source) as src, connect(target) as dst:
+        done = _done(dst)
+        if "switch" not in done:
+            raise UsageError(
+                "the migration has not switched over yet", "run `db migrate --to rds` first"
+            )
+        _drop_subscription(src, REVERSE)
+        for conn, name in ((dst, REVERSE), (src, FORWARD)):
+            if _has_publication(conn, name):
+                conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(name)))
+        _record(dst, "finalize")
+        report.steps.append(("finalize", "the way back is dropped; the source is read-only"))
+    return report
+
+
+def database_error(shard: Shard, exc: psycopg.Error) -> DatabaseError:
+    return DatabaseError(
+        f"{shard.label}: {shard.scrub(str(exc).strip())}", "rerun `db migrate`: it resumes"
+    )

@@ -1,0 +1,221 @@
+"""`db migrate --to rds` between two real servers (pg_server as "Supabase", pg_server2 as the
+dedicated PostgreSQL), with a writer inserting and updating the whole time: nothing lost or
+changed, every table's checksum equal, the write freeze measured; a crash at the switch-over
+and a rerun; a rollback after the switch-over; finalize."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from floyo_scale.db import migrate as mig
+from floyo_scale.db.connect import Shard
+from floyo_scale.errors import UsageError
+
+SCHEMA = """
+CREATE TABLE accounts (id bigserial PRIMARY KEY, name text NOT NULL, balance int NOT NULL);
+CREATE TABLE events (id bigserial PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts,
+                     payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE settings (key text PRIMARY KEY, value jsonb);
+"""
+ACCOUNTS = 500
+
+
+def seed(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+        conn.execute(
+            "INSERT INTO accounts (name, balance) SELECT 'a' || g, g FROM generate_series(1, %s) g",
+            (ACCOUNTS,),
+        )
+        conn.execute(
+            "INSERT INTO events (account_id, payload) "
+            "SELECT 1 + g %% %s, 'seed-' || g FROM generate_series(1, 20000) g",
+            (ACCOUNTS,),
+        )
+        conn.execute("INSERT INTO settings VALUES ('theme', '{\"dark\": true}')")
+
+
+class App:
+    """The app: writes to whichever database its DATABASE_URL names (the switch callback
+    changes it), retries a write the old database refuses (FLY03), remembers what committed."""
+
+    def __init__(self, source: Shard, target: Shard) -> None:
+        self.urls = {"source": source.url, "target": target.url}
+        self.active = "source"
+        self.switches: list[str] = []
+        self.stop = threading.Event()
+        self.inserted: list[str] = []
+        self.balances: dict[int, int] = {}
+        self.error: BaseException | None = None
+        self.refused = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def switch(self, side: str) -> None:
+        self.switches.append(side)
+        self.active = side
+
+    def run(self) -> None:
+        try:
+            conns = {k: psycopg.connect(u, autocommit=True) for k, u in self.urls.items()}
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                account = 1 + (n * 7919) % ACCOUNTS
+                for _ in range(100):
+                    conn = conns[self.active]
+                    try:
+                        with conn.transaction():
+                            if n % 2:
+                                conn.execute(
+                                    "INSERT INTO events (account_id, payload) VALUES (%s, %s)",
+                                    (account, f"w-{n}"),
+                                )
+                            else:
+                                conn.execute(
+                                    "UPDATE accounts SET balance = %s WHERE id = %s", (n, account)
+                                )
+                        break
+                    except psycopg.Error as exc:
+                        if exc.sqlstate != "FLY03":
+                            raise
+                        self.refused += 1
+                        time.sleep(0.01)
+                else:
+                    raise AssertionError("a write was refused 100 times")
+                if n % 2:
+                    self.inserted.append(f"w-{n}")
+                else:
+                    self.balances[account] = n
+                time.sleep(0.002)
+            for conn in conns.values():
+                conn.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        assert self.error is None, self.error
+
+
+def state(url: str) -> tuple[dict[int, int], list[str], dict[str, tuple[int, str]]]:
+    with psycopg.connect(url) as conn:
+        balances = dict(conn.execute("SELECT id, balance FROM accounts").fetchall())
+        payloads = [r[0] for r in conn.execute("SELECT payload FROM events ORDER BY id")]
+        found = mig.tables(conn, ("public",))
+        return balances, payloads, mig.checksums(conn, found)
+
+
+def check(app: App, url: str) -> dict[str, tuple[int, str]]:
+    balances, payloads, sums = state(url)
+    assert len(payloads) == len(set(payloads)), "an event is there twice"
+    written = [p for p in payloads if p.startswith("w-")]
+    assert sorted(written) == sorted(app.inserted), "an insert was lost or invented"
+    assert len(payloads) - len(written) == 20000
+    for account in range(1, ACCOUNTS + 1):
+        expected = app.balances.get(account, account)
+        assert balances[account] == expected, f"account {account}: balance changed or lost"
+    return sums
+
+
+@pytest.fixture
+def pair(pg_server: Any, pg_server2: Any) -> tuple[Shard, Shard]:
+    source = Shard(0, pg_server.create_database("supabase"), "test")
+    target = Shard(0, pg_server2.create_database("rds"), "test")
+    seed(source.url)
+    return source, target
+
+
+def wait_equal(a: str, b: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while state(a)[2] != state(b)[2]:
+        assert time.monotonic() < deadline, "the two databases never became equal"
+        time.sleep(0.1)
+
+
+def test_migration_with_a_writer_a_crash_at_the_switch_and_finalize(
+    pair: tuple[Shard, Shard], pg_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = pair
+    app = App(source, target)
+    app.thread.start()
+    time.sleep(0.1)
+    first = mig.migrate(
+        source, target, switch=app.switch, until="verify", bin_dir=pg_server.bin_dir
+    )
+    assert [s for s, _ in first.steps] == ["schema", "target", "copy", "verify"]
+    assert first.rows_copied >= 20000 + ACCOUNTS and first.rows_per_second > 0
+
+    def crash(name: str) -> None:
+        if name == "switch-before-connection-strings":
+            raise RuntimeError("injected crash")
+
+    monkeypatch.setattr(mig, "_crash_point", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)
+    assert app.active == "source" and app.switches == []  # the freeze rolled back: no switch
+    monkeypatch.setattr(mig, "_crash_point", lambda name: None)
+    time.sleep(0.3)  # the app keeps writing to the source meanwhile
+
+    done = mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)
+    assert dict(done.steps)["schema"] == "done before"
+    assert app.switches == ["target"]
+    assert done.freeze_seconds is not None and done.freeze_seconds < 5
+    time.sleep(0.3)  # the app writes to the target now
+    app.finish()
+    assert app.refused >= 0
+    target_sums = check(app, target.url)
+    wait_equal(source.url, target.url)  # the way back has every write made after the switch
+    assert check(app, source.url) == target_sums
+
+    with psycopg.connect(source.url, autocommit=True) as conn:  # the source refuses the app
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute("INSERT INTO settings VALUES ('x', null)")
+        assert refused.value.sqlstate == "FLY03"
+    mig.finalize(source, target)
+    assert "finalize" in mig.status(source, target)
+    with psycopg.connect(source.url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_subscription").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] >= 20000
+    with pytest.raises(UsageError, match="finalized"):
+        mig.rollback(source, target, switch=app.switch)
+
+
+def test_rollback_after_the_switch_keeps_every_write(
+    pair: tuple[Shard, Shard], pg_server: Any
+) -> None:
+    source, target = pair
+    app = App(source, target)
+    app.thread.start()
+    done = mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)
+    assert done.freeze_seconds is not None and done.freeze_seconds < 5
+    time.sleep(0.3)
+    back = mig.rollback(source, target, switch=app.switch)
+    assert app.switches == ["target", "source"]
+    assert back.freeze_seconds is not None and back.freeze_seconds < 5
+    time.sleep(0.2)  # writing to the source again
+    app.finish()
+    check(app, source.url)
+    with psycopg.connect(target.url, autocommit=True) as conn:
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute("INSERT INTO settings VALUES ('x', null)")
+        assert refused.value.sqlstate == "FLY03"
+    with pytest.raises(UsageError, match="rolled back"):
+        mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)
+
+
+def test_refusals(pair: tuple[Shard, Shard], pg_server: Any) -> None:
+    source, target = pair
+    with psycopg.connect(source.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE nokey (a int)")
+    with pytest.raises(UsageError, match="without a primary key.*public.nokey"):
+        mig.migrate(source, target, switch=lambda s: None, bin_dir=pg_server.bin_dir)
+    with pytest.raises(UsageError, match="same database"):
+        mig.migrate(source, source, switch=lambda s: None, bin_dir=pg_server.bin_dir)
+    with pytest.raises(UsageError, match="not switched over"):
+        mig.finalize(source, target)
