@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .cost.money import money
 from .errors import GuardrailError
-from .inventory import STATEFUL_TYPES, Resource
-from .plan import InventoryDiff
-from .render import money, short_type
+from .offline.inventory import STATEFUL_TYPES, Resource, short_type
+from .offline.plan import InventoryDiff
 
 # The steps of a replacement (without --show-replacement-steps Pulumi still sends all three).
 REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})

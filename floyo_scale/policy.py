@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from .cost import CostEstimate, usd, usd_range
 from .errors import GuardrailError
-from .inventory import Inventory
-from .plan import InventoryDiff
+from .offline.inventory import Inventory
+from .offline.plan import InventoryDiff
 
 ALLOW_OVER_BUDGET = "--allow-over-budget"
 

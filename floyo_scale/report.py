@@ -12,8 +12,8 @@ from typing import Any
 
 from .cost import CostDelta, CostEstimate, diff_costs, estimate_for_stack, estimate_from_json
 from .errors import UsageError
-from .inventory import Inventory
-from .plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
+from .offline.inventory import Inventory
+from .offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
 from .policy import budget_warning, diff_warnings, reachability_warnings
 from .spec import Workspace, load_stack
 
@@ -57,7 +57,7 @@ class DiffReport:
 
 def plan_report(workspace: Workspace, phase: str | None, stack: str | None) -> PlanReport:
     """`--stack S` alone: S at its phase; `--phase P` alone: P on the dev stack; both: S at P."""
-    from .synth import synthesize
+    from .offline.synth import synthesize
 
     resolved = load_stack(workspace, stack, phase)
     inventory = synthesize(resolved)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,6 +12,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 TERMINAL_WIDTH = "100"  # fixed, so anything that wraps (help, usage) is the same everywhere
+
+# Every subprocess a test starts (`python -m floyo_scale`, `python -c ...`) imports the code of
+# this checkout, not a floyo-scale installed elsewhere: PYTHONPATH comes before site-packages
+# (and before the .pth file of an editable install). tests/test_checkout.py proves it.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ from botocore.exceptions import ClientError, TokenRetrievalError
 from engine_fakes import SECRET_ENV, FakeAutomation, FakeCommand, make_workspace
 from moto.server import ThreadedMotoServer
 
-from floyo_scale import aws_preflight, engine
-from floyo_scale.aws_preflight import (
+from floyo_scale import engine
+from floyo_scale.cli import main
+from floyo_scale.engine import aws_preflight
+from floyo_scale.engine.aws_preflight import (
     AwsCredentialsError,
     AwsIdentity,
     StateBackendError,
@@ -31,7 +33,6 @@ from floyo_scale.aws_preflight import (
     check_state_bucket,
     principal_type,
 )
-from floyo_scale.cli import main
 from floyo_scale.errors import EngineError, ExitCode, GuardrailError
 from floyo_scale.spec import ResolvedStack, Workspace, load_stack
 
@@ -301,7 +302,7 @@ def cli_workspace(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.chdir(root)
-    monkeypatch.setattr(engine, "find_cli", lambda env=None: FakeCommand())
+    monkeypatch.setattr(engine.install, "find_cli", lambda env=None: FakeCommand())
     yield FakeAutomation().install(monkeypatch)
 
 

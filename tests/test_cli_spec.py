@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -229,10 +228,9 @@ def test_a_bug_exits_1_without_a_traceback_unless_asked(
 
 
 def run_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script (or the same entry point through this Python)."""
-    script = shutil.which("floyo-scale")
-    entry = "from floyo_scale.cli import run; run()"
-    command = [script] if script else [sys.executable, "-c", entry]
+    """Run the CLI of this checkout in a real process (`python -m floyo_scale`, with
+    PYTHONPATH on the checkout: see conftest.py), as the console script would."""
+    command = [sys.executable, "-m", "floyo_scale"]
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
     return subprocess.run(
         [*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60

@@ -25,9 +25,9 @@ from floyo_scale.cost import (
     usd_range,
 )
 from floyo_scale.errors import ExitCode, GuardrailError
-from floyo_scale.inventory import Inventory, Resource
+from floyo_scale.offline.inventory import Inventory, Resource
 from floyo_scale.policy import budget_warning, check_budget
-from floyo_scale.render_cost import (
+from floyo_scale.render.cost import (
     cost_delta_markdown,
     cost_delta_table,
     cost_json,
@@ -575,7 +575,7 @@ SEED_TOLERANCE = 0.05  # the seed writes "~$100-200": approximate figures
 @pytest.fixture(scope="module")
 def real():
     """Estimates of every phase on the dev stack, and of production and staging."""
-    from floyo_scale.synth import synthesize
+    from floyo_scale.offline.synth import synthesize
 
     ws = Workspace(REPO)
     out = {}
@@ -656,7 +656,7 @@ def test_stack_overrides_reach_the_estimate(real):
 
 def test_the_aws_budget_uses_the_same_budget_and_alert_threshold():
     """The program's AWS Budget is created with the figure the estimate is checked against."""
-    from floyo_scale.synth import synthesize
+    from floyo_scale.offline.synth import synthesize
 
     ws = Workspace(REPO)
     for stack, phase in (("dev", "startup"), ("production", None), ("dev", "enterprise")):
@@ -804,7 +804,7 @@ def test_real_phases_against_their_budgets(real):
 
 def test_a_stack_budget_follows_it_to_a_larger_phase():
     """Production's $300 override applies at any phase: moving it to scale is refused."""
-    from floyo_scale.synth import synthesize
+    from floyo_scale.offline.synth import synthesize
 
     stack = load_stack(Workspace(REPO), "production", "scale")
     estimate = estimate_for_stack(stack, synthesize(stack))
@@ -834,7 +834,7 @@ def test_cost_delta_goldens(real):
 
 
 def test_secrets_never_reach_any_cost_output(monkeypatch):
-    from floyo_scale.synth import synthesize
+    from floyo_scale.offline.synth import synthesize
 
     canaries = {
         "SUPABASE_ACCESS_TOKEN": "sbp_canary_3f9d2c1e8b7a6f5e4d3c2b1a0",

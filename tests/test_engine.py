@@ -28,6 +28,7 @@ from engine_fakes import (
 )
 
 from floyo_scale import engine
+from floyo_scale.engine.events import Event
 from floyo_scale.errors import (
     EngineError,
     ExitCode,
@@ -36,7 +37,6 @@ from floyo_scale.errors import (
     StackLockedError,
     UsageError,
 )
-from floyo_scale.progress import Event
 from floyo_scale.spec import Workspace, load_stack
 
 BUCKET = "aws:s3/bucket:Bucket"

@@ -25,7 +25,8 @@ from engine_fakes import (
     urn,
 )
 
-from floyo_scale import cli_engine, engine
+from floyo_scale import engine
+from floyo_scale.cli import engine as cli_engine
 from floyo_scale.cli import main
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -41,7 +42,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAutomation:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.chdir(make_workspace(tmp_path / "repo"))
-    monkeypatch.setattr(engine, "find_cli", lambda env=None: FakeCommand())
+    monkeypatch.setattr(engine.install, "find_cli", lambda env=None: FakeCommand())
     return FakeAutomation().install(monkeypatch)
 
 

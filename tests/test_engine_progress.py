@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from floyo_scale import progress
-from floyo_scale.progress import Event
+from floyo_scale.engine.events import Event
+from floyo_scale.render import progress
 
 BUCKET = "aws:s3/bucket:Bucket"
 URN = f"urn:pulumi:staging::floyo::{BUCKET}::uploads"

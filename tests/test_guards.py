@@ -9,8 +9,8 @@ import pytest
 
 from floyo_scale import guards
 from floyo_scale.errors import ExitCode, GuardrailError
-from floyo_scale.inventory import Inventory, Resource
-from floyo_scale.plan import diff_inventories
+from floyo_scale.offline.inventory import Inventory, Resource
+from floyo_scale.offline.plan import diff_inventories
 
 BUCKET = "aws:s3/bucket:Bucket"
 PROJECT = "pulumi-python:dynamic/supabase:Project"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from floyo_scale.errors import EngineError
-from floyo_scale.inventory import SECRET, Inventory, Resource
+from floyo_scale.offline.inventory import SECRET, Inventory, Resource
+from floyo_scale.offline.synth import synthesize
 from floyo_scale.spec import Workspace, load_stack
-from floyo_scale.synth import synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "pulumi-python:dynamic/supabase:Project"
@@ -180,7 +180,7 @@ def registered_under_stock_mocks(stack: str, run) -> list[tuple[str, str]]:
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from floyo_scale.synth import _Mocks
+    from floyo_scale.offline.synth import _Mocks
 
     registered: list[tuple[str, str]] = []
 

@@ -31,7 +31,7 @@ CASES = (
 
 _PLAN_ALL = """
 import contextlib, hashlib, io, json, sys
-from floyo_scale import synth
+from floyo_scale.offline import synth
 from floyo_scale.cli import main
 
 # Beyond what plan prints: a digest of every request the program sends the engine (inputs

@@ -14,9 +14,9 @@ from conftest import copy_workspace
 
 from floyo_scale import engine
 from floyo_scale.errors import SpecError
-from floyo_scale.inventory import SECRET, Inventory
+from floyo_scale.offline.inventory import SECRET, Inventory
+from floyo_scale.offline.synth import synthesize
 from floyo_scale.spec import Workspace, load_stack
-from floyo_scale.synth import synthesize
 
 DATABASE = "upstash:index/redisDatabase:RedisDatabase"
 PROVIDER = "pulumi:providers:upstash"

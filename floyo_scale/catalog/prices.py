@@ -26,8 +26,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from floyo_scale.errors import FloyoError
-
 CATALOG_PATH = Path(__file__).with_name("prices.yaml")
 
 # Keys that make a mapping an entry rather than a group.
@@ -41,18 +39,23 @@ _INHERITED = ("region",)
 _TOP_LEVEL_META = frozenset({"currency", "caveats"})
 
 
-class PriceCatalogError(FloyoError):
-    """The packaged price catalog is malformed (a bug in prices.yaml, not in a spec)."""
+class PriceCatalogError(ValueError):
+    """The packaged price catalog is malformed (a bug in prices.yaml, not in a spec). Carries
+    a message and a hint like a FloyoError; cost.estimate turns it into one (the catalog
+    imports nothing of ours)."""
 
     def __init__(self, problems: list[str], path: Path | str = CATALOG_PATH) -> None:
         self.problems = list(problems)
         count = len(self.problems)
         listing = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"{count} problem{'s' if count != 1 else ''} in the price catalog {path}:\n{listing}",
-            "fix prices.yaml (every entry needs price, unit, an https source and a read "
-            "date), then run `pytest tests/test_prices.py`",
+        self.message = (
+            f"{count} problem{'s' if count != 1 else ''} in the price catalog {path}:\n{listing}"
         )
+        self.hint = (
+            "fix prices.yaml (every entry needs price, unit, an https source and a read "
+            "date), then run `pytest tests/test_prices.py`"
+        )
+        super().__init__(self.message)
 
 
 class PriceKeyError(KeyError):

@@ -17,9 +17,9 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .errors import EngineError
+from ..errors import EngineError
+from ..spec import ResolvedStack
 from .inventory import SECRET, Inventory, Resource
-from .spec import ResolvedStack
 
 _SIG = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -34,7 +34,7 @@ def synthesize(stack: ResolvedStack, secrets: Mapping[str, str] | None = None) -
     `secrets` are the values of the stack's `${env:...}` references; offline they are not
     needed (every secret input is recorded as "[secret]"), so the default is none.
     """
-    from .infra import program
+    from ..infra import program
 
     with _LOCK, _shortcuts():
         records = _run(program(stack, secrets or {}), project=stack.stack.project, stack=stack.name)
@@ -123,7 +123,7 @@ def _no_stack_traces() -> Iterator[None]:
 
 def synthesize_target(workspace, phase: str | None, stack: str | None) -> Inventory:
     """`--stack S` alone: S at its phase; `--phase P` alone: P on the dev stack; both: S at P."""
-    from .spec import load_stack
+    from ..spec import load_stack
 
     return synthesize(load_stack(workspace, stack, phase))
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import EngineError, GuardrailError, UsageError
+from ..errors import EngineError, GuardrailError, UsageError
 
 if TYPE_CHECKING:
-    from .spec import ResolvedStack
+    from ..spec import ResolvedStack
 
 SKIP_VAR = "FLOYO_SKIP_AWS_PREFLIGHT"
 CONNECT_TIMEOUT = 5  # seconds; the preflight must fail fast, not hang on a dead network

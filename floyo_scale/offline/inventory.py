@@ -77,3 +77,13 @@ class Inventory:
 
     def of_type(self, type_: str) -> tuple[Resource, ...]:
         return tuple(r for r in self.resources if r.type == type_)
+
+
+def short_type(type_: str) -> str:
+    """`aws:s3/bucket:Bucket` -> `aws:s3:Bucket`; dynamic Supabase types -> `supabase:Project`."""
+    if type_.startswith("pulumi-python:dynamic/"):
+        return type_.split("/", 1)[1]
+    parts = type_.split(":")
+    if len(parts) == 3 and "/" in parts[1]:
+        return f"{parts[0]}:{parts[1].split('/')[0]}:{parts[2]}"
+    return type_

@@ -1,9 +1,9 @@
 """The commands that drive the Pulumi engine: setup, preview, up, destroy, refresh, drift,
 outputs, cancel (see docs/engine.md).
 
-Thin, like cli.py: parse, call engine.py, render, exit. Each imports what it needs inside its
-body, so `floyo-scale --help` never imports Pulumi. Progress goes to stderr (a live display on
-a terminal, one line per event otherwise); results go to stdout.
+Thin: parse, call one function of floyo_scale.engine, render, exit. Each imports what it
+needs inside its body, so `floyo-scale --help` never imports Pulumi. Progress goes to stderr
+(a live display on a terminal, one line per event otherwise); results go to stdout.
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .options import OPTIONS
+from .options import err as _err
+from .options import out as _out
+
 if TYPE_CHECKING:
-    from .engine import Review, Target
-    from .progress import Display
+    from ..engine import PreviewReport, Review, Target
+    from ..render.progress import Display
 
 
 class PreviewFormat(StrEnum):
@@ -63,21 +67,11 @@ ParallelOpt = Annotated[
 ]
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text)
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text)
-    sys.stderr.flush()
-
-
 def _target(
     stack: str, phase: str | None, *, run_program: bool, decrypt: bool = True, aws: bool = True
 ) -> Target:
-    from . import engine
-    from .cli import OPTIONS
-    from .spec import Workspace, load_stack
+    from .. import engine
+    from ..spec import Workspace, load_stack
 
     workspace = Workspace.find(OPTIONS.root)
     resolved = load_stack(workspace, stack, phase)
@@ -90,7 +84,7 @@ def _target(
 def _engine_run() -> Iterator[Display]:
     """The progress display, and SIGTERM treated as Ctrl-C while no `pulumi` runs (while one
     runs, engine.SignalForwarder takes both over and forwards them)."""
-    from . import progress
+    from ..render import progress
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -104,7 +98,7 @@ def _engine_run() -> Iterator[Display]:
 
 
 def _terminal() -> tuple[bool, bool]:
-    from .guards import is_ci
+    from ..guards import is_ci
 
     return sys.stdin.isatty() and sys.stderr.isatty(), is_ci(os.environ)
 
@@ -128,7 +122,7 @@ def setup() -> None:
     a compatible `pulumi` is on PATH; the plugins at the versions the installed provider
     SDKs were generated for.
     """
-    from . import engine
+    from .. import engine
 
     report = engine.setup(on_step=lambda step: _err(step + "\n"))
     where = "installed" if report.installed_cli else "found"
@@ -152,7 +146,8 @@ def preview(
 
     Needs the cloud credentials and the secrets the stack file refers to.
     """
-    from . import engine, progress, render
+    from .. import engine, render
+    from ..render import progress
 
     spec = _target(stack, phase, run_program=True)
     with _engine_run() as sink:
@@ -193,7 +188,8 @@ def up(
     without --allow-over-budget. Production asks for confirmation on a terminal; in CI it
     needs --yes.
     """
-    from . import engine, guards, progress
+    from .. import engine, guards
+    from ..render import progress
 
     is_tty, is_ci = _terminal()
     decision = guards.confirmation(
@@ -234,8 +230,8 @@ def destroy(
     The stack's history and config stay. Protected resources (production's data) make it
     fail: unprotect them in the stack file first.
     """
-    from . import engine, guards, progress
-    from .errors import GuardrailError
+    from .. import engine, guards
+    from ..render import progress
 
     is_tty, is_ci = _terminal()
     decision = guards.confirmation(required=True, yes=yes, is_tty=is_tty, is_ci=is_ci)
@@ -243,19 +239,18 @@ def destroy(
         raise guards.refusal("destroying", stack, is_ci)
     spec = _target(stack, None, run_program=False)
     with _engine_run() as sink:
+
+        def confirm(plan: PreviewReport) -> bool:
+            with sink.paused():
+                _err(progress.preview_table(plan))
+                return decision != "ask" or _ask(stack, "Destroy all of the above?")
+
         session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
-        plan = session.preview_destroy(targets=target or ())
-        if not plan.changes:
-            _out(f"destroy: stack {stack} has nothing to destroy\n")
-            return
-        with sink.paused():
-            _err(progress.preview_table(plan))
-            if decision == "ask" and not _ask(stack, "Destroy all of the above?"):
-                raise GuardrailError("not confirmed: nothing was destroyed")
-        counts = session.destroy(
-            targets=target or (), parallel=parallel, expected=len(plan.changes)
-        )
-    _out(f"destroy: stack {stack} — {progress.counts_line(counts)}\n")
+        report = engine.destroy(session, confirm=confirm, targets=target or (), parallel=parallel)
+    if report.counts is None:
+        _out(f"destroy: stack {stack} has nothing to destroy\n")
+    else:
+        _out(f"destroy: stack {stack} — {progress.counts_line(report.counts)}\n")
 
 
 def refresh(
@@ -271,7 +266,8 @@ def refresh(
     parallel: ParallelOpt = None,
 ) -> None:
     """Read every resource back from the cloud and record it in the state."""
-    from . import engine, progress
+    from .. import engine
+    from ..render import progress
 
     spec = _target(stack, None, run_program=False)
     with _engine_run() as sink:
@@ -292,26 +288,20 @@ def drift(
     A refresh in preview mode: nothing is written. Exit 0: no drift; exit 7: drift, each
     resource listed with the properties that changed.
     """
-    from . import engine, progress, render
-    from .errors import DriftDetected
-    from .guards import QUIET_OPS
+    from .. import engine, render
+    from ..render import progress
 
     spec = _target(stack, None, run_program=False)
     with _engine_run() as sink:
         session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
-        report = session.drift()
-    drifted = bool(report.drifted) or any(v for k, v in report.counts.items() if k not in QUIET_OPS)
+        report = engine.drift(session)
     if format is OutFormat.json:
-        _out(render.to_json(progress.drift_json(report) | {"drift": drifted}))
+        _out(render.to_json(progress.drift_json(report)))
     else:
         _out(progress.drift_table(report))
-    if drifted:
-        raise DriftDetected(
-            f"stack {stack} has drifted: {len(report.drifted) or 'some'} resources differ "
-            "from the state",
-            f"`floyo-scale up --stack {stack}` puts the spec back; `floyo-scale refresh "
-            f"--stack {stack}` accepts what is in the cloud",
-        )
+    error = engine.drift_error(report)
+    if error is not None:
+        raise error
 
 
 def outputs(
@@ -327,7 +317,8 @@ def outputs(
 
     Project ids, bucket names, URLs: what the last `up` exported.
     """
-    from . import engine, progress, render
+    from .. import engine, render
+    from ..render import progress
 
     spec = _target(stack, None, run_program=False, aws=False)  # reads the state only
     session = engine.open_session(spec)
@@ -346,19 +337,10 @@ def cancel(
     For a lock left by an update that was killed. Refuses when the holder still runs on
     this machine, unless --force.
     """
-    from . import engine
-    from .errors import GuardrailError
+    from .. import engine
 
     spec = _target(stack, None, run_program=False, decrypt=False, aws=False)
-    session = engine.open_session(spec)
-    holders = session.lock_holders()
-    alive = [h for h in holders if h.alive_here()]
-    if alive and not force:
-        raise GuardrailError(
-            f"stack {stack} is locked by a process that still runs: {alive[0].describe()}",
-            "that update is not stale: wait for it or stop it; --force releases the lock anyway",
-        )
-    session.cancel()
+    holders = engine.release_lock(engine.open_session(spec), force=force)
     if holders:
         for holder in holders:
             _out(f"released the lock held by {holder.describe()}\n")

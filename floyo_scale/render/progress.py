@@ -13,14 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import IO, Any
 
-from .guards import QUIET_OPS, is_ci
-from .render import short_type
-
-EventKind = Literal["start", "step", "done", "failed", "diagnostic", "summary"]
-
+from ..engine.events import Event
+from ..guards import QUIET_OPS, is_ci
+from ..offline.inventory import short_type
 
 _ACTIVE = {  # what a running step is called while it runs
     "create": "creating",
@@ -40,31 +37,6 @@ _DONE = {
     "delete-replaced": "deleted replaced",
     "import": "imported",
 }
-
-
-@dataclass(frozen=True)
-class Event:
-    """One thing the engine reported, without Pulumi's types.
-
-    `start` opens an operation (`op` is preview/up/destroy/refresh/drift, `total` the number
-    of changes expected when known); `step` a resource operation begins; `done` it finished;
-    `failed` it failed (`message` is the provider's error); `diagnostic` a warning or error
-    (`severity`); `summary` the operation ended (`counts` by op).
-    """
-
-    kind: EventKind
-    op: str = ""
-    urn: str = ""
-    type: str = ""
-    name: str = ""
-    message: str = ""
-    severity: str = ""
-    total: int | None = None
-    counts: Mapping[str, int] = field(default_factory=dict)
-    preview: bool = False  # a step planned by a preview, not performed
-
-
-Sink = Callable[[Event], None]
 
 
 def _clock_text(seconds: float) -> str:
@@ -279,7 +251,7 @@ def preview_json(report: Any) -> dict[str, Any]:
 
 
 def preview_markdown(report: Any) -> str:
-    from .render import limit_markdown, md_escape
+    from .text import limit_markdown, md_escape
 
     lines = [f"### floyo-scale preview: `{report.stack}`", ""]
     if not report.changes:
@@ -304,7 +276,7 @@ def counts_line(counts: Mapping[str, int], to: str = "to ") -> str:
 
 def review_text(review: Any) -> str:
     """What `up` found before changing anything: phase change, data loss (allowed), cost."""
-    from .render import money
+    from ..cost.money import money
 
     lines = [f"up: stack {review.stack} at phase {review.phase}"]
     if review.deployed_phase and review.deployed_phase != review.phase:
@@ -325,9 +297,10 @@ def review_text(review: Any) -> str:
 
 
 def drift_table(report: Any) -> str:
-    if not report.drifted:
+    if not report.has_drift:
         return f"no drift: stack {report.stack} matches its state\n"
-    lines = [f"Drift on stack {report.stack}: {len(report.drifted)} resources differ", ""]
+    differ = len(report.drifted) or "some"
+    lines = [f"Drift on stack {report.stack}: {differ} resources differ", ""]
     for d in report.drifted:
         what = "gone from the cloud" if d.op == "delete" else "changed: " + ", ".join(d.keys)
         lines.append(f"  {short_type(d.type)} {d.name}: {what.rstrip(': ')}")
@@ -337,7 +310,7 @@ def drift_table(report: Any) -> str:
 def drift_json(report: Any) -> dict[str, Any]:
     return {
         "stack": report.stack,
-        "drift": bool(report.drifted),
+        "drift": report.has_drift,
         "resources": [
             {"type": d.type, "name": d.name, "op": d.op, "keys": list(d.keys)}
             for d in report.drifted
@@ -347,7 +320,7 @@ def drift_json(report: Any) -> dict[str, Any]:
 
 
 def outputs_values(outputs: Mapping[str, Any], show_secrets: bool) -> dict[str, Any]:
-    from .inventory import SECRET
+    from ..offline.inventory import SECRET
 
     return {k: (o.value if show_secrets or not o.secret else SECRET) for k, o in outputs.items()}
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from . import render
-from .cost import CostDelta, CostEstimate, CostLine, signed_usd, usd, usd_range
+from ..cost import CostDelta, CostEstimate, CostLine, signed_usd, usd, usd_range
+from ..offline.inventory import short_type
+from . import text as render
 
 _PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2, "upstash": 3}
 
@@ -154,7 +155,7 @@ def cost_table(estimate: CostEstimate, width: int | None = None) -> str:
     if free:
         out.append(free + "\n")
     for u in estimate.unpriced:
-        out.append(f"not priced: {u.count} x {render.short_type(u.type)} ({u.reason})\n")
+        out.append(f"not priced: {u.count} x {short_type(u.type)} ({u.reason})\n")
     for note in estimate.notes:
         out.append(f"note: {note}\n")
     return "".join(out)
@@ -186,7 +187,7 @@ def cost_markdown(estimate: CostEstimate) -> str:
     if estimate.unpriced:
         lines += ["", "**Not priced** (left out of the total):", ""]
         for u in estimate.unpriced:
-            lines.append(f"- {u.count} × `{render.short_type(u.type)}`: {md(u.reason)}")
+            lines.append(f"- {u.count} × `{short_type(u.type)}`: {md(u.reason)}")
     if estimate.notes:
         lines += [""] + [f"- {md(note)}" for note in estimate.notes]
     lines += [

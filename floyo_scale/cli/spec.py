@@ -1,0 +1,111 @@
+"""The spec commands: validate, phases, show, schema (no Pulumi is imported)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import SpecError
+from .options import Format, ShowFormat, out, workspace
+
+
+class SchemaKind(StrEnum):
+    phase = "phase"
+    stack = "stack"
+
+
+def validate(
+    phase: Annotated[
+        list[str] | None, typer.Option("--phase", "-p", help="Validate this phase (repeatable).")
+    ] = None,
+    stack: Annotated[
+        list[str] | None, typer.Option("--stack", "-s", help="Validate this stack (repeatable).")
+    ] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """Check phase and stack files (default: all of them). Exit 3 lists every problem."""
+    from .. import render
+    from ..spec import validate as validate_specs
+
+    try:
+        report = validate_specs(workspace(), phase, stack)
+    except SpecError as error:
+        if format is Format.json:
+            issues = [render.issue_json(i) for i in error.issues]
+            out(render.to_json({"valid": False, "issues": issues}))
+        raise
+    if format is Format.json:
+        out(
+            render.to_json(
+                {"valid": True, "phases": list(report.phases), "stacks": list(report.stacks)}
+            )
+        )
+        return
+    out(render.validate_text(report))
+
+
+def phases(
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """List the scaling phases: users, budget and the main infrastructure of each."""
+    from .. import render
+    from ..spec import validate as validate_specs
+
+    ws = workspace()
+    report = validate_specs(ws, ws.phase_names(), [])
+    ordered = sorted(report.phases.items(), key=lambda item: item[1].users.min)
+    summaries = [render.phase_summary(name, model) for name, model in ordered]
+    out(render.to_json(summaries) if format is Format.json else render.phases_table(summaries))
+
+
+def show(
+    phase: Annotated[str | None, typer.Option("--phase", "-p", help="Phase to show.")] = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="Stack to show (at its phase, or --phase).")
+    ] = None,
+    provenance: Annotated[
+        bool, typer.Option("--provenance", help="Say which file and line each value came from.")
+    ] = False,
+    format: Annotated[ShowFormat, typer.Option("--format", "-f")] = ShowFormat.yaml,
+) -> None:
+    """Show the fully resolved spec of a phase, or of a stack at its phase."""
+    from .. import render
+    from ..spec import describe
+
+    desc = describe(workspace(), phase, stack)
+    if format is ShowFormat.json:
+        data: Any = desc.data
+        if provenance:
+            data = {
+                **desc.data,
+                "provenance": {
+                    ".".join(map(str, k)): str(v)
+                    for k, v in sorted(desc.provenance.items(), key=str)
+                },
+            }
+        out(render.to_json(data))
+    else:
+        out(render.yaml_with_provenance(desc.data, desc.provenance if provenance else None))
+
+
+def schema(
+    kind: Annotated[SchemaKind, typer.Argument(help="Which file's schema.")] = SchemaKind.phase,
+) -> None:
+    """Print the JSON Schema of phase or stack files (phases/schema.json, stacks/schema.json)."""
+    from ..spec import schema as spec_schema
+
+    build = (
+        spec_schema.phase_file_schema if kind is SchemaKind.phase else spec_schema.stack_file_schema
+    )
+    out(spec_schema.render(build()))
+
+
+COMMANDS: tuple[Any, ...] = (validate, phases, show, schema)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the spec commands to the floyo-scale app."""
+    for command in COMMANDS:
+        app.command()(command)

@@ -1,0 +1,322 @@
+"""The assumptions (docs/cost.md) and the context a rule prices in: usage spans, catalog entries,
+shared facts between rules.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..offline.inventory import Inventory, Resource
+from .model import CostLine, Unpriced, _cents
+
+if TYPE_CHECKING:  # only for annotations: importing spec at run time is not needed here
+    from ..catalog.prices import PriceCatalog, PriceEntry
+    from ..spec.models import Usage
+
+
+# -- assumptions (each documented in docs/cost.md) ----------------------------------------
+
+HOURS_PER_MONTH = 730
+"""Node-hours in a month (the catalog's convention: 8,760 h / 12)."""
+
+OPEN_ENDED_USERS_FACTOR = 2
+"""A phase with no upper user bound (enterprise: 100K+) is priced up to this × its minimum."""
+
+S3_GETS_PER_REQUEST = 0.1
+"""S3 GET requests per app request: one request in ten reads a stored object."""
+
+S3_PUTS_PER_REQUEST = 0.01
+"""S3 PUT requests per app request: one request in a hundred writes an object."""
+
+MONTHLY_WRITE_SHARE = 0.1
+"""Share of a bucket's stored data written anew each month (what replication copies)."""
+
+TRANSITION_PRICED_DAYS = 30
+"""A whole-bucket lifecycle transition at or before this age prices the bucket's storage at
+the target class (objects spend at most a month in Standard); later transitions are not
+counted (storage is priced at the class objects are written in: an upper bound)."""
+
+UPSTASH_COMMANDS_PER_REQUEST = 1.0
+"""Upstash Redis commands per app request: an API request reads the cache (and writes it on
+a miss), while static files, counted among the requests too, touch no cache; one in all."""
+
+UPSTASH_CACHE_SHARE_OF_DATABASE = 0.1
+"""The data an Upstash cache holds: a tenth of usage.database_gb (the hot rows, sessions)."""
+
+FREE_ALARMS = "aws.cloudwatch.alarm_standard"  # its free_tier: the first 10 alarms
+
+
+_AWS_VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
+_AWS_S3_PRICING = "https://aws.amazon.com/s3/pricing/"
+_AWS_ELASTICACHE_PRICING = "https://aws.amazon.com/elasticache/pricing/"
+_VERCEL_PRICING = "https://vercel.com/pricing"
+_SUPABASE_POOLER = "https://supabase.com/docs/guides/database/connecting-to-postgres"
+_PULUMI_DOCS = "https://www.pulumi.com/docs/iac/concepts/resources/"
+
+
+# -- the context a rule prices in ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Unpriced:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """A low and a high quantity."""
+
+    low: float
+    high: float
+
+    def __mul__(self, k: float) -> Span:
+        return Span(self.low * k, self.high * k)
+
+    __rmul__ = __mul__
+
+    def over(self, included: float) -> Span:
+        """What lies beyond an included amount."""
+        return Span(max(0.0, self.low - included), max(0.0, self.high - included))
+
+    def at_least(self, floor: float) -> Span:
+        return Span(max(floor, self.low), max(floor, self.high))
+
+    def capped(self, cap: Span | float) -> Span:
+        c = cap if isinstance(cap, Span) else Span(cap, cap)
+        return Span(min(self.low, c.low), min(self.high, c.high))
+
+
+Result = CostLine | _Unpriced
+Rule = Callable[[Resource, "_Context"], Iterable[Result]]
+
+
+class _Context:
+    """The inventory, usage and catalog a rule prices with, and what rules share (which
+    Supabase project pays its organization's plan, which buckets hold what share)."""
+
+    def __init__(self, inventory: Inventory, usage: Usage, users, catalog: PriceCatalog) -> None:
+        self.inventory = inventory
+        self.catalog = catalog
+        self.by_key = inventory.by_key()
+        self.users = _users_span(users)
+        self.database_gb = Span(usage.database_gb.low, usage.database_gb.high)
+        self.storage_gb = Span(usage.storage_gb.low, usage.storage_gb.high)
+        self.egress_gb = Span(usage.egress_gb.low, usage.egress_gb.high)
+        rpu = usage.requests_per_user_month
+        self.requests = (
+            Span(rpu.low * self.users.low, rpu.high * self.users.high) if self.users else None
+        )
+        self._open_users = users is not None and _users_max(users) is None
+        self._index()
+
+    # -- indexes ------------------------------------------------------------------------
+    def _index(self) -> None:
+        inv = self.inventory
+        self.projects = sorted(
+            inv.of_type("pulumi-python:dynamic/supabase:Project"), key=lambda r: r.name
+        )
+        orgs: dict[str, list[Resource]] = defaultdict(list)
+        for p in self.projects:
+            orgs[str(p.inputs.get("organization_slug"))].append(p)
+        self.org_projects = dict(orgs)
+        # Buckets: a bucket named as a replication destination holds a copy of its source.
+        buckets = inv.of_type("aws:s3/bucket:Bucket")
+        by_physical = {str(b.inputs.get("bucket") or b.name): b for b in buckets}
+        self.replica_source: dict[str, Resource] = {}
+        self.replica_class: dict[str, str] = {}
+        for cfg in inv.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
+            source = self._source_bucket(cfg, buckets)
+            for rule in cfg.inputs.get("rules") or []:
+                dest = (rule or {}).get("destination") or {}
+                arn = str(dest.get("bucket") or "")
+                target = by_physical.get(arn.rsplit(":", 1)[-1])
+                if target is not None and source is not None:
+                    self.replica_source[target.key] = source
+                    self.replica_class[target.key] = dest.get("storageClass") or "STANDARD"
+        self.primary_buckets = [b for b in buckets if b.key not in self.replica_source]
+        alarms = inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        self.alarms = sorted(alarms, key=lambda r: r.key)
+
+    def _source_bucket(self, cfg: Resource, buckets: Iterable[Resource]) -> Resource | None:
+        parent = self.by_key.get(cfg.parent or "")
+        if parent is not None and parent.type == "aws:s3/bucket:Bucket":
+            return parent
+        ref = str(cfg.inputs.get("bucket") or "")
+        for b in buckets:
+            if ref in (b.name, f"{b.name}-id", b.inputs.get("bucket")):
+                return b
+        return None
+
+    # -- catalog ------------------------------------------------------------------------
+    def entry(self, key: str) -> PriceEntry | None:
+        return self.catalog.get(key) if key in self.catalog else None
+
+    # -- shared figures -----------------------------------------------------------------
+    def bucket_share(self, bucket: Resource) -> Span:
+        """Stored GB of one bucket: usage.storage_gb split evenly over the buckets that are
+        not replicas; a replica holds what its source holds (the same share)."""
+        if not self.primary_buckets:
+            return Span(0, 0)
+        return self.storage_gb * (1 / len(self.primary_buckets))
+
+    def provisioned_disk_gb(self, project: Resource | None = None) -> Span:
+        """Provisioned disk of a Supabase project: its DiskConfig's size_gb when the program
+        sets one, and never less than its share of usage.database_gb (split evenly over the
+        projects, i.e. shards: Supabase grows a disk that fills up), nor below the 8 GB a
+        project starts with."""
+        included = self.disk_included()
+        if not self.projects:
+            return Span(included, included)
+        share = (self.database_gb * (1 / len(self.projects))).at_least(included)
+        if project is not None:
+            for disk in self.inventory.of_type(_DISK_CONFIG):
+                if disk.parent == project.key and disk.inputs.get("size_gb"):
+                    share = share.at_least(float(disk.inputs["size_gb"]))
+        return share
+
+    def disk_included(self) -> float:
+        entry = self.entry("supabase.disk.gp3_gb")
+        return float(entry.extra.get("included_gb", 8)) if entry else 8.0
+
+    def compute_price(self, size: str, plan: str | None) -> tuple[PriceEntry | None, str]:
+        """The compute entry a project of `size` is billed at, and what to call it."""
+        entry = self.entry(f"supabase.compute.{size}")
+        if entry is not None and plan not in (None, "free"):
+            billed_as = entry.extra.get("billed_as_on_paid_plans")
+            if billed_as:
+                return self.entry(f"supabase.compute.{billed_as}"), f"{size}, billed as {billed_as}"
+        return entry, size
+
+    def web_inputs(self, resource: Resource) -> dict[str, Any] | None:
+        """The floyo:web:Web component a Vercel resource belongs to (its inputs)."""
+        seen = 0
+        key = resource.parent
+        while key and seen < 10:
+            parent = self.by_key.get(key)
+            if parent is None:
+                break
+            if parent.type == "floyo:web:Web":
+                return parent.inputs
+            key, seen = parent.parent, seen + 1
+        webs = self.inventory.of_type("floyo:web:Web")
+        return webs[0].inputs if len(webs) == 1 else None
+
+    def notes(self, unpriced: tuple[Unpriced, ...]) -> list[str]:
+        out = []
+        if unpriced:
+            count = len({(u.type, name) for u in unpriced for name in u.resources})
+            out.append(
+                f"the total leaves out {count} unpriced resource{'s' if count != 1 else ''} "
+                "(see unpriced)"
+            )
+        if self._open_users and self.users:
+            out.append(
+                f"users have no upper bound: the high figure assumes "
+                f"{self.users.high:,.0f} users ({OPEN_ENDED_USERS_FACTOR}x the minimum)"
+            )
+        elsewhere = sorted(
+            {
+                r.region
+                for r in self.inventory.resources
+                if r.provider == "aws" and r.region not in (None, "global", "us-east-1")
+            }
+        )
+        if elsewhere:
+            out.append(
+                "AWS resources in " + ", ".join(elsewhere) + " are priced at us-east-1 list "
+                "rates (other regions cost more)"
+            )
+        return out
+
+    # -- building lines -----------------------------------------------------------------
+    def line(
+        self,
+        resource: Resource,
+        item: str,
+        unit_price: float,
+        quantity: Span | float,
+        unit: str,
+        source: PriceEntry | str,
+        *,
+        provider: str | None = None,
+        detail: str = "",
+    ) -> CostLine:
+        q = quantity if isinstance(quantity, Span) else Span(quantity, quantity)
+        if isinstance(source, str):
+            url, key = source, None
+        else:
+            url, key = source.source, source.key
+        return CostLine(
+            provider=provider or _line_provider(resource),
+            component=resource.component,
+            resource=resource.name,
+            item=item,
+            low=_cents(unit_price * q.low),
+            high=_cents(unit_price * q.high),
+            unit_price=unit_price,
+            quantity=(_qty(q.low), _qty(q.high)),
+            unit=unit,
+            source=url,
+            type=resource.type,
+            detail=detail,
+            price_key=key,
+        )
+
+
+def _users_max(users) -> int | None:
+    return users[1] if isinstance(users, tuple) else users.max
+
+
+def _users_span(users) -> Span | None:
+    if users is None:
+        return None
+    low, high = users if isinstance(users, tuple) else (users.min, users.max)
+    return Span(float(low), float(high if high is not None else OPEN_ENDED_USERS_FACTOR * low))
+
+
+def _qty(value: float) -> float:
+    rounded = round(value, 4)
+    return float(int(rounded)) if rounded == int(rounded) else rounded
+
+
+def _line_provider(resource: Resource) -> str:
+    if resource.type.startswith("pulumi:providers:"):
+        return resource.type.rsplit(":", 1)[-1]
+    return resource.provider
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+def _free(item: str, why: str, source: str | None = None, provider: str | None = None) -> Rule:
+    """A resource that costs nothing by itself: priced at $0, with the reason."""
+
+    def rule(resource: Resource, ctx: _Context) -> Iterable[Result]:
+        yield ctx.line(
+            resource, item, 0.0, 1, "each", source or _PULUMI_DOCS, provider=provider, detail=why
+        )
+
+    return rule
+
+
+def _free_entry(item: str, key: str, why: str) -> Rule:
+    """A resource whose catalog price is 0 (or whose use stays within a free tier)."""
+
+    def rule(resource: Resource, ctx: _Context) -> Iterable[Result]:
+        entry = ctx.entry(key)
+        if entry is None:
+            yield _Unpriced(f"no price entry {key!r} in the catalog")
+            return
+        yield ctx.line(resource, item, entry.price or 0.0, 0, entry.unit, entry, detail=why)
+
+    return rule
+
+
+def _span_text(span: Span) -> str:
+    return f"{span.low:,.4g}" if span.low == span.high else f"{span.low:,.4g}-{span.high:,.4g}"
+
+
+_DISK_CONFIG = "pulumi-python:dynamic/supabase:DiskConfig"

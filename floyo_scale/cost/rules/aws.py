@@ -1,0 +1,226 @@
+"""AWS pricing rules: S3, ElastiCache, CloudWatch alarms, SNS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ...offline.inventory import Resource
+from ..context import (
+    FREE_ALARMS,
+    HOURS_PER_MONTH,
+    MONTHLY_WRITE_SHARE,
+    S3_GETS_PER_REQUEST,
+    S3_PUTS_PER_REQUEST,
+    TRANSITION_PRICED_DAYS,
+    Result,
+    _Context,
+    _Unpriced,
+)
+
+if TYPE_CHECKING:  # only for annotations: importing spec at run time is not needed here
+    from ...catalog.prices import PriceEntry
+
+
+# AWS: S3 -----------------------------------------------------------------------------------
+
+
+def _storage_class_entry(ctx: _Context, storage_class: str) -> PriceEntry | None:
+    for entry in ctx.catalog.entries("aws.s3.storage"):
+        if entry.extra.get("storage_class") == storage_class:
+            return entry
+    return None
+
+
+def _bucket_class(resource: Resource, ctx: _Context) -> tuple[str, str]:
+    """The storage class a bucket's data is priced at, and why."""
+    written = ctx.replica_class.get(resource.key, "STANDARD")
+    for cfg in ctx.inventory.of_type(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    ):
+        if cfg.parent != resource.key:
+            continue
+        for rule in cfg.inputs.get("rules") or []:
+            prefix = ((rule or {}).get("filter") or {}).get("prefix", "")
+            if rule.get("status") != "Enabled" or prefix:
+                continue
+            for t in rule.get("transitions") or []:
+                days = t.get("days")
+                if days is not None and days <= TRANSITION_PRICED_DAYS:
+                    return t["storageClass"], f"lifecycle moves objects after {days} days"
+    return written, "as written (later lifecycle transitions not counted)"
+
+
+def _s3_bucket(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """Storage (usage.storage_gb split over the non-replica buckets; a replica holds its
+    source's share) and, on non-replica buckets, GET/PUT requests driven by app requests."""
+    share = ctx.bucket_share(resource)
+    storage_class, why = _bucket_class(resource, ctx)
+    entry = _storage_class_entry(ctx, storage_class)
+    if entry is None:
+        yield _Unpriced(f"no S3 storage price for class {storage_class}")
+    else:
+        source = ctx.replica_source.get(resource.key)
+        whose = f"a copy of {source.name}" if source else "usage.storage_gb split over buckets"
+        yield ctx.line(
+            resource,
+            "storage",
+            entry.price or 0.0,
+            share,
+            entry.unit,
+            entry,
+            detail=f"{storage_class}, {why}; {whose}",
+        )
+    if resource.key in ctx.replica_source:
+        return
+    if ctx.requests is None:
+        yield _Unpriced("S3 requests: no user count given to the estimate")
+        return
+    per_bucket = ctx.requests * (1 / max(1, len(ctx.primary_buckets)))
+    for kind, per_request in (("get", S3_GETS_PER_REQUEST), ("put", S3_PUTS_PER_REQUEST)):
+        req = ctx.entry(f"aws.s3.requests.standard.{kind}")
+        if req is None:
+            continue
+        yield ctx.line(
+            resource,
+            f"{kind.upper()} requests",
+            req.price or 0.0,
+            per_bucket * (per_request / 1000),
+            req.unit,
+            req,
+            detail=f"{per_request:g} per app request, split over buckets",
+        )
+
+
+def _s3_replication(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """Cross-region transfer of what is written to the source each month, per destination."""
+    entry = ctx.entry("aws.s3.replication.transfer_gb")
+    source = ctx.by_key.get(resource.parent or "")
+    destinations = len(resource.inputs.get("rules") or [])
+    if entry is None:
+        yield _Unpriced("no S3 replication transfer price in the catalog")
+        return
+    if source is None or source.type != "aws:s3/bucket:Bucket":
+        yield _Unpriced("replication whose source bucket is not in the inventory")
+        return
+    gb = ctx.bucket_share(source) * (MONTHLY_WRITE_SHARE * destinations)
+    yield ctx.line(
+        resource,
+        "replication transfer",
+        entry.price or 0.0,
+        gb,
+        entry.unit,
+        entry,
+        detail=f"{MONTHLY_WRITE_SHARE:.0%} of {source.name} written a month, "
+        f"to {destinations} region{'s' if destinations != 1 else ''}",
+    )
+
+
+# AWS: ElastiCache --------------------------------------------------------------------------
+
+
+def _node_type(resource: Resource, ctx: _Context) -> tuple[str | None, str]:
+    """The group's node type; a secondary member of a global datastore records none and runs
+    the primary's, found through the GlobalReplicationGroup."""
+    node = resource.inputs.get("nodeType")
+    if node:
+        return str(node), ""
+    global_id = resource.inputs.get("globalReplicationGroupId")
+    if not global_id:
+        return None, ""
+    globals_ = ctx.inventory.of_type(
+        "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
+    )
+    matches = [
+        g
+        for g in globals_
+        if str(global_id).endswith(str(g.inputs.get("globalReplicationGroupIdSuffix") or "\0"))
+    ] or (list(globals_) if len(globals_) == 1 else [])
+    if not matches:
+        return None, ""
+    primary_id = matches[0].inputs.get("primaryReplicationGroupId")
+    for group in ctx.inventory.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+        ids = {group.name, f"{group.name}-id", group.inputs.get("replicationGroupId")}
+        if primary_id in ids and group.inputs.get("nodeType"):
+            return str(group.inputs["nodeType"]), f"the global datastore primary {group.name}'s"
+    return None, ""
+
+
+def _elasticache_group(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    node, whose = _node_type(resource, ctx)
+    if node is None:
+        yield _Unpriced("replication group whose node type is unknown")
+        return
+    entry = ctx.entry(f"aws.elasticache.node_hour.{node}")
+    if entry is None:
+        yield _Unpriced(f"no ElastiCache node-hour price for {node}")
+        return
+    inputs = resource.inputs
+    if inputs.get("numNodeGroups"):
+        nodes = int(inputs["numNodeGroups"]) * (1 + int(inputs.get("replicasPerNodeGroup") or 0))
+    else:
+        nodes = int(inputs.get("numCacheClusters") or 1)
+    engine = inputs.get("engine") or "redis"
+    detail = f"{nodes} x {node}" + (f" ({whose})" if whose else "") + f" x {HOURS_PER_MONTH} h"
+    if engine == "valkey":
+        detail += "; Valkey lists ~0.8x, priced at the Redis OSS rate"
+    yield ctx.line(
+        resource,
+        "nodes",
+        entry.price or 0.0,
+        nodes * HOURS_PER_MONTH,
+        entry.unit,
+        entry,
+        detail=detail,
+    )
+
+
+# AWS: monitoring ---------------------------------------------------------------------------
+
+
+def _alarm(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    period = resource.inputs.get("period")
+    if period is not None and int(period) < 60:
+        entry = ctx.entry("aws.cloudwatch.alarm_high_resolution")
+        if entry is None:
+            yield _Unpriced("no high-resolution alarm price in the catalog")
+            return
+        yield ctx.line(
+            resource, "alarm", entry.price or 0.0, 1, entry.unit, entry, detail="high resolution"
+        )
+        return
+    entry = ctx.entry(FREE_ALARMS)
+    if entry is None:
+        yield _Unpriced("no standard alarm price in the catalog")
+        return
+    free = int(entry.extra.get("free_tier", 0))
+    standard = [a for a in ctx.alarms if int(a.inputs.get("period") or 60) >= 60]
+    index = next((i for i, a in enumerate(standard) if a.key == resource.key), len(standard))
+    within = index < free
+    yield ctx.line(
+        resource,
+        "alarm",
+        entry.price or 0.0,
+        0 if within else 1,
+        entry.unit,
+        entry,
+        detail=f"within the free tier ({free} alarms)" if within else "beyond the free tier",
+    )
+
+
+def _sns_subscription(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    protocol = resource.inputs.get("protocol")
+    key = "aws.sns.email_100k" if protocol in ("email", "email-json") else "aws.sns.http_million"
+    entry = ctx.entry(key)
+    if entry is None:
+        yield _Unpriced(f"no SNS {protocol} delivery price in the catalog")
+        return
+    yield ctx.line(
+        resource,
+        "deliveries",
+        entry.price or 0.0,
+        0,
+        entry.unit,
+        entry,
+        detail=f"alert deliveries stay within the free tier ({entry.extra.get('free_tier', 0):,})",
+    )

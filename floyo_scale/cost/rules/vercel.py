@@ -1,0 +1,107 @@
+"""Vercel pricing rules: the team's plan and seats, project usage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ...offline.inventory import Resource
+from ..context import Result, Span, _Context, _Unpriced
+
+# Vercel ------------------------------------------------------------------------------------
+
+
+def _vercel_team(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """floyo:web:Web carries the team's plan and paid seats."""
+    plan = resource.inputs.get("vercel_plan")
+    seats = int(resource.inputs.get("seats") or 1)
+    entry = ctx.entry(f"vercel.plans.{plan}") if plan else None
+    if entry is None:
+        yield _Unpriced(f"no Vercel plan {plan!r} in the catalog")
+    elif entry.is_custom:
+        yield _Unpriced(f"Vercel {plan} plan: contract pricing, no list price")
+    elif entry.unit == "seat-month":
+        yield ctx.line(
+            resource,
+            f"{plan} plan seats",
+            entry.price or 0.0,
+            seats,
+            "seat-month",
+            entry,
+            provider="vercel",
+            detail=f"{seats} seat{'s' if seats != 1 else ''}",
+        )
+    else:
+        yield ctx.line(
+            resource, f"{plan} plan", entry.price or 0.0, 1, entry.unit, entry, provider="vercel"
+        )
+
+
+def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """Usage beyond the plan: fast data transfer (usage.egress_gb) and edge requests (one
+    per app request), less the plan's monthly usage credit."""
+    web = ctx.web_inputs(resource)
+    plan = (web or {}).get("vercel_plan")
+    entry = ctx.entry(f"vercel.plans.{plan}") if plan else None
+    if entry is None:
+        yield _Unpriced("no Vercel plan found for this project (no floyo:web:Web parent)")
+        return
+    if entry.is_custom:
+        yield _Unpriced(f"Vercel {plan} plan usage: contract pricing, no list price")
+        return
+    includes = entry.extra.get("includes") or {}
+    if plan == "hobby":
+        yield ctx.line(
+            resource,
+            "usage",
+            0.0,
+            0,
+            "month",
+            entry,
+            detail="Hobby has no overage billing: a project over quota is paused",
+        )
+        return
+    transfer = ctx.entry("vercel.overage.fast_data_transfer_gb")
+    requests = ctx.entry("vercel.overage.edge_requests_million")
+    overage = Span(0, 0)
+    if transfer is not None:
+        included = float(includes.get("fast_data_transfer_gb", 0))
+        gb = ctx.egress_gb.over(included)
+        line = ctx.line(
+            resource,
+            "fast data transfer",
+            transfer.price or 0.0,
+            gb,
+            "GB",
+            transfer,
+            detail=f"usage.egress_gb beyond {included:,.0f} GB included",
+        )
+        overage = Span(overage.low + line.low, overage.high + line.high)
+        yield line
+    if requests is not None:
+        if ctx.requests is None:
+            yield _Unpriced("edge requests: no user count given to the estimate")
+        else:
+            included = float(includes.get("edge_requests", 0))
+            millions = ctx.requests.over(included) * 1e-6
+            line = ctx.line(
+                resource,
+                "edge requests",
+                requests.price or 0.0,
+                millions,
+                requests.unit,
+                requests,
+                detail=f"requests/user x users beyond {included / 1e6:,.0f}M included",
+            )
+            overage = Span(overage.low + line.low, overage.high + line.high)
+            yield line
+    credit = float(includes.get("usage_credit", 0))
+    if credit:
+        yield ctx.line(
+            resource,
+            "usage credit",
+            -1.0,
+            overage.capped(credit),
+            "USD",
+            entry,
+            detail=f"the plan's ${credit:,.0f} monthly usage credit, against usage",
+        )

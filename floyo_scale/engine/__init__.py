@@ -1,0 +1,121 @@
+"""The Pulumi engine, driven through the Automation API: the only package that imports
+`pulumi.automation` (see docs/engine.md).
+
+Owns: the Target a command runs against (target), the Pulumi CLI and plugins (install),
+signals (signals), stack locks and the stale-lock policy (locks), Automation API errors
+(failures), engine events (events), results (results), an opened stack (session), `up` and
+`destroy` with their guards (deploy), and the AWS checks made before the engine runs
+(aws_preflight).
+
+May import: pulumi.automation, errors, spec, infra, offline, cost, guards, policy. Never
+render or cli: it never prints; progress goes to a sink (events.Event), results are
+returned, failures raised as FloyoError subclasses with the exit codes of errors.ExitCode.
+
+It runs the ONE program (`floyo_scale.infra.program`, the function `plan` synthesizes) as an
+inline program on the Pulumi stack named after the stack file, in a self-managed backend
+(`file://<root>/.floyo/state` unless PULUMI_BACKEND_URL says otherwise).
+
+Three things the Automation API does not do for us, done here:
+- signals: `pulumi` runs in its own session; SIGINT/SIGTERM/SIGHUP reach floyo-scale only,
+  which passes one SIGINT on (Pulumi's graceful cancel: in-flight operations finish, the lock
+  is released), escalates after a grace period, and says how to recover (pulumi/pulumi#9103);
+- locks: a locked stack is exit 5 naming the holder; `lock_timeout` waits and retries;
+- secrets: values come from the environment variables the stack file names, reach the
+  program in-process, and are redacted from every message shown.
+"""
+
+from .deploy import (
+    DestroyReport,
+    check_budget,
+    deploy,
+    destroy,
+    drift,
+    drift_error,
+    estimate,
+    release_lock,
+    review_up,
+)
+from .events import Event, Sink
+from .failures import SETUP_HINT, translate_error
+from .install import (
+    CLI_VERSION,
+    MIN_CLI_VERSION,
+    PROVIDER_PACKAGES,
+    Plugin,
+    PulumiCLI,
+    SetupReport,
+    cli_root,
+    data_dir,
+    find_cli,
+    required_plugins,
+    setup,
+)
+from .locks import LockHolder, check_stale, parse_lock_holders, read_lock_files
+from .results import Drift, DriftReport, Output, PreviewReport, Review, UpReport
+from .session import Session, open_session
+from .signals import CHILDREN, GRACE_SECONDS, KILL_SECONDS, SignalForwarder, SignalReport, run_child
+from .target import (
+    PASSPHRASE_VARS,
+    STATE_DIR,
+    WORK_DIR,
+    Target,
+    default_backend,
+    prepare,
+    secret_refs,
+    secrets_provider,
+    stack_secrets,
+)
+
+__all__ = [
+    "CHILDREN",
+    "CLI_VERSION",
+    "GRACE_SECONDS",
+    "KILL_SECONDS",
+    "MIN_CLI_VERSION",
+    "PASSPHRASE_VARS",
+    "PROVIDER_PACKAGES",
+    "SETUP_HINT",
+    "STATE_DIR",
+    "WORK_DIR",
+    "Drift",
+    "DriftReport",
+    "Event",
+    "LockHolder",
+    "Output",
+    "Plugin",
+    "PreviewReport",
+    "PulumiCLI",
+    "Review",
+    "Session",
+    "SetupReport",
+    "SignalForwarder",
+    "SignalReport",
+    "Sink",
+    "Target",
+    "UpReport",
+    "check_budget",
+    "cli_root",
+    "data_dir",
+    "default_backend",
+    "deploy",
+    "DestroyReport",
+    "check_stale",
+    "destroy",
+    "drift_error",
+    "drift",
+    "estimate",
+    "find_cli",
+    "open_session",
+    "parse_lock_holders",
+    "prepare",
+    "read_lock_files",
+    "release_lock",
+    "required_plugins",
+    "review_up",
+    "run_child",
+    "secret_refs",
+    "secrets_provider",
+    "setup",
+    "stack_secrets",
+    "translate_error",
+]

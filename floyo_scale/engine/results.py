@@ -1,0 +1,100 @@
+"""What engine operations return: previews, drift, reviews, update reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi.automation as auto
+
+from ..cost import CostEstimate
+from ..guards import (
+    QUIET_OPS,
+    Downgrade,
+    Loss,
+    Step,
+)
+from ..offline.plan import InventoryDiff
+
+# -- results -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    value: Any
+    secret: bool
+
+
+@dataclass(frozen=True)
+class PreviewReport:
+    op: str
+    stack: str
+    steps: tuple[Step, ...]
+    counts: Mapping[str, int]
+    unreadable: int = 0  # engine events that could not be read
+
+    @property
+    def changes(self) -> tuple[Step, ...]:
+        """One step per resource that changes (a replacement's three steps count once)."""
+        seen: dict[str, Step] = {}
+        for step in self.steps:
+            if step.changes and (step.urn not in seen or step.op == "replace"):
+                seen[step.urn] = step
+        return tuple(seen.values())
+
+
+@dataclass(frozen=True)
+class Drift:
+    type: str
+    name: str
+    op: str  # update: properties differ; delete: gone from the cloud
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    stack: str
+    drifted: tuple[Drift, ...]
+    counts: Mapping[str, int]
+
+    @property
+    def has_drift(self) -> bool:
+        """The one definition of drift: a resource listed as differing, or a refresh that
+        would change anything (a count other than same/read/refresh)."""
+        return bool(self.drifted) or any(v for k, v in self.counts.items() if k not in QUIET_OPS)
+
+
+@dataclass(frozen=True)
+class Review:
+    """What `up` found out before changing anything."""
+
+    stack: str
+    phase: str
+    deployed_phase: str | None
+    preview: PreviewReport
+    diff: InventoryDiff | None
+    losses: tuple[Loss, ...]
+    downgrade: Downgrade | None
+    cost: CostEstimate  # of the new phase
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UpReport:
+    stack: str
+    counts: Mapping[str, int]
+    outputs: Mapping[str, Output]
+    review: Review | None = None
+
+
+def _counts(op_map: Mapping[Any, int] | None) -> dict[str, int]:
+    return {_op(k): int(v) for k, v in (op_map or {}).items()}
+
+
+def _outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, Output]:
+    return {k: Output(v.value, bool(v.secret)) for k, v in sorted(outputs.items())}
+
+
+def _op(value: Any) -> str:
+    return str(getattr(value, "value", value))

@@ -1,0 +1,346 @@
+"""A stack, opened: preview, up, destroy, refresh, drift, outputs, cancel through the Automation
+API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import pulumi.automation as auto
+
+from ..errors import (
+    Interrupted,
+)
+from . import install
+from .events import Event, Sink, _Events
+from .failures import _urn_label, translate_error
+from .locks import LockHolder, parse_lock_holders, read_lock_files
+from .results import Drift, DriftReport, Output, PreviewReport, UpReport, _counts, _outputs
+from .signals import GRACE_SECONDS, SignalForwarder, SignalReport
+from .target import Target
+
+T = TypeVar("T")
+
+
+# -- a stack, opened -----------------------------------------------------------------------
+
+
+def open_session(
+    target: Target,
+    *,
+    create: bool = False,
+    sink: Sink | None = None,
+    lock_timeout: float = 0.0,
+    program: Callable[[], None] | None = None,
+    command: auto.PulumiCommand | None = None,
+) -> Session:
+    """Select (or, with `create`, create) the Pulumi stack named after the stack file.
+
+    The inline program is `infra.program(stack, secrets)`, the function `plan` synthesizes;
+    `program` replaces it only in tests.
+    """
+    from ..infra import program as infra_program
+
+    command = command or install.find_cli()  # looked up here, so tests can replace it
+    target.work_dir.mkdir(parents=True, exist_ok=True)
+    if target.state_dir is not None:
+        target.state_dir.mkdir(parents=True, exist_ok=True)  # created on first use
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(target.work_dir),
+        env_vars=target.env_vars(),
+        secrets_provider=target.secrets_provider,
+        project_settings=auto.ProjectSettings(
+            name=target.project, runtime="python", main=str(target.root)
+        ),
+        pulumi_command=command,
+    )
+    open_stack = auto.create_or_select_stack if create else auto.select_stack
+    session = Session(target, None, sink, lock_timeout=lock_timeout)
+
+    def select(_: _Events) -> auto.Stack:
+        return open_stack(
+            stack_name=target.name,
+            project_name=target.project,
+            program=program or infra_program(target.stack, target.secrets),
+            opts=opts,
+        )
+
+    session.stack = session._run("select", select)[0]
+    return session
+
+
+class Session:
+    """One Pulumi stack, opened. Every operation goes through `_run`: signal forwarding,
+    lock retries, error translation."""
+
+    def __init__(
+        self,
+        target: Target,
+        stack: auto.Stack | None,
+        sink: Sink | None = None,
+        *,
+        lock_timeout: float = 0.0,
+        grace: float = GRACE_SECONDS,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.target = target
+        self._stack = stack
+        self.sink = sink
+        self.lock_timeout = lock_timeout
+        self.grace = grace
+        self._sleep = sleep
+        self._clock = clock
+        self._configured = False
+
+    @property
+    def stack(self) -> auto.Stack:
+        assert self._stack is not None, "the stack is not open"
+        return self._stack
+
+    @stack.setter
+    def stack(self, value: auto.Stack) -> None:
+        self._stack = value
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        if self.sink is not None:
+            self.sink(event)
+
+    def _run(
+        self,
+        op: str,
+        call: Callable[[_Events], T],
+        *,
+        preview: bool = False,
+        mutating: bool = False,
+    ) -> tuple[T, _Events]:
+        deadline = self._clock() + self.lock_timeout
+        delay = 1.0
+        while True:
+            events = _Events(self.sink, self.target.redact, preview)
+            forwarder = SignalForwarder(self.grace)
+            try:
+                with forwarder:
+                    result = call(events)
+            except Interrupted:
+                raise
+            except Exception as exc:
+                if forwarder.report.received:
+                    raise self._interrupted(op, forwarder.report, mutating) from exc
+                remaining = deadline - self._clock()
+                if isinstance(exc, auto.ConcurrentUpdateError) and remaining > 0:
+                    wait = min(delay, remaining)
+                    holders = parse_lock_holders(str(exc))
+                    who = holders[0].describe() if holders else "another update"
+                    self._emit(
+                        Event(
+                            "diagnostic",
+                            message=f"stack {self.target.name} is locked by {who}; "
+                            f"retrying in {wait:.0f}s",
+                            severity="warning",
+                        )
+                    )
+                    self._sleep(wait)
+                    delay = min(delay * 2, 30.0)
+                    continue
+                error = translate_error(
+                    exc, self.target.name, failures=events.failures, redact=self.target.redact
+                )
+                if error is None:
+                    raise
+                raise error from exc
+            if forwarder.report.received:
+                raise self._interrupted(op, forwarder.report, mutating, finished=True)
+            return result, events
+
+    def _interrupted(
+        self, op: str, report: SignalReport, mutating: bool, finished: bool = False
+    ) -> Interrupted:
+        name = self.target.name
+        message = f"{op} of stack {name} was interrupted ({report.name})"
+        if finished:
+            return Interrupted(message + f"; the {op} had already finished", None)
+        hints = []
+        if mutating:
+            pending = _quietly(self.pending_operations) or ()
+            if pending:
+                message += "; operations were left pending on: " + ", ".join(pending)
+                hints.append(
+                    "check those resources in the provider's console, then run: "
+                    f"floyo-scale refresh --stack {name} --clear-pending-creates"
+                )
+            holders = _quietly(self.lock_holders)
+            if report.killed or holders:
+                hints.append(f"release the lock it left: floyo-scale cancel --stack {name}")
+        if not hints:
+            hints.append(
+                "Pulumi stopped cleanly and released the stack; run the command again to go on"
+            )
+        return Interrupted(message, "; then ".join(hints))
+
+    def configure(self) -> None:
+        """Stack config from the spec. Only `floyo:phase` (plain): secrets reach the program
+        in-process, because `pulumi config set --secret` takes the value on its command
+        line, where any user of the machine can read it (ps, /proc)."""
+        if self._configured:
+            return  # once per session: each `pulumi config` is a process
+        config = {"floyo:phase": auto.ConfigValue(value=self.target.stack.phase_name, secret=False)}
+        self._run("configure", lambda _: self.stack.set_all_config(config))
+        self._configured = True
+
+    # -- operations --------------------------------------------------------------------
+    def _preview(self, op: str, call: Callable[[_Events], auto.PreviewResult]) -> PreviewReport:
+        self._emit(Event("start", op=f"{op} preview" if op != "preview" else op))
+        result, events = self._run(f"{op} preview", call, preview=True)
+        return PreviewReport(
+            op,
+            self.target.name,
+            tuple(events.steps),
+            _counts(result.change_summary),
+            events.unreadable,
+        )
+
+    def preview(self, *, targets: Sequence[str] = (), parallel: int | None = None) -> PreviewReport:
+        self.configure()
+        return self._preview(
+            "preview",
+            lambda ev: self.stack.preview(
+                on_event=ev, target=list(targets) or None, parallel=parallel, color="never"
+            ),
+        )
+
+    def up(
+        self,
+        *,
+        targets: Sequence[str] = (),
+        parallel: int | None = None,
+        expected: int | None = None,
+    ) -> UpReport:
+        self.configure()
+        self._emit(Event("start", op="up", total=expected))
+        message = (
+            f"floyo-scale up --phase {self.target.stack.phase_name} --stack {self.target.name}"
+        )
+        result, _ = self._run(
+            "up",
+            lambda ev: self.stack.up(
+                on_event=ev,
+                target=list(targets) or None,
+                parallel=parallel,
+                color="never",
+                message=message,
+                show_secrets=False,
+            ),
+            mutating=True,
+        )
+        return UpReport(
+            self.target.name, _counts(result.summary.resource_changes), _outputs(result.outputs)
+        )
+
+    def preview_destroy(self, *, targets: Sequence[str] = ()) -> PreviewReport:
+        return self._preview(
+            "destroy",
+            lambda ev: self.stack.preview_destroy(
+                on_event=ev, target=list(targets) or None, color="never", show_secrets=False
+            ),
+        )
+
+    def destroy(
+        self,
+        *,
+        targets: Sequence[str] = (),
+        parallel: int | None = None,
+        expected: int | None = None,
+    ) -> dict[str, int]:
+        self._emit(Event("start", op="destroy", total=expected))
+        result, _ = self._run(
+            "destroy",
+            lambda ev: self.stack.destroy(
+                on_event=ev,
+                target=list(targets) or None,
+                parallel=parallel,
+                color="never",
+                show_secrets=False,
+            ),
+            mutating=True,
+        )
+        return _counts(result.summary.resource_changes)
+
+    def refresh(
+        self, *, clear_pending_creates: bool = False, parallel: int | None = None
+    ) -> dict[str, int]:
+        self._emit(Event("start", op="refresh"))
+        result, _ = self._run(
+            "refresh",
+            lambda ev: self.stack.refresh(
+                on_event=ev,
+                parallel=parallel,
+                clear_pending_creates=clear_pending_creates or None,
+                color="never",
+                show_secrets=False,
+            ),
+            mutating=True,
+        )
+        return _counts(result.summary.resource_changes)
+
+    def drift(self) -> DriftReport:
+        """Refresh in preview mode: nothing is written; what differs from the state."""
+        self._emit(Event("start", op="drift"))
+        result, events = self._run(
+            "drift",
+            lambda ev: self.stack.preview_refresh(on_event=ev, color="never", show_secrets=False),
+            preview=True,
+        )
+        drifted: dict[str, Drift] = {}
+        for step in events.steps + events.outputs_steps:
+            if step.type == "pulumi:pulumi:Stack" or step.type.startswith("pulumi:providers:"):
+                continue
+            if step.op not in ("same", "refresh", "read") or step.keys:
+                op = step.op if step.op not in ("refresh", "same") else "update"
+                prior = drifted.get(step.urn)
+                keys = tuple(dict.fromkeys((prior.keys if prior else ()) + step.keys))
+                drifted[step.urn] = Drift(step.type, step.name, op, keys)
+        return DriftReport(
+            self.target.name,
+            tuple(sorted(drifted.values(), key=lambda d: (d.type, d.name))),
+            _counts(result.change_summary),
+        )
+
+    def outputs(self) -> dict[str, Output]:
+        return _outputs(self._run("outputs", lambda _: self.stack.outputs())[0])
+
+    def deployed_phase(self) -> str | None:
+        """The phase of the last `up` (the program exports it), None if never deployed."""
+        phase = self.outputs().get("phase")
+        return phase.value if phase is not None and isinstance(phase.value, str) else None
+
+    def pending_operations(self) -> tuple[str, ...]:
+        """Resources an interrupted update left mid-operation ("type name (creating)")."""
+        deployment = self._run("export", lambda _: self.stack.export_stack())[0].deployment or {}
+        return tuple(
+            f"{_urn_label(op['resource']['urn'])} ({op.get('type', 'pending')})"
+            for op in deployment.get("pending_operations") or []
+        )
+
+    def lock_holders(self) -> tuple[LockHolder, ...]:
+        """Who holds the stack's lock; read from a file backend's lock files (other
+        backends do not show theirs)."""
+        if self.target.state_dir is None:
+            return ()
+        return read_lock_files(self.target.state_dir, self.target.project, self.target.name)
+
+    def cancel(self) -> tuple[LockHolder, ...]:
+        """Release the stack's lock; returns who held it (when the backend says)."""
+        holders = self.lock_holders()
+        self._run("cancel", lambda _: self.stack.cancel())
+        return holders
+
+
+def _quietly(call: Callable[[], T]) -> T | None:
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - only used to enrich an error already being raised
+        return None

@@ -1,0 +1,173 @@
+"""Where state and secrets live: the Target (a resolved stack, its backend, its secrets) that every
+engine command runs against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    UsageError,
+)
+from ..spec import ResolvedStack, secret_env_name
+from . import aws_preflight
+
+STATE_DIR = Path(".floyo") / "state"
+WORK_DIR = Path(".floyo") / "work"
+PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+# -- where state and secrets live ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A stack at a phase, and where its state and secrets come from."""
+
+    stack: ResolvedStack
+    root: Path  # the folder that holds phases/ and stacks/ (and .floyo/)
+    backend: str  # file://..., s3://..., https://api.pulumi.com
+    secrets_provider: str | None  # "passphrase", "awskms://...", None: the backend's own
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.stack.name
+
+    @property
+    def project(self) -> str:
+        return self.stack.stack.project
+
+    @property
+    def work_dir(self) -> Path:
+        """Pulumi.yaml and Pulumi.<stack>.yaml (config, passphrase salt); git-ignored."""
+        return self.root / WORK_DIR / self.project
+
+    @property
+    def state_dir(self) -> Path | None:
+        return Path(self.backend[len("file://") :]) if self.backend.startswith("file://") else None
+
+    def env_vars(self) -> dict[str, str]:
+        """Added to the environment of every `pulumi` command (never a secret: the workspace's
+        repr shows them). The passphrase and cloud credentials are inherited."""
+        return {
+            "PULUMI_BACKEND_URL": self.backend,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_PYTHON_CMD": sys.executable,  # dynamic providers: this interpreter
+        }
+
+    def redact(self, text: str) -> str:
+        for value in sorted(self.secrets.values(), key=len, reverse=True):
+            if len(value) >= 4:
+                text = text.replace(value, "[secret]")
+        return text
+
+
+def default_backend(root: Path) -> str:
+    return f"file://{(root / STATE_DIR).resolve()}"
+
+
+def secret_refs(stack: ResolvedStack) -> tuple[str, ...]:
+    """The environment variables the stack file refers to (`${env:NAME}`), in file order."""
+    names: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # not a reference
+                names.append(secret_env_name(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    settings = stack.stack.model_dump()
+    cache = stack.phase.cache
+    if cache is None or cache.provider != "upstash":
+        settings.pop("upstash", None)  # its key is needed only when the phase uses Upstash
+    walk(settings)
+    return tuple(dict.fromkeys(names))
+
+
+def stack_secrets(
+    stack: ResolvedStack, env: Mapping[str, str], *, required: bool
+) -> dict[str, str]:
+    """The secret values, read from the environment; a missing one is a usage error (exit 2)
+    when the program will run (preview, up)."""
+    names = secret_refs(stack)
+    missing = [n for n in names if not env.get(n)]
+    if missing and required:
+        verb = "is" if len(missing) == 1 else "are"
+        raise UsageError(
+            f"{', '.join(missing)} {verb} not set: stacks/{stack.name}.yaml refers to "
+            f"{'it' if len(missing) == 1 else 'them'} as "
+            + ", ".join(f"${{env:{n}}}" for n in missing),
+            "export "
+            + " ".join(f"{n}=..." for n in missing)
+            + " (secrets are read from the environment, never from files)",
+        )
+    return {n: env[n] for n in names if env.get(n)}
+
+
+def secrets_provider(
+    stack: ResolvedStack, backend: str, env: Mapping[str, str], *, required: bool
+) -> str | None:
+    """The stack file's `secrets_provider`; else Pulumi Cloud's own; else a passphrase, which
+    must then be in the environment."""
+    if stack.stack.secrets_provider:
+        return stack.stack.secrets_provider
+    if backend.startswith(("https://", "http://")):
+        return None
+    passfile = env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if required and "PULUMI_CONFIG_PASSPHRASE" not in env and not passfile:
+        raise UsageError(
+            f"no passphrase for the secrets of stack {stack.name}",
+            "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE, a file holding "
+            "it) and keep it safe: the stack's secrets cannot be read without it; or set "
+            f"`secrets_provider: awskms://...` in stacks/{stack.name}.yaml",
+        )
+    passphrase_given = "PULUMI_CONFIG_PASSPHRASE" in env
+    if required and passfile and not passphrase_given and not Path(passfile).is_file():
+        raise UsageError(
+            f"PULUMI_CONFIG_PASSPHRASE_FILE names {passfile}, which does not exist",
+            "point it at the file that holds the passphrase",
+        )
+    return "passphrase"
+
+
+def prepare(
+    stack: ResolvedStack,
+    root: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    run_program: bool = True,
+    decrypt: bool = True,
+    aws: bool = False,
+) -> Target:
+    """Everything the engine needs for `stack`, checked before any process starts.
+
+    `run_program`: the command runs the program (preview, up), so every secret it refers to
+    must be set. `decrypt`: the command reads or writes secrets (all but `cancel`). `aws`:
+    the command touches AWS (preview, up, destroy, refresh, drift; not outputs, cancel).
+    """
+    env = os.environ if env is None else env
+    backend = env.get("PULUMI_BACKEND_URL") or default_backend(root)
+    target = Target(
+        stack=stack,
+        root=root,
+        backend=backend,
+        secrets_provider=secrets_provider(stack, backend, env, required=decrypt),
+        secrets=stack_secrets(stack, env, required=run_program),
+    )
+    if aws and not aws_preflight.skipped(env):
+        # AWS preflight (docs/engine.md): the credentials work, are the stack's account
+        # (exit 6 if not) and reach an s3:// state bucket; boto3, before `pulumi` starts.
+        aws_preflight.check_aws(stack, backend)
+    return target

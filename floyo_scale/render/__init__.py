@@ -1,0 +1,60 @@
+"""Every piece of text a user reads: tables, JSON, Markdown (PR comments), Mermaid, YAML with
+provenance, the progress display. Pure functions from data to strings (and the live display);
+the CLI decides where they go.
+
+Owns: text building blocks (text), spec errors and phases (spec), plan/diff/graph (plan), cost
+tables (cost), engine progress and reports (progress). Money goes through the one formatter,
+floyo_scale.cost.money (usd/money), which guards and policy use as well.
+
+May import: every library layer (errors, spec, offline, cost, guards, policy, engine types),
+rich. Imported only by cli: no library module imports render.
+"""
+
+from ..cost.money import money, signed_usd, usd, usd_range
+from ..offline.inventory import short_type
+from .plan import diff_markdown, diff_text, mermaid, plan_markdown, plan_table
+from .spec import (
+    issue_json,
+    phase_summary,
+    phases_table,
+    spec_error_text,
+    validate_text,
+    yaml_with_provenance,
+)
+from .text import (
+    MARKDOWN_LIMIT,
+    WIDTH,
+    console,
+    limit_markdown,
+    md_escape,
+    table_text,
+    to_json,
+    users_text,
+)
+
+__all__ = [
+    "MARKDOWN_LIMIT",
+    "WIDTH",
+    "console",
+    "diff_markdown",
+    "diff_text",
+    "issue_json",
+    "limit_markdown",
+    "md_escape",
+    "mermaid",
+    "money",
+    "phase_summary",
+    "phases_table",
+    "plan_markdown",
+    "plan_table",
+    "short_type",
+    "signed_usd",
+    "spec_error_text",
+    "table_text",
+    "to_json",
+    "usd",
+    "usd_range",
+    "users_text",
+    "validate_text",
+    "yaml_with_provenance",
+]

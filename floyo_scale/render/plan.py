@@ -1,0 +1,174 @@
+"""Plan, diff and graph text: the inventory table and PR Markdown, the diff between two phases, the
+Mermaid graph.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..offline.inventory import short_type
+from .text import MARKDOWN_LIMIT, limit_markdown, md_escape, table_text
+
+# -- plan ------------------------------------------------------------------------------------
+
+
+def _flags(resource: Any) -> str:
+    flags = []
+    if resource.stateful:
+        flags.append("stateful")
+    if resource.protect:
+        flags.append("protect")
+    if resource.retain_on_delete:
+        flags.append("retain")
+    return ", ".join(flags)
+
+
+def plan_table(inventory: Any, summary: dict[str, Any]) -> str:
+    from rich import box
+    from rich.table import Table
+
+    title = f"Plan: stack {inventory.stack} at phase {inventory.phase}"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("component", "region", "type", "name", "flags"):
+        table.add_column(column, no_wrap=column != "name", overflow="fold")
+    previous = None
+    for r in inventory.custom_resources():
+        first = r.component != previous
+        if first and previous is not None:
+            table.add_section()
+        previous = r.component
+        table.add_row(
+            r.component if first else "", r.region or "-", short_type(r.type), r.name, _flags(r)
+        )
+    counts = ", ".join(f"{k} {v}" for k, v in summary["by_component"].items())
+    regions = ", ".join(f"{k} {v}" for k, v in summary["by_region"].items())
+    return (
+        table_text(table)
+        + f"{summary['resources']} resources ({counts})\n"
+        + f"by region: {regions}\n"
+        + f"stateful: {summary['stateful']}, protected: {summary['protected']}\n"
+    )
+
+
+def plan_markdown(
+    inventory: Any, summary: dict[str, Any], extra: str = "", limit: int = MARKDOWN_LIMIT
+) -> str:
+    regions = list(summary["by_region"])
+    counts: dict[tuple[str, str], int] = {}
+    for r in inventory.custom_resources():
+        key = (r.component, r.region or "global")
+        counts[key] = counts.get(key, 0) + 1
+    lines = [
+        f"### floyo-scale plan: `{inventory.stack}` at phase `{inventory.phase}`",
+        "",
+        f"**{summary['resources']} resources**, {summary['stateful']} stateful, "
+        f"{summary['protected']} protected.",
+        "",
+        "| component | " + " | ".join(regions) + " | total |",
+        "|---|" + "---:|" * (len(regions) + 1),
+    ]
+    for component, total in summary["by_component"].items():
+        cells = [str(counts.get((component, region), "")) for region in regions]
+        lines.append(f"| {component} | " + " | ".join(cells) + f" | {total} |")
+    if extra:
+        lines += ["", extra.rstrip()]
+    lines += ["", "<details><summary>All resources</summary>", ""]
+    lines += ["| component | region | type | name | flags |", "|---|---|---|---|---|"]
+    for r in inventory.custom_resources():
+        lines.append(
+            f"| {r.component} | {r.region or '-'} | `{short_type(r.type)}` | {md_escape(r.name)} "
+            f"| {_flags(r)} |"
+        )
+    lines += ["", "</details>", ""]
+    return limit_markdown("\n".join(lines), limit)
+
+
+# -- diff ------------------------------------------------------------------------------------
+
+_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def diff_text(diff: Any) -> str:
+    old, new = diff.old, diff.new
+    head = f"Diff: {old.stack}@{old.phase} -> {new.stack}@{new.phase}"
+    lines = [head, ""]
+    for change in diff.changes:
+        r = change.resource
+        mark = "  !! destroys data" if change.destructive else ""
+        lines.append(
+            f"{_SYMBOL[change.kind]:>2} {change.kind:<7} {short_type(r.type)} {r.name} "
+            f"[{r.component}, {r.region or '-'}]{mark}"
+        )
+        for key, (before, after) in change.inputs.items():
+            forced = " (forces replacement)" if key in change.replaced_by else ""
+            lines.append(f"        {key}: {_value(before)} -> {_value(after)}{forced}")
+    if not diff.changes:
+        return f"{head}\n\nno changes\n"
+    counts = diff.counts()
+    lines += [
+        "",
+        ", ".join(f"{n} to {k}" for k, n in counts.items())
+        + (f"; {len(diff.destructive)} destroy data" if diff.destructive else ""),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> str:
+    old, new = diff.old, diff.new
+    counts = diff.counts()
+    lines = [
+        f"### floyo-scale diff: `{old.stack}@{old.phase}` → `{new.stack}@{new.phase}`",
+        "",
+        " · ".join(f"**{n}** to {k}" for k, n in counts.items()),
+        "",
+    ]
+    if diff.destructive:
+        lines += ["> [!WARNING]", "> These changes delete or replace resources that hold data:"]
+        lines += [
+            f"> - `{short_type(c.resource.type)}` {md_escape(c.resource.name)} ({c.kind})"
+            for c in diff.destructive
+        ]
+        lines.append("")
+    if extra:
+        lines += [extra.rstrip(), ""]
+    lines += [
+        "| action | component | region | type | name | changed inputs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in diff.changes:
+        r = c.resource
+        keys = ", ".join(f"`{k}`" for k in c.inputs)
+        lines.append(
+            f"| {c.kind} | {r.component} | {r.region or '-'} | `{short_type(r.type)}` "
+            f"| {md_escape(r.name)} | {keys} |"
+        )
+    return limit_markdown("\n".join(lines) + "\n", limit)
+
+
+# -- graph -----------------------------------------------------------------------------------
+
+
+def mermaid(inventory: Any) -> str:
+    """A Mermaid flowchart: the app, then per region its databases, cache and buckets."""
+    from ..offline.graph import graph_model
+
+    model = graph_model(inventory)
+    lines = ["flowchart LR", f'  app["Vercel app<br/>{model.app_regions}"]']
+    for region, nodes in model.regions.items():
+        lines.append(f'  subgraph {_mid(region)}["{region}"]')
+        for node_id, label, _kind in nodes:
+            lines.append(f'    {node_id}["{label}"]')
+        lines.append("  end")
+    for src, dst, label in model.edges:
+        lines.append(f"  {src} -->|{label}| {dst}" if label else f"  {src} --> {dst}")
+    return "\n".join(lines) + "\n"
+
+
+def _mid(text: str) -> str:
+    return "r_" + "".join(c if c.isalnum() else "_" for c in text)
