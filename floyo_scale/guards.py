@@ -6,6 +6,9 @@ the stack is deployed at and the phase asked for) knows phases; the real preview
 state. Either one announcing that a stateful resource (STATEFUL_TYPES: database, replica,
 bucket, cache) is deleted or replaced is enough to stop `up` unless --allow-destroy: a false
 alarm costs one flag, a missed one costs data.
+
+Layer "guards" (docs/architecture.md): may import errors, offline, cost (the one money
+formatter, cost.money); never render, engine or cli.
 """
 
 from __future__ import annotations

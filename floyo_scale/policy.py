@@ -4,6 +4,9 @@ say something about it or refuse it (GuardrailError, exit code 6).
 Budget: the estimate (cost.estimate_cost) is over budget when its HIGH figure exceeds the
 monthly budget of the phase, with the stack's overrides merged (`budget.monthly_usd`), the
 same figure and alert threshold the program's AWS Budget is created with.
+
+Layer "guards" (docs/architecture.md): may import errors, offline, cost; never render, engine
+or cli.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What `plan` and `diff` show: an Inventory with its monthly cost, and the change between two.
 
 Composes the layers (spec -> synth -> plan/cost) so the CLI calls one function per command.
+Layer "report" (docs/architecture.md): may import errors, spec, offline, cost, guards.
 """
 
 from __future__ import annotations

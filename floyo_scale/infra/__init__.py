@@ -1,4 +1,10 @@
-"""The one Pulumi program. `up` runs it through the engine; `plan` runs it under mocks."""
+"""The one Pulumi program. `up` runs it through the engine; `plan` runs it under mocks.
+
+Owns: one ComponentResource per concern (web, database, cache, storage, monitoring, regions),
+the Supabase dynamic provider and its Management API client (supabase/), the lazy provider
+SDK imports (_sdk). May import (docs/architecture.md): errors, catalog, sharding, spec, the
+Pulumi SDKs. Never offline, cost, engine, render or cli.
+"""
 
 from __future__ import annotations
 

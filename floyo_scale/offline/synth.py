@@ -200,7 +200,7 @@ class _Mocks:
             return {"names": ["zone-a", "zone-b", "zone-c"], "zoneIds": ["z1", "z2", "z3"]}
         raise EngineError(
             f"the program made an invoke the mock engine cannot answer: {args.token}",
-            "teach floyo_scale/synth.py's _Mocks.call to answer it",
+            "teach floyo_scale/offline/synth.py's _Mocks.call to answer it",
         )
 
 

@@ -1,7 +1,7 @@
 """Render cost estimates and cost deltas: a fixed-width table (rich), JSON, Markdown, and the
 one-line summaries `plan` and `diff` print.
 
-Pure functions from cost.py's results to strings. Only priced fields are shown (resource
+Pure functions from floyo_scale.cost's results to strings. Only priced fields are shown (resource
 names, items, quantities, prices); no resource input is ever rendered, so no secret can be.
 """
 

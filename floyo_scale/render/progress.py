@@ -1,7 +1,7 @@
 """What the engine is doing, shown as it happens: a live display on a terminal, one plain line
 per event elsewhere (CI logs).
 
-The engine (engine.py) turns Pulumi's engine events into the small `Event` below and hands
+The engine (floyo_scale.engine) turns Pulumi's engine events into the small `Event` below and hands
 each one to a sink; nothing here imports Pulumi. Progress goes to stderr, so stdout stays
 clean for results (`preview --format json`). Secrets never reach this module: the engine
 redacts every message before it builds an Event.
@@ -210,7 +210,7 @@ def display(stream: IO[str], env: Mapping[str, str]) -> Iterator[Display]:
 
 
 # -- reports: what a command prints on stdout when it is done -------------------------------
-# They take engine.py's result types (typed Any here: this module does not import Pulumi)
+# They take floyo_scale.engine's result types (typed Any here: this module does not import Pulumi)
 # and show type tokens, names and changed keys only: never a value, so never a secret.
 
 

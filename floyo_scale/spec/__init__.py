@@ -1,4 +1,9 @@
-"""Phase and stack specs: load, merge, validate (see docs/spec.md)."""
+"""Phase and stack specs: load, merge, validate (see docs/spec.md).
+
+Owns: the Pydantic models, YAML with line numbers, `extends:` merge, overrides, secret
+references, capability rules, the JSON Schema. May import (docs/architecture.md): errors,
+catalog, sharding, pydantic, yaml. Nothing above it.
+"""
 
 from .loader import (
     DEFAULT_STACK,

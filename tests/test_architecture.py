@@ -1,0 +1,210 @@
+"""The import rules of docs/architecture.md, enforced by reading every module's imports (ast):
+no import cycle between modules, and no layer importing a layer it may not (an upper one).
+
+Every import counts: at the top, inside a function (deferred) and under TYPE_CHECKING.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+PACKAGE = REPO / "floyo_scale"
+
+# The layer table of docs/architecture.md: a layer and the layers of ours it may import.
+# Lower layers first. A module belongs to the layer of its top-level package or module.
+MAY_IMPORT: dict[str, set[str]] = {
+    "errors": set(),
+    "catalog": set(),
+    "sharding": set(),
+    "spec": {"errors", "catalog", "sharding"},
+    "infra": {"errors", "catalog", "sharding", "spec", "_internals"},
+    "offline": {"errors", "sharding", "spec", "infra", "_internals"},
+    "cost": {"errors", "catalog", "sharding", "spec", "offline"},
+    "guards": {"errors", "offline", "cost"},  # guards.py and policy.py: pure rules
+    "report": {"errors", "spec", "offline", "cost", "guards"},
+    "engine": {"errors", "catalog", "sharding", "spec", "infra", "offline", "cost", "guards"},
+    "db": {"errors", "catalog", "spec", "sharding"},
+    "observe": {"errors", "catalog", "sharding", "spec", "offline", "cost"},
+    "render": {
+        "errors",
+        "catalog",
+        "spec",
+        "offline",
+        "cost",
+        "guards",
+        "report",
+        "engine",
+        "db",
+        "observe",
+        "sharding",
+    },
+    "cli": {
+        "root",
+        "errors",
+        "catalog",
+        "sharding",
+        "spec",
+        "infra",
+        "offline",
+        "cost",
+        "guards",
+        "report",
+        "engine",
+        "db",
+        "observe",
+        "render",
+    },
+    "root": set(),  # floyo_scale/__init__.py: the version only
+    "_internals": set(),  # the one adapter over private Pulumi and CPython internals
+}
+LAYER_OF_MODULE = {"policy": "guards", "__main__": "cli"}
+
+# Third-party packages only some layers may use.
+ONLY_IN: dict[str, set[str]] = {
+    "pulumi.automation": {"engine"},
+    "typer": {"cli"},
+    "click": {"cli"},
+    "rich": {"render", "cli"},
+}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+MODULES = modules()
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "root"
+    return LAYER_OF_MODULE.get(parts[1], parts[1])
+
+
+def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports(module: str, path: Path) -> Iterator[tuple[str, int]]:
+    """(imported module, line) for every import in the file, at any depth."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, path, node)
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                yield (sub if sub in MODULES else target), node.lineno
+
+
+GRAPH = {
+    module: {(t, line) for t, line in imports(module, path) if t.split(".")[0] == "floyo_scale"}
+    for module, path in MODULES.items()
+}
+
+
+def test_every_module_is_in_a_known_layer() -> None:
+    unknown = sorted({layer(m) for m in MODULES} - MAY_IMPORT.keys())
+    assert not unknown, f"modules in no layer of docs/architecture.md: {unknown}"
+
+
+def test_no_layer_imports_one_it_may_not() -> None:
+    bad = []
+    for module, targets in GRAPH.items():
+        own = layer(module)
+        for target, line in sorted(targets):
+            other = layer(target)
+            if other != own and other not in MAY_IMPORT[own]:
+                bad.append(f"{MODULES[module].relative_to(REPO)}:{line}: {own} imports {target}")
+    assert not bad, "imports against docs/architecture.md:\n" + "\n".join(bad)
+
+
+def test_third_party_packages_stay_in_their_layer() -> None:
+    bad = []
+    for module, path in MODULES.items():
+        for target, line in imports(module, path):
+            for package, layers in ONLY_IN.items():
+                if (target == package or target.startswith(package + ".")) and layer(
+                    module
+                ) not in layers:
+                    bad.append(f"{path.relative_to(REPO)}:{line}: {target} outside {layers}")
+    assert not bad, "\n".join(bad)
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    edges = {m: {t for t, _ in targets if t in MODULES and t != m} for m, targets in GRAPH.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles_between_modules() -> None:
+    assert _cycles() == []
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("floyo_scale.guards", "guards"),
+        ("floyo_scale.policy", "guards"),
+        ("floyo_scale.cost.rules.aws", "cost"),
+        ("floyo_scale.__main__", "cli"),
+        ("floyo_scale", "root"),
+    ],
+)
+def test_layers_are_read_from_module_names(module: str, expected: str) -> None:
+    assert layer(module) == expected
+
+
+def test_the_checker_sees_a_planted_upward_import(tmp_path: Path) -> None:
+    # a guard that imports render (an upper layer) through a deferred, relative import
+    source = tmp_path / "guards.py"
+    source.write_text("def f():\n    from .render import money\n")
+    found = list(imports("floyo_scale.guards", source))
+    assert ("floyo_scale.render", 2) in found
+    assert "render" not in MAY_IMPORT[layer("floyo_scale.guards")]
