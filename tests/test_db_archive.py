@@ -187,8 +187,10 @@ def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: s
     "crash_at", ["detached", "uploading", "uploaded", "manifest", "verified", "dropped"]
 )
 def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
-    crash_at: str, pg_database: str, s3
+    crash_at: str, pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # psycopg reads the COPY here (psql, the faster reader, in the other tests)
+    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
     shard = _partitioned(pg_database, rows=800)
     expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
 
@@ -283,3 +285,23 @@ def test_unpartitioned_or_missing_table_is_named(pg_database: str, s3) -> None:
         conn2.close()
         restore(shard, SPEC, "events_p20200101", BUCKET, s3=s3)
     assert boto3  # the standard client
+
+
+def test_psql_gets_the_connection_through_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLOYO_DB_NO_PSQL", raising=False)
+    monkeypatch.setattr(arc.shutil, "which", lambda _: "/usr/bin/psql")
+    env = arc._psql_env(
+        Shard(0, "postgresql://app:s3cret@db.example:6543/app?sslmode=require", "t")
+    )
+    assert env is not None
+    assert (env["PGHOST"], env["PGPORT"], env["PGUSER"], env["PGPASSWORD"]) == (
+        "db.example",
+        "6543",
+        "app",
+        "s3cret",
+    )
+    assert (env["PGSSLMODE"], env["PGTZ"]) == ("require", "UTC")
+    # a keyword psql has no environment variable for: psycopg reads instead
+    assert arc._psql_env(Shard(0, "postgresql://h/db?keepalives=1", "t")) is None
+    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
+    assert arc._psql_env(Shard(0, "postgresql://h/db", "t")) is None

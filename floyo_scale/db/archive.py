@@ -33,7 +33,12 @@ import contextlib
 import hashlib
 import io
 import json
+import os
+import queue
+import shutil
+import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -45,7 +50,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
-from psycopg import sql
+from psycopg import conninfo, sql
 
 from ..errors import EngineError, UsageError
 from . import introspect
@@ -187,28 +192,76 @@ class _MultipartSink(io.RawIOBase):
 
 
 class _CopyStream(io.RawIOBase):
-    """`COPY ... TO STDOUT` as a readable stream for pyarrow's CSV reader."""
+    """`COPY ... TO STDOUT` as a readable stream for pyarrow's CSV reader.
 
-    def __init__(self, chunks: Iterator[Any]) -> None:
+    libpq hands COPY data over one row at a time; a thread gathers the rows into blocks of
+    CSV_BLOCK bytes while the caller parses and compresses the previous ones, so reading from
+    the server and encoding overlap. At most QUEUE_BLOCKS blocks wait: memory stays bounded.
+    """
+
+    QUEUE_BLOCKS = 3
+
+    def __init__(self, copy: Any) -> None:
         super().__init__()
-        self.chunks = chunks
-        self.pending = b""
+        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_BLOCKS)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.pending = memoryview(b"")
         self.bytes = 0
+        self.thread = threading.Thread(target=self._pump, args=(copy,), daemon=True)
+        self.thread.start()
+
+    def _put(self, block: bytes | None) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.blocks.put(block, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _pump(self, copy: Any) -> None:
+        try:
+            buffer = bytearray()
+            for chunk in copy:
+                buffer += chunk
+                if len(buffer) >= CSV_BLOCK:
+                    if not self._put(bytes(buffer)):
+                        return
+                    buffer.clear()
+            if buffer:
+                self._put(bytes(buffer))
+        except BaseException as exc:  # handed to the reading side
+            self.error = exc
+        finally:
+            self._put(None)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, target: Any) -> int:
         while not self.pending:
-            chunk = next(self.chunks, None)
-            if chunk is None:
+            block = self.blocks.get()
+            if block is None:
+                self.blocks.put(None)  # later reads see the end too
+                if self.error is not None:
+                    raise self.error
                 return 0
-            self.pending = bytes(chunk)
-            self.bytes += len(self.pending)
+            self.pending = memoryview(block)
+            self.bytes += len(block)
         n = min(len(target), len(self.pending))
         target[:n] = self.pending[:n]
         self.pending = self.pending[n:]
         return n
+
+    def close(self) -> None:
+        self.stop.set()
+        super().close()
+
+    def finish(self) -> None:
+        """Wait for the reading thread (after the last block was read, or on an error)."""
+        self.stop.set()
+        self.thread.join()
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:
@@ -499,7 +552,6 @@ def _table(
             f"table {spec.name} is not partitioned on {shard.label}",
             "run `floyo-scale db partition` first",
         )
-    col = parent.column(spec.column)
     limit = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
     todo: dict[str, tuple[str, str, bool]] = {}
     for entry in journal_pending(conn, spec.schema, spec.table):
@@ -528,9 +580,7 @@ def _table(
             item.statements = _dry_statements(conn, parent, spec, name, item)
             out.append(item)
             continue
-        _one(
-            conn, s3, database, parent, spec, col.type if col else "", item, options, report, where
-        )
+        _one(conn, s3, database, parent, spec, shard, item, options, report, where)
         out.append(item)
     return out
 
@@ -573,7 +623,7 @@ def _one(
     database: str,
     parent: introspect.Table,
     spec: TableSpec,
-    column_type: str,
+    shard: Shard,
     item: ArchivedPartition,
     options: ArchiveOptions,
     report: Reporter,
@@ -628,7 +678,7 @@ def _one(
         if existing is None:
             _abort_stale_uploads(s3, entry.bucket, entry.data_key)
             report(Step(where, "upload", f"s3://{entry.bucket}/{entry.data_key}"))
-            existing = _export(conn, s3, spec, name, entry, rows, report, where, options)
+            existing = _export(conn, shard, s3, spec, name, entry, rows, report, where, options)
             options.checkpoint("uploaded")
             report(
                 Step(where, "upload", f"{existing.rows} rows, {existing.bytes} bytes", done=True)
@@ -760,8 +810,97 @@ def _put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=manifest.to_json(), ContentType="application/json")
 
 
+# libpq environment variables for the connection keywords psql is given through its
+# environment (never its command line, which `ps` shows).
+_PG_ENV = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE",
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "channel_binding": "PGCHANNELBINDING",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "gssencmode": "PGGSSENCMODE",
+    "service": "PGSERVICE",
+}
+
+
+def _psql_env(shard: Shard) -> dict[str, str] | None:
+    """The environment that points psql at `shard`, or None (no psql on PATH, or a connection
+    keyword without an environment variable): then psycopg reads the COPY instead."""
+    if os.environ.get("FLOYO_DB_NO_PSQL") or not shutil.which("psql"):
+        return None
+    try:
+        params = conninfo.conninfo_to_dict(shard.url)
+    except psycopg.ProgrammingError:
+        return None
+    if any(key not in _PG_ENV for key in params):
+        return None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update({_PG_ENV[k]: str(v) for k, v in params.items()})
+    env.update({"PGTZ": "UTC", "PGDATESTYLE": "ISO", "PGCLIENTENCODING": "UTF8"})
+    env["PGAPPNAME"] = "floyo-scale"
+    return env
+
+
+@contextlib.contextmanager
+def _copy_out(
+    conn: psycopg.Connection[Any], shard: Shard, statement: sql.Composed
+) -> Iterator[Any]:
+    """A readable stream of the COPY's output.
+
+    libpq hands COPY data over one row at a time, which costs psycopg about as much Python as
+    the rest of the archive together; psql (when on PATH) reads the same COPY in C and writes
+    it to a pipe read in large blocks. Credentials go to psql through its environment."""
+    env = _psql_env(shard)
+    if env is None:
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            stream = _CopyStream(copy)
+            try:
+                yield io.BufferedReader(stream, buffer_size=CSV_BLOCK)
+            finally:
+                stream.finish()
+        return
+    text = statement.as_string(conn)
+    proc = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", text],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        yield proc.stdout
+    except BaseException:
+        proc.kill()
+        raise
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        code = proc.wait()
+    if code != 0:
+        raise DatabaseError(
+            f"psql could not read the partition on {shard.label}: {shard.scrub(err.strip())}",
+            "nothing was dropped; fix the cause (or set FLOYO_DB_NO_PSQL=1 to read through "
+            "psycopg) and run `db archive` again",
+        )
+
+
 def _export(
     conn: psycopg.Connection[Any],
+    shard: Shard,
     s3: Any,
     spec: TableSpec,
     name: str,
@@ -780,21 +919,16 @@ def _export(
         lambda size: report(Count(where, "upload", size, None, "bytes")),
     )
     rows = 0
+    statement = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
+        sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns),
+        ident(spec.schema, name),
+    )
     try:
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
-                    sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns),
-                    ident(spec.schema, name),
-                )
-            ) as copy,
-        ):
-            stream = _CopyStream(iter(copy))
+        with _copy_out(conn, shard, statement) as stream:
             reader = pacsv.open_csv(
-                io.BufferedReader(stream, buffer_size=CSV_BLOCK),
+                stream,
                 read_options=pacsv.ReadOptions(
-                    column_names=[n for n, _ in columns], block_size=CSV_BLOCK, use_threads=False
+                    column_names=[n for n, _ in columns], block_size=CSV_BLOCK, use_threads=True
                 ),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
