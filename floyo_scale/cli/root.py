@@ -15,7 +15,7 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode, FloyoError, SpecError
-from . import engine, offline, spec
+from . import db, engine, offline, spec
 from .options import OPTIONS, RootOpt, err
 
 app = typer.Typer(
@@ -55,6 +55,7 @@ def _global(
 spec.register(app)  # validate, phases, show, schema
 offline.register(app)  # plan, diff, graph, cost
 engine.register(app)  # setup, preview, up, destroy, refresh, drift, outputs, cancel
+db.register(app)  # db partition, db archive, db restore
 
 
 # -- the error boundary --------------------------------------------------------------------

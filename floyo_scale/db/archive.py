@@ -74,6 +74,12 @@ class ArchiveError(EngineError):
 # --- keys and manifest ------------------------------------------------------------------------
 
 
+def bucket_name(project: str, stack: str, logical: str) -> str:
+    """The real name of a stack's bucket: `<project>-<stack>-<name>`, as the program names it
+    (infra/storage.py, with the prefix of infra/common.py's Context)."""
+    return f"{project}-{stack}-{logical}"
+
+
 def object_prefix(shard_index: int, database: str, schema: str, table: str, partition: str) -> str:
     return f"shard-{shard_index}/{database}/{schema}/{table}/{partition}/"
 

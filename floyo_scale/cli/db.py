@@ -1,0 +1,258 @@
+"""The `db` command group: work inside the stack's PostgreSQL databases (see docs/db.md).
+
+Thin: parse, resolve the databases (one per shard), call one function of floyo_scale.db,
+render, exit. Progress goes to stderr (a live line on a terminal, one line per step in CI);
+results go to stdout. Other `db` commands (shards, migrate) register on `db_app` too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .options import OPTIONS, Format
+from .options import out as _out
+
+if TYPE_CHECKING:
+    from ..db.connect import Shard
+    from ..spec import ResolvedStack
+
+db_app = typer.Typer(
+    name="db",
+    help="Work inside the stack's databases: partitions, archives, restores.",
+    no_args_is_help=True,
+)
+
+StackArg = Annotated[
+    str, typer.Option("--stack", "-s", help="Stack (stacks/<name>.yaml) whose databases to use.")
+]
+DatabaseUrlOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--database-url",
+        metavar="URL",
+        help="A database to use instead of the stack's (repeat once per shard, shard 0 "
+        "first). A URL or ${env:NAME}, which keeps the password off the command line.",
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print what would be done (the SQL); change nothing.")
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+
+
+def load(stack: str) -> ResolvedStack:
+    from ..spec import Workspace, load_stack
+
+    return load_stack(Workspace.find(OPTIONS.root), stack)
+
+
+def shards(resolved: ResolvedStack, database_urls: list[str] | None) -> list[Shard]:
+    """The stack's databases, one per shard: --database-url, else the stack's outputs (read
+    from its Pulumi state only when needed)."""
+    from ..db.connect import resolve_shards
+
+    sharding = resolved.phase.database.sharding
+    count = sharding.shards if sharding else 1
+
+    def outputs() -> dict[str, Any]:
+        from .. import engine
+        from ..spec import Workspace
+
+        target = engine.prepare(
+            resolved, Workspace.find(OPTIONS.root).root, run_program=False, aws=False
+        )
+        return {k: v.value for k, v in engine.open_session(target).outputs().items()}
+
+    return resolve_shards(
+        count,
+        database_urls=database_urls or (),
+        outputs=outputs,
+        stack_name=f"stack {resolved.name}",
+    )
+
+
+def _specs(resolved: ResolvedStack) -> list[Any]:
+    from ..db.partition import table_specs
+    from ..errors import UsageError
+
+    specs = table_specs(resolved.phase.database.partitioning)
+    if not specs:
+        raise UsageError(
+            f"phase {resolved.phase_name} (stack {resolved.name}) has no database.partitioning",
+            "partitioning starts with the growth phase; add database.partitioning to the "
+            "phase to partition tables before that",
+        )
+    return specs
+
+
+def _json(value: Any) -> None:
+    from ..render import to_json
+
+    _out(to_json(value))
+
+
+@db_app.command("partition")
+def partition(
+    stack: StackArg,
+    database_url: DatabaseUrlOpt = None,
+    premake: Annotated[
+        int, typer.Option("--premake", min=0, help="Partitions to create ahead of today.")
+    ] = 3,
+    dry_run: DryRunOpt = False,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Range-partition each table of the phase's database.partitioning, on every shard.
+
+    A table not yet partitioned is converted online, while the application keeps writing.
+
+    A partitioned one gets its next --premake partitions and a default partition.
+
+    A second run changes nothing.
+    """
+    from ..db import partition as part
+    from ..render import db as show
+
+    resolved = load(stack)
+    specs = _specs(resolved)
+    targets = shards(resolved, database_url)
+    with show.db_display(sys.stderr, os.environ) as report:
+        result = part.partition(
+            targets,
+            specs,
+            dry_run=dry_run,
+            options=part.Options(premake=premake),
+            report=report,
+        )
+    if format is Format.json:
+        _json(show.partition_json(result))
+    else:
+        _out(show.partition_text(result))
+
+
+def _buckets(resolved: ResolvedStack, specs: list[Any], bucket: str | None) -> dict[str, str]:
+    from ..db.archive import bucket_name
+
+    if bucket:
+        return {s.name: bucket for s in specs}
+    return {
+        s.name: bucket_name(resolved.stack.project, resolved.name, s.archive_bucket)
+        for s in specs
+        if s.archive_bucket
+    }
+
+
+BucketOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bucket",
+        help="Bucket to use instead of the stack's archive bucket (<project>-<stack>-<name>).",
+    ),
+]
+
+
+@db_app.command("archive")
+def archive(
+    stack: StackArg,
+    database_url: DatabaseUrlOpt = None,
+    bucket: BucketOpt = None,
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than",
+            metavar="DAYS",
+            min=1,
+            help="Archive partitions wholly older than this (default: each table's "
+            "retention_days).",
+        ),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Move partitions older than the retention to the archive bucket as Parquet.
+
+    Each is detached, exported with a manifest, read back, verified, and only then dropped.
+
+    An interrupted run resumes where it stopped when run again.
+    """
+    from ..db import archive as arc
+    from ..render import db as show
+
+    resolved = load(stack)
+    specs = _specs(resolved)
+    buckets = _buckets(resolved, specs, bucket)
+    targets = shards(resolved, database_url)
+    s3 = None if dry_run else arc.s3_client(resolved.stack.aws.profile)
+    with show.db_display(sys.stderr, os.environ) as report:
+        result = arc.archive(
+            targets,
+            specs,
+            buckets,
+            s3=s3,
+            dry_run=dry_run,
+            options=arc.ArchiveOptions(older_than_days=older_than),
+            report=report,
+        )
+    if format is Format.json:
+        _json(show.archive_json(result))
+    else:
+        _out(show.archive_text(result))
+
+
+@db_app.command("restore")
+def restore(
+    stack: StackArg,
+    table: Annotated[str, typer.Option("--table", help="Table, as in database.partitioning.")],
+    partition: Annotated[
+        str, typer.Option("--partition", help="Partition, e.g. events_p20250101.")
+    ],
+    shard: Annotated[int, typer.Option("--shard", min=0, help="Shard it was archived from.")] = 0,
+    database_url: DatabaseUrlOpt = None,
+    bucket: BucketOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Bring an archived partition back into its table, verified against its manifest."""
+    from ..db import archive as arc
+    from ..db.restore import restore as run_restore
+    from ..errors import UsageError
+    from ..render import db as show
+
+    resolved = load(stack)
+    specs = {s.name: s for s in _specs(resolved)}
+    if table not in specs:
+        raise UsageError(
+            f"table {table} is not in database.partitioning of phase {resolved.phase_name}",
+            f"one of: {', '.join(sorted(specs))}",
+        )
+    targets = shards(resolved, database_url)
+    if shard >= len(targets):
+        raise UsageError(
+            f"--shard {shard}: stack {resolved.name} has {len(targets)} shard(s)",
+            f"give a shard from 0 to {len(targets) - 1}",
+        )
+    buckets = _buckets(resolved, [specs[table]], bucket)
+    if table not in buckets:
+        raise UsageError(
+            f"no archive bucket for {table}",
+            f"set database.partitioning.{table}.archive_bucket, or give --bucket",
+        )
+    with show.db_display(sys.stderr, os.environ) as report:
+        result = run_restore(
+            targets[shard],
+            specs[table],
+            partition,
+            buckets[table],
+            s3=arc.s3_client(resolved.stack.aws.profile),
+            report=report,
+        )
+    if format is Format.json:
+        _json(show.restore_json(result))
+    else:
+        _out(show.restore_text(result))
