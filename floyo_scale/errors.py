@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     GUARDRAIL = 6
     DRIFT = 7
     INTERRUPTED = 130
+    PIPE_CLOSED = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head -1`)
 
 
 class FloyoError(Exception):
@@ -98,6 +99,13 @@ class SpecError(FloyoError):
 
 class EngineError(FloyoError):
     """Pulumi, or a provider (Supabase, Vercel, AWS), failed."""
+
+    exit_code = ExitCode.ENGINE
+
+
+class OutputError(FloyoError):
+    """The output could not be written (a full disk, a device error): an I/O failure of the
+    environment, not a bug; exit 4 like the other failures outside floyo-scale."""
 
     exit_code = ExitCode.ENGINE
 

@@ -7,6 +7,7 @@ Layer "report" (docs/architecture.md): may import errors, spec, offline, cost, g
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,16 +80,147 @@ def diff_report(
 def _side(
     workspace: Workspace, ref: str | None, stack: str | None
 ) -> tuple[Inventory, CostEstimate | None]:
-    if ref is not None and (ref.endswith(".json") or Path(ref).is_file()):
-        try:
-            data = json.loads(Path(ref).read_text(encoding="utf-8"))
-            inventory = inventory_from_json(data)
-            cost = estimate_from_json(data["cost"]) if data.get("cost") else None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+    if ref is not None and is_plan_file(ref):
+        return read_plan_file(ref)
+    try:
+        report = plan_report(workspace, ref, stack)
+    except UsageError as exc:
+        if ref is not None and Path(ref).is_file():  # a file that was meant, said as a phase
             raise UsageError(
-                f"cannot read a plan from {ref}: {exc}",
-                "save one with `floyo-scale plan --stack S --format json > FILE`",
+                exc.message,
+                f"{exc.hint + '; ' if exc.hint else ''}to compare with the saved plan in the "
+                f"file {ref}, write it as a path: ./{ref}",
             ) from None
-        return inventory, cost
-    report = plan_report(workspace, ref, stack)
+        raise
     return report.inventory, report.cost
+
+
+def is_plan_file(ref: str) -> bool:
+    """FROM names a saved plan when it ends in `.json` or is written as a path (`./growth`,
+    `plans/base`); otherwise it is a phase, even if a file of that name is in the folder."""
+    return ref.endswith(".json") or "/" in ref or (os.sep != "/" and os.sep in ref)
+
+
+_KIND = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+class _PlanShape(ValueError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+def _kind(value: Any) -> str:
+    return _KIND.get(type(value), type(value).__name__)
+
+
+def _get(data: dict[str, Any], key: str, path: str, *kinds: type, required: bool = True) -> Any:
+    """`data[key]`, which must be one of `kinds` (float also accepts a whole number)."""
+    where = f"{path}.{key}" if path else key
+    if key not in data:
+        if required:
+            raise _PlanShape(where, "missing")
+        return None
+    value = data[key]
+    accepted = kinds + ((int,) if float in kinds else ())
+    if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in kinds):
+        wanted = " or ".join(_KIND.get(k, k.__name__) for k in kinds)
+        raise _PlanShape(where, f"expected {wanted}, got {_kind(value)}")
+    return value
+
+
+def _items(data: dict[str, Any], key: str, path: str, required: bool = True) -> list[dict]:
+    """The objects of the list `data[key]`, each checked to be an object."""
+    where = f"{path}.{key}" if path else key
+    values = _get(data, key, path, list, required=required) or []
+    for i, value in enumerate(values):
+        if not isinstance(value, dict):
+            raise _PlanShape(f"{where}[{i}]", f"expected an object, got {_kind(value)}")
+    return values
+
+
+def _check_plan_shape(data: Any) -> None:
+    """Every key `inventory_from_json` and `estimate_from_json` read, of the right kind; the
+    first one that is not raises _PlanShape naming it (`resources[3].name: missing`)."""
+    if not isinstance(data, dict):
+        raise _PlanShape("(top level)", f"expected an object, got {_kind(data)}")
+    if "resources" not in data:
+        if "changes" in data:
+            raise _PlanShape("resources", "missing: this is the output of `diff`, not `plan`")
+        if "steps" in data or "changeSummary" in data:
+            raise _PlanShape("resources", "missing: this looks like a Pulumi preview")
+    resources = _items(data, "resources", "")
+    _get(data, "phase", "", str)
+    _get(data, "stack", "", str)
+    for i, r in enumerate(resources):
+        at = f"resources[{i}]"
+        for key in ("type", "name", "component"):
+            _get(r, key, at, str)
+        _get(r, "region", at, str, type(None), required=False)
+        _get(r, "inputs", at, dict, type(None), required=False)
+        for key in ("protect", "retain_on_delete"):
+            _get(r, key, at, bool, required=False)
+    cost = _get(data, "cost", "", dict, type(None), required=False)
+    if not cost:
+        return
+    for key in ("phase", "stack"):
+        _get(cost, key, "cost", str)
+    _get(cost, "currency", "cost", str, required=False)
+    for i, line in enumerate(_items(cost, "lines", "cost")):
+        at = f"cost.lines[{i}]"
+        for key in ("provider", "component", "resource", "item", "unit", "source"):
+            _get(line, key, at, str)
+        for key in ("low", "high", "unit_price"):
+            _get(line, key, at, float)
+        quantity = _get(line, "quantity", at, dict)
+        for key in ("low", "high"):
+            _get(quantity, key, f"{at}.quantity", float)
+        for key in ("type", "detail"):
+            _get(line, key, at, str, required=False)
+        _get(line, "price_key", at, str, type(None), required=False)
+    total = _get(cost, "total", "cost", dict)
+    for key in ("low", "high"):
+        _get(total, key, "cost.total", float)
+    budget = _get(cost, "budget", "cost", dict, type(None), required=False) or {}
+    for key in ("monthly", "used_percent", "alert_percent"):
+        _get(budget, key, "cost.budget", float, type(None), required=False)
+    for i, u in enumerate(_items(cost, "unpriced", "cost", required=False)):
+        at = f"cost.unpriced[{i}]"
+        _get(u, "type", at, str)
+        _get(u, "count", at, int)
+        _get(u, "reason", at, str)
+        _get(u, "resources", at, list, required=False)
+    _get(cost, "notes", "cost", list, required=False)
+
+
+def read_plan_file(ref: str | Path) -> tuple[Inventory, CostEstimate | None]:
+    """A saved `plan --format json`: its inventory and (when saved with it) its cost. A file
+    that cannot be read, is not JSON, or is not a plan is exit 2 naming what is wrong (for
+    JSON of another shape, the first key that is)."""
+    hint = "save one with `floyo-scale plan --stack S --format json > FILE`"
+    path = ref  # shown as given (./growth, not growth)
+    try:
+        text = Path(ref).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read a plan from {path}: {exc.strerror or exc}", hint) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{path} is not JSON: {exc}", hint) from None
+    try:
+        _check_plan_shape(data)
+    except _PlanShape as exc:
+        raise UsageError(
+            f"{path} is not a plan of `floyo-scale plan --format json`: {exc}", hint
+        ) from None
+    inventory = inventory_from_json(data)
+    cost = estimate_from_json(data["cost"]) if data.get("cost") else None
+    return inventory, cost

@@ -127,7 +127,10 @@ def test_diff_rejects_a_file_that_is_not_a_plan(cli, workspace):
     (workspace / "bad.json").write_text("{}")
     result = cli("diff", "bad.json")
     assert result.code == 2
-    assert "cannot read a plan from bad.json" in result.err and "Traceback" not in result.err
+    assert "bad.json is not a plan of `floyo-scale plan --format json`: resources: missing" in (
+        result.err
+    )
+    assert "Traceback" not in result.err
 
 
 def test_plan_warns_that_vercel_cannot_reach_the_cache(cli, workspace):

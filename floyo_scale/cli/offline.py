@@ -51,7 +51,12 @@ def plan(
 
 def diff(
     from_ref: Annotated[
-        str, typer.Argument(metavar="FROM", help="Phase, or a saved `plan --format json` file.")
+        str,
+        typer.Argument(
+            metavar="FROM",
+            help="Phase, or a saved `plan --format json` file: a name ending in .json, or a "
+            "path (./base).",
+        ),
     ],
     to_ref: Annotated[
         str | None,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from ..errors import OutputError
     from ..spec import Workspace
 
 
@@ -67,8 +68,43 @@ def workspace() -> Workspace:
     return Workspace.find(OPTIONS.root)
 
 
+class StdoutClosed(Exception):  # noqa: N818 - a condition, not an error of the user's
+    """The reader of stdout went away (`| head -1`). Not an OSError: Typer turns an EPIPE
+    OSError into exit 1, and this must reach the error boundary (exit 141, quietly)."""
+
+
 def out(text: str) -> None:
-    sys.stdout.write(text)
+    """Write a result to stdout. A reader that went away (`| head -1`) ends the command
+    quietly (StdoutClosed; the error boundary exits 141); any other failure to write (a
+    full disk) is an OutputError (exit 4) with a hint, not a bug."""
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError as exc:
+        raise StdoutClosed() from exc
+    except OSError as exc:
+        raise output_error(exc) from exc
+
+
+def flush_stdout() -> None:
+    """Flush stdout inside the error boundary, so a closed pipe or a full disk at the last
+    write is reported like one in the middle."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError as exc:
+        raise StdoutClosed() from exc
+    except OSError as exc:
+        raise output_error(exc) from exc
+
+
+def output_error(exc: OSError) -> OutputError:
+    from ..errors import OutputError
+
+    reason = exc.strerror or str(exc)
+    return OutputError(
+        f"could not write the output: {reason}",
+        "free some space where the output goes (or write it elsewhere: `> FILE` on another "
+        "disk), then run the command again; nothing else was changed",
+    )
 
 
 def err(text: str) -> None:

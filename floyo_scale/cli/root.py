@@ -14,9 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
-from ..errors import ExitCode, FloyoError, SpecError
+from ..errors import ExitCode, FloyoError, OutputError, SpecError
 from . import db, engine, offline, spec
-from .options import OPTIONS, RootOpt, err
+from .options import OPTIONS, RootOpt, StdoutClosed, err, flush_stdout
 
 app = typer.Typer(
     name="floyo-scale",
@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         # without standalone mode, an Exit (--help, --version, Ctrl-C as 130) is returned
         result = command.main(args=argv, prog_name="floyo-scale", standalone_mode=False)
         code = result if isinstance(result, int) else ExitCode.OK
+        flush_stdout()
+    except (StdoutClosed, BrokenPipeError):
+        # the reader went away (`floyo-scale diff growth scale | head -1`): end quietly, as
+        # a tool killed by SIGPIPE would (128 + 13)
+        _discard_stdout()
+        code = ExitCode.PIPE_CLOSED
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
@@ -94,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         err(spec_error_text(exc))
         code = exc.exit_code
     except FloyoError as exc:
+        if isinstance(exc, OutputError):
+            _discard_stdout()  # what could not be written is dropped, not retried at exit
         err(f"error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
         code = exc.exit_code
     except KeyboardInterrupt:
@@ -110,6 +118,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         code = ExitCode.UNEXPECTED
     return int(code)
+
+
+def _discard_stdout() -> None:
+    """Point stdout's file descriptor at the null device, so that the interpreter's flush at
+    exit does not fail a second time on what is still buffered (the Python documentation's
+    "Note on SIGPIPE"). Nothing to do when stdout is not a real file (tests capture it)."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def run() -> None:  # console-script entry point
