@@ -245,7 +245,7 @@ def test_process_exit_codes(workspace: Path) -> None:
     dev.write_text(dev.read_text().replace("phase: startup", "phase: [startup]"))
     bad = run_process("validate", cwd=workspace)
     assert bad.returncode == 3
-    assert bad.stderr.startswith("stacks/dev.yaml:3:1: phase: Input should be a valid string")
+    assert bad.stderr.startswith("stacks/dev.yaml:3:1: phase: got a list of 1 item: expected a")
     assert "Traceback" not in bad.stderr and bad.stdout == ""
 
 

@@ -58,6 +58,9 @@ def fuzz_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield root
 
 
+PYDANTIC_WORDS = ("Input should", "String should", "Value error", "Field required", "[type=")
+
+
 def _refuse(constant: str) -> None:
     raise AssertionError(f"{constant} is not JSON")
 
@@ -82,6 +85,9 @@ def check(root: Path, rel: str, content: bytes) -> int:
             assert err.count("problem") >= 1
             json_code, json_out, _ = run_cli("--root", str(root), "validate", "--format", "json")
             assert json_code == 3 and '"valid": false' in json_out
+            for issue in json.loads(json_out)["issues"]:  # said plainly, each with a hint
+                assert issue["hint"], issue
+                assert not any(raw in issue["message"] for raw in PYDANTIC_WORDS), issue
         else:  # what passes must also show, as strict JSON (no NaN or Infinity)
             stack = Path(rel).stem if rel.startswith("stacks/") else "production"
             for args in (["phases"], ["show", "--stack", stack, "--provenance"]):
@@ -233,3 +239,31 @@ def test_edited_real_text(fuzz_root: Path, rel: str, data: st.DataObject) -> Non
 
 def test_the_real_specs_pass_the_same_check(fuzz_root: Path) -> None:
     assert all(check(fuzz_root, rel, ORIGINAL[rel]) == 0 for rel in SPEC_FILES)
+
+
+SECRET_FIELDS = [("vercel", "api_token"), ("supabase", "access_token")]
+LITERALS = st.one_of(
+    st.from_regex(r"[A-Za-z0-9_]{4}[A-Za-z0-9_\-+/=.]{12,40}", fullmatch=True),
+    st.integers(min_value=10**11, max_value=10**30),
+)
+
+
+@settings(FUZZ, max_examples=30)
+@given(rel=st.sampled_from([r for r in SPEC_FILES if r.startswith("stacks/")]), data=st.data())
+def test_a_literal_secret_is_never_shown(fuzz_root: Path, rel: str, data: st.DataObject) -> None:
+    """Whatever is pasted into a secret field (a token, a number), the message says "a literal
+    value" and never repeats it, in text or JSON."""
+    spec = yaml.safe_load(ORIGINAL[rel])
+    section, key = data.draw(st.sampled_from(SECRET_FIELDS))
+    secret = data.draw(LITERALS)
+    spec[section][key] = secret
+    (fuzz_root / rel).write_bytes(dump(spec))
+    try:
+        code, out, err = run_cli("--root", str(fuzz_root), "validate")
+        _, json_out, _ = run_cli("--root", str(fuzz_root), "validate", "--format", "json")
+    finally:
+        (fuzz_root / rel).write_bytes(ORIGINAL[rel])
+    assert code == 3
+    assert f"{section}.{key}: got a literal value" in err
+    for text in (out, err, json_out):
+        assert str(secret) not in text

@@ -7,8 +7,6 @@ lists them all; nothing here has side effects beyond reading files.
 from __future__ import annotations
 
 import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,8 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import Location, SpecError, SpecIssue, UsageError
 from .merge import merge
+from .messages import data_path, issue_from_error, locate, shown
 from .models import Phase, Stack
-from .rules import check_phase, check_stack, check_user_ranges
+from .rules import check_phase, check_stack, check_stack_settings, check_user_ranges
 from .yamlload import (
     Document,
     KeyPath,
@@ -31,6 +30,7 @@ from .yamlload import (
 )
 
 DEFAULT_STACK = "dev"
+ErrorKey = tuple[KeyPath, str]  # where a validation error is (data path) and its type
 _EXTENDS = "extends"
 
 
@@ -109,6 +109,7 @@ class Resolver:
         self._docs: dict[Path, Document | None] = {}
         self.issues: list[SpecIssue] = []
         self._validated: dict[str, tuple[ResolvedPhase, Phase] | None] = {}
+        self._errors: dict[str, frozenset[ErrorKey]] = {}
         self._cycles: set[frozenset[str]] = set()
 
     # -- files ------------------------------------------------------------------------
@@ -138,7 +139,12 @@ class Resolver:
             return ResolvedPhase(name, (name,), data, doc.provenance)
         where = doc.provenance.get((_EXTENDS,))
         if not isinstance(parent, str):
-            self._fail(where, _EXTENDS, "extends names one phase, as a string", None)
+            self._fail(
+                where,
+                _EXTENDS,
+                f"got {shown(parent)}: extends names one phase, as a string",
+                "e.g. extends: " + self._example_parent(name, parent),
+            )
             return None
         if parent in _seen + (name,):
             trail = _seen + (name,)
@@ -146,7 +152,12 @@ class Resolver:
             if members not in self._cycles:  # one report per cycle, whichever phase found it
                 self._cycles.add(members)
                 cycle = " -> ".join(trail + (parent,))
-                self._fail(where, _EXTENDS, f"extends forms a cycle: {cycle}", None)
+                self._fail(
+                    where,
+                    _EXTENDS,
+                    f"extends forms a cycle: {cycle}",
+                    "the first phase extends none; each later one extends the one before it",
+                )
             return None
         if not self.ws.phase_path(parent).is_file():
             close = difflib.get_close_matches(parent, self.ws.phase_names(), n=1)
@@ -162,27 +173,42 @@ class Resolver:
         removed = base.removed | _nulls(data, own)
         return ResolvedPhase(name, (name, *base.chain), merged, prov, removed)
 
+    def _example_parent(self, name: str, written: Any) -> str:
+        """A phase `name` could extend: one it wrote in a list, else any other phase."""
+        listed = written if isinstance(written, list) else []
+        others = [p for p in self.ws.phase_names() if p != name]
+        return next((p for p in listed if p in others), others[0] if others else "startup")
+
     def validated_phase(self, name: str) -> tuple[ResolvedPhase, Phase] | None:
         if name in self._validated:
             return self._validated[name]
         self._validated[name] = None  # until proven valid (and a guard against cycles)
+        self._errors[name] = frozenset()
+        path = self.ws.phase_path(name)
         resolved = self.phase(name)
-        if resolved is None or not self._ancestors_valid(resolved):
+        if resolved is None:
+            # this file, or one it extends, cannot be read or chained: check what this
+            # file writes on its own, so its own problems are reported in this run too
+            doc = self._docs.get(path)
+            if doc is not None and isinstance(doc.data, dict):
+                data = {k: v for k, v in doc.data.items() if k != _EXTENDS}
+                self._check_alone(data, doc.provenance, path)
             return None
-        model = self._validate(
-            Phase, resolved.data, resolved.provenance, self.ws.phase_path(name), resolved.removed
+        inherited = frozenset().union(*(self._errors_of(p) for p in resolved.chain[1:]))
+        model, errors = self._validate(
+            Phase, resolved.data, resolved.provenance, path, resolved.removed, inherited
         )
+        self._errors[name] = inherited | errors
         if model is None:
             return None
-        self._rules(model, resolved.provenance, self.ws.phase_path(name))
+        self._rules(model, resolved.provenance, path)
         self._validated[name] = (resolved, model)
         return self._validated[name]
 
-    def _ancestors_valid(self, resolved: ResolvedPhase) -> bool:
-        """A phase built on an invalid one is not validated on top of it: its problems are
-        reported once, in the file they are in, not again as "missing" in every phase and
-        stack that extends it."""
-        return all(self.validated_phase(parent) is not None for parent in resolved.chain[1:])
+    def _errors_of(self, name: str) -> frozenset[ErrorKey]:
+        """The validation errors of a phase (its ancestors' included), validating it first."""
+        self.validated_phase(name)
+        return self._errors.get(name, frozenset())
 
     # -- stacks -----------------------------------------------------------------------
     def stack(self, name: str, phase: str | None = None) -> ResolvedStack | None:
@@ -195,36 +221,49 @@ class Resolver:
         doc = self._document(path)
         if doc is None:
             return None
-        stack = self._validate(Stack, doc.data, doc.provenance, path)
-        if stack is None:
-            return None
-        phase_name = phase or stack.phase
-        if phase is None and not self.ws.phase_path(phase_name).is_file():
-            close = difflib.get_close_matches(phase_name, self.ws.phase_names(), n=1)
-            self._fail(
-                doc.provenance.get(("phase",)),
-                "phase",
-                f"unknown phase {phase_name!r}",
-                (f"did you mean {close[0]!r}? " if close else "")
-                + "available phases: "
-                + ", ".join(self.ws.phase_names()),
-            )
-            return None
-        base = self.phase(phase_name)
-        if base is None or self.validated_phase(phase_name) is None:
-            return None  # the phase's own problems are reported, in its files
+        fallback = Location(display_path(path), 1, 1)
+        stack, _ = self._validate(Stack, doc.data, doc.provenance, path)
+        if stack is not None:
+            for key, message, hint in check_stack_settings(stack):
+                where = locate(key, doc.provenance, fallback)
+                self.issues.append(SpecIssue(where, dotted(key), message, hint))
+        # the overrides are checked even when other settings are wrong (every problem, one run)
+        overrides = doc.data.get("overrides", {})
+        if not isinstance(overrides, dict):
+            return None  # the Stack model reported it
         over_prov = {
             k[1:]: v for k, v in doc.provenance.items() if k[:1] == ("overrides",) and len(k) > 1
         }
-        data, prov = merge(base.data, base.provenance, stack.overrides, over_prov)
-        removed = base.removed | _nulls(stack.overrides, over_prov)
-        model = self._validate(Phase, data, prov, path, removed)
-        if model is None:
+        phase_name = phase or doc.data.get("phase")
+        if not isinstance(phase_name, str):
+            self._check_alone(overrides, over_prov, path)
+            return None
+        if phase is None and not self.ws.phase_path(phase_name).is_file():
+            if stack is not None:
+                close = difflib.get_close_matches(phase_name, self.ws.phase_names(), n=1)
+                self._fail(
+                    doc.provenance.get(("phase",)),
+                    "phase",
+                    f"unknown phase {phase_name!r}",
+                    (f"did you mean {close[0]!r}? " if close else "")
+                    + "available phases: "
+                    + ", ".join(self.ws.phase_names()),
+                )
+            self._check_alone(overrides, over_prov, path)
+            return None
+        base = self.phase(phase_name)
+        if base is None:  # the phase's own problems are reported, in its files
+            self._check_alone(overrides, over_prov, path)
+            return None
+        inherited = self._errors_of(phase_name)
+        data, prov = merge(base.data, base.provenance, overrides, over_prov)
+        removed = base.removed | _nulls(overrides, over_prov)
+        model, _ = self._validate(Phase, data, prov, path, removed, inherited)
+        if model is None or stack is None:
             return None
         self._rules(model, prov, path)
-        fallback = Location(display_path(path), 1, 1)
         for key, message, hint in check_stack(stack, model):
-            where = _locate(key, doc.provenance, fallback)
+            where = locate(key, doc.provenance, fallback)
             self.issues.append(SpecIssue(where, dotted(key), message, hint))
         return ResolvedStack(name, phase_name, stack, model, data, prov, doc.provenance)
 
@@ -236,26 +275,46 @@ class Resolver:
         prov: Provenance,
         file: Path,
         removed: Provenance | None = None,
-    ) -> Any:
+        inherited: frozenset[ErrorKey] = frozenset(),
+    ) -> tuple[Any, frozenset[ErrorKey]]:
+        """The model, or None and the errors' keys; every error is an issue except those
+        `inherited` from a phase this data builds on (reported in that phase's file)."""
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data), frozenset()
         except ValidationError as exc:
             fallback = Location(display_path(file), 1, 1)
+            keys: set[ErrorKey] = set()
             for error in exc.errors():
-                issue = _issue_from_error(cls, error, data, prov, fallback)
-                where = (removed or {}).get(_data_path(error["loc"], data))
+                path = data_path(error["loc"], data)
+                keys.add((path, error["type"]))
+                if (path, error["type"]) in inherited and not (
+                    error["type"] != "missing" and _written_in(path, prov, fallback.file)
+                ):
+                    continue  # the phase built on has this problem: reported once, there
+                issue = issue_from_error(cls, error, data, prov, fallback)
+                where = (removed or {}).get(path)
                 if error["type"] == "missing" and where is not None:
                     # a `null` removed what is required: point at the `null`
                     issue = SpecIssue(where, issue.path, issue.message, issue.hint)
                 self.issues.append(issue)
-            return None
+            return None, frozenset(keys)
+
+    def _check_alone(self, data: dict[str, Any], prov: Provenance, file: Path) -> None:
+        """Check the values one file writes as a part of a phase, without what it builds on
+        (which cannot be read): what is missing is not this file's problem, a wrong value is."""
+        try:
+            Phase.model_validate(data)
+        except ValidationError as exc:
+            fallback = Location(display_path(file), 1, 1)
+            for error in exc.errors():
+                path = data_path(error["loc"], data)
+                if error["type"] != "missing" and path in prov:
+                    self.issues.append(issue_from_error(Phase, error, data, prov, fallback))
 
     def _rules(self, phase: Phase, prov: Provenance, file: Path) -> None:
         fallback = Location(display_path(file), 1, 1)
         for path, message, hint in check_phase(phase):
-            self.issues.append(
-                SpecIssue(_locate(path, prov, fallback), dotted(path), message, hint)
-            )
+            self.issues.append(SpecIssue(locate(path, prov, fallback), dotted(path), message, hint))
 
     def _fail(self, where: Location | None, path: str, message: str, hint: str | None) -> None:
         self.issues.append(SpecIssue(where, path, message, hint))
@@ -266,11 +325,10 @@ class Resolver:
             raise SpecError(unique)
 
 
-def _locate(path: KeyPath, prov: Provenance, fallback: Location) -> Location:
-    for n in range(len(path), -1, -1):
-        if path[:n] in prov:
-            return prov[path[:n]]
-    return fallback
+def _written_in(path: KeyPath, prov: Provenance, file: str) -> bool:
+    """Whether the value at `path` itself was written in `file`."""
+    where = prov.get(path)
+    return where is not None and where.file == file
 
 
 def _nulls(data: dict[str, Any], prov: Provenance, path: KeyPath = ()) -> Provenance:
@@ -283,83 +341,6 @@ def _nulls(data: dict[str, Any], prov: Provenance, path: KeyPath = ()) -> Proven
         elif isinstance(value, dict):
             found |= _nulls(value, prov, here)
     return found
-
-
-def _issue_from_error(
-    cls: type[BaseModel], error: Any, data: Any, prov: Provenance, fallback: Location
-) -> SpecIssue:
-    path = _data_path(error["loc"], data)
-    kind = error["type"]
-    message = error["msg"]
-    hint = None
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    if kind == "extra_forbidden":
-        known = _fields_at(cls, path[:-1])
-        close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
-        message = "unknown key"
-        hint = f"did you mean {close[0]}?" if close else None
-        if known and not close:
-            hint = "valid keys here: " + ", ".join(sorted(known))
-    elif kind == "missing":
-        message = "required key is missing"
-    elif kind in ("literal_error", "enum"):
-        message = f"{message} (got {error.get('input')!r})"
-    return SpecIssue(_locate(path, prov, fallback), dotted(path), message, hint)
-
-
-def _data_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
-    """Pydantic's loc with its type tags (`function-after[...]`, `[key]`) removed."""
-    path: list[str | int] = []
-    node = data
-    for part in loc:
-        if (
-            isinstance(node, dict)
-            and part in node
-            or isinstance(node, list)
-            and isinstance(part, int)
-            and part < len(node)
-        ):
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
-            path.append(part)  # a missing or unknown key
-            node = None
-    return tuple(path)
-
-
-def _is_tag(part: str) -> bool:
-    return part == "[key]" or "[" in part or part[:1].isupper()
-
-
-def _fields_at(cls: type[BaseModel], path: KeyPath) -> list[str]:
-    """The field names of the model found by following `path` from `cls`."""
-    annotation: Any = cls
-    for part in path:
-        model = _model_in(annotation)
-        if model is not None and isinstance(part, str) and part in model.model_fields:
-            annotation = model.model_fields[part].annotation
-            continue
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        origin = typing.get_origin(annotation)
-        if origin in (list, dict) and args:
-            annotation = args[-1]
-        elif isinstance(annotation, types.UnionType) or origin is typing.Union:
-            annotation = next((a for a in args if _model_in(a)), annotation)
-            model = _model_in(annotation)
-            if model and isinstance(part, str) and part in model.model_fields:
-                annotation = model.model_fields[part].annotation
-    model = _model_in(annotation)
-    return list(model.model_fields) if model else []
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
 
 
 # -- the library's entry points ------------------------------------------------------------
@@ -417,7 +398,8 @@ def validate(
             where = (doc.provenance.get(("users",)) if doc else None) or Location(
                 display_path(path), 1, 1
             )
-            resolver.issues.append(SpecIssue(where, "users", message, None))
+            hint = "each phase's users.max is the next phase's users.min"
+            resolver.issues.append(SpecIssue(where, "users", message, hint))
     resolver.raise_issues()
     return ValidationReport(valid_phases, valid_stacks)
 

@@ -7,10 +7,13 @@ Capability rules that span fields (plan tiers, replica limits) live in rules.py.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.fields import FieldInfo
 
 from ..catalog import facts
 
@@ -21,12 +24,25 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class SpecValueError(ValueError):
+    """A validator's complaint with a hint (messages.py shows the value in front of it)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 def _one_of(choices: tuple[str, ...], what: str):
     def check(value: str) -> str:
         if value not in choices:
-            raise ValueError(f"unknown {what} {value!r}; expected one of: {', '.join(choices)}")
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+            raise SpecValueError(
+                f"not a known {what}",
+                (f"did you mean {close[0]}? " if close else "") + "one of: " + ", ".join(choices),
+            )
         return value
 
+    check.choices, check.what = choices, what  # type: ignore[attr-defined]  # for messages.py
     return AfterValidator(check)
 
 
@@ -42,18 +58,27 @@ def _secret_ref(example: str) -> AfterValidator:
 
     def check(value: str) -> str:
         if not SECRET_REF.match(value):
-            raise ValueError(
-                "secrets are never written in a spec; refer to an environment variable "
-                f"instead, e.g. ${{env:{example}}}"
+            raise SpecValueError(
+                "secrets are never written in a spec",
+                f"refer to an environment variable instead, e.g. ${{env:{example}}}",
             )
         return value
 
+    check.secret = True  # type: ignore[attr-defined]  # messages never show its value
     return AfterValidator(check)
+
+
+def is_secret_field(field: FieldInfo) -> bool:
+    return any(getattr(getattr(m, "func", None), "secret", False) for m in field.metadata)
 
 
 VercelToken = Annotated[str, _secret_ref("VERCEL_API_TOKEN")]
 SupabaseToken = Annotated[str, _secret_ref("SUPABASE_ACCESS_TOKEN")]
 UpstashKey = Annotated[str, _secret_ref("UPSTASH_API_KEY")]
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
 
 
 class Range(Model):
@@ -65,7 +90,10 @@ class Range(Model):
     @model_validator(mode="after")
     def _ordered(self) -> Range:
         if self.low > self.high:
-            raise ValueError(f"low ({self.low}) is greater than high ({self.high})")
+            raise SpecValueError(
+                f"low ({_num(self.low)}) is greater than high ({_num(self.high)})",
+                "swap them, so that low is the smaller figure",
+            )
         return self
 
 
@@ -76,7 +104,10 @@ class Users(Model):
     @model_validator(mode="after")
     def _ordered(self) -> Users:
         if self.max is not None and self.max <= self.min:
-            raise ValueError(f"max ({self.max}) must be greater than min ({self.min})")
+            raise SpecValueError(
+                f"max ({self.max}) must be greater than min ({self.min})",
+                "raise max above min, or write max: null for no upper bound",
+            )
         return self
 
 
@@ -247,6 +278,38 @@ class Phase(Model):
     usage: Usage
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
+
+
+def _hostname(value: str) -> str:
+    """A domain is a bare lowercase hostname (`dev.floyo.app`, or `*.floyo.app`)."""
+    if _HOSTNAME.match(value):
+        return value
+    text = value.strip()
+    try:
+        host = urlsplit(text if "://" in text else "//" + text).hostname or ""
+    except ValueError:
+        host = ""
+    host = host.rstrip(".")
+    if host and _HOSTNAME.match(host):
+        problem = "a domain is a bare hostname, not " + (
+            "a URL" if "://" in text else "a hostname with a path or port"
+        )
+        if host == text.lower().rstrip("."):
+            problem = "a domain is written in lower case, without a final dot"
+        raise SpecValueError(problem, f"write {host}")
+    raise SpecValueError(
+        "not a hostname",
+        "a domain is labels of lowercase letters, digits and '-' joined by dots, "
+        "e.g. dev.floyo.app",
+    )
+
+
+Domain = Annotated[str, AfterValidator(_hostname)]
+
+
 class GitRepository(Model):
     type: Literal["github", "gitlab", "bitbucket"] = "github"
     repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
@@ -257,7 +320,7 @@ class VercelStack(Model):
     team: str = Field(description="Vercel team slug or id")
     project_name: Name
     git_repository: GitRepository
-    domains: list[str] = []
+    domains: list[Domain] = Field(default=[], description="bare hostnames, each once")
     api_token: VercelToken = "${env:VERCEL_API_TOKEN}"
 
 

@@ -45,7 +45,11 @@ def _database(phase: Phase) -> Iterator[Finding]:
             f"set database.compute to {facts.PITR_MIN_COMPUTE} or larger",
         )
     if db.plan not in facts.SUPABASE_PLANS[1:] and db.sharding:
-        yield (("database", "sharding"), "sharding needs a paid Supabase plan", None)
+        yield (
+            ("database", "sharding"),
+            f"sharding needs a paid Supabase plan, not {db.plan!r}",
+            "set database.plan to pro (or higher), or remove database.sharding",
+        )
     replicas = db.read_replicas
     if not replicas:
         return
@@ -89,15 +93,14 @@ def _regions(phase: Phase) -> Iterator[Finding]:
             f"{regions.primary!r}",
             "Supabase regions: " + ", ".join(facts.SUPABASE_REGIONS),
         )
-    seen = {regions.primary}
     for i, region in enumerate(regions.secondaries):
-        if region in seen:
+        if region == regions.primary:
             yield (
                 ("regions", "secondaries", i),
-                f"region {region!r} is listed twice (or is the primary)",
-                None,
+                f"got {region!r}: the primary region is not also a secondary",
+                f"remove {region} from regions.secondaries",
             )
-        seen.add(region)
+    yield from _duplicates(("regions", "secondaries"), regions.secondaries, "region")
 
 
 def _web(phase: Phase) -> Iterator[Finding]:
@@ -110,8 +113,7 @@ def _web(phase: Phase) -> Iterator[Finding]:
             f"the Vercel {web.vercel_plan} plan allows {limit}",
             "use fewer regions, or a higher web.vercel_plan",
         )
-    if len(set(web.function_regions)) != len(web.function_regions):
-        yield (("web", "function_regions"), "a function region is listed twice", None)
+    yield from _duplicates(("web", "function_regions"), web.function_regions, "function region")
     if web.function_failover and web.vercel_plan != "enterprise":
         yield (
             ("web", "function_failover"),
@@ -146,7 +148,7 @@ def _cache(phase: Phase) -> Iterator[Finding]:
             ("cache", "global_datastore"),
             f"a global datastore has at most {facts.GLOBAL_DATASTORE_MAX_SECONDARIES} "
             f"secondary regions; this phase has {len(phase.regions.secondaries)}",
-            None,
+            "list at most two regions.secondaries, or set cache.global_datastore to false",
         )
     if cache.node_type is not None and not facts.is_global_datastore_node(cache.node_type):
         yield (
@@ -177,6 +179,32 @@ def _upstash(phase: Phase) -> Iterator[Finding]:
             )
 
 
+def _duplicates(
+    path: tuple[str | int, ...], items: list[str], what: str, fold: bool = False
+) -> Iterator[Finding]:
+    """Each repeated item, at the place of its second (third, ...) occurrence."""
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        key = item.casefold() if fold else item
+        if key in first:
+            yield (
+                (*path, i),
+                f"got {item!r}: this {what} is already listed (item {first[key] + 1} of "
+                f"{path[-1]})",
+                f"remove the second {item}" if not fold else "remove one of them (case is ignored)",
+            )
+        else:
+            first[key] = i
+
+
+def check_stack_settings(stack: Stack) -> list[Finding]:
+    """Rules within a stack file's own settings (lists without repeats)."""
+    return [
+        *_duplicates(("vercel", "domains"), stack.vercel.domains, "domain"),
+        *_duplicates(("notifications", "emails"), stack.notifications.emails, "email", True),
+    ]
+
+
 def check_stack(stack: Stack, phase: Phase) -> list[Finding]:
     """Rules across a stack file's settings and the phase it runs (paths in the stack file)."""
     if phase.cache is not None and phase.cache.provider == "upstash" and stack.upstash is None:
@@ -204,7 +232,11 @@ def _storage(phase: Phase) -> Iterator[Finding]:
         for i, rule in enumerate(bucket.lifecycle):
             path = ("storage", "buckets", name, "lifecycle", i)
             if not rule.transitions and not rule.expire_days and not rule.noncurrent_expire_days:
-                yield (path, "the rule neither transitions nor expires anything", None)
+                yield (
+                    path,
+                    f"rule {rule.id!r} neither transitions nor expires anything",
+                    "add transitions, expire_days or noncurrent_expire_days, or remove the rule",
+                )
             for j, step in enumerate(rule.transitions):
                 if (
                     step.storage_class in ("STANDARD_IA", "ONEZONE_IA")
@@ -213,8 +245,8 @@ def _storage(phase: Phase) -> Iterator[Finding]:
                     yield (
                         path + ("transitions", j, "days"),
                         f"S3 moves objects to {step.storage_class} after "
-                        f"{facts.S3_MIN_DAYS_BEFORE_IA} days at the earliest",
-                        None,
+                        f"{facts.S3_MIN_DAYS_BEFORE_IA} days at the earliest, not {step.days}",
+                        f"set days to {facts.S3_MIN_DAYS_BEFORE_IA} or more",
                     )
             last = max((t.days for t in rule.transitions), default=0)
             if rule.expire_days is not None and rule.expire_days <= last:
@@ -222,7 +254,7 @@ def _storage(phase: Phase) -> Iterator[Finding]:
                     path + ("expire_days",),
                     f"objects expire after {rule.expire_days} days, before their last "
                     f"transition at {last} days",
-                    None,
+                    f"set expire_days above {last}, or move the transition earlier",
                 )
     for table, part in phase.database.partitioning.items():
         if part.archive_bucket and part.archive_bucket not in buckets:

@@ -63,14 +63,20 @@ def load_document(path: Path) -> Document:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+        raise fail(
+            f"cannot read the file: {exc.strerror or exc}",
+            hint="check that the file exists and that you may read it",
+        ) from None
     if len(raw) > MAX_FILE_BYTES:
         raise fail(
             f"file is {len(raw):,} bytes, larger than the {MAX_FILE_BYTES:,} a spec may be",
             hint="a spec file holds a few dozen settings; is this the right file?",
         )
     if b"\x00" in raw:
-        raise fail("file is binary (it contains NUL bytes), not YAML")
+        raise fail(
+            "file is binary (it contains NUL bytes), not YAML",
+            hint="a spec is a UTF-8 text file; is this the right file?",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -96,6 +102,7 @@ def load_document(path: Path) -> Document:
                 f"values nest more than {MAX_DEPTH} levels deep",
                 too_deep.line + 1,
                 too_deep.column + 1,
+                hint="a spec nests about 7 levels deep; is this the right file?",
             )
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -111,8 +118,9 @@ def load_document(path: Path) -> Document:
                 f"values nest more than {MAX_DEPTH} levels deep",
                 deep.line + 1 if deep else line,
                 deep.column + 1 if deep else column,
+                hint="a spec nests about 7 levels deep; is this the right file?",
             ) from None
-        hint = None
+        hint: str | None = None
         lines = text.splitlines()
         at = lines[line - 1][:column] if mark and line <= len(lines) else ""
         if "\\t" in problem or "tab" in problem.lower() or "\t" in at:
@@ -120,9 +128,13 @@ def load_document(path: Path) -> Document:
         elif "expected a single document" in (exc.context or ""):
             problem = "file holds more than one YAML document"
             hint = "remove the `---` separator: one file is one spec"
+        else:
+            hint = indentation_hint(lines, line) or _syntax_hint(exc, line)
         raise fail(f"YAML syntax error: {problem}", line, column, hint) from None
     except yaml.YAMLError as exc:
-        raise fail(f"YAML syntax error: {exc}") from None
+        raise fail(
+            f"YAML syntax error: {exc}", hint="check the file's quotes, brackets and colons"
+        ) from None
     finally:
         loader.dispose()
 
@@ -133,6 +145,8 @@ def load_document(path: Path) -> Document:
             "the top level must be a mapping of settings (key: value)",
             node.start_mark.line + 1,
             node.start_mark.column + 1,
+            hint="write one `key: value` per line, starting at the first column, "
+            "e.g. description: ...",
         )
     builder = _Builder(name, Loader(""))
     data = builder.build(node, ())
@@ -194,7 +208,7 @@ class _Builder:
         self.provenance[path] = self._loc(at or node)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
-                raise self._fail(node, path, f"unsupported tag {node.tag}")
+                raise self._fail(node, path, f"unsupported tag {node.tag}", _TAG_HINT)
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE:
@@ -205,7 +219,12 @@ class _Builder:
                         hint="use `extends:` to build on another phase",
                     )
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise self._fail(key_node, path, "a key must be a plain string")
+                    raise self._fail(
+                        key_node,
+                        path,
+                        "a key must be a plain string",
+                        hint="write keys as plain words, e.g. disk_gb:",
+                    )
                 key = self.constructor.construct_object(key_node)
                 if not isinstance(key, str):
                     key = str(key)  # `1:` or `true:` as keys: keep the text, the model rejects it
@@ -222,12 +241,90 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
-                raise self._fail(node, path, f"unsupported tag {node.tag}")
+                raise self._fail(node, path, f"unsupported tag {node.tag}", _TAG_HINT)
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         try:
             return self.constructor.construct_object(node)
         except yaml.YAMLError as exc:
-            raise self._fail(node, path, f"cannot read value: {exc}") from None
+            problem = getattr(exc, "problem", None) or exc
+            raise self._fail(node, path, f"cannot read value: {problem}", _TAG_HINT) from None
+
+
+_TAG_HINT = "write plain values: tags (!!python/..., !!binary, !custom) are not supported"
+
+
+def indentation_hint(lines: list[str], line: int) -> str | None:
+    """If line `line` (1-based) is indented where no key can be, which indentation fits:
+    the levels of the lines above it (their keys, and the list items they are in)."""
+    if not 1 <= line <= len(lines) or not _content(lines[line - 1]):
+        return None
+    actual = _indents(lines[line - 1])[0]
+    above = [(n + 1, text) for n, text in enumerate(lines[: line - 1]) if _content(text)]
+    if not above:
+        return None
+    levels: dict[int, int] = {}  # indentation -> the line that has it
+    lowest = None
+    for number, text in reversed(above):
+        dash, inner = _indents(text)
+        if lowest is None or dash < lowest:
+            levels.setdefault(inner, number)
+            levels.setdefault(dash, number)
+            lowest = dash
+        if lowest == 0:
+            break
+    previous = above[-1][1].split(" #")[0].rstrip()
+    opens = previous.endswith(":") or previous.lstrip() == "-"
+    if actual in levels or (opens and actual > _indents(above[-1][1])[1]):
+        return None
+    below = [n for n in levels if n < actual]
+    over = [n for n in levels if n > actual]
+    choices = ([max(below)] if below else []) + ([min(over)] if over else [])
+    if not opens and actual > max(levels):
+        choices = [_indents(above[-1][1])[1]]
+    said = " or ".join(
+        f"{n} (like {_label(lines[levels[n] - 1], n)} on line {levels[n]})" for n in choices
+    )
+    spaces = "space" if actual == 1 else "spaces"
+    return f"line {line} is indented {actual} {spaces}; expected {said}"
+
+
+def _content(text: str) -> bool:
+    stripped = text.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _indents(text: str) -> tuple[int, int]:
+    """A line's indentation, and that of what follows its `- ` list markers."""
+    dash = len(text) - len(text.lstrip(" "))
+    rest = text[dash:]
+    inner = dash
+    while rest.startswith("- "):
+        skipped = len(rest) - len(rest[2:].lstrip(" "))
+        inner += skipped
+        rest = rest[skipped:]
+    if rest.startswith(("{", "[")):
+        return dash, dash if inner == dash else inner - 2  # a flow item holds no keys below
+    return dash, inner
+
+
+def _label(text: str, at: int) -> str:
+    """The part of a line that starts at column `at`, shortened: `team:` or `- {region: a}`."""
+    part = text[at:].split(" #")[0].strip()
+    if part.startswith("- "):
+        return f"`{part[:20]}`"
+    key = part.split(":")[0]
+    return f"`{key}:`" if ":" in part else f"`{part[:20]}`"
+
+
+def _syntax_hint(exc: yaml.MarkedYAMLError, line: int) -> str:
+    start = exc.context_mark
+    if exc.context and start is not None and start.line + 1 != line:
+        began = f"line {start.line + 1}, column {start.column + 1}"
+        return (
+            f"the value that began at {began} is not closed or not followed as YAML "
+            "expects: check its quotes, brackets and colons"
+        )
+    return f"check line {line} and the one before it: a missing ':', quote or bracket"
 
 
 def dotted(path: KeyPath) -> str:
