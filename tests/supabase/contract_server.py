@@ -11,8 +11,9 @@ drift from the real API's shapes either.
 
 It keeps projects, addons, read replicas, pooler settings and disks in memory, moves projects
 COMING_UP -> ACTIVE_HEALTHY (and RESIZING -> ACTIVE_HEALTHY) after a number of polls, and can
-inject: 429 with X-RateLimit-Reset, 5xx, 401/403/404, dropped connections (before or after
-the request was processed), slow answers, slow provisioning and failed provisioning.
+inject: 429 with X-RateLimit-Reset, 5xx and dropped connections (before or after the request
+was carried out: the answer lost), 401/403/404, redirects, slow answers, slow provisioning,
+failed provisioning and a pooler listing that lacks the primary for a while.
 
 Disks: each project starts with an 8 GB gp3 disk at the 3,000 IOPS / 125 MiB/s baseline. The
 contract documents no 4xx answer for `POST .../config/disk` (only 201, 401, 403, 429, 500),
@@ -204,7 +205,7 @@ class RecordedRequest:
 class Fault:
     """An injected misbehaviour, used for the next `times` matching requests."""
 
-    kind: str  # "status" | "drop" | "drop_after" | "delay"
+    kind: str  # "status" | "status_after" | "drop" | "drop_after" | "delay" | "redirect"
     times: int = 1
     method: str | None = None
     path: str | None = None  # regular expression, full match against the path
@@ -212,6 +213,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     message: str = "injected failure"
     seconds: float = 0.0
+    location: str = ""  # "redirect": where to
 
     def matches(self, method: str, path: str) -> bool:
         if self.times <= 0:
@@ -243,6 +245,7 @@ class FakeProject:
     disk_modified_at: str | None = None
     disk_used_bytes: int = 1_500_000_000
     created_at: str = "2026-06-01T12:00:00.000Z"
+    pooler_hidden: int = 0  # pooler listings still without the PRIMARY entry
 
 
 PRICES = {
@@ -294,6 +297,8 @@ class ContractServer:
         # ACTIVE_HEALTHY), and whether a second disk change within 6 hours is refused.
         self.disk_resize_polls = 2
         self.disk_cooldown = False
+        # How many pooler listings of a new project lack its PRIMARY entry once it is healthy.
+        self.pooler_lag = 0
         self._fail_next_project: str | None = None
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -359,8 +364,22 @@ class ContractServer:
             )
         )
 
-    def fail(self, status: int = 500, times: int = 1, message: str = "boom", **match: Any) -> Fault:
-        return self.inject(Fault("status", times, status=status, message=message, **match))
+    def fail(
+        self,
+        status: int = 500,
+        times: int = 1,
+        message: str = "boom",
+        *,
+        after_processing: bool = False,
+        **match: Any,
+    ) -> Fault:
+        """Answer `status`; with `after_processing`, only after carrying the request out."""
+        kind = "status_after" if after_processing else "status"
+        return self.inject(Fault(kind, times, status=status, message=message, **match))
+
+    def redirect(self, location: str, status: int = 307, times: int = 1, **match: Any) -> Fault:
+        """Answer with a redirect to `location` (another host, in the tests)."""
+        return self.inject(Fault("redirect", times, status=status, location=location, **match))
 
     def drop(self, times: int = 1, *, after_processing: bool = False, **match: Any) -> Fault:
         return self.inject(Fault("drop_after" if after_processing else "drop", times, **match))
@@ -410,6 +429,8 @@ class ContractServer:
             return "drop"
         if fault is not None and fault.kind == "status":
             return self._answer(record, fault.status, {"message": fault.message}, fault.headers)
+        if fault is not None and fault.kind == "redirect":
+            return self._answer(record, fault.status, None, {"Location": fault.location})
 
         token = headers.get("authorization", "").removeprefix("Bearer ")
         if self.tokens and token not in self.tokens:
@@ -426,6 +447,8 @@ class ContractServer:
         if fault is not None and fault.kind == "drop_after":
             record.status = None
             return "drop"
+        if fault is not None and fault.kind == "status_after":
+            return self._answer(record, fault.status, {"message": fault.message}, fault.headers)
         return self._answer(record, status, payload)
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -561,6 +584,10 @@ def _get_organization(s: ContractServer, params: dict[str, str], _body: Any) -> 
     return 200, answer
 
 
+def _list_projects(s: ContractServer, _params: dict[str, str], _body: Any) -> Any:
+    return 200, [_project_body(p, with_database=True) for p in s.projects.values()]
+
+
 def _create_project(s: ContractServer, _params: dict[str, str], body: Any) -> Any:
     slug = body["organization_slug"]
     if slug not in s.organizations:
@@ -578,6 +605,8 @@ def _create_project(s: ContractServer, _params: dict[str, str], body: Any) -> An
         db_pass=body["db_pass"],
         polls_left=s.provisioning_polls,
         settles_to=s._fail_next_project or "ACTIVE_HEALTHY",
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        pooler_hidden=s.pooler_lag,
     )
     s._fail_next_project = None
     s.projects[ref] = project
@@ -605,6 +634,14 @@ def _delete_project(s: ContractServer, params: dict[str, str], _body: Any) -> An
     if project is None:
         return _not_found(f"project {params['ref']}")
     return 200, {"id": 1, "ref": project.ref, "name": project.name}
+
+
+@_project_route
+def _update_password(
+    s: ContractServer, project: FakeProject, params: dict[str, str], body: Any
+) -> Any:
+    project.db_pass = body["password"]
+    return 200, {"message": "ok"}
 
 
 @_project_route
@@ -723,6 +760,9 @@ def _remove_replica(
 def _get_pooler(s: ContractServer, project: FakeProject, params: dict[str, str], _body: Any) -> Any:
     s._tick_replicas(project)
     entries = [_pooler_entry(project, project.ref, "PRIMARY", project.region)]
+    if project.status == "ACTIVE_HEALTHY" and project.pooler_hidden > 0:
+        project.pooler_hidden -= 1
+        entries = []
     entries += [
         _pooler_entry(project, r["identifier"], "READ_REPLICA", r["region"])
         for r in project.replicas
@@ -794,10 +834,12 @@ def _disk_autoscale(
 
 _ROUTES = {
     ("GET", "/v1/organizations/{slug}"): _get_organization,
+    ("GET", "/v1/projects"): _list_projects,
     ("POST", "/v1/projects"): _create_project,
     ("GET", "/v1/projects/{ref}"): _get_project,
     ("PATCH", "/v1/projects/{ref}"): _update_project,
     ("DELETE", "/v1/projects/{ref}"): _delete_project,
+    ("PATCH", "/v1/projects/{ref}/database/password"): _update_password,
     ("GET", "/v1/projects/{ref}/billing/addons"): _list_addons,
     ("PATCH", "/v1/projects/{ref}/billing/addons"): _apply_addon,
     ("DELETE", "/v1/projects/{ref}/billing/addons/{addon_variant}"): _remove_addon,

@@ -56,8 +56,9 @@ def test_create_checks_plan_creates_waits_and_returns_outputs(server, provider, 
         "instance_size": "small",
         "plan": "pro",
     }
-    assert [(r.method, r.template) for r in server.requests[:2]] == [
+    assert [(r.method, r.template) for r in server.requests[:3]] == [
         ("GET", "/v1/organizations/{slug}"),
+        ("GET", "/v1/projects"),  # an earlier attempt's project is adopted, not doubled
         ("POST", "/v1/projects"),
     ]
     assert clock.sleeps == [10, 10, 10]

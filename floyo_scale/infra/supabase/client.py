@@ -131,11 +131,24 @@ TOKEN_HINT = (
 
 
 class SupabaseApiError(ProviderError):
-    """The Management API answered with an error, or could not be reached."""
+    """The Management API answered with an error, or could not be reached.
 
-    def __init__(self, message: str, hint: str | None = None, *, status: int | None = None):
+    `outcome_unknown`: the request was sent, may have been carried out, and its answer was
+    lost (a 5xx or a dropped connection on a request that is not retried blindly). The
+    caller can settle the question by reading what the request would have changed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        status: int | None = None,
+        outcome_unknown: bool = False,
+    ):
         super().__init__(message, hint)
         self.status = status
+        self.outcome_unknown = outcome_unknown
 
 
 class NotFoundError(SupabaseApiError):
@@ -149,6 +162,33 @@ class _ConnectionFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.maybe_processed = maybe_processed
+
+
+class _OtherHostRedirect(Exception):
+    """Internal: the API answered with a redirect to another origin; it is not followed."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(location)
+        self.status = status
+        self.location = location
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the API's origin (scheme, host and port).
+
+    urllib's own handler follows any redirect and copies every header, the bearer token
+    included, to wherever it points: one rogue or misconfigured answer would hand the token
+    to another host. A redirect elsewhere is refused before any request is sent there.
+    """
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
+        origin = urllib.parse.urlsplit(req.full_url)
+        if (target.scheme, target.netloc) != (origin.scheme, origin.netloc):
+            raise _OtherHostRedirect(code, f"{target.scheme}://{target.netloc}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 class _Redactor:
@@ -224,6 +264,7 @@ class ManagementClient:
         self.monotonic = monotonic
         self._redact = _Redactor()
         self._redact.add(token)
+        self._opener = urllib.request.build_opener(_SameOriginRedirects)
 
     def __repr__(self) -> str:
         return f"ManagementClient(base_url={self.base_url!r}, token=[redacted])"
@@ -247,6 +288,13 @@ class ManagementClient:
         )
 
     # ----------------------------------------------------------------- projects
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        """GET /v1/projects -> [V1ProjectWithDatabaseResponse] (every project the token sees)."""
+        result = self._request(
+            "GET", "/v1/projects", operation="list the projects", subject="the account"
+        )
+        return list(result or [])
 
     def create_project(
         self,
@@ -290,6 +338,20 @@ class ManagementClient:
             _project_path(ref),
             body={"name": name},
             operation=f"rename the project to {name!r}",
+            subject=_project(ref),
+        )
+
+    def update_database_password(self, ref: str, password: str) -> None:
+        """PATCH /v1/projects/{ref}/database/password {password} -> V1UpdatePasswordResponse.
+
+        Retried like a PATCH: the body is absolute, so sending it twice sets the same password.
+        """
+        self._redact.add(password)
+        self._request(
+            "PATCH",
+            _project_path(ref, "/database/password"),
+            body={"password": password},
+            operation="set a new database password",
             subject=_project(ref),
         )
 
@@ -412,14 +474,17 @@ class ManagementClient:
         )
 
     def remove_read_replica(self, ref: str, database_identifier: str) -> None:
-        """POST /v1/projects/{ref}/read-replicas/remove {database_identifier} (201, no body)."""
+        """POST /v1/projects/{ref}/read-replicas/remove {database_identifier} (201, no body).
+
+        Retried like a DELETE: removing cannot create anything, so sending it twice at worst
+        meets a replica already on its way out (the provider re-lists to see where it is).
+        """
         self._request(
             "POST",
             _project_path(ref, "/read-replicas/remove"),
             body={"database_identifier": database_identifier},
             operation=f"remove the read replica {database_identifier!r}",
             subject=_project(ref),
-            idempotent=False,
         )
 
     def list_databases(self, ref: str) -> list[dict[str, Any]]:
@@ -510,7 +575,10 @@ class ManagementClient:
         alone. `throughput_mibps` is sent for gp3 only (io2 has none). The disk can only grow;
         the API refuses a smaller size_gb, and allows one change per volume every 6 hours (EBS).
 
-        Retried like a PATCH: the body is absolute, so sending it twice sets the same disk.
+        Not retried blindly: if a first call was carried out and its answer lost, a second
+        one would meet the six-hour rule and fail although the disk grew. After a 5xx or a
+        dropped connection the disk is read back; the call is repeated only if the disk does
+        not have the requested attributes yet.
         """
         if type not in DISK_TYPES:
             raise ProviderError(
@@ -523,12 +591,19 @@ class ManagementClient:
         }
         if type == "gp3":
             attributes["throughput_mibps"] = _positive_int("throughput_mibps", throughput_mibps)
+
+        def applied() -> bool:
+            now = self.get_disk(ref).get("attributes") or {}
+            return all(now.get(key) == value for key, value in attributes.items())
+
         self._request(
             "POST",
             _project_path(ref, "/config/disk"),
             body={"attributes": attributes},
             operation=f"resize the database disk to {attributes['size_gb']} GB ({type})",
             subject=_project(ref),
+            idempotent=False,
+            applied=applied,
         )
 
     # ----------------------------------------------------------------- transport
@@ -543,6 +618,7 @@ class ManagementClient:
         body: Mapping[str, Any] | None = None,
         query: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        applied: Callable[[], bool] | None = None,
     ) -> Any:
         """Send one request, retrying where that is safe; return the decoded JSON (or None).
 
@@ -554,7 +630,10 @@ class ManagementClient:
           that sets a value, DELETE). A POST (create project, set up or remove a replica) is
           NOT retried then: a 502/504 or a reset after sending does not tell whether Supabase
           acted, and a blind retry could create a second, billed project or replica. We fail
-          with an error that says the outcome is unknown instead.
+          with an error that says the outcome is unknown instead (`outcome_unknown`).
+        - `applied` (for a request that is not idempotent but whose effect can be read back):
+          after a 5xx or a lost answer it is asked whether the request took effect; if so,
+          that is the answer, else the request is sent again.
         """
         url = self.base_url + path
         if query:
@@ -564,7 +643,24 @@ class ManagementClient:
         while True:
             try:
                 status, headers, data = self._send(method, url, payload)
+            except _OtherHostRedirect as redirect:
+                where = urllib.parse.urlsplit(self.base_url).netloc
+                raise SupabaseApiError(
+                    f"the Supabase API at {where} answered the request to {operation} "
+                    f"({subject}) with a redirect ({redirect.status}) to another host, "
+                    f"{redirect.location}; it was not followed, and the access token was not "
+                    "sent there",
+                    hint="check api_url: it should be the Management API's own address "
+                    "(https://api.supabase.com), not one that redirects",
+                    status=redirect.status,
+                ) from None
             except _ConnectionFailed as failure:
+                if applied is not None and failure.maybe_processed and attempt < self.max_retries:
+                    self.sleep(self._backoff(attempt))
+                    if self._took_effect(applied, method, path, failure.reason):
+                        return None
+                    attempt += 1
+                    continue
                 retryable = idempotent or not failure.maybe_processed
                 if retryable and attempt < self.max_retries:
                     delay = self._backoff(attempt)
@@ -587,6 +683,12 @@ class ManagementClient:
                 self.sleep(delay)
                 attempt += 1
                 continue
+            if status >= 500 and applied is not None and attempt < self.max_retries:
+                self.sleep(self._backoff(attempt))
+                if self._took_effect(applied, method, path, f"HTTP {status}"):
+                    return None
+                attempt += 1
+                continue
             if status >= 500 and idempotent and attempt < self.max_retries:
                 delay = self._backoff(attempt)
                 log.warning("%s %s: HTTP %d; retrying in %.1f s", method, path, status, delay)
@@ -594,6 +696,17 @@ class ManagementClient:
                 attempt += 1
                 continue
             raise self._http_error(status, data, operation, subject, attempt, idempotent)
+
+    def _took_effect(self, applied: Callable[[], bool], method: str, path: str, why: str) -> bool:
+        """Whether a request whose answer was lost took effect (read back, not guessed)."""
+        try:
+            done = applied()
+        except ProviderError:
+            return False  # could not read it back: the request is tried again below
+        log.warning(
+            "%s %s: %s; %s", method, path, why, "it took effect" if done else "sending it again"
+        )
+        return done
 
     def _send(self, method: str, url: str, payload: bytes | None) -> tuple[int, Any, bytes]:
         request = urllib.request.Request(url, data=payload, method=method)
@@ -603,7 +716,7 @@ class ManagementClient:
         if payload is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 return response.status, response.headers, response.read()
         except urllib.error.HTTPError as exc:
             try:
@@ -638,6 +751,7 @@ class ManagementClient:
                 f"{failure.reason}; Supabase may or may not have done it",
                 hint="check the Supabase dashboard before running the command again, so as "
                 "not to create a duplicate",
+                outcome_unknown=True,
             )
         return SupabaseApiError(
             f"could not reach {where} to {operation} ({subject}) after "
@@ -698,6 +812,7 @@ class ManagementClient:
                     else "run the command again later"
                 ),
                 status=status,
+                outcome_unknown=not idempotent,
             )
         return SupabaseApiError(
             f"Supabase rejected the request to {operation} ({subject}): HTTP {status}{suffix}",

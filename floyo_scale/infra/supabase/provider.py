@@ -15,9 +15,12 @@ Properties: what `create` returns is what the engine hands back to `diff`, `upda
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from pulumi.dynamic import (
@@ -57,12 +60,20 @@ __all__ = [
 
 ClientFactory = Callable[[str, str], ManagementClient]
 
+log = logging.getLogger(__name__)
+
 # What Pulumi puts in a property whose value is not known yet (during preview).
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 _PROVIDER_KEY = "__provider"
 _CONNECTION_KEYS = ("access_token", "api_url")
 # The largest disk Supabase offers (io2, 60 TB); the spec's `database.disk_gb` has the same cap.
 MAX_DISK_GB = 60_000
+# A project of this resource's name, organisation and region created this recently is taken
+# to be the one an earlier, interrupted create of this resource made, and is adopted.
+ADOPT_WITHIN_SECONDS = 24 * 3600
+_GONE_STATUSES = frozenset({"REMOVED", "GOING_DOWN"})
+# How long a replica removal that answered with an error is watched for the replica to go.
+_REMOVAL_SETTLE_SECONDS = 120.0
 
 
 class _SupabaseProvider(ResourceProvider):
@@ -78,11 +89,13 @@ class _SupabaseProvider(ResourceProvider):
         *,
         wait_timeout: float = 900.0,
         poll_interval: float = 10.0,
+        adopt_within: float = ADOPT_WITHIN_SECONDS,
     ) -> None:
         super().__init__()
         self.client_factory = client_factory
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
+        self.adopt_within = adopt_within
 
     def _client(self, props: Mapping[str, Any]) -> ManagementClient:
         token = props.get("access_token")
@@ -150,24 +163,94 @@ class ProjectProvider(_SupabaseProvider):
         name = props["project_name"]
         _require_plan(client, props["organization_slug"], props["plan"])
         db_pass = secrets.token_urlsafe(32)
-        created = client.create_project(
-            name=name,
-            organization_slug=props["organization_slug"],
-            db_pass=db_pass,
-            region=props["region"],
-            instance_size=props["instance_size"],
-        )
-        ref = created["ref"]
-        # Create must be all or nothing: Pulumi records nothing when it fails, so a project
-        # left behind would be billed and unmanaged. Anything failing from here deletes it.
+        # An earlier create may have made the project and lost the answer (a 500 or a
+        # dropped connection after Supabase acted): look before creating a second one.
+        ref = self._earlier_attempt(client, props)
+        adopted = ref is not None
+        if ref is None:
+            try:
+                ref = client.create_project(
+                    name=name,
+                    organization_slug=props["organization_slug"],
+                    db_pass=db_pass,
+                    region=props["region"],
+                    instance_size=props["instance_size"],
+                )["ref"]
+            except SupabaseApiError as exc:
+                if not exc.outcome_unknown:
+                    raise
+                ref = self._earlier_attempt(client, props)  # settle it now, if it shows
+                if ref is None:
+                    raise SupabaseApiError(
+                        f"{exc.message}; no project named {name!r} is listed in the "
+                        f"organization yet",
+                        hint="run the command again: if Supabase created the project after "
+                        "all, it is found by its name and adopted, not created twice",
+                    ) from exc
+                adopted = True
+        what = f"Supabase project {name!r} ({ref})"
+        if adopted:
+            log.warning("%s", _adopted_note(what))
+        # Create must be all or nothing while the project is provisioning: Pulumi records
+        # nothing when create fails, so a project left behind would be billed and unmanaged.
+        # A project that provisioning did not bring up is deleted (unless it was adopted:
+        # what happened to it before is not known) ...
         try:
             project = self._wait(client, ref)
+        except FloyoError as exc:
+            if adopted:
+                raise
+            raise _undo(exc, what, client.delete_project, ref) from exc
+        # ... but a healthy project is never deleted because a later step failed: it is kept,
+        # and the next run adopts it.
+        try:
+            if adopted:  # the password sent with the lost create is not known
+                client.update_database_password(ref, db_pass)
             outs = self._outputs(client, props, project, db_pass)
         except FloyoError as exc:
-            raise _undo(
-                exc, f"Supabase project {name!r} ({ref})", client.delete_project, ref
+            raise ProviderError(
+                f"{exc.message}; {what} is healthy and was kept",
+                hint="run the command again: the project is found by its name and adopted "
+                "(with a new database password), not created twice",
             ) from exc
+        if adopted:
+            outs["adopted"] = _adopted_note(what)
         return CreateResult(ref, outs)
+
+    def _earlier_attempt(self, client: ManagementClient, props: Mapping[str, Any]) -> str | None:
+        """The ref of a project an earlier, interrupted create of this resource made: same
+        name, organisation and region, created within `adopt_within` seconds; None if there
+        is none. Refuses to guess between several, or to take over an older namesake (a
+        namesake in another region is another project: a replacement is made beside it)."""
+        name, slug, region = props["project_name"], props["organization_slug"], props["region"]
+        same = [
+            p
+            for p in client.list_projects()
+            if p.get("name") == name
+            and p.get("organization_slug") == slug
+            and p.get("region") == region
+            and p.get("status") not in _GONE_STATUSES
+        ]
+        if not same:
+            return None
+        recent = [p for p in same if _age(p) < self.adopt_within]
+        if len(recent) == 1:
+            return str(recent[0]["ref"])
+        where = ", ".join(f"{p.get('ref')} ({p.get('status')})" for p in same)
+        if recent:
+            raise ProviderError(
+                f"organization {slug!r} has {len(recent)} recent Supabase projects named "
+                f"{name!r} in {region}: {where}; it is not known which one to adopt",
+                hint="delete the extra projects in the Supabase dashboard (keep the one with "
+                "your data), then run the command again",
+            )
+        raise ProviderError(
+            f"organization {slug!r} already has a Supabase project named {name!r} in "
+            f"{region}: {where}; it was not made by this stack in the last "
+            f"{self.adopt_within / 3600:g} hours, so it is not taken over",
+            hint="rename or delete that project in the Supabase dashboard, or import it into "
+            "the stack (pulumi import), then run the command again",
+        )
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         client = self._client(news)
@@ -237,7 +320,7 @@ class ProjectProvider(_SupabaseProvider):
     ) -> dict[str, Any]:
         ref = project["ref"]
         db_host = project["database"]["host"]
-        pooler = client.get_pooler(ref)
+        pooler = self._primary_pooler(client, ref)
         return {
             **_inputs(props),
             "ref": ref,
@@ -247,6 +330,22 @@ class ProjectProvider(_SupabaseProvider):
             "connection_string": _direct_connection(db_host, db_pass),
             "pooler_connection_string": _pooler_connection(pooler, db_pass),
         }
+
+    def _primary_pooler(self, client: ManagementClient, ref: str) -> dict[str, Any]:
+        """The primary database's pooler entry, polled for as the status is: right after
+        provisioning the listing may not have it yet."""
+
+        def listed() -> dict[str, Any] | None:
+            databases = client.list_databases(ref)
+            return next((db for db in databases if db.get("database_type") == "PRIMARY"), None)
+
+        return client.poll_until(
+            listed,
+            timeout=self.wait_timeout,
+            interval=self.poll_interval,
+            what=lambda: f"the pooler configuration of project {ref} to list its primary database",
+            hint="check the project's Database settings in the Supabase dashboard",
+        )
 
 
 class ReadReplicaProvider(_SupabaseProvider):
@@ -264,7 +363,13 @@ class ReadReplicaProvider(_SupabaseProvider):
         client = self._client(props)
         ref, region = props["project_ref"], props["region"]
         before = {db["identifier"] for db in _replicas(client.list_databases(ref))}
-        client.setup_read_replica(ref, region)
+        lost: SupabaseApiError | None = None
+        try:
+            client.setup_read_replica(ref, region)
+        except SupabaseApiError as exc:
+            if not exc.outcome_unknown:
+                raise
+            lost = exc  # the answer was lost: whether a replica appears settles it, below
         found: dict[str, Any] = {}
 
         def appeared() -> dict[str, Any] | None:
@@ -297,6 +402,15 @@ class ReadReplicaProvider(_SupabaseProvider):
             )
             self._wait(client, ref)
         except FloyoError as exc:
+            if not found and lost is not None:
+                raise ProviderError(
+                    f"{lost.message}; no new read replica of project {ref} appeared in "
+                    f"{region} within {self.wait_timeout:g} s, so Supabase most likely did "
+                    "not set it up",
+                    hint="run the command again; if a replica in "
+                    f"{region} shows up on the project's Infrastructure page in the meantime, "
+                    "remove it there first, so as not to pay for two",
+                ) from exc
             if not found:
                 raise
             identifier = found["identifier"]
@@ -306,7 +420,15 @@ class ReadReplicaProvider(_SupabaseProvider):
                 lambda _: client.remove_read_replica(ref, identifier),
                 identifier,
             ) from exc
-        return CreateResult(replica["identifier"], self._outputs(props, replica))
+        outs = self._outputs(props, replica)
+        if lost is not None:
+            note = (
+                f"adopted read replica {replica['identifier']}: the request to set it up "
+                "lost its answer, and the replica appeared"
+            )
+            log.warning("%s", note)
+            outs["adopted"] = note
+        return CreateResult(replica["identifier"], outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         client = self._client(news)
@@ -321,15 +443,31 @@ class ReadReplicaProvider(_SupabaseProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         client = self._client(props)
         ref = props["project_ref"]
+
+        def gone() -> bool | None:
+            return True if _find_replica(client.list_databases(ref), id_) is None else None
+
         try:
             if _find_replica(client.list_databases(ref), id_) is None:
                 return
             client.remove_read_replica(ref, id_)
         except NotFoundError:
             return  # the project itself is gone
-
-        def gone() -> bool | None:
-            return True if _find_replica(client.list_databases(ref), id_) is None else None
+        except SupabaseApiError as exc:
+            if exc.status in (401, 403):
+                raise
+            # A removal retried after a lost answer may meet the replica already on its way
+            # out, and be refused: watch a little while whether it goes, before failing.
+            with contextlib.suppress(SupabaseApiError):
+                client.poll_until(
+                    gone,
+                    timeout=min(self.wait_timeout, _REMOVAL_SETTLE_SECONDS),
+                    interval=self.poll_interval,
+                    what=lambda: f"read replica {id_} to be removed",
+                    hint="",
+                )
+                return
+            raise exc
 
         # Wait, so that deleting the project next (as `destroy` does) finds no replica left.
         client.poll_until(
@@ -604,7 +742,8 @@ def _require_plan(client: ManagementClient, slug: str, plan: str) -> None:
 
 
 def _undo(exc: FloyoError, what: str, remove: Callable[[str], Any], ident: str) -> ProviderError:
-    """After a failed create: remove what was made, and say whether that worked."""
+    """After a failed create: remove what was made, and say what happened (the hint matches
+    it: nothing to open or delete once the removal worked)."""
     try:
         remove(ident)
     except FloyoError as cleanup:
@@ -613,9 +752,33 @@ def _undo(exc: FloyoError, what: str, remove: Callable[[str], Any], ident: str) 
             hint=f"delete {what} in the Supabase dashboard, then run the command again",
         )
     return ProviderError(
-        f"{exc.message}; the half-created {what} was removed",
-        hint=exc.hint,
+        f"{exc.message}; the half-created {what} was removed, so nothing was left behind",
+        hint="run the command again to create it anew"
+        + ("" if "status.supabase.com" not in (exc.hint or "") else "; see status.supabase.com")
+        + (
+            " (if it fails the same way again, contact Supabase support)"
+            if "support" in (exc.hint or "")
+            else ""
+        ),
     )
+
+
+def _adopted_note(what: str) -> str:
+    return (
+        f"adopted {what}: an earlier attempt created it and its answer was lost; its "
+        "database password was set anew"
+    )
+
+
+def _age(project: Mapping[str, Any]) -> float:
+    """Seconds since the project was created (infinite when the API does not say)."""
+    try:
+        created = datetime.fromisoformat(str(project.get("created_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    if created.tzinfo is None:
+        return float("inf")
+    return time.time() - created.timestamp()
 
 
 def _whole(value: Any) -> int | None:
