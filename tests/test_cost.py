@@ -516,6 +516,9 @@ FREE_TYPES = sorted(
         RG,
         ALARM,
         UPSTASH,
+        "aws:rds/instance:Instance",  # priced in tests/test_rds.py
+        "aws:rds/proxy:Proxy",
+        "aws:secretsmanager/secret:Secret",
     }
 )
 

@@ -106,3 +106,17 @@ def is_global_datastore_node(node_type: str) -> bool:
 
 def compute_at_least(size: str, minimum: str) -> bool:
     return COMPUTE_SIZES.index(size) >= COMPUTE_SIZES.index(minimum)
+
+
+# Amazon RDS for PostgreSQL instance classes floyo-scale prices (catalog: aws.rds).
+RDS_INSTANCE_CLASSES: tuple[str, ...] = (
+    "db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.t4g.large",
+    "db.m7g.large", "db.m7g.xlarge", "db.r7g.large", "db.r7g.xlarge", "db.r7g.2xlarge",
+)  # fmt: skip
+# vCPUs per class (RDS Proxy bills per vCPU of the instances behind it, at least 2).
+RDS_VCPUS: dict[str, int] = {
+    "db.t4g.micro": 2, "db.t4g.small": 2, "db.t4g.medium": 2, "db.t4g.large": 2,
+    "db.m7g.large": 2, "db.m7g.xlarge": 4, "db.r7g.large": 2, "db.r7g.xlarge": 4,
+    "db.r7g.2xlarge": 8,
+}  # fmt: skip
+RDS_PORT = 5432

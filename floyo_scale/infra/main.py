@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -20,12 +20,37 @@ if TYPE_CHECKING:
     from .upstash import UpstashCache
 
 
+def active_database(stack: ResolvedStack) -> str:
+    """Which database the app's DATABASE_URL names: the stack config `floyo:database_active`
+    (`db migrate` sets it at the switch-over), else `database.active`, else Supabase while it
+    is kept for a migration, else the provider."""
+    db = stack.phase.database
+    chosen = pulumi.Config("floyo").get("database_active") or db.active
+    if chosen in ("supabase", "rds"):
+        if chosen == "supabase" and not (db.provider == "supabase" or db.keep_supabase):
+            return db.provider
+        if chosen == "rds" and db.provider != "rds":
+            return db.provider
+        return chosen
+    return "supabase" if db.keep_supabase else db.provider
+
+
 def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
     ctx = Context(stack, secrets)
     phase = stack.phase
     regions = Regions(ctx)
     storage = Storage(ctx, regions)
-    database = Database(ctx)
+    db = phase.database
+    # Supabase while it is the provider, and during a migration to RDS (the source and the
+    # way back) until `db migrate --finalize` and `keep_supabase` removed
+    supabase = Database(ctx) if db.provider == "supabase" or db.keep_supabase else None
+    rds = None
+    if db.provider == "rds":
+        from .rds import RdsDatabase  # the RDS SDK modules only when a phase uses them
+
+        rds = RdsDatabase(ctx, regions)
+    database = rds if active_database(stack) == "rds" else supabase
+    assert database is not None  # spec/rules.py: `active` names a database that exists
     cache: Cache | UpstashCache | None = None
     if phase.cache is not None and phase.cache.provider == "upstash":
         from .upstash import UpstashCache  # the Upstash SDK only when a phase uses it
@@ -43,7 +68,7 @@ def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
     secret_env: dict[str, pulumi.Input[str]] = {"DATABASE_URL": database.pooler_urls[0]}
     if phase.database.read_replicas:
         secret_env["DATABASE_REPLICA_URLS"] = database.replica_urls[0]
-    if len(database.projects) > 1:
+    if len(database.pooler_urls) > 1:
         env["FLOYO_SHARD_MAP"] = database.shard_map
         for i, url in enumerate(database.pooler_urls):
             secret_env[f"DATABASE_URL_SHARD_{i}"] = url
@@ -58,14 +83,24 @@ def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
 
     pulumi.export("phase", stack.phase_name)
     pulumi.export("vercel_project_id", web.project.id)
-    pulumi.export("supabase_project_refs", [p.ref for p in database.projects])
+    pulumi.export("database_active", active_database(stack))
+    if supabase is not None:
+        pulumi.export("supabase_project_refs", [p.ref for p in supabase.projects])
     pulumi.export("buckets", storage.bucket_names)
     pulumi.export("database_url", pulumi.Output.secret(database.pooler_urls[0]))
     # Each shard's direct connection, for `floyo-scale db` (DDL and long COPYs need a session,
     # which the transaction pooler does not give).
-    pulumi.export(
-        "database_direct_urls",
-        pulumi.Output.secret(pulumi.Output.all(*[p.connection_string for p in database.projects])),
-    )
+    direct: dict[str, pulumi.Output[Any]] = {
+        name: pulumi.Output.secret(pulumi.Output.all(*urls))  # type: ignore[arg-type]
+        for name, urls in (
+            ("supabase", [p.connection_string for p in supabase.projects] if supabase else None),
+            ("rds", rds.connection_strings if rds else None),
+        )
+        if urls is not None
+    }
+    pulumi.export("database_direct_urls", direct[active_database(stack)])
+    if len(direct) > 1:  # during a migration: `db migrate` reads both
+        for name, urls in direct.items():
+            pulumi.export(f"{name}_direct_urls", urls)
     if cache is not None:
         pulumi.export("redis_url", cache.url)

@@ -198,6 +198,16 @@ class _Mocks:
     def call(self, args) -> dict[str, Any]:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ["zone-a", "zone-b", "zone-c"], "zoneIds": ["z1", "z2", "z3"]}
+        if args.token == "aws:kms/getAlias:getAlias":  # RDS's key, for encrypted replicas
+            name = args.args.get("name", "alias/mock")
+            arn = "arn:aws:kms:mock:000000000000:key/mock"
+            return {
+                "arn": arn,
+                "id": name,
+                "name": name,
+                "targetKeyArn": arn,
+                "targetKeyId": "mock",
+            }
         raise EngineError(
             f"the program made an invoke the mock engine cannot answer: {args.token}",
             "teach floyo_scale/offline/synth.py's _Mocks.call to answer it",

@@ -173,7 +173,57 @@ class Partition(Model):
     archive_bucket: str | None = Field(default=None, description="bucket old partitions go to")
 
 
+RdsClass = Annotated[str, _one_of(facts.RDS_INSTANCE_CLASSES, "RDS instance class")]
+
+
+class Rds(Model):
+    """Dedicated PostgreSQL on Amazon RDS (`database.provider: rds`), one instance per shard,
+    in its own VPC in the primary region, read replicas in the regions `read_replicas` names."""
+
+    instance_class: RdsClass = "db.t4g.medium"
+    multi_az: bool = Field(default=True, description="a synchronous standby in another zone")
+    storage_gb: int = Field(default=20, ge=20, le=65_536, description="gp3, encrypted")
+    max_storage_gb: int | None = Field(
+        default=None, ge=20, le=65_536, description="storage autoscaling ceiling (null: off)"
+    )
+    backup_retention_days: int = Field(
+        default=7, ge=1, le=35, description="automated backups and point-in-time recovery"
+    )
+    access: Literal["public_tls", "secure_compute"] = Field(
+        description="how the app reaches the database: public_tls (publicly accessible, TLS "
+        "required, the security group open to allowed_cidrs only) or secure_compute (private, "
+        "reached from a Vercel Secure Compute network: allowed_cidrs is its CIDR)"
+    )
+    allowed_cidrs: list[str] = Field(
+        min_length=1,
+        description="the networks that may connect on port 5432 (0.0.0.0/0 must be written "
+        "out: Vercel functions without Secure Compute have no fixed addresses)",
+    )
+    proxy: bool = Field(
+        default=False,
+        description="RDS Proxy for connection pooling (reachable only inside the VPC: needs "
+        "access: secure_compute)",
+    )
+
+
 class Database(Model):
+    provider: Literal["supabase", "rds"] = Field(
+        default="supabase",
+        description="supabase: Supabase projects; rds: dedicated PostgreSQL on Amazon RDS "
+        "(database.rds); move the data with `floyo-scale db migrate --to rds`",
+    )
+    keep_supabase: bool = Field(
+        default=False,
+        description="with provider rds: keep the Supabase projects (the migration's source "
+        "and way back) until `db migrate --finalize`; the app uses the database that "
+        "`active` names",
+    )
+    active: Literal["supabase", "rds"] | None = Field(
+        default=None,
+        description="which database the app's DATABASE_URL names while both exist "
+        "(default: supabase while keep_supabase, else the provider); `db migrate` switches it",
+    )
+    rds: Rds | None = Field(default=None, description="required with provider: rds")
     plan: Literal["free", "pro", "team", "enterprise"]
     compute: ComputeSize
     disk_gb: int = Field(

@@ -20,7 +20,66 @@ def check_phase(phase: Phase) -> list[Finding]:
         *_web(phase),
         *_cache(phase),
         *_storage(phase),
+        *_rds(phase),
     ]
+
+
+def _rds(phase: Phase) -> Iterator[Finding]:
+    """Dedicated PostgreSQL: its settings present, reachable the way the spec says."""
+    db = phase.database
+    if db.provider == "rds" and db.rds is None:
+        yield (
+            ("database", "rds"),
+            "database.provider is rds but database.rds is not set",
+            "add database.rds {instance_class, access, allowed_cidrs} (docs/migration.md)",
+        )
+    if db.provider == "supabase" and db.keep_supabase:
+        yield (
+            ("database", "keep_supabase"),
+            "keep_supabase only applies with provider: rds",
+            "remove database.keep_supabase",
+        )
+    if db.active is not None and db.active != db.provider and not db.keep_supabase:
+        yield (
+            ("database", "active"),
+            f"active is {db.active} but only {db.provider} exists",
+            "remove database.active, or set keep_supabase: true during a migration",
+        )
+    if db.rds is None:
+        return
+    rds = db.rds
+    if rds.access == "secure_compute" and phase.web.vercel_plan != "enterprise":
+        yield (
+            ("database", "rds", "access"),
+            "Vercel Secure Compute is an Enterprise feature; on the "
+            f"{phase.web.vercel_plan} plan the app cannot reach a private database",
+            "set web.vercel_plan: enterprise, or database.rds.access: public_tls",
+        )
+    if rds.proxy and rds.access != "secure_compute":
+        yield (
+            ("database", "rds", "proxy"),
+            "RDS Proxy is reachable only from inside its VPC; with access: public_tls the app "
+            "could not use it",
+            "set proxy: false (pool in the app, or keep transaction pooling elsewhere), or "
+            "access: secure_compute",
+        )
+    if rds.max_storage_gb is not None and rds.max_storage_gb <= rds.storage_gb:
+        yield (
+            ("database", "rds", "max_storage_gb"),
+            f"max_storage_gb ({rds.max_storage_gb}) must be above storage_gb ({rds.storage_gb})",
+            "raise max_storage_gb, or set it to null to turn autoscaling off",
+        )
+    import ipaddress
+
+    for i, cidr in enumerate(rds.allowed_cidrs):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            yield (
+                ("database", "rds", "allowed_cidrs", i),
+                f"not a CIDR block: {cidr!r} ({exc})",
+                "write a network such as 203.0.113.0/24",
+            )
 
 
 def _database(phase: Phase) -> Iterator[Finding]:

@@ -16,6 +16,7 @@ from ..context import (
     _free_entry,
 )
 from .aws import _alarm, _elasticache_group, _s3_bucket, _s3_replication, _sns_subscription
+from .rds import RDS_RULES
 from .supabase import _supabase_addon, _supabase_project, _supabase_replica
 from .upstash import _upstash_database
 from .vercel import _vercel_project, _vercel_team
@@ -111,4 +112,6 @@ RULES: dict[str, Rule] = {
         "publishes", "aws.sns.publish_million", "alert publishes stay within the 1M free tier"
     ),
     "aws:sns/topicSubscription:TopicSubscription": _sns_subscription,
+    # AWS: dedicated PostgreSQL (database.provider: rds)
+    **RDS_RULES,
 }
