@@ -137,18 +137,56 @@ def merge_losses(*groups: Iterable[Loss]) -> tuple[Loss, ...]:
     return tuple(merged[k] for k in sorted(merged))
 
 
-def check_destroy(losses: tuple[Loss, ...], allow_destroy: bool) -> None:
-    """Refuse (exit 6) when data would be lost, listing each resource, unless allowed."""
-    if not losses or allow_destroy:
-        return
+@dataclass(frozen=True)
+class Finding:
+    """Something `up` refuses, found before anything runs. `policy.refusals` makes the list
+    that `up` enforces and `diff` reports: one code path, so a pull request shows exactly
+    what `up` would refuse."""
+
+    kind: Literal["destroy", "budget", "unreachable"]
+    summary: str  # a few words, for a table cell
+    message: str
+    hint: str
+    override: str | None  # the flag that lets `up` go on anyway; None: nothing does
+    subjects: tuple[str, ...] = ()  # the resources concerned ("type name")
+
+    def error(self) -> GuardrailError:
+        return GuardrailError(self.message, self.hint)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "summary": self.summary,
+            "message": self.message,
+            "hint": self.hint,
+            "override": self.override,
+            "subjects": list(self.subjects),
+        }
+
+
+def destroy_finding(losses: tuple[Loss, ...]) -> Finding | None:
+    """Data would be lost: each stateful resource deleted or replaced, listed."""
+    if not losses:
+        return None
     listed = "\n".join(f"  - {loss.describe()}" for loss in losses)
     count = len(losses)
-    raise GuardrailError(
+    return Finding(
+        "destroy",
+        f"destroys data ({count})",
         f"this change would destroy data: {count} stateful resource"
         f"{'s' if count != 1 else ''} would be deleted or replaced:\n{listed}",
         "back up what they hold first, then rerun with --allow-destroy; "
         "or change the spec so they stay",
+        "--allow-destroy",
+        tuple(f"{short_type(loss.type)} {loss.name}" for loss in losses),
     )
+
+
+def check_destroy(losses: tuple[Loss, ...], allow_destroy: bool) -> None:
+    """Refuse (exit 6) when data would be lost, listing each resource, unless allowed."""
+    finding = destroy_finding(losses)
+    if finding is not None and not allow_destroy:
+        raise finding.error()
 
 
 # -- phase downgrades ----------------------------------------------------------------------

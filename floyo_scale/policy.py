@@ -12,26 +12,36 @@ or cli.
 from __future__ import annotations
 
 from .cost import CostEstimate, usd, usd_range
-from .errors import GuardrailError
+from .guards import Finding, Loss, destroy_finding
 from .offline.inventory import Inventory
 from .offline.plan import InventoryDiff
 
 ALLOW_OVER_BUDGET = "--allow-over-budget"
 
 
-def check_budget(estimate: CostEstimate, allow_over_budget: bool) -> None:
-    """Refuse (GuardrailError, exit 6) a change whose estimate is over budget, unless allowed."""
-    if not estimate.over_budget or allow_over_budget:
-        return
+def budget_finding(estimate: CostEstimate) -> Finding | None:
+    """Over budget: the high figure of the estimate exceeds the monthly budget."""
+    if not estimate.over_budget:
+        return None
     assert estimate.budget_monthly is not None  # over_budget implies a budget
-    raise GuardrailError(
+    return Finding(
+        "budget",
+        f"over budget ({estimate.used_percent:g}%)",
         f"the estimated monthly cost of stack {estimate.stack} at phase {estimate.phase}, "
         f"{usd_range(estimate.total_low, estimate.total_high)}, exceeds its budget of "
         f"{usd(estimate.budget_monthly)} ({estimate.used_percent:g}% of it at the high figure)",
         "run `floyo-scale cost` to see where it goes; lower the phase's resources or expected "
         "usage, or raise budget.monthly_usd (in the stack's overrides); or pass "
         f"{ALLOW_OVER_BUDGET} to apply anyway",
+        ALLOW_OVER_BUDGET,
     )
+
+
+def check_budget(estimate: CostEstimate, allow_over_budget: bool) -> None:
+    """Refuse (GuardrailError, exit 6) a change whose estimate is over budget, unless allowed."""
+    finding = budget_finding(estimate)
+    if finding is not None and not allow_over_budget:
+        raise finding.error()
 
 
 def budget_warning(estimate: CostEstimate) -> str | None:
@@ -113,3 +123,25 @@ def diff_warnings(diff: InventoryDiff) -> list[str]:
                 "more in the stack's overrides"
             )
     return warnings
+
+
+# -- what `up` refuses: one list for `up` and for `diff` -------------------------------------
+
+
+def refusals(losses: tuple[Loss, ...], estimate: CostEstimate | None) -> tuple[Finding, ...]:
+    """Everything `up` would refuse, in the order it checks: data loss, then the budget.
+
+    `up` enforces this list (engine.deploy, with the real preview's losses merged in); `diff`
+    and the pull-request comment report it (with the offline plan's losses), so a change
+    that `up` will refuse is visible, and red with --fail-on-guard, before it is merged.
+    """
+    found = [destroy_finding(losses), budget_finding(estimate) if estimate else None]
+    return tuple(f for f in found if f is not None)
+
+
+def enforce(findings: tuple[Finding, ...], *, allow_destroy: bool, allow_over_budget: bool) -> None:
+    """Refuse (exit 6) with the first finding no flag allows."""
+    allowed = {"--allow-destroy": allow_destroy, ALLOW_OVER_BUDGET: allow_over_budget}
+    for finding in findings:
+        if finding.override is None or not allowed.get(finding.override, False):
+            raise finding.error()

@@ -24,7 +24,15 @@ def test_plan_json_contract(cli, workspace):
     result = cli("plan", "--stack", "staging", "--format", "json")
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert set(data) == {"phase", "stack", "resources", "summary", "cost", "warnings"}
+    assert set(data) == {
+        "phase",
+        "stack",
+        "resources",
+        "summary",
+        "cost",
+        "warnings",
+        "digest_key",
+    }
     assert (data["phase"], data["stack"]) == ("growth", "staging")
     for resource in data["resources"]:
         assert set(resource) == {
@@ -35,6 +43,7 @@ def test_plan_json_contract(cli, workspace):
             "inputs",
             "protect",
             "retain_on_delete",
+            "secret_digests",
         }
     assert data["summary"]["resources"] == len(data["resources"])
 

@@ -80,7 +80,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     for folder in ("phases", "stacks"):
         shutil.copytree(REPO / folder, root / folder)
     base = {k: v for k, v in os.environ.items() if k != "FLOYO_NO_SHORTCUTS"}
-    base |= {"COLUMNS": "100", "NO_COLOR": "1"}
+    # one digest key for both processes, or their secret digests differ (offline/digest.py)
+    base |= {"COLUMNS": "100", "NO_COLOR": "1", "FLOYO_DIGEST_KEY": "equivalence"}
     modes = {"fast": base, "plain": base | {"FLOYO_NO_SHORTCUTS": "1"}}
     procs = {
         mode: subprocess.Popen(

@@ -9,8 +9,9 @@ import pulumi
 
 from ..spec import ResolvedStack, secret_env_name
 
-# Offline synthesis never needs a secret's value: it is replaced by this marker, and every
-# secret input is shown as "[secret]" anyway.
+# Offline synthesis never needs a secret's value: it is replaced by this marker followed by
+# the variable's name, and every secret input is shown as "[secret]" anyway. The name makes
+# a change of reference (`${env:A}` to `${env:B}`) show as a changed secret (digest.py).
 OFFLINE_SECRET = "offline-placeholder"
 
 
@@ -29,7 +30,7 @@ class Context:
     def secret(self, ref: str) -> pulumi.Output[str]:
         """The value of a `${env:NAME}` reference, as a Pulumi secret."""
         name = secret_env_name(ref)
-        return pulumi.Output.secret(self.secrets.get(name, OFFLINE_SECRET))
+        return pulumi.Output.secret(self.secrets.get(name, f"{OFFLINE_SECRET}:{name}"))
 
     def tags(self, component: str) -> dict[str, str]:
         # No phase tag: a phase change would then touch every resource for nothing.

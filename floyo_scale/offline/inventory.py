@@ -31,7 +31,8 @@ class Resource:
     `type` is the type token the engine sees (`aws:s3/bucket:Bucket`,
     `pulumi-python:dynamic/supabase:Project`, `floyo:web:Web` for a component).
     `name` is the logical name, unique per type. `inputs` are the resolved inputs with
-    secret values replaced by SECRET and unknown (computed) values by None.
+    secret values replaced by SECRET and unknown (computed) values by None; `secrets` holds
+    a keyed digest of each secret value (digest.py), never the value.
     """
 
     type: str
@@ -43,6 +44,8 @@ class Resource:
     protect: bool = False
     retain_on_delete: bool = False
     custom: bool = True  # False for ComponentResources
+    # input path ("value", "apiToken", "settings.token") -> keyed digest of the secret there
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -68,6 +71,7 @@ class Inventory:
     phase: str
     stack: str
     resources: tuple[Resource, ...]
+    digest_key: str | None = None  # id of the key the secret digests were made with
 
     def custom_resources(self) -> tuple[Resource, ...]:
         return tuple(r for r in self.resources if r.custom)

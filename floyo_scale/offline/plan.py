@@ -49,6 +49,7 @@ class Change:
     old: Resource | None = None
     inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # key: (old, new)
     replaced_by: tuple[str, ...] = ()  # the inputs that force a replacement
+    secrets: tuple[str, ...] = ()  # secret inputs whose value changed (shown, never the value)
 
     @property
     def destructive(self) -> bool:
@@ -61,6 +62,16 @@ class InventoryDiff:
     old: Inventory
     new: Inventory
     changes: tuple[Change, ...]
+    secrets_compared: bool = True  # False when the two plans' digest keys differ
+
+    @property
+    def notes(self) -> list[str]:
+        if self.secrets_compared:
+            return []
+        return [
+            "secret values were not compared: the two plans were digested with different "
+            "keys (set the same FLOYO_DIGEST_KEY where both are made)"
+        ]
 
     def of_kind(self, kind: Kind) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.kind == kind)
@@ -77,6 +88,9 @@ class InventoryDiff:
 def diff_inventories(old: Inventory, new: Inventory) -> InventoryDiff:
     """What changes when `old` becomes `new`; resources match on type and name (their URN)."""
     before, after = old.by_key(), new.by_key()
+    # Secret digests are comparable only when both plans used one key (digest.py); a plan
+    # without digests (an older floyo-scale) has nothing to compare.
+    compare = old.digest_key is not None and old.digest_key == new.digest_key
     changes: list[Change] = []
     for key, res in after.items():
         if not res.custom:
@@ -86,14 +100,15 @@ def diff_inventories(old: Inventory, new: Inventory) -> InventoryDiff:
             changes.append(Change("create", res))
             continue
         changed = _changed_inputs(prior.inputs, res.inputs)
+        secrets = _changed_secrets(prior, res, changed) if compare else ()
         moved = prior.region != res.region  # a new provider region: a new resource
-        if not changed and not moved:
+        if not changed and not secrets and not moved:
             continue
-        forced = tuple(sorted(k for k in changed if k in REPLACE_ON.get(res.type, ())))
+        forced = tuple(sorted(k for k in (*changed, *secrets) if k in REPLACE_ON.get(res.type, ())))
         if moved:
             forced = ("region", *forced)
         kind: Kind = "replace" if forced else "update"
-        changes.append(Change(kind, res, prior, changed, forced))
+        changes.append(Change(kind, res, prior, changed, forced, secrets))
     for key, res in before.items():
         if res.custom and key not in after:
             changes.append(Change("delete", res))
@@ -101,7 +116,22 @@ def diff_inventories(old: Inventory, new: Inventory) -> InventoryDiff:
     changes.sort(
         key=lambda c: (order[c.kind], c.resource.component, c.resource.type, c.resource.name)
     )
-    return InventoryDiff(old, new, tuple(changes))
+    unknown = old.digest_key != new.digest_key and None not in (old.digest_key, new.digest_key)
+    return InventoryDiff(old, new, tuple(changes), not unknown)
+
+
+def _changed_secrets(
+    old: Resource, new: Resource, changed: dict[str, tuple[Any, Any]]
+) -> tuple[str, ...]:
+    """Secret inputs present on both sides whose digests differ (an input that became or
+    stopped being secret is already among the changed inputs)."""
+    return tuple(
+        sorted(
+            path
+            for path, value in new.secrets.items()
+            if path in old.secrets and old.secrets[path] != value and path not in changed
+        )
+    )
 
 
 def _changed_inputs(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -136,10 +166,12 @@ def plan_json(inventory: Inventory) -> dict[str, Any]:
                 "inputs": r.inputs,
                 "protect": r.protect,
                 "retain_on_delete": r.retain_on_delete,
+                "secret_digests": r.secrets,
             }
             for r in inventory.custom_resources()
         ],
         "summary": summarize(inventory),
+        "digest_key": inventory.digest_key,
     }
 
 
@@ -158,10 +190,12 @@ def diff_json(diff: InventoryDiff) -> dict[str, Any]:
                 "destructive": c.destructive,
                 "replaced_by": list(c.replaced_by),
                 "inputs": {k: {"old": o, "new": n} for k, (o, n) in c.inputs.items()},
+                "secrets_changed": list(c.secrets),
             }
             for c in diff.changes
         ],
         "summary": diff.counts() | {"destructive": len(diff.destructive)},
+        "secrets_compared": diff.secrets_compared,
     }
 
 
@@ -179,7 +213,14 @@ def inventory_from_json(data: Any) -> Inventory:
             inputs=r.get("inputs") or {},
             protect=bool(r.get("protect")),
             retain_on_delete=bool(r.get("retain_on_delete")),
+            secrets=dict(r.get("secret_digests") or {}),
         )
         for r in data["resources"]
     )
-    return Inventory(str(data.get("phase")), str(data.get("stack")), resources)
+    key = data.get("digest_key")
+    return Inventory(
+        str(data.get("phase")),
+        str(data.get("stack")),
+        resources,
+        key if isinstance(key, str) else None,
+    )

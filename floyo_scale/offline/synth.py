@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import EngineError
 from ..spec import ResolvedStack
+from . import digest
 from .inventory import SECRET, Inventory, Resource
 
 _SIG = "4dabf18193072939515e22adb298388d"
@@ -32,13 +33,15 @@ def synthesize(stack: ResolvedStack, secrets: Mapping[str, str] | None = None) -
     """Run the program for `stack` under mocks; return what it registered.
 
     `secrets` are the values of the stack's `${env:...}` references; offline they are not
-    needed (every secret input is recorded as "[secret]"), so the default is none.
+    needed (every secret input is recorded as "[secret]", with its keyed digest: see
+    digest.py), so the default is none.
     """
     from ..infra import program
 
     with _LOCK, _shortcuts():
         records = _run(program(stack, secrets or {}), project=stack.stack.project, stack=stack.name)
-        return Inventory(stack.phase_name, stack.name, _to_resources(records))
+        resources = _to_resources(records)
+        return Inventory(stack.phase_name, stack.name, resources, digest.key_id())
 
 
 # -- speed: shortcuts that change how fast a synthesis runs, never what it records ----------
@@ -277,18 +280,71 @@ def _RecordingMonitor(mocks):  # noqa: N802 (a class, built on first use)
     return _monitor_class(mocks)
 
 
-def _redact(value: Any) -> Any:
+def _redact(value: Any, digests: dict[str, str], path: str = "") -> Any:
+    """The value with each secret replaced by SECRET (its keyed digest kept in `digests`,
+    by input path, so a diff can tell a changed secret from an unchanged one) and each
+    unknown by None."""
     if isinstance(value, dict):
         if value.get(_SIG) == _SECRET_SIG:
+            digests[path] = digest.digest(_plain(value.get("value")))
             return SECRET
-        return {k: _redact(v) for k, v in sorted(value.items()) if not k.startswith("__")}
+        return {
+            k: _redact(v, digests, f"{path}.{k}" if path else k)
+            for k, v in sorted(value.items())
+            if not k.startswith("__")
+        }
     if isinstance(value, list):
-        return [_redact(v) for v in value]
+        return [_redact(v, digests, f"{path}[{i}]") for i, v in enumerate(value)]
     if value == _UNKNOWN:
         return None
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _plain(value: Any) -> Any:
+    """A value from the wire with any secret wrapper taken off (for its digest)."""
+    if isinstance(value, dict):
+        if value.get(_SIG) == _SECRET_SIG:
+            return _plain(value.get("value"))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+_VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+
+
+def _shown_inputs(record: dict[str, Any]) -> dict[str, Any]:
+    """The inputs as the inventory may show them.
+
+    The Vercel SDK marks the value of every environment variable secret, whatever it holds.
+    The program sets `sensitive: false` only on plain settings (web.app_settings, bucket
+    names, the region: values Vercel shows to anyone on the team), and `sensitive: true` on
+    every connection string and token; so the value of a variable that is not sensitive is
+    shown, and a change to a cache TTL or an alert threshold is visible in a diff. A secret
+    nested in it (which the program never passes there) would still be hidden.
+    """
+    inputs = record["inputs"]
+    value = inputs.get("value")
+    if (
+        record["type"] == _VERCEL_VARIABLE
+        and inputs.get("sensitive") is False
+        and isinstance(value, dict)
+        and value.get(_SIG) == _SECRET_SIG
+        and not _has_secret(value.get("value"))
+    ):
+        return {**inputs, "value": value.get("value")}
+    return inputs
+
+
+def _has_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get(_SIG) == _SECRET_SIG or any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
 
 
 def _to_resources(records: list[dict[str, Any]]) -> tuple[Resource, ...]:
@@ -318,20 +374,24 @@ def _to_resources(records: list[dict[str, Any]]) -> tuple[Resource, ...]:
             return r["inputs"].get("region") or (region(parent) if parent else None)
         return None
 
-    resources = [
-        Resource(
-            type=r["type"],
-            name=r["name"],
-            component=component(r),
-            region=region(r),
-            inputs=_redact(r["inputs"]),
-            parent=_key(by_urn.get(r["parent"])),
-            protect=r["protect"],
-            retain_on_delete=r["retain_on_delete"],
-            custom=r["custom"],
+    resources = []
+    for r in records:
+        digests: dict[str, str] = {}
+        inputs = _redact(_shown_inputs(r), digests)
+        resources.append(
+            Resource(
+                type=r["type"],
+                name=r["name"],
+                component=component(r),
+                region=region(r),
+                inputs=inputs,
+                parent=_key(by_urn.get(r["parent"])),
+                protect=r["protect"],
+                retain_on_delete=r["retain_on_delete"],
+                custom=r["custom"],
+                secrets=digests,
+            )
         )
-        for r in records
-    ]
     return tuple(sorted(resources, key=lambda r: (r.component, r.type, r.name)))
 
 

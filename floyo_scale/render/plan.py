@@ -108,15 +108,19 @@ def diff_text(diff: Any) -> str:
         for key, (before, after) in change.inputs.items():
             forced = " (forces replacement)" if key in change.replaced_by else ""
             lines.append(f"        {key}: {_value(before)} -> {_value(after)}{forced}")
+        for key in change.secrets:
+            forced = " (forces replacement)" if key in change.replaced_by else ""
+            lines.append(f"        {key}: [secret] changed{forced}")
+    notes = "".join(f"note: {n}\n" for n in diff.notes)
     if not diff.changes:
-        return f"{head}\n\nno changes\n"
+        return f"{head}\n\nno changes\n{notes}"
     counts = diff.counts()
     lines += [
         "",
         ", ".join(f"{n} to {k}" for k, n in counts.items())
         + (f"; {len(diff.destructive)} destroy data" if diff.destructive else ""),
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + notes
 
 
 def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> str:
@@ -143,7 +147,7 @@ def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> st
     ]
     for c in diff.changes:
         r = c.resource
-        keys = ", ".join(f"`{k}`" for k in c.inputs)
+        keys = ", ".join([f"`{k}`" for k in c.inputs] + [f"`{k}` (secret)" for k in c.secrets])
         lines.append(
             f"| {c.kind} | {r.component} | {r.region or '-'} | `{short_type(r.type)}` "
             f"| {md_escape(r.name)} | {keys} |"
