@@ -1,0 +1,118 @@
+"""What `db` commands print (golden snapshots), and the partition periods for any date."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from golden import assert_golden
+from hypothesis import given
+from hypothesis import strategies as st
+
+from floyo_scale.db import partition as part
+from floyo_scale.db.archive import ArchivedPartition, ArchiveReport
+from floyo_scale.db.progress import Count, Step
+from floyo_scale.db.restore import RestoreReport
+from floyo_scale.render import db as show
+
+
+def _partition_report(dry_run: bool) -> part.PartitionReport:
+    report = part.PartitionReport(dry_run=dry_run)
+    report.tables.append(
+        part.TableResult(
+            0,
+            "events",
+            "would convert" if dry_run else "converted",
+            statements=['CREATE TABLE "public"."events__floyo_new" (...)', "-- then:", "DROP ..."]
+            if dry_run
+            else [],
+            rows_copied=0 if dry_run else 200_000,
+            partitions_created=["events_p20261101", "events_default"],
+            default_rows=0 if dry_run else 12,
+            swap_seconds=0.0 if dry_run else 0.031,
+            swap_attempts=0 if dry_run else 1,
+        )
+    )
+    report.tables.append(part.TableResult(0, "telemetry_events", "unchanged"))
+    return report
+
+
+def _archive_report(dry_run: bool) -> ArchiveReport:
+    report = ArchiveReport(dry_run=dry_run, cutoffs={"events": "2025-11-28"})
+    report.partitions.append(
+        ArchivedPartition(
+            0,
+            "events",
+            "events_p20251001",
+            "2025-10-01T00:00:00+00:00",
+            "2025-11-01T00:00:00+00:00",
+            "would archive" if dry_run else "archived",
+            "floyo-production-archive",
+            "shard-0/postgres/public/events/events_p20251001/data.parquet",
+            rows=0 if dry_run else 1_234_567,
+            bytes=0 if dry_run else 20_480_000,
+            statements=['ALTER TABLE "public"."events" DETACH PARTITION ...'] if dry_run else [],
+        )
+    )
+    return report
+
+
+def test_reports() -> None:
+    restored = RestoreReport(0, "events", "events_p20251001", "b", "k/data.parquet", 42, "restored")
+    text = "\n".join(
+        [
+            "== partition, dry run",
+            show.partition_text(_partition_report(True)),
+            "== partition",
+            show.partition_text(_partition_report(False)),
+            "== archive, dry run",
+            show.archive_text(_archive_report(True)),
+            "== archive",
+            show.archive_text(_archive_report(False)),
+            "== archive, nothing due",
+            show.archive_text(ArchiveReport(dry_run=False, cutoffs={"events": "2025-11-28"})),
+            "== restore",
+            show.restore_text(restored),
+        ]
+    )
+    assert_golden("db/reports.txt", text)
+
+
+def test_ci_progress_is_one_line_per_finished_step() -> None:
+    lines: list[str] = []
+    ticks = iter([0.0, 1.0, 65.0])
+    display = show.PlainDbDisplay(lines.append, clock=lambda: next(ticks))
+    where = "shard 0 events"
+    display(Step(where, "copy rows"))
+    display(Count(where, "copy rows", 10_000, 200_000, "rows"))
+    display(Step(where, "copy rows", "200000 rows", done=True))
+    display(Step(where, "swap"))
+    display(Step(where, "swap", "31 ms", done=True))
+    display(Count(where, "upload", 8_388_608, None, "bytes"))
+    assert lines == [
+        "[00:01] shard 0 events copy rows: 200000 rows\n",
+        "[01:05] shard 0 events swap: 31 ms\n",
+    ]
+
+
+@given(
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 1, 1)),
+    st.integers(min_value=0, max_value=400),
+    st.sampled_from(["day", "week", "month"]),
+)
+def test_periods_cover_the_range_without_gaps(first: date, days: int, interval: str) -> None:
+    last = first + timedelta(days=days)
+    periods = part.periods(first, last, interval)
+    assert periods[0][0] <= first < periods[0][1]
+    assert periods[-1][0] <= last < periods[-1][1]
+    for (_, end), (start, _) in zip(periods, periods[1:], strict=False):
+        assert end == start  # contiguous, no overlap
+    for start, end in periods:
+        assert part.period_start(start, interval) == start
+        assert part.next_start(start, interval) == end
+        assert part.period_start(end - timedelta(days=1), interval) == start
+        if interval == "week":
+            assert start.weekday() == 0
+        if interval == "month":
+            assert start.day == 1
+    names = [part.partition_name("events", s) for s, _ in periods]
+    assert names == sorted(names) and len(set(names)) == len(names)
