@@ -323,3 +323,42 @@ def test_periods_and_names() -> None:
         part.partition_name("telemetry_events", date(2026, 11, 23)) == "telemetry_events_p20261123"
     )
     assert uuid  # imported for other tests' names
+
+
+def test_an_interrupted_conversion_takes_its_trigger_off_and_a_rerun_finishes(
+    pg_database: str,
+) -> None:
+    _events(pg_database, 30_000)
+    shard = Shard(0, pg_database, "test")
+
+    def interrupt(event: object) -> None:
+        if isinstance(event, Count):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        part.partition(
+            [shard], [SPEC], options=part.Options(today=TODAY, batch_rows=5000), report=interrupt
+        )
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'events'").fetchone() == (
+            "r",
+        )
+        left = conn.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE '%floyo%' "
+            "UNION ALL SELECT tgname FROM pg_trigger WHERE tgname LIKE '%floyo%'"
+        ).fetchall()
+        assert left == []
+    done = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    assert done.tables[0].action == "converted" and done.tables[0].rows_copied == 30_000
+
+
+def test_two_runs_never_work_on_one_database_at_once(pg_database: str) -> None:
+    from floyo_scale.db.connect import DatabaseBusy, hold_lock
+
+    _events(pg_database, 10)
+    shard = Shard(0, pg_database, "test")
+    with psycopg.connect(pg_database, autocommit=True) as other:
+        hold_lock(other, shard)
+        with pytest.raises(DatabaseBusy, match="another run holds the maintenance lock"):
+            part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    part.partition([shard], [SPEC], options=part.Options(today=TODAY))  # free again

@@ -54,7 +54,7 @@ from psycopg import conninfo, sql
 
 from ..errors import EngineError, UsageError
 from . import introspect
-from .connect import DatabaseError, Shard, connect, database_error
+from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .partition import TableSpec
 from .progress import Count, Reporter, Step, ignore
 from .sql import ident
@@ -489,6 +489,9 @@ def archive(
         with connect(shard) as conn:
             conn.execute("SET TimeZone = 'UTC'")
             conn.execute("SET DateStyle = 'ISO'")
+            conn.execute("SET statement_timeout = 0")
+            if not dry_run:
+                hold_lock(conn, shard)
             database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
             for spec in specs:
                 days = options.older_than_days or spec.retention_days

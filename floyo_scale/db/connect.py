@@ -16,6 +16,7 @@ never the password; any error text from libpq is scrubbed of the password as wel
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import conninfo
 
-from ..errors import EngineError, UsageError
+from ..errors import EngineError, ExitCode, FloyoError, UsageError
 from ..spec.models import SECRET_REF
 
 OUTPUT_NAME = "database_direct_urls"
@@ -36,6 +37,12 @@ APPLICATION_NAME = "floyo-scale"
 class DatabaseError(EngineError):
     """PostgreSQL refused, failed or could not be reached (exit 4). The message names the
     database by its redacted URL."""
+
+
+class DatabaseBusy(FloyoError):
+    """Another floyo-scale run holds the database's maintenance lock (exit 5)."""
+
+    exit_code = ExitCode.LOCKED
 
 
 @dataclass(frozen=True)
@@ -217,3 +224,29 @@ def database_error(shard: Shard, doing: str, exc: BaseException, hint: str) -> D
     """A DatabaseError for `exc`, raised while `doing` on `shard`, password scrubbed."""
     detail = shard.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
     return DatabaseError(f"{doing} on {shard.label} failed: {detail}", hint)
+
+
+MAINTENANCE_LOCK = "floyo-scale db maintenance"
+
+
+def hold_lock(conn: psycopg.Connection[Any], shard: Shard, name: str = MAINTENANCE_LOCK) -> None:
+    """Take the session advisory lock `name` on `shard` (released when the connection closes),
+    so two runs (a scheduled one and a manual one) never work on one database at once."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    if not row or not row[0]:
+        holder = conn.execute(
+            "SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+            "AND l.objid = (%s::bigint & 4294967295)::oid AND l.pid <> pg_backend_pid() LIMIT 1",
+            (key,),
+        ).fetchone()
+        who = ""
+        if holder:
+            since = f"{holder[2]:%Y-%m-%d %H:%M}"
+            who = f" (backend {holder[0]}, {holder[1] or 'no name'}, since {since} UTC)"
+        raise DatabaseBusy(
+            f"another run holds the maintenance lock of {shard.label}{who}",
+            "wait for it to finish (the daily workflow, or someone's manual run), then run "
+            "the command again",
+        )

@@ -27,6 +27,7 @@ with the referencing constraints named.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -40,7 +41,7 @@ from psycopg import sql
 from ..errors import UsageError
 from ..spec.models import Partition as PartitionSpec
 from . import introspect
-from .connect import DatabaseError, Shard, connect, database_error
+from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .progress import Count, Reporter, Step, ignore
 from .sql import ident, split_name
 
@@ -190,6 +191,8 @@ def partition(
     for shard in shards:
         with connect(shard) as conn:
             _session(conn)
+            if not dry_run:
+                hold_lock(conn, shard)
             for spec in specs:
                 where = f"shard {shard.index} {spec.name}"
                 try:
@@ -208,6 +211,9 @@ def partition(
 def _session(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET DateStyle = 'ISO'")
+    # our statements are bounded (batches); the checks scan a whole table, which a role's
+    # statement_timeout (Supabase sets some) must not cut short
+    conn.execute("SET statement_timeout = 0")
 
 
 def _today(options: Options) -> date:
@@ -783,54 +789,75 @@ def _convert(
     _retry_locked(conn, trigger, options)  # CREATE TRIGGER briefly locks out writes
     report(Step(where, "prepare", done=True))
 
-    # Copy: keyset pagination on the primary key.
-    total_row = conn.execute(
-        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s", (tbl.oid,)
-    ).fetchone()
-    total = int(total_row[0]) if total_row and total_row[0] else None
-    report(Step(where, "copy rows"))
-    statement = copy_statement(None)
-    while True:
-        with conn.transaction():
-            row = conn.execute(statement).fetchone()
-        if row is None:
-            break
-        key = tuple(row[: len(shape.pk_columns)])
-        res.rows_copied += int(row[-1])
-        report(Count(where, "copy rows", res.rows_copied, total, "rows"))
-        if int(row[-2]) < options.batch_rows:
-            break
-        statement = copy_statement(key)
-    report(Step(where, "copy rows", f"{res.rows_copied} rows", done=True))
+    try:
+        # Copy: keyset pagination on the primary key.
+        total_row = conn.execute(
+            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s", (tbl.oid,)
+        ).fetchone()
+        total = int(total_row[0]) if total_row and total_row[0] else None
+        report(Step(where, "copy rows"))
+        statement = copy_statement(None)
+        while True:
+            with conn.transaction():
+                row = conn.execute(statement).fetchone()
+            if row is None:
+                break
+            key = tuple(row[: len(shape.pk_columns)])
+            res.rows_copied += int(row[-1])
+            report(Count(where, "copy rows", res.rows_copied, total, "rows"))
+            if int(row[-2]) < options.batch_rows:
+                break
+            statement = copy_statement(key)
+        report(Step(where, "copy rows", f"{res.rows_copied} rows", done=True))
 
-    _verify(conn, spec, shape.pk_columns, report, where)
-    report(Step(where, "swap"))
-    started = time.monotonic()
+        _verify(conn, spec, shape.pk_columns, report, where)
+        report(Step(where, "swap"))
+        started = time.monotonic()
 
-    def identity_position(c: psycopg.Connection[Any]) -> None:
-        new_text = ident(spec.schema, spec.table).as_string(c)
-        old_text = ident(spec.schema, _short(spec.table, OLD_SUFFIX)).as_string(c)
-        for column in shape.identity:
-            seq = c.execute("SELECT pg_get_serial_sequence(%s, %s)", (old_text, column)).fetchone()
-            if not seq or not seq[0]:
-                continue
-            state = c.execute(
-                sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq[0]))  # type: ignore[arg-type]
-            ).fetchone()
-            if state:
-                c.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, %s), %s, %s)",
-                    (new_text, column, state[0], state[1]),
-                )
+        def identity_position(c: psycopg.Connection[Any]) -> None:
+            new_text = ident(spec.schema, spec.table).as_string(c)
+            old_text = ident(spec.schema, _short(spec.table, OLD_SUFFIX)).as_string(c)
+            for column in shape.identity:
+                seq = c.execute(
+                    "SELECT pg_get_serial_sequence(%s, %s)", (old_text, column)
+                ).fetchone()
+                if not seq or not seq[0]:
+                    continue
+                state = c.execute(
+                    sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq[0]))  # type: ignore[arg-type]
+                ).fetchone()
+                if state:
+                    c.execute(
+                        "SELECT setval(pg_get_serial_sequence(%s, %s), %s, %s)",
+                        (new_text, column, state[0], state[1]),
+                    )
 
-    res.swap_attempts = _retry_locked(conn, swap, options, after=identity_position)
-    res.swap_seconds = time.monotonic() - started
+        res.swap_attempts = _retry_locked(conn, swap, options, after=identity_position)
+        res.swap_seconds = time.monotonic() - started
+    except BaseException:
+        # Stopped before the swap (an error, Ctrl-C): take the trigger off the application's
+        # table now rather than leave every write doubled until the next run. Best effort:
+        # the next run removes whatever is left before it starts over.
+        _abandon(conn, spec)
+        raise
     report(Step(where, "swap", f"{res.swap_seconds * 1000:.0f} ms", done=True))
     new_tbl = introspect.table(conn, spec.schema, spec.table)
     old_tbl = introspect.table(conn, spec.schema, _short(spec.table, OLD_SUFFIX))
     assert new_tbl is not None and old_tbl is not None
     _finish(conn, spec, new_tbl, old_tbl, res, report, where)
     return res
+
+
+def _abandon(conn: psycopg.Connection[Any], spec: TableSpec) -> None:
+    sync = ident(spec.schema, _short(spec.table, SYNC_SUFFIX))
+    new = ident(spec.schema, _short(spec.table, NEW_SUFFIX))
+    with contextlib.suppress(Exception):
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        with conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(sync))
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(new))
 
 
 def _to_date(value: Any) -> date:

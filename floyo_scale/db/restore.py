@@ -36,7 +36,7 @@ from .archive import (
     object_prefix,
     s3_client,
 )
-from .connect import DatabaseError, Shard, connect, database_error
+from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .partition import TableSpec
 from .progress import Count, Reporter, Step, ignore
 from .sql import ident
@@ -69,6 +69,8 @@ def restore(
     with connect(shard) as conn:
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute("SET DateStyle = 'ISO'")
+        conn.execute("SET statement_timeout = 0")
+        hold_lock(conn, shard)
         try:
             return _restore(conn, s3, shard, spec, partition, bucket, report, where)
         except (BotoCoreError, ClientError) as exc:
