@@ -77,7 +77,13 @@ def test_public_rds_with_a_migration_in_progress(tmp_path: Path) -> None:
     assert len(list(inv.of_type("pulumi-python:dynamic/supabase:Project"))) == 2
     # both sides' connections are there for `db migrate`
     keys = {r.inputs["key"] for r in inv.of_type(ENV_VAR)}
-    assert {"DATABASE_URL", "DATABASE_URL_SHARD_0", "DATABASE_URL_SHARD_1"} <= keys
+    assert {
+        "DATABASE_URL",
+        "DATABASE_URL_SHARD_0",
+        "DATABASE_URL_SHARD_1",
+        "DATABASE_URL_OTHER",  # where the app goes when the old database refuses (FLY03)
+        "DATABASE_URL_SHARD_1_OTHER",
+    } <= keys
     cost = estimate_for_stack(stack, inv)
     rds_lines = [line for line in cost.lines if line.type == INSTANCE]
     assert rds_lines and all(line.high > 0 for line in rds_lines if line.item == "instance")
@@ -105,6 +111,8 @@ def test_private_rds_behind_rds_proxy(tmp_path: Path) -> None:
     assert not list(inv.of_type("aws:ec2/internetGateway:InternetGateway"))
     assert len(list(inv.of_type("aws:secretsmanager/secret:Secret"))) == 2
     assert not list(inv.of_type("pulumi-python:dynamic/supabase:Project"))  # migration done
+    keys = {r.inputs["key"] for r in inv.of_type(ENV_VAR)}
+    assert "DATABASE_URL" in keys and "DATABASE_URL_OTHER" not in keys
     cost = estimate_for_stack(stack, inv)
     assert any(line.item == "proxy" and line.high > 0 for line in cost.lines)
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 db_app = typer.Typer(
     name="db",
-    help="Work inside the stack's databases: partitions, archives, restores.",
+    help="Work inside the stack's databases: partitions, archives, restores, shards, "
+    "the move to dedicated PostgreSQL.",
     no_args_is_help=True,
 )
 

@@ -30,6 +30,7 @@ finish, and each step is idempotent.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -45,8 +46,8 @@ from .connect import DatabaseError, Shard, connect
 from .pgtools import Table, copy_schema, tables
 
 SCHEMAS = ("public",)
-FORWARD = "floyo_migrate"
-REVERSE = "floyo_rollback"
+FORWARD = "floyo_migrate"  # publication on the source; subscription and slot get the db name
+REVERSE = "floyo_rollback"  # publication on the target, for the way back
 STEPS = ("schema", "target", "copy", "verify", "switch")
 Progress = Callable[[str], None]
 Switch = Callable[[str], None]  # called with "target" or "source"
@@ -174,6 +175,13 @@ def _both(source: Any, target: Any, found: dict[str, Table]) -> tuple[dict, dict
     return out["s"], out["t"]
 
 
+def _sub(base: str, conn: Any) -> str:
+    """A subscription's (and its slot's) name: slots are per server, so two databases of one
+    server migrating at once do not collide."""
+    name = re.sub(r"[^a-z0-9_]", "_", str(conn.info.dbname).lower())
+    return f"{base}_{name}"[:63]
+
+
 def _subscription_conninfo(shard: Shard) -> str:
     """The connection the target's subscription uses to reach the source."""
     return conninfo.make_conninfo(shard.url)
@@ -189,7 +197,11 @@ def _synced(target: Any, name: str) -> bool:
 
 
 def _has_subscription(conn: Any, name: str) -> bool:
-    row = conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (name,)).fetchone()
+    row = conn.execute(
+        "SELECT 1 FROM pg_subscription WHERE subname = %s AND subdbid = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())",
+        (name,),
+    ).fetchone()
     return row is not None
 
 
@@ -208,13 +220,15 @@ def _publish(conn: Any, name: str, found: dict[str, Table]) -> None:
         )
 
 
-def _subscribe(conn: Any, name: str, source: Shard, copy_data: bool) -> None:
+def _subscribe(conn: Any, base: str, source: Shard, copy_data: bool) -> None:
+    """Subscribe `conn`'s database to publication `base` of `source`."""
+    name = _sub(base, conn)
     if not _has_subscription(conn, name):
         conn.execute(
             sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ({})").format(
                 sql.Identifier(name),
                 sql.Literal(_subscription_conninfo(source)),
-                sql.Identifier(name),
+                sql.Identifier(base),
                 sql.SQL(
                     "copy_data = true"
                     if copy_data
@@ -225,7 +239,8 @@ def _subscribe(conn: Any, name: str, source: Shard, copy_data: bool) -> None:
         )
 
 
-def _drop_subscription(conn: Any, name: str) -> None:
+def _drop_subscription(conn: Any, base: str) -> None:
+    name = _sub(base, conn)
     if _has_subscription(conn, name):
         conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
 
@@ -351,9 +366,16 @@ def migrate(
                 report.steps.append((step, "done before"))
                 if step == "switch":
                     _after_switch(src, dst, target)
+                    if (done["switch"] or {}).get("connections") == "pending":
+                        switch("target")  # an earlier run stopped before this
+                        _record(dst, "switch", {"result": "switched", "connections": "done"})
+                        report.steps.append(("switch", "connection strings switched"))
             else:
                 result = _STEP[step](src, dst, source, target, found, schemas, report, ctx)
-                _record(dst, step, {"result": result})
+                detail: dict[str, Any] = {"result": result}
+                if step == "switch":
+                    detail["connections"] = "done"
+                _record(dst, step, detail)
                 report.steps.append((step, result))
                 say(f"{step}: {result}")
             if step == until:
@@ -400,7 +422,7 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
     _publish(src, FORWARD, found)
     _crash_point("copy-published")
     _subscribe(dst, FORWARD, source, copy_data=True)
-    _wait(lambda: _synced(dst, FORWARD), ctx["catch_up_timeout"], "the initial copy")
+    _wait(lambda: _synced(dst, _sub(FORWARD, dst)), ctx["catch_up_timeout"], "the initial copy")
     report.copy_seconds = time.monotonic() - started
     report.rows_copied = sum(c for c, _ in checksums(dst, found).values())
     return (
@@ -436,9 +458,10 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     lock_timeout: float = ctx["lock_timeout"]
     # an earlier switch-over that did not commit: replication forward again, and no slot
     # for the way back made before the target took writes
-    dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(FORWARD)))
-    if _has_slot(dst, REVERSE):
-        dst.execute("SELECT pg_drop_replication_slot(%s)", (REVERSE,))
+    forward, back = _sub(FORWARD, dst), _sub(REVERSE, src)
+    dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(forward)))
+    if _has_slot(dst, back):
+        dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
     with src.transaction():
         _lock_all(src, found, lock_timeout)  # the freeze: writers wait, readers go on
         frozen = time.monotonic()
@@ -454,21 +477,24 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
         _crash_point("switch-caught-up")
         _sequences(src, dst, schemas)
         # the way back: from here on, every write to the target is kept for the source
-        dst.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(FORWARD)))
+        dst.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(forward)))
         _publish(dst, REVERSE, found)
-        dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (REVERSE,))
+        dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
         _fence(src, found, f"moved to {target.label}", on=True)
         _fence(dst, found, "", on=False)
-        _crash_point("switch-before-connection-strings")
-        switch("target")
-        _record(dst, "switch", {"result": "switched", "freeze_pending": True})
+        _crash_point("switch-before-commit")
+        _record(dst, "switch", {"result": "switched", "connections": "pending"})
+    # the freeze ends here: a write waiting on the source now fails with FLY03, and the app
+    # reconnects with DATABASE_URL_OTHER (docs/migration.md)
     report.freeze_seconds = time.monotonic() - frozen
     report.tables = verified
     _after_switch(src, dst, target)
+    _crash_point("switch-before-connection-strings")
+    switch("target")
     return (
         f"switched to the target; writes waited {report.freeze_seconds:.2f}s; "
         f"{len(verified)} table(s) verified; the source keeps receiving every write "
-        "(rollback possible until --finalize)"
+        "(rollback possible until --finalize); connection strings switched"
     )
 
 
@@ -513,7 +539,7 @@ def rollback(
             _drop_subscription(dst, FORWARD)
             if _has_publication(src, FORWARD):
                 src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
-            switch("source")
+            # the app never left the source: its connection strings stay as they are
             _record(dst, "rollback", {"result": "before the switch-over"})
             report.steps.append(("rollback", "replication stopped; the app stays on the source"))
             return report
@@ -532,8 +558,8 @@ def rollback(
             _fence(dst, found, f"moved back to {source.label}", on=True)
             _drop_subscription(src, REVERSE)
             _fence(src, found, "", on=False)
-            switch("source")
         report.freeze_seconds = time.monotonic() - frozen
+        switch("source")
         if _has_publication(dst, REVERSE):
             dst.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(REVERSE)))
         if _has_publication(src, FORWARD):

@@ -191,6 +191,12 @@ class Session:
         self._run("configure", lambda _: self.stack.set_all_config(config))
         self._configured = True
 
+    def set_config(self, key: str, value: str) -> None:
+        """One plain (non-secret) stack config value, e.g. `floyo:database_active`, which
+        `db migrate` sets at the switch-over and the program reads."""
+        item = auto.ConfigValue(value=value, secret=False)
+        self._run("configure", lambda _: self.stack.set_config(key, item))
+
     # -- operations --------------------------------------------------------------------
     def _preview(self, op: str, call: Callable[[_Events], auto.PreviewResult]) -> PreviewReport:
         self._emit(Event("start", op=f"{op} preview" if op != "preview" else op))

@@ -74,6 +74,15 @@ def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
             secret_env[f"DATABASE_URL_SHARD_{i}"] = url
             if phase.database.read_replicas:
                 secret_env[f"DATABASE_REPLICA_URLS_SHARD_{i}"] = database.replica_urls[i]
+    other = supabase if database is rds else rds
+    if other is not None:
+        # During a migration: where to reconnect when the database refuses a write with
+        # SQLSTATE FLY03 ("no longer the one the app writes to"), so the switch-over needs
+        # no redeploy (docs/migration.md)
+        secret_env["DATABASE_URL_OTHER"] = other.pooler_urls[0]
+        if len(other.pooler_urls) > 1:
+            for i, url in enumerate(other.pooler_urls):
+                secret_env[f"DATABASE_URL_SHARD_{i}_OTHER"] = url
     if cache is not None:
         secret_env["REDIS_URL"] = cache.url
         for region, url in cache.urls.items():

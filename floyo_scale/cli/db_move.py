@@ -1,0 +1,278 @@
+"""`db shards plan|apply` and `db migrate --to rds`: commands that move rows between
+databases (docs/sharding.md, docs/migration.md). They register on the `db` group.
+
+Thin: parse, resolve the databases, confirm what deletes or switches (the rules of `up` on
+production), call one function of floyo_scale.db, render, exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .db import DatabaseUrlOpt, FormatOpt, StackArg, db_app, load, shards
+from .options import OPTIONS, Format
+from .options import err as _err
+from .options import out as _out
+
+if TYPE_CHECKING:
+    from ..db.connect import Shard
+    from ..spec import ResolvedStack
+
+
+def register() -> None:
+    """The commands below register on `db_app` as this module is imported."""
+
+
+class ShardAction(StrEnum):
+    plan = "plan"
+    apply = "apply"
+
+
+class Provider(StrEnum):
+    rds = "rds"
+
+
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in CI).")
+]
+PgBinOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pg-bin",
+        metavar="DIR",
+        help="Folder with pg_dump and psql (default: FLOYO_PG_BIN, else PATH).",
+    ),
+]
+
+
+def _confirm(stack: str, what: str, yes: bool, *, always: bool = False) -> None:
+    """The rule of `up`: production (or `always`) asks on a terminal, needs --yes in CI or
+    without a terminal."""
+    from .. import guards
+
+    is_tty = sys.stdin.isatty() and sys.stderr.isatty()
+    ci = guards.is_ci(os.environ)
+    decision = guards.confirmation(
+        required=always or guards.is_production(stack), yes=yes, is_tty=is_tty, is_ci=ci
+    )
+    if decision == "refuse":
+        raise guards.refusal(what, stack, ci)
+    if decision == "ask":
+        _err(f"{what} stack {stack}. Type the stack's name ({stack}) to go on: ")
+        try:
+            answer = input()
+        except EOFError:
+            answer = ""
+        if answer.strip() != stack:
+            raise guards.GuardrailError(
+                f"{what} stack {stack} was not confirmed", "nothing was changed"
+            )
+
+
+def _sharding(resolved: ResolvedStack) -> dict[str, Any]:
+    from ..errors import UsageError
+
+    sharding = resolved.phase.database.sharding
+    if sharding is None:
+        raise UsageError(
+            f"phase {resolved.phase_name} (stack {resolved.name}) does not shard its database",
+            "sharding starts with the scale phase (database.sharding)",
+        )
+    return {
+        "key": sharding.key,
+        "key_columns": dict(sharding.key_columns),
+        "unkeyed_tables": sharding.unkeyed_tables,
+    }
+
+
+@db_app.command("shards")
+def shards_command(
+    action: Annotated[ShardAction, typer.Argument(help="plan: what would move; apply: move it.")],
+    stack: StackArg,
+    database_url: DatabaseUrlOpt = None,
+    batch_keys: Annotated[
+        int, typer.Option("--batch-keys", min=1, help="Keys moved (and verified) per batch.")
+    ] = 100,
+    pg_bin: PgBinOpt = None,
+    yes: YesOpt = False,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Lay the rows out over the phase's shards, after `up` created the new ones.
+
+    plan: how many keys and rows move to which shard, and roughly how long it takes.
+
+    apply: copies shard 0's schema to each new shard, then moves every key whose shard
+    changed, table by table in foreign-key order, verified per key (counts and checksum)
+    before its rows leave the source. An interrupted run resumes when run again.
+    """
+    from ..db import shards as mover
+    from ..render import db_move as show
+
+    resolved = load(stack)
+    options = _sharding(resolved)
+    targets = shards(resolved, database_url)
+    if action is ShardAction.plan:
+        result = mover.plan(targets, **options)
+        _out(show.to_json(result.to_dict()) if format is Format.json else show.shard_plan(result))
+        return
+    _confirm(stack, "moving rows between the shards of", yes)
+    report = mover.apply(
+        targets,
+        batch_keys=batch_keys,
+        bin_dir=pg_bin,
+        progress=lambda line: _err(line + "\n"),
+        **options,
+    )
+    _out(show.to_json(report.to_dict()) if format is Format.json else show.shard_apply(report))
+
+
+def _pairs(
+    resolved: ResolvedStack, source_urls: list[str] | None, target_urls: list[str] | None
+) -> list[tuple[Shard, Shard]]:
+    """(source, target) per shard: --source-url/--target-url, else the stack's outputs
+    `supabase_direct_urls` and `rds_direct_urls` (exported while keep_supabase)."""
+    from ..db.connect import OUTPUT_NAME, resolve_shards
+    from ..errors import UsageError
+
+    db = resolved.phase.database
+    if db.provider != "rds" or not db.keep_supabase:
+        raise UsageError(
+            f"stack {resolved.name} is not set up for a migration to RDS",
+            "set database.provider: rds, database.rds {...} and database.keep_supabase: true, "
+            "run `floyo-scale up`, then `db migrate` (docs/migration.md)",
+        )
+    count = db.sharding.shards if db.sharding else 1
+    cache: dict[str, Any] = {}
+
+    def outputs(name: str) -> Any:
+        def read() -> dict[str, Any]:
+            if "values" not in cache:
+                from .. import engine
+                from ..spec import Workspace
+
+                target = engine.prepare(
+                    resolved, Workspace.find(OPTIONS.root).root, run_program=False, aws=False
+                )
+                cache["values"] = {
+                    k: v.value for k, v in engine.open_session(target).outputs().items()
+                }
+            values = cache["values"]
+            return {OUTPUT_NAME: values.get(name)} if name in values else {}
+
+        return read
+
+    sources = resolve_shards(
+        count,
+        database_urls=source_urls or (),
+        outputs=outputs("supabase_direct_urls"),
+        stack_name=f"stack {resolved.name} (Supabase)",
+    )
+    targets = resolve_shards(
+        count,
+        database_urls=target_urls or (),
+        outputs=outputs("rds_direct_urls"),
+        stack_name=f"stack {resolved.name} (RDS)",
+    )
+    return list(zip(sources, targets, strict=True))
+
+
+def _switcher(resolved: ResolvedStack) -> Any:
+    """The connection strings follow the switch-over: the stack's config
+    `floyo:database_active` is set and `up` updates the app's variables."""
+
+    def switch(side: str) -> None:
+        from .. import engine
+        from ..spec import Workspace
+
+        value = "rds" if side == "target" else "supabase"
+        target = engine.prepare(resolved, Workspace.find(OPTIONS.root).root, run_program=True)
+        session = engine.open_session(target)
+        session.set_config("floyo:database_active", value)
+        engine.deploy(session, approve=lambda review: True)
+        _err(f"the app's DATABASE_URL now names {value}\n")
+
+    return switch
+
+
+def _progress(prefix: str) -> Any:
+    def say(line: str) -> None:
+        _err(f"{prefix}{line}\n")
+
+    return say
+
+
+@db_app.command("migrate")
+def migrate_command(
+    stack: StackArg,
+    to: Annotated[Provider, typer.Option("--to", help="Where the data goes.")] = Provider.rds,
+    until: Annotated[
+        str,
+        typer.Option(
+            "--until", help="Stop after this step: schema, target, copy, verify or switch."
+        ),
+    ] = "switch",
+    finalize: Annotated[
+        bool, typer.Option("--finalize", help="Drop the way back (after the switch-over).")
+    ] = False,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Return to the source (before --finalize).")
+    ] = False,
+    source_url: Annotated[
+        list[str] | None,
+        typer.Option("--source-url", metavar="URL", help="Source database per shard."),
+    ] = None,
+    target_url: Annotated[
+        list[str] | None,
+        typer.Option("--target-url", metavar="URL", help="Target database per shard."),
+    ] = None,
+    pg_bin: PgBinOpt = None,
+    yes: YesOpt = False,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Move the stack's data from Supabase to dedicated PostgreSQL (RDS) while the app writes.
+
+    Steps: schema, target check, logical replication (the copy), verification, switch-over.
+
+    Each step is recorded; a rerun resumes. The switch-over freezes writes briefly and
+    switches the app's connection strings; the source keeps every later write until
+    --finalize, and --rollback returns to it.
+    """
+    from ..db import migrate as mig
+    from ..errors import UsageError
+    from ..render import db_move as show
+
+    if finalize and rollback:
+        raise UsageError("--finalize and --rollback exclude each other", "give one of them")
+    resolved = load(stack)
+    pairs = _pairs(resolved, source_url, target_url)
+    switch = _switcher(resolved)
+    reports = []
+    if finalize:
+        _confirm(stack, "dropping the way back to Supabase for", yes, always=True)
+        reports = [mig.finalize(s, t) for s, t in pairs]
+    elif rollback:
+        _confirm(stack, "switching back to Supabase", yes)
+        reports = [mig.rollback(s, t, switch=switch) for s, t in pairs]
+    else:
+        if until == "switch":
+            _confirm(stack, "switching the database of", yes)
+        reports = [
+            mig.migrate(
+                s,
+                t,
+                switch=switch,
+                until=until,
+                bin_dir=pg_bin,
+                progress=_progress(f"shard {i}: "),
+            )
+            for i, (s, t) in enumerate(pairs)
+        ]
+    if format is Format.json:
+        _out(show.to_json([r.to_dict() for r in reports]))
+    else:
+        _out(show.migrate_text(reports))
