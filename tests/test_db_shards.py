@@ -287,6 +287,25 @@ def test_one_to_two_to_four_with_a_writer_and_crashes(
     assert len(data["organizations"]) == ORGS + len(writer.new_orgs)
     assert len(data["projects"]) == 3 * ORGS + len(writer.new_orgs)
 
+    # the fence: shard 0 refuses a key it gave away, and one the layout does not give it
+    moved = next(o for o in orgs if sharding.shard_for(o, 2) == 1)
+    stranger = next(o for o in writer.new_orgs + orgs if sharding.shard_for(o, 4) == 2)
+    with psycopg.connect(four[0].url, autocommit=True) as conn:
+        for org, state in ((moved, "FLY01"), (stranger, "FLY0")):
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute(
+                    "INSERT INTO events (organization_id, payload) VALUES (%s, 'x')", (org,)
+                )
+            assert (refused.value.sqlstate or "").startswith(state)
+        fresh = next(
+            str(uuid.UUID(int=i))
+            for i in range(1, 1000)
+            if sharding.shard_for(str(uuid.UUID(int=i)), 4) == 3
+        )
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute("INSERT INTO organizations VALUES (%s, 'n', 1)", (fresh,))
+        assert refused.value.sqlstate == "FLY02"
+
     # a third run has nothing to do; a shard count that shrinks is refused
     assert mover.apply(four, **KEY).keys_moved == 0
     with pytest.raises(UsageError, match="laid out over 4 shards and the phase has 2"):
