@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     LOCKED = 5
     GUARDRAIL = 6
     DRIFT = 7
+    THRESHOLD = 8  # `status`: a usage threshold crossed
     INTERRUPTED = 130
     PIPE_CLOSED = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head -1`)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,23 +84,38 @@ def cli(
 # --- a real PostgreSQL (tests/pg.py): one server per session, one database per test ---------
 
 
+@contextlib.contextmanager
+def _pg_folder(name: str) -> Iterator[Path]:
+    """A folder the server's own system user can reach. Not under pytest's basetemp: pytest
+    makes /tmp/pytest-of-<user> private (0700) at the start of every session, which would
+    lock the server (it runs as another user) out of its data directory."""
+    folder = Path(tempfile.mkdtemp(prefix=f"floyo-{name}-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def pg_server() -> Iterator[object]:
     from pg import start_server
 
-    server = start_server(tmp_path_factory.mktemp("pg") / "data")
-    yield server
-    server.stop()
+    with _pg_folder("pg") as folder:
+        server = start_server(folder / "data")
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="session")
-def pg_server2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def pg_server2() -> Iterator[object]:
     """A second, independent server (the migration's target, say)."""
     from pg import start_server
 
-    server = start_server(tmp_path_factory.mktemp("pg2") / "data")
-    yield server
-    server.stop()
+    with _pg_folder("pg2") as folder:
+        server = start_server(folder / "data")
+        yield server
+        server.stop()
 
 
 @pytest.fixture

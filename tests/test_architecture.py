@@ -29,7 +29,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "report": {"errors", "spec", "offline", "cost", "guards"},
     "engine": {"errors", "catalog", "sharding", "spec", "infra", "offline", "cost", "guards"},
     "db": {"errors", "catalog", "spec", "sharding"},
-    "observe": {"errors", "catalog", "sharding", "spec", "offline", "cost"},
+    # infra: the Supabase Management API client, which status reads usage through
+    "observe": {"errors", "catalog", "sharding", "spec", "infra", "offline", "cost"},
     "render": {
         "errors",
         "catalog",

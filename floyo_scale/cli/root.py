@@ -15,7 +15,7 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode, FloyoError, OutputError, SpecError
-from . import db, db_move, engine, offline, spec
+from . import db, db_move, engine, offline, spec, status
 from .options import OPTIONS, RootOpt, StdoutClosed, err, flush_stdout
 
 app = typer.Typer(
@@ -57,6 +57,7 @@ offline.register(app)  # plan, diff, graph, cost
 engine.register(app)  # setup, preview, up, destroy, refresh, drift, outputs, cancel
 db.register(app)  # db partition, db archive, db restore
 db_move.register()  # db shards, db migrate (on the same group)
+status.register(app)  # status
 
 
 # -- the error boundary --------------------------------------------------------------------

@@ -246,6 +246,10 @@ class FakeProject:
     disk_used_bytes: int = 1_500_000_000
     created_at: str = "2026-06-01T12:00:00.000Z"
     pooler_hidden: int = 0  # pooler listings still without the PRIMARY entry
+    # `database/query/read-only` runs its SQL on this real PostgreSQL database, read-only
+    # (None: the fake answers 500, as the API does when a query fails)
+    database_url: str | None = None
+    api_requests: int = 0
 
 
 PRICES = {
@@ -832,7 +836,38 @@ def _disk_autoscale(
     return 200, {"growth_percent": 50, "min_increment_gb": 4, "max_size_gb": 60_000}
 
 
+@_project_route
+def _read_only_query(
+    s: ContractServer, project: FakeProject, params: dict[str, str], body: Any
+) -> Any:
+    """Runs the query in a READ ONLY transaction on the project's real database, as
+    `supabase_read_only_user` would; the rows as a JSON array of objects."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    if project.database_url is None:
+        return 500, {"message": "Failed to run read-only sql query: no database"}
+    try:
+        with psycopg.connect(project.database_url, row_factory=dict_row) as conn:
+            conn.read_only = True
+            rows = conn.execute(body["query"], body.get("parameters") or None).fetchall()
+    except psycopg.Error as exc:
+        return 400, {"message": str(exc).strip()}
+    return 201, json.loads(json.dumps(rows, default=str))
+
+
+@_project_route
+def _api_requests_count(
+    s: ContractServer, project: FakeProject, params: dict[str, str], _body: Any
+) -> Any:
+    return 200, {"result": [{"count": project.api_requests}]}
+
+
 _ROUTES = {
+    ("POST", "/v1/projects/{ref}/database/query/read-only"): _read_only_query,
+    ("GET", "/v1/projects/{ref}/analytics/endpoints/usage.api-requests-count"): (
+        _api_requests_count
+    ),
     ("GET", "/v1/organizations/{slug}"): _get_organization,
     ("GET", "/v1/projects"): _list_projects,
     ("POST", "/v1/projects"): _create_project,

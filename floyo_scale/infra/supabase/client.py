@@ -444,6 +444,58 @@ class ManagementClient(Transport):
             applied=applied,
         )
 
+    # ----------------------------------------------------------------- usage (read only)
+
+    def read_only_query(self, ref: str, query: str) -> list[dict[str, Any]]:
+        """POST /v1/projects/{ref}/database/query/read-only {query} -> the rows (201).
+
+        Runs as `supabase_read_only_user`; the contract gives the answer no schema, the API
+        answers with the result rows as a JSON array of objects. A read: retried like a GET.
+        """
+        rows = self._request(
+            "POST",
+            _project_path(ref, "/database/query/read-only"),
+            body={"query": query},
+            operation="run a read-only query",
+            subject=_project(ref),
+        )
+        if not isinstance(rows, list):
+            raise SupabaseApiError(
+                f"Supabase answered the read-only query on {_project(ref)} with "
+                f"{type(rows).__name__}, not a list of rows"
+            )
+        return rows
+
+    def get_disk_util(self, ref: str) -> dict[str, Any]:
+        """GET /v1/projects/{ref}/config/disk/util -> DiskUtilMetricsResponse
+        (`metrics.fs_size_bytes`, `fs_used_bytes`, `fs_avail_bytes`)."""
+        return self._request(
+            "GET",
+            _project_path(ref, "/config/disk/util"),
+            operation="read the disk utilization",
+            subject=_project(ref),
+        )
+
+    def get_disk_autoscale(self, ref: str) -> dict[str, Any]:
+        """GET /v1/projects/{ref}/config/disk/autoscale -> DiskAutoscaleConfig
+        (`growth_percent`, `min_increment_gb`, `max_size_gb`, each nullable)."""
+        return self._request(
+            "GET",
+            _project_path(ref, "/config/disk/autoscale"),
+            operation="read the disk autoscale configuration",
+            subject=_project(ref),
+        )
+
+    def get_api_requests_count(self, ref: str) -> dict[str, Any]:
+        """GET /v1/projects/{ref}/analytics/endpoints/usage.api-requests-count
+        -> V1GetUsageApiRequestsCountResponse (`result: [{count}]`, `error`)."""
+        return self._request(
+            "GET",
+            _project_path(ref, "/analytics/endpoints/usage.api-requests-count"),
+            operation="read the API request count",
+            subject=_project(ref),
+        )
+
 
 def _project_path(ref: str, suffix: str = "") -> str:
     if not isinstance(ref, str) or not REF_RE.match(ref):

@@ -1,0 +1,109 @@
+"""`floyo-scale status`: live usage against the stack's phase (see docs/status.md).
+
+Thin, like every command: parse, call observe.status.status_report, render, exit with the report's
+code (0 within thresholds, 8 a threshold crossed, 4 a source could not be read).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from ..spec import ResolvedStack
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def status(
+    stack: Annotated[
+        str, typer.Option("--stack", "-s", help="Stack to read (stacks/<name>.yaml).")
+    ],
+    format: Annotated[
+        StatusFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = StatusFormat.table,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            metavar="SECONDS",
+            help="Give each source this long (all at once).",
+        ),
+    ] = 10.0,
+    window: Annotated[
+        int,
+        typer.Option(
+            "--window",
+            min=1,
+            max=24 * 30,
+            metavar="HOURS",
+            help="p95 and error rate over the last HOURS (volumes: the month to date).",
+        ),
+    ] = 24,
+    supabase_ref: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--supabase-ref",
+            metavar="REF",
+            help="A Supabase project ref, one per shard in order (default: the stack's outputs).",
+        ),
+    ] = None,
+) -> None:
+    """Read live usage and judge it against the stack's phase; say when to move.
+
+    Database size (Supabase), bandwidth, function hours, p95 and 5xx share (Vercel), p95 and
+    failure rate (Sentry, when configured), S3, cache and spend (AWS), the whole stack's
+    spend against the budget. Exit 8 when a threshold is crossed, 4 when a source could not
+    be read (the rest is still shown); a missing credential only marks its source
+    unavailable.
+    """
+    from ..observe.status import StatusOptions, status_report
+    from ..render import status as render_status
+    from .options import workspace as find_workspace
+
+    workspace = find_workspace()
+    options = StatusOptions(
+        timeout=timeout,
+        hours=window,
+        supabase_refs=tuple(supabase_ref or ()),
+        cache_root=workspace.root,
+        read_outputs=lambda stack: stack_outputs(stack, workspace.root),
+    )
+    report = status_report(workspace, stack, options)
+    if format is StatusFormat.json:
+        text = render_status.status_json(report)
+    elif format is StatusFormat.markdown:
+        text = render_status.status_markdown(report)
+    else:
+        text = render_status.status_table(report)
+    sys.stdout.write(text)
+    if report.exit_code:
+        raise typer.Exit(code=int(report.exit_code))
+
+
+def stack_outputs(stack: ResolvedStack, root: Path) -> dict[str, Any] | None:
+    """The stack's outputs through the engine; None, without starting it, when a local
+    backend holds no state for the stack."""
+    import os
+
+    from ..observe.targets import has_local_state
+
+    if has_local_state(stack, root, os.environ) is False:
+        return None
+    from .. import engine
+
+    target = engine.prepare(stack, root, os.environ, run_program=False, aws=False)
+    return {k: v.value for k, v in engine.open_session(target).outputs().items()}
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel="Operate")(status)

@@ -1,0 +1,259 @@
+"""AWS, through boto3: S3 bucket sizes and object counts and ElastiCache memory and evictions
+from CloudWatch (`GetMetricData`), spend from Cost Explorer (`GetCostAndUsage`,
+`GetCostForecast`).
+
+- `AWS/S3` `BucketSizeBytes` (Average, daily, dimensions BucketName and StorageType, one
+  query per storage type a lifecycle rule can move objects to) and `NumberOfObjects`
+  (StorageType `AllStorageTypes`). S3 reports these once a day, so the window is 3 days and
+  the newest point is used.
+- `AWS/ElastiCache` `DatabaseMemoryUsagePercentage` (Maximum) and `Evictions` (Sum) on the
+  replication group's first node (`<group>-001`), the metrics the program's alarms watch
+  (infra/monitoring.py).
+- Cost Explorer: `UnblendedCost` month to date, and the forecast to the end of the month.
+  Cost Explorer lives in us-east-1.
+
+Credentials are boto3's own chain (environment, profile, OIDC web identity in CI).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ..spec import ResolvedStack
+from .thresholds import Kind, Reading
+from .window import Window
+
+GB = 1e9
+STORAGE_TYPES: tuple[str, ...] = (
+    "StandardStorage",
+    "StandardIAStorage",
+    "OneZoneIAStorage",
+    "IntelligentTieringFAStorage",
+    "GlacierInstantRetrievalStorage",
+    "GlacierStorage",
+    "DeepArchiveStorage",
+)
+
+
+def client_config(timeout: float) -> Any:
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"max_attempts": 3, "mode": "standard"},  # throttling and 5xx, with backoff
+    )
+
+
+def read_storage(
+    stack: ResolvedStack, cloudwatch: Any, buckets: dict[str, str], window: Window
+) -> list[Reading]:
+    queries: list[dict[str, Any]] = []
+    for i, bucket in enumerate(buckets.values()):
+        for j, storage in enumerate(STORAGE_TYPES):
+            queries.append(
+                _query(
+                    f"s{i}_{j}",
+                    "AWS/S3",
+                    "BucketSizeBytes",
+                    "Average",
+                    86400,
+                    {"BucketName": bucket, "StorageType": storage},
+                )
+            )
+        queries.append(
+            _query(
+                f"n{i}",
+                "AWS/S3",
+                "NumberOfObjects",
+                "Average",
+                86400,
+                {"BucketName": bucket, "StorageType": "AllStorageTypes"},
+            )
+        )
+    values = _latest(cloudwatch, queries, window.now - timedelta(days=3), window.now)
+    readings: list[Reading] = []
+    total = 0.0
+    any_size = False
+    endpoint = "CloudWatch GetMetricData (AWS/S3 {})"
+    for i, (name, bucket) in enumerate(buckets.items()):
+        sizes = [values.get(f"s{i}_{j}") for j in range(len(STORAGE_TYPES))]
+        present = [s for s in sizes if s is not None]
+        size = sum(present) / GB if present else None
+        if size is not None:
+            total += size
+            any_size = True
+        readings.append(
+            Reading(
+                "aws",
+                f"s3.size.{name}",
+                f"bucket {bucket}",
+                size,
+                "GB",
+                window="newest daily figure",
+                endpoint=endpoint.format("BucketSizeBytes"),
+            )
+        )
+        readings.append(
+            Reading(
+                "aws",
+                f"s3.objects.{name}",
+                f"objects in {bucket}",
+                values.get(f"n{i}"),
+                "count",
+                window="newest daily figure",
+                endpoint=endpoint.format("NumberOfObjects"),
+            )
+        )
+    usage = stack.phase.usage.storage_gb.high
+    readings.append(
+        Reading(
+            "aws",
+            "s3.size",
+            "S3 storage (all buckets)",
+            total if any_size else None,
+            "GB",
+            Kind.SHARE,
+            usage,
+            stack.phase.alerts.database_size_percent,
+            "newest daily figure",
+            endpoint.format("BucketSizeBytes"),
+            capacity=True,
+            note="against the storage this phase expects (usage.storage_gb), as the bucket alarms",
+        )
+    )
+    return readings
+
+
+def read_cache(
+    stack: ResolvedStack, cloudwatch: Any, region: str, node: str, window: Window
+) -> list[Reading]:
+    dims = {"CacheClusterId": node}
+    values = _latest(
+        cloudwatch,
+        [
+            _query("mem", "AWS/ElastiCache", "DatabaseMemoryUsagePercentage", "Maximum", 300, dims),
+            _query("ev", "AWS/ElastiCache", "Evictions", "Sum", 3600, dims),
+        ],
+        window.recent_start,
+        window.now,
+        combine={"mem": max, "ev": sum},
+    )
+    endpoint = "CloudWatch GetMetricData (AWS/ElastiCache {})"
+    return [
+        Reading(
+            "aws",
+            f"cache.memory.{region}",
+            f"cache memory ({node})",
+            values.get("mem"),
+            "%",
+            Kind.SHARE,
+            100.0,
+            stack.phase.alerts.cache_memory_percent,
+            window.recent_label,
+            endpoint.format("DatabaseMemoryUsagePercentage, Maximum"),
+            capacity=True,
+        ),
+        Reading(
+            "aws",
+            f"cache.evictions.{region}",
+            f"cache evictions ({node})",
+            values.get("ev"),
+            "count",
+            window=window.recent_label,
+            endpoint=endpoint.format("Evictions, Sum"),
+        ),
+    ]
+
+
+def read_spend(ce: Any, window: Window) -> tuple[float | None, float | None, str]:
+    """(month to date, forecast for the rest of the month, note)."""
+    start = window.month_start.date()
+    today = window.now.date()
+    end = today + timedelta(days=1)
+    answer = ce.get_cost_and_usage(
+        TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
+        Granularity="MONTHLY",
+        Metrics=["UnblendedCost"],
+    )
+    amounts = [
+        float(period["Total"]["UnblendedCost"]["Amount"])
+        for period in answer.get("ResultsByTime") or []
+        if period.get("Total", {}).get("UnblendedCost")
+    ]
+    actual = sum(amounts) if amounts else None
+    note = ""
+    forecast = None
+    next_month = window.next_month_start.date()
+    if end < next_month:
+        try:
+            answer = ce.get_cost_forecast(
+                TimePeriod={"Start": end.isoformat(), "End": next_month.isoformat()},
+                Metric="UNBLENDED_COST",
+                Granularity="MONTHLY",
+            )
+            forecast = float(answer["Total"]["Amount"])
+        except Exception as exc:  # new accounts have no forecast (DataUnavailableException)
+            note = f"no AWS forecast ({_error_code(exc)}): month to date only"
+    else:
+        forecast = 0.0
+    return actual, forecast, note
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", type(exc).__name__))
+    return type(exc).__name__
+
+
+def _query(qid: str, namespace: str, metric: str, stat: str, period: int, dims: dict[str, str]):
+    return {
+        "Id": qid,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+        "ReturnData": True,
+    }
+
+
+def _latest(
+    cloudwatch: Any, queries: list[dict[str, Any]], start, end, combine: dict | None = None
+) -> dict[str, float]:
+    """Query id -> the newest value (or, with `combine`, every value combined); ids without
+    data points are left out."""
+    found: dict[str, list[tuple[Any, float]]] = {}
+    for offset in range(0, len(queries), 500):  # GetMetricData takes 500 queries at a time
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries[offset : offset + 500],
+            "StartTime": start,
+            "EndTime": end,
+        }
+        while True:
+            answer = cloudwatch.get_metric_data(**kwargs)
+            for result in answer.get("MetricDataResults") or []:
+                points = list(
+                    zip(result.get("Timestamps") or [], result.get("Values") or [], strict=False)
+                )
+                found.setdefault(result["Id"], []).extend(points)
+            token = answer.get("NextToken")
+            if not token:
+                break
+            kwargs["NextToken"] = token
+    values: dict[str, float] = {}
+    for qid, points in found.items():
+        if not points:
+            continue
+        how = (combine or {}).get(qid)
+        if how is not None:
+            values[qid] = float(how(v for _, v in points))
+        else:
+            values[qid] = float(max(points, key=lambda p: p[0])[1])
+    return values

@@ -1,0 +1,50 @@
+"""`floyo-scale status` through the CLI's one error boundary, against the loopback world."""
+
+from __future__ import annotations
+
+import json
+
+from golden import assert_golden
+
+from .conftest import World, vercel_usage
+
+
+def raise_budget(world: World) -> None:
+    """Production's $300 budget is 80 % spent by its Vercel and Supabase plans alone (its
+    plan warns so too); these tests want a stack within every threshold."""
+    path = world.root / "stacks" / "production.yaml"
+    text = path.read_text()
+    assert "monthly_usd: 300" in text
+    path.write_text(text.replace("monthly_usd: 300", "monthly_usd: 1000"))
+
+
+def test_json_and_exit_0(world: World, cli) -> None:
+    raise_budget(world)
+    result = cli("status", "--stack", "production", "--format", "json", "--supabase-ref", world.ref)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["exit_code"] == 0 and data["stack"] == "production"
+    sizes = [m for m in data["metrics"] if m["key"] == "database.size"]
+    assert sizes and sizes[0]["value"] > 0
+
+
+def test_markdown_and_exit_8(world: World, cli) -> None:
+    world.vercel.state["summary"] = vercel_usage(990, 20, 420, 2, 9998)
+    result = cli("status", "-s", "production", "-f", "markdown", "--supabase-ref", world.ref)
+    assert result.code == 8, result.err
+    assert "### Recommendation" in result.out and "phase scale" in result.out
+
+
+def test_a_hung_source_exits_4_and_reports_the_others(world: World, cli) -> None:
+    raise_budget(world)
+    world.vercel.hang_seconds = 30
+    result = cli("status", "--stack", "production", "--timeout", "0.5", "--supabase-ref", world.ref)
+    assert result.code == 4, result.err
+    assert "vercel: failed: vercel did not answer within 0.5 s" in result.out
+    assert "database size (primary)" in result.out
+
+
+def test_an_unknown_stack_is_a_usage_error(world: World, cli) -> None:
+    result = cli("status", "--stack", "nope")
+    assert result.code == 2
+    assert_golden("status/unknown-stack.txt", result.err)

@@ -1,0 +1,116 @@
+"""Verdicts: the edges written down in floyo_scale/observe/thresholds.py, and properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from floyo_scale.errors import ExitCode
+from floyo_scale.observe.status import StatusReport
+from floyo_scale.observe.thresholds import (
+    Kind,
+    Reading,
+    SourceResult,
+    SourceState,
+    Verdict,
+    judge,
+)
+
+# -- share of a limit (database 8 GB, alert at 80 %) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "verdict"),
+    [
+        (0.0, Verdict.OK),
+        (6.39, Verdict.OK),
+        (6.4, Verdict.WARNING),  # exactly 80 %: the alert fires when the share reaches it
+        (6.41, Verdict.WARNING),  # just over
+        (8.0, Verdict.WARNING),  # exactly the limit: full, not past it
+        (8.0001, Verdict.OVER),
+        (100.0, Verdict.OVER),
+    ],
+)
+def test_share_of_a_limit(value: float, verdict: Verdict) -> None:
+    assert judge(Kind.SHARE, value, 8.0, 80) is verdict
+
+
+def test_exactly_80_percent_despite_float_arithmetic() -> None:
+    # 0.8 * 50 is 40.00000000000001 in binary; 40 GB of 50 GB is still exactly 80 %
+    assert judge(Kind.SHARE, 40.0, 50.0, 80) is Verdict.WARNING
+    assert judge(Kind.SHARE, 0.7 * 100 / 0.875, 100.0, 80) is Verdict.WARNING
+
+
+# -- absolute thresholds (p95 > 1 s, errors > 1 %) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "verdict"),
+    [(999.0, Verdict.OK), (1000.0, Verdict.OK), (1000.1, Verdict.OVER), (5000.0, Verdict.OVER)],
+)
+def test_p95_above_one_second(value: float, verdict: Verdict) -> None:
+    assert judge(Kind.ABOVE, value, 1000, None) is verdict
+
+
+def test_error_rate_edges() -> None:
+    assert judge(Kind.ABOVE, 1.0, 1.0, None) is Verdict.OK  # the seed: "> 1 %"
+    assert judge(Kind.ABOVE, 1.01, 1.0, None) is Verdict.OVER
+
+
+# -- missing data points ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [Kind.SHARE, Kind.ABOVE, Kind.INFO])
+def test_no_value_is_no_data(kind: Kind) -> None:
+    assert judge(kind, None, 8.0, 80) is Verdict.NO_DATA
+    assert not Verdict.NO_DATA.crossed
+
+
+def test_no_limit_is_no_data() -> None:
+    assert judge(Kind.SHARE, 3.0, None, 80) is Verdict.NO_DATA
+
+
+def test_info_is_never_judged() -> None:
+    assert judge(Kind.INFO, 1e12, 1.0, 80) is Verdict.INFO
+
+
+@given(
+    value=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    limit=st.floats(min_value=0.001, max_value=1e6, allow_nan=False),
+    alert=st.integers(min_value=1, max_value=100),
+)
+def test_verdicts_are_monotonic_in_the_value(value: float, limit: float, alert: int) -> None:
+    order = [Verdict.OK, Verdict.WARNING, Verdict.OVER]
+    low = judge(Kind.SHARE, value, limit, alert)
+    high = judge(Kind.SHARE, value * 1.5 + 0.001, limit, alert)
+    assert order.index(high) >= order.index(low)
+    assert (low is Verdict.OVER) == (value > limit)
+
+
+# -- exit codes ------------------------------------------------------------------------------
+
+
+def reading(value: float | None, limit: float = 8.0) -> Reading:
+    return Reading("supabase", "database.size", "database size", value, "GB", Kind.SHARE, limit, 80)
+
+
+def report(*sources: SourceResult) -> StatusReport:
+    return StatusReport("production", "growth", "2026-11-20T12:00:00Z", 24, tuple(sources))
+
+
+def test_exit_codes() -> None:
+    fine = SourceResult("supabase", SourceState.OK, (reading(1.0),))
+    crossed = SourceResult("supabase", SourceState.OK, (reading(7.0),))
+    failed = SourceResult("vercel", SourceState.FAILED, message="vercel answered HTTP 500")
+    missing = SourceResult(
+        "sentry", SourceState.UNAVAILABLE, message="SENTRY_AUTH_TOKEN is not set"
+    )
+    no_data = SourceResult("supabase", SourceState.OK, (reading(None),))
+    assert report(fine).exit_code is ExitCode.OK
+    assert report(fine, missing).exit_code is ExitCode.OK  # unavailable is not a failure
+    assert report(no_data).exit_code is ExitCode.OK
+    assert report(fine, failed).exit_code is ExitCode.ENGINE
+    assert report(crossed).exit_code is ExitCode.THRESHOLD
+    assert report(crossed, failed).exit_code is ExitCode.THRESHOLD  # what to act on first
+    assert int(ExitCode.THRESHOLD) == 8
