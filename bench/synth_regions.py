@@ -52,8 +52,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from floyo_scale.spec import Workspace, load_stack
     from floyo_scale.offline.synth import synthesize
+    from floyo_scale.spec import Workspace, load_stack
 
     print(f"{'regions':>7} {'resources':>9} {'median ms':>9} {'ms/resource':>11}")
     for count in (1, 3, 5, 10):

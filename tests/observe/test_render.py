@@ -9,10 +9,10 @@ import pytest
 from conftest import REPO
 from golden import assert_golden
 
-from floyo_scale.render import status as render_status
 from floyo_scale.observe import recommend
 from floyo_scale.observe.status import StatusReport
 from floyo_scale.observe.thresholds import Kind, Reading, SourceResult, SourceState
+from floyo_scale.render import status as render_status
 from floyo_scale.spec import Workspace, load_stack
 
 Q = "POST /v2/observability/query"
