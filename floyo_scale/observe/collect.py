@@ -158,7 +158,11 @@ def gather(
         if key in errors:
             raise errors[key]
         if key not in results:
-            raise SourceError(what, f"{what} did not answer within the time allowed ({key})")
+            raise SourceError(
+                what,
+                f"{what} did not answer within the time allowed ({key})",
+                hint="raise --timeout, or check the provider's status page",
+            )
     return results
 
 

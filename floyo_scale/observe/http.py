@@ -123,7 +123,7 @@ class JsonApi:
             if remaining <= 0:
                 raise SourceError(
                     self.source,
-                    f"{self.source}: no answer to {endpoint} within the time allowed",
+                    f"{self.source} did not answer {endpoint} within the time allowed",
                     hint="raise --timeout, or check the provider's status page",
                 )
             try:

@@ -52,6 +52,7 @@ def dump(inventory: Inventory) -> dict[str, Any]:
     return {
         "phase": inventory.phase,
         "stack": inventory.stack,
+        "digest_key": inventory.digest_key,
         "resources": [asdict(r) for r in inventory.resources],
     }
 
@@ -61,6 +62,7 @@ def load(data: dict[str, Any]) -> Inventory:
         str(data["phase"]),
         str(data["stack"]),
         tuple(Resource(**r) for r in data["resources"]),
+        digest_key=data.get("digest_key"),
     )
 
 

@@ -130,10 +130,14 @@ def test_one_hung_source_is_bounded_by_the_timeout(world: World) -> None:
     start = time.monotonic()
     report = run(world, timeout=1.0, spend=False, recommend=False)
     elapsed = time.monotonic() - start
-    assert elapsed < 1.0 + 1.0, elapsed
+    # the read itself is bounded by the timeout (test_collect.py times it exactly); loading
+    # the spec around it takes the rest, which a loaded machine stretches: a hang would not
+    # end before 30 s. bench/status.py measures the whole process.
+    assert elapsed < 1.0 + 3.0, elapsed
     vercel = next(s for s in report.sources if s.name == "vercel")
     assert vercel.state is SourceState.FAILED
-    assert "vercel" in vercel.message and "1 s" in vercel.message
+    assert vercel.message.startswith("vercel did not answer")
+    assert "--timeout" in vercel.hint
     assert by_key(report)["database.size"].value is not None  # the others still reported
     assert report.exit_code is ExitCode.ENGINE
 

@@ -1,0 +1,102 @@
+"""The concurrent read: bounded by the timeout, results in order, failures kept apart."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from floyo_scale.errors import ProviderError
+from floyo_scale.observe.collect import Source, SourceUnavailable, collect, gather
+from floyo_scale.observe.http import SourceError
+from floyo_scale.observe.thresholds import Reading, SourceState
+
+
+def reading(name: str) -> Reading:
+    return Reading(name, f"{name}.x", name, 1.0, "count")
+
+
+def sleeper(seconds: float, release: threading.Event):
+    def read(deadline: float) -> list[Reading]:
+        release.wait(seconds)
+        return [reading("slow")]
+
+    return read
+
+
+def test_one_hung_source_costs_the_timeout_and_no_more() -> None:
+    release = threading.Event()
+    sources = [
+        Source("fast", lambda deadline: [reading("fast")]),
+        Source("hung", sleeper(60, release)),
+        Source("also", lambda deadline: [reading("also")]),
+    ]
+    start = time.monotonic()
+    results = collect(sources, timeout=0.5)
+    elapsed = time.monotonic() - start
+    release.set()
+    assert 0.5 <= elapsed < 0.5 + 0.5, elapsed
+    assert [r.name for r in results] == ["fast", "hung", "also"]
+    assert [r.state for r in results] == [SourceState.OK, SourceState.FAILED, SourceState.OK]
+    assert results[1].message == "hung did not answer within 0.5 s"
+
+
+def test_sources_run_at_once() -> None:
+    release = threading.Event()
+    sources = [Source(f"s{i}", sleeper(0.3, release)) for i in range(5)]
+    start = time.monotonic()
+    results = collect(sources, timeout=5)
+    assert time.monotonic() - start < 0.3 * 5 / 2  # not one after another
+    assert all(r.state is SourceState.OK for r in results)
+
+
+def test_failures_and_unavailable_sources_are_kept_apart() -> None:
+    def broken(deadline: float) -> list[Reading]:
+        raise ProviderError("vercel answered HTTP 500", "run status again later")
+
+    def no_keys(deadline: float) -> list[Reading]:
+        raise SourceUnavailable("no AWS credentials", "set AWS_PROFILE")
+
+    def bug(deadline: float) -> list[Reading]:
+        raise KeyError("summary")
+
+    results = collect(
+        [
+            Source("vercel", broken),
+            Source("aws", no_keys),
+            Source("odd", bug),
+            Source.unavailable("supabase", "SUPABASE_ACCESS_TOKEN is not set", "export it"),
+            Source.not_applicable("upstash", "no Upstash cache"),
+        ],
+        timeout=2,
+    )
+    states = [r.state for r in results]
+    assert states == [
+        SourceState.FAILED,
+        SourceState.UNAVAILABLE,
+        SourceState.FAILED,
+        SourceState.UNAVAILABLE,
+        SourceState.NOT_APPLICABLE,
+    ]
+    assert results[0].hint == "run status again later"
+    assert results[2].message == "odd: KeyError: 'summary'"
+
+
+def test_gather_runs_a_sources_requests_at_once_and_raises_the_first_failure() -> None:
+    start = time.monotonic()
+    found = gather(
+        {k: (lambda k=k: time.sleep(0.2) or k) for k in ("a", "b", "c", "d")},
+        time.monotonic() + 5,
+        what="vercel",
+    )
+    assert found == {"a": "a", "b": "b", "c": "c", "d": "d"}
+    assert time.monotonic() - start < 0.6
+
+    def fail() -> str:
+        raise SourceError("vercel", "vercel answered HTTP 502")
+
+    with pytest.raises(SourceError, match="HTTP 502"):
+        gather({"ok": lambda: "x", "bad": fail}, time.monotonic() + 5, what="vercel")
+    with pytest.raises(SourceError, match="did not answer"):
+        gather({"slow": lambda: time.sleep(2)}, time.monotonic() + 0.2, what="vercel")
