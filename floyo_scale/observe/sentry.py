@@ -36,11 +36,12 @@ class SentryTarget:
     project: str
     token_ref: str  # ${env:NAME}
     api_url: str = DEFAULT_API_URL
+    environment: str | None = None  # the Sentry environment the alerts watch (None: all)
 
 
 def target(stack: ResolvedStack) -> SentryTarget | None:
     """The stack's Sentry settings, when it configures Sentry (`sentry:` in the stack file:
-    organization, project, auth_token); None otherwise."""
+    organization, project, auth_token, environment); None otherwise."""
     settings = getattr(stack.stack, "sentry", None)
     if settings is None:
         return None
@@ -50,7 +51,10 @@ def target(stack: ResolvedStack) -> SentryTarget | None:
     if not organization or not project:
         return None
     api_url = getattr(settings, "api_url", None) or DEFAULT_API_URL
-    return SentryTarget(str(organization), str(project), str(token), str(api_url))
+    environment = getattr(settings, "environment", None)
+    return SentryTarget(
+        str(organization), str(project), str(token), str(api_url), environment or None
+    )
 
 
 class SentryEvents:
@@ -78,17 +82,19 @@ class SentryEvents:
             sleep=sleep,
         )
 
-    def performance(self, project: str, hours: int) -> dict[str, float | None]:
+    def performance(
+        self, project: str, hours: int, environment: str | None = None
+    ) -> dict[str, float | None]:
         path = f"/api/0/organizations/{self.organization}/events/"
-        answer = self.api.get(
-            path,
-            query={
-                "field": [P95, FAILURE_RATE],
-                "dataset": "transactions",
-                "statsPeriod": f"{hours}h",
-                "query": f"project:{project}",
-            },
-        )
+        query: dict[str, Any] = {
+            "field": [P95, FAILURE_RATE],
+            "dataset": "transactions",
+            "statsPeriod": f"{hours}h",
+            "query": f"project:{project}",
+        }
+        if environment:
+            query["environment"] = environment
+        answer = self.api.get(path, query=query)
         rows = answer.get("data") if isinstance(answer, dict) else None
         row: dict[str, Any] = rows[0] if rows and isinstance(rows[0], dict) else {}
         return {P95: _number(row.get(P95)), FAILURE_RATE: _number(row.get(FAILURE_RATE))}
@@ -100,9 +106,15 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def read(stack: ResolvedStack, client: SentryEvents, project: str, window: Window) -> list[Reading]:
+def read(
+    stack: ResolvedStack,
+    client: SentryEvents,
+    project: str,
+    window: Window,
+    environment: str | None = None,
+) -> list[Reading]:
     alerts = stack.phase.alerts
-    figures = client.performance(project, window.hours)
+    figures = client.performance(project, window.hours, environment)
     failure = figures[FAILURE_RATE]
     endpoint = f"GET /api/0/organizations/{client.organization}/events/"
     return [

@@ -71,10 +71,23 @@ def whole_stack(
         estimate = estimate_cost(inventory["inventory"], usage, budget, users=stack.phase.users)
         lines = [line for line in estimate.lines if line.provider in SOURCED]
         others = sum(line.high for line in lines)
-        inventory["estimate"] = estimate
+        measured = [
+            what
+            for what, field in (
+                ("database size", "database_gb"),
+                ("transfer", "egress_gb"),
+                ("S3 storage", "storage_gb"),
+            )
+            if getattr(usage, field) != getattr(stack.phase.usage, field)
+        ]
+        basis = (
+            f"measured {', '.join(measured)}; the rest as the phase expects"
+            if measured
+            else "nothing measured: the phase's expected usage"
+        )
         for provider in SOURCED:
             part = sum(line.high for line in lines if line.provider == provider)
-            notes.append(f"{provider}: ${part:,.2f} (the cost estimate, with measured usage)")
+            notes.append(f"{provider}: ${part:,.2f} (the cost estimate, {basis})")
     else:
         notes.append("Vercel and Supabase not priced: " + inventory.get("error", "no inventory"))
     if aws_month is not None:

@@ -275,7 +275,7 @@ def _sentry_source(stack, env, window, timeout) -> Source:
         client = SentryEvents(
             token, settings.organization, base_url=api_url, timeout=timeout, deadline=deadline
         )
-        return read_sentry(stack, client, settings.project, window)
+        return read_sentry(stack, client, settings.project, window, settings.environment)
 
     return Source("sentry", read)
 

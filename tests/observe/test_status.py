@@ -32,7 +32,9 @@ def with_sentry(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
     monkeypatch.setattr(
         sentry_mod,
         "target",
-        lambda stack: sentry_mod.SentryTarget("floyo", "web", "${env:SENTRY_AUTH_TOKEN}"),
+        lambda stack: sentry_mod.SentryTarget(
+            "floyo", "web", "${env:SENTRY_AUTH_TOKEN}", environment="production"
+        ),
     )
 
 
@@ -91,6 +93,7 @@ def test_every_source_read_within_thresholds(world: World, with_sentry: None) ->
     assert events.path == "/api/0/organizations/floyo/events/"
     assert events.query["field"] == ["p95(transaction.duration)", "failure_rate()"]
     assert events.query["statsPeriod"] == ["24h"] and events.query["query"] == ["project:web"]
+    assert events.query["environment"] == ["production"]
     sql = world.supabase.calls("POST", "/v1/projects/{ref}/database/query/read-only")
     assert sql and "pg_database_size" in sql[0].json["query"]
 
@@ -123,6 +126,7 @@ def test_a_crossed_threshold_is_exit_8_and_recommends_the_next_phase(world: Worl
     # AWS actual + forecast, plus Vercel and Supabase priced by the cost library
     assert spend.value > 9.5 + 5.25 and spend.limit == 300
     assert any(n.startswith("aws: $14.75") for n in report.spend_notes)
+    assert any("measured database size, transfer, S3 storage" in n for n in report.spend_notes)
 
 
 def test_one_hung_source_is_bounded_by_the_timeout(world: World) -> None:
