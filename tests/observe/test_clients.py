@@ -239,3 +239,33 @@ def _repo() -> Path:
     from conftest import REPO
 
     return REPO
+
+
+def _low_usage() -> list[Reading]:
+    return [
+        Reading("supabase", "database.size", "database size", 1.0, "GB", Kind.SHARE, 16, 80),
+        Reading("vercel", "vercel.bandwidth", "bandwidth", 10.0, "GB", Kind.SHARE, 1000, 80),
+        Reading("vercel", "vercel.function_gb_hours", "functions", 20.0, "GB-h", Kind.SHARE,
+                100, 80),
+    ]  # fmt: skip
+
+
+def test_usage_far_below_the_smaller_phase_recommends_it_and_says_what_it_saves() -> None:
+    from floyo_scale.offline.synth import synthesize
+
+    workspace = Workspace(_repo())
+    stack = load_stack(workspace, "staging", None)  # growth
+    advice = recommend.recommend(workspace, stack, _low_usage(), {"inventory": synthesize(stack)})
+    assert advice.direction == "down" and advice.phase == "startup"
+    assert len(advice.reasons) == 3 and "under 50% of startup's 8.00 GB" in advice.reasons[0]
+    assert advice.cost_delta.total_delta_high < 0  # it saves
+    assert advice.changes["delete"] > 0  # the cache goes, for one
+
+
+def test_a_smaller_phase_the_stack_cannot_take_is_named_with_the_reason() -> None:
+    workspace = Workspace(_repo())
+    stack = load_stack(workspace, "production", None)  # growth, with 7 days of PITR
+    advice = recommend.recommend(workspace, stack, _low_usage(), {})
+    assert advice.direction == "down" and advice.phase == "startup"
+    assert advice.cost_delta is None
+    assert "stacks/production.yaml is not valid at startup" in advice.reasons[-1]
