@@ -50,6 +50,21 @@ def read(
             key.split(".", 1)[1]: v for key, v in answers.items() if key.startswith(f"{index}.")
         }
         readings.extend(_project_readings(stack, mine, shard_label(index, len(refs))))
+    sizes = [r.value for r in readings if r.key == "database.size" and r.value is not None]
+    if len(refs) > 1:
+        # each shard is a project with its own disk, judged against the limit; the sum is
+        # what the data as a whole has grown to
+        readings.append(
+            Reading(
+                "supabase",
+                "database.size_total",
+                f"database size (all {len(refs)} shards)",
+                sum(sizes) if len(sizes) == len(refs) else None,
+                "GB",
+                window="now",
+                endpoint=f"POST {BASE}/database/query/read-only, per shard",
+            )
+        )
     return readings
 
 

@@ -207,3 +207,13 @@ def test_identifiers_from_the_stack_outputs(world: World) -> None:
     assert report.identifiers == "state"
     assert by_key(report)["database.size"].value is not None
     assert world.vercel.requests[0].body["scope"]["projectIds"] == ["prj_abc123"]
+
+
+def test_each_shard_is_read_and_their_sum_shown(world: World) -> None:
+    second = world.supabase.add_project(organization_slug="floyo", database_url=world.database_url)
+    report = run(world, supabase_refs=(world.ref, second), spend=False, recommend=False)
+    sizes = [r for r in report.readings if r.key == "database.size"]
+    assert [r.label for r in sizes] == ["database size (primary)", "database size (shard-1)"]
+    total = by_key(report)["database.size_total"]
+    assert total.label == "database size (all 2 shards)"
+    assert total.value == pytest.approx(sum(r.value for r in sizes))
