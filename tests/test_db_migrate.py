@@ -38,7 +38,7 @@ def seed(url: str) -> None:
         )
         conn.execute(
             "INSERT INTO events (account_id, payload) "
-            "SELECT 1 + g %% %s, 'seed-' || g FROM generate_series(1, 20000) g",
+            "SELECT 1 + g %% %s, 'seed-' || g FROM generate_series(1, 5000) g",
             (ACCOUNTS,),
         )
         conn.execute("INSERT INTO settings VALUES ('theme', '{\"dark\": true}')")
@@ -122,7 +122,7 @@ def check(app: App, url: str) -> dict[str, tuple[int, str]]:
     assert len(payloads) == len(set(payloads)), "an event is there twice"
     written = [p for p in payloads if p.startswith("w-")]
     assert sorted(written) == sorted(app.inserted), "an insert was lost or invented"
-    assert len(payloads) - len(written) == 20000
+    assert len(payloads) - len(written) == 5000
     for account in range(1, ACCOUNTS + 1):
         expected = app.balances.get(account, account)
         assert balances[account] == expected, f"account {account}: balance changed or lost"
@@ -155,7 +155,7 @@ def test_migration_with_a_writer_a_crash_at_the_switch_and_finalize(
         source, target, switch=app.switch, until="verify", bin_dir=pg_server.bin_dir
     )
     assert [s for s, _ in first.steps] == ["schema", "target", "copy", "verify"]
-    assert first.rows_copied >= 20000 + ACCOUNTS and first.rows_per_second > 0
+    assert first.rows_copied >= 5000 + ACCOUNTS and first.rows_per_second > 0
 
     def crash_at(point: str) -> Any:
         def crash(name: str) -> None:
@@ -169,7 +169,7 @@ def test_migration_with_a_writer_a_crash_at_the_switch_and_finalize(
     with pytest.raises(RuntimeError, match="injected"):
         mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)
     assert app.active == "source" and app.switches == []
-    time.sleep(0.3)  # the app keeps writing to the source meanwhile
+    time.sleep(0.15)  # the app keeps writing to the source meanwhile
 
     # after the freeze, before the connection strings: the app follows the fence by itself
     monkeypatch.setattr(mig, "_crash_point", crash_at("switch-before-connection-strings"))
@@ -188,7 +188,7 @@ def test_migration_with_a_writer_a_crash_at_the_switch_and_finalize(
     assert ("switch", "connection strings switched") in done.steps
     assert app.switches == ["target"]
     assert "connections" in mig.status(source, target)["switch"]
-    time.sleep(0.3)  # the app writes to the target now
+    time.sleep(0.15)  # the app writes to the target now
     app.finish()
     assert app.refused >= 0
     target_sums = check(app, target.url)
@@ -203,7 +203,7 @@ def test_migration_with_a_writer_a_crash_at_the_switch_and_finalize(
     assert "finalize" in mig.status(source, target)
     with psycopg.connect(source.url) as conn:
         assert conn.execute(MINE).fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] >= 20000
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] >= 5000
     with pytest.raises(UsageError, match="finalized"):
         mig.rollback(source, target, switch=app.switch)
 
@@ -220,7 +220,7 @@ def test_rollback_after_the_switch_keeps_every_write(
         f"\ninitial copy: {done.rows_copied} rows in {done.copy_seconds:.2f}s "
         f"({done.rows_per_second:.0f} rows/s); write freeze {done.freeze_seconds:.3f}s"
     )
-    time.sleep(0.3)
+    time.sleep(0.15)
     back = mig.rollback(source, target, switch=app.switch)
     assert app.switches == ["target", "source"]
     assert back.freeze_seconds is not None and back.freeze_seconds < 5

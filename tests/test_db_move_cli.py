@@ -63,7 +63,7 @@ def test_migrate_until_verify(cli, workspace: Path, pg_server: Any, pg_server2: 
     assert result.code == 0, result.err
     assert "copy: initial copy of" in result.out and "verify:" in result.out
     with psycopg.connect(target) as conn:
-        assert conn.execute("SELECT count(*) FROM events").fetchone() == (20000,)
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (5000,)
     early = cli("db", "migrate", *ref, "--finalize", "--yes")
     assert early.code == 2 and "not switched over" in early.err
     back = cli("db", "migrate", *ref, "--rollback", "--yes")  # before the switch-over

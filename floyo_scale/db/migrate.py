@@ -43,7 +43,7 @@ from psycopg import conninfo, sql
 
 from ..errors import FloyoError, UsageError
 from .connect import DatabaseError, Shard, connect
-from .pgtools import Table, copy_schema, tables
+from .pgtools import Table, copy_schema, fk_order, foreign_keys, retry_deadlock, tables
 
 SCHEMAS = ("public",)
 FORWARD = "floyo_migrate"  # publication on the source; subscription and slot get the db name
@@ -295,10 +295,14 @@ def _wait(check: Callable[[], bool], timeout: float, what: str, interval: float 
 
 
 def _lock_all(conn: Any, found: dict[str, Table], lock_timeout: float) -> None:
+    """The freeze: every table locked against writes, children before parents (a writer
+    holds its child table and then checks the parent: the other order deadlocks)."""
     conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
+    schemas = sorted({t.schema for t in found.values()})
+    order = list(reversed(fk_order(list(found), foreign_keys(conn, schemas))))
     conn.execute(
         sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(
-            sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in found.values())
+            sql.SQL(", ").join(sql.Identifier(found[n].schema, found[n].name) for n in order)
         )
     )
 
@@ -459,31 +463,36 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     # an earlier switch-over that did not commit: replication forward again, and no slot
     # for the way back made before the target took writes
     forward, back = _sub(FORWARD, dst), _sub(REVERSE, src)
-    dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(forward)))
-    if _has_slot(dst, back):
-        dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
-    with src.transaction():
-        _lock_all(src, found, lock_timeout)  # the freeze: writers wait, readers go on
-        frozen = time.monotonic()
-        verified: dict[str, tuple[int, str]] = {}
+    verified: dict[str, tuple[int, str]] = {}
 
-        def caught_up() -> bool:
-            a, b = _both(src, dst, found)
-            verified.clear()
-            verified.update(a)
-            return a == b
+    def freeze() -> float:
+        dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(forward)))
+        if _has_slot(dst, back):
+            dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
+        with src.transaction():
+            _lock_all(src, found, lock_timeout)  # the freeze: writers wait, readers go on
+            frozen = time.monotonic()
 
-        _wait(caught_up, ctx["catch_up_timeout"], "the target to catch up", interval=0.02)
-        _crash_point("switch-caught-up")
-        _sequences(src, dst, schemas)
-        # the way back: from here on, every write to the target is kept for the source
-        dst.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(forward)))
-        _publish(dst, REVERSE, found)
-        dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
-        _fence(src, found, f"moved to {target.label}", on=True)
-        _fence(dst, found, "", on=False)
-        _crash_point("switch-before-commit")
-        _record(dst, "switch", {"result": "switched", "connections": "pending"})
+            def caught_up() -> bool:
+                a, b = _both(src, dst, found)
+                verified.clear()
+                verified.update(a)
+                return a == b
+
+            _wait(caught_up, ctx["catch_up_timeout"], "the target to catch up", interval=0.02)
+            _crash_point("switch-caught-up")
+            _sequences(src, dst, schemas)
+            # the way back: from here on, every write to the target is kept for the source
+            dst.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(forward)))
+            _publish(dst, REVERSE, found)
+            dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
+            _fence(src, found, f"moved to {target.label}", on=True)
+            _fence(dst, found, "", on=False)
+            _crash_point("switch-before-commit")
+            _record(dst, "switch", {"result": "switched", "connections": "pending"})
+        return frozen
+
+    frozen = retry_deadlock(freeze)
     # the freeze ends here: a write waiting on the source now fails with FLY03, and the app
     # reconnects with DATABASE_URL_OTHER (docs/migration.md)
     report.freeze_seconds = time.monotonic() - frozen
@@ -544,20 +553,25 @@ def rollback(
             report.steps.append(("rollback", "replication stopped; the app stays on the source"))
             return report
         _subscribe(src, REVERSE, target, copy_data=False)
-        with dst.transaction():
-            _lock_all(dst, found, lock_timeout)
-            frozen = time.monotonic()
 
-            def caught_up() -> bool:
-                a, b = _both(src, dst, found)
-                report.tables = a
-                return a == b
+        def freeze() -> float:
+            with dst.transaction():
+                _lock_all(dst, found, lock_timeout)  # writers to the target wait
+                frozen = time.monotonic()
 
-            _wait(caught_up, catch_up_timeout, "the source to catch up", interval=0.02)
-            _sequences(dst, src, schemas)
-            _fence(dst, found, f"moved back to {source.label}", on=True)
-            _drop_subscription(src, REVERSE)
-            _fence(src, found, "", on=False)
+                def caught_up() -> bool:
+                    a, b = _both(src, dst, found)
+                    report.tables = a
+                    return a == b
+
+                _wait(caught_up, catch_up_timeout, "the source to catch up", interval=0.02)
+                _sequences(dst, src, schemas)
+                _fence(dst, found, f"moved back to {source.label}", on=True)
+                _drop_subscription(src, REVERSE)
+                _fence(src, found, "", on=False)
+            return frozen
+
+        frozen = retry_deadlock(freeze)
         report.freeze_seconds = time.monotonic() - frozen
         switch("source")
         if _has_publication(dst, REVERSE):

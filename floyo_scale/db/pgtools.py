@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from psycopg import conninfo
 
 from ..errors import UsageError
@@ -169,3 +171,19 @@ def fk_order(names: Sequence[str], fks: Sequence[tuple[str, str]]) -> list[str]:
         order += ready
         remaining = [n for n in remaining if n not in ready]
     return order
+
+
+T = TypeVar("T")
+
+
+def retry_deadlock(run: Callable[[], T], attempts: int = 3) -> T:
+    """`run()`, again when PostgreSQL chose it as a deadlock's victim (its transaction was
+    rolled back whole)."""
+    for attempt in range(attempts):
+        try:
+            return run()
+        except psycopg.errors.DeadlockDetected:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -40,7 +40,7 @@ from psycopg import sql
 from ..errors import FloyoError, UsageError
 from ..sharding import ALGORITHM, shard_for
 from .connect import DatabaseError, Shard, connect, database_error
-from .pgtools import Table, copy_schema, fk_order, foreign_keys, tables
+from .pgtools import Table, copy_schema, fk_order, foreign_keys, retry_deadlock, tables
 
 SCHEMAS = ("public",)
 LOCK_SPACE = 7_236_913  # first half of the advisory lock key the fence and the mover share
@@ -733,9 +733,27 @@ def _final(
 ) -> tuple[float, int, int]:
     """Freeze writes to the keyed tables of the old shards, move the keys created meanwhile,
     record the new layout everywhere; returns (seconds frozen, keys, rows)."""
+    # children before parents: a writer holds its child table, then checks the parent
     names = sql.SQL(", ").join(
-        sql.Identifier(t.schema, t.name) for t, _ in (layout.keyed[n] for n in layout.keyed_order)
+        sql.Identifier(t.schema, t.name)
+        for t, _ in (layout.keyed[n] for n in reversed(layout.keyed_order))
     )
+
+    def freeze() -> tuple[float, int, int]:
+        return _freeze_and_finish(shards, conns, from_shards, to, layout, batch_keys, names)
+
+    return retry_deadlock(freeze)
+
+
+def _freeze_and_finish(
+    shards: Sequence[Shard],
+    conns: list[Any],
+    from_shards: int,
+    to: int,
+    layout: Layout,
+    batch_keys: int,
+    names: sql.Composable,
+) -> tuple[float, int, int]:
     keys_moved = rows_moved = 0
     with ExitStack() as stack:
         for index in range(from_shards):
