@@ -33,17 +33,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
-from ..spec.models import Partition as PartitionSpec
 from . import introspect
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .progress import Count, Reporter, Step, ignore
 from .sql import ident, split_name
+
+if TYPE_CHECKING:
+    from ..spec.models import Partition as PartitionSpec
 
 MAX_IDENT = 63
 NEW_SUFFIX = "__floyo_new"
