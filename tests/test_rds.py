@@ -84,6 +84,11 @@ def test_public_rds_with_a_migration_in_progress(tmp_path: Path) -> None:
         "DATABASE_URL_OTHER",  # where the app goes when the old database refuses (FLY03)
         "DATABASE_URL_SHARD_1_OTHER",
     } <= keys
+    from floyo_scale.offline.graph import graph_model
+
+    edges = graph_model(inv).edges
+    assert ("app", "rds_db", "SQL over TLS") in edges
+    assert ("rds_db", "rds_db_replica_eu_west_1", "replication") in edges
     cost = estimate_for_stack(stack, inv)
     rds_lines = [line for line in cost.lines if line.type == INSTANCE]
     assert rds_lines and all(line.high > 0 for line in rds_lines if line.item == "instance")

@@ -13,6 +13,8 @@ _GLOBAL_CACHE = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
 _BUCKET = "aws:s3/bucket:Bucket"
 _REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 _VERCEL = "vercel:index/project:Project"
+_RDS = "aws:rds/instance:Instance"
+_RDS_PROXY = "aws:rds/proxy:Proxy"
 
 
 @dataclass
@@ -51,6 +53,23 @@ def graph_model(inventory: Inventory) -> GraphModel:
         parent = projects.get(replica.parent or "")
         if parent:
             model.edges.append((_id("db", parent.name), node, "replication"))
+    instances = {f"{_RDS}::{i.name}": i for i in inventory.of_type(_RDS)}
+    proxied = bool(inventory.of_type(_RDS_PROXY))
+    for instance in instances.values():
+        node = _id("rds", instance.name)
+        parent = instances.get(instance.parent or "")
+        if parent is None:
+            multi = " Multi-AZ" if instance.inputs.get("multiAz") else ""
+            add(
+                instance.region,
+                node,
+                f"RDS Postgres {instance.name}<br/>{instance.inputs.get('instanceClass')}{multi}",
+                "db",
+            )
+            model.edges.append(("app", node, "SQL via RDS Proxy" if proxied else "SQL over TLS"))
+        else:
+            add(instance.region, node, f"read replica<br/>{instance.name}", "replica")
+            model.edges.append((_id("rds", parent.name), node, "replication"))
     primary_cache = None
     for cache in inventory.of_type(_CACHE):
         node = _id("cache", cache.name)
