@@ -305,3 +305,31 @@ def test_psql_gets_the_connection_through_its_environment(monkeypatch: pytest.Mo
     assert arc._psql_env(Shard(0, "postgresql://h/db?keepalives=1", "t")) is None
     monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
     assert arc._psql_env(Shard(0, "postgresql://h/db", "t")) is None
+
+
+def test_a_weekly_table_by_date_column_round_trips(pg_database: str, s3) -> None:
+    """A `date` partition column, weekly: bounds are dates, weeks start on Monday."""
+    spec = part.TableSpec("app.readings", "day", "week", 30, "archive")
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(
+            "CREATE SCHEMA app; CREATE TABLE app.readings (id serial PRIMARY KEY, day date NOT "
+            "NULL, value real, at timestamp); INSERT INTO app.readings (day, value, at) "
+            "SELECT date '2026-11-27' - g, g / 4.0, timestamp '2026-01-01 10:00' + g * "
+            "interval '1 hour' FROM generate_series(0, 80) g"
+        )
+    shard = Shard(0, pg_database, "test")
+    part.partition([shard], [spec], options=part.Options(today=TODAY))
+    before = _rows(pg_database)
+    done = arc.archive([shard], [spec], {spec.name: BUCKET}, s3=s3,
+                       options=arc.ArchiveOptions(today=TODAY))  # fmt: skip
+    names = [p.partition for p in done.partitions]
+    assert names and all(n.startswith("readings_p2026") for n in names)
+    assert names[0] == "readings_p20260907"  # a Monday: 80 days before 2026-11-27 is in it
+    for name in names:
+        assert restore(shard, spec, name, BUCKET, s3=s3).action == "restored"
+    assert _rows(pg_database) == before
+
+
+def _rows(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT r::text FROM app.readings r ORDER BY id").fetchall()
