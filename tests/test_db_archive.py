@@ -333,3 +333,19 @@ def test_a_weekly_table_by_date_column_round_trips(pg_database: str, s3) -> None
 def _rows(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute("SELECT r::text FROM app.readings r ORDER BY id").fetchall()
+
+
+def test_every_shard_is_partitioned_and_archived_under_its_own_keys(
+    pg_database: str, pg_server: object, s3
+) -> None:
+    second = pg_server.create_database()  # type: ignore[attr-defined]
+    shards = [_partitioned(pg_database, rows=450), _partitioned(second, rows=450)]
+    shards = [Shard(i, s.url, "test") for i, s in enumerate(shards)]
+    done = arc.archive(
+        shards, [SPEC], {"events": BUCKET}, s3=s3, options=arc.ArchiveOptions(today=TODAY)
+    )
+    by_shard = {p.shard for p in done.partitions}
+    assert by_shard == {0, 1}
+    keys = _versions(s3, "")
+    assert {k.split("/")[0] for k in keys} == {"shard-0", "shard-1"}
+    assert len(keys) == 2 * len(done.partitions)  # one object and one manifest each
