@@ -32,31 +32,43 @@ What stays as it was:
   registers every aws service, pointing at the placeholders. For pulumiverse_vercel, whose
   `__init__` does not run, its own `_utilities.register` is called with the arguments its
   `__init__` passes (read from its source, literally), once; when the `__init__` runs later
-  and makes that same call, the call is skipped (`_register_once`) instead of failing as a
+  and makes that same call, the call is skipped (`_internals.register_once`) instead of failing as a
   second registration.
 - A name missing from the tables still works: each namespace here falls back to the full
   package for a name its leaf modules do not define (slower, never wrong). Add the leaf
   module to the table when the program starts using a new resource.
-- Anything unexpected (another SDK layout, a package already loaded or not lazy, an import
-  error) falls back to the full package. `FLOYO_NO_SHORTCUTS=1` turns this off, with
-  synth.py's shortcuts (tests/test_synth_speed_equivalence.py compares both ways;
-  tests/test_sdk_imports.py checks the above).
+- The private Pulumi and CPython internals this relies on (lazy modules, their class swap,
+  the literal `_utilities.register` call) are used through floyo_scale/_internals.py, which
+  names each assumption. When one breaks, that package is imported in full (slower, same
+  objects) and an InternalsWarning on stderr names the assumption; the test suite makes that
+  warning an error. A package already loaded in full, or made lazy by someone else, is simply
+  used as it is. `FLOYO_NO_SHORTCUTS=1` turns this off, with synth.py's shortcuts
+  (tests/test_synth_speed_equivalence.py compares both ways; tests/test_sdk_imports.py checks
+  the above).
 
 pulumi_random is imported normally: all of it costs ~6 ms.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
-import importlib.util
 import os
-import re
 import sys
 import threading
 import types
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .._internals import (
+    LAZY_MODULE,
+    InternalsChanged,
+    fall_back,
+    import_leaf,
+    is_placeholder,
+    lazy_import,
+    loading_as_package,
+    register_once,
+    sdk_registration,
+)
 
 if TYPE_CHECKING:  # type checkers and editors see the real packages
     import pulumiverse_vercel as vercel
@@ -119,6 +131,7 @@ VERCEL_LEAVES: tuple[str, ...] = (
 NO_SHORTCUTS_ENV = "FLOYO_NO_SHORTCUTS"  # the same switch as synth.NO_SHORTCUTS_ENV
 _LOCK = threading.RLock()
 _BUILT: dict[tuple[str, tuple[str, ...]], Any] = {}
+_REGISTERED: set[str] = set()  # flat packages whose placeholder and registration are ours
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: `from ._sdk import ec2` builds ec2 on first use
@@ -156,7 +169,8 @@ def _subset(package: str, leaves: tuple[str, ...], importer) -> Any:
         return importlib.import_module(package)
     try:
         modules = importer(package, leaves)
-    except Exception:  # not the layout this was written for: the whole package, as before
+    except InternalsChanged as exc:  # said on stderr; the whole package, as without shortcuts
+        fall_back(exc, f"importing all of {package} (slower, same result)")
         return importlib.import_module(package)
     if modules is None:  # already loaded in full: nothing to save
         return importlib.import_module(package)
@@ -169,7 +183,7 @@ def _import_service_leaves(package: str, leaves: tuple[str, ...]) -> list[types.
     importlib.import_module(parent)  # pulumi_aws: cheap; registers the resource modules
     placeholder = sys.modules.get(package)
     if placeholder is None:
-        raise LookupError(f"{parent} did not set up {package} lazily")
+        raise InternalsChanged(LAZY_MODULE, f"{parent} did not set up {package} lazily")
     if type(placeholder) is types.ModuleType:
         return None
     return _import_leaves(placeholder, package, leaves)
@@ -183,27 +197,14 @@ def _import_flat_leaves(package: str, leaves: tuple[str, ...]) -> list[types.Mod
         if type(existing) is types.ModuleType:
             return None
         if package not in _REGISTERED:  # someone else's placeholder: leave it to them
-            raise LookupError(f"{package} is lazy, but not through floyo_scale")
+            return None
         return _import_leaves(existing, package, leaves)
-    registration = _registration(package)
-    from pulumi._utils import lazy_import
-
+    registration = sdk_registration(package)
     placeholder = lazy_import(package)
     modules = _import_leaves(placeholder, package, leaves)
-    _register_once(sys.modules[f"{package}._utilities"], *registration)
+    register_once(sys.modules[f"{package}._utilities"], *registration)
     _REGISTERED.add(package)
     return modules
-
-
-def _is_placeholder(module: types.ModuleType) -> bool:
-    """A lazily loaded module not loaded yet (Pulumi's or importlib's `_LazyModule`).
-
-    Reads through `types.ModuleType`, since any other attribute read would load it."""
-    if type(module) is types.ModuleType or type(module).__name__ != "_LazyModule":
-        return False
-    spec = types.ModuleType.__getattribute__(module, "__spec__")
-    state = getattr(spec, "loader_state", None)
-    return isinstance(state, dict) and "__dict__" in state
 
 
 def _import_leaves(
@@ -212,65 +213,19 @@ def _import_leaves(
     """Import `package.<leaf>` for each leaf without loading the placeholder `package`.
 
     Returns the leaf modules plus the package's `_inputs` and `_enums` if they came along.
-    Raises on anything unexpected (the caller then imports the package in full)."""
-    if not _is_placeholder(placeholder):
-        raise TypeError(f"{package} is a {type(placeholder).__name__}, not a lazy module")
-    lazy_class = type(placeholder)
-    placeholder.__class__ = types.ModuleType
-    try:
-        modules = [importlib.import_module(f"{package}.{leaf}") for leaf in leaves]
+    Raises InternalsChanged when the layout is not the one this was written for."""
+    if not is_placeholder(placeholder):
+        kind = type(placeholder).__name__
+        raise InternalsChanged(LAZY_MODULE, f"{package} is a {kind}, not a lazy module")
+    with loading_as_package(placeholder):
+        modules = [import_leaf(f"{package}.{leaf}") for leaf in leaves]
         for leaf, module in zip(leaves, modules, strict=True):
             if leaf in getattr(module, "__all__", ()):
                 # a function module (get_x defines get_x): in the loaded package the name is
                 # the function, which the star import in __init__ binds; leave it unbound
                 placeholder.__dict__.pop(leaf, None)
-    finally:
-        if type(placeholder) is types.ModuleType:  # as set above: make it lazy again
-            placeholder.__class__ = lazy_class
     extra = [sys.modules.get(f"{package}.{name}") for name in ("_enums", "_inputs")]
     return modules + [m for m in extra if m is not None]
-
-
-# -- registering a flat package's resource modules --------------------------------------------
-
-_REGISTERED: set[str] = set()  # flat packages whose placeholder and registration are ours
-
-# the last statement of a generated SDK `__init__.py` (pulumi-language-python)
-_REGISTER_CALL = re.compile(
-    r'^_utilities\.register\(\s*resource_modules=("""[\s\S]*?"""),'
-    r'\s*resource_packages=("""[\s\S]*?""")\s*\)\s*$',
-    re.MULTILINE,
-)
-
-
-def _registration(package: str) -> tuple[str, str]:
-    """The two arguments `package/__init__.py` passes to `_utilities.register`, evaluated
-    as Python evaluates them there (string literals)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.origin:
-        raise LookupError(f"no source for {package}")
-    calls = _REGISTER_CALL.findall(Path(spec.origin).read_text(encoding="utf-8"))
-    if len(calls) != 1:
-        raise LookupError(f"{package}/__init__.py does not register its modules as expected")
-    modules, packages = (ast.literal_eval(literal) for literal in calls[0])
-    if not isinstance(modules, str) or not isinstance(packages, str):
-        raise TypeError("unexpected register arguments")
-    return modules, packages
-
-
-def _register_once(utilities: types.ModuleType, modules: str, packages: str) -> None:
-    """Register now, through the package's own function; skip the same call from its
-    `__init__` later (a second registration of a module raises in the Pulumi runtime)."""
-    original = utilities.register
-    original(resource_modules=modules, resource_packages=packages)
-
-    def register(resource_modules, resource_packages):
-        if (resource_modules, resource_packages) == (modules, packages):
-            return  # registered by floyo_scale.infra._sdk already
-        original(resource_modules, resource_packages)
-
-    register.__wrapped__ = original  # type: ignore[attr-defined]
-    utilities.register = register  # type: ignore[attr-defined]
 
 
 class Subset:

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .. import _internals
 from ..errors import EngineError
 from ..spec import ResolvedStack
 from . import digest
@@ -100,28 +101,15 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _no_stack_traces() -> Iterator[None]:
-    """Send the mock engine empty stack traces.
-
-    For each resource the runtime extracts the Python stack (reading and stat-ing every
-    source file on it) and turns each frame into a file URI, for the engine to point
-    diagnostics at the code that declared the resource (~0.3 ms a resource, a sixth of a
-    warm synthesis). The mock monitor ignores them and the recording does not keep them.
-    Replaced for this synthesis only (`_LOCK` keeps it to one) and put back after; if the
-    runtime has no such function any more, nothing is replaced.
-    """
-    from pulumi.runtime import resource as runtime
-
-    original = getattr(runtime, "_get_stack_trace", None)
-    if original is None:
+    """Send the mock engine empty stack traces (_internals.no_stack_traces), for this
+    synthesis only (`_LOCK` keeps it to one). If Pulumi changed what that relies on, the
+    synthesis runs with stack traces, and an InternalsWarning says so."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(_internals.no_stack_traces())
+        except _internals.InternalsChanged as exc:
+            _internals.fall_back(exc, "synthesizing with stack traces (slower, same result)")
         yield
-        return
-    from pulumi.runtime.proto import source_pb2
-
-    runtime._get_stack_trace = lambda *args, **kwargs: source_pb2.StackTrace()
-    try:
-        yield
-    finally:
-        runtime._get_stack_trace = original
 
 
 def synthesize_target(workspace, phase: str | None, stack: str | None) -> Inventory:
@@ -133,14 +121,11 @@ def synthesize_target(workspace, phase: str | None, stack: str | None) -> Invent
 
 def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
     import pulumi
-    from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
 
     recorder = _Mocks()  # duck-typed: pulumi.runtime.Mocks is only an interface
     monitor = _RecordingMonitor(recorder)
-    # None resets the runtime's root resource between syntheses (the SDK types it narrower)
-    settings.set_root_resource(None)  # type: ignore[arg-type]
+    _internals.reset_root_resource()  # between syntheses
     pulumi.runtime.set_mocks(
         recorder,  # type: ignore[arg-type]
         project=project,
@@ -149,7 +134,7 @@ def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
         monitor=monitor,
     )
     try:
-        _sync_await(run_pulumi_func(func))
+        _internals.sync_await(run_pulumi_func(func))
     except EngineError:
         raise
     except Exception as exc:
@@ -158,7 +143,7 @@ def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
             "this is a bug in floyo-scale's program (infra/); rerun with --traceback",
         ) from exc
     finally:
-        settings.set_root_resource(None)  # type: ignore[arg-type]
+        _internals.reset_root_resource()
     return monitor.records
 
 
@@ -240,9 +225,9 @@ def _supabase_outputs(token: str, name: str) -> dict[str, Any]:
 
 
 def _make_monitor_class():
-    from pulumi.runtime.mocks import MockMonitor
+    MockMonitor = _internals.mock_monitor_base()  # noqa: N806 (a class)
 
-    class RecordingMonitor(MockMonitor):
+    class RecordingMonitor(MockMonitor):  # type: ignore[misc,valid-type]
         def __init__(self, mocks) -> None:
             super().__init__(mocks)
             self.records: list[dict[str, Any]] = []

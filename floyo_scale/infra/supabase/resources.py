@@ -8,13 +8,12 @@ strings and token are secret outputs.
 from __future__ import annotations
 
 import contextlib
-import pickle
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pulumi
 import pulumi.dynamic
 
+from floyo_scale import _internals
 from floyo_scale.infra.supabase.client import DEFAULT_API_URL
 from floyo_scale.infra.supabase.provider import (
     AddonProvider,
@@ -27,34 +26,13 @@ from floyo_scale.infra.supabase.provider import (
 __all__ = ["Addon", "DiskConfig", "PoolerSettings", "Project", "ReadReplica"]
 
 
-def _original_batch_setitems() -> Callable[..., Any]:
-    """pickle's own `_Pickler._batch_setitems`, under any wrappers Pulumi left on it."""
-    fn: Any = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
-    for _ in range(100_000):
-        free = getattr(getattr(fn, "__code__", None), "co_freevars", ())
-        if "unsorted_batch_setitems" not in free:
-            break
-        fn = fn.__closure__[free.index("unsorted_batch_setitems")].cell_contents
-    return fn
+_BATCH_SETITEMS = _internals.original_batch_setitems()
 
 
-_BATCH_SETITEMS = _original_batch_setitems()
-
-
-@contextlib.contextmanager
-def _undo_pulumi_pickle_patch() -> Iterator[None]:
-    """Work around a leak in pulumi.dynamic.serialize_provider (seen in 3.272).
-
-    To pickle deterministically it wraps `pickle._Pickler._batch_setitems` in a sorting
-    wrapper at every call and never unwraps it: each dynamic resource adds a layer, making
-    every later dict pickle slower, and about the 980th registration in one process fails with
-    RecursionError (a long test session that synthesizes many times gets there). Putting the
-    original back after each registration keeps it to the one layer Pulumi needs per call.
-    """
-    try:
-        yield
-    finally:
-        pickle._Pickler._batch_setitems = _BATCH_SETITEMS  # type: ignore[attr-defined]
+def _undo_pulumi_pickle_patch() -> contextlib.AbstractContextManager[None]:
+    """Work around a leak in pulumi.dynamic.serialize_provider (_internals: each dynamic
+    resource would add a sorting wrapper to pickle, until RecursionError)."""
+    return _internals.undo_pulumi_pickle_patch(_BATCH_SETITEMS)
 
 
 def _with_secrets(
