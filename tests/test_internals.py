@@ -3,6 +3,7 @@ still behaves as assumed. When an upgrade breaks one, the failure names the assu
 
 from __future__ import annotations
 
+import ast
 import pickle
 import sys
 import types
@@ -88,3 +89,55 @@ def test_the_pickle_patch_is_undone_to_pickle_s_own_method() -> None:
         pickle._Pickler._batch_setitems = wrapper  # type: ignore[attr-defined]
         assert _internals.original_batch_setitems() is original  # seen through the wrapper
     assert pickle._Pickler._batch_setitems is original  # type: ignore[attr-defined]
+
+
+PRIVATE_MODULES = (
+    "pulumi._utils",
+    "pulumi.runtime.sync_await",
+    "pulumi.runtime.mocks",
+    "pulumi.runtime.settings",
+    "pulumi.runtime.resource",
+)
+PRIVATE_NAMES = {
+    "_sync_await",
+    "MockMonitor",
+    "_LazyModule",
+    "_Pickler",
+    "_batch_setitems",
+    "_get_stack_trace",
+    "set_root_resource",
+    "__class__",
+}
+
+
+def _private_uses(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith(PRIVATE_MODULES)]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if module.startswith(PRIVATE_MODULES):
+                found.append(module)
+            if node.level == 0 and not module.startswith("floyo_scale"):
+                found += [a.name for a in node.names if a.name in PRIVATE_NAMES]
+        elif isinstance(node, ast.Attribute) and node.attr in PRIVATE_NAMES:
+            found.append(f"line {node.lineno}: .{node.attr}")
+    return found
+
+
+def test_no_module_but_the_adapter_touches_a_private_internal() -> None:
+    from conftest import REPO
+
+    found = [
+        f"{path.relative_to(REPO)}: {use}"
+        for path in sorted((REPO / "floyo_scale").rglob("*.py"))
+        if path.name != "_internals.py"
+        for use in _private_uses(ast.parse(path.read_text()))
+    ]
+    assert not found, "use floyo_scale/_internals.py for these:\n" + "\n".join(found)
+
+
+def test_the_private_use_finder_sees_one() -> None:
+    tree = ast.parse("from pulumi.runtime.sync_await import _sync_await\nm.__class__ = x\n")
+    assert _private_uses(tree) == ["pulumi.runtime.sync_await", "_sync_await", "line 2: .__class__"]
