@@ -170,8 +170,8 @@ def main() -> int:
         f"{'as the environment says' if options.no_bytecode_cache else 'cached'}\n"
     )
     print(
-        f"{'command':<18}{'median ms':>10}{'min ms':>8}{'max ms':>8}"
-        f"{'peak RSS MiB':>14}{'x baseline':>12}"
+        f"{'command':<30}{'median ms':>10}{'min ms':>8}{'max ms':>8}"
+        f"{'peak RSS MiB':>14}{'x first baseline':>18}"
     )
     print("-" * 82)
     for c in commands:
