@@ -7,6 +7,9 @@ never exit (progress goes to a callback, failures are FloyoError subclasses). Sh
 - `connect`: which databases a command works on (one per shard), connecting to them, and
   keeping passwords out of every message (`redact_url`).
 - `sql`: identifiers quoted with psycopg.sql, never by string formatting.
+
+Layer "db" (docs/architecture.md): may import errors, catalog, sharding, spec, psycopg,
+pyarrow, boto3; never engine, render or cli.
 """
 
 from .connect import (
