@@ -123,3 +123,28 @@ def test_a_replacement_finishes_one_resource():
         ]
     )
     assert lines[-1] == "[00:00] deleted replaced aws:s3:Bucket uploads [1/1 done]"
+
+
+def test_a_resource_a_provider_adopted_is_said_so_on_screen():
+    """The Supabase provider notes in an `adopted` output when it took over a project an
+    earlier, interrupted run created; the display shows that note as a warning."""
+    import pulumi.automation as auto
+    from engine_fakes import step_event
+
+    from floyo_scale.engine.events import _Events
+
+    project = "pulumi-python:dynamic/supabase:Project"
+    note = "adopted Supabase project 'floyo-staging' (abcdefghijklmnopqrst): an earlier attempt"
+    raw = step_event("resOutputsEvent", "create", project, "primary")
+    meta = raw["resOutputsEvent"]["metadata"]
+    meta["new"] = {"type": project, "urn": meta["urn"], "outputs": {"adopted": note}}
+    seen: list[Event] = []
+    _Events(seen.append, lambda text: text, preview=False)(auto.EngineEvent.from_json(raw))
+    assert [e.kind for e in seen] == ["done", "diagnostic"]
+    assert seen[1].severity == "warning" and seen[1].message == note
+    assert plain(seen)[-1].endswith(f"warning (supabase:Project primary): {note}")
+
+    quiet = step_event("resOutputsEvent", "create", project, "primary")  # nothing adopted
+    seen.clear()
+    _Events(seen.append, lambda text: text, preview=False)(auto.EngineEvent.from_json(quiet))
+    assert [e.kind for e in seen] == ["done"]

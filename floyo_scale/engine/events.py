@@ -71,11 +71,14 @@ class _Events:
             except Exception:  # noqa: BLE001 - counted; raising here would only break the stream
                 self.unreadable += 1
                 return
-        if converted is not None and self.sink is not None:
-            with contextlib.suppress(Exception):  # progress is best effort; the result is not
-                self.sink(converted)
+        if self.sink is None:
+            return
+        for each in converted if isinstance(converted, list) else [converted]:
+            if each is not None:
+                with contextlib.suppress(Exception):  # progress is best effort; the result is not
+                    self.sink(each)
 
-    def _convert(self, event: auto.EngineEvent) -> Event | None:
+    def _convert(self, event: auto.EngineEvent) -> Event | list[Event] | None:
         if event.resource_pre_event is not None:
             step = _step(event.resource_pre_event.metadata)
             self.steps.append(step)
@@ -83,7 +86,14 @@ class _Events:
         if event.res_outputs_event is not None:
             step = _step(event.res_outputs_event.metadata)
             self.outputs_steps.append(step)
-            return Event("done", step.op, step.urn, step.type, step.name, preview=self.preview)
+            done = Event("done", step.op, step.urn, step.type, step.name, preview=self.preview)
+            note = _adopted(event.res_outputs_event.metadata)
+            if note is None:
+                return done
+            said = Event(
+                "diagnostic", "", step.urn, step.type, step.name, self.redact(note), "warning"
+            )
+            return [done, said]
         if event.res_op_failed_event is not None:
             step = _step(event.res_op_failed_event.metadata)
             message = self.errors.get(step.urn, "")
@@ -101,6 +111,14 @@ class _Events:
         if event.summary_event is not None:
             return Event("summary", counts=_counts(event.summary_event.resource_changes))
         return None
+
+
+def _adopted(meta: auto.StepEventMetadata) -> str | None:
+    """What a provider noted in the `adopted` output when it took over a resource an earlier,
+    interrupted run created (the Supabase provider does, after an answer was lost)."""
+    outputs = (meta.new.outputs if meta.new is not None else None) or {}
+    note = outputs.get("adopted")
+    return note if isinstance(note, str) and note else None
 
 
 def _step(meta: auto.StepEventMetadata) -> Step:
