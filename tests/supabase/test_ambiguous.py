@@ -106,6 +106,38 @@ def test_a_healthy_project_is_kept_when_a_later_read_fails_and_adopted_on_rerun(
     assert "adopted Supabase project 'floyo-production'" in again.outs["adopted"]
 
 
+@pytest.mark.parametrize("how", LOST)
+def test_a_pooler_read_that_keeps_failing_never_deletes_the_healthy_project(
+    server, projects, props, how
+):
+    lose_answer(server, how, method="GET", path=r"/v1/projects/\w+/config/database/pooler")
+    server.faults[-1].times = 1000  # every read of it, retries included
+    with pytest.raises(ProviderError) as info:
+        projects.create(props)
+    (ref,) = healthy(server)
+    assert server.calls("DELETE") == []
+    assert "read the database pooler configuration" in info.value.message
+    assert "is healthy and was kept" in info.value.message
+    server.faults.clear()
+    again = projects.create(props)
+    assert again.id == ref and list(server.projects) == [ref]
+    assert server.projects[ref].db_pass == again.outs["db_pass"]
+
+
+def test_a_status_that_cannot_be_read_keeps_the_project_it_may_be_healthy(server, projects, props):
+    server.provisioning_polls = 0
+    server.fail(500, times=1000, method="GET", path=r"/v1/projects/[a-z]{20}")
+    with pytest.raises(ProviderError) as info:
+        projects.create(props)
+    (ref,) = server.projects  # not deleted: it came up, the answers saying so were lost
+    assert server.calls("DELETE") == []
+    assert "was kept, since whether it came up is not known" in info.value.message
+    assert "removed" not in info.value.message
+    server.faults.clear()
+    again = projects.create(props)
+    assert again.id == ref and healthy(server) == [ref]
+
+
 # --------------------------------------------------------------------------- 3. create project
 
 

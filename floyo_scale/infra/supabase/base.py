@@ -210,6 +210,16 @@ def _undo(exc: FloyoError, what: str, remove: Callable[[str], Any], ident: str) 
     )
 
 
+def _kept(exc: FloyoError, what_happened: str) -> ProviderError:
+    """A create failed after the project was made, and the project was kept: the rerun adopts
+    it (found by its name)."""
+    return ProviderError(
+        f"{exc.message}; {what_happened}",
+        hint="run the command again: the project is found by its name and adopted (with a "
+        "new database password), not created twice",
+    )
+
+
 def _adopted_note(what: str) -> str:
     return (
         f"adopted {what}: an earlier attempt created it and its answer was lost; its "

@@ -23,6 +23,7 @@ from floyo_scale.errors import ProviderError
 from .transport import (
     DEFAULT_API_URL,
     NotFoundError,
+    NotReady,
     SupabaseApiError,
     Transport,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "ManagementClient",
     "NotFoundError",
+    "NotReady",
     "SupabaseApiError",
     "compute_variant",
 ]
@@ -242,7 +244,7 @@ class ManagementClient(Transport):
                 return project
             if status in TERMINAL_STATUSES:
                 name = project.get("name", "?")
-                raise SupabaseApiError(
+                raise NotReady(
                     f"Supabase project {name!r} ({ref}) is {status}; it will not become healthy",
                     hint=_terminal_hint(status, ref),
                 )

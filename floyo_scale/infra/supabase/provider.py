@@ -32,6 +32,7 @@ from floyo_scale.infra.supabase.client import (
     SLUG_RE,
     ManagementClient,
     NotFoundError,
+    NotReady,
     SupabaseApiError,
     compute_variant,
 )
@@ -57,6 +58,7 @@ from floyo_scale.infra.supabase.base import (
     _earlier_attempt,
     _find_replica,
     _inputs,
+    _kept,
     _pooler_connection,
     _primary_pooler,
     _replica_region,
@@ -133,10 +135,12 @@ class ProjectProvider(_SupabaseProvider):
         # what happened to it before is not known) ...
         try:
             project = self._wait(client, ref)
-        except FloyoError as exc:
+        except NotReady as exc:
             if adopted:
                 raise
             raise _undo(exc, what, client.delete_project, ref) from exc
+        except FloyoError as exc:  # its status could not be read: it may well be healthy
+            raise _kept(exc, f"{what} was kept, since whether it came up is not known") from exc
         # ... but a healthy project is never deleted because a later step failed: it is kept,
         # and the next run adopts it.
         try:
@@ -144,11 +148,7 @@ class ProjectProvider(_SupabaseProvider):
                 client.update_database_password(ref, db_pass)
             outs = self._outputs(client, props, project, db_pass)
         except FloyoError as exc:
-            raise ProviderError(
-                f"{exc.message}; {what} is healthy and was kept",
-                hint="run the command again: the project is found by its name and adopted "
-                "(with a new database password), not created twice",
-            ) from exc
+            raise _kept(exc, f"{what} is healthy and was kept") from exc
         if adopted:
             outs["adopted"] = _adopted_note(what)
         return CreateResult(ref, outs)

@@ -23,7 +23,14 @@ from typing import Any, TypeVar
 
 from floyo_scale.errors import ProviderError
 
-__all__ = ["DEFAULT_API_URL", "TOKEN_HINT", "NotFoundError", "SupabaseApiError", "Transport"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "TOKEN_HINT",
+    "NotFoundError",
+    "NotReady",
+    "SupabaseApiError",
+    "Transport",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,12 @@ class SupabaseApiError(ProviderError):
 
 class NotFoundError(SupabaseApiError):
     """The API answered 404: the project, organisation or replica does not exist."""
+
+
+class NotReady(SupabaseApiError):
+    """What was waited for did not happen: the wait timed out, or a status was reached that
+    waiting will not fix. (The API answered all along: an unreadable answer is another
+    SupabaseApiError.)"""
 
 
 class _ConnectionFailed(Exception):
@@ -189,9 +202,7 @@ class Transport:
                 return result
             remaining = deadline - self.monotonic()
             if remaining <= 0:
-                raise SupabaseApiError(
-                    f"timed out after {timeout:g} s waiting for {what()}", hint=hint
-                )
+                raise NotReady(f"timed out after {timeout:g} s waiting for {what()}", hint=hint)
             self.sleep(min(interval, remaining))
 
     # ----------------------------------------------------------------- transport
