@@ -8,7 +8,7 @@ bucket, cache) is deleted or replaced is enough to stop `up` unless --allow-dest
 alarm costs one flag, a missed one costs data.
 
 Layer "guards" (docs/architecture.md): may import errors, offline, cost (the one money
-formatter, cost.money); never render, engine or cli.
+formatter, cost.currency); never render, engine or cli.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .cost.money import money
+from .cost.currency import money
 from .errors import GuardrailError
 from .offline.inventory import STATEFUL_TYPES, Resource, short_type
 from .offline.plan import InventoryDiff

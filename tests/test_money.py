@@ -1,4 +1,4 @@
-"""One money formatter (floyo_scale.cost.money): every dollar amount rounds the same way."""
+"""One money formatter (floyo_scale.cost.currency): every dollar amount rounds the same way."""
 
 from __future__ import annotations
 

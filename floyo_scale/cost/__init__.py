@@ -11,38 +11,79 @@ egress, requests) take the phase's expected-usage figures, low and high. A resou
 with no rule in RULES is reported in `unpriced` with its count, never counted as zero.
 Free resources have explicit zero-cost rules that say why. See docs/cost.md.
 
-Owns: the model (model), the one money formatter (money), the estimate (estimate), deltas
+Owns: the model (model), the one money formatter (currency), the estimate (estimate), deltas
 (delta), the assumptions and the context rules price in (context), and one module of rules
 per provider (rules/). The price catalog itself is floyo_scale.catalog.
 May import: catalog, offline.inventory (the Inventory it prices), spec (types only). Never
 engine, guards, policy, render or cli.
 """
 
-from .context import (
-    FREE_ALARMS,
-    HOURS_PER_MONTH,
-    MONTHLY_WRITE_SHARE,
-    OPEN_ENDED_USERS_FACTOR,
-    S3_GETS_PER_REQUEST,
-    S3_PUTS_PER_REQUEST,
-    TRANSITION_PRICED_DAYS,
-    UPSTASH_CACHE_SHARE_OF_DATABASE,
-    UPSTASH_COMMANDS_PER_REQUEST,
-    Span,
-)
-from .delta import diff_costs
-from .estimate import estimate_cost, estimate_for_stack
-from .model import (
-    CURRENCY,
-    CostDelta,
-    CostEstimate,
-    CostLine,
-    LineDelta,
-    Unpriced,
-    estimate_from_json,
-)
-from .money import money, signed_usd, usd, usd_range
-from .rules import RULES
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imported on first use
+    from .context import (
+        FREE_ALARMS,
+        HOURS_PER_MONTH,
+        MONTHLY_WRITE_SHARE,
+        OPEN_ENDED_USERS_FACTOR,
+        S3_GETS_PER_REQUEST,
+        S3_PUTS_PER_REQUEST,
+        TRANSITION_PRICED_DAYS,
+        UPSTASH_CACHE_SHARE_OF_DATABASE,
+        UPSTASH_COMMANDS_PER_REQUEST,
+        Span,
+    )
+    from .currency import money, signed_usd, usd, usd_range
+    from .delta import diff_costs
+    from .estimate import estimate_cost, estimate_for_stack
+    from .model import (
+        CURRENCY,
+        CostDelta,
+        CostEstimate,
+        CostLine,
+        LineDelta,
+        Unpriced,
+        estimate_from_json,
+    )
+    from .rules import RULES
+
+_LAZY = {
+    "FREE_ALARMS": ".context",
+    "HOURS_PER_MONTH": ".context",
+    "MONTHLY_WRITE_SHARE": ".context",
+    "OPEN_ENDED_USERS_FACTOR": ".context",
+    "S3_GETS_PER_REQUEST": ".context",
+    "S3_PUTS_PER_REQUEST": ".context",
+    "TRANSITION_PRICED_DAYS": ".context",
+    "UPSTASH_CACHE_SHARE_OF_DATABASE": ".context",
+    "UPSTASH_COMMANDS_PER_REQUEST": ".context",
+    "Span": ".context",
+    "diff_costs": ".delta",
+    "estimate_cost": ".estimate",
+    "estimate_for_stack": ".estimate",
+    "CURRENCY": ".model",
+    "CostDelta": ".model",
+    "CostEstimate": ".model",
+    "CostLine": ".model",
+    "LineDelta": ".model",
+    "Unpriced": ".model",
+    "estimate_from_json": ".model",
+    "money": ".currency",
+    "signed_usd": ".currency",
+    "usd": ".currency",
+    "usd_range": ".currency",
+    "RULES": ".rules",
+}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: importing this package stays cheap
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FREE_ALARMS",

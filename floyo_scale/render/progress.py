@@ -276,7 +276,7 @@ def counts_line(counts: Mapping[str, int], to: str = "to ") -> str:
 
 def review_text(review: Any) -> str:
     """What `up` found before changing anything: phase change, data loss (allowed), cost."""
-    from ..cost.money import money
+    from ..cost.currency import money
 
     lines = [f"up: stack {review.stack} at phase {review.phase}"]
     if review.deployed_phase and review.deployed_phase != review.phase:

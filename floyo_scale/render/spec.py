@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..cost.money import money
+from ..cost.currency import money
 from ..errors import SpecError, SpecIssue
 from ..spec.yamlload import Provenance
 from .text import table_text, users_text

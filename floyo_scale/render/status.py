@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cost.money import signed_usd, usd_range
+from ..cost.currency import signed_usd, usd_range
 from ..observe.status import StatusReport
 from ..observe.thresholds import Reading, SourceState, Verdict
 from .spec import phase_summary

@@ -1,5 +1,5 @@
 """The building blocks of every text a user reads: tables (rich, fixed width when not on a
-terminal), JSON, Markdown limits. Money: floyo_scale.cost.money; type tokens:
+terminal), JSON, Markdown limits. Money: floyo_scale.cost.currency; type tokens:
 offline.inventory.short_type.
 """
 
