@@ -250,14 +250,25 @@ def migrate_command(
         raise UsageError("--finalize and --rollback exclude each other", "give one of them")
     resolved = load(stack)
     pairs = _pairs(resolved, source_url, target_url)
-    switch = _switcher(resolved)
+    switch_all = _switcher(resolved)
+
+    def switch_for(index: int) -> Any:
+        """One `up` switches every shard's connection strings: it runs with the last shard.
+        Until then a switched shard's writes reach it through DATABASE_URL_SHARD_<n>_OTHER
+        (the fence on the old database sends the app there)."""
+        if index == len(pairs) - 1:
+            return switch_all
+        return lambda side: _err(
+            f"shard {index}: switched; the app follows the fence until the last shard is\n"
+        )
+
     reports = []
     if finalize:
         _confirm(stack, "dropping the way back to Supabase for", yes, always=True)
         reports = [mig.finalize(s, t) for s, t in pairs]
     elif rollback:
         _confirm(stack, "switching back to Supabase", yes)
-        reports = [mig.rollback(s, t, switch=switch) for s, t in pairs]
+        reports = [mig.rollback(s, t, switch=switch_for(i)) for i, (s, t) in enumerate(pairs)]
     else:
         if until == "switch":
             _confirm(stack, "switching the database of", yes)
@@ -265,7 +276,7 @@ def migrate_command(
             mig.migrate(
                 s,
                 t,
-                switch=switch,
+                switch=switch_for(i),
                 until=until,
                 bin_dir=pg_bin,
                 progress=_progress(f"shard {i}: "),
