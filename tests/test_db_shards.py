@@ -60,6 +60,11 @@ def four(pg_server: Any) -> list[Shard]:
     return [Shard(i, pg_server.create_database(f"shard{i}"), "test") for i in range(4)]
 
 
+@pytest.fixture
+def two(pg_server: Any) -> list[Shard]:
+    return [Shard(i, pg_server.create_database(f"shard{i}"), "test") for i in range(2)]
+
+
 def everything(shards: list[Shard]) -> dict[str, list[tuple[int, tuple]]]:
     """table -> [(shard, row)] over every shard."""
     found: dict[str, list[tuple[int, tuple]]] = {}
@@ -188,7 +193,7 @@ def check_placement(shards: list[Shard], count: int) -> dict[str, list[tuple[int
     return data
 
 
-def test_sql_shard_function_matches_python(pg_database: str, four: list[Shard]) -> None:
+def test_sql_shard_function_matches_python(pg_database: str) -> None:
     keys = ["", "a", "Zoë", "日本", "0F8FAD5B-D9CB-469F-A165-70867728950E", "42", " x "]
     keys += [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(200)]
     with psycopg.connect(pg_database, autocommit=True) as conn:
@@ -205,9 +210,9 @@ def test_sql_shard_function_matches_python(pg_database: str, four: list[Shard]) 
             assert got == [sharding.shard_for(k, n) for k in keys], n
 
 
-def test_plan_says_what_moves(four: list[Shard]) -> None:
-    orgs = seed(four[0].url)
-    result = mover.plan(four[:2], **KEY)
+def test_plan_says_what_moves(two: list[Shard]) -> None:
+    orgs = seed(two[0].url)
+    result = mover.plan(two[:2], **KEY)
     moving = [o for o in orgs if sharding.shard_for(o, 2) == 1]
     assert (result.from_shards, result.to_shards, result.new_shards) == (1, 2, [1])
     assert result.keys_total == ORGS
@@ -224,7 +229,7 @@ def test_plan_says_what_moves(four: list[Shard]) -> None:
     assert result.seconds > 0
     assert result.to_dict()["rows_moving"] == result.rows_moving
     # planning changed nothing
-    assert mover.plan(four[:2], **KEY).keys_moving == len(moving)
+    assert mover.plan(two[:2], **KEY).keys_moving == len(moving)
 
 
 def test_one_to_two_to_four_with_a_writer_and_crashes(
@@ -312,23 +317,23 @@ def test_one_to_two_to_four_with_a_writer_and_crashes(
         mover.plan(four[:2], **KEY)
 
 
-def test_a_new_shard_with_other_tables_is_refused(four: list[Shard], pg_server: Any) -> None:
-    seed(four[0].url)
-    with psycopg.connect(four[1].url, autocommit=True) as conn:
+def test_a_new_shard_with_other_tables_is_refused(two: list[Shard], pg_server: Any) -> None:
+    seed(two[0].url)
+    with psycopg.connect(two[1].url, autocommit=True) as conn:
         conn.execute("CREATE TABLE something_else (id int)")
     with pytest.raises(UsageError, match="not the same ones as shard 0"):
-        mover.apply(four[:2], bin_dir=pg_server.bin_dir, **KEY)
-    with psycopg.connect(four[0].url) as conn:  # nothing moved
+        mover.apply(two[:2], bin_dir=pg_server.bin_dir, **KEY)
+    with psycopg.connect(two[0].url) as conn:  # nothing moved
         assert conn.execute("SELECT count(*) FROM organizations").fetchone() == (ORGS,)
 
 
-def test_layout_errors(four: list[Shard]) -> None:
-    seed(four[0].url)
+def test_layout_errors(two: list[Shard]) -> None:
+    seed(two[0].url)
     with pytest.raises(UsageError, match="organizations.nope, which does not exist"):
-        mover.plan(four[:2], key="organization_id", key_columns={"organizations": "nope"})
+        mover.plan(two[:2], key="organization_id", key_columns={"organizations": "nope"})
     with pytest.raises(UsageError, match="stays on shard 0"):
-        mover.plan(four[:2], unkeyed_tables="shard0", **KEY)
-    with psycopg.connect(four[0].url, autocommit=True) as conn:
+        mover.plan(two[:2], unkeyed_tables="shard0", **KEY)
+    with psycopg.connect(two[0].url, autocommit=True) as conn:
         conn.execute("CREATE TABLE comments (id int, project_id bigint REFERENCES projects)")
     with pytest.raises(UsageError, match="comments has a foreign key to public.projects"):
-        mover.plan(four[:2], **KEY)
+        mover.plan(two[:2], **KEY)
