@@ -14,9 +14,10 @@ from typing import Any
 
 from .cost import CostDelta, CostEstimate, diff_costs, estimate_for_stack, estimate_from_json
 from .errors import UsageError
+from .guards import Finding, losses_from_diff
 from .offline.inventory import Inventory
 from .offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
-from .policy import budget_warning, diff_warnings, reachability_warnings
+from .policy import budget_warning, diff_warnings, reachability_warnings, refusals
 from .spec import Workspace, load_stack
 
 
@@ -44,6 +45,8 @@ class PlanReport:
 class DiffReport:
     diff: InventoryDiff
     cost: CostDelta | None  # None when the FROM side is a saved plan without its cost
+    target_cost: CostEstimate | None = None  # the TO side's estimate, for its budget
+    findings: tuple[Finding, ...] = ()  # what `up` would refuse (policy.refusals)
 
     @property
     def warnings(self) -> list[str]:
@@ -53,8 +56,22 @@ class DiffReport:
     def to_json(self) -> dict[str, Any]:
         data = diff_json(self.diff)
         data["cost"] = self.cost.to_json() if self.cost else None
-        data["warnings"] = self.warnings
+        data["budget"] = budget_json(self.target_cost)
+        data["findings"] = [f.to_json() for f in self.findings]
+        data["warnings"] = self.warnings + self.diff.notes
         return data
+
+
+def budget_json(cost: CostEstimate | None) -> dict[str, Any] | None:
+    """The budget status of a target: its budget, the share its high figure uses, over or not."""
+    if cost is None:
+        return None
+    return {
+        "monthly": cost.budget_monthly,
+        "used_percent": cost.used_percent,
+        "alert_percent": cost.alert_percent,
+        "over_budget": cost.over_budget,
+    }
 
 
 def plan_report(workspace: Workspace, phase: str | None, stack: str | None) -> PlanReport:
@@ -74,7 +91,10 @@ def diff_report(
     old_inventory, old_cost = _side(workspace, from_ref, stack)
     new_inventory, new_cost = _side(workspace, to_ref, stack)
     delta = diff_costs(old_cost, new_cost) if old_cost and new_cost else None
-    return DiffReport(diff_inventories(old_inventory, new_inventory), delta)
+    diff = diff_inventories(old_inventory, new_inventory)
+    # what `up` would refuse when the stack is moved to TO: the same list `up` enforces
+    findings = refusals(losses_from_diff(diff), new_cost)
+    return DiffReport(diff, delta, new_cost, findings)
 
 
 def _side(

@@ -27,6 +27,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "cost": {"errors", "catalog", "sharding", "spec", "offline"},
     "guards": {"errors", "offline", "cost"},  # guards.py and policy.py: pure rules
     "report": {"errors", "spec", "offline", "cost", "guards"},
+    "review": {"errors", "spec", "offline", "cost", "guards", "report"},
     "engine": {"errors", "catalog", "sharding", "spec", "infra", "offline", "cost", "guards"},
     "db": {"errors", "catalog", "spec", "sharding"},
     # infra: the Supabase Management API client, which status reads usage through
@@ -39,6 +40,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "cost",
         "guards",
         "report",
+        "review",
         "engine",
         "db",
         "observe",
@@ -55,6 +57,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "cost",
         "guards",
         "report",
+        "review",
         "engine",
         "db",
         "observe",

@@ -179,3 +179,23 @@ def test_a_folder_named_like_a_stack_is_not_a_stack(cli, workspace):
     (workspace / "stacks" / "weird.yaml").mkdir()
     result = cli("validate", "--stack", "weird")
     assert result.code == 2 and "available stacks: dev, production, staging\n" in result.err
+
+
+def test_diff_says_what_up_would_refuse_in_every_format(cli, workspace):
+    """Production at scale is over its budget: `up` would refuse it, and `diff` says so in
+    every format, from the same findings (policy.refusals); --fail-on-guard exits 6."""
+    args = ("diff", "growth", "scale", "--stack", "production")
+    table = cli(*args)
+    assert table.code == 0, table.err
+    refusal = "up would refuse: the estimated monthly cost of stack production at phase scale"
+    assert refusal in table.out and "(pass --allow-over-budget to go on anyway)" in table.out
+    assert "target: monthly cost:" in table.out and "over budget" in table.out
+    markdown = cli(*args, "--format", "markdown")
+    assert "> `up` would refuse: the estimated monthly cost" in markdown.out
+    data = json.loads(cli(*args, "--format", "json").out)
+    assert [f["kind"] for f in data["findings"]] == ["budget"]
+    assert data["budget"]["over_budget"] is True and data["budget"]["used_percent"] > 100
+    red = cli(*args, "--fail-on-guard")
+    assert red.code == 6 and red.out == table.out
+    assert "`up` would refuse this change: over budget" in red.err
+    assert cli("diff", "startup", "startup", "--fail-on-guard").code == 0

@@ -51,13 +51,14 @@ def plan(
 
 def diff(
     from_ref: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            metavar="FROM",
+            metavar="[FROM]",
             help="Phase, or a saved `plan --format json` file: a name ending in .json, or a "
-            "path (./base).",
+            "path (./base). Not with --base.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     to_ref: Annotated[
         str | None,
         typer.Argument(
@@ -65,15 +66,78 @@ def diff(
         ),
     ] = None,
     stack: StackOpt = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            metavar="GIT_REF",
+            help="Compare the stacks as they are at this git commit, branch or tag (read from "
+            "git, planned by that revision's own program) with the working tree.",
+        ),
+    ] = None,
+    all_stacks: Annotated[
+        bool,
+        typer.Option("--all-stacks", help="With --base: every stack on either side (the default)."),
+    ] = False,
+    fail_on_guard: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-guard",
+            help="After the output, exit 6 when `up` would refuse the change (data loss, budget).",
+        ),
+    ] = False,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph", help="Markdown with --base: each affected stack's Mermaid graph too."
+        ),
+    ] = False,
     format: PlanFormatOpt = PlanFormat.table,
     max_chars: MaxCharsOpt = 60_000,
 ) -> None:
-    """Show what moving a stack from one phase to another creates, changes, deletes and costs.
+    """Show what a change creates, changes, deletes and costs, and what `up` would refuse.
 
-    FROM may also be a plan saved as JSON (e.g. from the base branch in a pull request):
-    `floyo-scale diff base.json --stack production`. Deleting or replacing a resource that
-    holds data (database, replica, bucket, cache) is flagged.
+    Between phases: `floyo-scale diff growth scale --stack production`. FROM may also be a
+    plan saved as JSON: `floyo-scale diff base.json --stack production`.
+
+    Between git revisions: `floyo-scale diff --base main --all-stacks` plans every stack as
+    it is at the base (with that revision's program) and now; `--format json` lists the
+    `affected` stacks; `--format markdown` is the pull-request comment. Deleting or replacing
+    a resource that holds data, and a target over budget, are what `up` refuses: shown in
+    every format, and exit 6 with --fail-on-guard.
     """
+    from ..errors import GuardrailError, UsageError
+
+    if base is None and from_ref is None:
+        raise UsageError(
+            "name what to compare with: FROM (a phase or a saved plan), or --base GIT_REF",
+            "e.g. floyo-scale diff growth scale, or floyo-scale diff --base main --all-stacks",
+        )
+    if base is not None and from_ref is not None:
+        raise UsageError(
+            "FROM and --base both name the old side; give one",
+            "floyo-scale diff --base main --stack production",
+        )
+    if all_stacks and (base is None or stack is not None):
+        raise UsageError(
+            "--all-stacks goes with --base, and not with --stack",
+            "floyo-scale diff --base main --all-stacks",
+        )
+    if base is not None:
+        _diff_base(base, stack, format, max_chars, graph, fail_on_guard)
+        return
+    assert from_ref is not None
+    findings = _diff_phases(from_ref, to_ref, stack, format, max_chars)
+    if fail_on_guard and findings:
+        raise GuardrailError(
+            f"`up` would refuse this change: {'; '.join(f.summary for f in findings)}",
+            "the output above says why and which flag would allow it",
+        )
+
+
+def _diff_phases(
+    from_ref: str, to_ref: str | None, stack: str | None, format: PlanFormat, max_chars: int
+) -> tuple[Any, ...]:
     from .. import render
     from ..render import cost as render_cost
     from ..report import diff_report
@@ -82,7 +146,10 @@ def diff(
     if format is PlanFormat.json:
         out(render.to_json(report.to_json()))
     elif format is PlanFormat.markdown:
-        extra = "".join(f"> [!WARNING]\n> {w}\n\n" for w in report.warnings)
+        extra = render.findings_markdown(report.findings)
+        extra += "".join(f"> [!WARNING]\n> {w}\n\n" for w in report.warnings + report.diff.notes)
+        if report.target_cost is not None:
+            extra += f"**{render_cost.cost_summary(report.target_cost)}**\n\n"
         extra += render_cost.cost_delta_markdown(report.cost) if report.cost else ""
         out(render.diff_markdown(report.diff, extra, max_chars))
     else:
@@ -90,6 +157,47 @@ def diff(
         out("".join(f"warning: {w}\n" for w in report.warnings))
         if report.cost:
             out("\n" + render_cost.cost_delta_table(report.cost))
+        if report.target_cost is not None:
+            out(f"target: {render_cost.cost_summary(report.target_cost)}\n")
+        out(render.findings_text(report.findings))
+    return report.findings
+
+
+def _diff_base(
+    base: str,
+    stack: str | None,
+    format: PlanFormat,
+    max_chars: int,
+    graph: bool,
+    fail_on_guard: bool,
+) -> None:
+    import os
+
+    from .. import render
+    from ..errors import GuardrailError
+    from ..review.affected import compare_revision, redactor, secret_values
+
+    ws = workspace()
+    result = compare_revision(ws, base, [stack] if stack else None)
+    redact = redactor(secret_values(ws, os.environ))
+    if format is PlanFormat.json:
+        out(redact(render.to_json(result.to_json())))
+    elif format is PlanFormat.markdown:
+        mermaid = render.mermaid if graph else None
+        out(render.comment(result, limit=max_chars, graph=mermaid, redact=redact))
+    else:
+        out(redact(render.revision_text(result)))
+    failure = result.head_failure()
+    if failure is not None:
+        raise failure
+    findings = result.findings()
+    if fail_on_guard and findings:
+        stacks = [s.stack for s in result.stacks if s.affected and s.findings]
+        raise GuardrailError(
+            f"`up` would refuse the change to {', '.join(stacks)}: "
+            + "; ".join(f.summary for f in findings),
+            "the output above says why and which flag would allow it",
+        )
 
 
 def graph(phase: PhaseOpt = None, stack: StackOpt = None) -> None:

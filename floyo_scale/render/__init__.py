@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imported on first use
     from ..cost.currency import money, signed_usd, usd, usd_range
     from ..offline.inventory import short_type
-    from .plan import diff_markdown, diff_text, mermaid, plan_markdown, plan_table
+    from .comment import comment, revision_text
+    from .plan import (
+        diff_markdown,
+        diff_text,
+        findings_markdown,
+        findings_text,
+        mermaid,
+        plan_markdown,
+        plan_table,
+    )
     from .spec import (
         issue_json,
         phase_summary,
@@ -42,7 +51,11 @@ _LAZY = {
     "usd": "..cost.currency",
     "usd_range": "..cost.currency",
     "short_type": "..offline.inventory",
+    "comment": ".comment",
+    "revision_text": ".comment",
     "diff_markdown": ".plan",
+    "findings_markdown": ".plan",
+    "findings_text": ".plan",
     "diff_text": ".plan",
     "mermaid": ".plan",
     "plan_markdown": ".plan",
@@ -75,9 +88,12 @@ def __getattr__(name: str) -> Any:  # PEP 562: importing this package stays chea
 __all__ = [
     "MARKDOWN_LIMIT",
     "WIDTH",
+    "comment",
     "console",
     "diff_markdown",
     "diff_text",
+    "findings_markdown",
+    "findings_text",
     "issue_json",
     "limit_markdown",
     "md_escape",
@@ -87,6 +103,7 @@ __all__ = [
     "phases_table",
     "plan_markdown",
     "plan_table",
+    "revision_text",
     "short_type",
     "signed_usd",
     "spec_error_text",

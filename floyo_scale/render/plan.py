@@ -176,3 +176,25 @@ def mermaid(inventory: Any) -> str:
 
 def _mid(text: str) -> str:
     return "r_" + "".join(c if c.isalnum() else "_" for c in text)
+
+
+# -- what `up` would refuse -------------------------------------------------------------------
+
+
+def _allowed(finding: Any) -> str:
+    return (
+        f"pass {finding.override} to go on anyway" if finding.override else "no flag overrides it"
+    )
+
+
+def findings_text(findings: Any) -> str:
+    """`up would refuse: ...` lines, one per guard.Finding."""
+    return "".join(f"up would refuse: {f.message} ({_allowed(f)})\n" for f in findings)
+
+
+def findings_markdown(findings: Any) -> str:
+    blocks = []
+    for f in findings:
+        message = md_escape(f.message).replace("\n", "\n> ")
+        blocks.append(f"> [!CAUTION]\n> `up` would refuse: {message}\n> ({_allowed(f)})\n\n")
+    return "".join(blocks)
