@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from ..cost import CostEstimate, estimate_for_stack
 from ..errors import DriftDetected, FloyoError, GuardrailError
 from ..guards import (
-    check_destroy,
     downgrade,
     losses_from_diff,
     losses_from_preview,
@@ -19,6 +18,7 @@ from ..guards import (
 from ..offline.inventory import Inventory
 from ..offline.plan import diff_inventories
 from ..policy import check_budget as policy_check
+from ..policy import enforce, refusals
 from ..spec import ResolvedStack, Workspace, load_stack
 from .locks import LockHolder, check_stale
 from .results import DriftReport, PreviewReport, Review, UpReport
@@ -100,8 +100,13 @@ def deploy(
             "cannot be shown that no database, bucket or cache is deleted or replaced",
             "run `floyo-scale preview` to look at it, then rerun with --allow-destroy",
         )
-    check_destroy(review.losses, allow_destroy)
-    check_budget(review.cost, allow_over_budget)
+    # what `up` refuses: the same list `diff` reports (policy.refusals), with the preview's
+    # losses merged into the offline plan's
+    enforce(
+        refusals(review.losses, review.cost),
+        allow_destroy=allow_destroy,
+        allow_over_budget=allow_over_budget,
+    )
     if not approve(review):
         raise GuardrailError("not confirmed: nothing was changed")
     report = session.up(targets=targets, parallel=parallel, expected=len(review.preview.changes))
