@@ -118,6 +118,7 @@ class FakeStack:
         self.output_values: dict[str, auto.OutputValue] = {}
         self.pending: list[dict[str, Any]] = []
         self.changes: dict[str, int] = {}
+        self.updates: list[auto.UpdateSummary] = [self._summary()]  # history(), newest first
 
     def ops(self) -> list[str]:
         return [op for op, _ in self.calls]
@@ -139,15 +140,15 @@ class FakeStack:
         if queue:
             raise queue.pop(0)
 
-    def _summary(self) -> auto.UpdateSummary:
+    def _summary(self, kind: str = "update", result: str = "succeeded") -> auto.UpdateSummary:
         return auto.UpdateSummary(
-            kind="update",
+            kind=kind,
             start_time=datetime(2026, 3, 1),
             message="",
             environment={},
             config={},
-            result="succeeded",
-            resource_changes=dict(self.changes),  # type: ignore[arg-type]
+            result=result,
+            resource_changes=dict(getattr(self, "changes", {})),  # type: ignore[arg-type]
         )
 
     # the Automation API's Stack methods floyo-scale calls
@@ -182,6 +183,10 @@ class FakeStack:
         self._call("outputs", {})
         return dict(self.output_values)
 
+    def history(self, **kwargs: Any) -> list[auto.UpdateSummary]:
+        self._call("history", kwargs)
+        return list(self.updates)
+
     def export_stack(self) -> auto.Deployment:
         self._call("export_stack", {})
         return auto.Deployment(version=3, deployment={"pending_operations": self.pending})
@@ -193,8 +198,11 @@ class FakeStack:
 class FakeAutomation:
     """Patches create_or_select_stack and select_stack; `opened` holds their arguments."""
 
-    def __init__(self, stack: FakeStack | None = None) -> None:
+    def __init__(
+        self, stack: FakeStack | None = None, stacks: dict[str, FakeStack] | None = None
+    ) -> None:
         self.stack = stack or FakeStack()
+        self.stacks = stacks or {}  # by stack name; any other name opens `stack`
         self.opened: list[tuple[str, dict[str, Any]]] = []
         self.open_errors: list[BaseException] = []
 
@@ -204,7 +212,7 @@ class FakeAutomation:
                 self.opened.append((how, kwargs))
                 if self.open_errors:
                     raise self.open_errors.pop(0)
-                return self.stack
+                return self.stacks.get(kwargs.get("stack_name", ""), self.stack)
 
             return open_stack
 

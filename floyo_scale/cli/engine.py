@@ -1,5 +1,5 @@
-"""The commands that drive the Pulumi engine: setup, preview, up, destroy, refresh, drift,
-outputs, cancel (see docs/engine.md).
+"""The commands that drive the Pulumi engine: setup, preview, up, promote, destroy, refresh,
+drift, outputs, cancel (see docs/engine.md).
 
 Thin: parse, call one function of floyo_scale.engine, render, exit. Each imports what it
 needs inside its body, so `floyo-scale --help` never imports Pulumi. Progress goes to stderr
@@ -218,6 +218,80 @@ def up(
     _out(progress.outputs_table(progress.outputs_values(report.outputs, show_secrets=False)))
 
 
+def promote(
+    from_stack: Annotated[
+        str, typer.Option("--from", help="The stack that ran the change first (staging).")
+    ],
+    to_stack: Annotated[
+        str, typer.Option("--to", help="The stack to give exactly that (production).")
+    ],
+    yes: YesOpt = False,
+    allow_destroy: Annotated[
+        bool,
+        typer.Option(
+            "--allow-destroy", help="Go on although stateful resources are replaced or deleted."
+        ),
+    ] = False,
+    allow_over_budget: Annotated[
+        bool,
+        typer.Option(
+            "--allow-over-budget", help="Go on although the phase costs more than its budget."
+        ),
+    ] = False,
+    lock_timeout: LockTimeoutOpt = 0.0,
+    parallel: ParallelOpt = None,
+) -> None:
+    """Apply to --to exactly what --from last ran: the same commit and spec.
+
+    Refuses (exit 6, saying why) unless the --from stack's last update succeeded at this
+    checkout's commit and spec digest (its `floyo_release` output), it has not drifted, and
+    the --to stack's preview deletes or replaces no database, bucket or cache (without
+    --allow-destroy). Then runs `up` on --to, which records the same release.
+    """
+    from .. import engine, guards
+    from ..render import progress
+    from ..spec import Workspace
+
+    if from_stack == to_stack:
+        from ..errors import UsageError
+
+        raise UsageError(
+            "--from and --to name the same stack", "e.g. --from staging --to production"
+        )
+    is_tty, is_ci = _terminal()
+    decision = guards.confirmation(
+        required=guards.is_production(to_stack), yes=yes, is_tty=is_tty, is_ci=is_ci
+    )
+    if decision == "refuse":
+        raise guards.refusal("changing", to_stack, is_ci)
+    source_spec = _target(from_stack, None, run_program=False)
+    dest_spec = _target(to_stack, None, run_program=True)
+    now = engine.current_release(Workspace(dest_spec.root))
+    with _engine_run() as sink:
+
+        def approve(review: Review) -> bool:
+            with sink.paused():
+                _err(progress.review_text(review))
+                return decision == "proceed" or _ask(to_stack, "Apply these changes?")
+
+        source = engine.open_session(source_spec, sink=sink, lock_timeout=lock_timeout)
+        dest = engine.open_session(dest_spec, create=True, sink=sink, lock_timeout=lock_timeout)
+        report = engine.promote(
+            source,
+            dest,
+            now,
+            approve=approve,
+            allow_destroy=allow_destroy,
+            allow_over_budget=allow_over_budget,
+            parallel=parallel,
+        )
+    _out(
+        f"promote: {from_stack} -> {to_stack} at {report.ran.describe()} — "
+        f"{progress.counts_line(report.up.counts)}\n"
+    )
+    _out(progress.outputs_table(progress.outputs_values(report.up.outputs, show_secrets=False)))
+
+
 def destroy(
     stack: StackArg,
     yes: YesOpt = False,
@@ -350,7 +424,17 @@ def cancel(
         _out(f"released the lock on stack {stack} (the backend does not say whose it was)\n")
 
 
-COMMANDS: tuple[Any, ...] = (setup, preview, up, destroy, refresh, drift, outputs, cancel)
+COMMANDS: tuple[Any, ...] = (
+    setup,
+    preview,
+    up,
+    promote,
+    destroy,
+    refresh,
+    drift,
+    outputs,
+    cancel,
+)
 
 
 def register(app: typer.Typer) -> None:

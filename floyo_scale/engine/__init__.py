@@ -4,7 +4,8 @@
 Owns: the Target a command runs against (target), the Pulumi CLI and plugins (install),
 signals (signals), stack locks and the stale-lock policy (locks), Automation API errors
 (failures), engine events (events), results (results), an opened stack (session), `up` and
-`destroy` with their guards (deploy), and the AWS checks made before the engine runs
+`destroy` with their guards (deploy), what an update runs (release: commit, spec digest,
+version) and `promote` (promote), and the AWS checks made before the engine runs
 (aws_preflight).
 
 May import: pulumi.automation, errors, spec, infra, offline, cost, guards, policy. Never
@@ -51,6 +52,9 @@ from .install import (
     setup,
 )
 from .locks import LockHolder, check_stale, parse_lock_holders, read_lock_files
+from .promote import PromoteReport, check_same, last_release, promote
+from .release import Release
+from .release import current as current_release
 from .results import Drift, DriftReport, Output, PreviewReport, Review, UpReport
 from .session import Session, open_session
 from .signals import CHILDREN, GRACE_SECONDS, KILL_SECONDS, SignalForwarder, SignalReport, run_child
@@ -83,8 +87,10 @@ __all__ = [
     "LockHolder",
     "Output",
     "Plugin",
+    "PromoteReport",
     "PreviewReport",
     "PulumiCLI",
+    "Release",
     "Review",
     "Session",
     "SetupReport",
@@ -95,19 +101,23 @@ __all__ = [
     "UpReport",
     "check_budget",
     "cli_root",
+    "current_release",
     "data_dir",
     "default_backend",
     "deploy",
     "DestroyReport",
+    "check_same",
     "check_stale",
     "destroy",
     "drift_error",
     "drift",
     "estimate",
     "find_cli",
+    "last_release",
     "open_session",
     "parse_lock_holders",
     "prepare",
+    "promote",
     "read_lock_files",
     "release_lock",
     "required_plugins",

@@ -63,7 +63,7 @@ def open_session(
         return open_stack(
             stack_name=target.name,
             project_name=target.project,
-            program=program or infra_program(target.stack, target.secrets),
+            program=program or infra_program(target.stack, target.secrets, target.release),
             opts=opts,
         )
 
@@ -317,6 +317,11 @@ class Session:
 
     def outputs(self) -> dict[str, Output]:
         return _outputs(self._run("outputs", lambda _: self.stack.outputs())[0])
+
+    def history(self, page_size: int = 10) -> list[auto.UpdateSummary]:
+        """The stack's most recent updates, refreshes and destroys, newest first."""
+        call = lambda _: self.stack.history(page_size=page_size, show_secrets=False)  # noqa: E731
+        return list(self._run("history", call)[0])
 
     def deployed_phase(self) -> str | None:
         """The phase of the last `up` (the program exports it), None if never deployed."""

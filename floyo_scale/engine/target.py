@@ -15,8 +15,8 @@ from typing import Any
 from ..errors import (
     UsageError,
 )
-from ..spec import ResolvedStack, secret_env_name
-from . import aws_preflight
+from ..spec import ResolvedStack, Workspace, secret_env_name
+from . import aws_preflight, release
 
 STATE_DIR = Path(".floyo") / "state"
 WORK_DIR = Path(".floyo") / "work"
@@ -35,6 +35,8 @@ class Target:
     backend: str  # file://..., s3://..., https://api.pulumi.com
     secrets_provider: str | None  # "passphrase", "awskms://...", None: the backend's own
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # what an update records (release.Release.to_output()), exported as `floyo_release`
+    release: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -165,6 +167,8 @@ def prepare(
         backend=backend,
         secrets_provider=secrets_provider(stack, backend, env, required=decrypt),
         secrets=stack_secrets(stack, env, required=run_program),
+        # the program records what it runs (commit, spec digest, version): `promote` checks it
+        release=release.current(Workspace(root)).to_output() if run_program else None,
     )
     if aws and not aws_preflight.skipped(env):
         # AWS preflight (docs/engine.md): the credentials work, are the stack's account

@@ -9,16 +9,24 @@ Pulumi SDKs. Never offline, cost, engine, render or cli.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..spec import ResolvedStack
 
 
-def program(stack: ResolvedStack, secrets: Mapping[str, str]) -> Callable[[], None]:
-    """The Pulumi program for `stack`, as a function the engine or the mock engine runs."""
+def program(
+    stack: ResolvedStack,
+    secrets: Mapping[str, str],
+    release: Mapping[str, Any] | None = None,
+) -> Callable[[], None]:
+    """The Pulumi program for `stack`, as a function the engine or the mock engine runs.
+
+    `release` (engine.release: commit, spec digest, version) is exported as the stack output
+    `floyo_release` when given, so each update records what it ran."""
 
     def run() -> None:
         from .main import build
 
-        build(stack, secrets)
+        build(stack, secrets, release)
 
     return run

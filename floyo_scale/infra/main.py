@@ -35,7 +35,9 @@ def active_database(stack: ResolvedStack) -> str:
     return "supabase" if db.keep_supabase else db.provider
 
 
-def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
+def build(
+    stack: ResolvedStack, secrets: Mapping[str, str], release: Mapping[str, Any] | None = None
+) -> None:
     ctx = Context(stack, secrets)
     phase = stack.phase
     regions = Regions(ctx)
@@ -91,6 +93,8 @@ def build(stack: ResolvedStack, secrets: Mapping[str, str]) -> None:
     web = Web(ctx, env, secret_env)
 
     pulumi.export("phase", stack.phase_name)
+    if release is not None:  # what this update runs (engine/release.py; `promote` reads it)
+        pulumi.export("floyo_release", dict(release))
     pulumi.export("vercel_project_id", web.project.id)
     pulumi.export("database_active", active_database(stack))
     if supabase is not None:
