@@ -167,10 +167,10 @@ def test_a_missing_secret_is_a_usage_error_naming_the_variable(root, env):
 def test_open_session_sends_the_stack_the_program_and_the_workspace(root, env, fake, monkeypatch):
     import floyo_scale.infra
 
-    made: list[tuple[Any, Any]] = []
+    made: list[tuple[Any, Any, Any]] = []
 
-    def program(stack, secrets):
-        made.append((stack, secrets))
+    def program(stack, secrets, release=None):
+        made.append((stack, secrets, release))
         return program_fn
 
     def program_fn() -> None:  # the inline program: never run here
@@ -186,7 +186,8 @@ def test_open_session_sends_the_stack_the_program_and_the_workspace(root, env, f
     assert sent["stack_name"] == "staging"  # the Pulumi stack is named after the stack file
     assert sent["project_name"] == "floyo"
     assert sent["program"] is program_fn
-    assert made == [(t.stack, t.secrets)]  # the same function `plan` synthesizes
+    # the same function `plan` synthesizes, with what the update records (engine/release.py)
+    assert made == [(t.stack, t.secrets, t.release)] and t.release is not None
     opts = sent["opts"]
     assert opts.work_dir == str(root / ".floyo" / "work" / "floyo")
     assert opts.pulumi_command is command
