@@ -138,3 +138,22 @@ def test_secret_canaries_never_appear(tmp_path) -> None:
     assert CANARY not in text
     assert "`apiToken`: [secret] changed" in text
     assert comment(result(*changes), graph=mermaid, redact=redact) == text
+
+
+def test_a_stack_that_fails_to_plan_now_or_is_removed() -> None:
+    from floyo_scale.errors import UsageError
+
+    failure = UsageError("stacks/qa.yaml: phase 'huge' does not exist")
+    failed = compare_stack("qa", side("qa", "growth", [bucket("b")]), Side(error=str(failure)))
+    gone = compare_stack("old", side("old", "startup", [bucket("b")]), Side(absent=True))
+    assert (failed.status, gone.status) == ("head-failed", "removed")
+    assert failed.affected and gone.affected and not failed.findings
+    text = comment(result(failed, gone))
+    assert "| `qa` | fails to plan (growth) |" in text
+    assert "**The head revision could not be planned**: stacks/qa.yaml" in text
+    assert "| `old` | stack removed (startup) |" in text
+    assert "`floyo-scale destroy --stack old` runs" in text
+    with_failure = RevisionDiff(
+        "main", BASE, HEAD, (compare_stack("qa", Side(), Side(error="x", failure=failure)),)
+    )
+    assert with_failure.head_failure() is failure
