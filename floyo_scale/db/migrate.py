@@ -417,6 +417,14 @@ def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
             f"{', '.join(missing)}",
             "add a primary key, or run ALTER TABLE ... REPLICA IDENTITY FULL on each",
         )
+    back = dst.execute("SHOW wal_level").fetchone()
+    if not back or back[0] != "logical":
+        raise UsageError(
+            f"{target.label} has wal_level={back[0] if back else '?'}; the way back (the "
+            "source follows the target after the switch-over) needs wal_level=logical",
+            "on RDS the program's parameter group sets rds.logical_replication=1; it takes "
+            "effect after a reboot of the instance",
+        )
     version = dst.execute("SHOW server_version_num").fetchone()
     return f"target reachable (PostgreSQL {int(version[0]) // 10000}), source ready"
 
