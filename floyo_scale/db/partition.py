@@ -760,7 +760,14 @@ def _convert(
         )
 
     swap = _swap_statements(conn, spec, tbl, shape)
-    res.statements = [s.as_string(conn) for s in [*leftover, *create, *trigger]]
+    size_row = conn.execute("SELECT pg_total_relation_size(%s)", (tbl.oid,)).fetchone()
+    size_mb = (int(size_row[0]) if size_row else 0) / 1e6
+    res.statements = [
+        f"-- the copy needs about {size_mb:,.0f} MB of free disk (the table with its indexes) "
+        "until the old table is dropped, and writes about as much WAL (each batch locks the "
+        "rows it copies)"
+    ]
+    res.statements += [s.as_string(conn) for s in [*leftover, *create, *trigger]]
     res.statements.append(
         "-- repeated until no row is left, "
         f"{options.batch_rows} rows at a time, each batch after the last key copied:\n"
