@@ -31,22 +31,9 @@ def plan(
     on the dev stack; both plan the stack as if it were at that phase.
     """
     from .. import render
-    from ..offline.plan import summarize
-    from ..render import cost as render_cost
     from ..report import plan_report
 
-    report = plan_report(workspace(), phase, stack)
-    if format is PlanFormat.json:
-        out(render.to_json(report.to_json()))
-        return
-    cost = render_cost.cost_summary(report.cost)
-    if format is PlanFormat.markdown:
-        extra = f"**{cost}**" + "".join(f"\n\n> [!WARNING]\n> {w}" for w in report.warnings)
-        summary = summarize(report.inventory)
-        out(render.plan_markdown(report.inventory, summary, extra, max_chars))
-    else:
-        out(render.plan_table(report.inventory, summarize(report.inventory)))
-        out(cost + "\n" + "".join(f"warning: {w}\n" for w in report.warnings))
+    out(render.plan_output(plan_report(workspace(), phase, stack), format.value, max_chars))
 
 
 def diff(

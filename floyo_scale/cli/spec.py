@@ -74,20 +74,7 @@ def show(
     from .. import render
     from ..spec import describe
 
-    desc = describe(workspace(), phase, stack)
-    if format is ShowFormat.json:
-        data: Any = desc.data
-        if provenance:
-            data = {
-                **desc.data,
-                "provenance": {
-                    ".".join(map(str, k)): str(v)
-                    for k, v in sorted(desc.provenance.items(), key=str)
-                },
-            }
-        out(render.to_json(data))
-    else:
-        out(render.yaml_with_provenance(desc.data, desc.provenance if provenance else None))
+    out(render.show_output(describe(workspace(), phase, stack), provenance, format.value))
 
 
 def schema(

@@ -198,3 +198,21 @@ def findings_markdown(findings: Any) -> str:
         message = md_escape(f.message).replace("\n", "\n> ")
         blocks.append(f"> [!CAUTION]\n> `up` would refuse: {message}\n> ({_allowed(f)})\n\n")
     return "".join(blocks)
+
+
+def plan_output(report: Any, format: str, max_chars: int) -> str:
+    """What `plan` prints (report.PlanReport): JSON, a PR comment (Markdown), or the table with
+    the cost and the warnings."""
+    from ..offline.plan import summarize
+    from .cost import cost_summary
+    from .text import to_json
+
+    if format == "json":
+        return to_json(report.to_json())
+    cost = cost_summary(report.cost)
+    summary = summarize(report.inventory)
+    if format == "markdown":
+        extra = f"**{cost}**" + "".join(f"\n\n> [!WARNING]\n> {w}" for w in report.warnings)
+        return plan_markdown(report.inventory, summary, extra, max_chars)
+    warnings = "".join(f"warning: {w}\n" for w in report.warnings)
+    return plan_table(report.inventory, summary) + cost + "\n" + warnings

@@ -8,7 +8,7 @@ from typing import Any
 from ..cost.currency import money
 from ..errors import SpecError, SpecIssue
 from ..spec.yamlload import Provenance
-from .text import table_text, users_text
+from .text import table_text, to_json, users_text
 
 # -- errors ------------------------------------------------------------------------------
 
@@ -179,3 +179,15 @@ def validate_text(report: Any) -> str:
                 f"{len(names)} {what}{'s' if len(names) != 1 else ''} ({', '.join(names)})"
             )
     return "valid: " + " and ".join(parts or ["nothing to check"]) + "\n"
+
+
+def show_output(desc: Any, provenance: bool, format: str) -> str:
+    """What `show` prints: the resolved spec as YAML (with `# file:line` comments when
+    `provenance`) or JSON (with a `provenance` map)."""
+    if format != "json":
+        return yaml_with_provenance(desc.data, desc.provenance if provenance else None)
+    data: Any = desc.data
+    if provenance:
+        where = {".".join(map(str, k)): str(v) for k, v in sorted(desc.provenance.items(), key=str)}
+        data = {**desc.data, "provenance": where}
+    return to_json(data)
