@@ -349,3 +349,10 @@ def test_every_shard_is_partitioned_and_archived_under_its_own_keys(
     keys = _versions(s3, "")
     assert {k.split("/")[0] for k in keys} == {"shard-0", "shard-1"}
     assert len(keys) == 2 * len(done.partitions)  # one object and one manifest each
+
+
+def test_an_unknown_aws_profile_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    (tmp_path / "aws").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws"))
+    with pytest.raises(UsageError, match="cannot set up S3: The config profile"):
+        arc.s3_client("no-such-profile")

@@ -146,8 +146,17 @@ def s3_client(profile: str | None = None) -> Any:
     """boto3's standard configuration: environment, profiles, AWS_ENDPOINT_URL."""
     import boto3
 
-    session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
-    return session.client("s3")
+    try:
+        session = (
+            boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        )
+        return session.client("s3")
+    except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
+        raise UsageError(
+            f"cannot set up S3: {exc}",
+            "check AWS_PROFILE (or the stack's aws.profile) and ~/.aws/config; in CI, the "
+            "credentials step",
+        ) from None
 
 
 class _MultipartSink(io.RawIOBase):
