@@ -56,6 +56,10 @@ def test_partition_archive_restore(cli, workspace, db, s3) -> None:  # noqa: F81
     assert "shard 0 events swap" in done.err and "shard 0 telemetry_events verify" in done.err
     again = cli("db", "partition", *ref)
     assert "shard 0 events: unchanged" in again.out
+    with psycopg.connect(db, autocommit=True) as conn:  # the serial's sequence carried over
+        row = conn.execute("INSERT INTO events (created_at) VALUES (now()) RETURNING id").fetchone()
+        assert row is not None and row[0] == 422
+        conn.execute("DELETE FROM events WHERE id = 422")
 
     rows = _count(db, "events")
     archived = cli("db", "archive", *ref, "--bucket", "floyo-test-archive", "--format", "json")
