@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -103,7 +103,6 @@ class StatusOptions:
     spend: bool = True  # price the whole stack (synthesizes the program: ~1.5 s)
     recommend: bool = True
     cache_root: Path | None = None  # where .floyo/cache is (the CLI: the workspace root)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def status_report(
@@ -373,10 +372,6 @@ def _upstash_source(stack, targets, env, timeout) -> Source:
         return read_upstash(stack, client, name)
 
     return Source("upstash", read)
-
-
-def stack_root(workspace: Workspace) -> Path:
-    return workspace.root
 
 
 __all__ = [
