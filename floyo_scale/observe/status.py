@@ -303,14 +303,19 @@ def _aws_source(stack, targets, env, window, timeout) -> Source:
                 "role) to read S3, the cache and spend",
             )
         config = aws.client_config(timeout)
+        clients: dict[str, Any] = {}  # one CloudWatch client per region (they are thread-safe)
+
+        def cloudwatch(where: str) -> Any:
+            if where not in clients:
+                clients[where] = base.client("cloudwatch", region_name=where, config=config)
+            return clients[where]
+
         calls: dict[str, Any] = {}
         if buckets:
-            cloudwatch = base.client("cloudwatch", region_name=region, config=config)
-            calls["s3"] = partial(aws.read_storage, stack, cloudwatch, buckets, window)
+            calls["s3"] = partial(aws.read_storage, stack, cloudwatch(region), buckets, window)
         for cache_region, node in clusters.items():
-            cloudwatch = base.client("cloudwatch", region_name=cache_region, config=config)
             calls[f"cache-{cache_region}"] = partial(
-                aws.read_cache, stack, cloudwatch, cache_region, node, window
+                aws.read_cache, stack, cloudwatch(cache_region), cache_region, node, window
             )
         ce = base.client("ce", region_name="us-east-1", config=config)
         calls["spend"] = partial(aws.read_spend, ce, window)
