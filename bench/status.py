@@ -96,7 +96,14 @@ def start_world(scratch: Path):
         "PYTHONPYCACHEPREFIX": str(scratch / "pycache"),
         "PYTHONPATH": str(ROOT),  # this checkout's floyo_scale, whatever is installed
     }
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+    # byte code cached (in PYTHONPYCACHEPREFIX), as an installed package's would be: with
+    # PYTHONDONTWRITEBYTECODE=1 every run would compile floyo_scale again (bench/run.py too)
+    for name in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "PYTHONDONTWRITEBYTECODE",
+    ):
         env.pop(name, None)
 
     def stop() -> None:
