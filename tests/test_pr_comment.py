@@ -11,7 +11,7 @@ from floyo_scale.engine import secret_refs
 from floyo_scale.offline.inventory import Inventory, Resource
 from floyo_scale.offline.synth import synthesize
 from floyo_scale.render import mermaid
-from floyo_scale.render.comment import GITHUB_LIMIT, MARKER, comment
+from floyo_scale.render.review import GITHUB_LIMIT, MARKER, comment
 from floyo_scale.review.affected import Head, RevisionDiff, Side, compare_stack
 from floyo_scale.spec import Workspace, load_stack
 
@@ -157,3 +157,12 @@ def test_a_stack_that_fails_to_plan_now_or_is_removed() -> None:
         "main", BASE, HEAD, (compare_stack("qa", Side(), Side(error="x", failure=failure)),)
     )
     assert with_failure.head_failure() is failure
+
+
+def test_render_comment_is_the_function_once_its_module_is_imported() -> None:
+    """render exports its names lazily; a submodule named like one of them would replace it
+    on the package once imported (the cause of a bug seen only in the whole suite)."""
+    import floyo_scale.render as render
+    import floyo_scale.render.review  # noqa: F401
+
+    assert callable(render.comment) and callable(render.revision_text)

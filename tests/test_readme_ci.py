@@ -10,7 +10,7 @@ from conftest import REPO
 
 from floyo_scale.cost import CostEstimate
 from floyo_scale.offline.inventory import Inventory, Resource
-from floyo_scale.render.comment import comment
+from floyo_scale.render.review import comment
 from floyo_scale.review.affected import Head, RevisionDiff, Side, compare_stack
 
 START = "<!-- sample-comment:start -->"

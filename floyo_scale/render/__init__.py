@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imported on first use
     from ..cost.currency import money, signed_usd, usd, usd_range
     from ..offline.inventory import short_type
-    from .comment import comment, revision_text
     from .plan import (
         diff_markdown,
         diff_text,
@@ -27,6 +26,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imp
         plan_output,
         plan_table,
     )
+    from .review import comment, revision_text
     from .spec import (
         issue_json,
         phase_summary,
@@ -53,8 +53,8 @@ _LAZY = {
     "usd": "..cost.currency",
     "usd_range": "..cost.currency",
     "short_type": "..offline.inventory",
-    "comment": ".comment",
-    "revision_text": ".comment",
+    "comment": ".review",
+    "revision_text": ".review",
     "diff_markdown": ".plan",
     "findings_markdown": ".plan",
     "findings_text": ".plan",
