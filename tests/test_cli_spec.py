@@ -76,13 +76,19 @@ def test_no_phases_folder_is_a_usage_error(tmp_path: Path, cli, monkeypatch) -> 
 # -- phases -----------------------------------------------------------------------------------
 
 
-def test_phases_table(workspace: Path, cli) -> None:
+def test_phases_table(workspace: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # a row per phase
     result = cli("--root", workspace, "phases")
     assert result.code == 0, result.err
     assert_golden("cli/phases.txt", result.out)
     names = {"startup", "growth", "scale", "enterprise"}
     rows = [w[0] for w in map(str.split, result.out.splitlines()) if w and w[0] in names]
     assert rows == ["startup", "growth", "scale", "enterprise"]  # ordered by users
+    monkeypatch.setenv("COLUMNS", "80")  # too narrow for that: a column per phase
+    narrow = cli("--root", workspace, "phases")
+    assert_golden("cli/phases-80.txt", narrow.out)
+    assert max(map(len, narrow.out.splitlines())) <= 80
+    assert narrow.out.splitlines()[2].split() == ["phase", *rows]
 
 
 def test_phases_json(workspace: Path, cli) -> None:

@@ -51,3 +51,26 @@ def test_cli_reference_is_generated_from_help(cli, monkeypatch):
         text = "\n".join(line.rstrip() for line in result.out.strip("\n").splitlines())
         parts += [f"## `{title}`", "", "```text", text, "```", ""]
     assert_golden(REPO / "docs" / "cli.md", "\n".join(parts))
+
+
+def test_every_command_has_examples_and_real_metavars(cli):
+    """Each --help ends with examples of that very command; no option shows a Typer type
+    (`<bool>`, `<str>`, `<int range>`) instead of a metavar."""
+    group = typer.main.get_command(app)
+    paths = []
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        subcommands = getattr(command, "commands", None)
+        paths += [f"{name} {sub}" for sub in subcommands] if subcommands else [name]
+    for path in paths:
+        result = cli(*path.split(), "--help")
+        assert result.code == 0, result.err
+        examples = result.out.split("Examples:", 1)
+        assert len(examples) == 2, f"`floyo-scale {path} --help` shows no examples"
+        shown = [line.strip() for line in examples[1].splitlines() if line.strip()]
+        command = f"floyo-scale {path}"
+        assert shown and all(
+            line.split("  #")[0].strip() == command or line.startswith(command + " ")
+            for line in shown
+        ), shown
+        for token in ("<bool>", "<str>", "<int", "<path>", "<float"):
+            assert token not in result.out, f"`floyo-scale {path} --help` shows {token}"

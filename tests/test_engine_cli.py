@@ -98,7 +98,7 @@ def test_preview_table_flags_data_loss(fake, capsys):
     fake.stack.changes = {"replace": 1}
     code, out, _ = run(capsys, "preview", "-s", "staging", "--target", "urn:a", "--parallel", "3")
     assert code == 0
-    assert "  replace  aws:s3:Bucket archive (bucket)  !! destroys data" in out.splitlines()
+    assert "+- replace aws:s3:Bucket archive (bucket)  !! destroys data" in out.splitlines()
     sent = fake.stack.kwargs("preview")
     assert (sent["target"], sent["parallel"]) == (["urn:a"], 3)
 

@@ -141,7 +141,7 @@ def _diff_phases(
         out(render.diff_markdown(report.diff, extra, max_chars))
     else:
         out(render.diff_text(report.diff))
-        out("".join(f"warning: {w}\n" for w in report.warnings))
+        out(render.lines_text(report.warnings, "warning: "))
         if report.cost:
             out("\n" + render_cost.cost_delta_table(report.cost))
         if report.target_cost is not None:

@@ -8,6 +8,7 @@ traceback only under --traceback. Commands import what they need inside their bo
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -16,14 +17,14 @@ import typer
 from .. import __version__
 from ..errors import ExitCode, FloyoError, OutputError, SpecError
 from . import db, db_move, engine, offline, spec, status
-from .options import OPTIONS, RootOpt, StdoutClosed, err, flush_stdout
+from .options import OPTIONS, RootOpt, StdoutClosed, err, flush_stdout, use_command_classes
 
 app = typer.Typer(
     name="floyo-scale",
     help="Floyo's scaling strategy as code: validate phases and stacks, plan offline, "
     "and drive Pulumi to build them.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -58,6 +59,7 @@ engine.register(app)  # setup, preview, up, destroy, refresh, drift, outputs, ca
 db.register(app)  # db partition, db archive, db restore
 db_move.register()  # db shards, db migrate (on the same group)
 status.register(app)  # status
+use_command_classes(app)  # real metavars in every --help
 
 
 # -- the error boundary --------------------------------------------------------------------
@@ -75,9 +77,21 @@ def _click_exception() -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every error to its exit code. Returns the code (used by tests)."""
-    click_exception = _click_exception()
-
     command = typer.main.get_command(app)
+    # the screen tables and colour are made for: stdout's width (COLUMNS) and colour (a
+    # terminal, NO_COLOR); put back afterwards, so a run in-process leaves no trace
+    from ..render import text as render_text
+
+    screen = render_text.screen()
+    render_text.use(render_text.Screen.detect(sys.stdout, os.environ))
+    try:
+        return _main(command, argv)
+    finally:
+        render_text.use(screen)
+
+
+def _main(command: Any, argv: list[str] | None) -> int:
+    click_exception = _click_exception()
     try:
         # without standalone mode, an Exit (--help, --version, Ctrl-C as 130) is returned
         result = command.main(args=argv, prog_name="floyo-scale", standalone_mode=False)
@@ -126,8 +140,6 @@ def _discard_stdout() -> None:
     """Point stdout's file descriptor at the null device, so that the interpreter's flush at
     exit does not fail a second time on what is still buffered (the Python documentation's
     "Note on SIGPIPE"). Nothing to do when stdout is not a real file (tests capture it)."""
-    import os
-
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):
@@ -148,7 +160,5 @@ def run() -> None:  # console-script entry point
         # sometimes prints "Invalid file descriptor: -1" at exit (PROVIDERS.md, "Measured
         # here"); ending without the interpreter's teardown avoids it and saves ~0.1 s.
         # Nothing of ours registers atexit handlers.
-        import os
-
         os._exit(code)
     sys.exit(code)

@@ -8,6 +8,7 @@ names, items, quantities, prices); no resource input is ever rendered, so no sec
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from ..cost import CostDelta, CostEstimate, CostLine, signed_usd, usd, usd_range
 from ..offline.inventory import short_type
@@ -111,18 +112,37 @@ def cost_json(estimate: CostEstimate) -> str:
 def cost_table(estimate: CostEstimate, width: int | None = None) -> str:
     """Priced lines grouped by provider and component (each group with its subtotal), the
     total, the budget, what is not priced, and the notes. Lines at $0 are counted, not listed
-    (`--format json` lists them)."""
+    (`--format json` lists them). On a narrow screen the quantity and the unit price go into
+    the item column; resource names are never split."""
+    table = _cost_table(estimate, narrow=False)
+    if not render.table_fits(table, width):
+        table = _cost_table(estimate, narrow=True)
+    out = [render.table_text(table, width)]
+    columns = width or render.screen().columns
+    texts = [_budget_text(estimate), _free_summary(estimate)]
+    texts += [
+        f"not priced: {u.count} x {short_type(u.type)} ({u.reason})" for u in estimate.unpriced
+    ]
+    texts += [f"note: {note}" for note in estimate.notes]
+    for text in filter(None, texts):
+        out += [line + "\n" for line in render.wrap_words(text.split(" "), columns, 2)]
+    return "".join(out)
+
+
+def _cost_table(estimate: CostEstimate, *, narrow: bool) -> Any:
     from rich import box
     from rich.table import Table
 
     title = f"Monthly cost: stack {estimate.stack} at phase {estimate.phase} ({estimate.currency})"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("component / resource", no_wrap=True)
-    table.add_column("item", overflow="fold")
-    table.add_column("quantity", justify="right", no_wrap=True)
-    table.add_column("unit price", no_wrap=True)
+    table.add_column("item" if not narrow else "item: quantity × unit price", overflow="fold")
+    if not narrow:
+        table.add_column("quantity", justify="right", no_wrap=True)
+        table.add_column("unit price", no_wrap=True)
     table.add_column("low", justify="right", no_wrap=True)
     table.add_column("high", justify="right", no_wrap=True)
+    blank = ("",) * (1 if narrow else 3)
     groups: dict[tuple[str, str], list[CostLine]] = {}
     for line in _ordered(estimate.lines):
         if not line.free:
@@ -132,33 +152,21 @@ def cost_table(estimate: CostEstimate, width: int | None = None) -> str:
             table.add_section()
         table.add_row(
             f"{provider}: {component}",
-            "",
-            "",
-            "",
+            *blank,
             _money(sum(x.low for x in lines)),
             _money(sum(x.high for x in lines)),
         )
         for line in lines:
-            table.add_row(
-                f"  {line.resource}",
-                line.item,
-                quantity_text(line),
-                unit_price_text(line),
-                _money(line.low),
-                _money(line.high),
-            )
+            if narrow:
+                detail: tuple[str, ...] = (
+                    f"{line.item}: {quantity_text(line)} × {unit_price_text(line)}",
+                )
+            else:
+                detail = (line.item, quantity_text(line), unit_price_text(line))
+            table.add_row(f"  {line.resource}", *detail, _money(line.low), _money(line.high))
     table.add_section()
-    table.add_row("total", "", "", "", _money(estimate.total_low), _money(estimate.total_high))
-    out = [render.table_text(table, width)]
-    out.append(_budget_text(estimate) + "\n")
-    free = _free_summary(estimate)
-    if free:
-        out.append(free + "\n")
-    for u in estimate.unpriced:
-        out.append(f"not priced: {u.count} x {short_type(u.type)} ({u.reason})\n")
-    for note in estimate.notes:
-        out.append(f"note: {note}\n")
-    return "".join(out)
+    table.add_row("total", *blank, _money(estimate.total_low), _money(estimate.total_high))
+    return table
 
 
 def cost_markdown(estimate: CostEstimate) -> str:
@@ -244,7 +252,7 @@ def cost_delta_table(delta: CostDelta, width: int | None = None) -> str:
     table.add_column("item", overflow="fold")
     table.add_column("before", justify="right", no_wrap=True)
     table.add_column("after", justify="right", no_wrap=True)
-    table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("change", justify="right")  # wraps at " to " on a narrow screen
     symbol = {"added": "+", "removed": "-", "changed": "~"}
     group = None
     for d in delta.changed():
@@ -268,6 +276,8 @@ def cost_delta_table(delta: CostDelta, width: int | None = None) -> str:
         _pair(*delta.new_total),
         _delta_pair(delta.total_delta_low, delta.total_delta_high),
     )
+    if not render.table_fits(table, width):
+        table.pad_edge = False  # the two columns of margin, before anything wraps
     out = render.table_text(table, width)
     for text in delta.unpriced_added:
         out += f"newly not priced: {text}\n"

@@ -8,7 +8,17 @@ import json
 from typing import Any
 
 from ..offline.inventory import short_type
-from .text import MARKDOWN_LIMIT, limit_markdown, md_escape, table_text
+from .text import (
+    MARKDOWN_LIMIT,
+    limit_markdown,
+    lines_text,
+    md_escape,
+    paint,
+    screen,
+    table_fits,
+    table_text,
+    wrap_words,
+)
 
 # -- plan ------------------------------------------------------------------------------------
 
@@ -25,30 +35,70 @@ def _flags(resource: Any) -> str:
 
 
 def plan_table(inventory: Any, summary: dict[str, Any]) -> str:
+    """Every resource by component: one row each (component, region, type, name, flags)
+    when that fits the screen; else, on a narrow screen, the types as headings over their
+    resources' names. A name or a type is never split."""
     from rich import box
     from rich.table import Table
 
     title = f"Plan: stack {inventory.stack} at phase {inventory.phase}"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("component", "region", "type", "name", "flags"):
-        table.add_column(column, no_wrap=column != "name", overflow="fold")
-    previous = None
+    groups: dict[str, list[Any]] = {}
     for r in inventory.custom_resources():
-        first = r.component != previous
-        if first and previous is not None:
+        groups.setdefault(r.component, []).append(r)
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("component", "region", "type", "name"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("flags")  # the only column that wraps (at its commas)
+    for i, resources in enumerate(groups.values()):
+        if i:
             table.add_section()
-        previous = r.component
-        table.add_row(
-            r.component if first else "", r.region or "-", short_type(r.type), r.name, _flags(r)
-        )
+        for j, r in enumerate(resources):
+            table.add_row(
+                r.component if j == 0 else "",
+                r.region or "-",
+                short_type(r.type),
+                r.name,
+                _flags(r),
+            )
+    if not table_fits(table):
+        table = _plan_table_narrow(title, groups)
     counts = ", ".join(f"{k} {v}" for k, v in summary["by_component"].items())
     regions = ", ".join(f"{k} {v}" for k, v in summary["by_region"].items())
-    return (
-        table_text(table)
-        + f"{summary['resources']} resources ({counts})\n"
-        + f"by region: {regions}\n"
-        + f"stateful: {summary['stateful']}, protected: {summary['protected']}\n"
+    width = screen().columns
+    footer = [
+        f"{summary['resources']} resources ({counts})",
+        f"by region: {regions}",
+        f"stateful: {summary['stateful']}, protected: {summary['protected']}",
+    ]
+    return table_text(table) + "".join(
+        line + "\n" for text in footer for line in wrap_words(text.split(" "), width, 2)
     )
+
+
+def _plan_table_narrow(title: str, groups: dict[str, list[Any]]) -> Any:
+    """The plan on a narrow screen: component, then each type as a heading, its resources'
+    names under it (with region and flags beside them)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("component / type / name", no_wrap=True)
+    table.add_column("region", no_wrap=True)
+    table.add_column("flags")
+    for i, resources in enumerate(groups.values()):
+        if i:
+            table.add_section()
+        table.add_row(Text(resources[0].component, style="bold"), "", "")
+        by_type: dict[str, list[Any]] = {}
+        for r in resources:
+            by_type.setdefault(short_type(r.type), []).append(r)
+        for type_, members in by_type.items():
+            table.add_row(f"  {type_}", "", "")
+            for r in members:
+                table.add_row(f"    {r.name}", r.region or "-", _flags(r))
+    return table
 
 
 def plan_markdown(
@@ -87,6 +137,15 @@ def plan_markdown(
 # -- diff ------------------------------------------------------------------------------------
 
 _SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
+_COLOR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
+
+
+def change_mark(kind: str) -> str:
+    """`+ create`, `~ update`, `+- replace`, `- delete`: symbol and word, in colour on a
+    terminal (green, yellow, magenta, red); the width is the same either way."""
+    symbol, color = _SYMBOL.get(kind, ""), _COLOR.get(kind)
+    text = f"{symbol:>2} {kind:<7}"
+    return paint(text, color) if color else text
 
 
 def _value(value: Any) -> str:
@@ -95,31 +154,43 @@ def _value(value: Any) -> str:
 
 
 def diff_text(diff: Any) -> str:
+    """One line per change (wrapped between words on a narrow screen, never inside a
+    name or a type), its changed inputs under it."""
     old, new = diff.old, diff.new
     head = f"Diff: {old.stack}@{old.phase} -> {new.stack}@{new.phase}"
+    width = screen().columns
     lines = [head, ""]
     for change in diff.changes:
         r = change.resource
-        mark = "  !! destroys data" if change.destructive else ""
-        lines.append(
-            f"{_SYMBOL[change.kind]:>2} {change.kind:<7} {short_type(r.type)} {r.name} "
-            f"[{r.component}, {r.region or '-'}]{mark}"
-        )
+        words = [short_type(r.type), r.name, f"[{r.component}, {r.region or '-'}]"]
+        if change.destructive:
+            words.append(" !! destroys data")  # two spaces before it once joined
+        # wrapped as plain text (the change mark is 10 characters wide), then painted
+        wrapped = wrap_words(["x" * 10, *words], width, 11)
+        wrapped[0] = change_mark(change.kind) + wrapped[0][10:]
+        if change.destructive:
+            wrapped[-1] = wrapped[-1].replace(
+                "!! destroys data", paint("!! destroys data", "bold red")
+            )
+        lines += wrapped
         for key, (before, after) in change.inputs.items():
-            forced = " (forces replacement)" if key in change.replaced_by else ""
-            lines.append(f"        {key}: {_value(before)} -> {_value(after)}{forced}")
+            forced = "(forces replacement)" if key in change.replaced_by else ""
+            words = [f"{key}:", _value(before), "->", _value(after), forced]
+            lines += [" " * 8 + line for line in wrap_words(words, width - 8, 4)]
         for key in change.secrets:
-            forced = " (forces replacement)" if key in change.replaced_by else ""
-            lines.append(f"        {key}: [secret] changed{forced}")
-    notes = "".join(f"note: {n}\n" for n in diff.notes)
+            forced = "(forces replacement)" if key in change.replaced_by else ""
+            lines += [
+                " " * 8 + line
+                for line in wrap_words([f"{key}:", "[secret]", "changed", forced], width - 8, 4)
+            ]
+    notes = lines_text([f"note: {n}" for n in diff.notes])
     if not diff.changes:
         return f"{head}\n\nno changes\n{notes}"
     counts = diff.counts()
-    lines += [
-        "",
-        ", ".join(f"{n} to {k}" for k, n in counts.items())
-        + (f"; {len(diff.destructive)} destroy data" if diff.destructive else ""),
-    ]
+    summary = ", ".join(f"{n} to {k}" for k, n in counts.items()) + (
+        f"; {len(diff.destructive)} destroy data" if diff.destructive else ""
+    )
+    lines += ["", *wrap_words(summary.split(" "), width, 2)]
     return "\n".join(lines) + "\n" + notes
 
 
@@ -214,5 +285,8 @@ def plan_output(report: Any, format: str, max_chars: int) -> str:
     if format == "markdown":
         extra = f"**{cost}**" + "".join(f"\n\n> [!WARNING]\n> {w}" for w in report.warnings)
         return plan_markdown(report.inventory, summary, extra, max_chars)
-    warnings = "".join(f"warning: {w}\n" for w in report.warnings)
-    return plan_table(report.inventory, summary) + cost + "\n" + warnings
+    return (
+        plan_table(report.inventory, summary)
+        + lines_text([cost])
+        + lines_text(report.warnings, "warning: ")
+    )

@@ -18,6 +18,8 @@ from typing import IO, Any
 from ..engine.events import Event
 from ..guards import QUIET_OPS, is_ci
 from ..offline.inventory import short_type
+from .plan import change_mark
+from .text import paint
 
 _ACTIVE = {  # what a running step is called while it runs
     "create": "creating",
@@ -215,16 +217,18 @@ def display(stream: IO[str], env: Mapping[str, str]) -> Iterator[Display]:
 
 
 def _change_mark(step: Any) -> str:
-    return "  !! destroys data" if step.destroys_data else ""
+    return "  " + paint("!! destroys data", "bold red") if step.destroys_data else ""
 
 
 def preview_table(report: Any) -> str:
+    """A line per change: `+ create`, `~ update`, `+- replace`, `- delete` (in colour on a
+    terminal), the type, the name, the changed keys."""
     changes = report.changes
     lines = [f"Preview: {report.op} of stack {report.stack}", ""]
     for step in sorted(changes, key=lambda s: (s.op, s.type, s.name)):
         keys = f" ({', '.join(step.keys)})" if step.keys else ""
         lines.append(
-            f"  {step.op:<8} {short_type(step.type)} {step.name}{keys}{_change_mark(step)}"
+            f"{change_mark(step.op)} {short_type(step.type)} {step.name}{keys}{_change_mark(step)}"
         )
     lines += ["", counts_line(report.counts) if changes else "no changes"]
     return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ from typing import Any
 from ..cost.currency import money
 from ..errors import SpecError, SpecIssue
 from ..spec.yamlload import Provenance
-from .text import table_text, to_json, users_text
+from .text import lines_text, table_fits, table_text, to_json, users_text
 
 # -- errors ------------------------------------------------------------------------------
 
@@ -58,40 +58,45 @@ def phase_summary(name: str, phase: Any) -> dict[str, Any]:
 
 
 def phases_table(summaries: list[dict[str, Any]]) -> str:
+    """A row per phase; on a screen too narrow for that, a column per phase."""
     from rich import box
     from rich.table import Table
 
+    header = ("phase", "users", "budget/mo", "vercel", "supabase", "shards", "cache", "regions")
+    rows = [_phase_row(s) for s in summaries]
     table = Table(title="Scaling phases", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in (
-        "phase",
-        "users",
-        "budget/mo",
-        "vercel",
-        "supabase",
-        "shards",
-        "cache",
-        "regions",
-    ):
-        table.add_column(column, no_wrap=True)
-    for s in summaries:
-        sb = s["supabase"]
-        replicas = f" +{sb['read_replicas']} replica{'s' if sb['read_replicas'] != 1 else ''}"
-        cache = s["cache"]
-        table.add_row(
-            s["name"],
-            users_text(s["users"]["min"], s["users"]["max"]),
-            money(s["budget_usd"]),
-            s["vercel_plan"],
-            f"{sb['plan']}/{sb['compute']}" + (replicas if sb["read_replicas"] else ""),
-            str(s["shards"]),
-            "-"
-            if cache is None
-            else cache.get("provider") or "?"
-            if cache["node_type"] is None
-            else f"{cache['node_type'].removeprefix('cache.')} x{1 + cache['replicas']}",
-            "\n".join(s["regions"]),
-        )
+    for column in header:
+        table.add_column(column, no_wrap=column not in ("supabase", "cache"))
+    for row in rows:
+        table.add_row(*row)
+    if not table_fits(table):
+        table = Table(title="Scaling phases", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("phase", no_wrap=True)
+        for row in rows:
+            table.add_column(row[0])
+        for i, name in enumerate(header[1:], start=1):
+            table.add_row(name, *(row[i] for row in rows))
     return table_text(table)
+
+
+def _phase_row(s: dict[str, Any]) -> tuple[str, ...]:
+    sb = s["supabase"]
+    replicas = f" +{sb['read_replicas']} replica{'s' if sb['read_replicas'] != 1 else ''}"
+    cache = s["cache"]
+    return (
+        s["name"],
+        users_text(s["users"]["min"], s["users"]["max"]),
+        money(s["budget_usd"]),
+        s["vercel_plan"],
+        f"{sb['plan']}/{sb['compute']}" + (replicas if sb["read_replicas"] else ""),
+        str(s["shards"]),
+        "-"
+        if cache is None
+        else cache.get("provider") or "?"
+        if cache["node_type"] is None
+        else f"{cache['node_type'].removeprefix('cache.')} x{1 + cache['replicas']}",
+        "\n".join(s["regions"]),
+    )
 
 
 # -- show ----------------------------------------------------------------------------------
@@ -178,7 +183,7 @@ def validate_text(report: Any) -> str:
             parts.append(
                 f"{len(names)} {what}{'s' if len(names) != 1 else ''} ({', '.join(names)})"
             )
-    return "valid: " + " and ".join(parts or ["nothing to check"]) + "\n"
+    return lines_text(["valid: " + " and ".join(parts or ["nothing to check"])])
 
 
 def show_output(desc: Any, provenance: bool, format: str) -> str:

@@ -1,0 +1,76 @@
+"""Examples shown at the end of every command's --help (the Typer epilog), by command path.
+
+tests/test_docs.py checks that every command has some, and that each example names its own
+command.
+"""
+
+from __future__ import annotations
+
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "validate": (
+        "floyo-scale validate",
+        "floyo-scale validate --stack production --format json",
+    ),
+    "phases": ("floyo-scale phases", "floyo-scale phases --format json"),
+    "show": (
+        "floyo-scale show --phase growth",
+        "floyo-scale show --stack production --provenance",
+    ),
+    "schema": ("floyo-scale schema phase > phases/schema.json",),
+    "plan": (
+        "floyo-scale plan --stack production",
+        "floyo-scale plan --phase scale --format markdown",
+        "floyo-scale plan --stack production --format json > base.json",
+    ),
+    "diff": (
+        "floyo-scale diff growth scale",
+        "floyo-scale diff base.json --stack production",
+        "floyo-scale diff ./growth scale    # a saved plan in the file ./growth",
+    ),
+    "graph": ("floyo-scale graph --phase enterprise > graph.mmd",),
+    "cost": (
+        "floyo-scale cost --stack production",
+        "floyo-scale cost --phase enterprise --format markdown",
+    ),
+    "doctor": (
+        "floyo-scale doctor --stack staging",
+        "floyo-scale doctor --stack production --format json",
+    ),
+    "setup": ("floyo-scale setup",),
+    "preview": (
+        "floyo-scale preview --stack staging",
+        "floyo-scale preview --stack production --phase scale --format markdown",
+    ),
+    "up": (
+        "floyo-scale up --stack staging",
+        "floyo-scale up --stack production --phase scale --yes",
+    ),
+    "destroy": ("floyo-scale destroy --stack dev", "floyo-scale destroy --stack dev --yes"),
+    "refresh": ("floyo-scale refresh --stack staging",),
+    "drift": (
+        "floyo-scale drift --stack production",
+        "floyo-scale drift --stack production --format json",
+    ),
+    "outputs": ("floyo-scale outputs --stack staging", "floyo-scale outputs --stack dev -f json"),
+    "cancel": ("floyo-scale cancel --stack staging",),
+    "db partition": (
+        "floyo-scale db partition --stack production --dry-run",
+        "floyo-scale db partition --stack production --premake 6",
+    ),
+    "db archive": (
+        "floyo-scale db archive --stack production --dry-run",
+        "floyo-scale db archive --stack production --older-than 90",
+    ),
+    "db restore": (
+        "floyo-scale db restore --stack production --table events --partition events_p20250101",
+    ),
+}
+
+
+def epilog(path: str) -> str | None:
+    """The epilog of the command at `path` ("plan", "db archive"): its examples, one a line
+    (`\\b` keeps the line breaks in Typer's help)."""
+    lines = EXAMPLES.get(path)
+    if not lines:
+        return None
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
