@@ -105,7 +105,8 @@ def test_pulumi_backend_url_overrides_the_backend(root, env):
 
 def test_pulumi_cloud_keeps_its_own_secrets_and_needs_no_passphrase(root, env):
     no_pass = {k: v for k, v in env.items() if k != "PULUMI_CONFIG_PASSPHRASE"}
-    t = target(root, no_pass | {"PULUMI_BACKEND_URL": "https://api.pulumi.com"})
+    cloud = {"PULUMI_BACKEND_URL": "https://api.pulumi.com", "PULUMI_ACCESS_TOKEN": "pul-x"}
+    t = target(root, no_pass | cloud)
     assert t.secrets_provider is None
 
 

@@ -229,7 +229,7 @@ def test_destroy_with_yes_lists_then_destroys(fake, capsys):
     code, out, err = run(capsys, "destroy", "--stack", "dev", "--yes")
     assert code == 0, err
     assert fake.stack.ops() == ["preview_destroy", "destroy"]
-    assert "delete   aws:s3:Bucket uploads  !! destroys data" in err
+    assert " - delete  aws:s3:Bucket uploads  !! destroys data" in err
     assert out == "destroy: stack dev — 1 to delete\n"
     assert fake.opened[0][0] == "select"  # destroy never creates a stack
 

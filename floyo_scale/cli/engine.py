@@ -1,5 +1,5 @@
-"""The commands that drive the Pulumi engine: setup, preview, up, promote, destroy, refresh,
-drift, outputs, cancel (see docs/engine.md).
+"""The commands that drive the Pulumi engine: doctor, setup, preview, up, promote, destroy,
+refresh, drift, outputs, cancel (see docs/engine.md).
 
 Thin: parse, call one function of floyo_scale.engine, render, exit. Each imports what it
 needs inside its body, so `floyo-scale --help` never imports Pulumi. Progress goes to stderr
@@ -26,6 +26,7 @@ from .options import out as _out
 if TYPE_CHECKING:
     from ..engine import PreviewReport, Review, Target
     from ..render.progress import Display
+    from ..spec import ResolvedStack
 
 
 class PreviewFormat(StrEnum):
@@ -68,15 +69,22 @@ ParallelOpt = Annotated[
 
 
 def _target(
-    stack: str, phase: str | None, *, run_program: bool, decrypt: bool = True, aws: bool = True
+    stack: str,
+    phase: str | None,
+    *,
+    run_program: bool,
+    decrypt: bool = True,
+    aws: bool = True,
+    resolved: ResolvedStack | None = None,
 ) -> Target:
+    """The stack, with every prerequisite checked at once (engine.prerequisites)."""
     from .. import engine
     from ..spec import Workspace, load_stack
 
     workspace = Workspace.find(OPTIONS.root)
-    resolved = load_stack(workspace, stack, phase)
+    resolved = resolved or load_stack(workspace, stack, phase)
     return engine.prepare(
-        resolved, workspace.root, run_program=run_program, decrypt=decrypt, aws=aws
+        resolved, workspace.root, run_program=run_program, decrypt=decrypt, aws=aws, cli=True
     )
 
 
@@ -113,6 +121,33 @@ def _ask(stack: str, what: str) -> bool:
 
 
 # -- commands ------------------------------------------------------------------------------
+
+
+def doctor(
+    stack: Annotated[
+        str, typer.Option("--stack", "-s", help="Stack to check (default: dev).")
+    ] = "dev",
+    format: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutFormat.table,
+) -> None:
+    """Check everything the engine commands need for a stack; list all that is missing.
+
+    The passphrase, the secret variables the stack file refers to, AWS credentials for the
+    stack's account, the Pulumi CLI and its plugins, and the state backend: each checked on
+    its own, each problem with a hint. Runs nothing, changes nothing. Exit 0 when all is
+    there, 2 when anything is missing (a missing plugin is only a warning).
+    """
+    from .. import render
+    from ..engine import prerequisites
+    from ..render.doctor import doctor_error, doctor_text
+    from ..spec import Workspace, load_stack
+
+    workspace = Workspace.find(OPTIONS.root)
+    report, _ = prerequisites.check(load_stack(workspace, stack), workspace.root)
+    _out(render.to_json(report.to_json()) if format is OutFormat.json else doctor_text(report))
+    if not report.ok:
+        raise doctor_error(report)
 
 
 def setup() -> None:
@@ -185,11 +220,12 @@ def up(
 
     Runs the offline plan and a real preview first: refuses (exit 6) to delete or replace a
     database, replica, bucket or cache without --allow-destroy, and a phase over budget
-    without --allow-over-budget. Production asks for confirmation on a terminal; in CI it
-    needs --yes.
+    without --allow-over-budget (both known offline are refused before any credential is
+    needed). Production asks for confirmation on a terminal; in CI it needs --yes.
     """
     from .. import engine, guards
     from ..render import progress
+    from ..spec import Workspace, load_stack
 
     is_tty, is_ci = _terminal()
     decision = guards.confirmation(
@@ -197,7 +233,11 @@ def up(
     )
     if decision == "refuse":
         raise guards.refusal("changing", stack, is_ci)
-    spec = _target(stack, phase, run_program=True)
+    workspace = Workspace.find(OPTIONS.root)
+    resolved = load_stack(workspace, stack, phase)
+    offline = engine.review_offline(resolved, workspace.root)
+    engine.check_offline(offline, allow_destroy=allow_destroy, allow_over_budget=allow_over_budget)
+    spec = _target(stack, phase, run_program=True, resolved=resolved)
     with _engine_run() as sink:
 
         def approve(review: Review) -> bool:
@@ -213,6 +253,7 @@ def up(
             allow_over_budget=allow_over_budget,
             targets=target or (),
             parallel=parallel,
+            offline=offline,
         )
     _out(f"up: stack {stack} — {progress.counts_line(report.counts)}\n")
     _out(progress.outputs_table(progress.outputs_values(report.outputs, show_secrets=False)))
@@ -425,6 +466,7 @@ def cancel(
 
 
 COMMANDS: tuple[Any, ...] = (
+    doctor,
     setup,
     preview,
     up,

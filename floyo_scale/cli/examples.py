@@ -45,6 +45,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "floyo-scale up --stack staging",
         "floyo-scale up --stack production --phase scale --yes",
     ),
+    "promote": (
+        "floyo-scale promote --from staging --to production",
+        "floyo-scale promote --from staging --to production --yes",
+    ),
     "destroy": ("floyo-scale destroy --stack dev", "floyo-scale destroy --stack dev --yes"),
     "refresh": ("floyo-scale refresh --stack staging",),
     "drift": (

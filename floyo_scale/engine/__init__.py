@@ -4,9 +4,10 @@
 Owns: the Target a command runs against (target), the Pulumi CLI and plugins (install),
 signals (signals), stack locks and the stale-lock policy (locks), Automation API errors
 (failures), engine events (events), results (results), an opened stack (session), `up` and
-`destroy` with their guards (deploy), what an update runs (release: commit, spec digest,
-version) and `promote` (promote), and the AWS checks made before the engine runs
-(aws_preflight).
+`destroy` with their guards and what `up` checks offline (deploy), what an update runs
+(release: commit, spec digest, version) and `promote` (promote), every prerequisite
+checked at once before the engine runs (prerequisites: `doctor`), and the AWS checks
+among them (aws_preflight).
 
 May import: pulumi.automation, errors, spec, infra, offline, cost, guards, policy. Never
 render or cli: it never prints; progress goes to a sink (events.Event), results are
@@ -27,13 +28,16 @@ Three things the Automation API does not do for us, done here:
 
 from .deploy import (
     DestroyReport,
+    OfflineReview,
     check_budget,
+    check_offline,
     deploy,
     destroy,
     drift,
     drift_error,
     estimate,
     release_lock,
+    review_offline,
     review_up,
 )
 from .events import Event, Sink
@@ -52,6 +56,7 @@ from .install import (
     setup,
 )
 from .locks import LockHolder, check_stale, parse_lock_holders, read_lock_files
+from .prerequisites import prepare
 from .promote import PromoteReport, check_same, last_release, promote
 from .release import Release
 from .release import current as current_release
@@ -64,7 +69,6 @@ from .target import (
     WORK_DIR,
     Target,
     default_backend,
-    prepare,
     secret_refs,
     secrets_provider,
     stack_secrets,
@@ -100,6 +104,9 @@ __all__ = [
     "Target",
     "UpReport",
     "check_budget",
+    "check_offline",
+    "OfflineReview",
+    "review_offline",
     "cli_root",
     "current_release",
     "data_dir",

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ..cost import CostEstimate, estimate_for_stack
 from ..errors import DriftDetected, FloyoError, GuardrailError
 from ..guards import (
+    Loss,
     downgrade,
     losses_from_diff,
     losses_from_preview,
@@ -27,18 +29,57 @@ from .session import Session
 # -- up, with its guards -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OfflineReview:
+    """What `up` knows before it needs credentials: the plan, its cost, and what a change
+    from the stack file's own phase to another (`up --phase P`) would destroy."""
+
+    inventory: Inventory
+    cost: CostEstimate
+    losses: tuple[Loss, ...]
+
+
+def review_offline(stack: ResolvedStack, root: Path) -> OfflineReview:
+    """The offline plan and cost of `stack`; with a phase other than the stack file's, the
+    stateful resources moving there from the file's phase would delete or replace (the
+    deployed phase, read from the state, is compared again after the preview)."""
+    from ..offline.synth import synthesize
+
+    inventory = synthesize(stack)
+    losses: tuple[Loss, ...] = ()
+    if stack.phase_name != stack.stack.phase:
+        declared = load_stack(Workspace(root), stack.name, stack.stack.phase)
+        losses = losses_from_diff(diff_inventories(synthesize(declared), inventory))
+    return OfflineReview(inventory, estimate(stack, inventory), losses)
+
+
+def check_offline(review: OfflineReview, *, allow_destroy: bool, allow_over_budget: bool) -> None:
+    """The guards known offline, before any credential is asked for: what `up` refuses
+    (policy.refusals: data the phase change destroys, then over budget; exit 6 unless
+    allowed), the same list `diff` reports."""
+    enforce(
+        refusals(review.losses, review.cost),
+        allow_destroy=allow_destroy,
+        allow_over_budget=allow_over_budget,
+    )
+
+
 def review_up(
-    session: Session, *, targets: Sequence[str] = (), parallel: int | None = None
+    session: Session,
+    *,
+    targets: Sequence[str] = (),
+    parallel: int | None = None,
+    offline: OfflineReview | None = None,
 ) -> Review:
     """The offline plan (and, on a phase change, its diff from the deployed phase), the cost,
-    and a real preview."""
+    and a real preview. `offline`: the plan and cost already made (not made again)."""
     from ..offline.synth import synthesize
 
     target = session.target
     stack = target.stack
     notes: list[str] = []
     deployed = session.deployed_phase()
-    new_inventory = synthesize(stack)
+    new_inventory = offline.inventory if offline is not None else synthesize(stack)
     old_stack: ResolvedStack | None = None
     diff = None
     if deployed and deployed != stack.phase_name:
@@ -48,7 +89,7 @@ def review_up(
             notes.append(f"deployed phase {deployed!r} does not load ({exc}); no offline diff")
         else:
             diff = diff_inventories(synthesize(old_stack), new_inventory)
-    new_cost = estimate(stack, new_inventory)
+    new_cost = offline.cost if offline is not None else estimate(stack, new_inventory)
     preview = session.preview(targets=targets, parallel=parallel)
     losses = merge_losses(losses_from_preview(preview.steps), losses_from_diff(diff))
     change = None
@@ -89,11 +130,13 @@ def deploy(
     allow_over_budget: bool = False,
     targets: Sequence[str] = (),
     parallel: int | None = None,
+    offline: OfflineReview | None = None,
 ) -> UpReport:
     """`up`, safely: review (offline plan + real preview), refuse data loss (exit 6) and an
     over-budget phase (exit 6) unless allowed, ask `approve` (the confirmation rule lives
-    with the caller, who knows the terminal), then update."""
-    review = review_up(session, targets=targets, parallel=parallel)
+    with the caller, who knows the terminal), then update. `offline`: the review made
+    before the credentials were asked for (review_offline), reused."""
+    review = review_up(session, targets=targets, parallel=parallel, offline=offline)
     if review.preview.unreadable and not allow_destroy:
         raise GuardrailError(
             f"{review.preview.unreadable} event(s) of the preview could not be read, so it "

@@ -43,7 +43,8 @@ def open_session(
     """
     from ..infra import program as infra_program
 
-    command = command or install.find_cli()  # looked up here, so tests can replace it
+    # found by prepare(cli=True), else looked up here (so tests can replace it)
+    command = command or target.command or install.find_cli()
     target.work_dir.mkdir(parents=True, exist_ok=True)
     if target.state_dir is not None:
         target.state_dir.mkdir(parents=True, exist_ok=True)  # created on first use

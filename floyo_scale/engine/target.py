@@ -5,7 +5,6 @@ engine command runs against.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,8 +14,7 @@ from typing import Any
 from ..errors import (
     UsageError,
 )
-from ..spec import ResolvedStack, Workspace, secret_env_name
-from . import aws_preflight, release
+from ..spec import ResolvedStack, secret_env_name
 
 STATE_DIR = Path(".floyo") / "state"
 WORK_DIR = Path(".floyo") / "work"
@@ -37,6 +35,7 @@ class Target:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     # what an update records (release.Release.to_output()), exported as `floyo_release`
     release: Mapping[str, Any] | None = None
+    command: Any = field(default=None, repr=False, compare=False)  # the Pulumi CLI, if found
 
     @property
     def name(self) -> str:
@@ -142,36 +141,3 @@ def secrets_provider(
             "point it at the file that holds the passphrase",
         )
     return "passphrase"
-
-
-def prepare(
-    stack: ResolvedStack,
-    root: Path,
-    env: Mapping[str, str] | None = None,
-    *,
-    run_program: bool = True,
-    decrypt: bool = True,
-    aws: bool = False,
-) -> Target:
-    """Everything the engine needs for `stack`, checked before any process starts.
-
-    `run_program`: the command runs the program (preview, up), so every secret it refers to
-    must be set. `decrypt`: the command reads or writes secrets (all but `cancel`). `aws`:
-    the command touches AWS (preview, up, destroy, refresh, drift; not outputs, cancel).
-    """
-    env = os.environ if env is None else env
-    backend = env.get("PULUMI_BACKEND_URL") or default_backend(root)
-    target = Target(
-        stack=stack,
-        root=root,
-        backend=backend,
-        secrets_provider=secrets_provider(stack, backend, env, required=decrypt),
-        secrets=stack_secrets(stack, env, required=run_program),
-        # the program records what it runs (commit, spec digest, version): `promote` checks it
-        release=release.current(Workspace(root)).to_output() if run_program else None,
-    )
-    if aws and not aws_preflight.skipped(env):
-        # AWS preflight (docs/engine.md): the credentials work, are the stack's account
-        # (exit 6 if not) and reach an s3:// state bucket; boto3, before `pulumi` starts.
-        aws_preflight.check_aws(stack, backend)
-    return target
