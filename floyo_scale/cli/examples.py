@@ -65,6 +65,19 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "floyo-scale db archive --stack production --dry-run",
         "floyo-scale db archive --stack production --older-than 90",
     ),
+    "db shards": (
+        "floyo-scale db shards --stack production",
+        "floyo-scale db shards --stack production --batch-keys 500 --yes",
+    ),
+    "db migrate": (
+        "floyo-scale db migrate --stack production --until verify",
+        "floyo-scale db migrate --stack production --yes",
+        "floyo-scale db migrate --stack production --finalize --yes",
+    ),
+    "status": (
+        "floyo-scale status --stack production",
+        "floyo-scale status --stack production --format markdown --window 168",
+    ),
     "db restore": (
         "floyo-scale db restore --stack production --table events --partition events_p20250101",
     ),
