@@ -145,8 +145,8 @@ def _diff_phases(
         if report.cost:
             out("\n" + render_cost.cost_delta_table(report.cost))
         if report.target_cost is not None:
-            out(f"target: {render_cost.cost_summary(report.target_cost)}\n")
-        out(render.findings_text(report.findings))
+            out(render.lines_text([f"target: {render_cost.cost_summary(report.target_cost)}"]))
+        out(render.lines_text(render.findings_text(report.findings).splitlines()))
     return report.findings
 
 

@@ -153,12 +153,14 @@ def table_min_width(table: Any) -> int:
 
 def lines_text(lines: list[str], prefix: str = "") -> str:
     """Each line (prefixed: `warning: `) wrapped between words to the screen's width, the
-    lines it continues on indented by two."""
-    return "".join(
-        wrapped + "\n"
-        for line in lines
-        for wrapped in wrap_words((prefix + line).split(" "), _screen.columns, 2)
-    )
+    lines it continues on indented by two more than it is."""
+    out = []
+    for line in lines:
+        text = prefix + line
+        lead = len(text) - len(text.lstrip(" "))
+        wrapped = wrap_words(text.split(" "), _screen.columns - lead, 2)
+        out += [" " * lead + part + "\n" for part in wrapped] or ["\n"]
+    return "".join(out)
 
 
 def wrap_words(words: list[str], width: int, indent: int) -> list[str]:
