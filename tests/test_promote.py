@@ -191,3 +191,37 @@ def test_refuses_when_production_would_lose_data(stacks, capsys) -> None:
 def test_same_stack_is_a_usage_error(stacks, capsys) -> None:
     capsys.readouterr()
     assert main(["promote", "--from", "staging", "--to", "staging", "--yes"]) == 2
+
+
+def test_in_two_halves_with_each_side_s_credentials(stacks, repo: Path, capsys) -> None:
+    """CI holds one account's credentials at a time: --check-only (staging's release and
+    drift, nothing of production), then --source-drift-checked (the release again, then
+    production)."""
+    capsys.readouterr()
+    code = main(["promote", "--from", "staging", "--to", "production", "--check-only"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "promote: staging ran" in out and "the same as this checkout" in out
+    assert "preview_refresh" in stacks["staging"].ops() and stacks["production"].ops() == []
+    stacks["staging"].calls.clear()
+    code, _, err = promote(capsys, "--source-drift-checked")
+    assert code == 0, err
+    assert "preview_refresh" not in stacks["staging"].ops()
+    assert "history" in stacks["staging"].ops() and stacks["production"].ops()[-1] == "up"
+    ran(stacks["staging"], Release("0" * 40, False, "sha256:0", "0.1.0"))
+    code, _, err = promote(capsys, "--source-drift-checked")
+    assert code == 6 and "last ran commit 000000000000" in err  # the release is always checked
+    capsys.readouterr()
+    both = ["--check-only", "--source-drift-checked"]
+    assert main(["promote", "--from", "staging", "--to", "production", *both]) == 2
+
+
+def test_check_only_refuses_drift(stacks, capsys) -> None:
+    stacks["staging"].events["preview_refresh"] = [
+        step_event(DRIFT, "update", BUCKET, "uploads", diffs=["versioning"]),
+        summary(update=1),
+    ]
+    stacks["staging"].changes = {"update": 1}
+    capsys.readouterr()
+    code = main(["promote", "--from", "staging", "--to", "production", "--check-only"])
+    assert code == 6 and "has drifted" in capsys.readouterr().err

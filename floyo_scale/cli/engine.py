@@ -279,6 +279,22 @@ def promote(
             "--allow-over-budget", help="Go on although the phase costs more than its budget."
         ),
     ] = False,
+    check_only: Annotated[
+        bool,
+        typer.Option(
+            "--check-only",
+            help="Only check --from (its release and its drift, with its credentials); "
+            "touch nothing of --to.",
+        ),
+    ] = False,
+    source_drift_checked: Annotated[
+        bool,
+        typer.Option(
+            "--source-drift-checked",
+            help="--from's drift was checked just before (--check-only, with its own "
+            "credentials): check its release again, not its drift.",
+        ),
+    ] = False,
     lock_timeout: LockTimeoutOpt = 0.0,
     parallel: ParallelOpt = None,
 ) -> None:
@@ -288,6 +304,10 @@ def promote(
     checkout's commit and spec digest (its `floyo_release` output), it has not drifted, and
     the --to stack's preview deletes or replaces no database, bucket or cache (without
     --allow-destroy). Then runs `up` on --to, which records the same release.
+
+    The drift check reads --from's cloud, so it needs --from's credentials; where one job
+    holds one account's at a time (CI), run `--check-only` with --from's, then
+    `--source-drift-checked` with --to's.
     """
     from .. import engine, guards
     from ..render import progress
@@ -299,15 +319,29 @@ def promote(
         raise UsageError(
             "--from and --to name the same stack", "e.g. --from staging --to production"
         )
+    if check_only and source_drift_checked:
+        from ..errors import UsageError
+
+        raise UsageError(
+            "--check-only and --source-drift-checked are the two halves of one promotion",
+            "run --check-only with --from's credentials, then --source-drift-checked",
+        )
+    # the source's release and history are in the state; its drift is in its own account
+    source_spec = _target(from_stack, None, run_program=False, aws=not source_drift_checked)
+    now = engine.current_release(Workspace(source_spec.root))
+    if check_only:
+        with _engine_run() as sink:
+            source = engine.open_session(source_spec, sink=sink, lock_timeout=lock_timeout)
+            ran = engine.check_source(source, now)
+        _out(f"promote: {from_stack} ran {ran.describe()}, the same as this checkout\n")
+        return
     is_tty, is_ci = _terminal()
     decision = guards.confirmation(
         required=guards.is_production(to_stack), yes=yes, is_tty=is_tty, is_ci=is_ci
     )
     if decision == "refuse":
         raise guards.refusal("changing", to_stack, is_ci)
-    source_spec = _target(from_stack, None, run_program=False)
     dest_spec = _target(to_stack, None, run_program=True)
-    now = engine.current_release(Workspace(dest_spec.root))
     with _engine_run() as sink:
 
         def approve(review: Review) -> bool:
@@ -324,6 +358,7 @@ def promote(
             approve=approve,
             allow_destroy=allow_destroy,
             allow_over_budget=allow_over_budget,
+            source_drift_checked=source_drift_checked,
             parallel=parallel,
         )
     _out(

@@ -57,7 +57,7 @@ from .install import (
 )
 from .locks import LockHolder, check_stale, parse_lock_holders, read_lock_files
 from .prerequisites import prepare
-from .promote import PromoteReport, check_same, last_release, promote
+from .promote import PromoteReport, check_same, check_source, last_release, promote
 from .release import Release
 from .release import current as current_release
 from .results import Drift, DriftReport, Output, PreviewReport, Review, UpReport
@@ -114,6 +114,7 @@ __all__ = [
     "deploy",
     "DestroyReport",
     "check_same",
+    "check_source",
     "check_stale",
     "destroy",
     "drift_error",

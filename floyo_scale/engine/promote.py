@@ -86,6 +86,31 @@ def check_same(ran: Release, now: Release, stack: str) -> None:
         )
 
 
+def check_source(source: Session, now: Release, *, drift: bool = True) -> Release:
+    """Refusals 1 and 2: the source's last successful update ran `now`, and (unless `drift`
+    is False) it has not drifted. Returns what it ran.
+
+    The release and the history are read from the state; the drift needs the source's own
+    cloud credentials (its AWS account), which a job holding the destination's may lack:
+    `promote --check-only` runs this part alone, with the source's credentials."""
+    name = source.target.name
+    ran = last_release(source)
+    check_same(ran, now, name)
+    if not drift:
+        return ran
+    report = source.drift()
+    if report.has_drift:
+        listed = ", ".join(f"{d.type} {d.name}" for d in report.drifted[:10])
+        more = f" (and {len(report.drifted) - 10} more)" if len(report.drifted) > 10 else ""
+        raise GuardrailError(
+            f"refusing to promote: stack {name} has drifted from what was deployed"
+            + (f": {listed}{more}" if listed else ""),
+            f"see `floyo-scale drift --stack {name}`; `floyo-scale up --stack {name}` puts the "
+            "spec back, then promote",
+        )
+    return ran
+
+
 def promote(
     source: Session,
     dest: Session,
@@ -94,23 +119,15 @@ def promote(
     approve: Callable[[Review], bool],
     allow_destroy: bool = False,
     allow_over_budget: bool = False,
+    source_drift_checked: bool = False,
     targets: Sequence[str] = (),
     parallel: int | None = None,
 ) -> PromoteReport:
-    """Check the source stack against `now` (this checkout), then `up` the destination."""
+    """Check the source stack against `now` (this checkout), then `up` the destination.
+    `source_drift_checked`: the source's drift was checked just before, with its own
+    credentials (`check_source`); its release is checked again here all the same."""
     name = source.target.name
-    ran = last_release(source)
-    check_same(ran, now, name)
-    drift = source.drift()
-    if drift.has_drift:
-        listed = ", ".join(f"{d.type} {d.name}" for d in drift.drifted[:10])
-        more = f" (and {len(drift.drifted) - 10} more)" if len(drift.drifted) > 10 else ""
-        raise GuardrailError(
-            f"refusing to promote: stack {name} has drifted from what was deployed"
-            + (f": {listed}{more}" if listed else ""),
-            f"see `floyo-scale drift --stack {name}`; `floyo-scale up --stack {name}` puts the "
-            "spec back, then promote",
-        )
+    ran = check_source(source, now, drift=not source_drift_checked)
     try:
         report = deploy(
             dest,
