@@ -223,3 +223,18 @@ def test_the_checker_sees_a_planted_upward_import(tmp_path: Path) -> None:
     found = list(imports("floyo_scale.guards", source))
     assert ("floyo_scale.render", 2) in found
     assert "render" not in MAY_IMPORT[layer("floyo_scale.guards")]
+
+
+@pytest.mark.parametrize("package", ["floyo_scale.render", "floyo_scale.cost"])
+def test_lazy_exports_are_the_names_not_submodules(package: str) -> None:
+    # cost/ and render/ export their names on first use (PEP 562); importing every submodule
+    # first must not leave a module where a name was exported (`render.comment`)
+    import importlib
+    import pkgutil
+    import types
+
+    pkg = importlib.import_module(package)
+    for info in pkgutil.walk_packages(pkg.__path__, package + "."):
+        importlib.import_module(info.name)
+    shadowed = [n for n in pkg.__all__ if isinstance(getattr(pkg, n), types.ModuleType)]
+    assert not shadowed, f"{package} exports modules, not names: {shadowed}"
