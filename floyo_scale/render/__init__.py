@@ -124,8 +124,3 @@ __all__ = [
     "validate_text",
     "yaml_with_provenance",
 ]
-
-
-# A name that is also a submodule's (`comment`) is bound now: once that submodule is imported,
-# the package attribute is the module and __getattr__ is never asked for the name.
-from .comment import comment  # noqa: E402
