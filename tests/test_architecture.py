@@ -202,6 +202,15 @@ def test_no_import_cycles_between_modules() -> None:
     assert _cycles() == []
 
 
+def test_no_module_over_600_lines() -> None:
+    long = {
+        str(p.relative_to(REPO)): n
+        for p in MODULES.values()
+        if (n := len(p.read_text().splitlines())) > 600
+    }
+    assert not long, f"split these modules (600 lines at most, docs/architecture.md): {long}"
+
+
 @pytest.mark.parametrize(
     ("module", "expected"),
     [

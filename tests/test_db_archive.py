@@ -289,7 +289,7 @@ def test_unpartitioned_or_missing_table_is_named(pg_database: str, s3) -> None:
 
 def test_psql_gets_the_connection_through_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLOYO_DB_NO_PSQL", raising=False)
-    monkeypatch.setattr(arc.shutil, "which", lambda _: "/usr/bin/psql")
+    monkeypatch.setattr("shutil.which", lambda _: "/usr/bin/psql")
     env = arc._psql_env(
         Shard(0, "postgresql://app:s3cret@db.example:6543/app?sslmode=require", "t")
     )

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from floyo_scale.db import migrate as mig
+from floyo_scale.db import pgtools
 from floyo_scale.db.connect import Shard
 from floyo_scale.errors import UsageError
 
@@ -113,7 +114,7 @@ def state(url: str) -> tuple[dict[int, int], list[str], dict[str, tuple[int, str
     with psycopg.connect(url) as conn:
         balances = dict(conn.execute("SELECT id, balance FROM accounts").fetchall())
         payloads = [r[0] for r in conn.execute("SELECT payload FROM events ORDER BY id")]
-        found = mig.tables(conn, ("public",))
+        found = pgtools.tables(conn, ("public",))
         return balances, payloads, mig.checksums(conn, found)
 
 

@@ -8,6 +8,10 @@ never exit (progress goes to a callback, failures are FloyoError subclasses). Sh
   keeping passwords out of every message (`redact_url`).
 - `sql`: identifiers quoted with psycopg.sql, never by string formatting.
 
+The operations, each an entry module over its parts (no module over 600 lines):
+`partition` (over `periods`, `shape`, `convert`), `archive` (over `s3`, `journal`,
+`export`) and `restore`, `shards` (over `shard_plan`), `migrate` (over `replication`).
+
 Layer "db" (docs/architecture.md): may import errors, catalog, sharding, spec, psycopg,
 pyarrow, boto3; never engine, render or cli.
 """

@@ -29,48 +29,41 @@ Key layout: `shard-<n>/<database>/<schema>/<table>/<partition>/data.parquet` and
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
-import os
-import queue
 import re
-import shutil
-import subprocess
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
-from psycopg import conninfo, sql
+from psycopg import sql
 
-from ..errors import EngineError, UsageError
+from ..errors import UsageError
 from . import introspect
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
+from .export import ArchiveError, ArchiveOptions, _columns, _export, arrow_type
+from .export import _psql_env as _psql_env  # re-exported
+from .journal import (
+    JOURNAL_SCHEMA,
+    JOURNAL_TABLE,
+    JournalEntry,
+    ensure_journal,
+    journal_get,
+    journal_pending,
+    journal_put,
+)
 from .partition import TableSpec
-from .progress import Count, Reporter, Step, ignore
+from .progress import Reporter, Step, ignore
+from .s3 import _abort_stale_uploads, _delete_all_versions, _exists, _status, read_back, s3_client
 from .sql import ident
 
-JOURNAL_SCHEMA = "floyo_scale"
-JOURNAL_TABLE = "archive_journal"
-PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; one part is held in memory at a time
-CSV_BLOCK = 4 * 1024 * 1024
 MANIFEST_VERSION = 1
+
 STATES = ("detaching", "detached", "uploaded", "verified", "dropped")
-
-
-class ArchiveError(EngineError):
-    """S3 refused or failed; the partition is still in the database (exit 4)."""
-
 
 # --- keys and manifest ------------------------------------------------------------------------
 
@@ -122,312 +115,6 @@ class Manifest:
         return cls(**raw)
 
 
-def arrow_type(postgres: str) -> pa.DataType:
-    """How a PostgreSQL column is kept in Parquet. Types without an exact Arrow twin (numeric,
-    json, uuid, arrays, ...) are kept as PostgreSQL's own text, which restores exactly."""
-    simple: dict[str, pa.DataType] = {
-        "smallint": pa.int16(),
-        "integer": pa.int32(),
-        "bigint": pa.int64(),
-        "real": pa.float32(),
-        "double precision": pa.float64(),
-        "boolean": pa.bool_(),
-        "date": pa.date32(),
-        "timestamp without time zone": pa.timestamp("us"),
-        "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    }
-    return simple.get(postgres, pa.string())
-
-
-# --- S3 ---------------------------------------------------------------------------------------
-
-
-def s3_client(profile: str | None = None) -> Any:
-    """boto3's standard configuration: environment, profiles, AWS_ENDPOINT_URL."""
-    import boto3
-
-    try:
-        session = (
-            boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
-        )
-        return session.client("s3")
-    except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
-        raise UsageError(
-            f"cannot set up S3: {exc}",
-            "check AWS_PROFILE (or the stack's aws.profile) and ~/.aws/config; in CI, the "
-            "credentials step",
-        ) from None
-
-
-class _MultipartSink(io.RawIOBase):
-    """A write-only stream that uploads what is written as S3 multipart parts, hashing it."""
-
-    def __init__(self, s3: Any, bucket: str, key: str, report: Any) -> None:
-        super().__init__()
-        self.s3, self.bucket, self.key, self.report = s3, bucket, key, report
-        self.buffer = bytearray()
-        self.parts: list[dict[str, Any]] = []
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self.upload_id: str = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        self.buffer += view
-        self.sha.update(view)
-        self.size += len(view)
-        while len(self.buffer) >= PART_SIZE:
-            self._part(bytes(self.buffer[:PART_SIZE]))
-            del self.buffer[:PART_SIZE]
-        return len(view)
-
-    def _part(self, body: bytes) -> None:
-        number = len(self.parts) + 1
-        answer = self.s3.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
-        )
-        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-        self.report(self.size)
-
-    def finish(self) -> None:
-        if self.buffer or not self.parts:
-            self._part(bytes(self.buffer))
-            self.buffer.clear()
-        self.s3.complete_multipart_upload(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self.upload_id,
-            MultipartUpload={"Parts": self.parts},
-        )
-
-    def abort(self) -> None:
-        self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-
-
-class _CopyStream(io.RawIOBase):
-    """`COPY ... TO STDOUT` as a readable stream for pyarrow's CSV reader.
-
-    libpq hands COPY data over one row at a time; a thread gathers the rows into blocks of
-    CSV_BLOCK bytes while the caller parses and compresses the previous ones, so reading from
-    the server and encoding overlap. At most QUEUE_BLOCKS blocks wait: memory stays bounded.
-    """
-
-    QUEUE_BLOCKS = 3
-
-    def __init__(self, copy: Any) -> None:
-        super().__init__()
-        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_BLOCKS)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.pending = memoryview(b"")
-        self.bytes = 0
-        self.thread = threading.Thread(target=self._pump, args=(copy,), daemon=True)
-        self.thread.start()
-
-    def _put(self, block: bytes | None) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.blocks.put(block, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _pump(self, copy: Any) -> None:
-        try:
-            buffer = bytearray()
-            for chunk in copy:
-                buffer += chunk
-                if len(buffer) >= CSV_BLOCK:
-                    if not self._put(bytes(buffer)):
-                        return
-                    buffer.clear()
-            if buffer:
-                self._put(bytes(buffer))
-        except BaseException as exc:  # handed to the reading side
-            self.error = exc
-        finally:
-            self._put(None)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self.pending:
-            block = self.blocks.get()
-            if block is None:
-                self.blocks.put(None)  # later reads see the end too
-                if self.error is not None:
-                    raise self.error
-                return 0
-            self.pending = memoryview(block)
-            self.bytes += len(block)
-        n = min(len(target), len(self.pending))
-        target[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-    def close(self) -> None:
-        self.stop.set()
-        super().close()
-
-    def finish(self) -> None:
-        """Wait for the reading thread (after the last block was read, or on an error)."""
-        self.stop.set()
-        self.thread.join()
-
-
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if _status(exc) == 404:
-            return False
-        raise
-
-
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return None
-
-
-def _delete_all_versions(s3: Any, bucket: str, key: str) -> None:
-    """Every version of `key` (and its delete markers): an object we wrote and could not
-    verify, before it is written again."""
-    paginator = s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket, Prefix=key):
-        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
-            if item["Key"] == key:
-                s3.delete_object(Bucket=bucket, Key=key, VersionId=item["VersionId"])
-
-
-def _abort_stale_uploads(s3: Any, bucket: str, key: str) -> None:
-    answer = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
-    for upload in answer.get("Uploads", []):
-        if upload["Key"] == key:
-            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
-
-
-@dataclass(frozen=True)
-class ObjectCheck:
-    sha256: str
-    rows: int
-    bytes: int
-
-
-def read_back(s3: Any, bucket: str, key: str, report: Any = None) -> ObjectCheck:
-    """Download `key` in chunks to a temporary file while hashing it; count its rows."""
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    sha = hashlib.sha256()
-    size = 0
-    with tempfile.TemporaryFile() as tmp:
-        for chunk in iter(lambda: body.read(1024 * 1024), b""):
-            sha.update(chunk)
-            tmp.write(chunk)
-            size += len(chunk)
-            if report:
-                report(size)
-        tmp.seek(0)
-        rows = pq.ParquetFile(tmp).metadata.num_rows
-    return ObjectCheck(sha.hexdigest(), rows, size)
-
-
-# --- journal ----------------------------------------------------------------------------------
-
-
-@dataclass
-class JournalEntry:
-    schema_name: str
-    table_name: str
-    partition_name: str
-    lower_bound: str
-    upper_bound: str
-    state: str
-    bucket: str
-    data_key: str
-    rows: int | None = None
-    sha256: str | None = None
-    bytes: int | None = None
-
-
-def ensure_journal(conn: psycopg.Connection[Any]) -> None:
-    conn.execute(
-        sql.SQL(
-            "CREATE SCHEMA IF NOT EXISTS {s}; "
-            "CREATE TABLE IF NOT EXISTS {t} ("
-            "schema_name text NOT NULL, table_name text NOT NULL, partition_name text NOT NULL, "
-            "lower_bound text NOT NULL, upper_bound text NOT NULL, state text NOT NULL, "
-            "bucket text NOT NULL, data_key text NOT NULL, rows bigint, sha256 text, "
-            "bytes bigint, updated_at timestamptz NOT NULL DEFAULT now(), "
-            "PRIMARY KEY (schema_name, partition_name))"
-        ).format(s=sql.Identifier(JOURNAL_SCHEMA), t=ident(JOURNAL_SCHEMA, JOURNAL_TABLE))
-    )
-
-
-def journal_get(conn: psycopg.Connection[Any], schema: str, partition: str) -> JournalEntry | None:
-    if not introspect.relation_exists(conn, JOURNAL_SCHEMA, JOURNAL_TABLE):
-        return None
-    row = conn.execute(
-        sql.SQL(
-            "SELECT schema_name, table_name, partition_name, lower_bound, upper_bound, state, "
-            "bucket, data_key, rows, sha256, bytes FROM {} "
-            "WHERE schema_name = %s AND partition_name = %s"
-        ).format(ident(JOURNAL_SCHEMA, JOURNAL_TABLE)),
-        (schema, partition),
-    ).fetchone()
-    return JournalEntry(*row) if row else None
-
-
-def journal_pending(conn: psycopg.Connection[Any], schema: str, table: str) -> list[JournalEntry]:
-    """Partitions of `table` a previous run started and did not finish."""
-    if not introspect.relation_exists(conn, JOURNAL_SCHEMA, JOURNAL_TABLE):
-        return []
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT schema_name, table_name, partition_name, lower_bound, upper_bound, state, "
-            "bucket, data_key, rows, sha256, bytes FROM {} WHERE schema_name = %s "
-            "AND table_name = %s AND state NOT IN ('dropped', 'restored') "
-            "ORDER BY partition_name"
-        ).format(ident(JOURNAL_SCHEMA, JOURNAL_TABLE)),
-        (schema, table),
-    ).fetchall()
-    return [JournalEntry(*r) for r in rows]
-
-
-def journal_put(conn: psycopg.Connection[Any], entry: JournalEntry) -> None:
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO {} (schema_name, table_name, partition_name, lower_bound, upper_bound, "
-            "state, bucket, data_key, rows, sha256, bytes) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (schema_name, partition_name) DO UPDATE SET "
-            "table_name = EXCLUDED.table_name, lower_bound = EXCLUDED.lower_bound, "
-            "upper_bound = EXCLUDED.upper_bound, state = EXCLUDED.state, "
-            "bucket = EXCLUDED.bucket, data_key = EXCLUDED.data_key, rows = EXCLUDED.rows, "
-            "sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, updated_at = now()"
-        ).format(ident(JOURNAL_SCHEMA, JOURNAL_TABLE)),
-        (
-            entry.schema_name,
-            entry.table_name,
-            entry.partition_name,
-            entry.lower_bound,
-            entry.upper_bound,
-            entry.state,
-            entry.bucket,
-            entry.data_key,
-            entry.rows,
-            entry.sha256,
-            entry.bytes,
-        ),
-    )
-
-
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -451,18 +138,6 @@ class ArchiveReport:
     dry_run: bool
     cutoffs: dict[str, str] = field(default_factory=dict)  # table -> oldest date kept
     partitions: list[ArchivedPartition] = field(default_factory=list)
-
-
-@dataclass
-class ArchiveOptions:
-    older_than_days: int | None = None  # None: each table's retention_days
-    today: date | None = None
-    lock_timeout_ms: int = 300
-    attempts: int = 20
-    # Called with a name at each point where data has moved and the journal not yet caught
-    # up ("detached", "uploading", "uploaded", "manifest", "verified", "dropped"): the crash
-    # injection tests raise there.
-    checkpoint: Callable[[str], None] = lambda _: None
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -835,12 +510,6 @@ def _count(
     return int(row[0]), row[1], row[2], bool(row[3])
 
 
-def _columns(conn: psycopg.Connection[Any], schema: str, name: str) -> list[tuple[str, str]]:
-    tbl = introspect.table(conn, schema, name)
-    assert tbl is not None
-    return [(c.name, c.type) for c in tbl.columns]
-
-
 def _put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
     """Write the manifest unless the same one (same object checksum and rows) is there."""
     try:
@@ -851,158 +520,6 @@ def _put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
         if _status(exc) != 404:
             raise
     s3.put_object(Bucket=bucket, Key=key, Body=manifest.to_json(), ContentType="application/json")
-
-
-# libpq environment variables for the connection keywords psql is given through its
-# environment (never its command line, which `ps` shows).
-_PG_ENV = {
-    "host": "PGHOST",
-    "hostaddr": "PGHOSTADDR",
-    "port": "PGPORT",
-    "dbname": "PGDATABASE",
-    "user": "PGUSER",
-    "password": "PGPASSWORD",
-    "passfile": "PGPASSFILE",
-    "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "sslcrl": "PGSSLCRL",
-    "channel_binding": "PGCHANNELBINDING",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "options": "PGOPTIONS",
-    "application_name": "PGAPPNAME",
-    "target_session_attrs": "PGTARGETSESSIONATTRS",
-    "gssencmode": "PGGSSENCMODE",
-    "service": "PGSERVICE",
-}
-
-
-def _psql_env(shard: Shard) -> dict[str, str] | None:
-    """The environment that points psql at `shard`, or None (no psql on PATH, or a connection
-    keyword without an environment variable): then psycopg reads the COPY instead."""
-    if os.environ.get("FLOYO_DB_NO_PSQL") or not shutil.which("psql"):
-        return None
-    try:
-        params = conninfo.conninfo_to_dict(shard.url)
-    except psycopg.ProgrammingError:
-        return None
-    if any(key not in _PG_ENV for key in params):
-        return None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update({_PG_ENV[k]: str(v) for k, v in params.items()})
-    env.update({"PGTZ": "UTC", "PGDATESTYLE": "ISO", "PGCLIENTENCODING": "UTF8"})
-    env["PGAPPNAME"] = "floyo-scale"
-    return env
-
-
-@contextlib.contextmanager
-def _copy_out(
-    conn: psycopg.Connection[Any], shard: Shard, statement: sql.Composed
-) -> Iterator[Any]:
-    """A readable stream of the COPY's output.
-
-    libpq hands COPY data over one row at a time, which costs psycopg about as much Python as
-    the rest of the archive together; psql (when on PATH) reads the same COPY in C and writes
-    it to a pipe read in large blocks. Credentials go to psql through its environment."""
-    env = _psql_env(shard)
-    if env is None:
-        with conn.cursor() as cur, cur.copy(statement) as copy:
-            stream = _CopyStream(copy)
-            try:
-                yield io.BufferedReader(stream, buffer_size=CSV_BLOCK)
-            finally:
-                stream.finish()
-        return
-    text = statement.as_string(conn)
-    proc = subprocess.Popen(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", text],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        yield proc.stdout
-    except BaseException:
-        proc.kill()
-        raise
-    finally:
-        proc.stdout.close()
-        err = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-        code = proc.wait()
-    if code != 0:
-        raise DatabaseError(
-            f"psql could not read the partition on {shard.label}: {shard.scrub(err.strip())}",
-            "nothing was dropped; fix the cause (or set FLOYO_DB_NO_PSQL=1 to read through "
-            "psycopg) and run `db archive` again",
-        )
-
-
-def _export(
-    conn: psycopg.Connection[Any],
-    shard: Shard,
-    s3: Any,
-    spec: TableSpec,
-    name: str,
-    entry: JournalEntry,
-    rows_expected: int,
-    multiline: bool,
-    report: Reporter,
-    where: str,
-    options: ArchiveOptions,
-) -> ObjectCheck:
-    columns = _columns(conn, spec.schema, name)
-    schema = pa.schema([(n, arrow_type(t)) for n, t in columns])
-    sink = _MultipartSink(
-        s3,
-        entry.bucket,
-        entry.data_key,
-        lambda size: report(Count(where, "upload", size, None, "bytes")),
-    )
-    rows = 0
-    statement = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
-        sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns),
-        ident(spec.schema, name),
-    )
-    try:
-        with _copy_out(conn, shard, statement) as stream:
-            reader = pacsv.open_csv(
-                stream,
-                read_options=pacsv.ReadOptions(
-                    column_names=[n for n, _ in columns], block_size=CSV_BLOCK, use_threads=True
-                ),
-                parse_options=pacsv.ParseOptions(newlines_in_values=multiline),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: t for n, t in zip(schema.names, schema.types, strict=True)},
-                    null_values=[""],
-                    true_values=["t"],
-                    false_values=["f"],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
-                for batch in reader:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-                    options.checkpoint("uploading")
-                    report(Count(where, "rows", rows, rows_expected, "rows"))
-        if rows != rows_expected:
-            raise ArchiveError(
-                f"exported {rows} rows of {spec.schema}.{name} but it holds {rows_expected}",
-                "nothing was dropped; run `db archive` again",
-            )
-        sink.finish()
-    except Exception:
-        # An error: give the parts back now. A crash (or Ctrl-C) leaves them; the rerun
-        # aborts them (list_multipart_uploads) before uploading again.
-        with contextlib.suppress(Exception):
-            sink.abort()
-        raise
-    return ObjectCheck(sink.sha.hexdigest(), rows, sink.size)
 
 
 def find_manifest(s3: Any, bucket: str, prefix: str) -> Manifest:

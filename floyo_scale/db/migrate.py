@@ -30,8 +30,6 @@ finish, and each step is idempotent.
 from __future__ import annotations
 
 import json
-import re
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,17 +37,38 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import sql
 
-from ..errors import FloyoError, UsageError
+from ..errors import UsageError
 from .connect import DatabaseError, Shard, connect
-from .pgtools import Table, copy_schema, fk_order, foreign_keys, retry_deadlock, tables
+from .pgtools import copy_schema, retry_deadlock
+from .replication import (
+    _both,
+    _drop_subscription,
+    _fence,
+    _has_publication,
+    _lock_all,
+    _publish,
+    _sequences,
+    _sub,
+    _subscribe,
+    _synced,
+    _tables,
+    _wait,
+    _without_keys,
+    checksums,
+)
 
 SCHEMAS = ("public",)
+
 FORWARD = "floyo_migrate"  # publication on the source; subscription and slot get the db name
+
 REVERSE = "floyo_rollback"  # publication on the target, for the way back
+
 STEPS = ("schema", "target", "copy", "verify", "switch")
+
 Progress = Callable[[str], None]
+
 Switch = Callable[[str], None]  # called with "target" or "source"
 
 JOURNAL_SQL = """
@@ -57,23 +76,6 @@ CREATE SCHEMA IF NOT EXISTS _floyo_migrate;
 CREATE TABLE IF NOT EXISTS _floyo_migrate.journal (
   step text PRIMARY KEY, done_at timestamptz NOT NULL DEFAULT now(), detail jsonb);
 """
-
-FENCE_SQL = """
-CREATE OR REPLACE FUNCTION {schema}.floyo_moved() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'floyo: this database is no longer the one the app writes to ({where})'
-    USING ERRCODE = 'FLY03', HINT = 'reconnect with the current DATABASE_URL';
-END $$;
-"""
-
-
-class MigrationError(FloyoError):
-    """The migration cannot go on as things are (exit 4); the message says what, and nothing
-    was lost: the source is untouched."""
-
-    from ..errors import ExitCode as _Exit
-
-    exit_code = _Exit.ENGINE
 
 
 @dataclass
@@ -130,193 +132,6 @@ def status(source: Shard, target: Shard) -> dict[str, Any]:
     """The journal: which steps are done (with their details)."""
     with connect(target) as conn:
         return _done(conn)
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def _tables(conn: Any, schemas: Sequence[str]) -> dict[str, Table]:
-    return tables(conn, schemas)
-
-
-def checksums(conn: Any, found: dict[str, Table]) -> dict[str, tuple[int, str]]:
-    """Row count and an order-independent checksum (md5 of the sorted md5s of the rows'
-    text) of every table."""
-    result = {}
-    for name, table in sorted(found.items()):
-        row = conn.execute(
-            sql.SQL(
-                "SELECT count(*), md5(coalesce(string_agg(md5(r::text), ',' "
-                "ORDER BY md5(r::text)), '')) FROM {} AS r"
-            ).format(sql.Identifier(table.schema, table.name))
-        ).fetchone()
-        result[name] = (int(row[0]), str(row[1]))
-    return result
-
-
-def _both(source: Any, target: Any, found: dict[str, Table]) -> tuple[dict, dict]:
-    """Checksums of both sides computed at the same time (two threads)."""
-    out: dict[str, Any] = {}
-
-    def run(side: str, conn: Any) -> None:
-        try:
-            out[side] = checksums(conn, found)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            out[side] = exc
-
-    threads = [threading.Thread(target=run, args=(s, c)) for s, c in (("s", source), ("t", target))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for value in out.values():
-        if isinstance(value, BaseException):
-            raise value
-    return out["s"], out["t"]
-
-
-def _sub(base: str, conn: Any) -> str:
-    """A subscription's (and its slot's) name: slots are per server, so two databases of one
-    server migrating at once do not collide."""
-    name = re.sub(r"[^a-z0-9_]", "_", str(conn.info.dbname).lower())
-    return f"{base}_{name}"[:63]
-
-
-def _subscription_conninfo(shard: Shard) -> str:
-    """The connection the target's subscription uses to reach the source."""
-    return conninfo.make_conninfo(shard.url)
-
-
-def _synced(target: Any, name: str) -> bool:
-    row = target.execute(
-        "SELECT count(*) FILTER (WHERE r.srsubstate <> 'r'), count(*) FROM pg_subscription s "
-        "JOIN pg_subscription_rel r ON r.srsubid = s.oid WHERE s.subname = %s",
-        (name,),
-    ).fetchone()
-    return bool(row and row[1] > 0 and row[0] == 0)
-
-
-def _has_subscription(conn: Any, name: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM pg_subscription WHERE subname = %s AND subdbid = "
-        "(SELECT oid FROM pg_database WHERE datname = current_database())",
-        (name,),
-    ).fetchone()
-    return row is not None
-
-
-def _has_publication(conn: Any, name: str) -> bool:
-    row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone()
-    return row is not None
-
-
-def _publish(conn: Any, name: str, found: dict[str, Table]) -> None:
-    if not _has_publication(conn, name):
-        conn.execute(
-            sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
-                sql.Identifier(name),
-                sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in found.values()),
-            )
-        )
-
-
-def _subscribe(conn: Any, base: str, source: Shard, copy_data: bool) -> None:
-    """Subscribe `conn`'s database to publication `base` of `source`."""
-    name = _sub(base, conn)
-    if not _has_subscription(conn, name):
-        conn.execute(
-            sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ({})").format(
-                sql.Identifier(name),
-                sql.Literal(_subscription_conninfo(source)),
-                sql.Identifier(base),
-                sql.SQL(
-                    "copy_data = true"
-                    if copy_data
-                    # the slot was made inside the switch-over's freeze
-                    else f"copy_data = false, create_slot = false, slot_name = '{name}'"
-                ),
-            )
-        )
-
-
-def _drop_subscription(conn: Any, base: str) -> None:
-    name = _sub(base, conn)
-    if _has_subscription(conn, name):
-        conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
-
-
-def _fence(conn: Any, found: dict[str, Table], where: str, on: bool) -> None:
-    """Refuse (on) or allow again (off) the app's writes to these tables. Replication still
-    applies changes: the trigger is an ordinary one, which the apply worker does not fire."""
-    schemas = sorted({t.schema for t in found.values()})
-    if on:
-        for schema in schemas:
-            conn.execute(
-                FENCE_SQL.replace("{schema}", sql.Identifier(schema).as_string(conn)).replace(
-                    "{where}", where.replace("'", "")
-                )
-            )
-    for table in found.values():
-        name = sql.Identifier(table.schema, table.name)
-        conn.execute(sql.SQL("DROP TRIGGER IF EXISTS floyo_moved ON {}").format(name))
-        if on:
-            conn.execute(
-                sql.SQL(
-                    "CREATE TRIGGER floyo_moved BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE "
-                    "ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}.floyo_moved()"
-                ).format(name, sql.Identifier(table.schema))
-            )
-
-
-def _sequences(source: Any, target: Any, schemas: Sequence[str]) -> int:
-    """Every sequence on the target set to the source's position (logical replication does
-    not carry sequences). Returns how many."""
-    rows = source.execute(
-        "SELECT schemaname, sequencename, last_value FROM pg_sequences "
-        "WHERE schemaname = ANY(%s) AND last_value IS NOT NULL",
-        (list(schemas),),
-    ).fetchall()
-    for schema, name, value in rows:
-        target.execute(
-            sql.SQL("SELECT setval({}, %s)").format(sql.Literal(f"{schema}.{name}")), (value,)
-        )
-    return len(rows)
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise MigrationError(
-                f"timed out after {timeout:.0f}s waiting for {what}",
-                "nothing was changed on the source; rerun `db migrate` to resume",
-            )
-        time.sleep(interval)
-
-
-def _lock_all(conn: Any, found: dict[str, Table], lock_timeout: float) -> None:
-    """The freeze: every table locked against writes, children before parents (a writer
-    holds its child table and then checks the parent: the other order deadlocks)."""
-    conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
-    schemas = sorted({t.schema for t in found.values()})
-    order = list(reversed(fk_order(list(found), foreign_keys(conn, schemas))))
-    conn.execute(
-        sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(
-            sql.SQL(", ").join(sql.Identifier(found[n].schema, found[n].name) for n in order)
-        )
-    )
-
-
-def _without_keys(found: dict[str, Table], conn: Any) -> list[str]:
-    rows = conn.execute(
-        "SELECT n.nspname || '.' || c.relname FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind IN ('r', 'p') AND c.relreplident = 'd' AND NOT EXISTS "
-        "(SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) "
-        "AND n.nspname || '.' || c.relname = ANY(%s)",
-        (list(found),),
-    ).fetchall()
-    return sorted(r[0] for r in rows)
 
 
 # -- the steps ---------------------------------------------------------------------------------

@@ -1,0 +1,220 @@
+"""The archive bucket: multipart uploads streamed from COPY, read-back checks, stale uploads and
+object versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import queue
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import UsageError
+
+PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; one part is held in memory at a time
+
+CSV_BLOCK = 4 * 1024 * 1024
+
+# --- S3 ---------------------------------------------------------------------------------------
+
+
+def s3_client(profile: str | None = None) -> Any:
+    """boto3's standard configuration: environment, profiles, AWS_ENDPOINT_URL."""
+    import boto3
+
+    try:
+        session = (
+            boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        )
+        return session.client("s3")
+    except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
+        raise UsageError(
+            f"cannot set up S3: {exc}",
+            "check AWS_PROFILE (or the stack's aws.profile) and ~/.aws/config; in CI, the "
+            "credentials step",
+        ) from None
+
+
+class _MultipartSink(io.RawIOBase):
+    """A write-only stream that uploads what is written as S3 multipart parts, hashing it."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, report: Any) -> None:
+        super().__init__()
+        self.s3, self.bucket, self.key, self.report = s3, bucket, key, report
+        self.buffer = bytearray()
+        self.parts: list[dict[str, Any]] = []
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.upload_id: str = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.buffer += view
+        self.sha.update(view)
+        self.size += len(view)
+        while len(self.buffer) >= PART_SIZE:
+            self._part(bytes(self.buffer[:PART_SIZE]))
+            del self.buffer[:PART_SIZE]
+        return len(view)
+
+    def _part(self, body: bytes) -> None:
+        number = len(self.parts) + 1
+        answer = self.s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+        )
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        self.report(self.size)
+
+    def finish(self) -> None:
+        if self.buffer or not self.parts:
+            self._part(bytes(self.buffer))
+            self.buffer.clear()
+        self.s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+
+    def abort(self) -> None:
+        self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+
+
+class _CopyStream(io.RawIOBase):
+    """`COPY ... TO STDOUT` as a readable stream for pyarrow's CSV reader.
+
+    libpq hands COPY data over one row at a time; a thread gathers the rows into blocks of
+    CSV_BLOCK bytes while the caller parses and compresses the previous ones, so reading from
+    the server and encoding overlap. At most QUEUE_BLOCKS blocks wait: memory stays bounded.
+    """
+
+    QUEUE_BLOCKS = 3
+
+    def __init__(self, copy: Any) -> None:
+        super().__init__()
+        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_BLOCKS)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.pending = memoryview(b"")
+        self.bytes = 0
+        self.thread = threading.Thread(target=self._pump, args=(copy,), daemon=True)
+        self.thread.start()
+
+    def _put(self, block: bytes | None) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.blocks.put(block, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _pump(self, copy: Any) -> None:
+        try:
+            buffer = bytearray()
+            for chunk in copy:
+                buffer += chunk
+                if len(buffer) >= CSV_BLOCK:
+                    if not self._put(bytes(buffer)):
+                        return
+                    buffer.clear()
+            if buffer:
+                self._put(bytes(buffer))
+        except BaseException as exc:  # handed to the reading side
+            self.error = exc
+        finally:
+            self._put(None)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self.pending:
+            block = self.blocks.get()
+            if block is None:
+                self.blocks.put(None)  # later reads see the end too
+                if self.error is not None:
+                    raise self.error
+                return 0
+            self.pending = memoryview(block)
+            self.bytes += len(block)
+        n = min(len(target), len(self.pending))
+        target[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+    def close(self) -> None:
+        self.stop.set()
+        super().close()
+
+    def finish(self) -> None:
+        """Wait for the reading thread (after the last block was read, or on an error)."""
+        self.stop.set()
+        self.thread.join()
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if _status(exc) == 404:
+            return False
+        raise
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+def _delete_all_versions(s3: Any, bucket: str, key: str) -> None:
+    """Every version of `key` (and its delete markers): an object we wrote and could not
+    verify, before it is written again."""
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket, Prefix=key):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            if item["Key"] == key:
+                s3.delete_object(Bucket=bucket, Key=key, VersionId=item["VersionId"])
+
+
+def _abort_stale_uploads(s3: Any, bucket: str, key: str) -> None:
+    answer = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    for upload in answer.get("Uploads", []):
+        if upload["Key"] == key:
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+
+
+@dataclass(frozen=True)
+class ObjectCheck:
+    sha256: str
+    rows: int
+    bytes: int
+
+
+def read_back(s3: Any, bucket: str, key: str, report: Any = None) -> ObjectCheck:
+    """Download `key` in chunks to a temporary file while hashing it; count its rows."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    sha = hashlib.sha256()
+    size = 0
+    with tempfile.TemporaryFile() as tmp:
+        for chunk in iter(lambda: body.read(1024 * 1024), b""):
+            sha.update(chunk)
+            tmp.write(chunk)
+            size += len(chunk)
+            if report:
+                report(size)
+        tmp.seek(0)
+        rows = pq.ParquetFile(tmp).metadata.num_rows
+    return ObjectCheck(sha.hexdigest(), rows, size)
