@@ -1,4 +1,4 @@
-"""Partition periods: month or day boundaries, names and bounds of a table's partitions."""
+"""Partition periods: month, week or day boundaries, names and bounds of a table's partitions."""
 
 from __future__ import annotations
 
