@@ -98,6 +98,12 @@ S3_STORAGE_CLASSES: tuple[str, ...] = (
 S3_MIN_DAYS_BEFORE_IA = 30
 
 
+def cache_vpc_cidr(index: int) -> str:
+    """The CIDR block of the cache VPC in the phase's index-th cache region (0: primary);
+    non-overlapping, so the regions and a Vercel Secure Compute network can be peered."""
+    return f"10.{100 + index}.0.0/16"
+
+
 def is_global_datastore_node(node_type: str) -> bool:
     """Global datastores need M5/R5 or newer large-or-bigger nodes; t-class never qualifies."""
     family = node_type.split(".")[1] if node_type.count(".") >= 2 else ""

@@ -79,6 +79,7 @@ if TYPE_CHECKING:  # type checkers and editors see the real packages
     from pulumi_aws import iam as iam
     from pulumi_aws import s3 as s3
     from pulumi_aws import sns as sns
+    from pulumi_aws import vpc as vpc
 
 __all__ = [
     "AWS_LEAVES",
@@ -93,6 +94,7 @@ __all__ = [
     "s3",
     "sns",
     "vercel",
+    "vpc",
 ]
 
 #: aws service -> the leaf modules (file names in pulumi_aws/<service>/) whose classes the
@@ -100,14 +102,15 @@ __all__ = [
 AWS_LEAVES: dict[str, tuple[str, ...]] = {
     "budgets": ("budget",),  # Budget
     "cloudwatch": ("metric_alarm",),  # MetricAlarm
-    "ec2": ("vpc", "subnet", "security_group"),  # Vpc, Subnet, SecurityGroup
+    # Vpc, Subnet, SecurityGroup; with Vercel Secure Compute: the peering accepter, a route
+    "ec2": ("vpc", "subnet", "security_group", "vpc_peering_connection_accepter", "route"),
     "elasticache": (
         "global_replication_group",
         "parameter_group",
         "replication_group",
         "subnet_group",
     ),
-    "iam": ("role", "role_policy"),  # Role, RolePolicy
+    "iam": ("role", "role_policy", "open_id_connect_provider"),  # Role, RolePolicy, OIDC
     "s3": (
         "bucket",
         "bucket_lifecycle_configuration",
@@ -117,6 +120,7 @@ AWS_LEAVES: dict[str, tuple[str, ...]] = {
         "bucket_versioning",
     ),
     "sns": ("topic", "topic_subscription"),  # Topic, TopicSubscription
+    "vpc": ("security_group_ingress_rule",),  # SecurityGroupIngressRule
 }
 
 #: pulumiverse_vercel's leaf modules the program uses (Provider, Project, ProjectDomain,

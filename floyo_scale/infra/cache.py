@@ -14,14 +14,20 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from ..catalog import facts
 from ..spec.models import Cache as CacheSpec
 from ._sdk import ec2, elasticache
+from ._sdk import vpc as vpc_rules
 from .common import Context
 from .regions import Regions
 
 PORT = 6379
 ENGINE_FAMILY = {"redis": "redis7", "valkey": "valkey8"}
 ENGINE_VERSION = {"redis": "7.1", "valkey": "8.0"}
+
+
+def _regional(region: str) -> str:
+    return f"REDIS_URL_{region.upper().replace('-', '_')}"
 
 
 class Cache(pulumi.ComponentResource):
@@ -56,6 +62,14 @@ class Cache(pulumi.ComponentResource):
                 self._group(region, i, global_id=glob.global_replication_group_id)
         self.urls = {region: self._url(group) for region, group in self.groups.items()}
         self.url = self.urls[regions.primary]
+        group_type = "aws:elasticache/replicationGroup:ReplicationGroup"
+        self.wires = [
+            {
+                "variable": "REDIS_URL" if region == regions.primary else _regional(region),
+                "target": f"{group_type}::cache-{region}",
+            }
+            for region in self.groups
+        ]
         self.register_outputs({})
 
     def _group(self, region: str, index: int, global_id) -> elasticache.ReplicationGroup:
@@ -110,7 +124,7 @@ class Cache(pulumi.ComponentResource):
         )
         vpc = ec2.Vpc(
             f"cache-{region}",
-            cidr_block=f"10.{100 + index}.0.0/16",
+            cidr_block=facts.cache_vpc_cidr(index),
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags={**self.ctx.tags("cache"), "Name": f"{self.ctx.prefix}-cache"},
@@ -137,16 +151,46 @@ class Cache(pulumi.ComponentResource):
             f"cache-{region}",
             vpc_id=vpc.id,
             description="Redis clients inside the VPC (and peered networks)",
-            ingress=[
-                ec2.SecurityGroupIngressArgs(
-                    protocol="tcp", from_port=PORT, to_port=PORT, cidr_blocks=["10.0.0.0/8"]
-                )
-            ],
             egress=[],
             tags=self.ctx.tags("cache"),
             opts=self.regions.opts(region, vpc),
         )
+        self._secure_compute(region, vpc, security_group)
         return group, security_group
+
+    def _secure_compute(self, region: str, vpc, security_group) -> None:
+        """Let the Vercel Secure Compute network in: accept the peering connection Vercel
+        requested to this VPC, route its CIDR back over it, and open port 6379 to that CIDR
+        (and to nothing else). Without Secure Compute the spec is refused (spec/rules.py)."""
+        secure = self.ctx.stack.phase.web.secure_compute
+        if secure is None or region not in secure.peering_connections:
+            return
+        opts = self.regions.opts(region, vpc)
+        peering = ec2.VpcPeeringConnectionAccepter(
+            f"cache-{region}-secure-compute",
+            vpc_peering_connection_id=secure.peering_connections[region],
+            auto_accept=True,
+            tags={**self.ctx.tags("cache"), "Name": f"{self.ctx.prefix}-vercel-secure-compute"},
+            opts=opts,
+        )
+        ec2.Route(
+            f"cache-{region}-secure-compute",
+            route_table_id=vpc.main_route_table_id,
+            destination_cidr_block=secure.cidr,
+            vpc_peering_connection_id=peering.id,
+            opts=opts,
+        )
+        vpc_rules.SecurityGroupIngressRule(
+            f"cache-{region}-secure-compute",
+            security_group_id=security_group.id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            cidr_ipv4=secure.cidr,
+            description=f"Redis from Vercel Secure Compute network {secure.network_id}",
+            tags=self.ctx.tags("cache"),
+            opts=self.regions.opts(region, security_group),
+        )
 
     def _url(self, group: elasticache.ReplicationGroup) -> pulumi.Output[str]:
         return pulumi.Output.secret(

@@ -14,29 +14,53 @@ without an Upstash cache never loads it.
 
 from __future__ import annotations
 
+import math
+
 import pulumi
 import upstash_pulumi as upstash
 
+from ..catalog.offers import CacheDemand, cache_demand, choose_upstash_offer
+from ..catalog.prices import load_prices
 from ..spec.models import Cache as CacheSpec
 from .common import Context
 from .regions import Regions
+from .upstash_plan import UpstashPlan
 
 DATABASE_TYPE = "upstash:index/redisDatabase:RedisDatabase"
 
 
 class UpstashCache(pulumi.ComponentResource):
     """Outputs for the app: `url` (secret, rediss://default:<password>@<endpoint>:<port>);
-    `urls` has the primary region only (read regions share the one endpoint)."""
+    `urls` has the primary region only (read regions share the one endpoint).
+
+    The offer (Pay as You Go or a fixed plan) is the cheapest that fits the phase's cache
+    memory, command volume and bandwidth (catalog/offers.py); the component records the
+    demand and the offer in its inputs, for the estimate to price exactly this choice. On
+    Pay as You Go the database's `budget` (Upstash throttles past it) is the offer's high
+    monthly figure rounded up; a fixed plan is set through the Developer API (UpstashPlan).
+    """
 
     def __init__(self, ctx: Context, regions: Regions, spec: CacheSpec, opts=None) -> None:
-        super().__init__("floyo:cache:Cache", "cache", {"provider": "upstash"}, opts)
         settings = ctx.stack.stack.upstash
         if settings is None:  # spec/rules.py check_stack reports this before synthesis
             raise ValueError("cache.provider is upstash, and the stack has no upstash settings")
+        self.demand = demand_for(ctx.stack.phase, len(regions.secondaries))
+        self.offer = choose_upstash_offer(load_prices(), self.demand)
+        super().__init__(
+            "floyo:cache:Cache",
+            "cache",
+            {
+                "provider": "upstash",
+                "offer": self.offer.plan_name,
+                "demand": self.demand.to_json(),
+            },
+            opts,
+        )
+        api_key = ctx.secret(settings.api_key)
         self.provider = upstash.Provider(
             "upstash",
             email=settings.email,
-            api_key=ctx.secret(settings.api_key),
+            api_key=api_key,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.database = upstash.RedisDatabase(
@@ -47,8 +71,18 @@ class UpstashCache(pulumi.ComponentResource):
             read_regions=list(regions.secondaries) or None,
             tls=True,
             eviction=spec.eviction_policy != "noeviction",
+            budget=None if self.offer.fixed else max(1, math.ceil(self.offer.monthly[1])),
             opts=ctx.stateful(provider=self.provider, parent=self),
         )
+        if self.offer.fixed:
+            UpstashPlan(
+                "cache-plan",
+                database_id=self.database.database_id,
+                plan_name=self.offer.plan_name,
+                email=settings.email,
+                api_key=api_key,
+                opts=pulumi.ResourceOptions(parent=self.database),
+            )
         self.groups: dict[str, pulumi.Resource] = {}  # no ElastiCache: no cache alarms
         self.url: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(
@@ -56,4 +90,16 @@ class UpstashCache(pulumi.ComponentResource):
             ).apply(lambda v: f"rediss://default:{v[0]}@{v[1]}:{v[2]}")
         )
         self.urls = {regions.primary: self.url}
+        self.wires = [{"variable": "REDIS_URL", "target": f"{DATABASE_TYPE}::cache"}]
         self.register_outputs({})
+
+
+def demand_for(phase, read_regions: int) -> CacheDemand:
+    """The phase's cache demand: users, requests per user and cache.memory_gb."""
+    rpu = phase.usage.requests_per_user_month
+    return cache_demand(
+        users=(phase.users.min, phase.users.max),
+        requests_per_user=(rpu.low, rpu.high),
+        memory_gb=float(phase.cache.memory_gb or 0),
+        read_regions=read_regions,
+    )

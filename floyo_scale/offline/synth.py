@@ -177,6 +177,8 @@ class _Mocks:
             outputs["restToken"] = "mock-password"
             outputs["readOnlyRestToken"] = "mock-password"
             outputs["state"] = "active"
+        elif token == "aws:ec2/vpc:Vpc":
+            outputs["mainRouteTableId"] = f"rtb-{name}"
         elif token == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "mock-password"
         elif token.startswith("pulumi-python:dynamic/supabase:"):
@@ -196,6 +198,9 @@ class _Mocks:
                 "targetKeyArn": arn,
                 "targetKeyId": "mock",
             }
+        if args.token == "sentry:index/getSentryTeam:getSentryTeam":
+            slug = args.args.get("slug", "team")
+            return {**args.args, "id": slug, "internalId": f"mock-team-{slug}", "name": slug}
         raise EngineError(
             f"the program made an invoke the mock engine cannot answer: {args.token}",
             "teach floyo_scale/offline/synth.py's _Mocks.call to answer it",

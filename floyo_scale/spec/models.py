@@ -8,6 +8,7 @@ Capability rules that span fields (plan tiers, replica limits) live in rules.py.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -75,6 +76,20 @@ def is_secret_field(field: FieldInfo) -> bool:
 VercelToken = Annotated[str, _secret_ref("VERCEL_API_TOKEN")]
 SupabaseToken = Annotated[str, _secret_ref("SUPABASE_ACCESS_TOKEN")]
 UpstashKey = Annotated[str, _secret_ref("UPSTASH_API_KEY")]
+SentryToken = Annotated[str, _secret_ref("SENTRY_AUTH_TOKEN")]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$")]
+
+
+def _ipv4_network(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 CIDR block: {value!r} ({exc})") from None
+    return str(network)
+
+
+Cidr = Annotated[str, AfterValidator(_ipv4_network)]
+PeeringId = Annotated[str, Field(pattern=r"^pcx-[0-9a-f]{8,17}$")]
 
 
 def _num(value: float) -> str:
@@ -127,12 +142,31 @@ class Limits(Model):
     function_gb_hours_month: float = Field(gt=0)
 
 
+class SecureCompute(Model):
+    """A Vercel Secure Compute network (Enterprise) the project's functions run in, as Vercel
+    gives it: its id, its CIDR block and, per region, the VPC peering connection it asked
+    for to the cache's VPC (the program accepts it and routes the CIDR to port 6379)."""
+
+    network_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Vercel's network id")
+    cidr: Cidr = Field(description="the Secure Compute network's CIDR block")
+    peering_connections: dict[AwsRegion, PeeringId] = Field(
+        default={},
+        description="per cache region, the pcx-... peering connection Vercel requested to "
+        "the cache's VPC (known after the VPC exists: see docs/program.md)",
+    )
+
+
 class Web(Model):
     vercel_plan: Literal["hobby", "pro", "enterprise"]
     seats: int = Field(default=1, ge=1, le=1000)
     framework: Literal["nextjs"] = "nextjs"
     function_regions: list[VercelRegion] = Field(min_length=1)
     function_failover: bool = False
+    secure_compute: SecureCompute | None = Field(
+        default=None,
+        description="Vercel Secure Compute (Enterprise): required for an ElastiCache cache, "
+        "which Vercel functions reach only through it",
+    )
 
 
 class Pooler(Model):
@@ -245,9 +279,16 @@ class Ttl(Model):
 
 class Cache(Model):
     provider: Literal["elasticache", "upstash"] = Field(
-        default="elasticache",
-        description="elasticache: Redis in a VPC (Vercel reaches it only through Secure "
-        "Compute); upstash: serverless Redis over TLS, reachable from Vercel functions",
+        default="upstash",
+        description="upstash (default): serverless Redis over TLS, reachable from Vercel "
+        "functions; elasticache: Redis in a VPC, reachable only through Vercel Secure "
+        "Compute (web.secure_compute)",
+    )
+    memory_gb: float | None = Field(
+        default=None,
+        gt=0,
+        le=500,
+        description="the data the cache holds at most; Upstash: required, it picks the offer",
     )
     engine: Literal["redis", "valkey"] = Field(default="redis", description="ElastiCache only")
     node_type: NodeType | None = Field(
@@ -387,6 +428,25 @@ class UpstashStack(Model):
     api_key: UpstashKey = "${env:UPSTASH_API_KEY}"
 
 
+class SentryStack(Model):
+    """The Sentry project the app reports to; the program creates its metric alerts."""
+
+    organization: Slug = Field(description="organization slug")
+    project: Slug = Field(description="project slug")
+    auth_token: SentryToken = "${env:SENTRY_AUTH_TOKEN}"
+    notify_team: Slug = Field(description="slug of the Sentry team the alerts email")
+    environment: str | None = Field(
+        default=None, description="the Sentry environment the alerts watch (default: all)"
+    )
+
+
+class PostHogStack(Model):
+    """The PostHog project the app sends product analytics to (its public project key)."""
+
+    project_api_key: str = Field(pattern=r"^phc_[A-Za-z0-9]{10,64}$")
+    host: str = Field(default="https://us.i.posthog.com", pattern=r"^https://[^\s/]+$")
+
+
 class AwsStack(Model):
     account_id: str = Field(pattern=r"^\d{12}$")
     profile: str | None = None
@@ -412,6 +472,10 @@ class Stack(Model):
         default=None, description="required when the phase's cache.provider is upstash"
     )
     notifications: Notifications = Notifications()
+    sentry: SentryStack | None = Field(
+        default=None, description="Sentry metric alerts on p95 latency and error rate"
+    )
+    posthog: PostHogStack | None = Field(default=None, description="PostHog product analytics")
     secrets_provider: str | None = Field(
         default=None, description="Pulumi secrets provider URL (awskms://...); default passphrase"
     )

@@ -5,6 +5,7 @@ Each rule returns (key path, message, hint). Numbers come from catalog/facts.py.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 
 from ..catalog import facts
@@ -179,6 +180,12 @@ def _web(phase: Phase) -> Iterator[Finding]:
             "function failover is an Enterprise feature",
             "set web.vercel_plan to enterprise",
         )
+    if web.secure_compute is not None and web.vercel_plan != "enterprise":
+        yield (
+            ("web", "secure_compute"),
+            "Vercel Secure Compute is an Enterprise feature",
+            "set web.vercel_plan to enterprise, or remove web.secure_compute",
+        )
 
 
 def _cache(phase: Phase) -> Iterator[Finding]:
@@ -188,6 +195,7 @@ def _cache(phase: Phase) -> Iterator[Finding]:
     if cache.provider == "upstash":
         yield from _upstash(phase)
         return
+    yield from _elasticache_reach(phase)
     if cache.node_type is None:
         yield (
             ("cache", "node_type"),
@@ -217,9 +225,57 @@ def _cache(phase: Phase) -> Iterator[Finding]:
         )
 
 
+def _cache_regions(phase: Phase) -> list[str]:
+    """The regions an ElastiCache cache has a replication group (and a VPC) in."""
+    cache = phase.cache
+    spans = cache is not None and cache.global_datastore
+    return [phase.regions.primary, *(phase.regions.secondaries if spans else [])]
+
+
+def _elasticache_reach(phase: Phase) -> Iterator[Finding]:
+    """ElastiCache listens only inside its VPC; Vercel functions get into a VPC only through
+    a Secure Compute network peered with it (docs/program.md, "Reachability")."""
+    secure = phase.web.secure_compute
+    if secure is None:
+        yield (
+            ("cache", "provider"),
+            "Vercel functions cannot reach an ElastiCache cache (it listens only inside its "
+            "VPC) without Vercel Secure Compute, and web.secure_compute is not set",
+            "set cache.provider: upstash (serverless Redis over TLS, the default); or, on "
+            "Vercel Enterprise, set web.secure_compute {network_id, cidr, "
+            "peering_connections} with the identifiers Vercel gives",
+        )
+        return
+    network = ipaddress.IPv4Network(secure.cidr)
+    for index, region in enumerate(_cache_regions(phase)):
+        vpc = ipaddress.IPv4Network(facts.cache_vpc_cidr(index))
+        if network.overlaps(vpc):
+            yield (
+                ("web", "secure_compute", "cidr"),
+                f"the Secure Compute network {secure.cidr} overlaps the cache's VPC in "
+                f"{region} ({vpc}); peered networks must not overlap",
+                "ask Vercel for a Secure Compute network outside 10.100.0.0/14",
+            )
+        if region not in secure.peering_connections:
+            yield (
+                ("web", "secure_compute", "peering_connections"),
+                f"no peering connection for the cache's VPC in {region}: Vercel functions "
+                "would not reach it",
+                f"after the first `up` (which builds the VPC), give Vercel the VPC id and add "
+                f"the pcx-... id it sends: peering_connections: {{{region}: pcx-...}}; or set "
+                "cache.provider: upstash",
+            )
+
+
 def _upstash(phase: Phase) -> Iterator[Finding]:
     """An Upstash database lives in the phase's primary region and reads in each secondary
     (engine, node_type, replicas and global_datastore are ElastiCache's and not used)."""
+    if phase.cache is not None and phase.cache.memory_gb is None:
+        yield (
+            ("cache", "memory_gb"),
+            "an Upstash cache needs memory_gb: the data it holds picks its offer",
+            "set cache.memory_gb (e.g. 0.5)",
+        )
     hint = "Upstash Redis regions: " + ", ".join(facts.UPSTASH_REGIONS)
     if phase.regions.primary not in facts.UPSTASH_REGIONS:
         yield (

@@ -1,0 +1,128 @@
+"""The plan an Upstash Redis database is on (Pay as You Go or a fixed plan).
+
+upstash-pulumi 0.5.0's RedisDatabase has no plan argument (only `budget`, the Pay as You Go
+spending cap), so the plan the program picks (catalog/offers.py) is set through the
+Developer API: `POST https://api.upstash.com/v2/redis/change-plan/{id}` with
+`{"plan_name": "fixed_1gb", "auto_upgrade": false}`, HTTP basic auth (account email, API
+key). A Pulumi dynamic resource, type `pulumi-python:dynamic/upstash:Plan`.
+
+create and update set the plan; delete leaves the database as it is (its plan goes with it
+when the database itself is deleted); read reports what the program last set.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+DEFAULT_API_URL = "https://api.upstash.com"
+TIMEOUT_SECONDS = 30
+PLAN_NAMES = frozenset(
+    {
+        "payg",
+        "fixed_250mb",
+        "fixed_1gb",
+        "fixed_5gb",
+        "fixed_10gb",
+        "fixed_50gb",
+        "fixed_100gb",
+        "fixed_500gb",
+    }
+)
+
+
+class UpstashApiError(Exception):
+    """The Developer API refused a request (the message names the status, never the key)."""
+
+
+def change_plan(
+    api_url: str, email: str, api_key: str, database_id: str, plan_name: str
+) -> dict[str, Any]:
+    """POST /v2/redis/change-plan/{id}; the response body, parsed when it is JSON."""
+    if plan_name not in PLAN_NAMES:
+        raise UpstashApiError(f"unknown Upstash plan {plan_name!r}")
+    url = f"{api_url.rstrip('/')}/v2/redis/change-plan/{database_id}"
+    body = json.dumps({"plan_name": plan_name, "auto_upgrade": False}).encode()
+    token = base64.b64encode(f"{email}:{api_key}".encode()).decode()
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            text = response.read().decode() or "{}"
+    except urllib.error.HTTPError as exc:
+        raise UpstashApiError(
+            f"Upstash refused to move database {database_id} to {plan_name}: HTTP {exc.code}"
+        ) from None
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise UpstashApiError(f"Upstash API not reachable at {api_url}: {exc}") from None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {"response": text}
+    return parsed if isinstance(parsed, dict) else {"response": parsed}
+
+
+class PlanProvider(ResourceProvider):
+    def _set(self, props: Mapping[str, Any]) -> None:
+        change_plan(
+            str(props.get("api_url") or DEFAULT_API_URL),
+            str(props["email"]),
+            str(props["api_key"]),
+            str(props["database_id"]),
+            str(props["plan_name"]),
+        )
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        self._set(props)
+        return CreateResult(f"{props['database_id']}/plan", props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        keys = ("database_id", "plan_name", "email", "api_url")
+        changed = [k for k in keys if olds.get(k) != news.get(k)]
+        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self._set(news)
+        return UpdateResult(news)
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # the plan belongs to the database; nothing to undo on its own
+
+
+class UpstashPlan(pulumi.dynamic.Resource, module="upstash", name="Plan"):
+    """The database's plan (`plan_name`, e.g. `fixed_1gb`), set through the Developer API."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        database_id: pulumi.Input[str],
+        plan_name: str,
+        email: pulumi.Input[str],
+        api_key: pulumi.Input[str],
+        api_url: str = DEFAULT_API_URL,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        from .supabase.resources import _undo_pulumi_pickle_patch
+
+        props = {
+            "database_id": database_id,
+            "plan_name": plan_name,
+            "email": email,
+            "api_key": pulumi.Output.secret(api_key),
+            "api_url": api_url,
+        }
+        with _undo_pulumi_pickle_patch():
+            super().__init__(PlanProvider(), resource_name, props, opts)
