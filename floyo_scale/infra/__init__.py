@@ -18,15 +18,18 @@ def program(
     stack: ResolvedStack,
     secrets: Mapping[str, str],
     release: Mapping[str, Any] | None = None,
+    aws_budget_usd: float | None = None,
 ) -> Callable[[], None]:
     """The Pulumi program for `stack`, as a function the engine or the mock engine runs.
 
     `release` (engine.release: commit, spec digest, version) is exported as the stack output
-    `floyo_release` when given, so each update records what it ran."""
+    `floyo_release` when given, so each update records what it ran. `aws_budget_usd`: the
+    AWS Budget's monthly limit (the AWS share of the estimate, high end: `cost.plan_stack`);
+    None builds no AWS Budget (the first of the two syntheses that compute it)."""
 
     def run() -> None:
         from .main import build
 
-        build(stack, secrets, release)
+        build(stack, secrets, release, aws_budget_usd)
 
     return run

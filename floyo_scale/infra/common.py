@@ -21,6 +21,9 @@ class Context:
 
     stack: ResolvedStack
     secrets: Mapping[str, str]
+    # The AWS Budget's limit: the AWS share of the estimate (high), computed before the
+    # program runs (cost.aws_budget); None: no AWS Budget is registered.
+    aws_budget_usd: float | None = None
 
     @property
     def prefix(self) -> str:

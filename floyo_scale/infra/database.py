@@ -36,6 +36,9 @@ class Database(pulumi.ComponentResource):
         self._api = supabase.api_url
         self._replicas: list[list[ReadReplica]] = []
         self.projects = [self._shard(i, shards) for i in range(shards)]
+        self.names = [_project_name(i) for i in range(shards)]
+        # what DATABASE_URL(_SHARD_<n>) lead to, for the reachability check
+        self.wire_targets = [f"pulumi-python:dynamic/supabase:Project::{n}" for n in self.names]
         self.pooler_urls = [p.pooler_connection_string for p in self.projects]
         self.replica_urls = [
             pulumi.Output.all(*[r.connection_string for r in replicas]).apply(",".join)
@@ -50,7 +53,7 @@ class Database(pulumi.ComponentResource):
         db, region = self.ctx.stack.phase.database, self.ctx.stack.phase.regions.primary
         # Shard 0 is the project that existed before sharding: same name, so sharding an
         # existing database adds projects instead of replacing the one holding the data.
-        name = "primary" if index == 0 else f"shard-{index}"
+        name = _project_name(index)
         project = Project(
             name,
             project_name=self.ctx.prefix if index == 0 else f"{self.ctx.prefix}-shard-{index}",
@@ -111,6 +114,10 @@ class Database(pulumi.ComponentResource):
             )
         self._replicas.append(replicas)
         return project
+
+
+def _project_name(index: int) -> str:
+    return "primary" if index == 0 else f"shard-{index}"
 
 
 def _replica_names(

@@ -13,7 +13,8 @@ from .database import Database
 from .monitoring import Monitoring
 from .regions import Regions
 from .storage import Storage
-from .web import Web, app_settings
+from .access import AppAccess
+from .web import ROLE_ENV, TARGETS, Web, app_settings, limits
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -36,9 +37,12 @@ def active_database(stack: ResolvedStack) -> str:
 
 
 def build(
-    stack: ResolvedStack, secrets: Mapping[str, str], release: Mapping[str, Any] | None = None
+    stack: ResolvedStack,
+    secrets: Mapping[str, str],
+    release: Mapping[str, Any] | None = None,
+    aws_budget_usd: float | None = None,
 ) -> None:
-    ctx = Context(stack, secrets)
+    ctx = Context(stack, secrets, aws_budget_usd)
     phase = stack.phase
     regions = Regions(ctx)
     storage = Storage(ctx, regions)
@@ -65,8 +69,39 @@ def build(
     Monitoring(ctx, regions, storage.buckets, cache.groups if cache else {})
 
     env: dict[str, pulumi.Input[str]] = {**app_settings(ctx), "AWS_REGION": regions.primary}
+    # What the app is handed, and what each variable leads to: recorded in the Web
+    # component's inputs, so reachability is checked offline (guards.reachability).
+    wires: list[dict[str, str]] = []
+    bucket_type = "aws:s3/bucket:Bucket"
     for name, bucket in storage.bucket_names.items():
-        env[f"S3_BUCKET_{name.upper().replace('-', '_')}"] = bucket
+        variable = f"S3_BUCKET_{name.upper().replace('-', '_')}"
+        env[variable] = bucket
+        wires.append(
+            {"variable": variable, "target": f"{bucket_type}::{name}", "credentials": ROLE_ENV}
+        )
+    if storage.bucket_names:
+        archives = {
+            part.archive_bucket
+            for part in phase.database.partitioning.values()
+            if part.archive_bucket is not None
+        }
+        access = AppAccess(
+            ctx,
+            regions,
+            storage.bucket_names,
+            read_only=archives,
+            environments=TARGETS,
+        )
+        env[ROLE_ENV] = access.role_arn
+    targets = database.wire_targets
+    wires.append({"variable": "DATABASE_URL", "target": targets[0]})
+    if len(targets) > 1:
+        wires += [
+            {"variable": f"DATABASE_URL_SHARD_{i}", "target": target}
+            for i, target in enumerate(targets)
+        ]
+    if cache is not None:
+        wires += cache.wires
     secret_env: dict[str, pulumi.Input[str]] = {"DATABASE_URL": database.pooler_urls[0]}
     if phase.database.read_replicas:
         secret_env["DATABASE_REPLICA_URLS"] = database.replica_urls[0]
@@ -90,7 +125,7 @@ def build(
         for region, url in cache.urls.items():
             if region != regions.primary:
                 secret_env[f"REDIS_URL_{region.upper().replace('-', '_')}"] = url
-    web = Web(ctx, env, secret_env)
+    web = Web(ctx, env, secret_env, wires)
 
     pulumi.export("phase", stack.phase_name)
     if release is not None:  # what this update runs (engine/release.py; `promote` reads it)
@@ -100,6 +135,7 @@ def build(
     if supabase is not None:
         pulumi.export("supabase_project_refs", [p.ref for p in supabase.projects])
     pulumi.export("buckets", storage.bucket_names)
+    pulumi.export("limits", limits(stack.phase))
     pulumi.export("database_url", pulumi.Output.secret(database.pooler_urls[0]))
     # Each shard's direct connection, for `floyo-scale db` (DDL and long COPYs need a session,
     # which the transaction pooler does not give).

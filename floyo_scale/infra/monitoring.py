@@ -1,8 +1,15 @@
-"""Cost and health alerts: an AWS Budget at the phase's (or stack's) monthly ceiling, an SNS
-topic per region for alarms, and CloudWatch alarms where AWS has the metric (bucket size,
-cache memory and evictions). Database size, bandwidth, p95 latency and error rate are
-Supabase and Vercel metrics that CloudWatch does not see: their thresholds reach the app as
-FLOYO_ALERTS (see web.app_settings)."""
+"""Cost and health alerts.
+
+- An AWS Budget at the AWS share of the estimate (its high end; AWS Budgets see AWS spend
+  only), alerting at the phase's alert threshold: it can fire. The whole-stack spend
+  (Vercel, Supabase, Upstash, Sentry) is watched by `floyo-scale status`.
+- An SNS topic per region, CloudWatch alarms where AWS has the metric (bucket size,
+  ElastiCache memory and evictions).
+- When the stack configures Sentry: metric alerts on p95 latency and error rate at the
+  seed's thresholds (alerts.p95_latency_ms, alerts.error_rate_percent), emailing a team.
+- Database size and bandwidth as a share of the phase's limits are Supabase and Vercel
+  usage: FLOYO_LIMITS holds the limits and thresholds; `floyo-scale status` watches them.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +20,38 @@ from .common import Context
 from .regions import Regions
 
 GB = 1024**3
+SENTRY_ABOVE = 0  # threshold_type: alert when the metric is above the threshold
+SENTRY_WINDOW_MINUTES = 10.0  # each alert looks at the last ten minutes
 
 
 class Monitoring(pulumi.ComponentResource):
     def __init__(self, ctx: Context, regions: Regions, buckets, cache_groups, opts=None) -> None:
         phase = ctx.stack.phase
+        sentry_settings = ctx.stack.stack.sentry
+        posthog = ctx.stack.stack.posthog
         super().__init__(
             "floyo:monitoring:Monitoring",
             "monitoring",
-            {"budget_usd": phase.budget.monthly_usd, "alert_percent": phase.budget.alert_percent},
+            {
+                "budget_usd": phase.budget.monthly_usd,
+                "aws_budget_usd": ctx.aws_budget_usd,
+                "alert_percent": phase.budget.alert_percent,
+                # what the estimate prices beside AWS: the Sentry plan, PostHog events
+                "sentry": (
+                    {"organization": sentry_settings.organization, "plan": "team"}
+                    if sentry_settings
+                    else None
+                ),
+                "posthog": {"host": posthog.host} if posthog else None,
+            },
             opts,
         )
         self.ctx, self.regions = ctx, regions
         self.topics = {r: self._topic(r) for r in [regions.primary, *regions.secondaries]}
-        if phase.budget.monthly_usd is not None:
-            self._budget(phase.budget.monthly_usd, phase.budget.alert_percent)
+        if phase.budget.monthly_usd is not None and ctx.aws_budget_usd is not None:
+            self._budget(ctx.aws_budget_usd, phase.budget.alert_percent)
+        if sentry_settings is not None:
+            self._sentry_alerts()
         for name, bucket in buckets.items():
             self._bucket_alarm(name, bucket)
         for region, group in cache_groups.items():
@@ -74,6 +98,68 @@ class Monitoring(pulumi.ComponentResource):
             tags=self.ctx.tags("monitoring"),
             opts=self.regions.opts(self.regions.primary, self),
         )
+
+    def _sentry_alerts(self) -> None:
+        """p95 latency and error rate, the seed's thresholds, as Sentry metric alerts on the
+        transactions dataset, each emailing the stack's team (pulumiverse-sentry)."""
+        import pulumiverse_sentry as sentry  # only when the stack configures Sentry
+
+        settings = self.ctx.stack.stack.sentry
+        assert settings is not None
+        alerts = self.ctx.stack.phase.alerts
+        provider = sentry.Provider(
+            "sentry",
+            token=self.ctx.secret(settings.auth_token),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        team = sentry.get_sentry_team_output(
+            organization=settings.organization,
+            slug=settings.notify_team,
+            opts=pulumi.InvokeOptions(provider=provider),
+        )
+        for name, aggregate, threshold, what in (
+            (
+                "p95-latency",
+                "p95(transaction.duration)",
+                float(alerts.p95_latency_ms),
+                f"p95 latency above {alerts.p95_latency_ms} ms",
+            ),
+            (
+                "error-rate",
+                "failure_rate()",  # a fraction of 1: 0.01 is 1%
+                alerts.error_rate_percent / 100,
+                f"error rate above {alerts.error_rate_percent:g}%",
+            ),
+        ):
+            sentry.SentryMetricAlert(
+                name,
+                name=f"{self.ctx.prefix}: {what}",
+                organization=settings.organization,
+                project=settings.project,
+                dataset="transactions",
+                event_types=["transaction"],
+                aggregate=aggregate,
+                query="",
+                environment=settings.environment,
+                time_window=SENTRY_WINDOW_MINUTES,
+                threshold_type=SENTRY_ABOVE,
+                triggers=[
+                    sentry.SentryMetricAlertTriggerArgs(
+                        label="critical",
+                        alert_threshold=threshold,
+                        threshold_type=SENTRY_ABOVE,
+                        actions=[
+                            sentry.SentryMetricAlertTriggerActionArgs(
+                                type="email",
+                                target_type="team",
+                                target_identifier=team.internal_id,
+                            )
+                        ],
+                    )
+                ],
+                opts=child,
+            )
 
     def _bucket_alarm(self, name: str, bucket) -> None:
         usage = self.ctx.stack.phase.usage.storage_gb.high

@@ -64,6 +64,11 @@ class RdsDatabase(pulumi.ComponentResource):
         primary = regions.primary
         self.parameters = self._parameter_group(primary)
         self.instances = [self._shard(i) for i in range(shards)]
+        # what DATABASE_URL(_SHARD_<n>) lead to, for the reachability check (offline.reach)
+        self.wire_targets = [
+            f"aws:rds/instance:Instance::{'db' if i == 0 else f'db-shard-{i}'}"
+            for i in range(shards)
+        ]
         self.connection_strings = [self._url(i, inst.address) for i, inst in self.instances]
         self.pooler_urls = list(self.connection_strings)
         if spec.proxy:

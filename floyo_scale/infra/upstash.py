@@ -44,15 +44,15 @@ class UpstashCache(pulumi.ComponentResource):
         settings = ctx.stack.stack.upstash
         if settings is None:  # spec/rules.py check_stack reports this before synthesis
             raise ValueError("cache.provider is upstash, and the stack has no upstash settings")
-        self.demand = demand_for(ctx.stack.phase, len(regions.secondaries))
-        self.offer = choose_upstash_offer(load_prices(), self.demand)
+        self.sized = demand_for(ctx.stack.phase, len(regions.secondaries))
+        self.chosen = choose_upstash_offer(load_prices(), self.sized)
         super().__init__(
             "floyo:cache:Cache",
             "cache",
             {
                 "provider": "upstash",
-                "offer": self.offer.plan_name,
-                "demand": self.demand.to_json(),
+                "offer": self.chosen.plan_name,
+                "demand": self.sized.to_json(),
             },
             opts,
         )
@@ -71,14 +71,14 @@ class UpstashCache(pulumi.ComponentResource):
             read_regions=list(regions.secondaries) or None,
             tls=True,
             eviction=spec.eviction_policy != "noeviction",
-            budget=None if self.offer.fixed else max(1, math.ceil(self.offer.monthly[1])),
+            budget=None if self.chosen.fixed else max(1, math.ceil(self.chosen.monthly[1])),
             opts=ctx.stateful(provider=self.provider, parent=self),
         )
-        if self.offer.fixed:
+        if self.chosen.fixed:
             UpstashPlan(
                 "cache-plan",
                 database_id=self.database.database_id,
-                plan_name=self.offer.plan_name,
+                plan_name=self.chosen.plan_name,
                 email=settings.email,
                 api_key=api_key,
                 opts=pulumi.ResourceOptions(parent=self.database),

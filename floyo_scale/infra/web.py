@@ -13,6 +13,7 @@ from ._sdk import vercel
 from .common import Context
 
 TARGETS = ["production", "preview"]
+ROLE_ENV = "AWS_ROLE_ARN"  # the IAM role the app's functions assume with their OIDC token
 
 
 class Web(pulumi.ComponentResource):
@@ -21,13 +22,24 @@ class Web(pulumi.ComponentResource):
         ctx: Context,
         env: Mapping[str, pulumi.Input[str]],
         secret_env: Mapping[str, pulumi.Input[str]],
+        wires: list[dict[str, str]] | None = None,
         opts=None,
     ) -> None:
         web, settings = ctx.stack.phase.web, ctx.stack.stack.vercel
+        secure = web.secure_compute
         super().__init__(
             "floyo:web:Web",
             "web",
-            {"vercel_plan": web.vercel_plan, "seats": web.seats, "team": settings.team},
+            {
+                "vercel_plan": web.vercel_plan,
+                "seats": web.seats,
+                "team": settings.team,
+                # what the app is handed and what each variable leads to (guards check it)
+                "wiring": list(wires or []),
+                "secure_compute": (
+                    {"network_id": secure.network_id, "cidr": secure.cidr} if secure else None
+                ),
+            },
             opts,
         )
         provider = vercel.Provider(
@@ -49,6 +61,9 @@ class Web(pulumi.ComponentResource):
                 function_default_regions=list(web.function_regions)
             ),
             function_failover=web.function_failover or None,
+            # OIDC tokens with the team's issuer (https://oidc.vercel.com/<team>), which the
+            # AWS role of infra/access.py trusts
+            oidc_token_config=vercel.ProjectOidcTokenConfigArgs(issuer_mode="team"),
             opts=child,
         )
         under = pulumi.ResourceOptions(parent=self.project, provider=provider)
@@ -80,6 +95,7 @@ def app_settings(ctx: Context) -> dict[str, str]:
         "FLOYO_PHASE": ctx.stack.phase_name,
         "FLOYO_REGIONS": ",".join([phase.regions.primary, *phase.regions.secondaries]),
         "FLOYO_ALERTS": json.dumps(phase.alerts.model_dump(), sort_keys=True),
+        "FLOYO_LIMITS": json.dumps(limits(phase), sort_keys=True),
     }
     if phase.cache:
         ttl = phase.cache.ttl_seconds
@@ -92,3 +108,22 @@ def app_settings(ctx: Context) -> dict[str, str]:
         parts = {k: v.model_dump() for k, v in phase.database.partitioning.items()}
         env["FLOYO_PARTITIONING"] = json.dumps(parts, sort_keys=True)
     return env
+
+
+def limits(phase) -> dict[str, dict[str, float]]:
+    """The phase's plan limits, and on those the seed puts an alert on (database size and
+    bandwidth) the threshold and the figure it fires at, so "80% of the limit" is computed
+    once, here (FLOYO_LIMITS; read by `floyo-scale status`)."""
+    alerts, lim = phase.alerts, phase.limits
+    out: dict[str, dict[str, float]] = {}
+    for key, value, percent in (
+        ("database_gb", lim.database_gb, alerts.database_size_percent),
+        ("bandwidth_gb_month", lim.bandwidth_gb_month, alerts.bandwidth_percent),
+    ):
+        out[key] = {
+            "limit": value,
+            "alert_percent": percent,
+            "alert_at": round(value * percent / 100, 4),
+        }
+    out["function_gb_hours_month"] = {"limit": lim.function_gb_hours_month}
+    return out
