@@ -26,6 +26,8 @@ PROJECT = "floyo"
 SECRET_ENV = {
     "VERCEL_API_TOKEN": "vercel-token-value-123",
     "SUPABASE_ACCESS_TOKEN": "sbp_access-token-value-456",
+    "UPSTASH_API_KEY": "upstash-api-key-value-789",
+    "SENTRY_AUTH_TOKEN": "sntrys_sentry-token-value-012",
     "PULUMI_CONFIG_PASSPHRASE": "correct horse battery staple",
 }
 

@@ -145,6 +145,8 @@ def test_secrets_come_from_the_variables_the_stack_file_names(root, env):
     assert dict(t.secrets) == {
         "VERCEL_API_TOKEN": SECRET_ENV["VERCEL_API_TOKEN"],
         "SUPABASE_ACCESS_TOKEN": SECRET_ENV["SUPABASE_ACCESS_TOKEN"],
+        "UPSTASH_API_KEY": SECRET_ENV["UPSTASH_API_KEY"],
+        "SENTRY_AUTH_TOKEN": SECRET_ENV["SENTRY_AUTH_TOKEN"],
     }
     assert_no_secret_in(t)  # the repr hides them
 
