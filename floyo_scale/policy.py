@@ -15,6 +15,7 @@ from .cost import CostEstimate, usd, usd_range
 from .guards import Finding, Loss, destroy_finding
 from .offline.inventory import Inventory
 from .offline.plan import InventoryDiff
+from .offline.reach import unreachable
 
 ALLOW_OVER_BUDGET = "--allow-over-budget"
 
@@ -77,32 +78,25 @@ def budget_warning(estimate: CostEstimate) -> str | None:
     return None
 
 
-_CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
-_WEB = "floyo:web:Web"
+def check_reachable(inventory: Inventory) -> None:
+    """Refuse (GuardrailError, exit 6) to build what the app cannot reach. No flag
+    overrides it: a component the app cannot use is a bill, not a feature."""
+    problems = unreachable(inventory)
+    if not problems:
+        return
+    listed = "\n".join(f"  - {p}" for p in problems)
+    raise GuardrailError(
+        f"stack {inventory.stack} at phase {inventory.phase} wires the app to "
+        f"{len(problems)} component{'s' if len(problems) != 1 else ''} it cannot reach:\n"
+        f"{listed}",
+        "use a cache Vercel functions reach (cache.provider: upstash), or configure "
+        'web.secure_compute (docs/program.md, "Reachability"); nothing was changed',
+    )
 
 
 def reachability_warnings(inventory: Inventory) -> list[str]:
-    """What the plan builds but the app cannot use as built (docs/program.md, "Decisions").
-
-    ElastiCache listens only inside its VPC; Vercel functions run outside AWS and reach a VPC
-    only through Vercel Secure Compute (an Enterprise feature), peered with that VPC, which
-    floyo-scale does not build. An Upstash cache (cache.provider: upstash) listens over TLS
-    on the internet: no warning.
-    """
-    if not inventory.of_type(_CACHE):
-        return []
-    webs = inventory.of_type(_WEB)
-    plan = webs[0].inputs.get("vercel_plan") if webs else None
-    until = (
-        "a Vercel Secure Compute network is peered with the cache's VPC (not built here)"
-        if plan == "enterprise"
-        else "Vercel Secure Compute (Enterprise) is peered with the cache's VPC"
-    )
-    return [
-        "the Redis cache (ElastiCache) only listens inside its VPC, and Vercel functions run "
-        f"outside AWS: the app cannot reach REDIS_URL until {until}, or set "
-        "cache.provider: upstash (docs/program.md)"
-    ]
+    """What `plan` lists about reachability (the errors of `unreachable`, worded as such)."""
+    return [f"unreachable: {p}" for p in unreachable(inventory)]
 
 
 _DISK = "pulumi-python:dynamic/supabase:DiskConfig"

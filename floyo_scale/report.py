@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cost import CostDelta, CostEstimate, diff_costs, estimate_for_stack, estimate_from_json
+from .cost import CostDelta, CostEstimate, diff_costs, estimate_from_json, plan_stack
 from .errors import UsageError
 from .guards import Finding, losses_from_diff
 from .offline.inventory import Inventory
 from .offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
-from .policy import budget_warning, diff_warnings, reachability_warnings, refusals
+from .policy import budget_warning, diff_warnings, reachability_warnings, refusals, unreachable
 from .spec import Workspace, load_stack
 
 
@@ -38,6 +38,7 @@ class PlanReport:
         return plan_json(self.inventory) | {
             "cost": self.cost.to_json(),
             "warnings": self.warnings,
+            "unreachable": unreachable(self.inventory),
         }
 
 
@@ -50,7 +51,7 @@ class DiffReport:
 
     @property
     def warnings(self) -> list[str]:
-        """What the change asks for that a provider will refuse."""
+        """What the change asks for that a provider will refuse, or that `up` refuses."""
         return diff_warnings(self.diff)
 
     def to_json(self) -> dict[str, Any]:
@@ -76,11 +77,9 @@ def budget_json(cost: CostEstimate | None) -> dict[str, Any] | None:
 
 def plan_report(workspace: Workspace, phase: str | None, stack: str | None) -> PlanReport:
     """`--stack S` alone: S at its phase; `--phase P` alone: P on the dev stack; both: S at P."""
-    from .offline.synth import synthesize
-
     resolved = load_stack(workspace, stack, phase)
-    inventory = synthesize(resolved)
-    return PlanReport(inventory, estimate_for_stack(resolved, inventory))
+    inventory, estimate = plan_stack(resolved)
+    return PlanReport(inventory, estimate)
 
 
 def diff_report(
@@ -93,7 +92,7 @@ def diff_report(
     delta = diff_costs(old_cost, new_cost) if old_cost and new_cost else None
     diff = diff_inventories(old_inventory, new_inventory)
     # what `up` would refuse when the stack is moved to TO: the same list `up` enforces
-    findings = refusals(losses_from_diff(diff), new_cost)
+    findings = refusals(losses_from_diff(diff), new_cost, new_inventory)
     return DiffReport(diff, delta, new_cost, findings)
 
 

@@ -192,7 +192,5 @@ def _misfit(
     if bandwidth_gb is not None and demand.bandwidth_gb[1] > bandwidth_gb:
         return f"{demand.bandwidth_gb[1]:,.0f} GB of bandwidth over its {bandwidth_gb:,.0f} GB"
     if max_cps and demand.peak_commands_per_second > max_cps:
-        return (
-            f"{demand.peak_commands_per_second:,.0f} commands/s at peak over its {max_cps:,.0f}"
-        )
+        return f"{demand.peak_commands_per_second:,.0f} commands/s at peak over its {max_cps:,.0f}"
     return ""

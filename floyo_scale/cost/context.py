@@ -39,12 +39,37 @@ TRANSITION_PRICED_DAYS = 30
 the target class (objects spend at most a month in Standard); later transitions are not
 counted (storage is priced at the class objects are written in: an upper bound)."""
 
-UPSTASH_COMMANDS_PER_REQUEST = 1.0
-"""Upstash Redis commands per app request: an API request reads the cache (and writes it on
-a miss), while static files, counted among the requests too, touch no cache; one in all."""
+FUNCTION_SHARE_OF_REQUESTS = 0.25
+"""App requests that run a Vercel function: one in four (pages, API routes, server actions);
+the rest are static files and CDN cache hits, which run none."""
 
-UPSTASH_CACHE_SHARE_OF_DATABASE = 0.1
-"""The data an Upstash cache holds: a tenth of usage.database_gb (the hot rows, sessions)."""
+ACTIVE_CPU_MS_PER_INVOCATION = 20
+"""Active CPU per function invocation, ms: the app mostly waits on the database and the cache
+(I/O, not billed as Active CPU)."""
+
+FUNCTION_MEMORY_GB = 2
+"""Memory of a function instance (Vercel's Standard size on fluid compute: 1 vCPU, 2 GB)."""
+
+FUNCTION_WALL_MS = 300
+"""Wall time per invocation, ms (what provisioned memory is billed for)."""
+
+FUNCTION_CONCURRENCY = 10
+"""Invocations one fluid-compute instance serves at once (provisioned memory is shared)."""
+
+ARCHIVE_RETRIEVED_SHARE = 0.1
+"""Share of an archive-class bucket (Glacier Instant Retrieval) read back in a month."""
+
+ARCHIVE_OBJECT_MB = 100
+"""Size of one archived object, MB (a Parquet file per partition, or part of one)."""
+
+CACHE_WRITES_PER_REQUEST = 0.1
+"""Cache writes per app request (a miss writes once): what a global datastore replicates."""
+
+CACHE_KB_PER_WRITE = 1.0
+"""KB per cache write, as replicated to each secondary region."""
+
+POSTHOG_EVENTS_PER_REQUEST = 0.2
+"""Product-analytics events per app request (page views and a few actions)."""
 
 FREE_ALARMS = "aws.cloudwatch.alarm_standard"  # its free_tier: the first 10 alarms
 
@@ -110,6 +135,7 @@ class _Context:
             Span(rpu.low * self.users.low, rpu.high * self.users.high) if self.users else None
         )
         self._open_users = users is not None and _users_max(users) is None
+        self.fallback_regions: set[str] = set()  # regions priced at a us-east-1 rate
         self._index()
 
     # -- indexes ------------------------------------------------------------------------
@@ -217,19 +243,23 @@ class _Context:
                 f"users have no upper bound: the high figure assumes "
                 f"{self.users.high:,.0f} users ({OPEN_ENDED_USERS_FACTOR}x the minimum)"
             )
-        elsewhere = sorted(
-            {
-                r.region
-                for r in self.inventory.resources
-                if r.provider == "aws" and r.region not in (None, "global", "us-east-1")
-            }
-        )
-        if elsewhere:
+        if self.fallback_regions:
             out.append(
-                "AWS resources in " + ", ".join(elsewhere) + " are priced at us-east-1 list "
-                "rates (other regions cost more)"
+                "the catalog has no regional rate for some items in "
+                + ", ".join(sorted(self.fallback_regions))
+                + ": those lines are priced at us-east-1 (or iad1) rates, a lower bound"
             )
         return out
+
+    def regional_entry(self, region: str | None, key: str, default: str) -> PriceEntry | None:
+        """`aws.regional.<region>.<key>` when the catalog has it, else the `default` entry
+        (the us-east-1 rate), remembering the region for the note."""
+        if region and region not in ("us-east-1", "global"):
+            entry = self.entry(f"aws.regional.{region}.{key}")
+            if entry is not None:
+                return entry
+            self.fallback_regions.add(region)
+        return self.entry(default)
 
     # -- building lines -----------------------------------------------------------------
     def line(

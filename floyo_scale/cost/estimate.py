@@ -5,6 +5,7 @@ phase's usage, users and budget.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -135,3 +136,22 @@ def _unique(lines: list[CostLine]) -> list[CostLine]:
             line = replace(line, item=f"{line.item} ({short})")
         out.append(line)
     return out
+
+
+def plan_stack(
+    stack: ResolvedStack, secrets: Mapping[str, str] | None = None
+) -> tuple[Inventory, CostEstimate]:
+    """What the program builds for `stack` and what it costs, with the AWS Budget at the AWS
+    share of that cost (its high end, `CostEstimate.aws_budget`).
+
+    Two syntheses: the first without the AWS Budget (it costs nothing, so the estimate is
+    the same with or without it) gives the figure; the second builds the Budget with it.
+    `plan`, `cost`, `diff`, `graph` and `up` all go through here, so they agree."""
+    from ..offline.synth import synthesize
+
+    first = synthesize(stack, secrets)
+    estimate = estimate_for_stack(stack, first)
+    if estimate.aws_budget is None:
+        return first, estimate
+    inventory = synthesize(stack, secrets, aws_budget_usd=estimate.aws_budget)
+    return inventory, estimate_for_stack(stack, inventory)

@@ -4,11 +4,12 @@ two (plain data, JSON round trip).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 CURRENCY = "USD"
-_PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2, "upstash": 3}
+_PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2, "upstash": 3, "sentry": 4, "posthog": 5}
 
 
 # -- results -------------------------------------------------------------------------------
@@ -115,6 +116,19 @@ class CostEstimate:
         return self.total_high >= self.budget_monthly * self.alert_percent / 100
 
     @property
+    def aws_high(self) -> float:
+        """The AWS share of the high figure (what an AWS Budget can see)."""
+        return _cents(sum(line.high for line in self.lines if line.provider == "aws"))
+
+    @property
+    def aws_budget(self) -> float | None:
+        """The AWS Budget's monthly limit: the AWS share of the high figure, in whole dollars
+        rounded up (at least $1); None without a stack budget (no AWS Budget then)."""
+        if self.budget_monthly is None:
+            return None
+        return float(max(1, math.ceil(self.aws_high - 1e-9)))
+
+    @property
     def unpriced_count(self) -> int:
         """How many resources have something unpriced (each counted once)."""
         return len({(u.type, name) for u in self.unpriced for name in u.resources})
@@ -135,6 +149,7 @@ class CostEstimate:
                 "used_percent": self.used_percent,
                 "alert_percent": self.alert_percent,
                 "over_budget": self.over_budget,
+                "aws_budget": self.aws_budget,
             },
             "unpriced": [u.to_json() for u in self.unpriced],
             "notes": list(self.notes),

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..cost import CostEstimate, estimate_for_stack
+from ..cost import CostEstimate, estimate_for_stack, plan_stack
 from ..errors import DriftDetected, FloyoError, GuardrailError
 from ..guards import (
     Loss,
@@ -43,22 +43,20 @@ def review_offline(stack: ResolvedStack, root: Path) -> OfflineReview:
     """The offline plan and cost of `stack`; with a phase other than the stack file's, the
     stateful resources moving there from the file's phase would delete or replace (the
     deployed phase, read from the state, is compared again after the preview)."""
-    from ..offline.synth import synthesize
-
-    inventory = synthesize(stack)
+    inventory, cost = plan_stack(stack)  # with the AWS Budget at the AWS share of the cost
     losses: tuple[Loss, ...] = ()
     if stack.phase_name != stack.stack.phase:
         declared = load_stack(Workspace(root), stack.name, stack.stack.phase)
-        losses = losses_from_diff(diff_inventories(synthesize(declared), inventory))
-    return OfflineReview(inventory, estimate(stack, inventory), losses)
+        losses = losses_from_diff(diff_inventories(plan_stack(declared)[0], inventory))
+    return OfflineReview(inventory, cost, losses)
 
 
 def check_offline(review: OfflineReview, *, allow_destroy: bool, allow_over_budget: bool) -> None:
     """The guards known offline, before any credential is asked for: what `up` refuses
-    (policy.refusals: data the phase change destroys, then over budget; exit 6 unless
-    allowed), the same list `diff` reports."""
+    (policy.refusals: what the app cannot reach, with no override; data the phase change
+    destroys, then over budget; exit 6 unless allowed), the same list `diff` reports."""
     enforce(
-        refusals(review.losses, review.cost),
+        refusals(review.losses, review.cost, review.inventory),
         allow_destroy=allow_destroy,
         allow_over_budget=allow_over_budget,
     )
@@ -73,13 +71,14 @@ def review_up(
 ) -> Review:
     """The offline plan (and, on a phase change, its diff from the deployed phase), the cost,
     and a real preview. `offline`: the plan and cost already made (not made again)."""
-    from ..offline.synth import synthesize
-
     target = session.target
     stack = target.stack
     notes: list[str] = []
     deployed = session.deployed_phase()
-    new_inventory = offline.inventory if offline is not None else synthesize(stack)
+    if offline is not None:
+        new_inventory, new_cost = offline.inventory, offline.cost
+    else:
+        new_inventory, new_cost = plan_stack(stack)
     old_stack: ResolvedStack | None = None
     diff = None
     if deployed and deployed != stack.phase_name:
@@ -88,8 +87,7 @@ def review_up(
         except FloyoError as exc:
             notes.append(f"deployed phase {deployed!r} does not load ({exc}); no offline diff")
         else:
-            diff = diff_inventories(synthesize(old_stack), new_inventory)
-    new_cost = offline.cost if offline is not None else estimate(stack, new_inventory)
+            diff = diff_inventories(plan_stack(old_stack)[0], new_inventory)
     preview = session.preview(targets=targets, parallel=parallel)
     losses = merge_losses(losses_from_preview(preview.steps), losses_from_diff(diff))
     change = None

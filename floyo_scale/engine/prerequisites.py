@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..cost import plan_stack
 from ..errors import ExitCode, FloyoError, UsageError
 from ..spec import Workspace
 from . import aws_preflight, install, release
@@ -241,6 +242,8 @@ def prepare(
         command=command,
         # the program records what it runs (commit, spec digest, version): `promote` checks it
         release=release.current(Workspace(root)).to_output() if run_program else None,
+        # the AWS Budget the program builds: the AWS share of the offline estimate
+        aws_budget_usd=plan_stack(stack)[1].aws_budget if run_program else None,
     )
 
 

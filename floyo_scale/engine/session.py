@@ -38,7 +38,8 @@ def open_session(
 ) -> Session:
     """Select (or, with `create`, create) the Pulumi stack named after the stack file.
 
-    The inline program is `infra.program(stack, secrets)`, the function `plan` synthesizes;
+    The inline program is `infra.program(stack, secrets, aws_budget_usd)`, the function
+    `plan` synthesizes (cost.plan_stack);
     `program` replaces it only in tests.
     """
     from ..infra import program as infra_program
@@ -64,7 +65,10 @@ def open_session(
         return open_stack(
             stack_name=target.name,
             project_name=target.project,
-            program=program or infra_program(target.stack, target.secrets, target.release),
+            program=program
+            or infra_program(
+                target.stack, target.secrets, target.release, aws_budget_usd=target.aws_budget_usd
+            ),
             opts=opts,
         )
 

@@ -36,6 +36,8 @@ class Target:
     # what an update records (release.Release.to_output()), exported as `floyo_release`
     release: Mapping[str, Any] | None = None
     command: Any = field(default=None, repr=False, compare=False)  # the Pulumi CLI, if found
+    # the AWS Budget's limit the program builds (cost.plan_stack: the AWS share, high)
+    aws_budget_usd: float | None = None
 
     @property
     def name(self) -> str:

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from ..spec import ResolvedStack
+from .access import AppAccess
 from .common import Context
 from .database import Database
 from .monitoring import Monitoring
 from .regions import Regions
 from .storage import Storage
-from .access import AppAccess
 from .web import ROLE_ENV, TARGETS, Web, app_settings, limits
 
 if TYPE_CHECKING:

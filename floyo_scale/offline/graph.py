@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .inventory import Inventory
+from .reach import reachable_targets
 
 _PROJECT = "pulumi-python:dynamic/supabase:Project"
 _REPLICA = "pulumi-python:dynamic/supabase:ReadReplica"
@@ -15,6 +16,7 @@ _REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 _VERCEL = "vercel:index/project:Project"
 _RDS = "aws:rds/instance:Instance"
 _RDS_PROXY = "aws:rds/proxy:Proxy"
+_UPSTASH = "upstash:index/redisDatabase:RedisDatabase"
 
 
 @dataclass
@@ -29,7 +31,10 @@ def _id(kind: str, name: str) -> str:
 
 
 def graph_model(inventory: Inventory) -> GraphModel:
+    """Nodes for what the phase builds; an edge from the app only where the app reaches the
+    node as built (offline.reach), so a graph never shows wiring that does not work."""
     model = GraphModel()
+    reachable = reachable_targets(inventory)
     for app in inventory.of_type(_VERCEL):
         regions = app.inputs.get("resourceConfig", {}).get("functionDefaultRegions", [])
         model.app_regions = "functions: " + ", ".join(regions)
@@ -46,7 +51,8 @@ def graph_model(inventory: Inventory) -> GraphModel:
             f"Postgres {project.name}<br/>{project.inputs.get('instance_size')}",
             "db",
         )
-        model.edges.append(("app", node, "SQL via pooler"))
+        if project.key in reachable:
+            model.edges.append(("app", node, "SQL via pooler"))
     for replica in inventory.of_type(_REPLICA):
         node = _id("replica", replica.name)
         add(replica.region, node, f"read replica<br/>{replica.name}", "replica")
@@ -79,7 +85,15 @@ def graph_model(inventory: Inventory) -> GraphModel:
         if cache.inputs.get("globalReplicationGroupId") and cache.inputs.get("nodeType") is None:
             continue
         primary_cache = node
-        model.edges.append(("app", node, "cache"))
+        if cache.key in reachable:
+            model.edges.append(("app", node, "cache via Secure Compute"))
+    for db in inventory.of_type(_UPSTASH):
+        node = _id("cache", db.name)
+        reads = db.inputs.get("readRegions") or []
+        label = "Upstash Redis" + (f"<br/>reads in {', '.join(reads)}" if reads else "")
+        add(db.region, node, label, "cache")
+        if db.key in reachable:
+            model.edges.append(("app", node, "cache over TLS"))
     if inventory.of_type(_GLOBAL_CACHE) and primary_cache:
         for cache in inventory.of_type(_CACHE):
             node = _id("cache", cache.name)
@@ -91,8 +105,8 @@ def graph_model(inventory: Inventory) -> GraphModel:
     for bucket in buckets.values():
         node = _id("bucket", bucket.name)
         add(bucket.region, node, f"S3 {bucket.inputs.get('bucket', bucket.name)}", "bucket")
-        if bucket.region == primary:
-            model.edges.append(("app", node, "files"))
+        if bucket.region == primary and bucket.key in reachable:
+            model.edges.append(("app", node, "files via OIDC role"))
     for replication in inventory.of_type(_REPLICATION):
         source = buckets.get(replication.name)
         for target in buckets.values():

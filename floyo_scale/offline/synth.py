@@ -30,17 +30,24 @@ _GLOBAL_TYPES = ("aws:iam/", "aws:budgets/")
 _LOCK = threading.Lock()  # the Pulumi runtime is process-global: one synthesis at a time
 
 
-def synthesize(stack: ResolvedStack, secrets: Mapping[str, str] | None = None) -> Inventory:
+def synthesize(
+    stack: ResolvedStack,
+    secrets: Mapping[str, str] | None = None,
+    aws_budget_usd: float | None = None,
+) -> Inventory:
     """Run the program for `stack` under mocks; return what it registered.
 
     `secrets` are the values of the stack's `${env:...}` references; offline they are not
     needed (every secret input is recorded as "[secret]", with its keyed digest: see
     digest.py), so the default is none.
+    `aws_budget_usd`: the AWS Budget's limit (cost.plan_stack computes it from a first
+    synthesis; without it no AWS Budget is registered).
     """
     from ..infra import program
 
     with _LOCK, _shortcuts():
-        records = _run(program(stack, secrets or {}), project=stack.stack.project, stack=stack.name)
+        run = program(stack, secrets or {}, aws_budget_usd)
+        records = _run(run, project=stack.stack.project, stack=stack.name)
         resources = _to_resources(records)
         return Inventory(stack.phase_name, stack.name, resources, digest.key_id())
 

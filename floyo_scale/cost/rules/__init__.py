@@ -15,10 +15,18 @@ from ..context import (
     _free,
     _free_entry,
 )
-from .aws import _alarm, _elasticache_group, _s3_bucket, _s3_replication, _sns_subscription
+from .aws import (
+    _alarm,
+    _elasticache_group,
+    _global_datastore,
+    _s3_bucket,
+    _s3_replication,
+    _sns_subscription,
+)
+from .monitoring import _monitoring
 from .rds import RDS_RULES
 from .supabase import _supabase_addon, _supabase_project, _supabase_replica
-from .upstash import _upstash_database
+from .upstash import _upstash_database, _upstash_plan
 from .vercel import _vercel_project, _vercel_team
 
 # -- the table: one entry per type token ----------------------------------------------------
@@ -32,7 +40,8 @@ RULES: dict[str, Rule] = {
     "floyo:database:Database": _free("component", _COMPONENT, provider="supabase"),
     "floyo:cache:Cache": _free("component", _COMPONENT, provider="aws"),
     "floyo:storage:Storage": _free("component", _COMPONENT, provider="aws"),
-    "floyo:monitoring:Monitoring": _free("component", _COMPONENT, provider="aws"),
+    "floyo:monitoring:Monitoring": _monitoring,
+    "floyo:access:AppAccess": _free("component", _COMPONENT, provider="aws"),
     "floyo:regions:Regions": _free("component", _COMPONENT, provider="aws"),
     # providers and local resources
     "pulumi:providers:aws": _free("provider", "a provider configuration, not a cloud resource"),
@@ -82,13 +91,12 @@ RULES: dict[str, Rule] = {
     ),
     "aws:iam/role:Role": _free_entry("IAM role", "aws.iam", "IAM carries no charge"),
     "aws:iam/rolePolicy:RolePolicy": _free_entry("IAM policy", "aws.iam", "IAM carries no charge"),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _free_entry(
+        "OIDC identity provider", "aws.iam", "IAM carries no charge"
+    ),
     # AWS: ElastiCache and its network
     "aws:elasticache/replicationGroup:ReplicationGroup": _elasticache_group,
-    "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": _free_entry(
-        "global datastore",
-        "aws.elasticache.global_datastore.surcharge",
-        "no fee beyond member nodes; cross-region replication traffic not estimated",
-    ),
+    "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": _global_datastore,
     "aws:elasticache/parameterGroup:ParameterGroup": _free(
         "parameter group", "a setting; no charge", _AWS_ELASTICACHE_PRICING
     ),
@@ -100,6 +108,15 @@ RULES: dict[str, Rule] = {
     ),
     "aws:ec2/subnet:Subnet": _free("subnet", "no charge", _AWS_VPC_PRICING),
     "aws:ec2/securityGroup:SecurityGroup": _free("security group", "no charge", _AWS_VPC_PRICING),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _free(
+        "security group rule", "no charge", _AWS_VPC_PRICING
+    ),
+    "aws:ec2/route:Route": _free("route", "no charge", _AWS_VPC_PRICING),
+    "aws:ec2/vpcPeeringConnectionAccepter:VpcPeeringConnectionAccepter": _free(
+        "peering connection",
+        "no fee for the connection; traffic within an AZ is free, across AZs not estimated",
+        _AWS_VPC_PRICING,
+    ),
     # AWS: monitoring
     "aws:budgets/budget:Budget": _free_entry(
         "budget", "aws.budgets.budget", "notification-only budgets are free"
@@ -108,6 +125,12 @@ RULES: dict[str, Rule] = {
     # Upstash
     "pulumi:providers:upstash": _free("provider", "a provider configuration, not a cloud resource"),
     "upstash:index/redisDatabase:RedisDatabase": _upstash_database,
+    "pulumi-python:dynamic/upstash:Plan": _upstash_plan,
+    # Sentry (its plan is priced on floyo:monitoring:Monitoring)
+    "pulumi:providers:sentry": _free("provider", "a provider configuration, not a cloud resource"),
+    "sentry:index/sentryMetricAlert:SentryMetricAlert": _free(
+        "metric alert", "alerts are included in the plan", "https://sentry.io/pricing/"
+    ),
     "aws:sns/topic:Topic": _free_entry(
         "publishes", "aws.sns.publish_million", "alert publishes stay within the 1M free tier"
     ),

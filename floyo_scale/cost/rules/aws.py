@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING
 
 from ...offline.inventory import Resource
 from ..context import (
+    ARCHIVE_OBJECT_MB,
+    ARCHIVE_RETRIEVED_SHARE,
+    CACHE_KB_PER_WRITE,
+    CACHE_WRITES_PER_REQUEST,
     FREE_ALARMS,
     HOURS_PER_MONTH,
     MONTHLY_WRITE_SHARE,
@@ -24,8 +28,21 @@ if TYPE_CHECKING:  # only for annotations: importing spec at run time is not nee
 
 # AWS: S3 -----------------------------------------------------------------------------------
 
+# storage classes whose reads cost more than Standard's: their catalog name under requests
+# (aws.s3.requests.<name>.get) and retrieval (aws.s3.retrieval.<name>_gb)
+_READ_CLASS = {"GLACIER_IR": "glacier_ir", "STANDARD_IA": "standard_ia"}
 
-def _storage_class_entry(ctx: _Context, storage_class: str) -> PriceEntry | None:
+
+def _storage_class_entry(
+    ctx: _Context, storage_class: str, region: str | None = None
+) -> PriceEntry | None:
+    """The GB-month rate of `storage_class` in `region`: the regional entry when the catalog
+    has one (aws.regional.<region>), else the us-east-1 rate (and the region is noted)."""
+    if region and region not in ("us-east-1", "global"):
+        for entry in ctx.catalog.entries(f"aws.regional.{region}"):
+            if entry.extra.get("storage_class") == storage_class:
+                return entry
+        ctx.fallback_regions.add(region)
     for entry in ctx.catalog.entries("aws.s3.storage"):
         if entry.extra.get("storage_class") == storage_class:
             return entry
@@ -56,7 +73,7 @@ def _s3_bucket(resource: Resource, ctx: _Context) -> Iterable[Result]:
     source's share) and, on non-replica buckets, GET/PUT requests driven by app requests."""
     share = ctx.bucket_share(resource)
     storage_class, why = _bucket_class(resource, ctx)
-    entry = _storage_class_entry(ctx, storage_class)
+    entry = _storage_class_entry(ctx, storage_class, resource.region)
     if entry is None:
         yield _Unpriced(f"no S3 storage price for class {storage_class}")
     else:
@@ -76,7 +93,14 @@ def _s3_bucket(resource: Resource, ctx: _Context) -> Iterable[Result]:
     if ctx.requests is None:
         yield _Unpriced("S3 requests: no user count given to the estimate")
         return
-    per_bucket = ctx.requests * (1 / max(1, len(ctx.primary_buckets)))
+    read_class = _READ_CLASS.get(storage_class, "standard")
+    if read_class != "standard":
+        yield from _archive_requests(resource, ctx, share, storage_class, read_class)
+        return
+    app_buckets = [
+        b for b in ctx.primary_buckets if _READ_CLASS.get(_bucket_class(b, ctx)[0]) is None
+    ]
+    per_bucket = ctx.requests * (1 / max(1, len(app_buckets)))
     for kind, per_request in (("get", S3_GETS_PER_REQUEST), ("put", S3_PUTS_PER_REQUEST)):
         req = ctx.entry(f"aws.s3.requests.standard.{kind}")
         if req is None:
@@ -88,7 +112,53 @@ def _s3_bucket(resource: Resource, ctx: _Context) -> Iterable[Result]:
             per_bucket * (per_request / 1000),
             req.unit,
             req,
-            detail=f"{per_request:g} per app request, split over buckets",
+            detail=f"{per_request:g} per app request, split over the app's buckets",
+        )
+
+
+def _archive_requests(
+    resource: Resource, ctx: _Context, share, storage_class: str, read_class: str
+) -> Iterable[Result]:
+    """A bucket whose objects move to an archive class within a month (Glacier Instant
+    Retrieval) is not read by app requests: ARCHIVE_RETRIEVED_SHARE of it is read back a
+    month, in objects of ARCHIVE_OBJECT_MB, at the class's GET and retrieval rates; a
+    MONTHLY_WRITE_SHARE of it is written, in objects of that size, at the PUT rate."""
+    get = ctx.entry(f"aws.s3.requests.{read_class}.get")
+    put = ctx.entry("aws.s3.requests.standard.put")
+    retrieval = ctx.entry(f"aws.s3.retrieval.{read_class}_gb")
+    read_gb = share * ARCHIVE_RETRIEVED_SHARE
+    objects_per_gb = 1000 / ARCHIVE_OBJECT_MB
+    if get is not None:
+        yield ctx.line(
+            resource,
+            "GET requests",
+            get.price or 0.0,
+            read_gb * (objects_per_gb / 1000),
+            get.unit,
+            get,
+            detail=f"{ARCHIVE_RETRIEVED_SHARE:.0%} read back a month, "
+            f"{ARCHIVE_OBJECT_MB:g} MB objects; {storage_class} rate",
+        )
+    if put is not None:
+        yield ctx.line(
+            resource,
+            "PUT requests",
+            put.price or 0.0,
+            share * (MONTHLY_WRITE_SHARE * objects_per_gb / 1000),
+            put.unit,
+            put,
+            detail=f"{MONTHLY_WRITE_SHARE:.0%} written a month, {ARCHIVE_OBJECT_MB:g} MB objects "
+            "(written as Standard, then moved)",
+        )
+    if retrieval is not None:
+        yield ctx.line(
+            resource,
+            "retrieval",
+            retrieval.price or 0.0,
+            read_gb,
+            retrieval.unit,
+            retrieval,
+            detail=f"{ARCHIVE_RETRIEVED_SHARE:.0%} of the {storage_class} data read back a month",
         )
 
 
@@ -223,4 +293,35 @@ def _sns_subscription(resource: Resource, ctx: _Context) -> Iterable[Result]:
         entry.unit,
         entry,
         detail=f"alert deliveries stay within the free tier ({entry.extra.get('free_tier', 0):,})",
+    )
+
+
+def _global_datastore(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """No fee of its own (its members' nodes are priced on them); the cross-region traffic
+    of replicating the primary's writes to each secondary member:
+    GB = app requests x CACHE_WRITES_PER_REQUEST x CACHE_KB_PER_WRITE / 1,000,000
+         x secondaries."""
+    entry = ctx.entry("aws.elasticache.global_datastore.transfer_gb")
+    if entry is None:
+        yield _Unpriced("no global datastore transfer price in the catalog")
+        return
+    if ctx.requests is None:
+        yield _Unpriced("global datastore transfer: no user count given to the estimate")
+        return
+    members = [
+        g
+        for g in ctx.inventory.of_type("aws:elasticache/replicationGroup:ReplicationGroup")
+        if g.inputs.get("globalReplicationGroupId")
+    ]
+    secondaries = max(0, len(members) - 1) or 1
+    gb = ctx.requests * (CACHE_WRITES_PER_REQUEST * CACHE_KB_PER_WRITE / 1_000_000 * secondaries)
+    yield ctx.line(
+        resource,
+        "cross-region replication",
+        entry.price or 0.0,
+        gb,
+        entry.unit,
+        entry,
+        detail=f"{CACHE_WRITES_PER_REQUEST:g} writes a request x {CACHE_KB_PER_WRITE:g} KB "
+        f"to {secondaries} secondary region(s)",
     )

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...offline.inventory import Resource
-from ..context import Result, Span, _Context, _Unpriced
+from ..context import (
+    ACTIVE_CPU_MS_PER_INVOCATION,
+    FUNCTION_CONCURRENCY,
+    FUNCTION_MEMORY_GB,
+    FUNCTION_SHARE_OF_REQUESTS,
+    FUNCTION_WALL_MS,
+    Result,
+    Span,
+    _Context,
+    _Unpriced,
+)
 
 # Vercel ------------------------------------------------------------------------------------
 
@@ -34,11 +44,73 @@ def _vercel_team(resource: Resource, ctx: _Context) -> Iterable[Result]:
         yield ctx.line(
             resource, f"{plan} plan", entry.price or 0.0, 1, entry.unit, entry, provider="vercel"
         )
+    if resource.inputs.get("secure_compute"):
+        yield _Unpriced("Vercel Secure Compute: an Enterprise add-on, contract pricing")
+
+
+def _function_compute(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """Vercel function compute on fluid compute (current Pro pricing, no included amount:
+    it is paid from the usage credit, then on demand): invocations, Active CPU and
+    provisioned memory, at the rates of the project's first function region.
+
+    invocations = app requests x FUNCTION_SHARE_OF_REQUESTS
+    CPU-hours   = invocations x ACTIVE_CPU_MS_PER_INVOCATION / 3,600,000
+    GB-hours    = invocations x FUNCTION_MEMORY_GB x FUNCTION_WALL_MS / 3,600,000
+                  / FUNCTION_CONCURRENCY
+    """
+    if ctx.requests is None:
+        yield _Unpriced("function compute: no user count given to the estimate")
+        return
+    regions = (resource.inputs.get("resourceConfig") or {}).get("functionDefaultRegions") or []
+    region = str(regions[0]) if regions else "iad1"
+    invocations = ctx.requests * FUNCTION_SHARE_OF_REQUESTS
+    per_invocation = ctx.entry("vercel.overage.function_invocations_million")
+    cpu = ctx.entry(f"vercel.functions.active_cpu_hour.{region}")
+    memory = ctx.entry(f"vercel.functions.provisioned_memory_gb_hour.{region}")
+    where = region
+    if cpu is None or memory is None:
+        ctx.fallback_regions.add(region)
+        cpu = ctx.entry("vercel.functions.active_cpu_hour.iad1")
+        memory = ctx.entry("vercel.functions.provisioned_memory_gb_hour.iad1")
+        where = f"{region}, at iad1's rate"
+    share = f"{FUNCTION_SHARE_OF_REQUESTS:g} of app requests"
+    if per_invocation is not None:
+        yield ctx.line(
+            resource,
+            "function invocations",
+            per_invocation.price or 0.0,
+            invocations * 1e-6,
+            per_invocation.unit,
+            per_invocation,
+            detail=share,
+        )
+    if cpu is not None:
+        yield ctx.line(
+            resource,
+            "function active CPU",
+            cpu.price or 0.0,
+            invocations * (ACTIVE_CPU_MS_PER_INVOCATION / 3_600_000),
+            cpu.unit,
+            cpu,
+            detail=f"{ACTIVE_CPU_MS_PER_INVOCATION} ms an invocation ({where})",
+        )
+    if memory is not None:
+        yield ctx.line(
+            resource,
+            "function memory",
+            memory.price or 0.0,
+            invocations
+            * (FUNCTION_MEMORY_GB * FUNCTION_WALL_MS / 3_600_000 / FUNCTION_CONCURRENCY),
+            memory.unit,
+            memory,
+            detail=f"{FUNCTION_MEMORY_GB} GB x {FUNCTION_WALL_MS} ms / "
+            f"{FUNCTION_CONCURRENCY} at once ({where})",
+        )
 
 
 def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
-    """Usage beyond the plan: fast data transfer (usage.egress_gb) and edge requests (one
-    per app request), less the plan's monthly usage credit."""
+    """Usage beyond the plan: fast data transfer (usage.egress_gb), edge requests (one
+    per app request) and function compute, less the plan's monthly usage credit."""
     web = ctx.web_inputs(resource)
     plan = (web or {}).get("vercel_plan")
     entry = ctx.entry(f"vercel.plans.{plan}") if plan else None
@@ -94,6 +166,10 @@ def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
             )
             overage = Span(overage.low + line.low, overage.high + line.high)
             yield line
+    for result in _function_compute(resource, ctx):
+        if not isinstance(result, _Unpriced):
+            overage = Span(overage.low + result.low, overage.high + result.high)
+        yield result
     credit = float(includes.get("usage_credit", 0))
     if credit:
         yield ctx.line(
