@@ -15,6 +15,7 @@ import pytest
 from floyo_scale.errors import EngineError
 from floyo_scale.offline.inventory import SECRET, Inventory, Resource
 from floyo_scale.offline.synth import synthesize
+from floyo_scale.cost import plan_stack
 from floyo_scale.spec import Workspace, load_stack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,6 +24,7 @@ REPLICA = "pulumi-python:dynamic/supabase:ReadReplica"
 ADDON = "pulumi-python:dynamic/supabase:Addon"
 BUCKET = "aws:s3/bucket:Bucket"
 CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
+UPSTASH = "upstash:index/redisDatabase:RedisDatabase"
 GLOBAL_CACHE = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
 AWS_PROVIDER = "pulumi:providers:aws"
 ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
@@ -30,7 +32,8 @@ ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 
 @cache
 def inventory(phase: str | None, stack: str = "dev") -> Inventory:
-    return synthesize(load_stack(Workspace(REPO), stack, phase))
+    """What `plan` shows: the program with the AWS Budget at the AWS share (cost.plan_stack)."""
+    return plan_stack(load_stack(Workspace(REPO), stack, phase))[0]
 
 
 def types(inv: Inventory) -> Counter[str]:
@@ -94,14 +97,12 @@ def test_every_bucket_is_versioned_encrypted_private():
 
 def test_growth_adds_cache_replica_and_archive():
     inv = inventory("growth")
-    cache_group = one(inv, CACHE, "cache-us-east-1")
-    assert cache_group.inputs["nodeType"] == "cache.t4g.micro"
-    assert cache_group.inputs["numCacheClusters"] == 1
-    assert cache_group.inputs["transitEncryptionEnabled"] is True
-    assert cache_group.inputs["atRestEncryptionEnabled"] is True
-    assert cache_group.inputs["authToken"] == SECRET
-    params = one(inv, "aws:elasticache/parameterGroup:ParameterGroup", "cache-us-east-1")
-    assert {"name": "maxmemory-policy", "value": "allkeys-lru"} in params.inputs["parameters"]
+    # the default cache is one Vercel functions reach: Upstash over TLS, no VPC
+    assert not inv.of_type(CACHE) and not inv.of_type("aws:ec2/vpc:Vpc")
+    database = one(inv, UPSTASH, "cache")
+    assert database.inputs["tls"] is True and database.inputs["eviction"] is True
+    plan = one(inv, "pulumi-python:dynamic/upstash:Plan", "cache-plan")
+    assert plan.inputs["plan_name"] == "fixed_1gb" and plan.inputs["api_key"] == SECRET
     replica = one(inv, REPLICA, "primary-replica-us-east-1")
     assert replica.region == "us-east-1" and replica.parent == f"{PROJECT}::primary"
     assert one(inv, BUCKET, "archive").inputs["bucket"] == "floyo-dev-archive"
@@ -123,9 +124,11 @@ def test_scale_adds_region_shard_and_replication():
     replication = one(inv, "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "uploads")
     assert replication.inputs["rules"][0]["destination"]["bucket"].endswith("uploads-eu-west-1")
     assert one(inv, "aws:iam/role:Role", "uploads-replication").region == "global"
-    cache_group = one(inv, CACHE, "cache-us-east-1")
-    assert cache_group.inputs["multiAzEnabled"] is True
-    assert cache_group.inputs["automaticFailoverEnabled"] is True
+    database = one(inv, UPSTASH, "cache")
+    assert database.inputs["readRegions"] == ["eu-west-1"]
+    assert one(inv, "pulumi-python:dynamic/upstash:Plan", "cache-plan").inputs["plan_name"] == (
+        "fixed_5gb"
+    )
     env = env_vars(inv)
     assert env["DATABASE_URL_SHARD_1"] is True and env["FLOYO_SHARD_MAP"] is False
 
@@ -137,13 +140,12 @@ def test_enterprise_spans_three_regions_with_global_cache():
     assert len(inv.of_type(PROJECT)) == 4
     assert len(inv.of_type(REPLICA)) == 8
     assert {r.inputs["addon_variant"] for r in inv.of_type(ADDON)} == {"pitr_14"}
-    assert {r.region for r in inv.of_type(CACHE)} == regions
-    glob = one(inv, GLOBAL_CACHE, "cache-global")
-    assert glob.region == "us-east-1"
-    for region in regions - {"us-east-1"}:
-        member = one(inv, CACHE, f"cache-{region}")
-        assert member.inputs["globalReplicationGroupId"]
-        assert "nodeType" not in member.inputs  # members take the primary's node type
+    # one Upstash database read in every secondary region (a global datastore would be
+    # ElastiCache, which Vercel functions reach only through Secure Compute)
+    database = one(inv, UPSTASH, "cache")
+    assert database.inputs["primaryRegion"] == "us-east-1"
+    assert database.inputs["readRegions"] == ["eu-west-1", "ap-southeast-1"]
+    assert not inv.of_type(CACHE) and not inv.of_type(GLOBAL_CACHE)
     app = one(inv, "vercel:index/project:Project", "app")
     assert app.inputs["resourceConfig"]["functionDefaultRegions"] == ["iad1", "dub1", "sin1"]
     # dev sets no budget and enterprise's is custom: no AWS Budget rather than a made-up one
@@ -163,7 +165,11 @@ def test_production_protects_stateful_resources_dev_does_not():
     assert stateful and all(r.protect and r.retain_on_delete for r in stateful)
     assert not any(r.protect or r.retain_on_delete for r in dev.custom_resources())
     budget = one(prod, "aws:budgets/budget:Budget", "monthly")
-    assert budget.inputs["limitAmount"] == "300.00"  # the stack's override, not growth's 200
+    # the AWS share of the estimate's high figure (AWS Budgets see AWS spend only), not the
+    # stack's $300 whole-stack budget
+    estimate = plan_stack(load_stack(Workspace(REPO), "production", None))[1]
+    assert budget.inputs["limitAmount"] == f"{estimate.aws_budget:.2f}"
+    assert 1 <= float(budget.inputs["limitAmount"]) < 50
     thresholds = {n["notificationType"]: n["threshold"] for n in budget.inputs["notifications"]}
     assert thresholds == {"ACTUAL": 80, "FORECASTED": 100}
     assert one(prod, ADDON, "primary-pitr").inputs["addon_variant"] == "pitr_7"

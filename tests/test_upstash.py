@@ -6,6 +6,7 @@ The program under the mock engine for a workspace whose dev stack picks Upstash 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def upstash_workspace(
 ) -> Workspace:
     copy_workspace(root)
     path = root / "stacks" / f"{stack}.yaml"
-    text = path.read_text()
+    # the repository's stacks carry Upstash settings already: take them out, the test's go in
+    text = re.sub(r"\nupstash:[^\n]*\n(?:  [^\n]*\n)*", "\n", path.read_text())
     if "\noverrides:\n" in text:
         text = text.replace("\noverrides:\n", "\noverrides:\n" + override)
     elif override:
@@ -128,18 +130,17 @@ def test_plan_does_not_warn_that_vercel_cannot_reach_an_upstash_cache(cli, tmp_p
     upstash_workspace(tmp_path)
     monkeypatch.chdir(tmp_path)
     data = json.loads(cli("plan", "--phase", "growth", "--format", "json").out)
-    assert not any("REDIS_URL" in w for w in data["warnings"])
-    commands = [x for x in data["cost"]["lines"] if x["type"] == DATABASE]
-    assert {x["item"] for x in commands} == {"commands", "storage"}
+    assert not any("REDIS_URL" in w for w in data["warnings"]) and data["unreachable"] == []
+    lines = [x for x in data["cost"]["lines"] if x["type"] == DATABASE]
+    # growth: 0.5 GB, 2M-50M commands, 2-50 GB: Fixed 1GB ($20) beats pay as you go ($4-$100)
+    assert [(x["item"], x["low"], x["high"]) for x in lines] == [("fixed_1gb plan", 20.0, 20.0)]
 
 
 def test_the_api_key_is_needed_only_when_the_phase_uses_upstash(tmp_path):
     ws = upstash_workspace(tmp_path)
     assert "UPSTASH_API_KEY" in engine.secret_refs(load_stack(ws, "dev", "growth"))
-    # the same stack file, without the override: the settings stay, the key is not asked for
-    path = tmp_path / "stacks" / "dev.yaml"
-    path.write_text(path.read_text().replace("\noverrides:\n" + OVERRIDE, ""))
-    assert "UPSTASH_API_KEY" not in engine.secret_refs(load_stack(ws, "dev", "growth"))
+    # at a phase without a cache the settings stay, and the key is not asked for
+    assert "UPSTASH_API_KEY" not in engine.secret_refs(load_stack(ws, "dev", "startup"))
 
 
 # -- spec rules --------------------------------------------------------------------------------
@@ -183,11 +184,11 @@ def test_the_api_key_is_a_reference_never_a_literal(tmp_path):
     assert "abcd-1234-literal" not in repr(found)
 
 
-def test_elasticache_still_needs_a_node_type(tmp_path):
-    override = "  cache: {node_type: null}\n"
+def test_elasticache_without_secure_compute_is_an_invalid_spec(tmp_path):
+    override = "  cache: {provider: elasticache, node_type: cache.t4g.micro}\n"
     ((path, message, hint),) = issues(upstash_workspace(tmp_path, override=override), "growth")
-    assert path == "cache.node_type" and "ElastiCache" in message
-    assert hint and "cache.provider: upstash" in hint
+    assert path == "cache.provider" and "Secure Compute" in message
+    assert hint and "cache.provider: upstash" in hint and "web.secure_compute" in hint
 
 
 # -- the plugin ----------------------------------------------------------------------------------

@@ -59,6 +59,23 @@ def _free_summary(estimate: CostEstimate) -> str:
     return f"{count} at $0 (free, or within a free tier): {parts}"
 
 
+def _why_lines(estimate: CostEstimate) -> list[str]:
+    """The AWS Budget the program sets, and which cache offer was chosen and why."""
+    out = []
+    if estimate.aws_budget is not None:
+        percent = estimate.alert_percent or 100
+        out.append(
+            f"AWS Budget: {usd(estimate.aws_budget)}/month, the AWS share of the high figure "
+            f"({usd(estimate.aws_high, cents=True)}), alerting at {percent}%; it sees AWS "
+            "spend only: the whole stack's spend is left to `floyo-scale status`"
+        )
+    for line in estimate.lines:
+        if line.provider == "upstash" and line.detail and not line.free:
+            out.append(f"cache offer: {line.item}: {line.detail}")
+            break
+    return out
+
+
 def _budget_text(estimate: CostEstimate) -> str:
     if estimate.budget_monthly is None:
         return "no monthly budget set"
@@ -119,7 +136,7 @@ def cost_table(estimate: CostEstimate, width: int | None = None) -> str:
         table = _cost_table(estimate, narrow=True)
     out = [render.table_text(table, width)]
     columns = width or render.screen().columns
-    texts = [_budget_text(estimate), _free_summary(estimate)]
+    texts = [_budget_text(estimate), *_why_lines(estimate), _free_summary(estimate)]
     texts += [
         f"not priced: {u.count} x {short_type(u.type)} ({u.reason})" for u in estimate.unpriced
     ]
@@ -196,8 +213,9 @@ def cost_markdown(estimate: CostEstimate) -> str:
         lines += ["", "**Not priced** (left out of the total):", ""]
         for u in estimate.unpriced:
             lines.append(f"- {u.count} × `{short_type(u.type)}`: {md(u.reason)}")
-    if estimate.notes:
-        lines += [""] + [f"- {md(note)}" for note in estimate.notes]
+    extra = [*_why_lines(estimate), *estimate.notes]
+    if extra:
+        lines += [""] + [f"- {md(note)}" for note in extra]
     lines += [
         "",
         "<details><summary>Line items</summary>",
