@@ -4,12 +4,20 @@ the seed's ranges, unpriced resources, deltas, the budget guardrail, goldens and
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from floyo_scale.catalog.offers import (
+    CacheDemand,
+    cache_demand,
+    choose_upstash_offer,
+    upstash_offers,
+)
 from floyo_scale.catalog.prices import load_prices
 from floyo_scale.cost import (
     MONTHLY_WRITE_SHARE,
@@ -155,20 +163,33 @@ def test_vercel_hobby_is_free_and_enterprise_is_not_priced():
 def test_vercel_usage_beyond_pro_allowances_less_the_usage_credit():
     # egress 900-1500 GB, 1 TB included: 0-500 GB x $0.15 = $0-75
     # requests 1,000 users x 1,000 = 1M .. 5,000 users x 4,000 = 20M; 10M included:
-    #   0-10M x $2/M = $0-20; usage credit: min($20, overage) = $0-20
+    #   0-10M x $2/M = $0-20
+    # function compute (iad1), a quarter of the requests: 0.25M-5M invocations
+    #   invocations 0.25-5 x $0.60/M = $0.15-$3.00
+    #   active CPU  0.25M-5M x 20 ms = 1.3889-27.7778 h x $0.128 = $0.18-$3.56
+    #   memory      0.25M-5M x 2 GB x 0.3 s / 10 at once = 4.1667-83.3333 GB-h x $0.0106
+    #               = $0.04-$0.88
+    # overage $0.37-$102.44; usage credit: min($20, overage) = $0.37-$20
     est = estimate(
         web("pro", 1), vercel_app(), users=(1000, 5000), egress=(900, 1500), rpu=(1000, 4000)
     )
     assert figures(one(est, "app", "fast data transfer")) == (0.0, 75.0)
     assert figures(one(est, "app", "edge requests")) == (0.0, 20.0)
-    assert figures(one(est, "app", "usage credit")) == (0.0, -20.0)
-    assert (est.total_low, est.total_high) == (20.0, 95.0)  # + one $20 seat
+    assert figures(one(est, "app", "function invocations")) == (0.15, 3.0)
+    assert one(est, "app", "function active CPU").quantity == (1.3889, 27.7778)
+    assert figures(one(est, "app", "function active CPU")) == (0.18, 3.56)
+    assert one(est, "app", "function memory").quantity == (4.1667, 83.3333)
+    assert figures(one(est, "app", "function memory")) == (0.04, 0.88)
+    assert figures(one(est, "app", "usage credit")) == (-0.37, -20.0)
+    assert (est.total_low, est.total_high) == (20.0, 102.44)  # + one $20 seat
 
 
 def test_vercel_usage_credit_never_exceeds_the_overage():
-    # 12M requests at the high end: 2M over x $2 = $4; the credit covers $4, not $20
+    # 12M requests at the high end: 2M over x $2 = $4; functions (3M invocations): $1.80
+    # + 16.6667 CPU-h x $0.128 = $2.13 + 50 GB-h x $0.0106 = $0.53; overage $8.46: the
+    # credit covers $8.46, not $20
     est = estimate(web(), vercel_app(), users=(0, 1000), rpu=(0, 12_000))
-    assert figures(one(est, "app", "usage credit")) == (0.0, -4.0)
+    assert figures(one(est, "app", "usage credit")) == (0.0, -8.46)
 
 
 def test_vercel_hobby_usage_has_no_overage_billing():
@@ -353,12 +374,15 @@ def test_s3_replica_holds_a_copy_and_replication_transfers_monthly_writes():
         replication("uploads", "uploads-eu", "uploads-ap"),
         storage=(400, 400),
     )
-    for name in ("uploads", "uploads-eu", "uploads-ap"):
+    # Standard at $0.023/GB-month in us-east-1 and eu-west-1, $0.025 in ap-southeast-1
+    for name in ("uploads", "uploads-eu"):
         assert figures(one(est, name, "storage")) == (9.2, 9.2)
+    assert figures(one(est, "uploads-ap", "storage")) == (10.0, 10.0)
+    assert one(est, "uploads-ap", "storage").price_key == "aws.regional.ap-southeast-1.s3_standard"
     transfer = one(est, "uploads", "replication transfer")
     assert figures(transfer) == (round(400 * MONTHLY_WRITE_SHARE * 2 * 0.02, 2),) * 2 == (1.6, 1.6)
     assert not lines(est, "uploads-eu", "GET requests")  # replicas take no app requests
-    assert any("us-east-1 list rates" in n for n in est.notes)
+    assert not any("us-east-1" in n for n in est.notes)  # both regions have their rates
 
 
 def test_s3_requests_from_requests_per_user_times_users():
@@ -434,12 +458,17 @@ def test_global_datastore_secondaries_take_the_primarys_node_type():
         {"globalReplicationGroupId": "ldgnf-acme-cache", "numCacheClusters": 2},
         region="eu-west-1",
     )
-    est = estimate(primary, glob, secondary)
+    est = estimate(primary, glob, secondary, users=(100_000, 200_000), rpu=(2000, 6000))
     # 2 x 730 x $0.219 = $319.74 for each member
     assert figures(one(est, "cache-eu", "nodes")) == (319.74, 319.74)
     assert figures(one(est, "cache-us", "nodes")) == (319.74, 319.74)
-    assert figures(one(est, "cache-global", "global datastore")) == (0.0, 0.0)
+    # writes replicated to the one secondary: 200M-1.2B requests x 0.1 write x 1 KB
+    # = 20-120 GB x $0.02 = $0.40-$2.40
+    transfer = one(est, "cache-global", "cross-region replication")
+    assert transfer.quantity == (20, 120) and figures(transfer) == (0.4, 2.4)
     assert est.unpriced == ()
+    # the secondary region has no regional node rate in the catalog: a note says so
+    assert any("eu-west-1" in n and "us-east-1" in n for n in est.notes)
 
 
 def test_replication_group_with_unknown_node_type_is_not_priced():
@@ -472,33 +501,73 @@ def test_cloudwatch_alarms_beyond_the_first_ten_cost_10_cents():
 UPSTASH = "upstash:index/redisDatabase:RedisDatabase"
 
 
-def test_upstash_pay_as_you_go_commands_and_storage():
-    db = res(UPSTASH, "cache", "cache", {"primaryRegion": "us-east-1", "tls": True})
-    # 1,000-10,000 users x 2,000-5,000 requests = 2M-50M requests x 1 command each
-    # = 20-500 x 100K commands x $0.20 = $4.00-$100.00
-    # storage: 0.1 x 4-12 GB = 0.4-1.2 GB, beyond the first GB: 0-0.2 GB x $0.25 = $0-$0.05
-    est = estimate(db, users=(1000, 10000), rpu=(2000, 5000), db=(4, 12))
-    commands = one(est, "cache", "commands")
-    assert commands.quantity == (20, 500) and figures(commands) == (4.0, 100.0)
-    assert commands.price_key == "upstash.redis.payg_100k_commands"
-    assert commands.provider == "upstash"
-    storage = one(est, "cache", "storage")
-    assert storage.quantity == (0, 0.2) and figures(storage) == (0.0, 0.05)
-    assert storage.price_key == "upstash.redis.payg_storage_gb"
+def upstash(offer, memory_gb, commands, bandwidth_gb, read_regions=0):
+    """The cache component as the program records it, and its database."""
+    demand = {
+        "memory_gb": memory_gb,
+        "commands": list(commands),
+        "bandwidth_gb": list(bandwidth_gb),
+        "read_regions": read_regions,
+    }
+    component = res("floyo:cache:Cache", "cache", "cache", {"offer": offer, "demand": demand})
+    component = replace(component, custom=False)
+    db = res(UPSTASH, "cache", "cache", {"tls": True}, parent="floyo:cache:Cache::cache")
+    return component, db
+
+
+def test_upstash_fixed_plan_is_chosen_when_it_is_the_cheapest_that_fits():
+    # growth: 0.5 GB, 1,000-10,000 users x 2,000-5,000 requests = 2M-50M commands, 1 KB
+    # each = 2-50 GB. Pay as you go: 20-500 x 100K x $0.20 = $4-$100 (bandwidth within 200
+    # GB, storage within 1 GB); Fixed 250MB ($10) is too small (0.5 GB > 0.25 GB); Fixed 1GB
+    # ($20, 100 GB bandwidth) fits: $20 < $100 at the high end.
+    demand = cache_demand(users=(1000, 10000), requests_per_user=(2000, 5000), memory_gb=0.5)
+    assert demand.commands == (2e6, 50e6) and demand.bandwidth_gb == (2.0, 50.0)
+    offers = {o.plan_name: o for o in upstash_offers(load_prices(), demand)}
+    assert offers["payg"].monthly == (4.0, 100.0)
+    assert not offers["fixed_250mb"].fits and offers["fixed_1gb"].monthly == (20.0, 20.0)
+    assert choose_upstash_offer(load_prices(), demand).plan_name == "fixed_1gb"
+    est = estimate(*upstash("fixed_1gb", 0.5, demand.commands, demand.bandwidth_gb))
+    line = one(est, "cache", "fixed_1gb plan")
+    assert figures(line) == (20.0, 20.0) and line.provider == "upstash"
+    assert line.price_key == "upstash.redis.fixed.fixed_1gb"
+    assert "payg $4-$100" in line.detail and "cheapest that fits 0.5 GB" in line.detail
     assert est.unpriced == ()
-    assert (est.total_low, est.total_high) == (4.0, 100.05)
 
 
-def test_upstash_without_users_is_unpriced_not_zero():
+def test_upstash_fixed_plan_read_regions_add_their_price():
+    # scale: 3 GB, 20M-500M commands, 20-500 GB, one read region: Fixed 5GB $100 + $50
+    est = estimate(*upstash("fixed_5gb", 3, (20e6, 500e6), (20, 500), read_regions=1))
+    assert figures(one(est, "cache", "fixed_5gb plan")) == (100.0, 100.0)
+    assert figures(one(est, "cache", "read regions")) == (50.0, 50.0)
+
+
+def test_upstash_pay_as_you_go_commands_storage_and_bandwidth():
+    # 3 GB, 1M-3M commands, 100-300 GB, one read region (writes billed there too: x2):
+    #   commands 2M-6M = 20-60 x 100K x $0.20 = $4.00-$12.00
+    #   storage  3 GB - 1 included = 2 GB x $0.25 = $0.50
+    #   bandwidth 300 GB - 200 included = 0-100 GB x $0.03 = $0-$3.00
+    # Fixed 5GB would be $100 + $50: pay as you go ($4.50-$15.50) is chosen
+    demand = CacheDemand(3.0, (1e6, 3e6), (100.0, 300.0), 1)
+    chosen = choose_upstash_offer(load_prices(), demand)
+    assert (chosen.plan_name, chosen.monthly) == ("payg", (4.5, 15.5))
+    est = estimate(*upstash("payg", 3.0, (1e6, 3e6), (100, 300), read_regions=1))
+    assert figures(one(est, "cache", "commands")) == (4.0, 12.0)
+    assert one(est, "cache", "commands").quantity == (20, 60)
+    assert figures(one(est, "cache", "storage")) == (0.5, 0.5)
+    assert figures(one(est, "cache", "bandwidth")) == (0.0, 3.0)
+    assert (est.total_low, est.total_high) == (4.5, 15.5)
+
+
+def test_upstash_without_a_recorded_offer_is_unpriced_not_zero():
     est = estimate_cost(inv(res(UPSTASH, "cache", "cache")), usage(), None, users=None)
     assert [u.type for u in est.unpriced] == [UPSTASH]
-    assert "no user count" in est.unpriced[0].reason
+    assert "no Upstash offer recorded" in est.unpriced[0].reason
 
 
-def test_upstash_read_regions_are_named_in_the_detail():
-    db = res(UPSTASH, "cache", "cache", {"readRegions": ["eu-west-1"]})
-    line = one(estimate(db, users=(1, 1), rpu=(100_000, 100_000)), "cache", "commands")
-    assert figures(line) == (0.2, 0.2) and "1 read region(s) not counted" in line.detail
+def test_no_upstash_offer_fits_a_cache_larger_than_every_plan():
+    demand = CacheDemand(600.0, (1.0, 1.0), (0.0, 0.0))
+    with pytest.raises(ValueError, match="no Upstash offer fits"):
+        choose_upstash_offer(load_prices(), demand)
 
 
 FREE_TYPES = sorted(
@@ -610,30 +679,34 @@ def test_growth_is_inside_the_seeds_range(real):
     assert est.total_low >= low * (1 - SEED_TOLERANCE)
     assert est.total_high <= high
     assert figures(one(est, "app", "edge requests")) == (0.0, 80.0)
-    assert (est.total_low, est.total_high) == (101.71, 171.43)
+    # the cache Vercel functions reach: Upstash Fixed 1GB, $20
+    assert figures(one(est, "cache", "fixed_1gb plan")) == (20.0, 20.0)
+    assert (est.total_low, est.total_high) == (110.18, 199.1)
 
 
 def test_scale_exceeds_the_seeds_range_at_its_top_because_of_vercel_edge_requests(real):
     """Documented exception: at 100,000 users x 5,000 requests = 500M edge requests Vercel Pro
-    bills 490M x $2 = $980; without it (and the usage credit) the top is $650.40, inside
-    $500-1,000. The low end, $440.70, is under the seed's $500: the seed's scale phase runs
-    Vercel and Supabase Enterprise (contract prices far above $500); phases/scale.yaml stays
-    on Pro plans, and at 10K users that build costs less. The phase's budget ($1,750) is set
-    above the seed's range for this reason (phases/scale.yaml)."""
+    bills 490M x $2 = $980, and function compute (125M invocations) $185.97; without those
+    (and the usage credit) the top is $707.88, inside $500-1,000. The phase's budget
+    ($2,000) is set above the seed's range for this reason (phases/scale.yaml)."""
     low, high = SEED["scale"]
     est = real["scale"]
     assert figures(one(est, "app", "edge requests")) == (20.0, 980.0)
-    without = _without(est, ("app", "edge requests"), ("app", "usage credit"))
+    functions = ("function invocations", "function active CPU", "function memory")
+    assert round(sum(one(est, "app", f).high for f in functions), 2) == 185.97
+    without = _without(
+        est, ("app", "edge requests"), ("app", "usage credit"), *(("app", f) for f in functions)
+    )
     assert low <= without <= high
-    assert est.total_low < low
-    assert (est.total_low, est.total_high) == (440.7, 1610.4)
+    assert low <= est.total_low
+    assert (est.total_low, est.total_high) == (503.99, 1854.49)
 
 
 def test_enterprise_has_no_seed_range_and_vercel_enterprise_is_not_priced(real):
     est = real["enterprise"]
     assert est.budget_monthly is None and est.used_percent is None and not est.over_budget
     assert {(u.type, u.count) for u in est.unpriced} == {(WEB, 1), (VERCEL_PROJECT, 1)}
-    assert (est.total_low, est.total_high) == (5273.22, 6098.72)
+    assert (est.total_low, est.total_high) == (5119.02, 5964.58)
     assert "200,000 users" in " ".join(est.notes)
 
 
@@ -649,31 +722,45 @@ def test_every_type_the_program_registers_has_a_rule(real):
 
 def test_stack_overrides_reach_the_estimate(real):
     prod, growth = real["production"], real["growth"]
-    assert (prod.phase, prod.budget_monthly) == ("growth", 300.0)  # production's override
+    assert (prod.phase, prod.budget_monthly) == ("growth", 330.0)  # production's override
     assert figures(one(prod, "primary-pitr", "PITR")) == (100.0, 100.0)
-    assert prod.total_high == round(growth.total_high + 100, 2)
+    assert figures(one(prod, "monitoring", "Sentry team plan")) == (26.0, 26.0)
+    assert prod.total_high == round(growth.total_high + 100 + 26, 2)
     staging = real["staging"]
     assert not lines(staging, item="replica compute")  # staging drops the read replica
     assert figures(one(staging, "web", "pro plan seats")) == (20.0, 20.0)
 
 
-def test_the_aws_budget_uses_the_same_budget_and_alert_threshold():
-    """The program's AWS Budget is created with the figure the estimate is checked against."""
-    from floyo_scale.offline.synth import synthesize
+def test_the_aws_budget_is_the_aws_share_of_the_estimate_with_the_alert_threshold():
+    """The program's AWS Budget is set at the AWS share of the estimate's high figure (AWS
+    Budgets see AWS spend only), in whole dollars rounded up, alerting at the phase's
+    threshold: at growth that is $12 (S3 $12.00), not the $200 whole-stack budget."""
+    from floyo_scale.cost import plan_stack
 
     ws = Workspace(REPO)
     for stack, phase in (("dev", "startup"), ("production", None), ("dev", "enterprise")):
         target = load_stack(ws, stack, phase)
-        inventory = synthesize(target)
-        est = estimate_for_stack(target, inventory)
+        inventory, est = plan_stack(target)
         budgets = inventory.of_type("aws:budgets/budget:Budget")
         if est.budget_monthly is None:
-            assert budgets == ()
+            assert budgets == () and est.aws_budget is None
             continue
         (budget,) = budgets
-        assert float(budget.inputs["limitAmount"]) == est.budget_monthly
+        aws_high = sum(x.high for x in est.lines if x.provider == "aws")
+        assert (
+            est.aws_budget == math.ceil(round(aws_high, 2)) == float(budget.inputs["limitAmount"])
+        )
         actual = [n for n in budget.inputs["notifications"] if n["notificationType"] == "ACTUAL"]
         assert [n["threshold"] for n in actual] == [est.alert_percent]
+    production = plan_stack(load_stack(ws, "production", None))[1]
+    assert (production.aws_high, production.aws_budget) == (12.0, 12.0)
+
+
+def test_cost_says_the_aws_budget_leaves_the_whole_stack_to_status(real):
+    table = cost_table(real["growth"], width=200)
+    assert "AWS Budget: $12/month, the AWS share of the high figure ($12.00)" in table
+    assert "the whole stack's spend is left to `floyo-scale status`" in table
+    assert "cache offer: fixed_1gb plan: cheapest that fits 0.5 GB" in table
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -705,17 +792,19 @@ def test_json_has_the_documented_shape(real):
             "source",
         } <= set(line)
         assert set(line["quantity"]) == {"low", "high"}
-    assert data["total"] == {"low": 101.71, "high": 171.43}
+    assert data["total"] == {"low": 110.18, "high": 199.1}
     assert data["budget"] == {
         "monthly": 200.0,
-        "used_percent": 85.7,
+        "used_percent": 99.5,
         "alert_percent": 80,
         "over_budget": False,
+        "aws_budget": 12.0,
     }
     assert data["unpriced"] == []
     # grouped by provider, Vercel first, then Supabase, then AWS
     providers = [line["provider"] for line in data["lines"]]
-    assert providers == sorted(providers, key=["vercel", "supabase", "aws", "random"].index)
+    order = ["vercel", "supabase", "aws", "upstash", "sentry", "posthog", "random"]
+    assert providers == sorted(providers, key=order.index)
 
 
 # -- deltas ---------------------------------------------------------------------------------------
@@ -724,8 +813,8 @@ def test_json_has_the_documented_shape(real):
 def test_diff_costs_per_line_and_in_total(real):
     growth, scale = real["growth"], real["scale"]
     delta = diff_costs(growth, scale)
-    assert delta.total_delta_low == round(scale.total_low - growth.total_low, 2) == 338.99
-    assert delta.total_delta_high == round(scale.total_high - growth.total_high, 2) == 1438.97
+    assert delta.total_delta_low == round(scale.total_low - growth.total_low, 2) == 393.81
+    assert delta.total_delta_high == round(scale.total_high - growth.total_high, 2) == 1655.39
     by_key = {d.key: d for d in delta.lines}
     compute = by_key[("supabase", "database", "primary", "compute")]
     assert (compute.status, compute.delta_low, compute.delta_high) == ("changed", 45.0, 45.0)
@@ -736,9 +825,9 @@ def test_diff_costs_per_line_and_in_total(real):
     same = by_key[("supabase", "database", "primary", "pro plan")]
     assert same.status == "unchanged" and same not in delta.changed()
     assert sum(d.delta_high for d in delta.lines) == pytest.approx(delta.total_delta_high)
-    assert diff_summary(delta) == "growth → scale: +$339 to +$1,439/month"
+    assert diff_summary(delta) == "growth → scale: +$394 to +$1,655/month"
     data = delta.to_json()
-    assert data["total"]["delta"] == {"low": 338.99, "high": 1438.97}
+    assert data["total"]["delta"] == {"low": 393.81, "high": 1655.39}
     assert all(line["status"] != "unchanged" for line in data["lines"])
 
 
@@ -806,13 +895,13 @@ def test_real_phases_against_their_budgets(real):
 
 
 def test_a_stack_budget_follows_it_to_a_larger_phase():
-    """Production's $300 override applies at any phase: moving it to scale is refused."""
+    """Production's $330 override applies at any phase: moving it to scale is refused."""
     from floyo_scale.offline.synth import synthesize
 
     stack = load_stack(Workspace(REPO), "production", "scale")
     estimate = estimate_for_stack(stack, synthesize(stack))
-    assert estimate.budget_monthly == 300 and estimate.over_budget
-    with pytest.raises(GuardrailError, match="exceeds its budget of \\$300") as refused:
+    assert estimate.budget_monthly == 330 and estimate.over_budget
+    with pytest.raises(GuardrailError, match="exceeds its budget of \\$330") as refused:
         check_budget(estimate, allow_over_budget=False)
     assert "--allow-over-budget" in refused.value.hint
     check_budget(estimate, allow_over_budget=True)
@@ -887,7 +976,7 @@ def test_cost_command_formats_and_targets(capsys):
         0,
         "production",
         "growth",
-        300.0,
+        330.0,
     )
     code, out, _ = run_cli(capsys, "cost", "-s", "staging", "-p", "scale", "-f", "markdown")
     assert code == 0 and out.startswith("### floyo-scale cost: `staging` at phase `scale`")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from floyo_scale.cost import plan_stack
 from floyo_scale.errors import EngineError
 from floyo_scale.offline.inventory import SECRET, Inventory, Resource
 from floyo_scale.offline.synth import synthesize
-from floyo_scale.cost import plan_stack
 from floyo_scale.spec import Workspace, load_stack
 
 REPO = Path(__file__).resolve().parent.parent

@@ -137,7 +137,7 @@ def test_plan_does_not_warn_that_vercel_cannot_reach_an_upstash_cache(cli, tmp_p
 
 
 def test_the_api_key_is_needed_only_when_the_phase_uses_upstash(tmp_path):
-    ws = upstash_workspace(tmp_path)
+    ws = upstash_workspace(tmp_path, override="")  # Upstash is the phases' default cache
     assert "UPSTASH_API_KEY" in engine.secret_refs(load_stack(ws, "dev", "growth"))
     # at a phase without a cache the settings stay, and the key is not asked for
     assert "UPSTASH_API_KEY" not in engine.secret_refs(load_stack(ws, "dev", "startup"))

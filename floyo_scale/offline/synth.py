@@ -365,7 +365,9 @@ def _to_resources(records: list[dict[str, Any]]) -> tuple[Resource, ...]:
             return r["inputs"].get("primaryRegion") or r["inputs"].get("region")
         if r["provider"]:
             return regions.get(r["provider"].split("::" + r["provider"].rsplit("::", 1)[-1])[0])
-        if r["type"].startswith("pulumi-python:dynamic/supabase:"):
+        if r["type"].startswith(
+            ("pulumi-python:dynamic/supabase:", "pulumi-python:dynamic/upstash:")
+        ):
             # a Supabase resource lives where its project does
             parent = by_urn.get(r["parent"])
             return r["inputs"].get("region") or (region(parent) if parent else None)

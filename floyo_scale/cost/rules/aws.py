@@ -225,6 +225,8 @@ def _elasticache_group(resource: Resource, ctx: _Context) -> Iterable[Result]:
     if entry is None:
         yield _Unpriced(f"no ElastiCache node-hour price for {node}")
         return
+    if resource.region not in (None, "global", "us-east-1"):
+        ctx.fallback_regions.add(str(resource.region))  # node rates: us-east-1 only
     inputs = resource.inputs
     if inputs.get("numNodeGroups"):
         nodes = int(inputs["numNodeGroups"]) * (1 + int(inputs.get("replicasPerNodeGroup") or 0))
