@@ -170,17 +170,17 @@ def test_a_missing_secret_is_a_usage_error_naming_the_variable(root, env):
 def test_open_session_sends_the_stack_the_program_and_the_workspace(root, env, fake, monkeypatch):
     import floyo_scale.infra
 
-    made: list[tuple[Any, Any, Any]] = []
+    made: list[tuple[Any, Any, Any, Any]] = []
 
-    def program(stack, secrets, release=None):
-        made.append((stack, secrets, release))
+    def program(stack, secrets, release=None, aws_budget_usd=None):
+        made.append((stack, secrets, release, aws_budget_usd))
         return program_fn
 
     def program_fn() -> None:  # the inline program: never run here
         raise AssertionError
 
+    t = target(root, env)  # the offline plan runs the real program (AWS Budget figure)
     monkeypatch.setattr(floyo_scale.infra, "program", program)
-    t = target(root, env)
     command = FakeCommand()
     engine.open_session(t, create=True, command=command)  # type: ignore[arg-type]
 
@@ -190,7 +190,9 @@ def test_open_session_sends_the_stack_the_program_and_the_workspace(root, env, f
     assert sent["project_name"] == "floyo"
     assert sent["program"] is program_fn
     # the same function `plan` synthesizes, with what the update records (engine/release.py)
-    assert made == [(t.stack, t.secrets, t.release)] and t.release is not None
+    # and the AWS Budget figure of the offline plan (cost.plan_stack)
+    assert made == [(t.stack, t.secrets, t.release, t.aws_budget_usd)] and t.release is not None
+    assert t.aws_budget_usd == 12.0  # staging at growth: S3, the AWS share
     opts = sent["opts"]
     assert opts.work_dir == str(root / ".floyo" / "work" / "floyo")
     assert opts.pulumi_command is command
