@@ -78,20 +78,31 @@ def budget_warning(estimate: CostEstimate) -> str | None:
     return None
 
 
-def check_reachable(inventory: Inventory) -> None:
-    """Refuse (GuardrailError, exit 6) to build what the app cannot reach. No flag
-    overrides it: a component the app cannot use is a bill, not a feature."""
+def reachability_finding(inventory: Inventory) -> Finding | None:
+    """What the app is wired to but cannot reach (offline.reach): refused, no override."""
     problems = unreachable(inventory)
     if not problems:
-        return
+        return None
     listed = "\n".join(f"  - {p}" for p in problems)
-    raise GuardrailError(
-        f"stack {inventory.stack} at phase {inventory.phase} wires the app to "
-        f"{len(problems)} component{'s' if len(problems) != 1 else ''} it cannot reach:\n"
-        f"{listed}",
+    count = len(problems)
+    return Finding(
+        "unreachable",
+        f"{count} unreachable",
+        f"stack {inventory.stack} at phase {inventory.phase} wires the app to {count} "
+        f"component{'s' if count != 1 else ''} it cannot reach:\n{listed}",
         "use a cache Vercel functions reach (cache.provider: upstash), or configure "
         'web.secure_compute (docs/program.md, "Reachability"); nothing was changed',
+        None,  # a component the app cannot use is a bill, not a feature: no flag
+        tuple(p.split(":", 1)[0] for p in problems),
     )
+
+
+def check_reachable(inventory: Inventory) -> None:
+    """Refuse (GuardrailError, exit 6) to build what the app cannot reach; no flag overrides
+    it. `up` calls it offline, before any credential is read (engine.prepare)."""
+    finding = reachability_finding(inventory)
+    if finding is not None:
+        raise finding.error()
 
 
 def reachability_warnings(inventory: Inventory) -> list[str]:
@@ -122,14 +133,23 @@ def diff_warnings(diff: InventoryDiff) -> list[str]:
 # -- what `up` refuses: one list for `up` and for `diff` -------------------------------------
 
 
-def refusals(losses: tuple[Loss, ...], estimate: CostEstimate | None) -> tuple[Finding, ...]:
-    """Everything `up` would refuse, in the order it checks: data loss, then the budget.
+def refusals(
+    losses: tuple[Loss, ...],
+    estimate: CostEstimate | None,
+    inventory: Inventory | None = None,
+) -> tuple[Finding, ...]:
+    """Everything `up` would refuse, in the order it checks: what the app cannot reach (of
+    `inventory`, the plan being applied), data loss, then the budget.
 
     `up` enforces this list (engine.deploy, with the real preview's losses merged in); `diff`
     and the pull-request comment report it (with the offline plan's losses), so a change
     that `up` will refuse is visible, and red with --fail-on-guard, before it is merged.
     """
-    found = [destroy_finding(losses), budget_finding(estimate) if estimate else None]
+    found = [
+        reachability_finding(inventory) if inventory is not None else None,
+        destroy_finding(losses),
+        budget_finding(estimate) if estimate else None,
+    ]
     return tuple(f for f in found if f is not None)
 
 

@@ -41,6 +41,8 @@ _CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
 _WEB = "floyo:web:Web"
 _ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 _REDIS_PORT = 6379
+_POSTGRES_PORT = 5432
+_RDS = "aws:rds/instance:Instance"
 # endpoints Vercel functions reach over the internet with TLS
 _PUBLIC_TLS = {
     "pulumi-python:dynamic/supabase:Project": "Supabase's pooler",
@@ -78,18 +80,24 @@ def _why_unreachable(target: Resource, wire: dict, web: Resource, inventory: Inv
     if target.type == "upstash:index/redisDatabase:RedisDatabase":
         return "" if target.inputs.get("tls") else "TLS is off; Vercel functions need TLS"
     if target.type == _CACHE:
-        return _elasticache_reach(target, web, inventory)
+        return _vpc_reach(target, web, inventory, _REDIS_PORT, "ElastiCache")
+    if target.type == _RDS:
+        if target.inputs.get("publiclyAccessible"):
+            return ""  # database.rds.access: public_tls (TLS forced, allowed CIDRs)
+        return _vpc_reach(target, web, inventory, _POSTGRES_PORT, "an RDS instance")
     if target.type == "aws:s3/bucket:Bucket":
         return _bucket_reach(target, wire, inventory)
     return f"no way to tell how the app reaches a {short_type(target.type)}"
 
 
-def _elasticache_reach(group: Resource, web: Resource, inventory: Inventory) -> str:
+def _vpc_reach(group: Resource, web: Resource, inventory: Inventory, port: int, what: str) -> str:
+    """Inside a VPC: reachable only through a Vercel Secure Compute network peered with it
+    (accepted peering, a route back to the network's CIDR, `port` open to that CIDR)."""
     secure = web.inputs.get("secure_compute") or {}
     cidr = secure.get("cidr")
     if not cidr:
         return (
-            "ElastiCache listens only inside its VPC, and Vercel functions reach a VPC only "
+            f"{what} listens only inside its VPC, and Vercel functions reach a VPC only "
             "through Vercel Secure Compute, which this stack does not configure"
         )
     if web.inputs.get("vercel_plan") != "enterprise":
@@ -104,24 +112,33 @@ def _elasticache_reach(group: Resource, web: Resource, inventory: Inventory) -> 
         r.type == "aws:ec2/route:Route" and r.inputs.get("destinationCidrBlock") == cidr
         for r in here
     )
-    opened = any(
-        r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-        and r.inputs.get("cidrIpv4") == cidr
-        and int(r.inputs.get("fromPort") or -1) <= _REDIS_PORT <= int(r.inputs.get("toPort") or -1)
-        for r in here
-    )
+    opened = any(_opens(r, cidr, port) for r in here)
     missing = [
         what
         for what, ok in (
             ("the peering connection is not accepted", accepted),
             (f"no route to {cidr}", routed),
-            (f"port {_REDIS_PORT} is not open to {cidr}", opened),
+            (f"port {port} is not open to {cidr}", opened),
         )
         if not ok
     ]
     if missing:
         return f"in {group.region}, " + "; ".join(missing) + " (Vercel Secure Compute)"
     return ""
+
+
+def _opens(rule: Resource, cidr: str, port: int) -> bool:
+    """A security group rule (or a group's inline ingress) admitting `cidr` on `port`."""
+
+    def covers(entry: dict, cidrs: list) -> bool:
+        low, high = entry.get("fromPort"), entry.get("toPort")
+        return cidr in cidrs and low is not None and high is not None and low <= port <= high
+
+    if rule.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+        return covers(rule.inputs, [rule.inputs.get("cidrIpv4")])
+    if rule.type == "aws:ec2/securityGroup:SecurityGroup":
+        return any(covers(e, e.get("cidrBlocks") or []) for e in rule.inputs.get("ingress") or [])
+    return False
 
 
 def _bucket_reach(bucket: Resource, wire: dict, inventory: Inventory) -> str:
