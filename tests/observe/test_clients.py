@@ -163,7 +163,8 @@ def test_identifiers_from_the_spec_follow_the_program(workspace: Path) -> None:
         "archive": "floyo-production-archive",
         "uploads": "floyo-production-uploads",
     }
-    assert found.cache_clusters == {"us-east-1": "floyo-production-us-east-1-001"}
+    # growth's cache is Upstash (the default: Vercel functions reach it), not ElastiCache
+    assert found.cache_clusters == {} and found.upstash_database == "floyo-production-cache"
     assert found.supabase_refs == () and found.origin == "spec"
     assert found.vercel_project == "floyo"
 
