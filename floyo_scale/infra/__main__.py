@@ -28,4 +28,4 @@ args += ["--stack", stack.name, "--format", "json"] + (["--phase", phase] if pha
 env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
 done = subprocess.run(args, capture_output=True, text=True, check=True, env=env, timeout=300)
 aws_budget = json.loads(done.stdout)["budget"]["aws_budget"]
-program(stack, dict(os.environ), aws_budget)()
+program(stack, dict(os.environ), aws_budget_usd=aws_budget)()

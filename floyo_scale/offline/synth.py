@@ -46,7 +46,7 @@ def synthesize(
     from ..infra import program
 
     with _LOCK, _shortcuts():
-        run = program(stack, secrets or {}, aws_budget_usd)
+        run = program(stack, secrets or {}, aws_budget_usd=aws_budget_usd)
         records = _run(run, project=stack.stack.project, stack=stack.name)
         resources = _to_resources(records)
         return Inventory(stack.phase_name, stack.name, resources, digest.key_id())
