@@ -220,6 +220,18 @@ def test_floyo_limits_carry_the_limits_and_the_figure_each_alert_fires_at():
     assert {"FLOYO_LIMITS", "FLOYO_ALERTS"} <= keys
 
 
+def test_posthog_settings_reach_the_app_and_the_estimate(tmp_path):
+    copy_workspace(tmp_path)
+    path = tmp_path / "stacks" / "dev.yaml"
+    key = "phc_abcdefghij0123456789"
+    path.write_text(path.read_text() + f"\nposthog: {{project_api_key: {key}}}\n")
+    inv = synth("dev", "growth", tmp_path)
+    keys = {r.inputs["key"] for r in inv.of_type(ENV_VAR)}
+    assert {"NEXT_PUBLIC_POSTHOG_KEY", "NEXT_PUBLIC_POSTHOG_HOST"} <= keys
+    monitoring = one(inv, "floyo:monitoring:Monitoring", "monitoring")
+    assert monitoring.inputs["posthog"] == {"host": "https://us.i.posthog.com"}
+
+
 # -- reachability: the guardrail ------------------------------------------------------------
 
 

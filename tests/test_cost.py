@@ -558,6 +558,28 @@ def test_upstash_pay_as_you_go_commands_storage_and_bandwidth():
     assert (est.total_low, est.total_high) == (4.5, 15.5)
 
 
+def test_sentry_plan_and_posthog_events_when_the_stack_configures_them():
+    monitoring = replace(
+        res(
+            "floyo:monitoring:Monitoring",
+            "monitoring",
+            "monitoring",
+            {"sentry": {"organization": "floyo", "plan": "team"}, "posthog": {"host": "h"}},
+        ),
+        custom=False,
+    )
+    # Sentry Team $26 a month; PostHog: 1,000-10,000 users x 2,000-5,000 requests = 2M-50M
+    # x 0.2 events = 0.4M-10M events, beyond 1M free: 0-9M x $0.00005 = $0-$450
+    est = estimate(monitoring, users=(1000, 10000), rpu=(2000, 5000))
+    sentry = one(est, "monitoring", "Sentry team plan")
+    assert figures(sentry) == (26.0, 26.0) and sentry.provider == "sentry"
+    events = one(est, "monitoring", "PostHog events")
+    assert events.quantity == (0, 9_000_000) and figures(events) == (0.0, 450.0)
+    assert events.provider == "posthog" and events.price_key == "posthog.analytics_event"
+    bare = estimate(res("floyo:monitoring:Monitoring", "monitoring", "monitoring", {}))
+    assert [x.item for x in bare.lines] == ["component"] and bare.total_high == 0
+
+
 def test_upstash_without_a_recorded_offer_is_unpriced_not_zero():
     est = estimate_cost(inv(res(UPSTASH, "cache", "cache")), usage(), None, users=None)
     assert [u.type for u in est.unpriced] == [UPSTASH]

@@ -99,7 +99,9 @@ def test_up_hands_the_release_to_the_program(
     monkeypatch.setattr(
         infra_package,
         "program",
-        lambda s, secrets, release=None: given.append(release) or real(s, secrets, release),
+        lambda s, secrets, release=None, **kw: (
+            given.append(release) or real(s, secrets, release, **kw)
+        ),
     )
     FakeAutomation().install(monkeypatch)
     assert main(["up", "--stack", "staging", "--yes"]) == 0, capsys.readouterr().err

@@ -104,6 +104,10 @@ def app_settings(ctx: Context) -> dict[str, str]:
             "CACHE_TTL_QUERIES": str(ttl.queries),
             "CACHE_TTL_SESSIONS": str(ttl.sessions),
         }
+    posthog = ctx.stack.stack.posthog
+    if posthog is not None:  # product analytics: the public project key, read by the browser
+        env |= {"NEXT_PUBLIC_POSTHOG_KEY": posthog.project_api_key}
+        env |= {"NEXT_PUBLIC_POSTHOG_HOST": posthog.host}
     if phase.database.partitioning:
         parts = {k: v.model_dump() for k, v in phase.database.partitioning.items()}
         env["FLOYO_PARTITIONING"] = json.dumps(parts, sort_keys=True)

@@ -74,6 +74,9 @@ class StackChange:
     def _changed(self) -> bool:
         if self.base.phase != self.head.phase or (self.diff and self.diff.changes):
             return True
+        budgets = [c.budget_monthly if c else None for c in (self.base.cost, self.head.cost)]
+        if budgets[0] != budgets[1]:
+            return True  # the ceiling `up` checks moved (the AWS Budget follows the estimate)
         if self.cost is None:
             return self.base.cost is None and self.head.cost is not None
         return bool(self.cost.changed() or self.cost.total_delta_low or self.cost.total_delta_high)
