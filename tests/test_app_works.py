@@ -253,17 +253,23 @@ def test_up_refuses_an_unreachable_cache_offline_before_any_credential(cli, tmp_
     from floyo_scale.spec import rules
 
     monkeypatch.setattr(rules, "_elasticache_reach", lambda phase: iter(()))
-    with_overrides(tmp_path, "\n  cache: {provider: elasticache, node_type: cache.t4g.micro}\n")
+    override = "\n  cache: {provider: elasticache, node_type: cache.t4g.micro}\n"
+    with_overrides(tmp_path, override, stack="staging")  # staging runs growth, with a cache
     monkeypatch.chdir(tmp_path)
-    for name in ("VERCEL_API_TOKEN", "SUPABASE_ACCESS_TOKEN", "UPSTASH_API_KEY"):
+    for name in (
+        "VERCEL_API_TOKEN",
+        "SUPABASE_ACCESS_TOKEN",
+        "UPSTASH_API_KEY",
+        "SENTRY_AUTH_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
-    plan = json.loads(cli("plan", "--phase", "growth", "--format", "json").out)
+    plan = json.loads(cli("plan", "--stack", "staging", "--format", "json").out)
     (problem,) = plan["unreachable"]
     assert problem.startswith("REDIS_URL -> aws:elasticache:ReplicationGroup cache-us-east-1")
     assert "Secure Compute" in problem
     assert any(w.startswith("unreachable: REDIS_URL") for w in plan["warnings"])
-    up = cli("up", "--stack", "dev", "--phase", "growth", "--yes", "--allow-over-budget")
+    up = cli("up", "--stack", "staging", "--yes", "--allow-destroy", "--allow-over-budget")
     assert up.code == 6, up.err
     assert "wires the app to 1 component it cannot reach" in up.err
     assert "REDIS_URL" in up.err and "is not set" not in up.err

@@ -115,7 +115,7 @@ def test_doctor_lists_every_missing_prerequisite_in_one_run(bare, capsys):
     assert code == 2
     for line in (
         "MISSING  passphrase     no passphrase for the secrets of stack staging",
-        "MISSING  secrets        VERCEL_API_TOKEN, SUPABASE_ACCESS_TOKEN are not set",
+        "MISSING  secrets        VERCEL_API_TOKEN, SUPABASE_ACCESS_TOKEN, UPSTASH_API_KEY,",
         "MISSING  aws            no AWS credentials found",
         "MISSING  pulumi cli     the Pulumi CLI is not installed",
         "warning  plugins        not installed: aws",
@@ -233,7 +233,8 @@ def test_engine_commands_report_every_missing_prerequisite_at_once(
     assert "  - passphrase: no passphrase" in err
     assert "  - aws: no AWS credentials found" in err
     assert "  - pulumi cli: the Pulumi CLI is not installed" in err
-    assert ("  - secrets: VERCEL_API_TOKEN, SUPABASE_ACCESS_TOKEN are not set" in err) == (
+    secrets = "VERCEL_API_TOKEN, SUPABASE_ACCESS_TOKEN, UPSTASH_API_KEY, SENTRY_AUTH_TOKEN"
+    assert (f"  - secrets: {secrets} are not set" in err) == (
         command in ("preview", "up")  # only they run the program
     )
     assert "floyo-scale doctor --stack staging" in err
@@ -287,7 +288,7 @@ def test_up_refuses_a_phase_change_that_destroys_data_before_credentials(bare, c
     fake = FakeAutomation().install(monkeypatch)
     code, _, err = run(capsys, "up", "--stack", "staging", "--phase", "startup")
     assert code == 6 and "this change would destroy data" in err
-    assert "cache-us-east-1" in err  # the ElastiCache replication group startup drops
+    assert "upstash:index:RedisDatabase cache" in err  # the Upstash cache startup drops
     assert "passphrase" not in err and fake.opened == []
     # allowed: the offline guards pass, and then the prerequisites are checked
     code, _, err = run(
@@ -304,7 +305,8 @@ def test_up_refuses_a_phase_change_that_destroys_data_before_credentials(bare, c
 
 
 def test_up_reuses_the_offline_plan(bare, capsys, monkeypatch):
-    """The plan made before the credentials is the one the review shows: one synthesis."""
+    """The plan made before the credentials is the one the review shows: one plan (two
+    syntheses: the second builds the AWS Budget at the first's AWS share, cost.plan_stack)."""
     from floyo_scale.offline import synth
 
     ready(monkeypatch)
@@ -316,4 +318,4 @@ def test_up_reuses_the_offline_plan(bare, capsys, monkeypatch):
     )
     code, _, err = run(capsys, "up", "--stack", "staging")
     assert code == 0, err
-    assert calls == ["staging"] and "up" in fake.stack.ops()
+    assert calls == ["staging", "staging"] and "up" in fake.stack.ops()

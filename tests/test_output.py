@@ -59,12 +59,12 @@ def test_plan_at_80_columns_fits_and_keeps_every_name_whole(production_names):
 
 
 def test_plan_piped_is_plain_and_grep_finds_the_name_with_its_type(production_names):
-    """`floyo-scale plan --stack production | grep cache-auth-token`: no COLUMNS, a pipe."""
+    """`floyo-scale plan --stack production | grep vercel-oidc`: no COLUMNS, a pipe."""
     out = floyo("plan", "--stack", "production").stdout
     assert not ANSI.search(out)
-    found = [line for line in out.splitlines() if "cache-auth-token" in line]
+    found = [line for line in out.splitlines() if "vercel-oidc" in line]
     assert len(found) == 1
-    assert found[0].split()[-2:] == ["random:index:RandomPassword", "cache-auth-token"]
+    assert found[0].split()[-2:] == ["aws:iam:OpenIdConnectProvider", "vercel-oidc"]
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,7 @@ def _target(
     decrypt: bool = True,
     aws: bool = True,
     resolved: ResolvedStack | None = None,
+    aws_budget_usd: float | None = None,
 ) -> Target:
     """The stack, with every prerequisite checked at once (engine.prerequisites)."""
     from .. import engine
@@ -84,7 +85,13 @@ def _target(
     workspace = Workspace.find(OPTIONS.root)
     resolved = resolved or load_stack(workspace, stack, phase)
     return engine.prepare(
-        resolved, workspace.root, run_program=run_program, decrypt=decrypt, aws=aws, cli=True
+        resolved,
+        workspace.root,
+        run_program=run_program,
+        decrypt=decrypt,
+        aws=aws,
+        cli=True,
+        aws_budget_usd=aws_budget_usd,
     )
 
 
@@ -238,7 +245,9 @@ def up(
     resolved = load_stack(workspace, stack, phase)
     offline = engine.review_offline(resolved, workspace.root)
     engine.check_offline(offline, allow_destroy=allow_destroy, allow_over_budget=allow_over_budget)
-    spec = _target(stack, phase, run_program=True, resolved=resolved)
+    spec = _target(
+        stack, phase, run_program=True, resolved=resolved, aws_budget_usd=offline.cost.aws_budget
+    )
     with _engine_run() as sink:
 
         def approve(review: Review) -> bool:

@@ -149,9 +149,9 @@ def plan_stack(
     `plan`, `cost`, `diff`, `graph` and `up` all go through here, so they agree."""
     from ..offline.synth import synthesize
 
-    first = synthesize(stack, secrets)
+    first = synthesize(stack, secrets=secrets)
     estimate = estimate_for_stack(stack, first)
     if estimate.aws_budget is None:
         return first, estimate
-    inventory = synthesize(stack, secrets, aws_budget_usd=estimate.aws_budget)
+    inventory = synthesize(stack, secrets=secrets, aws_budget_usd=estimate.aws_budget)
     return inventory, estimate_for_stack(stack, inventory)

@@ -219,6 +219,7 @@ def prepare(
     decrypt: bool = True,
     aws: bool = False,
     cli: bool = False,
+    aws_budget_usd: float | None = None,
 ) -> Target:
     """Everything the engine needs for `stack`, checked before any process starts, every
     check on its own so that all missing prerequisites are reported at once
@@ -228,7 +229,9 @@ def prepare(
     must be set. `decrypt`: the command reads or writes secrets (all but `cancel`). `aws`:
     the command touches AWS (preview, up, destroy, refresh, drift; not outputs, cancel):
     credentials for the stack's account (exit 6 for another account). `cli`: the Pulumi CLI
-    is looked up now (the CLI's commands do; the session reuses it).
+    is looked up now (the CLI's commands do; the session reuses it). `aws_budget_usd`: the
+    AWS Budget the program builds, when the caller has the offline plan already (`up`);
+    otherwise it is computed (cost.plan_stack) for the commands that run the program.
     """
     env = os.environ if env is None else env
     backend = env.get("PULUMI_BACKEND_URL") or default_backend(root)
@@ -243,7 +246,11 @@ def prepare(
         # the program records what it runs (commit, spec digest, version): `promote` checks it
         release=release.current(Workspace(root)).to_output() if run_program else None,
         # the AWS Budget the program builds: the AWS share of the offline estimate
-        aws_budget_usd=plan_stack(stack)[1].aws_budget if run_program else None,
+        aws_budget_usd=(
+            aws_budget_usd
+            if aws_budget_usd is not None or not run_program
+            else plan_stack(stack)[1].aws_budget
+        ),
     )
 
 
