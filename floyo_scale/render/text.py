@@ -110,6 +110,9 @@ def table_text(table: Any, width: int | None = None) -> str:
     its columns that may not wrap need (rich would cut a name with an ellipsis): then its
     lines are longer than the screen, but every name is whole."""
     width = max(width or _screen.columns, table_min_width(table))
+    for column in table.columns:  # a column that wraps keeps its longest word whole
+        if not column.no_wrap and column.min_width is None and column.width is None:
+            column.min_width = _longest_word(column)
     out = console(width=width)
     out.print(table)
     return "\n".join(_rstrip(line) for line in out.file.getvalue().splitlines()) + "\n"
@@ -130,23 +133,33 @@ def table_fits(table: Any, width: int | None = None) -> bool:
     return table_min_width(table) <= (width or _screen.columns)
 
 
+def _texts(column: Any) -> list[str]:
+    from rich.text import Text
+
+    texts = [c.plain if isinstance(c, Text) else str(c) for c in (column.header, *column.cells)]
+    return [line for text in texts for line in text.splitlines()] or [""]
+
+
+def _longest_word(column: Any) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(word) for line in _texts(column) for word in line.split()), default=0)
+
+
 def table_min_width(table: Any) -> int:
     """The narrowest `table` can be without shortening a column that may not wrap (rich
     would cut those with an ellipsis): those columns at their widest, the others at their
     longest word, with the padding (one space each side), the edges and the separators of
     a boxed table."""
     from rich.cells import cell_len
-    from rich.text import Text
 
     columns = table.columns
     total = (2 + len(columns) - 1) if table.box else 0
     for column in columns:
-        texts = [c.plain if isinstance(c, Text) else str(c) for c in (column.header, *column.cells)]
-        lines = [line for text in texts for line in text.splitlines()] or [""]
         if column.no_wrap:
-            total += max(cell_len(line) for line in lines)
+            total += max(cell_len(line) for line in _texts(column))
         else:
-            total += max((cell_len(word) for line in lines for word in line.split()), default=0)
+            total += _longest_word(column)
         total += 2
     return total - (0 if table.pad_edge else 2)  # no padding outside the outer columns
 
