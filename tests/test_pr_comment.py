@@ -166,3 +166,24 @@ def test_render_comment_is_the_function_once_its_module_is_imported() -> None:
     import floyo_scale.render.review  # noqa: F401
 
     assert callable(render.comment) and callable(render.revision_text)
+
+
+def test_an_unreachable_component_is_a_refusal_without_a_flag() -> None:
+    """The same list `up` enforces: a variable wired to a cache the plan does not build."""
+    web = Resource(
+        "floyo:web:Web",
+        "web",
+        "web",
+        None,
+        {"wiring": [{"variable": "REDIS_URL", "target": "aws:x/y:Z::gone"}]},
+        custom=False,
+    )
+    head = side("dev", "growth", [bucket("uploads", versioning=True), web])
+    change = compare_stack("dev", side("dev", "growth", [bucket("uploads")]), head)
+    [finding] = change.findings
+    assert (finding.kind, finding.override) == ("unreachable", None)
+    text = comment(result(change))
+    assert "⛔ 1 unreachable" in text and "(no flag overrides it)" in text
+    # unchanged, yet `up` refuses it already: said on its one line
+    same = compare_stack("dev", head, head)
+    assert "already refused by `up`: 1 unreachable" in comment(result(same))

@@ -246,7 +246,8 @@ def compare_stack(stack: str, base: Side, head: Side) -> StackChange:
             delta = diff_costs(_no_cost(stack), head.cost)
         else:
             notes.append("the base plan has no cost estimate: the cost change is not shown")
-    findings = refusals(losses_from_diff(diff), head.cost)
+    # the list `up` enforces: what the app cannot reach, data loss, the budget
+    findings = refusals(losses_from_diff(diff), head.cost, head.inventory)
     return StackChange(stack, base, head, diff, delta, findings, tuple(notes))
 
 
