@@ -12,15 +12,9 @@ import os
 import sys
 from typing import Annotated, Any
 
-# Pydantic looks for plugins (the entry points of every installed distribution, through
-# importlib.metadata) when it builds its first model: a scan floyo-scale never needs, a
-# tenth of a second of every command (bench/run.py). Set by the user (even empty), the
-# variable is left as it is.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+import typer
 
-import typer  # noqa: E402 - after the environment it reads
-
-from .. import __version__  # noqa: E402
+from .. import __version__
 from ..errors import ExitCode, FloyoError, OutputError, SpecError
 from . import db, db_move, engine, offline, spec, status
 from .options import OPTIONS, RootOpt, StdoutClosed, err, flush_stdout, use_command_classes

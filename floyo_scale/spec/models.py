@@ -22,10 +22,7 @@ SECRET_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
 class Model(BaseModel):
-    # defer_build: a model's validator is built the first time it is used, not when its class
-    # is defined; `validate` uses Phase and Stack (which hold the rest), so the others are
-    # never built on their own (bench/run.py: validate against `import typer, pydantic, yaml`)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SpecValueError(ValueError):
