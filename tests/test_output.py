@@ -30,14 +30,15 @@ def floyo(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     import os
 
     environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR")}
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "floyo_scale", *args],
         cwd=REPO,
         env=environ | (env or {}),
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 @pytest.fixture(scope="module")
