@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,13 +229,21 @@ def database_error(shard: Shard, doing: str, exc: BaseException, hint: str) -> D
 
 
 MAINTENANCE_LOCK = "floyo-scale db maintenance"
+LOCK_GRACE_SECONDS = 2.0  # how long a lock held by a session that is ending is waited for
 
 
 def hold_lock(conn: psycopg.Connection[Any], shard: Shard, name: str = MAINTENANCE_LOCK) -> None:
     """Take the session advisory lock `name` on `shard` (released when the connection closes),
     so two runs (a scheduled one and a manual one) never work on one database at once."""
     key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    # A run that has just finished may still hold it for a moment: the server ends a session
+    # (and frees its locks) after the client has closed it, not before. Ask again briefly.
+    deadline = time.monotonic() + LOCK_GRACE_SECONDS
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if (row and row[0]) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
     if not row or not row[0]:
         holder = conn.execute(
             "SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l "
