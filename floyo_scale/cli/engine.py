@@ -58,6 +58,18 @@ LockTimeoutOpt = Annotated[
         help="If another update holds the stack, wait up to this long, retrying (default: 0).",
     ),
 ]
+AllowDestroyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-destroy", help="Go on although stateful resources are replaced or deleted."
+    ),
+]
+AllowOverBudgetOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-over-budget", help="Go on although the phase costs more than its budget."
+    ),
+]
 TargetOpt = Annotated[
     list[str] | None,
     typer.Option("--target", metavar="URN", help="Only this resource (repeatable)."),
@@ -207,18 +219,8 @@ def up(
     stack: StackArg,
     phase: PhaseOpt = None,
     yes: YesOpt = False,
-    allow_destroy: Annotated[
-        bool,
-        typer.Option(
-            "--allow-destroy", help="Go on although stateful resources are replaced or deleted."
-        ),
-    ] = False,
-    allow_over_budget: Annotated[
-        bool,
-        typer.Option(
-            "--allow-over-budget", help="Go on although the phase costs more than its budget."
-        ),
-    ] = False,
+    allow_destroy: AllowDestroyOpt = False,
+    allow_over_budget: AllowOverBudgetOpt = False,
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     parallel: ParallelOpt = None,
@@ -277,18 +279,8 @@ def promote(
         str, typer.Option("--to", help="The stack to give exactly that (production).")
     ],
     yes: YesOpt = False,
-    allow_destroy: Annotated[
-        bool,
-        typer.Option(
-            "--allow-destroy", help="Go on although stateful resources are replaced or deleted."
-        ),
-    ] = False,
-    allow_over_budget: Annotated[
-        bool,
-        typer.Option(
-            "--allow-over-budget", help="Go on although the phase costs more than its budget."
-        ),
-    ] = False,
+    allow_destroy: AllowDestroyOpt = False,
+    allow_over_budget: AllowOverBudgetOpt = False,
     check_only: Annotated[
         bool,
         typer.Option(
