@@ -35,15 +35,52 @@ def test_there_are_workflows() -> None:
     assert {"ci.yml", "pr-preview.yml", "promote.yml"} <= names
 
 
+def _shellcheck() -> str:
+    """shellcheck, which actionlint runs on every `run:` script. GitHub's hosted runners have
+    it and `.ci/run` installs it, so the check is the same everywhere; it is named explicitly
+    (never left to whatever is on PATH) so that its absence is a clear failure, not a quieter
+    pass. Debian/Ubuntu: `apt-get install shellcheck`."""
+    found = shutil.which("shellcheck")
+    assert found, "shellcheck is not installed (apt-get install shellcheck; .ci/run does it)"
+    return found
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_actionlint(path: Path) -> None:
+    # -pyflakes= : no workflow runs inline Python, and the result must not depend on whether
+    # pyflakes happens to be installed.
     result = subprocess.run(
-        [_tool("actionlint"), "-no-color", str(path)],
+        [_tool("actionlint"), "-no-color", f"-shellcheck={_shellcheck()}", "-pyflakes=", str(path)],
         capture_output=True,
         text=True,
         cwd=REPO,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_shellcheck_exception_says_why() -> None:
+    """A `# shellcheck disable=` in a workflow carries its reason on the same line."""
+    for path in WORKFLOWS:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "shellcheck disable=" in line:
+                reason = line.split("shellcheck disable=", 1)[1].partition("#")[2].strip()
+                assert reason, f"{path.name}:{number}: say why beside the disable"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_installs_are_pinned_by_the_constraints(path: Path) -> None:
+    """Production's `up` runs with the versions the suite passed with (constraints.txt): the
+    private Pulumi internals floyo_scale/_internals.py relies on change between releases. Only
+    the weekly `newest` workflow tries the newest allowed versions."""
+    installs = [
+        line.strip()
+        for line in path.read_text().splitlines()
+        if "pip install" in line and not line.strip().startswith("#")
+    ]
+    if path.name == "newest.yml":
+        assert installs and all("constraints" not in line for line in installs)
+        return
+    assert all("-c constraints.txt" in line for line in installs), installs
 
 
 def test_zizmor_finds_nothing_at_error_level() -> None:
