@@ -216,7 +216,7 @@ def test_rollback_after_the_switch_keeps_every_write(
     app = App(source, target)
     app.thread.start()
     done = mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)
-    assert done.freeze_seconds is not None and done.freeze_seconds < 5
+    assert done.freeze_seconds is not None  # a figure (bench/db_move.py), not a bound
     print(
         f"\ninitial copy: {done.rows_copied} rows in {done.copy_seconds:.2f}s "
         f"({done.rows_per_second:.0f} rows/s); write freeze {done.freeze_seconds:.3f}s"
@@ -224,7 +224,7 @@ def test_rollback_after_the_switch_keeps_every_write(
     time.sleep(0.15)
     back = mig.rollback(source, target, switch=app.switch)
     assert app.switches == ["target", "source"]
-    assert back.freeze_seconds is not None and back.freeze_seconds < 5
+    assert back.freeze_seconds is not None
     time.sleep(0.2)  # writing to the source again
     app.finish()
     check(app, source.url)

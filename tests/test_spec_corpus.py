@@ -16,8 +16,8 @@ Each case folder holds the files that differ from the repository's phases/ and s
     generate:                    # optional: files too large or odd to commit
       - file: stacks/dev.yaml
         parts: [{from: stacks/dev.yaml}, {text: "# padding\\n", times: 30000}]
-    max_seconds: 1.0             # optional limits on the run
-    max_memory_mb: 20
+    max_memory_mb: 20            # optional limit on the run's memory (time is not asserted:
+                                 # a loaded machine stretches it; bench/ has the figures)
 
 `path: ""` means the issue concerns the whole document; otherwise `path` is a substring of
 the reported key path. Refresh the goldens with UPDATE_GOLDEN=1 and review the diff.
@@ -26,7 +26,6 @@ the reported key path. Refresh the goldens with UPDATE_GOLDEN=1 and review the d
 from __future__ import annotations
 
 import shutil
-import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ CASE_DIRS = sorted(p for p in CASES.iterdir() if (p / "expect.yaml").is_file())
 OVERLAY_FOLDERS = ("phases", "stacks")
 EXPECT_KEYS = {
     "about", "args", "exit", "issues", "count", "stderr_contains", "stderr_excludes",
-    "delete", "generate", "max_seconds", "max_memory_mb",
+    "delete", "generate", "max_memory_mb",
 }  # fmt: skip
 
 
@@ -78,17 +77,13 @@ def test_case(case: Path, workspace: Path, cli) -> None:
     build_workspace(case, expect, workspace)
     args = ["--root", str(workspace), *expect["args"]]
 
-    started = time.perf_counter()
     result = cli(*args)
-    elapsed = time.perf_counter() - started
 
     assert result.code == expect["exit"], (
         f"exit {result.code}, expected {expect['exit']}\n{result.err}"
     )
     assert "Traceback" not in result.err and "Traceback" not in result.out
     assert "error: unexpected" not in result.err, result.err
-    if "max_seconds" in expect:
-        assert elapsed < expect["max_seconds"], f"took {elapsed:.2f} s"
 
     lines = result.err.splitlines()
     for issue in expect.get("issues", []):

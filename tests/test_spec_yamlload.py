@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -159,20 +158,19 @@ def test_recursive_alias_is_refused(tmp_path: Path, text: str) -> None:
     assert "nest more than" in issue.message and issue.path.startswith("a.")
 
 
-def test_alias_bomb_is_refused_fast_and_small(tmp_path: Path) -> None:
+def test_alias_bomb_is_refused_small(tmp_path: Path) -> None:
+    """Refused before it is expanded: memory is the deterministic witness (the time it takes
+    is a figure, not a bound: a loaded machine stretches it)."""
     path = tmp_path / "bomb.yaml"
     path.write_text(billion_laughs())  # 10^9 strings if expanded
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(YamlProblem) as caught:
             load_document(path)
-        elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert "more than 20,000 values" in caught.value.issue.message
-    assert elapsed < 1.0, f"took {elapsed:.2f} s"
     assert peak < 20 * 2**20, f"peak {peak / 2**20:.1f} MiB of Python objects"
 
 
@@ -182,25 +180,22 @@ def test_alias_bomb_process_memory(tmp_path: Path) -> None:
     path.write_text(billion_laughs())
     probe = textwrap.dedent(
         """\
-        import json, resource, sys, time
+        import json, resource, sys
         from pathlib import Path
         from floyo_scale.spec.yamlload import YamlProblem, load_document
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
         try:
             load_document(Path(sys.argv[1]))
         except YamlProblem:
             pass
-        elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"kib": after - before, "seconds": elapsed}))
+        print(json.dumps({"kib": after - before}))
         """
     )
     done = subprocess.run(
         [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60
     )
     report = json.loads(done.stdout)
-    assert report["seconds"] < 1.0
     assert report["kib"] < 32 * 1024, f"resident memory grew by {report['kib']} KiB"
 
 

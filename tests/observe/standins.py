@@ -79,6 +79,11 @@ class StandIn:
         ).start()
         return self
 
+    @property
+    def holding(self) -> bool:
+        """A hung request is still being held (the stand-in has not let it go)."""
+        return bool(self.hang_seconds) and bool(self.requests) and not self._release.is_set()
+
     def stop(self) -> None:
         self._release.set()
         self._httpd.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -26,29 +27,39 @@ def sleeper(seconds: float, release: threading.Event):
 
 
 def test_one_hung_source_costs_the_timeout_and_no_more() -> None:
+    """Asserted by outcome, not by seconds: `collect` returns while the hung source is still
+    waiting (it never gets its answer), with the others' readings and the hung one failed."""
     release = threading.Event()
     sources = [
         Source("fast", lambda deadline: [reading("fast")]),
         Source("hung", sleeper(60, release)),
         Source("also", lambda deadline: [reading("also")]),
     ]
-    start = time.monotonic()
-    results = collect(sources, timeout=0.5)
-    elapsed = time.monotonic() - start
-    release.set()
-    assert 0.5 <= elapsed < 0.5 + 0.5, elapsed
+    try:
+        results = collect(sources, timeout=0.5)
+        assert not release.is_set()  # the hung reader is still blocked: nobody waited for it
+    finally:
+        release.set()
     assert [r.name for r in results] == ["fast", "hung", "also"]
     assert [r.state for r in results] == [SourceState.OK, SourceState.FAILED, SourceState.OK]
     assert results[1].message == "hung did not answer within 0.5 s"
 
 
+def together(n: int) -> threading.Barrier:
+    """Passed only when `n` callers wait on it at the same time: run one after another, the
+    first would wait alone until the barrier's safety timeout broke it."""
+    return threading.Barrier(n, timeout=30)
+
+
 def test_sources_run_at_once() -> None:
-    release = threading.Event()
-    sources = [Source(f"s{i}", sleeper(0.3, release)) for i in range(5)]
-    start = time.monotonic()
-    results = collect(sources, timeout=5)
-    assert time.monotonic() - start < 0.3 * 5 / 2  # not one after another
-    assert all(r.state is SourceState.OK for r in results)
+    barrier = together(5)
+
+    def read(deadline: float) -> list[Reading]:
+        barrier.wait()
+        return [reading("s")]
+
+    results = collect([Source(f"s{i}", read) for i in range(5)], timeout=60)
+    assert [r.state for r in results] == [SourceState.OK] * 5, [r.message for r in results]
 
 
 def test_failures_and_unavailable_sources_are_kept_apart() -> None:
@@ -84,19 +95,27 @@ def test_failures_and_unavailable_sources_are_kept_apart() -> None:
 
 
 def test_gather_runs_a_sources_requests_at_once_and_raises_the_first_failure() -> None:
-    start = time.monotonic()
+    barrier = together(4)
+
+    def ask(key: str) -> str:
+        barrier.wait()
+        return key
+
     found = gather(
-        {k: (lambda k=k: time.sleep(0.2) or k) for k in ("a", "b", "c", "d")},
-        time.monotonic() + 5,
+        {k: functools.partial(ask, k) for k in ("a", "b", "c", "d")},
+        time.monotonic() + 60,
         what="vercel",
     )
     assert found == {"a": "a", "b": "b", "c": "c", "d": "d"}
-    assert time.monotonic() - start < 0.6
 
     def fail() -> str:
         raise SourceError("vercel", "vercel answered HTTP 502")
 
     with pytest.raises(SourceError, match="HTTP 502"):
         gather({"ok": lambda: "x", "bad": fail}, time.monotonic() + 5, what="vercel")
-    with pytest.raises(SourceError, match="did not answer"):
-        gather({"slow": lambda: time.sleep(2)}, time.monotonic() + 0.2, what="vercel")
+    never = threading.Event()
+    try:
+        with pytest.raises(SourceError, match="did not answer"):
+            gather({"slow": lambda: never.wait(60)}, time.monotonic() + 0.2, what="vercel")
+    finally:
+        never.set()

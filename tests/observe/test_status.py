@@ -12,8 +12,6 @@ vercel.function_invocation.function_duration_ms (p95) and ...function_duration_g
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 
@@ -149,14 +147,11 @@ def test_a_crossed_threshold_is_exit_8_and_recommends_the_next_phase(world: Worl
 
 
 def test_one_hung_source_is_bounded_by_the_timeout(world: World) -> None:
-    world.vercel.hang_seconds = 30
-    start = time.monotonic()
+    world.vercel.hang_seconds = 600
     report = run(world, timeout=1.0, spend=False, recommend=False)
-    elapsed = time.monotonic() - start
-    # the read itself is bounded by the timeout (test_collect.py times it exactly); loading
-    # the spec around it takes the rest, which a loaded machine stretches: a hang would not
-    # end before 30 s. bench/status.py measures the whole process.
-    assert elapsed < 1.0 + 3.0, elapsed
+    # bounded by the timeout, shown by order rather than seconds: the report is back while
+    # Vercel still holds the request (bench/status.py measures the whole process's time)
+    assert world.vercel.holding
     vercel = next(s for s in report.sources if s.name == "vercel")
     assert vercel.state is SourceState.FAILED
     assert vercel.message.startswith("vercel did not answer")
