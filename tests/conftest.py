@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 TERMINAL_WIDTH = "100"  # fixed, so anything that wraps (help, usage) is the same everywhere
@@ -21,6 +22,15 @@ TERMINAL_WIDTH = "100"  # fixed, so anything that wraps (help, usage) is the sam
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
 )
+
+
+# Property-based tests: the same examples on every run and machine (derandomize: a failure is
+# reproducible and a green run does not depend on the day's luck), no per-example deadline (a
+# loaded machine is not a bug) and no example database beside the checkout. The weekly
+# `newest` workflow sets HYPOTHESIS_PROFILE=explore: random examples, as many again.
+settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", deadline=None, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,11 @@ ROWS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[f"{r[1]}={r[2]!r}"[:60] for r in ROWS])
+@pytest.mark.parametrize(
+    "row",
+    ROWS,
+    ids=[f"{r[1]}=" + ("<deleted>" if r[2] is DELETE else repr(r[2]))[:60] for r in ROWS],
+)
 def test_each_error_is_said_plainly(row: tuple, growth: dict[str, Any]) -> None:
     kind, path, value, message, hint = row
     cls, data = (Stack, STACK) if kind == "stack" else (Phase, growth)

@@ -23,8 +23,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PHASES = ["startup", "growth", "scale", "enterprise"]
 STACKS = ["dev", "staging", "production"]
+# Every phase and every stack at least once, each stack at its own phase, and production (the
+# stack with the most settings) at every phase: the shortcuts are about which SDK modules load
+# and how resources are registered, which these cases cover between them. (All 12 combinations
+# took 12 s of the suite's time, twice the cost, and register the same 28 resource types.)
 CASES = (
-    [["plan", "--phase", p, "--stack", s, "--format", "json"] for p in PHASES for s in STACKS]
+    [["plan", "--phase", p, "--stack", "production", "--format", "json"] for p in PHASES]
+    + [["plan", "--phase", "startup", "--stack", "staging", "--format", "json"]]
     + [["plan", "--stack", s, "--format", "json"] for s in STACKS]
     + [["plan", "--phase", "enterprise"]]  # the table too
 )
@@ -118,7 +123,9 @@ def test_plans_are_identical_with_and_without_shortcuts(runs):
 
 def test_the_engine_is_sent_the_same_requests(runs):
     fast, plain = runs["fast"]["results"], runs["plain"]["results"]
-    assert sum(len(r["requests"]) for r in fast) > 1000
+    # every case that plans (all but production at startup, an invalid spec) sent requests
+    assert all(r["requests"] for r in fast if r["code"] == 0)
+    assert sum(len(r["requests"]) for r in fast) > 500
     for f, p in zip(fast, plain, strict=True):
         assert f["requests"] == p["requests"], f["args"]
 
