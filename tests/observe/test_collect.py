@@ -35,14 +35,14 @@ def test_one_hung_source_costs_the_timeout_and_no_more() -> None:
         Source("hung", sleeper(60, release)),
         Source("also", lambda deadline: [reading("also")]),
     ]
-    try:
-        results = collect(sources, timeout=0.5)
+    try:  # ample for the two instant sources on a loaded machine; the hung one never answers
+        results = collect(sources, timeout=5)
         assert not release.is_set()  # the hung reader is still blocked: nobody waited for it
     finally:
         release.set()
     assert [r.name for r in results] == ["fast", "hung", "also"]
     assert [r.state for r in results] == [SourceState.OK, SourceState.FAILED, SourceState.OK]
-    assert results[1].message == "hung did not answer within 0.5 s"
+    assert results[1].message == "hung did not answer within 5 s"
 
 
 def together(n: int) -> threading.Barrier:
