@@ -4,8 +4,9 @@ API.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pulumi.automation as auto
@@ -99,6 +100,7 @@ class Session:
         self._sleep = sleep
         self._clock = clock
         self._configured = False
+        self._secrets_kept = False
 
     @property
     def stack(self) -> auto.Stack:
@@ -192,9 +194,78 @@ class Session:
         line, where any user of the machine can read it (ps, /proc)."""
         if self._configured:
             return  # once per session: each `pulumi config` is a process
+        self.keep_secrets_provider()
         config = {"floyo:phase": auto.ConfigValue(value=self.target.stack.phase_name, secret=False)}
         self._run("configure", lambda _: self.stack.set_all_config(config))
         self._configured = True
+
+    # -- the secrets provider ----------------------------------------------------------
+    def keep_secrets_provider(self) -> str | None:
+        """Make the stack's secrets provider the one its stack file names, before anything
+        reads or writes the state's secrets (preview, up, destroy, refresh). Returns what
+        was done ("changed", "named") or None.
+
+        Pulumi reads the provider from the work folder's Pulumi.<stack>.yaml, which a fresh
+        checkout does not have; PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER (Target.env_vars)
+        makes it take the one recorded in the state then. What is left is a stack file that
+        names another provider than the state records: `pulumi stack change-secrets-provider`
+        re-encrypts the state and the work folder's file with it (pulumi/pulumi
+        pkg/cmd/pulumi/stack/stack_change_secrets_provider.go). A stack whose state records
+        none yet (created, never updated) gets it named in the work folder's stack file,
+        where the CLI makes a new data key under it. Without `secrets_provider:` in the stack
+        file, the state's provider is kept as it is."""
+        wanted = self.target.stack.stack.secrets_provider
+        if self._secrets_kept or not wanted:
+            return None
+        recorded = _recorded_secrets_provider(self._state())
+        done: str | None = None
+        if recorded is None:
+            if self._run("configure", lambda _: self._name_secrets_provider(wanted))[0]:
+                done = "named"
+        elif recorded != wanted:
+            self._emit(
+                Event(
+                    "diagnostic",
+                    message=f"stack {self.target.name}: the stack file names the secrets "
+                    f"provider {wanted}, the state was encrypted with {recorded}; "
+                    "re-encrypting it (pulumi stack change-secrets-provider)",
+                    severity="warning",
+                )
+            )
+            command = ["stack", "change-secrets-provider", wanted, "--stack", self.target.name]
+            self._run("change-secrets-provider", lambda _: self._pulumi(command))
+            done = "changed"
+        self._secrets_kept = True
+        return done
+
+    def _name_secrets_provider(self, wanted: str) -> bool:
+        workspace = self.stack.workspace
+        try:
+            settings = workspace.stack_settings(self.target.name)
+        except FileNotFoundError:
+            settings = auto.StackSettings()
+        if settings.secrets_provider == wanted:
+            return False
+        # another provider's key (or a passphrase's salt) would not open this one's secrets
+        settings.secrets_provider = wanted
+        settings.encrypted_key = settings.encryption_salt = None
+        workspace.save_stack_settings(self.target.name, settings)
+        return True
+
+    def _pulumi(self, args: list[str]) -> auto.CommandResult:
+        """A `pulumi` command the Automation API has no method for, run as its LocalWorkspace
+        runs its own (work folder, environment, the PulumiCLI's signal handling)."""
+        workspace = self.stack.workspace
+        return workspace.pulumi_command.run(args, workspace.work_dir, dict(workspace.env_vars))
+
+    def _state(self) -> dict[str, Any]:
+        """The stack's state as the backend holds it (`pulumi stack export`, without
+        --show-secrets: Stack.export_stack decrypts every secret, nothing here needs one)."""
+        command = ["stack", "export", "--stack", self.target.name]
+        out = self._run("export", lambda _: self._pulumi(command))[0].stdout
+        data = json.loads(out) if out.strip() else {}
+        deployment = data.get("deployment") if isinstance(data, dict) else None
+        return deployment if isinstance(deployment, dict) else {}
 
     def set_config(self, key: str, value: str) -> None:
         """One plain (non-secret) stack config value, e.g. `floyo:database_active`, which
@@ -252,6 +323,7 @@ class Session:
         )
 
     def preview_destroy(self, *, targets: Sequence[str] = ()) -> PreviewReport:
+        self.keep_secrets_provider()
         return self._preview(
             "destroy",
             lambda ev: self.stack.preview_destroy(
@@ -266,6 +338,7 @@ class Session:
         parallel: int | None = None,
         expected: int | None = None,
     ) -> dict[str, int]:
+        self.keep_secrets_provider()
         self._emit(Event("start", op="destroy", total=expected))
         result, _ = self._run(
             "destroy",
@@ -283,6 +356,7 @@ class Session:
     def refresh(
         self, *, clear_pending_creates: bool = False, parallel: int | None = None
     ) -> dict[str, int]:
+        self.keep_secrets_provider()
         self._emit(Event("start", op="refresh"))
         result, _ = self._run(
             "refresh",
@@ -335,7 +409,7 @@ class Session:
 
     def pending_operations(self) -> tuple[str, ...]:
         """Resources an interrupted update left mid-operation ("type name (creating)")."""
-        deployment = self._run("export", lambda _: self.stack.export_stack())[0].deployment or {}
+        deployment = self._state()
         return tuple(
             f"{_urn_label(op['resource']['urn'])} ({op.get('type', 'pending')})"
             for op in deployment.get("pending_operations") or []
@@ -353,6 +427,20 @@ class Session:
         holders = self.lock_holders()
         self._run("cancel", lambda _: self.stack.cancel())
         return holders
+
+
+def _recorded_secrets_provider(deployment: Mapping[str, Any]) -> str | None:
+    """The secrets provider a state records (apitype.DeploymentV3.SecretsProviders): a cloud
+    provider's URL (its state's `url`, pkg/secrets/cloud/manager.go), `passphrase`, the
+    service's own (`service`); None when no update has recorded one."""
+    providers = deployment.get("secrets_providers")
+    if not isinstance(providers, Mapping) or not providers.get("type"):
+        return None
+    kind = str(providers["type"])
+    state = providers.get("state")
+    if kind == "cloud" and isinstance(state, Mapping) and state.get("url"):
+        return str(state["url"])
+    return kind
 
 
 def _quietly(call: Callable[[], T]) -> T | None:
