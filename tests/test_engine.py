@@ -581,6 +581,55 @@ def test_lock_timeout_gives_up_at_the_deadline(root, env, fake):
     assert clock.now == 2.5
 
 
+def test_a_lock_on_up_runs_the_whole_review_again(root, env, fake):
+    """The preview takes no lock on a self-managed backend, the update does: a lock means
+    another update is changing the state the review saw. After the wait, preview, guards
+    and confirmation run again; the update is never retried alone."""
+    s, events, clock = locked_session(root, env, fake, 10, 1)
+    fake.stack.events["preview"] = [step_event("resourcePreEvent", "create", BUCKET, "new")]
+    seen: list[engine.Review] = []
+    report = engine.deploy(s, approve=lambda review: seen.append(review) or True)
+    assert fake.stack.ops() == [
+        "outputs",
+        "set_all_config",
+        "preview",
+        "up",  # locked
+        "outputs",
+        "preview",
+        "up",
+    ]
+    assert len(seen) == 2 and report.review is seen[1]  # confirmed again, on the new review
+    assert clock.sleeps == [1.0]
+    (said,) = [e.message for e in events if e.severity == "warning"]
+    assert said == (
+        "stack staging is locked by alice@build-7 (pid 4242) since 2026-03-01T09:30:00Z; "
+        "retrying in 1s; the review (preview, guards, confirmation) runs again"
+    )
+
+
+def test_what_the_other_update_changed_is_guarded_after_a_lock(root, env, fake):
+    """Meanwhile the other update changed the state: the new preview deletes the cache, so
+    the guard refuses, and the update the first review approved never runs."""
+    s, _, _ = locked_session(root, env, fake, 10, 1)
+    fake.stack.events["preview"] = [step_event("resourcePreEvent", "create", BUCKET, "new")]
+
+    def other_update_ran() -> None:
+        fake.stack.events["preview"] = [step_event("resourcePreEvent", "delete", REDIS, "cache")]
+
+    fake.stack.hooks["up"] = other_update_ran
+    with pytest.raises(GuardrailError, match="delete aws:elasticache:ReplicationGroup cache"):
+        engine.deploy(s, approve=approve_all)
+    assert fake.stack.ops().count("up") == 1 and fake.stack.ops().count("preview") == 2
+
+
+def test_a_lock_on_up_past_the_deadline_is_exit_5(root, env, fake):
+    s, _, clock = locked_session(root, env, fake, 2.5, 5)
+    with pytest.raises(StackLockedError) as caught:
+        engine.deploy(s, approve=approve_all)
+    assert "alice@build-7" in caught.value.message
+    assert clock.sleeps == [1.0, 1.5] and fake.stack.ops().count("preview") == 3
+
+
 def test_lock_files_of_a_file_backend_name_their_holders(root, env, fake):
     t = target(root, env)
     lock = t.state_dir / ".pulumi" / "locks" / "organization" / "floyo" / "staging" / "a.json"

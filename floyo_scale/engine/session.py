@@ -77,6 +77,40 @@ def open_session(
     return session
 
 
+class LockWait:
+    """`--lock-timeout`: waits 1 s, 2 s, 4 s ... (at most 30 s between tries) while the stack
+    is locked, never past the deadline (lock_timeout seconds after it was made), saying each
+    wait and who holds the lock."""
+
+    def __init__(self, session: Session, then: str = "") -> None:
+        self._session = session
+        self._then = then
+        self.deadline = session._clock() + session.lock_timeout
+        self._delay = 1.0
+
+    def wait(self, error: BaseException) -> bool:
+        """Wait before the next try; False (no wait) once the deadline has passed. `error`:
+        the lock error (Pulumi's, or the StackLockedError made from it)."""
+        session = self._session
+        remaining = self.deadline - session._clock()
+        if remaining <= 0:
+            return False
+        wait = min(self._delay, remaining)
+        holders = parse_lock_holders(str(error.__cause__ or error))
+        who = holders[0].describe() if holders else "another update"
+        session._emit(
+            Event(
+                "diagnostic",
+                message=f"stack {session.target.name} is locked by {who}; "
+                f"retrying in {wait:.0f}s{self._then}",
+                severity="warning",
+            )
+        )
+        session._sleep(wait)
+        self._delay = min(self._delay * 2, 30.0)
+        return True
+
+
 class Session:
     """One Pulumi stack, opened. Every operation goes through `_run`: signal forwarding,
     lock retries, error translation."""
@@ -116,6 +150,11 @@ class Session:
         if self.sink is not None:
             self.sink(event)
 
+    def lock_wait(self, then: str = "") -> LockWait:
+        """The `--lock-timeout` policy, from now: see LockWait. `then`: what happens after
+        each wait, said with it."""
+        return LockWait(self, then)
+
     def _run(
         self,
         op: str,
@@ -123,9 +162,12 @@ class Session:
         *,
         preview: bool = False,
         mutating: bool = False,
+        retry_locked: bool = True,
     ) -> tuple[T, _Events]:
-        deadline = self._clock() + self.lock_timeout
-        delay = 1.0
+        """Run `call` with signal forwarding and error translation; a locked stack is tried
+        again within `lock_timeout` unless `retry_locked` is False (then the caller, who
+        knows what else must run again, retries: `deploy`)."""
+        waiting = self.lock_wait()
         while True:
             events = _Events(self.sink, self.target.redact, preview)
             forwarder = SignalForwarder(self.grace)
@@ -137,21 +179,8 @@ class Session:
             except Exception as exc:
                 if forwarder.report.received:
                     raise self._interrupted(op, forwarder.report, mutating) from exc
-                remaining = deadline - self._clock()
-                if isinstance(exc, auto.ConcurrentUpdateError) and remaining > 0:
-                    wait = min(delay, remaining)
-                    holders = parse_lock_holders(str(exc))
-                    who = holders[0].describe() if holders else "another update"
-                    self._emit(
-                        Event(
-                            "diagnostic",
-                            message=f"stack {self.target.name} is locked by {who}; "
-                            f"retrying in {wait:.0f}s",
-                            severity="warning",
-                        )
-                    )
-                    self._sleep(wait)
-                    delay = min(delay * 2, 30.0)
+                locked = isinstance(exc, auto.ConcurrentUpdateError)
+                if locked and retry_locked and waiting.wait(exc):
                     continue
                 error = translate_error(
                     exc, self.target.name, failures=events.failures, redact=self.target.redact
@@ -300,7 +329,10 @@ class Session:
         targets: Sequence[str] = (),
         parallel: int | None = None,
         expected: int | None = None,
+        retry_locked: bool = True,
     ) -> UpReport:
+        """The update. `retry_locked=False`: a locked stack raises StackLockedError at once
+        (`deploy` waits, then reviews again: the state may have changed meanwhile)."""
         self.configure()
         self._emit(Event("start", op="up", total=expected))
         message = (
@@ -317,6 +349,7 @@ class Session:
                 show_secrets=False,
             ),
             mutating=True,
+            retry_locked=retry_locked,
         )
         return UpReport(
             self.target.name, _counts(result.summary.resource_changes), _outputs(result.outputs)
