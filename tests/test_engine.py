@@ -762,8 +762,17 @@ def test_the_cli_is_pinned_to_the_sdk_version():
 
 
 def test_plugins_are_the_versions_the_installed_sdks_were_built_for():
+    assert engine.provider_packages() == (
+        "pulumi_aws",
+        "pulumi_random",
+        "pulumiverse_sentry",  # imported inside Monitoring, for stacks that configure Sentry
+        "pulumiverse_vercel",  # loaded leaf by leaf (infra/_sdk.py)
+        "upstash_pulumi",
+    )
     plugins = {p.name: p for p in engine.required_plugins()}
-    assert set(plugins) == {"aws", "vercel", "random", "upstash"}
+    assert set(plugins) == {"aws", "vercel", "random", "upstash", "sentry"}
+    assert plugins["sentry"].version == metadata.version("pulumiverse_sentry") == "0.0.9"
+    assert plugins["sentry"].server == "github://api.github.com/pulumiverse"
     assert plugins["aws"].version == metadata.version("pulumi_aws")
     assert plugins["random"].version == metadata.version("pulumi_random")
     assert plugins["vercel"].version == metadata.version("pulumiverse_vercel")
