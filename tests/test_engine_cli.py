@@ -30,6 +30,7 @@ from floyo_scale.cli import engine as cli_engine
 from floyo_scale.cli import main
 
 BUCKET = "aws:s3/bucket:Bucket"
+ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 # the tests of confirmation do not depend on production's budget (a test below does)
 OVER_BUDGET = ("--allow-over-budget",)
 
@@ -138,6 +139,10 @@ def test_production_in_ci_with_yes_goes_ahead(fake, capsys, monkeypatch):
         "phase": auto.OutputValue("growth", False),
         "database_url": auto.OutputValue(SECRET_ENV["SUPABASE_ACCESS_TOKEN"], True),
     }
+    fake.stack.events["preview"] = [  # what the summary counts, each announced
+        step_event("resourcePreEvent", "update", ENV_VAR, name, stack="production")
+        for name in ("app-database-url", "app-redis-url")
+    ]
     fake.stack.changes = {"update": 2}
     code, out, err = run(capsys, "up", "--stack", "production", "--yes", *OVER_BUDGET)
     assert code == 0, err

@@ -15,7 +15,7 @@ from ..errors import (
     Interrupted,
 )
 from . import install
-from .events import Event, Sink, _Events
+from .events import Event, Sink, _Events, sdk_dropped
 from .failures import _urn_label, translate_error
 from .locks import LockHolder, parse_lock_holders, read_lock_files
 from .results import Drift, DriftReport, Output, PreviewReport, UpReport, _counts, _outputs
@@ -172,7 +172,7 @@ class Session:
             events = _Events(self.sink, self.target.redact, preview)
             forwarder = SignalForwarder(self.grace)
             try:
-                with forwarder:
+                with forwarder, sdk_dropped(events):
                     result = call(events)
             except Interrupted:
                 raise
@@ -306,12 +306,14 @@ class Session:
     def _preview(self, op: str, call: Callable[[_Events], auto.PreviewResult]) -> PreviewReport:
         self._emit(Event("start", op=f"{op} preview" if op != "preview" else op))
         result, events = self._run(f"{op} preview", call, preview=True)
+        counts = _counts(result.change_summary)
         return PreviewReport(
             op,
             self.target.name,
             tuple(events.steps),
-            _counts(result.change_summary),
-            events.unreadable,
+            counts,
+            # what could not be read, and what the summary counts that was not announced
+            events.unreadable + events.missing(counts),
         )
 
     def preview(self, *, targets: Sequence[str] = (), parallel: int | None = None) -> PreviewReport:
