@@ -85,6 +85,7 @@ def test_preview_json_is_on_stdout_and_progress_on_stderr(fake, capsys):
         ("replace", "archive", True),
     ]
     assert data["summary"] == {"create": 1, "replace": 1, "same": 3}
+    assert data["unreadable"] == 0  # every change the summary counts was announced
     assert err.splitlines() == [
         "[00:00] preview started",
         "[00:00] warning (aws:s3:Bucket uploads): deprecated argument",

@@ -194,6 +194,11 @@ def test_a_step_the_summary_counts_but_no_event_announced_is_unreadable(streamin
     report = session.preview()
     assert report.counts == {"delete": 1, "same": 1} and report.changes == ()
     assert report.unreadable == 1
+    from floyo_scale.render import progress
+
+    assert "warning: 1 engine event(s) could not be read" in progress.preview_table(report)
+    assert progress.preview_json(report)["unreadable"] == 1
+    assert "> warning: 1 engine event(s)" in progress.preview_markdown(report)
     with pytest.raises(GuardrailError, match="1 event.s. of the preview could not be read"):
         engine.deploy(session, approve=lambda _: True, allow_over_budget=True)
 
