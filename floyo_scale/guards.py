@@ -3,9 +3,9 @@ saves, and when a person must confirm. Pure functions over plain data: no engine
 
 Two views feed the destroy guard. The offline plan (plan.diff_inventories between the phase
 the stack is deployed at and the phase asked for) knows phases; the real preview knows the
-state. Either one announcing that a stateful resource (STATEFUL_TYPES: database, replica,
-bucket, cache) is deleted or replaced is enough to stop `up` unless --allow-destroy: a false
-alarm costs one flag, a missed one costs data.
+state. Either one announcing that a stateful resource (offline.inventory.is_stateful:
+database, replica, bucket, cache, secret) is deleted or replaced is enough to stop `up`
+unless --allow-destroy: a false alarm costs one flag, a missed one costs data.
 
 Layer "guards" (docs/architecture.md): may import errors, offline, cost (the one money
 formatter, cost.currency); never render, engine or cli.
@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from .cost.currency import money
 from .errors import GuardrailError
-from .offline.inventory import STATEFUL_TYPES, Resource, short_type
+from .offline.inventory import STATEFUL_TYPES as STATEFUL_TYPES  # the list, for readers
+from .offline.inventory import Resource, is_stateful, short_type
 from .offline.plan import InventoryDiff
 
 # The steps of a replacement (without --show-replacement-steps Pulumi still sends all three).
@@ -55,7 +56,7 @@ class Step:
 
     @property
     def stateful(self) -> bool:
-        return self.type in STATEFUL_TYPES
+        return is_stateful(self.type)
 
     @property
     def changes(self) -> bool:

@@ -10,6 +10,7 @@ path real events take) and raises scripted errors (built with the SDK's own
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -119,6 +120,9 @@ class FakeStack:
         self.hooks: dict[str, Callable[[], None]] = {}
         self.output_values: dict[str, auto.OutputValue] = {}
         self.pending: list[dict[str, Any]] = []
+        # the state's secrets provider (apitype.SecretsProvidersV1), None: none recorded yet
+        self.secrets_providers: dict[str, Any] | None = None
+        self.workspace = FakeWorkspace(self)
         self.changes: dict[str, int] = {}
         self.updates: list[auto.UpdateSummary] = [self._summary()]  # history(), newest first
 
@@ -189,12 +193,55 @@ class FakeStack:
         self._call("history", kwargs)
         return list(self.updates)
 
-    def export_stack(self) -> auto.Deployment:
-        self._call("export_stack", {})
-        return auto.Deployment(version=3, deployment={"pending_operations": self.pending})
-
     def cancel(self) -> None:
         self._call("cancel", {})
+
+
+class FakeWorkspace:
+    """The stack's LocalWorkspace: the `pulumi` commands floyo-scale runs itself through its
+    `pulumi_command` (recorded in the stack's calls as "pulumi stack export", ...), and the
+    work folder's stack settings (`settings`, by stack name)."""
+
+    def __init__(self, stack: FakeStack) -> None:
+        self._stack = stack
+        self.work_dir = "/repo/.floyo/work/floyo"
+        self.env_vars: dict[str, str] = {"PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true"}
+        self.pulumi_command = self
+        self.settings: dict[str, auto.StackSettings] = {}
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: dict[str, str],
+        on_output: Any = None,
+        on_error: Any = None,
+    ) -> auto.CommandResult:
+        op = "pulumi " + " ".join(args[:2])
+        self._stack._call(op, {"args": list(args), "cwd": cwd, "env": dict(additional_env)})
+        if args[:2] == ["stack", "export"]:
+            deployment: dict[str, Any] = {"pending_operations": self._stack.pending}
+            if self._stack.secrets_providers is not None:
+                deployment["secrets_providers"] = self._stack.secrets_providers
+            out = json.dumps({"version": 3, "deployment": deployment})
+            return auto.CommandResult(stdout=out, stderr="", code=0)
+        if args[:2] == ["stack", "change-secrets-provider"]:
+            new = args[2]
+            self._stack.secrets_providers = (
+                {"type": "passphrase", "state": {"salt": "v1:c2FsdA==:v1:x"}}
+                if new == "passphrase"
+                else {"type": "cloud", "state": {"url": new, "encryptedkey": "a2V5"}}
+            )
+        return auto.CommandResult(stdout="", stderr="", code=0)
+
+    def stack_settings(self, stack_name: str) -> auto.StackSettings:
+        if stack_name not in self.settings:
+            raise FileNotFoundError(f"no Pulumi.{stack_name}.yaml in the work folder")
+        return self.settings[stack_name]
+
+    def save_stack_settings(self, stack_name: str, settings: auto.StackSettings) -> None:
+        self._stack._call("save_stack_settings", {"settings": settings._serialize()})
+        self.settings[stack_name] = settings
 
 
 class FakeAutomation:

@@ -147,6 +147,32 @@ def test_doctor_passes_when_everything_is_there(bare, capsys, monkeypatch, tmp_p
     assert checks["pulumi cli"] == "/opt/pulumi/bin/pulumi (Pulumi 3.272.0)"
     assert "SUPABASE_ACCESS_TOKEN" in checks["secrets"]
     assert all(v not in out for v in SECRET_ENV.values())  # names, never values
+    from importlib import metadata
+
+    # every provider the program imports, Sentry's included, at its SDK's version
+    for package, name in (
+        ("pulumi_aws", "aws"),
+        ("pulumi_random", "random"),
+        ("pulumiverse_sentry", "sentry"),
+        ("pulumiverse_vercel", "vercel"),
+        ("upstash_pulumi", "upstash"),
+    ):
+        assert f"{name} {metadata.version(package)}" in checks["plugins"], name
+
+
+def test_doctor_lists_the_sentry_plugin_when_it_is_missing(bare, capsys, monkeypatch, tmp_path):
+    """pulumiverse-sentry is imported only for stacks that configure Sentry (staging and
+    production): its plugin is required all the same, so `setup` installs it and `doctor`
+    says when it is not there (the engine would download it during the first `up`)."""
+    ready(monkeypatch)
+    for plugin in install.required_plugins():
+        if plugin.name != "sentry":
+            folder = f"resource-{plugin.name}-v{plugin.version}"
+            (tmp_path / "pulumi-home" / "plugins" / folder).mkdir(parents=True)
+    code, out, _ = run(capsys, "doctor", "--stack", "staging")
+    assert code == 0
+    (line,) = [row for row in out.splitlines() if "plugins" in row]
+    assert "not installed: sentry 0.0.9" in line
 
 
 def test_a_missing_plugin_is_a_warning_not_a_failure(bare, capsys, monkeypatch):

@@ -140,6 +140,76 @@ def test_a_kms_secrets_provider_comes_from_the_stack_file(root, env):
     assert target(root, no_pass).secrets_provider == "awskms://alias/floyo-staging"
 
 
+KMS = "awskms://alias/floyo-staging?region=us-east-1"
+
+
+def kms_stack(root: Path, provider: str = KMS) -> None:
+    path = root / "stacks" / "staging.yaml"
+    path.write_text(path.read_text() + f"\nsecrets_provider: {provider}\n")
+
+
+def test_a_fresh_work_folder_keeps_the_kms_provider_the_state_records(root, env, fake):
+    """A CI checkout has no .floyo/work: nothing there names the provider. Every `pulumi`
+    command gets PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER, so the CLI takes the one the
+    state records (awskms://..., with its data key) instead of the backend's default (the
+    passphrase); the state already records the stack file's, so nothing is changed."""
+    kms_stack(root)
+    fake.stack.secrets_providers = {"type": "cloud", "state": {"url": KMS, "encryptedkey": "a2V5"}}
+    s, events = session(root, env)
+    s.preview()
+    opts = fake.opened[0][1]["opts"]
+    assert opts.secrets_provider == KMS  # `pulumi stack init` of a new stack
+    assert opts.env_vars["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true"
+    assert fake.stack.ops() == ["pulumi stack export", "set_all_config", "preview"]
+    assert "--show-secrets" not in fake.stack.kwargs("pulumi stack export")["args"]
+    assert not [e for e in events if e.severity == "warning"]
+
+
+def test_a_provider_changed_in_the_stack_file_re_encrypts_the_state(root, env, fake):
+    """The state was encrypted with the passphrase; the stack file now names KMS: `pulumi
+    stack change-secrets-provider` before anything else runs, once per session."""
+    kms_stack(root)
+    fake.stack.secrets_providers = {"type": "passphrase", "state": {"salt": "v1:x"}}
+    s, events = session(root, env)
+    s.preview()
+    s.up()
+    assert fake.stack.ops() == [
+        "pulumi stack export",
+        "pulumi stack change-secrets-provider",
+        "set_all_config",
+        "preview",
+        "up",
+    ]
+    change = fake.stack.kwargs("pulumi stack change-secrets-provider")
+    assert change["args"] == ["stack", "change-secrets-provider", KMS, "--stack", "staging"]
+    assert change["cwd"] == fake.stack.workspace.work_dir
+    (said,) = [e.message for e in events if e.severity == "warning"]
+    assert "names the secrets provider awskms://" in said and "with passphrase" in said
+
+
+def test_a_stack_never_updated_gets_the_provider_named_in_the_work_folder(root, env, fake):
+    """No update has recorded a provider in the state yet, and the work folder is fresh:
+    its Pulumi.staging.yaml names the stack file's, so the CLI makes its key under it."""
+    kms_stack(root)
+    s, _ = session(root, env)
+    s.preview()
+    assert fake.stack.ops()[:3] == ["pulumi stack export", "save_stack_settings", "set_all_config"]
+    assert fake.stack.kwargs("save_stack_settings")["settings"] == {"secretsprovider": KMS}
+    old = auto.StackSettings(secrets_provider="passphrase", encryption_salt="v1:x")
+    fake.stack.workspace.settings["staging"] = old  # another provider's salt goes
+    fake.stack.calls.clear()
+    s2, _ = session(root, env)
+    s2.preview()
+    assert fake.stack.workspace.settings["staging"]._serialize() == {"secretsprovider": KMS}
+
+
+def test_without_a_provider_in_the_stack_file_the_states_is_kept(root, env, fake):
+    fake.stack.secrets_providers = {"type": "cloud", "state": {"url": KMS}}
+    s, _ = session(root, env)
+    s.preview()
+    assert fake.stack.ops() == ["set_all_config", "preview"]  # no export, no change
+
+
 def test_secrets_come_from_the_variables_the_stack_file_names(root, env):
     t = target(root, env)
     assert dict(t.secrets) == {
@@ -511,6 +581,55 @@ def test_lock_timeout_gives_up_at_the_deadline(root, env, fake):
     assert clock.now == 2.5
 
 
+def test_a_lock_on_up_runs_the_whole_review_again(root, env, fake):
+    """The preview takes no lock on a self-managed backend, the update does: a lock means
+    another update is changing the state the review saw. After the wait, preview, guards
+    and confirmation run again; the update is never retried alone."""
+    s, events, clock = locked_session(root, env, fake, 10, 1)
+    fake.stack.events["preview"] = [step_event("resourcePreEvent", "create", BUCKET, "new")]
+    seen: list[engine.Review] = []
+    report = engine.deploy(s, approve=lambda review: seen.append(review) or True)
+    assert fake.stack.ops() == [
+        "outputs",
+        "set_all_config",
+        "preview",
+        "up",  # locked
+        "outputs",
+        "preview",
+        "up",
+    ]
+    assert len(seen) == 2 and report.review is seen[1]  # confirmed again, on the new review
+    assert clock.sleeps == [1.0]
+    (said,) = [e.message for e in events if e.severity == "warning"]
+    assert said == (
+        "stack staging is locked by alice@build-7 (pid 4242) since 2026-03-01T09:30:00Z; "
+        "retrying in 1s; the review (preview, guards, confirmation) runs again"
+    )
+
+
+def test_what_the_other_update_changed_is_guarded_after_a_lock(root, env, fake):
+    """Meanwhile the other update changed the state: the new preview deletes the cache, so
+    the guard refuses, and the update the first review approved never runs."""
+    s, _, _ = locked_session(root, env, fake, 10, 1)
+    fake.stack.events["preview"] = [step_event("resourcePreEvent", "create", BUCKET, "new")]
+
+    def other_update_ran() -> None:
+        fake.stack.events["preview"] = [step_event("resourcePreEvent", "delete", REDIS, "cache")]
+
+    fake.stack.hooks["up"] = other_update_ran
+    with pytest.raises(GuardrailError, match="delete aws:elasticache:ReplicationGroup cache"):
+        engine.deploy(s, approve=approve_all)
+    assert fake.stack.ops().count("up") == 1 and fake.stack.ops().count("preview") == 2
+
+
+def test_a_lock_on_up_past_the_deadline_is_exit_5(root, env, fake):
+    s, _, clock = locked_session(root, env, fake, 2.5, 5)
+    with pytest.raises(StackLockedError) as caught:
+        engine.deploy(s, approve=approve_all)
+    assert "alice@build-7" in caught.value.message
+    assert clock.sleeps == [1.0, 1.5] and fake.stack.ops().count("preview") == 3
+
+
 def test_lock_files_of_a_file_backend_name_their_holders(root, env, fake):
     t = target(root, env)
     lock = t.state_dir / ".pulumi" / "locks" / "organization" / "floyo" / "staging" / "a.json"
@@ -643,8 +762,17 @@ def test_the_cli_is_pinned_to_the_sdk_version():
 
 
 def test_plugins_are_the_versions_the_installed_sdks_were_built_for():
+    assert engine.provider_packages() == (
+        "pulumi_aws",
+        "pulumi_random",
+        "pulumiverse_sentry",  # imported inside Monitoring, for stacks that configure Sentry
+        "pulumiverse_vercel",  # loaded leaf by leaf (infra/_sdk.py)
+        "upstash_pulumi",
+    )
     plugins = {p.name: p for p in engine.required_plugins()}
-    assert set(plugins) == {"aws", "vercel", "random", "upstash"}
+    assert set(plugins) == {"aws", "vercel", "random", "upstash", "sentry"}
+    assert plugins["sentry"].version == metadata.version("pulumiverse_sentry") == "0.0.9"
+    assert plugins["sentry"].server == "github://api.github.com/pulumiverse"
     assert plugins["aws"].version == metadata.version("pulumi_aws")
     assert plugins["random"].version == metadata.version("pulumi_random")
     assert plugins["vercel"].version == metadata.version("pulumiverse_vercel")
@@ -662,7 +790,8 @@ import json, os, sys
 args = sys.argv[1:]
 with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
     env = {{k: os.environ.get(k) for k in (
-        "PULUMI_BACKEND_URL", "PULUMI_AUTOMATION_API", "PULUMI_SKIP_UPDATE_CHECK")}}
+        "PULUMI_BACKEND_URL", "PULUMI_AUTOMATION_API", "PULUMI_SKIP_UPDATE_CHECK",
+        "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER")}}
     env["passphrase set"] = "PULUMI_CONFIG_PASSPHRASE" in os.environ
     log.write(json.dumps({{"args": args, "cwd": os.getcwd(), "env": env}}) + "\\n")
 rest = [a for a in args if a != "--non-interactive"]
@@ -675,7 +804,13 @@ elif rest[:2] == ["stack", "history"]:
     print(json.dumps([{{"kind": "update", "startTime": "2026-03-01T00:00:00.000Z",
         "message": "", "environment": {{}}, "config": {{}}, "result": "succeeded",
         "resourceChanges": {{"create": 2}}}}]))
-elif rest[:2] in (["stack", "select"], ["config", "set-all"]) or rest[:1] in (["up"], ["cancel"]):
+elif rest[:2] == ["stack", "export"]:
+    state = os.environ.get("FAKE_STATE_PROVIDER")
+    deployment = {{"secrets_providers": json.loads(state)}} if state else {{}}
+    print(json.dumps({{"version": 3, "deployment": deployment}}))
+elif rest[:2] in (["stack", "select"], ["config", "set-all"], ["stack", "change-secrets-provider"]):
+    pass
+elif rest[:1] in (["up"], ["cancel"]):
     pass
 else:
     print("error: unexpected " + " ".join(rest), file=sys.stderr)
@@ -683,10 +818,8 @@ else:
 """
 
 
-def test_what_reaches_the_pulumi_command_line(root, env, tmp_path, monkeypatch):
-    """No fake Stack: the real Automation API and PulumiCLI run a `pulumi` that records its
-    arguments, working directory and environment."""
-    import json
+def recording_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Install RECORDING_PULUMI where `setup` would put the CLI; returns its log."""
     import sys
 
     data = tmp_path / "data"
@@ -697,6 +830,15 @@ def test_what_reaches_the_pulumi_command_line(root, env, tmp_path, monkeypatch):
     log = tmp_path / "pulumi.log"
     monkeypatch.setenv("XDG_DATA_HOME", str(data))
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(log))
+    return log
+
+
+def test_what_reaches_the_pulumi_command_line(root, env, tmp_path, monkeypatch):
+    """No fake Stack: the real Automation API and PulumiCLI run a `pulumi` that records its
+    arguments, working directory and environment."""
+    import json
+
+    log = recording_pulumi(tmp_path, monkeypatch)
 
     t = target(root, env)
     s = engine.open_session(t)  # finds the CLI `setup` would have installed
@@ -737,5 +879,43 @@ def test_what_reaches_the_pulumi_command_line(root, env, tmp_path, monkeypatch):
         assert call["env"]["PULUMI_BACKEND_URL"] == t.backend
         assert call["env"]["PULUMI_AUTOMATION_API"] == "true"
         assert call["env"]["passphrase set"] is True
+        assert call["env"]["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true"
     for secret in SECRET_ENV.values():
         assert secret not in log.read_text()  # never on a command line
+
+
+def test_a_fresh_work_folder_with_a_kms_stack_file_through_the_real_automation_api(
+    root, env, tmp_path, monkeypatch
+):
+    """The real Automation API and PulumiCLI, a fresh work folder, a stack file naming KMS:
+    the state says which provider it was encrypted with (`stack export`, no
+    --show-secrets); the same one: nothing more; another: `stack change-secrets-provider`,
+    in the work folder, before the config and the update."""
+    import json
+
+    log = recording_pulumi(tmp_path, monkeypatch)
+    kms_stack(root)
+    assert not (root / ".floyo" / "work").exists()
+    same = {"type": "cloud", "state": {"url": KMS, "encryptedkey": "a2V5"}}
+    monkeypatch.setenv("FAKE_STATE_PROVIDER", json.dumps(same))
+    engine.open_session(target(root, env)).up()
+    commands = [
+        [a for a in json.loads(line)["args"] if a != "--non-interactive"]
+        for line in log.read_text().splitlines()
+    ]
+    assert [c[:2] for c in commands[1:4]] == [
+        ["stack", "select"],
+        ["stack", "export"],
+        ["config", "set-all"],
+    ]
+    assert "--show-secrets" not in commands[2]
+
+    log.write_text("")
+    monkeypatch.setenv("FAKE_STATE_PROVIDER", json.dumps({"type": "passphrase", "state": {}}))
+    engine.open_session(target(root, env)).up()
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    commands = [[a for a in c["args"] if a != "--non-interactive"] for c in calls]
+    assert commands[3] == ["stack", "change-secrets-provider", KMS, "--stack", "staging"]
+    assert calls[3]["cwd"] == str(root / ".floyo" / "work" / "floyo")
+    assert commands[4][:2] == ["config", "set-all"] and commands[5][0] == "up"
+    assert all(c["env"]["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true" for c in calls[1:])

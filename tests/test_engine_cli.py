@@ -30,6 +30,7 @@ from floyo_scale.cli import engine as cli_engine
 from floyo_scale.cli import main
 
 BUCKET = "aws:s3/bucket:Bucket"
+ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 # the tests of confirmation do not depend on production's budget (a test below does)
 OVER_BUDGET = ("--allow-over-budget",)
 
@@ -84,6 +85,7 @@ def test_preview_json_is_on_stdout_and_progress_on_stderr(fake, capsys):
         ("replace", "archive", True),
     ]
     assert data["summary"] == {"create": 1, "replace": 1, "same": 3}
+    assert data["unreadable"] == 0  # every change the summary counts was announced
     assert err.splitlines() == [
         "[00:00] preview started",
         "[00:00] warning (aws:s3:Bucket uploads): deprecated argument",
@@ -138,6 +140,10 @@ def test_production_in_ci_with_yes_goes_ahead(fake, capsys, monkeypatch):
         "phase": auto.OutputValue("growth", False),
         "database_url": auto.OutputValue(SECRET_ENV["SUPABASE_ACCESS_TOKEN"], True),
     }
+    fake.stack.events["preview"] = [  # what the summary counts, each announced
+        step_event("resourcePreEvent", "update", ENV_VAR, name, stack="production")
+        for name in ("app-database-url", "app-redis-url")
+    ]
     fake.stack.changes = {"update": 2}
     code, out, err = run(capsys, "up", "--stack", "production", "--yes", *OVER_BUDGET)
     assert code == 0, err

@@ -58,6 +58,7 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> engine.Session:
 def test_up_outputs_drift_refresh_destroy(session: engine.Session) -> None:
     preview = session.preview()
     assert {s.op for s in preview.changes} == {"create"}
+    assert preview.unreadable == 0  # every step the summary counts was announced and read
 
     report = session.up()
     assert report.counts.get("create", 0) >= 2  # the stack and the marker
@@ -74,3 +75,21 @@ def test_up_outputs_drift_refresh_destroy(session: engine.Session) -> None:
 
 def test_cancel_without_a_lock(session: engine.Session) -> None:
     assert session.cancel() == ()
+
+
+def test_a_fresh_work_folder_keeps_the_states_secrets_provider(
+    session: engine.Session,
+) -> None:
+    """A CI checkout has no .floyo/work: with PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER the
+    CLI takes the provider the state records (here the passphrase, with its salt) instead
+    of making a new one."""
+    import shutil
+
+    session.up()
+    recorded = session._state()["secrets_providers"]
+    assert recorded["type"] == "passphrase"
+    shutil.rmtree(session.target.work_dir)
+    again = engine.open_session(session.target, program=no_cloud_program)
+    again.up()
+    assert again._state()["secrets_providers"] == recorded
+    again.destroy()

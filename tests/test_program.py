@@ -181,7 +181,7 @@ def test_stack_overrides_reach_the_program():
     assert one(staging, "floyo:web:Web", "web").inputs["seats"] == 1
 
 
-def registered_under_stock_mocks(stack: str, run) -> list[tuple[str, str]]:
+def registered_under_stock_mocks(stack: str, run, preview: bool = False) -> list[tuple[str, str]]:
     """(type, name) of every resource `run` registers under Pulumi's stock `set_mocks`, with
     a Mocks that only counts (and answers as synth's do): a path independent of synth's
     recording monitor."""
@@ -203,7 +203,7 @@ def registered_under_stock_mocks(stack: str, run) -> list[tuple[str, str]]:
             return _Mocks().call(args)
 
     settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(Counting(), project="floyo", stack=stack, preview=False)
+    pulumi.runtime.set_mocks(Counting(), project="floyo", stack=stack, preview=preview)
     try:
         _sync_await(run_pulumi_func(run))
     finally:
@@ -261,15 +261,23 @@ def test_secret_values_never_reach_the_inventory():
     assert "mock-password" not in repr(inv)  # generated passwords and connection strings
 
 
-def test_the_plain_pulumi_entry_point_runs_the_same_program():
+def test_the_plain_pulumi_entry_point_previews_the_same_program_and_refuses_updates():
     """`pulumi preview -s staging` runs floyo_scale/infra/__main__.py (Pulumi.yaml's main):
-    under the mock engine, as stack "staging", it registers what `plan --stack staging` shows."""
+    under the mock engine, as stack "staging", it registers what `plan --stack staging` shows.
+    A plain `pulumi up` is refused before anything is registered: it would skip floyo-scale's
+    guards and release record, and not see its config (docs/program.md)."""
     import runpy
+
+    import pulumi
 
     entry = REPO / "floyo_scale" / "infra" / "__main__.py"
     assert "floyo_scale/infra/__main__.py" in (REPO / "Pulumi.yaml").read_text()
-    registered = registered_under_stock_mocks(
-        "staging", lambda: runpy.run_path(str(entry), run_name="__main__")
-    )
+
+    def run() -> None:
+        runpy.run_path(str(entry), run_name="__main__")
+
+    registered = registered_under_stock_mocks("staging", run, preview=True)
     expected = sorted((r.type, r.name) for r in inventory(None, "staging").resources)
     assert registered == expected
+    with pytest.raises(pulumi.RunError, match="floyo-scale up --stack staging"):
+        registered_under_stock_mocks("staging", run, preview=False)

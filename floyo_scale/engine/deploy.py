@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..cost import CostEstimate, estimate_for_stack, plan_stack
-from ..errors import DriftDetected, FloyoError, GuardrailError
+from ..errors import DriftDetected, FloyoError, GuardrailError, StackLockedError
 from ..guards import (
     Loss,
     downgrade,
@@ -133,25 +133,47 @@ def deploy(
     """`up`, safely: review (offline plan + real preview), refuse data loss (exit 6) and an
     over-budget phase (exit 6) unless allowed, ask `approve` (the confirmation rule lives
     with the caller, who knows the terminal), then update. `offline`: the review made
-    before the credentials were asked for (review_offline), reused."""
-    review = review_up(session, targets=targets, parallel=parallel, offline=offline)
+    before the credentials were asked for (review_offline), reused.
+
+    A self-managed backend's preview takes no lock and its update does: when the update
+    finds the stack locked, another update is changing the state the review was made
+    against. Within `--lock-timeout` the whole review (preview, guards, confirmation) runs
+    again after each wait, never the update alone; `approve` is asked again."""
+    waiting = session.lock_wait("; the review (preview, guards, confirmation) runs again")
+    while True:
+        review = review_up(session, targets=targets, parallel=parallel, offline=offline)
+        check_review(review, allow_destroy=allow_destroy, allow_over_budget=allow_over_budget)
+        if not approve(review):
+            raise GuardrailError("not confirmed: nothing was changed")
+        try:
+            report = session.up(
+                targets=targets,
+                parallel=parallel,
+                expected=len(review.preview.changes),
+                retry_locked=False,
+            )
+        except StackLockedError as exc:
+            if waiting.wait(exc):
+                continue
+            raise
+        return replace(report, review=review)
+
+
+def check_review(review: Review, *, allow_destroy: bool, allow_over_budget: bool) -> None:
+    """What `up` refuses after its review: a preview it could not read whole (it cannot
+    vouch that nothing stateful goes), then the same list `diff` reports (policy.refusals),
+    with the preview's losses merged into the offline plan's; exit 6 unless allowed."""
     if review.preview.unreadable and not allow_destroy:
         raise GuardrailError(
             f"{review.preview.unreadable} event(s) of the preview could not be read, so it "
             "cannot be shown that no database, bucket or cache is deleted or replaced",
             "run `floyo-scale preview` to look at it, then rerun with --allow-destroy",
         )
-    # what `up` refuses: the same list `diff` reports (policy.refusals), with the preview's
-    # losses merged into the offline plan's
     enforce(
         refusals(review.losses, review.cost),
         allow_destroy=allow_destroy,
         allow_over_budget=allow_over_budget,
     )
-    if not approve(review):
-        raise GuardrailError("not confirmed: nothing was changed")
-    report = session.up(targets=targets, parallel=parallel, expected=len(review.preview.changes))
-    return replace(report, review=review)
 
 
 @dataclass(frozen=True)

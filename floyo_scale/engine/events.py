@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from collections.abc import Callable, Mapping
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi.automation as auto
 
 from ..guards import (
+    QUIET_OPS,
     Step,
 )
 from .failures import _COLOR, _urn_label
@@ -50,8 +54,11 @@ Sink = Callable[[Event], None]
 class _Events:
     """Receives Pulumi's engine events (on the Automation API's threads), keeps the steps and
     failures, and hands redacted progress.Events to the sink. A display error never stops
-    the engine; an event that cannot be read is counted (`unreadable`), so that the destroy
-    guard does not vouch for a preview it could not read whole."""
+    the engine. The destroy guard must not vouch for a preview it could not read whole, so
+    `unreadable` counts every event that could not be read: one this class fails on, one
+    the SDK's reader dropped (`dropped`), and what the summary counts that no step event
+    announced (`missing`). Steps Pulumi's own display hides (`internal`) are kept out of the
+    steps and the display, as Pulumi keeps them out of its summary counts."""
 
     def __init__(self, sink: Sink | None, redact: Callable[[str], str], preview: bool) -> None:
         self.sink = sink
@@ -62,7 +69,41 @@ class _Events:
         self.failures: list[tuple[str, str]] = []
         self.errors: dict[str, str] = {}
         self.unreadable = 0
+        self.hidden = 0  # internal steps, not shown (default providers, ...)
         self._lock = threading.Lock()
+
+    def dropped(self, warning: str) -> None:
+        """An event the SDK's reader could not parse and dropped before `on_event` saw it
+        (pulumi/automation/_stack.py, _EventsServicer.StreamEvents: it only warns, with the
+        raw event in the warning): an op its OpType lacks (`extend-parameterize`), a diff
+        kind it does not know. An internal step (no URN, as extension parameterization has,
+        or a default provider) concerns no resource: hidden, as Pulumi's display hides it;
+        anything else counts as unreadable."""
+        raw = warning.partition("\nEvent: ")[2].partition("\n")[0]
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        meta: Any = None
+        for kind in ("resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"):
+            body = data.get(kind) if isinstance(data, dict) else None
+            if isinstance(body, dict):
+                meta = body.get("metadata")
+        with self._lock:
+            if isinstance(meta, dict) and internal(str(meta.get("op", "")), meta.get("urn") or ""):
+                self.hidden += 1
+            else:
+                self.unreadable += 1
+
+    def missing(self, counts: Mapping[str, int]) -> int:
+        """What the summary counts that no readable step event announced. The summary
+        (SummaryEvent.resourceChanges) counts each logical, non-internal step once by its
+        op (pulumi/pulumi pkg/engine/update.go, previewActions.OnResourceStepPost: a
+        replacement once, as `replace`); a step event lost on the way leaves its op short.
+        Ops that change nothing (same, read, refresh) are not checked. Not for refresh
+        previews, whose summary counts the result of each refresh, not its op."""
+        seen = Counter(op for op, _ in {(s.op, s.urn) for s in self.steps})
+        return sum(max(0, n - seen[op]) for op, n in counts.items() if op not in QUIET_OPS)
 
     def __call__(self, event: auto.EngineEvent) -> None:
         with self._lock:
@@ -81,10 +122,15 @@ class _Events:
     def _convert(self, event: auto.EngineEvent) -> Event | list[Event] | None:
         if event.resource_pre_event is not None:
             step = _step(event.resource_pre_event.metadata)
+            if internal(step.op, step.urn):
+                self.hidden += 1
+                return None
             self.steps.append(step)
             return Event("step", step.op, step.urn, step.type, step.name, preview=self.preview)
         if event.res_outputs_event is not None:
             step = _step(event.res_outputs_event.metadata)
+            if internal(step.op, step.urn):
+                return None
             self.outputs_steps.append(step)
             done = Event("done", step.op, step.urn, step.type, step.name, preview=self.preview)
             note = _adopted(event.res_outputs_event.metadata)
@@ -111,6 +157,47 @@ class _Events:
         if event.summary_event is not None:
             return Event("summary", counts=_counts(event.summary_event.resource_changes))
         return None
+
+
+def internal(op: str, urn: str) -> bool:
+    """A step Pulumi's display hides: the engine marks it internal (pulumi/pulumi
+    pkg/engine/update.go, isInternalStep: removing a pending replace, extension
+    parameterization, a default provider's step) and the display drops internal events
+    (pkg/backend/display/display.go, ShowEvents), while the event log the Automation API
+    reads keeps them without the flag (apitype.ResourcePreEvent has no `internal`). So it is
+    worked out here as the engine does: a default provider is a `pulumi:providers:PKG`
+    resource whose name starts with "default" (sdk/go/common/providers/reference.go,
+    IsDefaultProvider); an extension parameterization step has no URN."""
+    if op in _INTERNAL_OPS or not urn:
+        return True
+    qualified, _, name = urn.rpartition("::")
+    type_ = qualified.rpartition("::")[2].rpartition("$")[2]
+    return type_.startswith("pulumi:providers:") and name.startswith("default")
+
+
+_INTERNAL_OPS = frozenset({"remove-pending-replace", "extend-parameterize"})
+
+
+@contextlib.contextmanager
+def sdk_dropped(events: _Events) -> Iterator[None]:
+    """While an operation runs: each event the SDK's reader drops (it warns "Failed to parse
+    engine event") is handed to `events.dropped`; other warnings go on as they were. The
+    reader runs on the SDK's gRPC threads, and the warnings machinery is process-wide, so
+    this sees their warnings too (one operation runs at a time)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        text = str(warning.message)
+        if text.startswith(_SDK_DROPPED):
+            events.dropped(text)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+_SDK_DROPPED = "Failed to parse engine event"
 
 
 def _adopted(meta: auto.StepEventMetadata) -> str | None:

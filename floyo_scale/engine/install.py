@@ -3,6 +3,7 @@ CLI runs."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -27,7 +28,6 @@ from .signals import run_child
 
 CLI_VERSION = metadata.version("pulumi")  # `setup` installs the CLI of the SDK's own release
 MIN_CLI_VERSION = "3.229.0"  # refresh --preview-only stopped taking the diy lock in v3.229.0
-PROVIDER_PACKAGES = ("pulumi_aws", "pulumiverse_vercel", "pulumi_random", "upstash_pulumi")
 
 
 # -- the CLI: where it is, and how it runs -------------------------------------------------
@@ -107,19 +107,58 @@ class Plugin:
     package: str
 
 
-def required_plugins(packages: Sequence[str] = PROVIDER_PACKAGES) -> tuple[Plugin, ...]:
-    """From each provider package's `pulumi-plugin.json` (read, not imported)."""
-    plugins = []
-    for package in packages:
+def provider_packages() -> tuple[str, ...]:
+    """The provider SDK packages the program imports, read from its source (nothing is
+    imported): every top-level package an `import` anywhere in floyo_scale/infra names
+    that ships a `pulumi-plugin.json` naming a resource plugin, the file the Python
+    language host reads to find the plugins a program needs (pulumi/pulumi
+    sdk/python/cmd/pulumi-language-python/main.go, listPulumiPackageInfos). Imports inside
+    functions count (`pulumiverse_sentry`, only for stacks that configure Sentry), and so do
+    those for type checkers, which name what infra/_sdk.py loads leaf by leaf. A package
+    the program imports that is not installed is listed too (required_plugins says so)."""
+    infra = Path(__file__).resolve().parent.parent / "infra"
+    names: set[str] = set()
+    for path in sorted(infra.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return tuple(sorted(name for name in names if _plugin_file(name) is not False))
+
+
+def _plugin_file(package: str) -> Path | None | bool:
+    """The package's pulumi-plugin.json naming a resource plugin; False: the package has
+    none (not a provider SDK); None: the package is not installed."""
+    try:
         spec = util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        # a provider SDK by its name, though absent (reported by required_plugins)
+        return None if package.startswith(("pulumi_", "pulumiverse_")) else False
+    if not spec.submodule_search_locations:
+        return False
+    path = Path(spec.submodule_search_locations[0]) / "pulumi-plugin.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return path if isinstance(data, dict) and data.get("resource") and data.get("name") else False
+
+
+def required_plugins(packages: Sequence[str] | None = None) -> tuple[Plugin, ...]:
+    """From each provider package's `pulumi-plugin.json` (read, not imported); `packages`:
+    the ones the program imports (provider_packages) unless given."""
+    plugins = []
+    for package in provider_packages() if packages is None else packages:
+        found = _plugin_file(package)
+        if not isinstance(found, Path):
             raise EngineError(
                 f"the provider package {package} is not installed",
                 "reinstall floyo-scale: python3 -m pip install -e .",
             )
-        data = json.loads(
-            (Path(spec.submodule_search_locations[0]) / "pulumi-plugin.json").read_text()
-        )
+        data = json.loads(found.read_text(encoding="utf-8"))
         # upstash_pulumi's file has no version: its SDK asks for its own package version
         # (its _utilities.get_version), so that is the plugin version to install
         version = data.get("version") or metadata.version(package)

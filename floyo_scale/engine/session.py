@@ -4,8 +4,9 @@ API.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pulumi.automation as auto
@@ -14,7 +15,7 @@ from ..errors import (
     Interrupted,
 )
 from . import install
-from .events import Event, Sink, _Events
+from .events import Event, Sink, _Events, sdk_dropped
 from .failures import _urn_label, translate_error
 from .locks import LockHolder, parse_lock_holders, read_lock_files
 from .results import Drift, DriftReport, Output, PreviewReport, UpReport, _counts, _outputs
@@ -76,6 +77,40 @@ def open_session(
     return session
 
 
+class LockWait:
+    """`--lock-timeout`: waits 1 s, 2 s, 4 s ... (at most 30 s between tries) while the stack
+    is locked, never past the deadline (lock_timeout seconds after it was made), saying each
+    wait and who holds the lock."""
+
+    def __init__(self, session: Session, then: str = "") -> None:
+        self._session = session
+        self._then = then
+        self.deadline = session._clock() + session.lock_timeout
+        self._delay = 1.0
+
+    def wait(self, error: BaseException) -> bool:
+        """Wait before the next try; False (no wait) once the deadline has passed. `error`:
+        the lock error (Pulumi's, or the StackLockedError made from it)."""
+        session = self._session
+        remaining = self.deadline - session._clock()
+        if remaining <= 0:
+            return False
+        wait = min(self._delay, remaining)
+        holders = parse_lock_holders(str(error.__cause__ or error))
+        who = holders[0].describe() if holders else "another update"
+        session._emit(
+            Event(
+                "diagnostic",
+                message=f"stack {session.target.name} is locked by {who}; "
+                f"retrying in {wait:.0f}s{self._then}",
+                severity="warning",
+            )
+        )
+        session._sleep(wait)
+        self._delay = min(self._delay * 2, 30.0)
+        return True
+
+
 class Session:
     """One Pulumi stack, opened. Every operation goes through `_run`: signal forwarding,
     lock retries, error translation."""
@@ -99,6 +134,7 @@ class Session:
         self._sleep = sleep
         self._clock = clock
         self._configured = False
+        self._secrets_kept = False
 
     @property
     def stack(self) -> auto.Stack:
@@ -114,6 +150,11 @@ class Session:
         if self.sink is not None:
             self.sink(event)
 
+    def lock_wait(self, then: str = "") -> LockWait:
+        """The `--lock-timeout` policy, from now: see LockWait. `then`: what happens after
+        each wait, said with it."""
+        return LockWait(self, then)
+
     def _run(
         self,
         op: str,
@@ -121,35 +162,25 @@ class Session:
         *,
         preview: bool = False,
         mutating: bool = False,
+        retry_locked: bool = True,
     ) -> tuple[T, _Events]:
-        deadline = self._clock() + self.lock_timeout
-        delay = 1.0
+        """Run `call` with signal forwarding and error translation; a locked stack is tried
+        again within `lock_timeout` unless `retry_locked` is False (then the caller, who
+        knows what else must run again, retries: `deploy`)."""
+        waiting = self.lock_wait()
         while True:
             events = _Events(self.sink, self.target.redact, preview)
             forwarder = SignalForwarder(self.grace)
             try:
-                with forwarder:
+                with forwarder, sdk_dropped(events):
                     result = call(events)
             except Interrupted:
                 raise
             except Exception as exc:
                 if forwarder.report.received:
                     raise self._interrupted(op, forwarder.report, mutating) from exc
-                remaining = deadline - self._clock()
-                if isinstance(exc, auto.ConcurrentUpdateError) and remaining > 0:
-                    wait = min(delay, remaining)
-                    holders = parse_lock_holders(str(exc))
-                    who = holders[0].describe() if holders else "another update"
-                    self._emit(
-                        Event(
-                            "diagnostic",
-                            message=f"stack {self.target.name} is locked by {who}; "
-                            f"retrying in {wait:.0f}s",
-                            severity="warning",
-                        )
-                    )
-                    self._sleep(wait)
-                    delay = min(delay * 2, 30.0)
+                locked = isinstance(exc, auto.ConcurrentUpdateError)
+                if locked and retry_locked and waiting.wait(exc):
                     continue
                 error = translate_error(
                     exc, self.target.name, failures=events.failures, redact=self.target.redact
@@ -192,9 +223,78 @@ class Session:
         line, where any user of the machine can read it (ps, /proc)."""
         if self._configured:
             return  # once per session: each `pulumi config` is a process
+        self.keep_secrets_provider()
         config = {"floyo:phase": auto.ConfigValue(value=self.target.stack.phase_name, secret=False)}
         self._run("configure", lambda _: self.stack.set_all_config(config))
         self._configured = True
+
+    # -- the secrets provider ----------------------------------------------------------
+    def keep_secrets_provider(self) -> str | None:
+        """Make the stack's secrets provider the one its stack file names, before anything
+        reads or writes the state's secrets (preview, up, destroy, refresh). Returns what
+        was done ("changed", "named") or None.
+
+        Pulumi reads the provider from the work folder's Pulumi.<stack>.yaml, which a fresh
+        checkout does not have; PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER (Target.env_vars)
+        makes it take the one recorded in the state then. What is left is a stack file that
+        names another provider than the state records: `pulumi stack change-secrets-provider`
+        re-encrypts the state and the work folder's file with it (pulumi/pulumi
+        pkg/cmd/pulumi/stack/stack_change_secrets_provider.go). A stack whose state records
+        none yet (created, never updated) gets it named in the work folder's stack file,
+        where the CLI makes a new data key under it. Without `secrets_provider:` in the stack
+        file, the state's provider is kept as it is."""
+        wanted = self.target.stack.stack.secrets_provider
+        if self._secrets_kept or not wanted:
+            return None
+        recorded = _recorded_secrets_provider(self._state())
+        done: str | None = None
+        if recorded is None:
+            if self._run("configure", lambda _: self._name_secrets_provider(wanted))[0]:
+                done = "named"
+        elif recorded != wanted:
+            self._emit(
+                Event(
+                    "diagnostic",
+                    message=f"stack {self.target.name}: the stack file names the secrets "
+                    f"provider {wanted}, the state was encrypted with {recorded}; "
+                    "re-encrypting it (pulumi stack change-secrets-provider)",
+                    severity="warning",
+                )
+            )
+            command = ["stack", "change-secrets-provider", wanted, "--stack", self.target.name]
+            self._run("change-secrets-provider", lambda _: self._pulumi(command))
+            done = "changed"
+        self._secrets_kept = True
+        return done
+
+    def _name_secrets_provider(self, wanted: str) -> bool:
+        workspace = self.stack.workspace
+        try:
+            settings = workspace.stack_settings(self.target.name)
+        except FileNotFoundError:
+            settings = auto.StackSettings()
+        if settings.secrets_provider == wanted:
+            return False
+        # another provider's key (or a passphrase's salt) would not open this one's secrets
+        settings.secrets_provider = wanted
+        settings.encrypted_key = settings.encryption_salt = None
+        workspace.save_stack_settings(self.target.name, settings)
+        return True
+
+    def _pulumi(self, args: list[str]) -> auto.CommandResult:
+        """A `pulumi` command the Automation API has no method for, run as its LocalWorkspace
+        runs its own (work folder, environment, the PulumiCLI's signal handling)."""
+        workspace = self.stack.workspace
+        return workspace.pulumi_command.run(args, workspace.work_dir, dict(workspace.env_vars))
+
+    def _state(self) -> dict[str, Any]:
+        """The stack's state as the backend holds it (`pulumi stack export`, without
+        --show-secrets: Stack.export_stack decrypts every secret, nothing here needs one)."""
+        command = ["stack", "export", "--stack", self.target.name]
+        out = self._run("export", lambda _: self._pulumi(command))[0].stdout
+        data = json.loads(out) if out.strip() else {}
+        deployment = data.get("deployment") if isinstance(data, dict) else None
+        return deployment if isinstance(deployment, dict) else {}
 
     def set_config(self, key: str, value: str) -> None:
         """One plain (non-secret) stack config value, e.g. `floyo:database_active`, which
@@ -206,12 +306,14 @@ class Session:
     def _preview(self, op: str, call: Callable[[_Events], auto.PreviewResult]) -> PreviewReport:
         self._emit(Event("start", op=f"{op} preview" if op != "preview" else op))
         result, events = self._run(f"{op} preview", call, preview=True)
+        counts = _counts(result.change_summary)
         return PreviewReport(
             op,
             self.target.name,
             tuple(events.steps),
-            _counts(result.change_summary),
-            events.unreadable,
+            counts,
+            # what could not be read, and what the summary counts that was not announced
+            events.unreadable + events.missing(counts),
         )
 
     def preview(self, *, targets: Sequence[str] = (), parallel: int | None = None) -> PreviewReport:
@@ -229,7 +331,10 @@ class Session:
         targets: Sequence[str] = (),
         parallel: int | None = None,
         expected: int | None = None,
+        retry_locked: bool = True,
     ) -> UpReport:
+        """The update. `retry_locked=False`: a locked stack raises StackLockedError at once
+        (`deploy` waits, then reviews again: the state may have changed meanwhile)."""
         self.configure()
         self._emit(Event("start", op="up", total=expected))
         message = (
@@ -246,12 +351,14 @@ class Session:
                 show_secrets=False,
             ),
             mutating=True,
+            retry_locked=retry_locked,
         )
         return UpReport(
             self.target.name, _counts(result.summary.resource_changes), _outputs(result.outputs)
         )
 
     def preview_destroy(self, *, targets: Sequence[str] = ()) -> PreviewReport:
+        self.keep_secrets_provider()
         return self._preview(
             "destroy",
             lambda ev: self.stack.preview_destroy(
@@ -266,6 +373,7 @@ class Session:
         parallel: int | None = None,
         expected: int | None = None,
     ) -> dict[str, int]:
+        self.keep_secrets_provider()
         self._emit(Event("start", op="destroy", total=expected))
         result, _ = self._run(
             "destroy",
@@ -283,6 +391,7 @@ class Session:
     def refresh(
         self, *, clear_pending_creates: bool = False, parallel: int | None = None
     ) -> dict[str, int]:
+        self.keep_secrets_provider()
         self._emit(Event("start", op="refresh"))
         result, _ = self._run(
             "refresh",
@@ -335,7 +444,7 @@ class Session:
 
     def pending_operations(self) -> tuple[str, ...]:
         """Resources an interrupted update left mid-operation ("type name (creating)")."""
-        deployment = self._run("export", lambda _: self.stack.export_stack())[0].deployment or {}
+        deployment = self._state()
         return tuple(
             f"{_urn_label(op['resource']['urn'])} ({op.get('type', 'pending')})"
             for op in deployment.get("pending_operations") or []
@@ -353,6 +462,20 @@ class Session:
         holders = self.lock_holders()
         self._run("cancel", lambda _: self.stack.cancel())
         return holders
+
+
+def _recorded_secrets_provider(deployment: Mapping[str, Any]) -> str | None:
+    """The secrets provider a state records (apitype.DeploymentV3.SecretsProviders): a cloud
+    provider's URL (its state's `url`, pkg/secrets/cloud/manager.go), `passphrase`, the
+    service's own (`service`); None when no update has recorded one."""
+    providers = deployment.get("secrets_providers")
+    if not isinstance(providers, Mapping) or not providers.get("type"):
+        return None
+    kind = str(providers["type"])
+    state = providers.get("state")
+    if kind == "cloud" and isinstance(state, Mapping) and state.get("url"):
+        return str(state["url"])
+    return kind
 
 
 def _quietly(call: Callable[[], T]) -> T | None:

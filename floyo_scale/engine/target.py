@@ -63,6 +63,14 @@ class Target:
             "PULUMI_BACKEND_URL": self.backend,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_PYTHON_CMD": sys.executable,  # dynamic providers: this interpreter
+            # The work folder (.floyo/work, git-ignored) is fresh on every CI checkout, and
+            # its Pulumi.<stack>.yaml is where the CLI reads the secrets provider: without a
+            # provider there it would fall back to the backend's default (the passphrase on
+            # a self-managed backend) and re-encrypt the state with it. With this set it
+            # takes the provider (and data key, or salt) recorded in the state instead, and
+            # writes it back to the file (pulumi/pulumi pkg/cmd/pulumi/stack/secrets.go,
+            # SecretsManagerLoader.GetSecretsManager, FallbackToState; #17236, v3.134.0).
+            "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true",
         }
 
     def redact(self, text: str) -> str:

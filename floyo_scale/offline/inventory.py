@@ -11,17 +11,97 @@ from typing import Any
 
 SECRET = "[secret]"  # what a secret input looks like in every output
 
-# Resources whose deletion or replacement loses data.
+# The one classification of every resource type the program can register, used by `plan`,
+# `diff`, the preview guard and `up` (guards.Step, Resource.stateful).
+#
+# Stateful: deleting or replacing one loses data (rows, objects, cached keys, a credential
+# nothing else holds) or moves the app to an empty one.
 STATEFUL_TYPES = frozenset(
     {
+        # databases: Supabase projects and their read replicas, RDS instances and replicas
         "pulumi-python:dynamic/supabase:Project",
         "pulumi-python:dynamic/supabase:ReadReplica",
-        "aws:s3/bucket:Bucket",
+        "aws:rds/instance:Instance",
+        # caches: ElastiCache (regional and global), Upstash
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup",
         "upstash:index/redisDatabase:RedisDatabase",
+        # object storage
+        "aws:s3/bucket:Bucket",
+        # secrets (RDS Proxy reads the database's credentials from one)
+        "aws:secretsmanager/secret:Secret",
     }
 )
+
+# Stateless: what the program creates that holds no data of its own. Deleting or replacing one
+# loses settings the program sets again (network, access, alarms, configuration of a stateful
+# resource), never data. A delete of one of the Supabase settings resources leaves the
+# project as it is (infra/supabase/provider.py); an S3 sub-resource's delete leaves the
+# bucket's objects; a RandomPassword or SecretVersion is regenerated and set on what uses it.
+STATELESS_TYPES = frozenset(
+    {
+        # the explicit providers (default ones, such as random's, are pulumi:providers:* too)
+        "pulumi:providers:aws",
+        "pulumi:providers:vercel",
+        "pulumi:providers:upstash",
+        "pulumi:providers:sentry",
+        # Vercel: the project is rebuilt from git; its variables and domains from the spec
+        "vercel:index/project:Project",
+        "vercel:index/projectDomain:ProjectDomain",
+        "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable",
+        # settings of a Supabase project, and the Upstash plan of a database
+        "pulumi-python:dynamic/supabase:Addon",
+        "pulumi-python:dynamic/supabase:DiskConfig",
+        "pulumi-python:dynamic/supabase:PoolerSettings",
+        "pulumi-python:dynamic/upstash:Plan",
+        # configuration of a bucket (its objects stay)
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        # configuration of a database or cache
+        "aws:rds/parameterGroup:ParameterGroup",
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:rds/proxy:Proxy",
+        "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup",
+        "aws:rds/proxyTarget:ProxyTarget",
+        "aws:elasticache/parameterGroup:ParameterGroup",
+        "aws:elasticache/subnetGroup:SubnetGroup",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "random:index/randomPassword:RandomPassword",
+        # network
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/route:Route",
+        "aws:ec2/vpcPeeringConnectionAccepter:VpcPeeringConnectionAccepter",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        # access, alerts, budget
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:sns/topic:Topic",
+        "aws:sns/topicSubscription:TopicSubscription",
+        "aws:budgets/budget:Budget",
+        "sentry:index/sentryMetricAlert:SentryMetricAlert",
+    }
+)
+
+
+def is_stateful(type_: str) -> bool:
+    """Whether deleting or replacing a resource of this type loses data: on STATEFUL_TYPES,
+    or a custom resource type on neither list (fail closed: a type the program gained
+    without being classified, or one an older program left in the state, is taken to hold
+    data until it is listed). The stack, components (`floyo:...`) and providers
+    (`pulumi:providers:...`, default ones included) hold none."""
+    if type_ in STATEFUL_TYPES:
+        return True
+    if type_ in STATELESS_TYPES:
+        return False
+    return not type_.startswith(("pulumi:pulumi:", "pulumi:providers:", "floyo:"))
 
 
 @dataclass(frozen=True)
@@ -54,7 +134,7 @@ class Resource:
 
     @property
     def stateful(self) -> bool:
-        return self.type in STATEFUL_TYPES
+        return is_stateful(self.type)
 
     @property
     def provider(self) -> str:

@@ -24,6 +24,21 @@ REPLACE_ON: dict[str, frozenset[str]] = {
     "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": frozenset(
         {"globalReplicationGroupIdSuffix", "primaryReplicationGroupId"}
     ),
+    # forceNew in the AWS provider's aws_db_instance schema (pulumi/terraform-provider-aws,
+    # internal/service/rds/instance.go); the replica's source is not
+    "aws:rds/instance:Instance": frozenset(
+        {
+            "availabilityZone",
+            "characterSetName",
+            "dbName",
+            "engine",
+            "kmsKeyId",
+            "snapshotIdentifier",
+            "storageEncrypted",
+            "timezone",
+            "username",
+        }
+    ),
     "aws:elasticache/parameterGroup:ParameterGroup": frozenset({"family", "name"}),
     "aws:elasticache/subnetGroup:SubnetGroup": frozenset({"name"}),
     "aws:ec2/vpc:Vpc": frozenset({"cidrBlock"}),

@@ -231,7 +231,16 @@ def preview_table(report: Any) -> str:
             f"{change_mark(step.op)} {short_type(step.type)} {step.name}{keys}{_change_mark(step)}"
         )
     lines += ["", counts_line(report.counts) if changes else "no changes"]
+    if report.unreadable:
+        lines.append(_unreadable(report.unreadable))
     return "\n".join(lines) + "\n"
+
+
+def _unreadable(count: int) -> str:
+    return (
+        f"warning: {count} engine event(s) could not be read: the list may be incomplete, "
+        "and `up` does not go on without --allow-destroy"
+    )
 
 
 def preview_json(report: Any) -> dict[str, Any]:
@@ -251,6 +260,8 @@ def preview_json(report: Any) -> dict[str, Any]:
             for s in sorted(report.changes, key=lambda s: (s.op, s.type, s.name))
         ],
         "summary": dict(sorted(report.counts.items())),
+        # events that could not be read (or that the summary counts and none announced)
+        "unreadable": report.unreadable,
     }
 
 
@@ -258,6 +269,8 @@ def preview_markdown(report: Any) -> str:
     from .text import limit_markdown, md_escape
 
     lines = [f"### floyo-scale preview: `{report.stack}`", ""]
+    if report.unreadable:
+        lines += [f"> {_unreadable(report.unreadable)}", ""]
     if not report.changes:
         return "\n".join(lines + ["No changes.", ""])
     lines += [counts_line(report.counts), "", "| op | type | name | changed |", "|---|---|---|---|"]
