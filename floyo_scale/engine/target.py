@@ -15,6 +15,7 @@ from ..errors import (
     UsageError,
 )
 from ..spec import ResolvedStack, secret_env_name
+from ..transport import Redactor
 
 STATE_DIR = Path(".floyo") / "state"
 WORK_DIR = Path(".floyo") / "work"
@@ -66,10 +67,9 @@ class Target:
         }
 
     def redact(self, text: str) -> str:
-        for value in sorted(self.secrets.values(), key=len, reverse=True):
-            if len(value) >= 4:
-                text = text.replace(value, "[secret]")
-        return text
+        """`text` with the stack's secret values, and any password in a URL (the backend's,
+        a database's), replaced: the one redactor (floyo_scale.transport.redact)."""
+        return Redactor(*self.secrets.values())(text)
 
 
 def default_backend(root: Path) -> str:
