@@ -82,6 +82,12 @@ class JsonApi:
         self._redact = self._http.redact
         self.auth_hint = auth_hint
 
+    @property
+    def deadline(self) -> float:
+        """When every request of this source must be done (monotonic seconds)."""
+        assert self._http.deadline is not None
+        return self._http.deadline
+
     def __repr__(self) -> str:
         return f"JsonApi({self.source!r}, {self.base_url!r}, credentials={PLACEHOLDER})"
 
