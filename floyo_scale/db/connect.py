@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import psycopg
 from psycopg import conninfo
 
 from ..errors import EngineError, ExitCode, FloyoError, UsageError
+from ..transport import Redactor, mask
 
 OUTPUT_NAME = "database_direct_urls"
 APPLICATION_NAME = "floyo-scale"
@@ -63,27 +63,14 @@ class Shard:
 
     def scrub(self, text: str) -> str:
         """`text` with this shard's password (and its URL) replaced."""
-        text = text.replace(self.url, redact_url(self.url))
-        for secret in self.secrets():
-            text = text.replace(secret, "***")
-        return text
+        return _scrub(text, self.url)
 
 
 def redact_url(url: str) -> str:
     """`postgresql://user:secret@host:5432/db?sslmode=require` ->
-    `postgresql://user:***@host:5432/db?sslmode=require`; key=value strings likewise."""
-    if "://" in url:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            if ":" in userinfo:
-                userinfo = userinfo.split(":", 1)[0] + ":***"
-            netloc = f"{userinfo}@{host}"
-        query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", parts.query)
-        rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
-        return rebuilt + (f"?{query}" if query else "")
-    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+    `postgresql://user:[secret]@host:5432/db?sslmode=require`; key=value strings likewise
+    (the one redactor's `mask`)."""
+    return mask(url)
 
 
 def _passwords(url: str) -> tuple[str, ...]:
@@ -192,10 +179,7 @@ def resolve_shards(
 
 
 def _scrub(text: str, url: str) -> str:
-    text = text.replace(url, redact_url(url))
-    for secret in _passwords(url):
-        text = text.replace(secret, "***")
-    return text
+    return Redactor(*_passwords(url))(text.replace(url, redact_url(url)))
 
 
 def connect(

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SECRET = "[secret]"  # what a secret input looks like in every output
+from ..transport.redact import PLACEHOLDER
+
+SECRET = PLACEHOLDER  # what a secret input looks like in every output: the redactor's one
 
 # Resources whose deletion or replacement loses data.
 STATEFUL_TYPES = frozenset(

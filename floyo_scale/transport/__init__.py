@@ -10,9 +10,37 @@
 May import: errors. Imported by spec (the allow-list), infra, observe, engine, db, review.
 """
 
-from .hosts import LOOPBACK_ENV, PROVIDER_HOSTS, check_url
-from .http import Answer, HttpClient, NoAnswer, OtherHostRedirect, OutOfTime, RetryPolicy
-from .redact import PLACEHOLDER, Redactor, mask
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .hosts import LOOPBACK_ENV, PROVIDER_HOSTS, check_url
+    from .http import Answer, HttpClient, NoAnswer, OtherHostRedirect, OutOfTime, RetryPolicy
+    from .redact import PLACEHOLDER, Redactor, mask
+
+# Lazy (PEP 562): `plan` needs the redactor's placeholder, not urllib3.
+_WHERE = {
+    "LOOPBACK_ENV": "hosts",
+    "PROVIDER_HOSTS": "hosts",
+    "check_url": "hosts",
+    "Answer": "http",
+    "HttpClient": "http",
+    "NoAnswer": "http",
+    "OtherHostRedirect": "http",
+    "OutOfTime": "http",
+    "RetryPolicy": "http",
+    "PLACEHOLDER": "redact",
+    "Redactor": "redact",
+    "mask": "redact",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
 
 __all__ = [
     "LOOPBACK_ENV",
