@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg import conninfo
@@ -73,6 +74,9 @@ def redact_url(url: str) -> str:
     return mask(url)
 
 
+_USERINFO_PASSWORD = re.compile(r"://[^:/@\s]*:(\S*)@")
+
+
 def _passwords(url: str) -> tuple[str, ...]:
     found: list[str] = []
     try:
@@ -82,13 +86,12 @@ def _passwords(url: str) -> tuple[str, ...]:
     password = params.get("password")
     if isinstance(password, str) and password:
         found.append(password)
-    if "://" in url:
-        netloc = urlsplit(url).netloc
-        if "@" in netloc:
-            userinfo = netloc.rsplit("@", 1)[0]
-            if ":" in userinfo:
-                raw = userinfo.split(":", 1)[1]
-                found.extend([raw, unquote(raw)])
+    # read without a URL parser: a malformed URL (an unclosed IPv6 bracket, a bad port) must
+    # still give up its password, or the message about it would show it
+    match = _USERINFO_PASSWORD.search(url)
+    if match:
+        raw = match.group(1)
+        found.extend([raw, unquote(raw)])
     # longest first, so a password that contains another is replaced whole
     return tuple(sorted({p for p in found if p}, key=len, reverse=True))
 

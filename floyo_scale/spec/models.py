@@ -427,8 +427,7 @@ def _provider_url(provider: str) -> AfterValidator:
         if why is not None:
             hosts = ", ".join(f"https://{h}" for h in PROVIDER_HOSTS[provider])
             raise SpecValueError(
-                f"not an address of the {provider} API ({why}): the account token is sent "
-                "there",
+                f"not an address of the {provider} API ({why}): the account token is sent there",
                 f"leave it out (the default is {hosts}); it may only be {hosts}",
             )
         return value.rstrip("/")

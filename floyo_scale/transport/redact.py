@@ -16,6 +16,7 @@ here". Two kinds of masking, both always applied:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
 PLACEHOLDER = "[secret]"
@@ -26,6 +27,21 @@ MIN_SECRET = 4
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)[^\s'\"]*@")
 _PASSWORD_SETTING = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s&'\"]+)")
 _SUPABASE_TOKEN = re.compile(r"\bsbp_[A-Za-z0-9_]+")
+
+# Credentials floyo-scale's commands read from the environment under these names (the stacks'
+# usual `${env:...}` references, Pulumi's and AWS's own): the CLI's error boundary replaces
+# their values in whatever it prints, a traceback included.
+SECRET_ENV_VARS = (
+    "PULUMI_CONFIG_PASSPHRASE",
+    "PULUMI_ACCESS_TOKEN",
+    "SUPABASE_ACCESS_TOKEN",
+    "VERCEL_API_TOKEN",
+    "SENTRY_AUTH_TOKEN",
+    "UPSTASH_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "FLOYO_DIGEST_KEY",
+)
 
 
 class Redactor:
@@ -49,6 +65,11 @@ class Redactor:
 
     def __repr__(self) -> str:
         return f"Redactor({len(self._secrets)} secrets)"
+
+
+def from_environment(env: Mapping[str, str]) -> Redactor:
+    """A redactor of the well-known credentials in `env` (SECRET_ENV_VARS)."""
+    return Redactor(*(env.get(name) for name in SECRET_ENV_VARS))
 
 
 def mask(text: str) -> str:
