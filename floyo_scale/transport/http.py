@@ -41,6 +41,7 @@ import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
+    InvalidHeader,
     NameResolutionError,
     NewConnectionError,
     ProtocolError,
@@ -318,7 +319,7 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
     if value is not None:
         try:
             return max(Retry().parse_retry_after(value), 0.0)
-        except Exception:  # urllib3's InvalidHeader: an unreadable header is ignored
+        except InvalidHeader:  # an unreadable header is ignored
             pass
     value = headers.get("X-RateLimit-Reset")
     if value is not None:
