@@ -331,3 +331,16 @@ def test_floyo_errors_are_masked_at_the_boundary(workspace, cli, monkeypatch):
     result = cli("db", "partition", "--stack", "production", "--database-url", "x")
     assert result.code == FloyoError.exit_code
     assert PASSWORD not in result.err and f"https://ops:{PLACEHOLDER}@state" in result.err
+
+
+def test_a_redirect_to_a_malformed_location_is_refused_not_a_crash(elsewhere):
+    server = _serve(302, {"Location": "http://127.0.0.1:notaport/x"}, b"")
+    try:
+        http = HttpClient("vercel", _url(server), headers={"Authorization": f"Bearer {TOKEN}"})
+        with pytest.raises(OtherHostRedirect):
+            http.request("GET", "/x")
+        with pytest.raises(UrlNotAllowed, match="not a URL"):
+            HttpClient("pulumi-releases", _url(server)).request("GET", "/x")
+    finally:
+        server.shutdown()
+        server.server_close()

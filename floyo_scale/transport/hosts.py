@@ -65,6 +65,7 @@ def problem(provider: str, url: str, env: Mapping[str, str] | None = None) -> st
     try:
         parts = urllib.parse.urlsplit(url)
         host = (parts.hostname or "").lower()
+        _ = parts.port  # raises on a port that is not a number
     except ValueError:
         return "it is not a URL"
     if parts.username is not None or parts.password is not None:

@@ -306,8 +306,12 @@ class HttpClient:
 
 
 def _origin(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    """scheme://host[:port]; a URL too malformed to say (a bad port) is its own origin."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return url
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
