@@ -21,9 +21,6 @@ import pulumi
 import pulumi.dynamic
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from ..errors import ProviderError
-from ..transport import HttpClient, mask
-
 DEFAULT_API_URL = "https://api.upstash.com"
 TIMEOUT_SECONDS = 30
 PLAN_NAMES = frozenset(
@@ -50,6 +47,9 @@ def change_plan(
     """POST /v2/redis/change-plan/{id}; the response body, parsed when it is JSON."""
     if plan_name not in PLAN_NAMES:
         raise UpstashApiError(f"unknown Upstash plan {plan_name!r}")
+    from ..errors import ProviderError
+    from ..transport import HttpClient, mask  # here: `plan` imports this module, sends nothing
+
     token = base64.b64encode(f"{email}:{api_key}".encode()).decode()
     try:  # the one transport: its retry policy, no credential across a redirect, redaction
         http = HttpClient(

@@ -15,16 +15,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from floyo_scale.errors import ProviderError
-from floyo_scale.transport import (
-    PLACEHOLDER,
-    HttpClient,
-    NoAnswer,
-    OtherHostRedirect,
-    RetryPolicy,
-)
+from floyo_scale.transport.redact import PLACEHOLDER
+
+if TYPE_CHECKING:
+    from floyo_scale.transport.http import NoAnswer
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -104,6 +101,10 @@ class Transport:
     ) -> None:
         if not token:
             raise ProviderError("no Supabase access token was given", hint=TOKEN_HINT)
+        # here, not at the top: `plan` imports this module (the program's resources), and
+        # never sends a request
+        from floyo_scale.transport.http import HttpClient, RetryPolicy
+
         self._http = HttpClient(
             "supabase",
             base_url,
@@ -183,6 +184,8 @@ class Transport:
           after a 5xx or a lost answer it is asked whether the request took effect; if so,
           that is the answer, else the request is sent again.
         """
+        from floyo_scale.transport.http import NoAnswer, OtherHostRedirect
+
         where = self._http.host
         try:
             answer = self._http.request(
