@@ -67,7 +67,7 @@ def change_plan(
         )
     except ProviderError as exc:
         raise UpstashApiError(
-            f"Upstash API not reachable at {api_url}: {mask(exc.message)}"
+            f"Upstash API not reachable at {mask(api_url)}: {mask(exc.message)}"
         ) from None
     assert answer is not None
     if not 200 <= answer.status < 300:
