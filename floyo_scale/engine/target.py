@@ -58,8 +58,11 @@ class Target:
         return Path(self.backend[len("file://") :]) if self.backend.startswith("file://") else None
 
     def env_vars(self) -> dict[str, str]:
-        """Added to the environment of every `pulumi` command (never a secret: the workspace's
-        repr shows them). The passphrase and cloud credentials are inherited."""
+        """Added to the environment of every `pulumi` command. The passphrase and cloud
+        credentials are inherited, not listed here: the workspace's repr shows these. The one
+        exception is a PULUMI_BACKEND_URL with userinfo (https://user:PASSWORD@...), which
+        Pulumi needs as given; whatever quotes it (an engine message, a traceback) goes
+        through the one redactor (`redact` here, the CLI's boundary)."""
         return {
             "PULUMI_BACKEND_URL": self.backend,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
