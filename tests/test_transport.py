@@ -14,6 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from observe.standins import Recorded, StandIn
+from supabase.contract_server import CONTRACT_PATH, Contract, ContractServer
+from supabase.contract_server import TOKEN as SUPABASE_TOKEN
 
 from floyo_scale.errors import FloyoError, ProviderError
 from floyo_scale.infra.supabase.client import ManagementClient
@@ -89,40 +92,73 @@ def elsewhere() -> Iterator[_Server]:
     server.server_close()
 
 
-@pytest.fixture
-def redirecting(elsewhere: _Server) -> Iterator[_Server]:
-    """The provider's API, answering every request with a 302 to `elsewhere`."""
-    server = _serve(302, {"Location": f"{_url(elsewhere)}/steal"}, b"")
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def _no_sleep(_: float) -> None:
     return None
 
 
 # -- no credential across a redirect, for every provider client ----------------------------
+# Each client against the suite's own stand-in for its API (the Supabase contract server,
+# the status stand-ins of tests/observe/standins.py), told to answer with a redirect to
+# another loopback server (another port: another origin) that records what reaches it.
+
+
+def _redirect_to(target: str):
+    def route(_: StandIn, record: Recorded) -> tuple[int, dict[str, str], object]:
+        return 302, {"Location": f"{target}/steal{record.path}"}, None
+
+    return route
+
+
+def _supabase(target: str, contract: Contract) -> tuple[object, object]:
+    server = ContractServer(contract, tokens={SUPABASE_TOKEN}).start()
+    server.add_organization("acme", "pro")
+    ref = server.add_project(organization_slug="acme")
+    server.redirect(target, status=302, times=10)
+    client = ManagementClient(SUPABASE_TOKEN, server.url, max_retries=0)
+    return server, lambda: client.get_project(ref)
+
+
+def _standin(name: str, target: str, call) -> tuple[object, object]:
+    server = StandIn(name, _redirect_to(target)).start()
+    return server, lambda: call(server.url)
+
 
 CLIENTS = {
-    "supabase": lambda url: ManagementClient(TOKEN, url, max_retries=0).get_project("a" * 20),
-    "vercel": lambda url: VercelMetrics(TOKEN, "team", base_url=url).api.get("/v1/x"),
-    "sentry": lambda url: SentryEvents(TOKEN, "org", base_url=url).performance("p", 24),
-    "upstash status": lambda url: UpstashApi("a@b.co", TOKEN, base_url=url).stats("db"),
-    "upstash plan": lambda url: change_plan(url, "a@b.co", TOKEN, "db-1", "fixed_1gb"),
+    "supabase": lambda target, contract: _supabase(target, contract),
+    "vercel": lambda target, _: _standin(
+        "vercel", target, lambda url: VercelMetrics(TOKEN, "team", base_url=url).api.get("/v1/x")
+    ),
+    "sentry": lambda target, _: _standin(
+        "sentry",
+        target,
+        lambda url: SentryEvents(TOKEN, "org", base_url=url).performance("p", 24),
+    ),
+    "upstash (status)": lambda target, _: _standin(
+        "upstash", target, lambda url: UpstashApi("a@b.co", TOKEN, base_url=url).stats("db")
+    ),
+    "upstash (plan, up)": lambda target, _: _standin(
+        "upstash", target, lambda url: change_plan(url, "a@b.co", TOKEN, "db-1", "fixed_1gb")
+    ),
 }
 
 
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return Contract(CONTRACT_PATH)
+
+
 @pytest.mark.parametrize("client", sorted(CLIENTS))
-def test_no_provider_client_sends_its_token_across_a_redirect(client, redirecting, elsewhere):
-    with pytest.raises((ProviderError, UpstashApiError)) as info:
-        CLIENTS[client](_url(redirecting))
-    assert len(redirecting.seen) == 1  # it asked, got the redirect
-    assert elsewhere.seen == []  # and sent nothing there, least of all the token
-    assert "authorization" in redirecting.seen[0][2]
+def test_no_provider_client_sends_its_token_across_a_redirect(client, elsewhere, contract):
+    server, call = CLIENTS[client](_url(elsewhere), contract)
+    try:
+        with pytest.raises((ProviderError, UpstashApiError)) as info:
+            call()
+    finally:
+        server.stop()
+    assert elsewhere.seen == []  # nothing reached the other host, least of all the token
     text = "".join(traceback.format_exception(info.value)) + str(getattr(info.value, "hint", ""))
-    basic = base64.b64encode(f"a@b.co:{TOKEN}".encode()).decode()
-    assert TOKEN not in text and basic not in text
+    for secret in (TOKEN, SUPABASE_TOKEN, base64.b64encode(f"a@b.co:{TOKEN}".encode()).decode()):
+        assert secret not in text
     assert "another host" in text
 
 
@@ -138,8 +174,9 @@ def test_another_port_of_the_same_host_is_another_host(elsewhere):
         server.server_close()
 
 
-def test_a_download_without_credentials_may_follow_a_redirect(redirecting, elsewhere):
-    answer = HttpClient("pulumi-releases", _url(redirecting)).request("GET", "/x")
+def test_a_download_without_credentials_may_follow_a_redirect(elsewhere):
+    with StandIn("releases", _redirect_to(_url(elsewhere))) as releases:
+        answer = HttpClient("pulumi-releases", releases.url).request("GET", "/x")
     assert answer is not None and answer.status == 200 and len(elsewhere.seen) == 1
 
 
