@@ -87,6 +87,7 @@ def start_world(scratch: Path):
         "VERCEL_API_TOKEN": VERCEL_TOKEN,
         "FLOYO_SUPABASE_API_URL": supabase.url,
         "FLOYO_VERCEL_API_URL": vercel.url,
+        "FLOYO_TEST_LOOPBACK": "1",  # the transport admits the loopback stand-ins only so
         "AWS_CONFIG_FILE": str(scratch / "aws"),
         "AWS_SHARED_CREDENTIALS_FILE": str(scratch / "aws"),
         "AWS_EC2_METADATA_DISABLED": "true",

@@ -22,6 +22,10 @@ TERMINAL_WIDTH = "100"  # fixed, so anything that wraps (help, usage) is the sam
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
 )
+# The one test hook of floyo_scale/transport/hosts.py: provider clients accept a loopback
+# address (the suite's stand-in servers) besides their providers' own https hosts. Set for
+# the whole run, subprocesses included; tests/test_transport.py unsets it to see it refused.
+os.environ["FLOYO_TEST_LOOPBACK"] = "1"
 
 
 # Property-based tests: the same examples on every run and machine (derandomize: a failure is

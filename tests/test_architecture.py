@@ -21,13 +21,14 @@ MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
     "catalog": set(),
     "sharding": set(),
-    "spec": {"errors", "catalog", "sharding"},
-    "infra": {"errors", "catalog", "sharding", "spec", "_internals"},
-    "offline": {"errors", "sharding", "spec", "infra", "_internals"},
+    "transport": {"errors"},  # the one HTTP client, retry policy and redactor
+    "spec": {"errors", "catalog", "sharding", "transport"},
+    "infra": {"errors", "catalog", "sharding", "spec", "_internals", "transport"},
+    "offline": {"errors", "sharding", "spec", "infra", "_internals", "transport"},
     "cost": {"errors", "catalog", "sharding", "spec", "offline"},
     "guards": {"errors", "offline", "cost"},  # guards.py and policy.py: pure rules
     "report": {"errors", "spec", "offline", "cost", "guards"},
-    "review": {"errors", "spec", "offline", "cost", "guards", "report"},
+    "review": {"errors", "spec", "offline", "cost", "guards", "report", "transport"},
     # engine: "root" for the version an update records (engine/release.py)
     "engine": {
         "root",
@@ -39,10 +40,11 @@ MAY_IMPORT: dict[str, set[str]] = {
         "offline",
         "cost",
         "guards",
+        "transport",
     },
-    "db": {"errors", "catalog", "spec", "sharding"},
+    "db": {"errors", "catalog", "spec", "sharding", "transport"},
     # infra: the Supabase Management API client, which status reads usage through
-    "observe": {"errors", "catalog", "sharding", "spec", "infra", "offline", "cost"},
+    "observe": {"errors", "catalog", "sharding", "spec", "infra", "offline", "cost", "transport"},
     "render": {
         "errors",
         "catalog",
@@ -56,6 +58,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "db",
         "observe",
         "sharding",
+        "transport",
     },
     "cli": {
         "root",
@@ -73,6 +76,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "db",
         "observe",
         "render",
+        "transport",
     },
     "root": set(),  # floyo_scale/__init__.py: the version only
     "_internals": set(),  # the one adapter over private Pulumi and CPython internals
@@ -85,6 +89,12 @@ ONLY_IN: dict[str, set[str]] = {
     "typer": {"cli"},
     "click": {"cli"},
     "rich": {"render", "cli"},
+    # one HTTP client: nothing else sends a request by hand (urllib.request, http.client)
+    "urllib3": {"transport"},
+    "urllib.request": set(),
+    "http.client": set(),
+    "requests": set(),
+    "httpx": set(),
 }
 
 

@@ -22,13 +22,14 @@ def test_redact_url_hides_the_password_only() -> None:
         redact_url(
             "postgresql://postgres:s3cr%40t@db.abc.supabase.co:5432/postgres?sslmode=require"
         )
-        == "postgresql://postgres:***@db.abc.supabase.co:5432/postgres?sslmode=require"
+        == "postgresql://postgres:[secret]@db.abc.supabase.co:5432/postgres?sslmode=require"
     )
     assert redact_url("postgresql://u@h/db?password=x&sslmode=require") == (
-        "postgresql://u@h/db?password=***&sslmode=require"
+        "postgresql://u@h/db?password=[secret]&sslmode=require"
     )
     assert (
-        redact_url("host=h user=u password='a b' dbname=d") == "host=h user=u password=*** dbname=d"
+        redact_url("host=h user=u password='a b' dbname=d")
+        == "host=h user=u password=[secret] dbname=d"
     )
 
 
@@ -75,7 +76,7 @@ def test_stack_outputs_give_each_shards_direct_connection() -> None:
     }
     shards = resolve_shards(2, outputs=lambda: outputs)
     assert [s.index for s in shards] == [0, 1]
-    assert shards[1].label == "shard 1 (postgresql://p:***@db.b/postgres)"
+    assert shards[1].label == "shard 1 (postgresql://p:[secret]@db.b/postgres)"
     with pytest.raises(UsageError, match="has no `database_direct_urls` output"):
         resolve_shards(1, outputs=lambda: {})
     with pytest.raises(UsageError, match="phase has 3 shard"):

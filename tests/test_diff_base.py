@@ -9,6 +9,7 @@ tree in one way; the working tree is the original copy throughout.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -236,3 +237,58 @@ def test_cli_usage(cli, scenarios: Scenarios) -> None:
     assert cli(*root, "diff", "growth", "scale", "--all-stacks").code == 2
     both = cli(*root, "diff", "--base", "main", "--all-stacks", "--stack", "dev")
     assert both.code == 2 and "--all-stacks goes with --base" in both.err
+
+
+def test_the_base_revision_runs_without_the_callers_credentials(
+    scenarios: Scenarios, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base revision (anyone's branch) runs with PATH, HOME and the digest key only: its
+    program, here one that prints its environment, sees no credential of the caller."""
+    seen: dict[str, dict[str, str]] = {}
+    real = revision.plan_stack
+
+    def spy(rev: revision.Revision, stack: str, env) -> revision.BasePlan:
+        seen[stack] = revision.child_environment(rev, env)
+        return real(rev, stack, env)
+
+    for name, value in {
+        "AWS_SECRET_ACCESS_KEY": "aws-secret-value",
+        "SUPABASE_ACCESS_TOKEN": "sbp_" + "t" * 40,
+        "PULUMI_CONFIG_PASSPHRASE": "passphrase-value",
+        "PULUMI_BACKEND_URL": "https://ops:pw@state.example.com",
+        "FLOYO_DIGEST_KEY": "digest-key",
+    }.items():
+        monkeypatch.setenv(name, value)
+    diff = compare_revision(
+        Workspace(scenarios.root), scenarios.commits["same"], ["dev"], plan_base=spy
+    )
+    assert by_stack(diff)["dev"].base.error is None  # planned fine without them
+    child = seen["dev"]
+    assert set(child) == {
+        "PATH",
+        "HOME",
+        "FLOYO_DIGEST_KEY",
+        "PYTHONPATH",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONSAFEPATH",
+        "PYTHONUTF8",
+    }
+    assert child["FLOYO_DIGEST_KEY"] == "digest-key"
+    assert "floyo-base-" in child["PYTHONPATH"]  # the revision's tree alone
+    # and a child really gets only that: a Python started the same way prints its environment
+    printed = subprocess.run(
+        [revision.sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"],
+        env=revision.child_environment(
+            revision.Revision("x", "0" * 40, scenarios.root, scenarios.root), dict(os.environ)
+        ),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = set(json.loads(printed.stdout))
+    assert not names & {
+        "AWS_SECRET_ACCESS_KEY",
+        "SUPABASE_ACCESS_TOKEN",
+        "PULUMI_CONFIG_PASSPHRASE",
+        "PULUMI_BACKEND_URL",
+    }

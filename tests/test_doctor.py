@@ -345,3 +345,27 @@ def test_up_reuses_the_offline_plan(bare, capsys, monkeypatch):
     code, _, err = run(capsys, "up", "--stack", "staging")
     assert code == 0, err
     assert calls == ["staging", "staging"] and "up" in fake.stack.ops()
+
+
+def test_a_backend_url_with_a_password_is_masked_everywhere(bare, capsys, monkeypatch):
+    password = "Hunter2-backend-password"
+    ready(monkeypatch)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://ops:{password}@127.0.0.1:{server.server_address[1]}"
+    try:
+        monkeypatch.setenv("PULUMI_BACKEND_URL", url)
+        for fmt in ("table", "json"):
+            _, out, err = run(capsys, "doctor", "--stack", "staging", "--format", fmt)
+            assert password not in out + err and "ops:[secret]@127.0.0.1" in out
+        monkeypatch.setenv("PULUMI_ACCESS_TOKEN", "pul-test")
+        _, out, err = run(capsys, "doctor", "--stack", "staging", "--format", "json")
+        assert statuses(out)["state backend"] == "ok"
+        assert password not in out + err
+        # an engine command that stops at a prerequisite says so without the password either
+        monkeypatch.delenv("PULUMI_ACCESS_TOKEN")
+        code, out, err = run(capsys, "preview", "--stack", "staging")
+        assert code != 0 and password not in out + err and "[secret]" in err
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import urllib.error
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from engine_fakes import (
 )
 
 from floyo_scale import engine
+from floyo_scale.engine import install
 from floyo_scale.engine.events import Event
 from floyo_scale.errors import (
     EngineError,
@@ -740,21 +740,119 @@ def test_every_command_says_to_run_setup_when_the_cli_is_missing(no_cli):
 
 
 def test_setup_without_network_fails_clearly(no_cli, monkeypatch):
-    from pulumi.automation import _cmd
-
-    def offline(url: str, path: str) -> None:
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(_cmd, "_download_to_file", offline)
+    monkeypatch.setattr(install, "RELEASES_URL", "http://127.0.0.1:9/releases/sdk")  # refused
     steps: list[str] = []
     with pytest.raises(EngineError) as caught:
         engine.setup(on_step=steps.append)
     message = caught.value.message
     assert message.startswith(f"could not download the Pulumi CLI {engine.CLI_VERSION}")
-    assert "Temporary failure in name resolution" in message
+    assert "connection refused" in message
     assert "network" in caught.value.hint and "PATH" in caught.value.hint
     assert steps == [f"installing the Pulumi CLI {engine.CLI_VERSION} into {engine.cli_root()}"]
     assert engine.cli_root() == no_cli / "floyo-scale" / "pulumi" / engine.CLI_VERSION
+
+
+def _tarball(files: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def releases():
+    """A loopback stand-in for get.pulumi.com and the GitHub release: a CLI archive and the
+    release's checksums file, in the layout and format Pulumi publishes them."""
+    import hashlib
+    import http.server
+    import threading
+
+    version = "3.999.0"
+    name = f"pulumi-v{version}-linux-x64.tar.gz"
+    archive = _tarball(
+        {"pulumi/pulumi": b"#!/bin/sh\necho pulumi\n", "pulumi/pulumi-language-python": b"x"}
+    )
+    files = {
+        f"/releases/sdk/{name}": archive,
+        f"/download/v{version}/pulumi-{version}-checksums.txt": (
+            f"{'0' * 64}  pulumi-v{version}-darwin-arm64.tar.gz\n"
+            f"{hashlib.sha256(archive).hexdigest()}  {name}\n"
+        ).encode(),
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            data = files.get(self.path)
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield url, version, name, files
+    server.shutdown()
+    server.server_close()
+
+
+def test_setup_installs_the_cli_whose_checksum_matches(releases, tmp_path):
+    url, version, name, _ = releases
+    binary = install.install_cli(
+        tmp_path / "cli",
+        version,
+        releases_url=f"{url}/releases/sdk",
+        checksums_url=f"{url}/download",
+        name=name,
+    )
+    assert binary == tmp_path / "cli" / "bin" / "pulumi"
+    assert binary.read_bytes().startswith(b"#!/bin/sh") and os.access(binary, os.X_OK)
+    assert (tmp_path / "cli" / "bin" / "pulumi-language-python").is_file()
+
+
+def test_setup_refuses_a_tampered_archive_and_installs_nothing(releases, tmp_path):
+    url, version, name, files = releases
+    files[f"/releases/sdk/{name}"] = _tarball({"pulumi/pulumi": b"#!/bin/sh\nsteal\n"})
+    with pytest.raises(EngineError) as caught:
+        install.install_cli(
+            tmp_path / "cli",
+            version,
+            releases_url=f"{url}/releases/sdk",
+            checksums_url=f"{url}/download",
+            name=name,
+        )
+    assert "does not match its published checksum" in caught.value.message
+    assert "nothing was installed" in caught.value.message
+    assert not (tmp_path / "cli").exists()
+
+
+def test_setup_refuses_an_archive_the_checksums_do_not_list(releases, tmp_path):
+    url, version, _, files = releases
+    other = f"pulumi-v{version}-linux-arm64.tar.gz"
+    files[f"/releases/sdk/{other}"] = _tarball({"pulumi/pulumi": b"x"})
+    with pytest.raises(EngineError, match=f"list no {other}"):
+        install.install_cli(
+            tmp_path / "cli",
+            version,
+            releases_url=f"{url}/releases/sdk",
+            checksums_url=f"{url}/download",
+            name=other,
+        )
+
+
+def test_the_release_archive_is_named_as_pulumi_publishes_it():
+    assert install.archive_name("3.1.0", "Linux", "x86_64") == "pulumi-v3.1.0-linux-x64.tar.gz"
+    assert install.archive_name("3.1.0", "Darwin", "arm64") == "pulumi-v3.1.0-darwin-arm64.tar.gz"
+    assert install.archive_name("3.1.0", "Windows", "AMD64") == "pulumi-v3.1.0-windows-x64.zip"
 
 
 def test_the_cli_is_pinned_to_the_sdk_version():

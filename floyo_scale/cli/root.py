@@ -113,12 +113,12 @@ def _main(command: Any, argv: list[str] | None) -> int:
     except SpecError as exc:
         from ..render import spec_error_text
 
-        err(spec_error_text(exc))
+        err(_scrub(spec_error_text(exc)))
         code = exc.exit_code
     except FloyoError as exc:
         if isinstance(exc, OutputError):
             _discard_stdout()  # what could not be written is dropped, not retried at exit
-        err(f"error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
+        err(_scrub(f"error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else "")))
         code = exc.exit_code
     except KeyboardInterrupt:
         err("interrupted\n")
@@ -127,13 +127,23 @@ def _main(command: Any, argv: list[str] | None) -> int:
         if OPTIONS.traceback or "--traceback" in (argv or sys.argv):
             import traceback
 
-            traceback.print_exc()
+            # the chain may quote a password (psycopg's message on a malformed URL does)
+            err(_scrub(traceback.format_exc()))
         err(
-            f"error: unexpected {type(exc).__name__}: {exc}\n"
-            "  hint: this is a bug in floyo-scale; rerun with --traceback and report it\n"
+            _scrub(f"error: unexpected {type(exc).__name__}: {exc}\n")
+            + "  hint: this is a bug in floyo-scale; rerun with --traceback and report it\n"
         )
         code = ExitCode.UNEXPECTED
     return int(code)
+
+
+def _scrub(text: str) -> str:
+    """What the boundary prints, through the one redactor once more: passwords in URLs and
+    `password=` settings, Supabase tokens, and the values of the well-known credential
+    variables, whatever the library forgot."""
+    from ..transport.redact import from_environment
+
+    return from_environment(os.environ)(text)
 
 
 def _discard_stdout() -> None:

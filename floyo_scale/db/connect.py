@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg import conninfo
 
 from ..errors import EngineError, ExitCode, FloyoError, UsageError
+from ..transport import Redactor, mask
 
 OUTPUT_NAME = "database_direct_urls"
 APPLICATION_NAME = "floyo-scale"
@@ -63,27 +64,17 @@ class Shard:
 
     def scrub(self, text: str) -> str:
         """`text` with this shard's password (and its URL) replaced."""
-        text = text.replace(self.url, redact_url(self.url))
-        for secret in self.secrets():
-            text = text.replace(secret, "***")
-        return text
+        return _scrub(text, self.url)
 
 
 def redact_url(url: str) -> str:
     """`postgresql://user:secret@host:5432/db?sslmode=require` ->
-    `postgresql://user:***@host:5432/db?sslmode=require`; key=value strings likewise."""
-    if "://" in url:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            if ":" in userinfo:
-                userinfo = userinfo.split(":", 1)[0] + ":***"
-            netloc = f"{userinfo}@{host}"
-        query = re.sub(r"(?i)(^|&)(password)=[^&]*", r"\1\2=***", parts.query)
-        rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
-        return rebuilt + (f"?{query}" if query else "")
-    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+    `postgresql://user:[secret]@host:5432/db?sslmode=require`; key=value strings likewise
+    (the one redactor's `mask`)."""
+    return mask(url)
+
+
+_USERINFO_PASSWORD = re.compile(r"://[^:/@\s]*:(\S*)@")
 
 
 def _passwords(url: str) -> tuple[str, ...]:
@@ -95,13 +86,12 @@ def _passwords(url: str) -> tuple[str, ...]:
     password = params.get("password")
     if isinstance(password, str) and password:
         found.append(password)
-    if "://" in url:
-        netloc = urlsplit(url).netloc
-        if "@" in netloc:
-            userinfo = netloc.rsplit("@", 1)[0]
-            if ":" in userinfo:
-                raw = userinfo.split(":", 1)[1]
-                found.extend([raw, unquote(raw)])
+    # read without a URL parser: a malformed URL (an unclosed IPv6 bracket, a bad port) must
+    # still give up its password, or the message about it would show it
+    match = _USERINFO_PASSWORD.search(url)
+    if match:
+        raw = match.group(1)
+        found.extend([raw, unquote(raw)])
     # longest first, so a password that contains another is replaced whole
     return tuple(sorted({p for p in found if p}, key=len, reverse=True))
 
@@ -192,10 +182,7 @@ def resolve_shards(
 
 
 def _scrub(text: str, url: str) -> str:
-    text = text.replace(url, redact_url(url))
-    for secret in _passwords(url):
-        text = text.replace(secret, "***")
-    return text
+    return Redactor(*_passwords(url))(text.replace(url, redact_url(url)))
 
 
 def connect(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import EngineError, GuardrailError, UsageError
+from ..transport import mask
 
 if TYPE_CHECKING:
     from ..spec import ResolvedStack
@@ -144,7 +145,7 @@ def check_state_bucket(
     shown = f"s3://{bucket}{parts.path}".rstrip("/")
     if not bucket:
         raise StateBackendError(
-            f"PULUMI_BACKEND_URL={backend_url} names no bucket",
+            f"PULUMI_BACKEND_URL={mask(backend_url)} names no bucket",
             "write it as s3://BUCKET or s3://BUCKET/PREFIX",
         )
     query = {k: v[-1] for k, v in parse_qs(parts.query).items() if v}

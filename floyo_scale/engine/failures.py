@@ -13,6 +13,7 @@ from ..errors import (
     StackLockedError,
     UsageError,
 )
+from ..transport import mask
 from .locks import parse_lock_holders
 
 _COLOR = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[^%]*%\}>")
@@ -36,7 +37,7 @@ def translate_error(
     stack: str,
     *,
     failures: Sequence[tuple[str, str]] = (),
-    redact: Callable[[str], str] = lambda text: text,
+    redact: Callable[[str], str] = mask,
 ) -> FloyoError | None:
     """The FloyoError (and so the exit code) for an Automation API error; None: not one."""
     if isinstance(exc, FloyoError):

@@ -4,8 +4,11 @@ CLI runs."""
 from __future__ import annotations
 
 import ast
+import hashlib
+import hmac
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -22,12 +25,24 @@ from semver import VersionInfo
 
 from ..errors import (
     EngineError,
+    ProviderError,
 )
 from .failures import SETUP_HINT, _headline
 from .signals import run_child
 
 CLI_VERSION = metadata.version("pulumi")  # `setup` installs the CLI of the SDK's own release
 MIN_CLI_VERSION = "3.229.0"  # refresh --preview-only stopped taking the diy lock in v3.229.0
+
+
+# Where `setup` downloads the CLI from, and where its checksum is published: Pulumi's own
+# release archives (get.pulumi.com/releases/sdk/pulumi-v<version>-<os>-<arch>.tar.gz, as
+# pulumi/actions and Pulumi's install.sh download them) and the release's
+# `pulumi-<version>-checksums.txt` ("<sha256>  <file name>" lines; no "v" in its name) on the
+# GitHub release v<version> (github.com/pulumi/pulumi/releases). Two origins: one tampered
+# host cannot swap both the archive and its checksum.
+RELEASES_URL = "https://get.pulumi.com/releases/sdk"
+CHECKSUMS_URL = "https://github.com/pulumi/pulumi/releases/download"
+DOWNLOAD_TIMEOUT = 60.0  # seconds without a byte before a download counts as failed
 
 
 # -- the CLI: where it is, and how it runs -------------------------------------------------
@@ -185,8 +200,15 @@ def setup(on_step: Callable[[str], Any] = lambda _: None) -> SetupReport:
         root = cli_root()
         on_step(f"installing the Pulumi CLI {CLI_VERSION} into {root}")
         try:
-            auto.PulumiCommand.install(root=str(root), version=VersionInfo.parse(CLI_VERSION))
+            install_cli(root, CLI_VERSION)
             command = PulumiCLI(root=str(root), version=VersionInfo.parse(MIN_CLI_VERSION))
+        except ProviderError as exc:
+            raise EngineError(
+                f"could not download the Pulumi CLI {CLI_VERSION}: {exc.message}",
+                "check the network (or HTTPS_PROXY) and run `floyo-scale setup` again; or "
+                f"install Pulumi {MIN_CLI_VERSION} or later yourself "
+                "(https://www.pulumi.com/docs/install/) and put `pulumi` on PATH",
+            ) from None
         except (OSError, subprocess.CalledProcessError, auto.InvalidVersionError) as exc:
             raise EngineError(
                 f"could not download the Pulumi CLI {CLI_VERSION} from get.pulumi.com: "
@@ -223,6 +245,122 @@ def setup(on_step: Callable[[str], Any] = lambda _: None) -> SetupReport:
     return SetupReport(
         command.command, str(command.version), installed_cli, plugins, tuple(installed)
     )
+
+
+# -- the CLI download, verified --------------------------------------------------------------
+
+
+def archive_name(version: str, system: str | None = None, machine: str | None = None) -> str:
+    """The release archive for this machine: pulumi-v3.x.y-linux-x64.tar.gz and the like."""
+    system = (system or platform.system()).lower()
+    machine = (machine or platform.machine()).lower()
+    arch = {"x86_64": "x64", "amd64": "x64", "arm64": "arm64", "aarch64": "arm64"}.get(machine)
+    if system not in ("linux", "darwin", "windows") or arch is None:
+        raise EngineError(
+            f"Pulumi publishes no CLI for {system} on {machine}",
+            "install Pulumi yourself (https://www.pulumi.com/docs/install/) and put `pulumi` "
+            "on PATH",
+        )
+    return f"pulumi-v{version}-{system}-{arch}." + ("zip" if system == "windows" else "tar.gz")
+
+
+def published_checksum(checksums: str, name: str) -> str | None:
+    """The sha256 `checksums` (sha256sum's format) gives for the file `name`."""
+    for line in checksums.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == name and len(parts[0]) == 64:
+            return parts[0].lower()
+    return None
+
+
+def install_cli(
+    root: Path,
+    version: str,
+    *,
+    releases_url: str | None = None,
+    checksums_url: str | None = None,
+    name: str | None = None,
+) -> Path:
+    """Download the CLI archive and its published checksum, refuse any mismatch, then unpack
+    the archive's binaries into `root/bin` (all or nothing). Returns the `pulumi` binary."""
+    name = name or archive_name(version)
+    archive = _download(f"{releases_url or RELEASES_URL}/{name}")
+    checksums = _download(
+        f"{checksums_url or CHECKSUMS_URL}/v{version}/pulumi-{version}-checksums.txt"
+    )
+    expected = published_checksum(checksums.decode("utf-8", "replace"), name)
+    if expected is None:
+        raise EngineError(
+            f"the published checksums of Pulumi {version} list no {name}; nothing was installed",
+            "install Pulumi yourself (https://www.pulumi.com/docs/install/) and put `pulumi` "
+            "on PATH",
+        )
+    actual = hashlib.sha256(archive).hexdigest()
+    if not hmac.compare_digest(actual, expected):
+        raise EngineError(
+            f"the download of {name} does not match its published checksum (sha256 "
+            f"{actual[:16]}..., published {expected[:16]}...); nothing was installed",
+            "run `floyo-scale setup` again; if it still does not match, the download is not "
+            "Pulumi's: check the network (a proxy rewriting downloads) before anything else",
+        )
+    return _unpack(archive, name, root / "bin")
+
+
+def _download(url: str) -> bytes:
+    from urllib.parse import urlsplit
+
+    from ..transport import HttpClient, RetryPolicy
+
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    http = HttpClient(
+        "pulumi-releases",
+        base,
+        timeout=DOWNLOAD_TIMEOUT,
+        policy=RetryPolicy(max_retries=2, backoff_cap=2.0),  # 1 s, then 2 s
+    )
+    answer = http.request("GET", parts.path, accept="*/*")
+    assert answer is not None
+    if answer.status != 200:
+        raise EngineError(
+            f"{base}{parts.path} answered HTTP {answer.status}",
+            "check that Pulumi published this version, and the network",
+        )
+    return answer.data
+
+
+def _unpack(archive: bytes, name: str, bin_dir: Path) -> Path:
+    """The files under the archive's `pulumi/` folder into `bin_dir`: regular files only, by
+    their base name (no path from the archive is trusted), moved in place all at once."""
+    import io
+    import tarfile
+    import zipfile
+
+    files: dict[str, bytes] = {}
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+            for info in zipped.infolist():
+                if not info.is_dir():
+                    files[Path(info.filename).name] = zipped.read(info)
+    else:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            for member in tar.getmembers():
+                extracted = tar.extractfile(member) if member.isfile() else None
+                if extracted is not None:
+                    files[Path(member.name).name] = extracted.read()
+    binary = "pulumi.exe" if name.endswith(".zip") else "pulumi"
+    if binary not in files:
+        raise EngineError(f"{name} holds no {binary}", "report it to floyo-scale")
+    bin_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bin-", dir=bin_dir.parent))
+    for file_name, data in files.items():
+        target = staging / file_name
+        target.write_bytes(data)
+        target.chmod(0o755)
+    if bin_dir.exists():
+        shutil.rmtree(bin_dir)
+    staging.rename(bin_dir)
+    return bin_dir / binary
 
 
 def _reason(exc: BaseException) -> str:

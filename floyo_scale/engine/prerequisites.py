@@ -13,16 +13,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from ..cost import plan_stack
 from ..errors import ExitCode, FloyoError, UsageError
 from ..spec import Workspace
+from ..transport import HttpClient, NoAnswer, RetryPolicy, mask
+from ..transport.hosts import ANY_HTTPS_HOST
 from . import aws_preflight, install, release
 from .target import Target, default_backend, secret_refs, secrets_provider, stack_secrets
 
@@ -189,7 +190,7 @@ def check(
             elif isinstance(aws_check.error, aws_preflight.AwsCredentialsError):
                 skip = "needs the AWS credentials above"
         run("state backend", state_backend, skip=skip)
-    return Report(stack.name, backend, tuple(checks)), command
+    return Report(stack.name, mask(backend), tuple(checks)), command
 
 
 def require(
@@ -309,7 +310,8 @@ def check_backend(
     """The state backend can be reached: a file:// folder that exists or can be created,
     an s3:// bucket these credentials reach, a Pulumi Cloud (https://) with a token for it
     that answers (asked only with `network`)."""
-    shown = f"PULUMI_BACKEND_URL={backend}" if env.get("PULUMI_BACKEND_URL") else backend
+    # never the password of a backend URL with userinfo (https://user:PASSWORD@...)
+    shown = f"PULUMI_BACKEND_URL={mask(backend)}" if env.get("PULUMI_BACKEND_URL") else backend
     if backend.startswith("file://"):
         folder = Path(backend[len("file://") :])
         existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
@@ -326,16 +328,17 @@ def check_backend(
         token = env.get("PULUMI_ACCESS_TOKEN") or _stored_token(backend, env)
         if not token:
             raise UsageError(
-                f"no access token for the Pulumi Cloud backend {backend}",
+                f"no access token for the Pulumi Cloud backend {mask(backend)}",
                 "set PULUMI_ACCESS_TOKEN (a token from app.pulumi.com, Settings > Access "
                 "tokens), or run `pulumi login` once",
             )
         if not network:
-            return f"{backend} (token set)"
+            return f"{mask(backend)} (token set)"
         _reach(backend)
-        return f"{backend} (answers; token set)"
+        return f"{mask(backend)} (answers; token set)"
     raise UsageError(
-        f"the state backend {backend} is not one floyo-scale knows (file://, s3://, https://)",
+        f"the state backend {mask(backend)} is not one floyo-scale knows (file://, s3://, "
+        "https://)",
         "set PULUMI_BACKEND_URL to file://DIR, s3://BUCKET or https://api.pulumi.com",
     )
 
@@ -355,15 +358,19 @@ def _stored_token(backend: str, env: Mapping[str, str]) -> str | None:
 
 
 def _reach(backend: str) -> None:
-    """Any HTTP answer means the backend is reachable; none (DNS, refused, timeout) is not."""
+    """Any HTTP answer means the backend is reachable; none (DNS, refused, timeout) is not.
+    Through the one transport, with no credential (the URL's userinfo is dropped)."""
+    parts = urlsplit(backend)
+    bare = urlunsplit((parts.scheme, parts.hostname or "", "", "", ""))
+    if parts.port:
+        bare += f":{parts.port}"
     try:
-        with urllib.request.urlopen(backend, timeout=HTTP_TIMEOUT):  # noqa: S310 - http(s) only
-            return
-    except urllib.error.HTTPError:
-        return  # it answered
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        HttpClient(
+            ANY_HTTPS_HOST, bare, timeout=HTTP_TIMEOUT, policy=RetryPolicy(max_retries=0)
+        ).request("GET", "/")
+    except FloyoError as exc:
+        reason = exc.reason if isinstance(exc, NoAnswer) else exc.message
         raise UsageError(
-            f"the state backend {backend} does not answer: {reason}",
+            f"the state backend {mask(backend)} does not answer: {reason}",
             "check the network (or HTTPS_PROXY) and PULUMI_BACKEND_URL",
         ) from None

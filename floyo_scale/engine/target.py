@@ -15,6 +15,7 @@ from ..errors import (
     UsageError,
 )
 from ..spec import ResolvedStack, secret_env_name
+from ..transport import Redactor
 
 STATE_DIR = Path(".floyo") / "state"
 WORK_DIR = Path(".floyo") / "work"
@@ -57,8 +58,11 @@ class Target:
         return Path(self.backend[len("file://") :]) if self.backend.startswith("file://") else None
 
     def env_vars(self) -> dict[str, str]:
-        """Added to the environment of every `pulumi` command (never a secret: the workspace's
-        repr shows them). The passphrase and cloud credentials are inherited."""
+        """Added to the environment of every `pulumi` command. The passphrase and cloud
+        credentials are inherited, not listed here: the workspace's repr shows these. The one
+        exception is a PULUMI_BACKEND_URL with userinfo (https://user:PASSWORD@...), which
+        Pulumi needs as given; whatever quotes it (an engine message, a traceback) goes
+        through the one redactor (`redact` here, the CLI's boundary)."""
         return {
             "PULUMI_BACKEND_URL": self.backend,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -74,10 +78,9 @@ class Target:
         }
 
     def redact(self, text: str) -> str:
-        for value in sorted(self.secrets.values(), key=len, reverse=True):
-            if len(value) >= 4:
-                text = text.replace(value, "[secret]")
-        return text
+        """`text` with the stack's secret values, and any password in a URL (the backend's,
+        a database's), replaced: the one redactor (floyo_scale.transport.redact)."""
+        return Redactor(*self.secrets.values())(text)
 
 
 def default_backend(root: Path) -> str:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,24 +47,34 @@ def change_plan(
     """POST /v2/redis/change-plan/{id}; the response body, parsed when it is JSON."""
     if plan_name not in PLAN_NAMES:
         raise UpstashApiError(f"unknown Upstash plan {plan_name!r}")
-    url = f"{api_url.rstrip('/')}/v2/redis/change-plan/{database_id}"
-    body = json.dumps({"plan_name": plan_name, "auto_upgrade": False}).encode()
+    from ..errors import ProviderError
+    from ..transport import HttpClient, mask  # here: `plan` imports this module, sends nothing
+
     token = base64.b64encode(f"{email}:{api_key}".encode()).decode()
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            text = response.read().decode() or "{}"
-    except urllib.error.HTTPError as exc:
+    try:  # the one transport: its retry policy, no credential across a redirect, redaction
+        http = HttpClient(
+            "upstash",
+            api_url,
+            headers={"Authorization": f"Basic {token}"},
+            secrets=(api_key, token),
+            timeout=TIMEOUT_SECONDS,
+        )
+        # a plan change is idempotent (the same plan, set again), so a lost answer is retried
+        answer = http.request(
+            "POST",
+            f"/v2/redis/change-plan/{database_id}",
+            body={"plan_name": plan_name, "auto_upgrade": False},
+        )
+    except ProviderError as exc:
         raise UpstashApiError(
-            f"Upstash refused to move database {database_id} to {plan_name}: HTTP {exc.code}"
+            f"Upstash API not reachable at {mask(api_url)}: {mask(exc.message)}"
         ) from None
-    except (urllib.error.URLError, TimeoutError) as exc:
-        raise UpstashApiError(f"Upstash API not reachable at {api_url}: {exc}") from None
+    assert answer is not None
+    if not 200 <= answer.status < 300:
+        raise UpstashApiError(
+            f"Upstash refused to move database {database_id} to {plan_name}: HTTP {answer.status}"
+        )
+    text = answer.data.decode() or "{}"
     try:
         parsed = json.loads(text)
     except ValueError:

@@ -1,7 +1,7 @@
-"""A small JSON-over-HTTPS client for the read-only APIs `status` asks (Vercel, Sentry,
-Upstash), in the manner of the Supabase Management API client (infra/supabase/client.py):
-stdlib only, a timeout on every request, retries on 429 and 5xx (these are all reads, so a
-retry is always safe), errors that name the source and the endpoint, secrets redacted.
+"""A small JSON client for the read-only APIs `status` asks (Vercel, Sentry, Upstash), over
+the one HTTP transport (floyo_scale.transport): a timeout on every request, its retry policy
+(these are all reads, so a retry is always safe), redirects that never carry the credential
+to another host, errors that name the source and the endpoint, secrets redacted.
 
 Every retry respects a deadline: `status` gives each source `--timeout` seconds in all, and
 a source that would sleep past it gives up instead.
@@ -9,17 +9,20 @@ a source that would sleep past it gives up instead.
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ProviderError
+from ..transport import (
+    PLACEHOLDER,
+    HttpClient,
+    NoAnswer,
+    OtherHostRedirect,
+    OutOfTime,
+    RetryPolicy,
+)
 
 MAX_API_MESSAGE = 300
 
@@ -36,22 +39,6 @@ class SourceError(ProviderError):
         super().__init__(message, hint)
         self.source = source
         self.status = status
-
-
-class Redactor:
-    """Replaces known secrets in text meant for humans."""
-
-    def __init__(self, *secrets: str | None) -> None:
-        self._secrets = {s for s in secrets if s}
-
-    def add(self, secret: str | None) -> None:
-        if secret:
-            self._secrets.add(secret)
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "[redacted]")
-        return text
 
 
 class JsonApi:
@@ -76,23 +63,33 @@ class JsonApi:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        parsed = urllib.parse.urlsplit(base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise SourceError(source, f"the {source} API URL {base_url!r} is not an http(s) URL")
+        try:
+            self._http = HttpClient(
+                source,
+                base_url,
+                headers=headers,
+                secrets=secrets,
+                timeout=timeout,
+                policy=RetryPolicy(max_retries, backoff_base=0.25, backoff_cap=backoff_cap),
+                deadline=deadline if deadline is not None else monotonic() + timeout,
+                sleep=sleep,
+                monotonic=monotonic,
+            )
+        except ProviderError as exc:
+            raise SourceError(source, exc.message, exc.hint) from None
         self.source = source
-        self.base_url = base_url.rstrip("/")
-        self._headers = dict(headers)
-        self._redact = Redactor(*secrets)
+        self.base_url = self._http.base_url
+        self._redact = self._http.redact
         self.auth_hint = auth_hint
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_cap = backoff_cap
-        self.sleep = sleep
-        self.monotonic = monotonic
-        self.deadline = deadline if deadline is not None else monotonic() + timeout
+
+    @property
+    def deadline(self) -> float:
+        """When every request of this source must be done (monotonic seconds)."""
+        assert self._http.deadline is not None
+        return self._http.deadline
 
     def __repr__(self) -> str:
-        return f"JsonApi({self.source!r}, {self.base_url!r}, credentials=[redacted])"
+        return f"JsonApi({self.source!r}, {self.base_url!r}, credentials={PLACEHOLDER})"
 
     def __reduce__(self) -> Any:
         raise TypeError("JsonApi holds a credential and cannot be pickled")
@@ -112,85 +109,45 @@ class JsonApi:
         body: Any = None,
         query: Mapping[str, Any] | None = None,
     ) -> Any:
-        url = self.base_url + path
-        if query:
-            url += "?" + urllib.parse.urlencode(query, doseq=True)
         endpoint = f"{method} {path}"
-        payload = json.dumps(body).encode() if body is not None else None
-        attempt = 0
-        while True:
-            remaining = self.deadline - self.monotonic()
-            if remaining <= 0:
+        try:
+            answer = self._http.request(method, path, body=body, query=query)
+        except OutOfTime as late:
+            if late.wait is None:
                 raise SourceError(
                     self.source,
                     f"{self.source} did not answer {endpoint} within the time allowed",
                     hint="raise --timeout, or check the provider's status page",
-                )
-            try:
-                status, headers, data = self._send(
-                    method, url, payload, min(self.timeout, remaining)
-                )
-            except _NoAnswer as failure:
-                if attempt < self.max_retries and failure.retry:
-                    self._wait(self._backoff(attempt), endpoint)
-                    attempt += 1
-                    continue
-                raise SourceError(
-                    self.source,
-                    f"could not reach {self.source} ({endpoint}): {failure.reason}",
-                    hint="check the network connection and the provider's status page",
                 ) from None
-            if 200 <= status < 300:
-                return _decode(data, self.source, endpoint)
-            retryable = status == 429 or status >= 500
-            if retryable and attempt < self.max_retries:
-                wait = _retry_after(headers) if status == 429 else None
-                self._wait(self._backoff(attempt) if wait is None else wait, endpoint)
-                attempt += 1
-                continue
-            raise self._error(status, data, endpoint, attempt)
-
-    # ------------------------------------------------------------------ internals
-
-    def _wait(self, seconds: float, endpoint: str) -> None:
-        if self.monotonic() + seconds >= self.deadline:
             raise SourceError(
                 self.source,
-                f"{self.source} asked to wait {seconds:g} s before retrying {endpoint}, "
+                f"{self.source} asked to wait {late.wait:g} s before retrying {endpoint}, "
                 "past the time allowed",
                 hint="the API is rate-limiting or failing: run status again later, or raise "
                 "--timeout",
                 status=429,
-            )
-        self.sleep(seconds)
+            ) from None
+        except OtherHostRedirect as redirect:
+            raise SourceError(
+                self.source,
+                f"{self.source} answered {endpoint} with a redirect ({redirect.status}) to "
+                f"another host, {redirect.location}; it was not followed, and the "
+                "credentials were not sent there",
+                hint=f"the {self.source} API should not redirect: check the provider's status page",
+                status=redirect.status,
+            ) from None
+        except NoAnswer as failure:
+            raise SourceError(
+                self.source,
+                f"could not reach {self.source} ({endpoint}): {failure.reason}",
+                hint="check the network connection and the provider's status page",
+            ) from None
+        assert answer is not None  # only a request with `applied` is read back
+        if 200 <= answer.status < 300:
+            return _decode(answer.data, self.source, endpoint)
+        raise self._error(answer.status, answer.data, endpoint, answer.attempts)
 
-    def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_cap, 0.25 * 2.0**attempt)
-
-    def _send(
-        self, method: str, url: str, payload: bytes | None, timeout: float
-    ) -> tuple[int, Any, bytes]:
-        request = urllib.request.Request(url, data=payload, method=method)
-        for name, value in self._headers.items():
-            request.add_header(name, value)
-        request.add_header("Accept", "application/json")
-        request.add_header("User-Agent", "floyo-scale")
-        if payload is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, response.headers, response.read()
-        except urllib.error.HTTPError as exc:
-            try:
-                data = exc.read()
-            except (OSError, http.client.HTTPException):
-                data = b""
-            return exc.code, exc.headers, data
-        except urllib.error.URLError as exc:
-            raise _NoAnswer(_describe(exc.reason), retry=True) from None
-        except (OSError, http.client.HTTPException) as exc:
-            # a timeout waiting for the answer is not retried: the deadline is spent
-            raise _NoAnswer(_describe(exc), retry=not isinstance(exc, TimeoutError)) from None
+    # ------------------------------------------------------------------ internals
 
     def _error(self, status: int, data: bytes, endpoint: str, attempt: int) -> SourceError:
         detail = self._redact(_api_message(data))
@@ -221,13 +178,6 @@ class JsonApi:
         )
 
 
-class _NoAnswer(Exception):
-    def __init__(self, reason: str, *, retry: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry = retry
-
-
 def _decode(data: bytes, source: str, endpoint: str) -> Any:
     if not data.strip():
         return None
@@ -255,36 +205,3 @@ def _api_message(data: bytes) -> str:
                 break
     text = " ".join(text.split())
     return text[:MAX_API_MESSAGE] + ("..." if len(text) > MAX_API_MESSAGE else "")
-
-
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    for name in ("Retry-After", "X-RateLimit-Reset"):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value)
-        except ValueError:
-            continue
-        if seconds > 1e9:  # an epoch timestamp (Vercel's X-RateLimit-Reset)
-            seconds -= time.time()
-        return max(seconds, 0.0)
-    return None
-
-
-def _describe(exc: BaseException | str) -> str:
-    if isinstance(exc, str):
-        return exc
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, socket.gaierror):
-        return "host name not found"
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return "the server closed the connection without answering"
-    return type(exc).__name__

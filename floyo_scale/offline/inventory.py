@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SECRET = "[secret]"  # what a secret input looks like in every output
+from ..transport.redact import PLACEHOLDER
+
+SECRET = PLACEHOLDER  # what a secret input looks like in every output: the redactor's one
 
 # The one classification of every resource type the program can register, used by `plan`,
 # `diff`, the preview guard and `up` (guards.Step, Resource.stateful).

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..offline.inventory import short_type
+from ..offline.inventory import SECRET, short_type
 from .text import (
     MARKDOWN_LIMIT,
     limit_markdown,
@@ -181,7 +181,7 @@ def diff_text(diff: Any) -> str:
             forced = "(forces replacement)" if key in change.replaced_by else ""
             lines += [
                 " " * 8 + line
-                for line in wrap_words([f"{key}:", "[secret]", "changed", forced], width - 8, 4)
+                for line in wrap_words([f"{key}:", SECRET, "changed", forced], width - 8, 4)
             ]
     notes = lines_text([f"note: {n}" for n in diff.notes])
     if not diff.changes:

@@ -28,6 +28,7 @@ from ..offline.plan import InventoryDiff, diff_inventories, diff_json, inventory
 from ..policy import refusals
 from ..report import budget_json
 from ..spec import Workspace
+from ..transport import Redactor
 from . import revision
 
 Status = Literal["changed", "unchanged", "new", "removed", "base-failed", "head-failed"]
@@ -296,14 +297,10 @@ def secret_values(workspace: Workspace, env: Mapping[str, str]) -> list[str]:
             walk(load_stack(workspace, stack).stack.model_dump())
         except FloyoError:
             continue  # an invalid stack is reported by the comparison itself
-    values = {env[n] for n in names if len(env.get(n, "")) >= 4}
+    values = {env[n] for n in names if env.get(n)}
     return sorted(values, key=len, reverse=True)
 
 
 def redactor(values: list[str]) -> Callable[[str], str]:
-    def redact(text: str) -> str:
-        for value in values:
-            text = text.replace(value, "[secret]")
-        return text
-
-    return redact
+    """The one redactor (floyo_scale.transport.redact) over these values."""
+    return Redactor(*values)

@@ -16,7 +16,9 @@ base side cannot be planned with today's code. Instead:
    empty stack.
 
 The child gets the parent's digest key (digest.child_env), so the secret digests of both
-sides are comparable.
+sides are comparable, and nothing else of the environment but PATH and HOME
+(`child_environment`): the base revision may be anyone's branch, and it never sees the
+caller's credentials.
 """
 
 from __future__ import annotations
@@ -158,13 +160,24 @@ def plan_command(revision: Revision, stack: str) -> list[str]:
     ]
 
 
+# What the base revision's child gets of the environment: nothing else. The base may be any
+# branch (a pull request's), and its code runs here: it must not see the caller's credentials.
+# - PATH: the child runs `git`-free, but Python and the provider SDKs look up tools on it
+# - HOME: Python's site and the SDKs resolve `~` (user site-packages, config folders)
+# - FLOYO_DIGEST_KEY: the digest key (offline.digest.child_env), so both sides' digests compare
+# - SYSTEMROOT (Windows only): Python cannot start its socket or random modules without it
+# Set here, not inherited: PYTHONPATH (the revision's tree alone; the interpreter finds its
+# own site-packages), PYTHONSAFEPATH, PYTHONDONTWRITEBYTECODE (nothing written into the
+# tree), PYTHONUTF8 (its JSON on stdout is UTF-8 whatever the caller's locale).
+CHILD_KEEPS = ("PATH", "HOME", "FLOYO_DIGEST_KEY", *(("SYSTEMROOT",) if os.name == "nt" else ()))
+
+
 def child_environment(revision: Revision, env: Mapping[str, str]) -> dict[str, str]:
-    child = dict(env)
-    child["PYTHONPATH"] = os.pathsep.join(
-        [str(revision.tree), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    child = {name: env[name] for name in CHILD_KEEPS if name in env}
+    child["PYTHONPATH"] = str(revision.tree)
     child["PYTHONDONTWRITEBYTECODE"] = "1"
     child["PYTHONSAFEPATH"] = "1"  # the child's working folder is not on its path
+    child["PYTHONUTF8"] = "1"
     return child
 
 

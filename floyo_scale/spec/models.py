@@ -415,10 +415,33 @@ class VercelStack(Model):
     api_token: VercelToken = "${env:VERCEL_API_TOKEN}"
 
 
+def _provider_url(provider: str) -> AfterValidator:
+    """A provider API URL: https on one of the provider's own hosts (transport.hosts), so a
+    spec cannot send the account token anywhere else. No loopback here: the test hook is for
+    the clients, never a spec field."""
+
+    def check(value: str) -> str:
+        from ..transport.hosts import PROVIDER_HOSTS, problem
+
+        why = problem(provider, value, env={})
+        if why is not None:
+            hosts = ", ".join(f"https://{h}" for h in PROVIDER_HOSTS[provider])
+            raise SpecValueError(
+                f"not an address of the {provider} API ({why}): the account token is sent there",
+                f"leave it out (the default is {hosts}); it may only be {hosts}",
+            )
+        return value.rstrip("/")
+
+    return AfterValidator(check)
+
+
 class SupabaseStack(Model):
     organization: str = Field(pattern=r"^[\w-]+$", description="organization slug")
     access_token: SupabaseToken = "${env:SUPABASE_ACCESS_TOKEN}"
-    api_url: str = "https://api.supabase.com"
+    api_url: Annotated[str, _provider_url("supabase")] = Field(
+        default="https://api.supabase.com",
+        description="the Management API (https://api.supabase.com only: the token goes there)",
+    )
 
 
 class UpstashStack(Model):

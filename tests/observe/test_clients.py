@@ -57,7 +57,7 @@ def test_an_error_message_never_carries_the_token() -> None:
 
     with StandIn("vercel", echo) as s, pytest.raises(SourceError) as caught:
         api(s).get("/x")
-    assert SECRET not in caught.value.message and "[redacted]" in caught.value.message
+    assert SECRET not in caught.value.message and "[secret]" in caught.value.message
     assert SECRET not in repr(api(s))
     with pytest.raises(TypeError):
         import pickle

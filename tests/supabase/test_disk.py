@@ -119,7 +119,7 @@ def test_disk_errors_name_operation_and_project_and_hide_the_token(server, clien
         client.get_disk(missing)
     text = f"{info.value.message} {info.value.hint}"
     assert "read the database disk configuration" in text and missing in text
-    assert TOKEN not in text and "token [redacted] lacks" in text
+    assert TOKEN not in text and "token [secret] lacks" in text
 
 
 # --------------------------------------------------------------------------- provider

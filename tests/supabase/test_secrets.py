@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from pulumi.dynamic.dynamic import serialize_provider
 
 from floyo_scale.errors import FloyoError
-from floyo_scale.infra.supabase.client import ManagementClient, _Redactor
+from floyo_scale.infra.supabase.client import ManagementClient
 from floyo_scale.infra.supabase.provider import ProjectProvider
+from floyo_scale.transport import Redactor
 
 from .contract_server import TOKEN
 
@@ -67,7 +68,7 @@ def test_no_secret_in_any_client_error(server, failures, caplog, make_client):
     for status in (401, 403, 404, 500, 502):
         server.fail(status, times=5, message=f"echo {TOKEN}")
         texts.append(every_text(failures(lambda c: c.get_project(ref))))
-        assert str(status) in texts[-1] and "echo [redacted]" in texts[-1]
+        assert str(status) in texts[-1] and "echo [secret]" in texts[-1]
     server.rate_limit(times=5)
     texts.append(every_text(failures(lambda c: c.get_organization("acme"))))
     server.drop(after_processing=True, method="POST")
@@ -86,7 +87,7 @@ def test_no_secret_in_any_client_error(server, failures, caplog, make_client):
 
     for text in texts:
         assert_clean(text, TOKEN, PASSWORD, "sbp_0123456789abcdef0123456789abcdef01234567")
-    assert "[redacted]" in texts[0]
+    assert "[secret]" in texts[0]
     assert_clean(caplog.text, TOKEN, PASSWORD)
     assert "retrying" in caplog.text  # the retries were logged, without secrets
 
@@ -131,7 +132,7 @@ def test_repr_and_pickle_hide_the_token(server, client):
     ),
 )
 def test_redactor_removes_a_known_secret_from_any_text(before, after, secret):
-    redact = _Redactor()
+    redact = Redactor()
     redact.add(secret)
     assert secret not in redact(f"{before}{secret}{after}{secret}")
 

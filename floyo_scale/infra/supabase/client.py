@@ -1,6 +1,6 @@
 """A small client for the Supabase Management API (https://api.supabase.com/v1).
 
-Only the stdlib: the dynamic provider runs inside Pulumi's provider host, and every
+The dynamic provider runs inside Pulumi's provider host (this interpreter), and every
 dependency it has must be importable there too.
 
 Every path, body and response shape here comes from the published contract,
@@ -27,7 +27,6 @@ from .transport import (
     SupabaseApiError,
     Transport,
 )
-from .transport import _Redactor as _Redactor  # tests check redaction through this module
 
 __all__ = [
     "ADDON_VARIANTS",

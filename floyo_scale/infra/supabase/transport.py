@@ -1,27 +1,27 @@
-"""How the Supabase client talks HTTP: retries, lost answers, redirects, errors, redaction.
+"""How the Supabase client turns the one HTTP transport's answers into errors.
 
-Only the stdlib (the dynamic provider runs inside Pulumi's provider host). The endpoints are
-in client.py; this module knows nothing of them but a request's method, path and body.
+Sending, retrying, lost answers, redirects and redaction are floyo_scale.transport's (the
+dynamic provider runs inside Pulumi's provider host, on this same interpreter, so urllib3 is
+there too). The endpoints are in client.py; this module knows nothing of them but a
+request's method, path and body.
 
 Secrets: the access token and any database password never appear in an exception message,
-a repr or a log line. Messages that quote the API are passed through `_Redactor` first.
+a repr or a log line. Messages that quote the API are passed through the client's redactor.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import re
-import socket
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from floyo_scale.errors import ProviderError
+from floyo_scale.transport.redact import PLACEHOLDER
+
+if TYPE_CHECKING:
+    from floyo_scale.transport.http import NoAnswer
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -37,10 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_API_URL = "https://api.supabase.com"
-_TOKEN_RE = re.compile(r"sbp_[A-Za-z0-9_]+")
-_URL_PASSWORD_RE = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
 _MAX_API_MESSAGE = 500
-_MAX_RATE_LIMIT_WAIT = 120.0
 
 TOKEN_HINT = (
     "check SUPABASE_ACCESS_TOKEN: it must be a current personal access token (sbp_...) "
@@ -79,66 +76,14 @@ class NotReady(SupabaseApiError):
     SupabaseApiError.)"""
 
 
-class _ConnectionFailed(Exception):
-    """Internal: no HTTP answer. `maybe_processed` is False only when the request never left."""
-
-    def __init__(self, reason: str, *, maybe_processed: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.maybe_processed = maybe_processed
-
-
-class _OtherHostRedirect(Exception):
-    """Internal: the API answered with a redirect to another origin; it is not followed."""
-
-    def __init__(self, status: int, location: str) -> None:
-        super().__init__(location)
-        self.status = status
-        self.location = location
-
-
-class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only within the API's origin (scheme, host and port).
-
-    urllib's own handler follows any redirect and copies every header, the bearer token
-    included, to wherever it points: one rogue or misconfigured answer would hand the token
-    to another host. A redirect elsewhere is refused before any request is sent there.
-    """
-
-    def redirect_request(
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        target = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
-        origin = urllib.parse.urlsplit(req.full_url)
-        if (target.scheme, target.netloc) != (origin.scheme, origin.netloc):
-            raise _OtherHostRedirect(code, f"{target.scheme}://{target.netloc}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-class _Redactor:
-    """Removes known secrets, and anything shaped like one, from text meant for humans."""
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-
-    def add(self, secret: str | None) -> None:
-        if secret:
-            self._secrets.add(secret)
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "[redacted]")
-        text = _TOKEN_RE.sub("sbp_[redacted]", text)
-        return _URL_PASSWORD_RE.sub(r"\1[redacted]@", text)
-
-
 class Transport:
     """Talks to the Supabase Management API with one personal access token.
 
-    Retries: a 429 waits for `X-RateLimit-Reset` seconds (the API's 120 requests/minute
-    window); 5xx answers and lost connections back off exponentially (1 s, 2 s, 4 s ... capped
-    at `backoff_cap`), at most `max_retries` times. Non-idempotent POSTs are retried only when
-    the API cannot have acted on them; see `_request`.
+    Retries are the one policy of floyo_scale.transport.http: a 429 waits for `Retry-After`
+    or `X-RateLimit-Reset` seconds (the API's 120 requests/minute window); 5xx answers and
+    lost connections back off exponentially (1 s, 2 s, 4 s ... capped at `backoff_cap`), at
+    most `max_retries` times. Non-idempotent POSTs are retried only when the API cannot have
+    acted on them; see `_request`.
 
     `sleep` and `monotonic` are injectable so tests run without waiting.
     """
@@ -156,25 +101,30 @@ class Transport:
     ) -> None:
         if not token:
             raise ProviderError("no Supabase access token was given", hint=TOKEN_HINT)
-        parsed = urllib.parse.urlsplit(base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ProviderError(
-                f"the Supabase API URL {base_url!r} is not an http(s) URL",
-                hint="leave api_url at its default, https://api.supabase.com",
-            )
-        self._token = token
-        self.base_url = base_url.rstrip("/")
+        # here, not at the top: `plan` imports this module (the program's resources), and
+        # never sends a request
+        from floyo_scale.transport.http import HttpClient, RetryPolicy
+
+        self._http = HttpClient(
+            "supabase",
+            base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            secrets=(token,),
+            timeout=timeout,
+            policy=RetryPolicy(max_retries=max_retries, backoff_cap=backoff_cap),
+            sleep=sleep,
+            monotonic=monotonic,
+        )
+        self.base_url = self._http.base_url
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_cap = backoff_cap
         self.sleep = sleep
         self.monotonic = monotonic
-        self._redact = _Redactor()
-        self._redact.add(token)
-        self._opener = urllib.request.build_opener(_SameOriginRedirects)
+        self._redact = self._http.redact
 
     def __repr__(self) -> str:
-        return f"ManagementClient(base_url={self.base_url!r}, token=[redacted])"
+        return f"ManagementClient(base_url={self.base_url!r}, token={PLACEHOLDER})"
 
     def __reduce__(self) -> Any:
         # Refuse to be pickled: a client captured by a dynamic provider would carry the token
@@ -234,116 +184,44 @@ class Transport:
           after a 5xx or a lost answer it is asked whether the request took effect; if so,
           that is the answer, else the request is sent again.
         """
-        url = self.base_url + path
-        if query:
-            url += "?" + urllib.parse.urlencode(query, doseq=True)
-        payload = json.dumps(body).encode() if body is not None else None
-        attempt = 0
-        while True:
-            try:
-                status, headers, data = self._send(method, url, payload)
-            except _OtherHostRedirect as redirect:
-                where = urllib.parse.urlsplit(self.base_url).netloc
-                raise SupabaseApiError(
-                    f"the Supabase API at {where} answered the request to {operation} "
-                    f"({subject}) with a redirect ({redirect.status}) to another host, "
-                    f"{redirect.location}; it was not followed, and the access token was not "
-                    "sent there",
-                    hint="check api_url: it should be the Management API's own address "
-                    "(https://api.supabase.com), not one that redirects",
-                    status=redirect.status,
-                ) from None
-            except _ConnectionFailed as failure:
-                if applied is not None and failure.maybe_processed and attempt < self.max_retries:
-                    self.sleep(self._backoff(attempt))
-                    if self._took_effect(applied, method, path, failure.reason):
-                        return None
-                    attempt += 1
-                    continue
-                retryable = idempotent or not failure.maybe_processed
-                if retryable and attempt < self.max_retries:
-                    delay = self._backoff(attempt)
-                    log.warning(
-                        "%s %s: %s; retrying in %.1f s", method, path, failure.reason, delay
-                    )
-                    self.sleep(delay)
-                    attempt += 1
-                    continue
-                raise self._connection_error(
-                    failure, operation, subject, attempt, idempotent
-                ) from None
+        from floyo_scale.transport.http import NoAnswer, OtherHostRedirect
 
-            if 200 <= status < 300:
-                return _decode(data)
-            if status == 429 and attempt < self.max_retries:
-                reset = _rate_limit_wait(headers)
-                delay = self._backoff(attempt) if reset is None else reset
-                log.warning("%s %s: rate limited; retrying in %.1f s", method, path, delay)
-                self.sleep(delay)
-                attempt += 1
-                continue
-            if status >= 500 and applied is not None and attempt < self.max_retries:
-                self.sleep(self._backoff(attempt))
-                if self._took_effect(applied, method, path, f"HTTP {status}"):
-                    return None
-                attempt += 1
-                continue
-            if status >= 500 and idempotent and attempt < self.max_retries:
-                delay = self._backoff(attempt)
-                log.warning("%s %s: HTTP %d; retrying in %.1f s", method, path, status, delay)
-                self.sleep(delay)
-                attempt += 1
-                continue
-            raise self._http_error(status, data, operation, subject, attempt, idempotent)
-
-    def _took_effect(self, applied: Callable[[], bool], method: str, path: str, why: str) -> bool:
-        """Whether a request whose answer was lost took effect (read back, not guessed)."""
+        where = self._http.host
         try:
-            done = applied()
-        except ProviderError:
-            return False  # could not read it back: the request is tried again below
-        log.warning(
-            "%s %s: %s; %s", method, path, why, "it took effect" if done else "sending it again"
+            answer = self._http.request(
+                method, path, body=body, query=query, idempotent=idempotent, applied=applied
+            )
+        except OtherHostRedirect as redirect:
+            raise SupabaseApiError(
+                f"the Supabase API at {where} answered the request to {operation} "
+                f"({subject}) with a redirect ({redirect.status}) to another host, "
+                f"{redirect.location}; it was not followed, and the access token was not "
+                "sent there",
+                hint="check api_url: it should be the Management API's own address "
+                "(https://api.supabase.com), not one that redirects",
+                status=redirect.status,
+            ) from None
+        except NoAnswer as failure:
+            raise self._connection_error(
+                failure, operation, subject, failure.attempts, idempotent
+            ) from None
+        if answer is None:
+            return None  # a lost request, read back as done
+        if 200 <= answer.status < 300:
+            return _decode(answer.data)
+        raise self._http_error(
+            answer.status, answer.data, operation, subject, answer.attempts, idempotent
         )
-        return done
-
-    def _send(self, method: str, url: str, payload: bytes | None) -> tuple[int, Any, bytes]:
-        request = urllib.request.Request(url, data=payload, method=method)
-        request.add_header("Authorization", f"Bearer {self._token}")
-        request.add_header("Accept", "application/json")
-        request.add_header("User-Agent", "floyo-scale")
-        if payload is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                return response.status, response.headers, response.read()
-        except urllib.error.HTTPError as exc:
-            try:
-                data = exc.read()
-            except (OSError, http.client.HTTPException):
-                data = b""
-            return exc.code, exc.headers, data
-        except urllib.error.URLError as exc:
-            # urllib wraps only errors raised while connecting and sending.
-            reason = exc.reason
-            never_sent = isinstance(reason, ConnectionRefusedError | socket.gaierror)
-            raise _ConnectionFailed(_describe(reason), maybe_processed=not never_sent) from None
-        except (OSError, http.client.HTTPException) as exc:
-            # Raised while waiting for or reading the answer: the request was sent.
-            raise _ConnectionFailed(_describe(exc), maybe_processed=True) from None
-
-    def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_cap, 2.0**attempt)
 
     def _connection_error(
         self,
-        failure: _ConnectionFailed,
+        failure: NoAnswer,
         operation: str,
         subject: str,
         attempt: int,
         idempotent: bool,
     ) -> SupabaseApiError:
-        where = urllib.parse.urlsplit(self.base_url).netloc
+        where = self._http.host
         if not idempotent and failure.maybe_processed:
             return SupabaseApiError(
                 f"lost the connection to {where} while trying to {operation} ({subject}): "
@@ -446,34 +324,3 @@ def _api_message(data: bytes) -> str:
     if len(text) > _MAX_API_MESSAGE:
         text = text[:_MAX_API_MESSAGE] + "..."
     return text
-
-
-def _rate_limit_wait(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    for name in ("X-RateLimit-Reset", "Retry-After"):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value)
-        except ValueError:
-            continue
-        return min(max(seconds, 0.0), _MAX_RATE_LIMIT_WAIT)
-    return None
-
-
-def _describe(exc: BaseException | str) -> str:
-    if isinstance(exc, str):
-        return exc
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return "the server closed the connection without answering"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, socket.gaierror):
-        return "host name not found"
-    return type(exc).__name__
