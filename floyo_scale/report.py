@@ -185,6 +185,7 @@ def _check_plan_shape(data: Any) -> None:
             _get(r, key, at, str)
         _get(r, "region", at, str, type(None), required=False)
         _get(r, "inputs", at, dict, type(None), required=False)
+        _get(r, "depends_on", at, list, required=False)
         for key in ("protect", "retain_on_delete"):
             _get(r, key, at, bool, required=False)
     cost = _get(data, "cost", "", dict, type(None), required=False)

@@ -46,6 +46,9 @@ class Resource:
     custom: bool = True  # False for ComponentResources
     # input path ("value", "apiToken", "settings.token") -> keyed digest of the secret there
     secrets: dict[str, str] = field(default_factory=dict)
+    # "type::name" of each resource named in the `depends_on` option (not those its
+    # inputs lead to): what Pulumi creates before this one and deletes after it
+    depends_on: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
