@@ -126,3 +126,28 @@ RDS_VCPUS: dict[str, int] = {
     "db.r7g.2xlarge": 8,
 }  # fmt: skip
 RDS_PORT = 5432
+
+# PostgreSQL. New Supabase projects run the platform's default major version, and the create
+# body (`V1CreateProjectBody` in the Management API contract, additionalProperties: false)
+# has no field to ask for another: "Postgres 17 is what we currently default to on the
+# Supabase platform" (supabase.com/changelog/46080-self-hosted-supabase-upgrading-from-pg-15-
+# to-17-breaking-change, 2026). The stack's one major version is this unless the spec says.
+SUPABASE_POSTGRES_MAJOR = 17
+# Majors RDS for PostgreSQL creates instances of, each with its parameter group family
+# `postgres<N>` (docs.aws.amazon.com/AmazonRDS/latest/PostgreSQLReleaseNotes, "Supported
+# PostgreSQL major versions"; the spec allows 14 to 17).
+RDS_POSTGRES_MAJORS: tuple[int, ...] = (14, 15, 16, 17)
+
+# S3 storage classes and the `StorageType` dimension of the daily `BucketSizeBytes` metric
+# that counts their bytes (docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-dimensions.html,
+# "Amazon S3 CloudWatch daily storage metrics for buckets"). Each class counts only in its own
+# StorageType: an alarm on StandardStorage alone loses the bytes a lifecycle rule moves.
+S3_SIZE_STORAGE_TYPES: dict[str, str] = {
+    "STANDARD": "StandardStorage",
+    "STANDARD_IA": "StandardIAStorage",
+    "ONEZONE_IA": "OneZoneIAStorage",
+    "INTELLIGENT_TIERING": "IntelligentTieringFAStorage",
+    "GLACIER_IR": "GlacierInstantRetrievalStorage",
+    "GLACIER": "GlacierStorage",
+    "DEEP_ARCHIVE": "DeepArchiveStorage",
+}
