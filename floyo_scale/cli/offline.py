@@ -33,7 +33,11 @@ def plan(
     from .. import render
     from ..report import plan_report
 
-    out(render.plan_output(plan_report(workspace(), phase, stack), format.value, max_chars))
+    report = plan_report(workspace(), phase, stack)
+    out(render.plan_output(report, format.value, max_chars))
+    refused = report.refused  # a value a provider refuses: listed above, then exit 3
+    if refused is not None:
+        raise refused.error()
 
 
 def diff(
