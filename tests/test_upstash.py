@@ -267,12 +267,10 @@ class _ContractServer:
                         "authorization": self.headers.get("Authorization"),
                     }
                 )
-                for pattern, operations in routes:
-                    if pattern.match(self.path):
-                        break
-                else:
+                found = next((ops for pattern, ops in routes if pattern.match(self.path)), None)
+                if found is None:
                     return self._answer(404, {"error": "no such path in the contract"})
-                operation = operations.get("post")
+                operation = found.get("post")
                 if operation is None:
                     return self._answer(405, {"error": "method not in the contract"})
                 if operation.get("security") and not str(
