@@ -269,6 +269,11 @@ def up(
         )
     _out(f"up: stack {stack} — {progress.counts_line(report.counts)}\n")
     _out(progress.outputs_table(progress.outputs_values(report.outputs, show_secrets=False)))
+    topics = report.outputs.get("alert_topics")
+    if topics is not None and isinstance(topics.value, dict) and topics.value:
+        from ..observe.aws import pending_after_up
+
+        _err(progress.pending_text(*pending_after_up(resolved.stack.aws.profile, topics.value)))
 
 
 def promote(
