@@ -103,3 +103,17 @@ def test_status_finds_the_topics_in_the_stacks_outputs():
     targets = merge_outputs(Targets(), outputs)
     assert targets.alert_topics == {"us-east-1": "arn:aws:sns:us-east-1:1:alerts-us-east-1-x"}
     assert merge_outputs(Targets(), {}).alert_topics == {}
+
+
+def test_status_shows_who_must_confirm():
+    from floyo_scale.observe.status import StatusReport
+    from floyo_scale.observe.thresholds import SourceResult, SourceState
+    from floyo_scale.render.status import status_table
+
+    reading = aws.pending_reading([aws.Pending("us-east-1", "email", "oncall@floyo.app")])
+    source = SourceResult("aws", SourceState.OK, (reading,))
+    report = StatusReport("staging", "growth", "2026-12-07T03:00:00Z", 24, (source,))
+    text = status_table(report, width=160)
+    assert "alert e-mails awaiting confirmation" in text
+    assert "oncall@floyo.app (us-east-1)" in text
+    assert report.exit_code == 0  # something to do, not a threshold crossed
