@@ -29,6 +29,10 @@ def plan(
     Runs the same Pulumi program `up` runs, under Pulumi's mock engine: no credentials,
     no network. --stack alone plans that stack at its phase; --phase alone plans the phase
     on the dev stack; both plan the stack as if it were at that phase.
+
+    Checks the providers' own rules too (names, values, combinations their APIs refuse):
+    each one broken is listed with its resource, value and source, and `plan` exits 3 (1
+    when the program itself broke it).
     """
     from .. import render
     from ..report import plan_report
