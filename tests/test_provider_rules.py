@@ -409,3 +409,27 @@ def test_plan_lists_a_broken_rule_and_exits_3(cli, workspace, monkeypatch):
     monkeypatch.setattr(provider_rules, "RULES", provider_rules.RULES[:-1])  # the real ones
     clean = cli("plan", "--stack", "dev", "--format", "json")
     assert clean.code == 0 and json.loads(clean.out)["provider_rules"] == []
+
+
+def test_up_refuses_a_broken_rule_offline_before_any_credential(cli, workspace, monkeypatch):
+    """`up` runs the same rule set before it reads a secret or sets up the engine: exit 3
+    for a value of the spec (it would be exit 2 had it got as far as the secrets)."""
+    from floyo_scale import provider_rules
+    from floyo_scale.provider_rules import Rule
+
+    def refuse(r: Resource, _inv: Inventory):
+        yield r.inputs["bucket"], "a test rule refuses every bucket name"
+
+    rule = Rule("test-bucket", ("aws:s3/bucket:Bucket",), "this test", "spec", refuse)
+    monkeypatch.setattr(provider_rules, "RULES", (*provider_rules.RULES, rule))
+    for name in ("VERCEL_API_TOKEN", "SUPABASE_ACCESS_TOKEN", "UPSTASH_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SENTRY_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    up = cli("up", "--stack", "staging", "--yes", "--allow-destroy", "--allow-over-budget")
+    assert up.code == ExitCode.INVALID_SPEC, up.err
+    assert "floyo-staging-uploads" in up.err and "source: this test" in up.err
+    assert "is not set" not in up.err
+    assert not (workspace / ".floyo").exists()  # nothing of the engine was set up
+    diff = cli("diff", "growth", "--stack", "staging", "--fail-on-guard")
+    assert "provider rule" in diff.out + diff.err and diff.code == ExitCode.GUARDRAIL
