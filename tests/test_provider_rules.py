@@ -320,6 +320,23 @@ def test_rds_and_elasticache_enums_are_caught(tmp_path):
     inv = planned_with(tmp_path, "scale", database=PUBLIC_RDS)
     assert "rds-instance" in rules_broken(changed(inv, RDS, "db", instanceClass="db.x9.huge"))
     assert "rds-instance-identifier" in rules_broken(changed(inv, RDS, "db", identifier="1-db"))
+    cache = planned_with(
+        tmp_path / "cache",
+        "growth",
+        cache={"provider": "elasticache", "node_type": "cache.t4g.micro"},
+        web={"vercel_plan": "enterprise", **SECURE_COMPUTE},
+    )
+    group = "aws:elasticache/replicationGroup:ReplicationGroup"
+    params = "aws:elasticache/parameterGroup:ParameterGroup"
+    assert "elasticache-node" in rules_broken(
+        changed(cache, group, "cache-us-east-1", nodeType="cache.t2.nano")
+    )
+    assert "elasticache-replication-group-id" in rules_broken(
+        changed(cache, group, "cache-us-east-1", replicationGroupId="floyo--cache")
+    )
+    assert "elasticache-engine-family" in rules_broken(
+        changed(cache, params, "cache-us-east-1", family="redis6.x")
+    )
 
 
 # -- every phase and stack passes -----------------------------------------------------------

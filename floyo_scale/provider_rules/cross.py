@@ -13,6 +13,8 @@ from .base import (
     ALARM,
     BUCKET,
     BUDGET,
+    CACHE_GROUP,
+    CACHE_PARAMETERS,
     GATEWAY,
     LIFECYCLE,
     RDS,
@@ -203,7 +205,29 @@ def _one_postgres_major(r: Resource, inv: Inventory) -> Iterator[tuple[Any, str]
         )
 
 
+def _cache_family(r: Resource, inv: Inventory) -> Iterator[tuple[Any, str]]:
+    """A replication group's parameter group family is its engine and major version
+    (`redis7` for Redis OSS 7.x, `valkey8` for Valkey 8.x: ElastiCache API Reference,
+    CreateCacheParameterGroup, CacheParameterGroupFamily); another family is refused. The
+    program names both after the cache's region (infra/cache.py), which is how they pair."""
+    engine, version = r.inputs.get("engine"), r.inputs.get("engineVersion")
+    if not isinstance(engine, str) or version is None:
+        return  # a global datastore's secondary follows its primary
+    wanted = f"{engine}{major(version)}"
+    for group in inv.of_type(CACHE_PARAMETERS):
+        family = group.inputs.get("family")
+        if group.name == r.name and group.region == r.region and family != wanted:
+            yield family, f"the group runs {engine} {version}: its family is {wanted}"
+
+
 CROSS_RULES = (
+    Rule(
+        "elasticache-engine-family",
+        (CACHE_GROUP,),
+        "ElastiCache API Reference, CreateCacheParameterGroup (CacheParameterGroupFamily)",
+        "program",
+        _cache_family,
+    ),
     Rule(
         "s3-lifecycle-days",
         (LIFECYCLE,),
