@@ -443,7 +443,9 @@ class SentryStack(Model):
     auth_token: SentryToken = "${env:SENTRY_AUTH_TOKEN}"
     notify_team: Slug = Field(description="slug of the Sentry team the alerts email")
     environment: str | None = Field(
-        default=None, description="the Sentry environment the alerts watch (default: all)"
+        default=None,
+        description="the Sentry environment the alerts watch (default: all); a filter in "
+        "the alerts' query, so Sentry need not have seen it before the first `up`",
     )
 
 
