@@ -389,7 +389,7 @@ def test_the_plan_is_set_through_the_developer_api(upstash_api):
     assert _Recorder.calls == [
         (
             "POST",
-            "/v2/redis/change-plan/db-123",
+            "/v2/redis/db-123/change-plan",  # upstash/docs openapi.yml (issue 24)
             f"Basic {token}",
             {"plan_name": "fixed_1gb", "auto_upgrade": False},
         )
