@@ -25,20 +25,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from ..catalog import facts
 from ..spec import ResolvedStack
 from .thresholds import Kind, Reading
 from .window import Window
 
 GB = 1e9
-STORAGE_TYPES: tuple[str, ...] = (
-    "StandardStorage",
-    "StandardIAStorage",
-    "OneZoneIAStorage",
-    "IntelligentTieringFAStorage",
-    "GlacierInstantRetrievalStorage",
-    "GlacierStorage",
-    "DeepArchiveStorage",
-)
+# one query per storage class an object can be in (the bucket alarms sum the same ones)
+STORAGE_TYPES: tuple[str, ...] = tuple(facts.S3_SIZE_STORAGE_TYPES.values())
 
 
 # SNS API Reference, ListSubscriptionsByTopic / Subscription: a subscription its endpoint has
