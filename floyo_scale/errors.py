@@ -121,6 +121,19 @@ class StackLockedError(FloyoError):
     exit_code = ExitCode.LOCKED
 
 
+class ProviderRuleError(FloyoError):
+    """What the plan builds breaks a provider's own rule (a name, a value, a combination the
+    API refuses; provider_rules.py): exit 3 when a value of the spec caused it, 1 when the
+    program itself did (a bug to report)."""
+
+    exit_code = ExitCode.INVALID_SPEC
+
+    def __init__(self, message: str, hint: str | None = None, *, from_spec: bool = True) -> None:
+        super().__init__(message, hint)
+        if not from_spec:
+            self.exit_code = ExitCode.UNEXPECTED
+
+
 class GuardrailError(FloyoError):
     """A guardrail refused the change (budget, destructive change, confirmation)."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .cost.currency import money
-from .errors import GuardrailError
+from .errors import FloyoError, GuardrailError, ProviderRuleError
 from .offline.inventory import STATEFUL_TYPES as STATEFUL_TYPES  # the list, for readers
 from .offline.inventory import Resource, is_stateful, short_type
 from .offline.plan import InventoryDiff
@@ -144,14 +144,18 @@ class Finding:
     that `up` enforces and `diff` reports: one code path, so a pull request shows exactly
     what `up` would refuse."""
 
-    kind: Literal["destroy", "budget", "unreachable"]
+    kind: Literal["destroy", "budget", "unreachable", "provider"]
     summary: str  # a few words, for a table cell
     message: str
     hint: str
     override: str | None  # the flag that lets `up` go on anyway; None: nothing does
     subjects: tuple[str, ...] = ()  # the resources concerned ("type name")
+    from_spec: bool = True  # kind "provider": a value of the spec broke the rule (else the program)
 
-    def error(self) -> GuardrailError:
+    def error(self) -> FloyoError:
+        """A provider rule broken is exit 3 (1 when the program broke it); the others exit 6."""
+        if self.kind == "provider":
+            return ProviderRuleError(self.message, self.hint, from_spec=self.from_spec)
         return GuardrailError(self.message, self.hint)
 
     def to_json(self) -> dict[str, Any]:

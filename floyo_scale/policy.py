@@ -16,6 +16,7 @@ from .guards import Finding, Loss, destroy_finding
 from .offline.inventory import Inventory
 from .offline.plan import InventoryDiff
 from .offline.reach import unreachable
+from .provider_rules import Broken, broken_rules
 
 ALLOW_OVER_BUDGET = "--allow-over-budget"
 
@@ -110,6 +111,36 @@ def reachability_warnings(inventory: Inventory) -> list[str]:
     return [f"unreachable: {p}" for p in unreachable(inventory)]
 
 
+def provider_rule_finding(inventory: Inventory) -> Finding | None:
+    """Values a provider's API would refuse (provider_rules.py): `plan` exits 3 on them after
+    listing the plan, `diff` reports them, `up` refuses them before any credential is read.
+    No flag overrides a rule the provider itself enforces."""
+    broken = broken_rules(inventory)
+    if not broken:
+        return None
+    return Finding(
+        "provider",
+        f"{len(broken)} provider rule{'s' if len(broken) != 1 else ''} broken",
+        f"stack {inventory.stack} at phase {inventory.phase} builds what the providers would "
+        f"refuse:\n{_listed(broken)}",
+        "change the value in the spec (the source of each rule is named)"
+        if any(b.cause == "spec" for b in broken)
+        else "this is a bug in floyo-scale's program: report it with this output",
+        None,
+        tuple(dict.fromkeys(b.resource for b in broken)),
+        from_spec=any(b.cause == "spec" for b in broken),
+    )
+
+
+def provider_rule_errors(inventory: Inventory) -> list[str]:
+    """What `plan` lists about provider rules (`provider_rules` in `plan --format json`)."""
+    return [f"provider rule: {b.describe()}" for b in broken_rules(inventory)]
+
+
+def _listed(broken: list[Broken]) -> str:
+    return "\n".join(f"  - {b.describe()}" for b in broken)
+
+
 _DISK = "pulumi-python:dynamic/supabase:DiskConfig"
 
 
@@ -138,14 +169,16 @@ def refusals(
     estimate: CostEstimate | None,
     inventory: Inventory | None = None,
 ) -> tuple[Finding, ...]:
-    """Everything `up` would refuse, in the order it checks: what the app cannot reach (of
-    `inventory`, the plan being applied), data loss, then the budget.
+    """Everything `up` would refuse, in the order it checks: values the providers refuse and
+    what the app cannot reach (both of `inventory`, the plan being applied), data loss, then
+    the budget.
 
     `up` enforces this list (engine.deploy, with the real preview's losses merged in); `diff`
     and the pull-request comment report it (with the offline plan's losses), so a change
     that `up` will refuse is visible, and red with --fail-on-guard, before it is merged.
     """
     found = [
+        provider_rule_finding(inventory) if inventory is not None else None,
         reachability_finding(inventory) if inventory is not None else None,
         destroy_finding(losses),
         budget_finding(estimate) if estimate else None,

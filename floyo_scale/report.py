@@ -17,7 +17,16 @@ from .errors import UsageError
 from .guards import Finding, losses_from_diff
 from .offline.inventory import Inventory
 from .offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
-from .policy import budget_warning, diff_warnings, reachability_warnings, refusals, unreachable
+from .policy import (
+    budget_warning,
+    diff_warnings,
+    provider_rule_errors,
+    provider_rule_finding,
+    reachability_warnings,
+    refusals,
+    unreachable,
+)
+from .provider_rules import broken_rules
 from .spec import Workspace, load_stack
 
 
@@ -28,9 +37,20 @@ class PlanReport:
 
     @property
     def warnings(self) -> list[str]:
-        """What the plan builds but should say about: the budget, what the app cannot reach."""
+        """What the plan builds but should say about: the budget, what the app cannot reach,
+        what a provider would refuse."""
         budget = budget_warning(self.cost)
-        return [*([budget] if budget else []), *reachability_warnings(self.inventory)]
+        return [
+            *([budget] if budget else []),
+            *reachability_warnings(self.inventory),
+            *provider_rule_errors(self.inventory),
+        ]
+
+    @property
+    def refused(self) -> Finding | None:
+        """The provider rules the plan breaks: `plan` exits 3 on them once it has shown the
+        plan (1 when the program, not the spec, broke them)."""
+        return provider_rule_finding(self.inventory)
 
     def to_json(self) -> dict[str, Any]:
         """`plan --format json`: the documented plan, the estimate under "cost", and the
@@ -39,6 +59,7 @@ class PlanReport:
             "cost": self.cost.to_json(),
             "warnings": self.warnings,
             "unreachable": unreachable(self.inventory),
+            "provider_rules": [b.to_json() for b in broken_rules(self.inventory)],
         }
 
 
@@ -185,6 +206,7 @@ def _check_plan_shape(data: Any) -> None:
             _get(r, key, at, str)
         _get(r, "region", at, str, type(None), required=False)
         _get(r, "inputs", at, dict, type(None), required=False)
+        _get(r, "depends_on", at, list, required=False)
         for key in ("protect", "retain_on_delete"):
             _get(r, key, at, bool, required=False)
     cost = _get(data, "cost", "", dict, type(None), required=False)

@@ -183,16 +183,17 @@ def test_sentry_metric_alerts_on_p95_latency_and_error_rate_when_the_stack_confi
     common = {
         "organization": "floyo",
         "project": "floyo-web",
-        "dataset": "transactions",
-        "eventTypes": ["transaction"],
-        "environment": "production",
-        "query": "",
+        # span alerts (Sentry refuses new transaction-dataset ones), transactions only, and the
+        # environment in the query rather than a field Sentry would look up (issue 24)
+        "dataset": "events_analytics_platform",
+        "eventTypes": ["trace_item_span"],
+        "query": "is_transaction:true environment:production",
         "timeWindow": 10,
         "thresholdType": 0,
     }
     assert alerts["p95-latency"] == common | {
         "name": "floyo-production: p95 latency above 1000 ms",
-        "aggregate": "p95(transaction.duration)",
+        "aggregate": "p95(span.duration)",
         "triggers": [
             {"label": "critical", "alertThreshold": 1000, "thresholdType": 0, "actions": [action]}
         ],
@@ -388,7 +389,7 @@ def test_the_plan_is_set_through_the_developer_api(upstash_api):
     assert _Recorder.calls == [
         (
             "POST",
-            "/v2/redis/change-plan/db-123",
+            "/v2/redis/db-123/change-plan",  # upstash/docs openapi.yml (issue 24)
             f"Basic {token}",
             {"plan_name": "fixed_1gb", "auto_upgrade": False},
         )

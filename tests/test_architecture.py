@@ -26,7 +26,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "infra": {"errors", "catalog", "sharding", "spec", "_internals", "transport"},
     "offline": {"errors", "sharding", "spec", "infra", "_internals", "transport"},
     "cost": {"errors", "catalog", "sharding", "spec", "offline"},
-    "guards": {"errors", "offline", "cost"},  # guards.py and policy.py: pure rules
+    # guards.py, policy.py and provider_rules.py: pure rules (catalog: the providers' facts)
+    "guards": {"errors", "catalog", "offline", "cost"},
     "report": {"errors", "spec", "offline", "cost", "guards"},
     "review": {"errors", "spec", "offline", "cost", "guards", "report", "transport"},
     # engine: "root" for the version an update records (engine/release.py)
@@ -81,7 +82,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "root": set(),  # floyo_scale/__init__.py: the version only
     "_internals": set(),  # the one adapter over private Pulumi and CPython internals
 }
-LAYER_OF_MODULE = {"policy": "guards", "__main__": "cli"}
+LAYER_OF_MODULE = {"policy": "guards", "provider_rules": "guards", "__main__": "cli"}
 
 # Third-party packages only some layers may use.
 ONLY_IN: dict[str, set[str]] = {

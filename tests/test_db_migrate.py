@@ -246,3 +246,12 @@ def test_refusals(pair: tuple[Shard, Shard], pg_server: Any) -> None:
         mig.migrate(source, source, switch=lambda s: None, bin_dir=pg_server.bin_dir)
     with pytest.raises(UsageError, match="not switched over"):
         mig.finalize(source, target)
+
+
+def test_a_target_older_than_its_source_is_refused_before_the_copy() -> None:
+    """pg_dump 17 writes `SET transaction_timeout = 0`, which a PostgreSQL 15 server rejects;
+    the schema load stops at it (ON_ERROR_STOP). The same or a newer target goes on."""
+    with pytest.raises(UsageError, match="runs PostgreSQL 15, older than supabase's 17"):
+        mig.check_majors(17, 15, "supabase", "rds")
+    assert mig.check_majors(17, 17, "supabase", "rds") == 17
+    assert mig.check_majors(15, 17, "supabase", "rds") == 17

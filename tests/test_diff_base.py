@@ -292,3 +292,27 @@ def test_the_base_revision_runs_without_the_callers_credentials(
         "PULUMI_CONFIG_PASSPHRASE",
         "PULUMI_BACKEND_URL",
     }
+
+
+def test_a_base_plan_printed_before_exit_3_is_still_a_plan(tmp_path: Path, monkeypatch) -> None:
+    """`plan` prints the plan, then exits 3 when a provider rule is broken (issue 24): the
+    base is then still compared, not reported as one that cannot be planned."""
+    import json
+    import subprocess
+
+    plan = {"phase": "growth", "stack": "dev", "resources": [], "provider_rules": [{}]}
+
+    def fake_run(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 3, json.dumps(plan), "error: provider rule")
+
+    monkeypatch.setattr(revision.subprocess, "run", fake_run)
+    rev = revision.Revision("x", "0" * 40, tmp_path, tmp_path)
+    result = revision.plan_stack(rev, "dev", {})
+    assert result.ok and result.plan == plan
+    monkeypatch.setattr(
+        revision.subprocess,
+        "run",
+        lambda *a, **k: subprocess.CompletedProcess(a, 3, "", "3 problems in the spec"),
+    )
+    failed = revision.plan_stack(rev, "dev", {})
+    assert not failed.ok and "exit 3" in (failed.error or "")

@@ -344,3 +344,29 @@ def test_help_never_imports_pulumi():
     assert done.stdout.strip().splitlines()[-1] == "[]"
     for command in ("setup", "preview", "up", "destroy", "refresh", "drift", "outputs", "cancel"):
         assert command in done.stdout
+
+
+def test_up_lists_the_alert_subscriptions_waiting_for_confirmation(fake, capsys, monkeypatch):
+    """After the update, the e-mail subscriptions of the `alert_topics` output that nobody has
+    confirmed yet (issue 24): on stderr, with what to do; results stay on stdout."""
+    from floyo_scale.observe import aws
+
+    monkeypatch.setenv("CI", "true")
+    topics = {"us-east-1": "arn:aws:sns:us-east-1:333333333333:alerts-us-east-1-a1b2c3d"}
+    fake.stack.output_values = {
+        "phase": auto.OutputValue("growth", False),
+        "alert_topics": auto.OutputValue(topics, False),
+    }
+    asked = []
+
+    def pending(profile, asked_topics, timeout=10.0):
+        asked.append(asked_topics)
+        return [aws.Pending("us-east-1", "email", "oncall@floyo.app")], None
+
+    monkeypatch.setattr(aws, "pending_after_up", pending)
+    code, out, err = run(capsys, "up", "--stack", "production", "--yes", *OVER_BUDGET)
+    assert code == 0, err
+    assert asked == [topics]
+    assert "waiting for confirmation: 1 alert subscription" in err
+    assert "oncall@floyo.app (email, us-east-1)" in err
+    assert "waiting for confirmation" not in out

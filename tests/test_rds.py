@@ -53,7 +53,9 @@ def test_public_rds_with_a_migration_in_progress(tmp_path: Path) -> None:
         "db-shard-1-replica-eu-west-1",
     }
     db = instances["db"]
-    assert db["engine"] == "postgres" and db["engineVersion"] == "15"
+    # one major version for the stack: Supabase's default (catalog), since the migration's
+    # source is a Supabase project the program cannot ask for another version of
+    assert db["engine"] == "postgres" and db["engineVersion"] == "17"
     assert db["multiAz"] is True and db["storageEncrypted"] is True
     assert db["storageType"] == "gp3" and db["backupRetentionPeriod"] == 14
     assert db["publiclyAccessible"] is True
@@ -97,6 +99,28 @@ def test_public_rds_with_a_migration_in_progress(tmp_path: Path) -> None:
     assert not [u for u in cost.unpriced if "rds" in u.type]
 
 
+def test_public_rds_waits_for_the_gateway_and_its_route(tmp_path: Path) -> None:
+    """RDS refuses a publicly accessible instance in a VPC without an attached internet
+    gateway (InvalidVPCNetworkStateFault): each public instance and replica depends on its
+    region's gateway and route, so Pulumi creates them first and deletes them last."""
+    inv = synthesize(stack_with(tmp_path, PUBLIC))
+    public = [r for r in inv.of_type(INSTANCE) if r.inputs.get("publiclyAccessible")]
+    assert {r.name for r in public} >= {"db", "db-replica-eu-west-1"}
+    for instance in public:
+        wanted = {
+            f"aws:ec2/internetGateway:InternetGateway::db-{instance.region}",
+            f"aws:ec2/route:Route::db-{instance.region}-internet",
+        }
+        assert wanted <= set(instance.depends_on), instance.name
+
+
+def test_one_postgres_major_for_rds_and_its_parameter_group(tmp_path: Path) -> None:
+    inv = synthesize(stack_with(tmp_path, {**PUBLIC, "postgres_version": 16}))
+    db = next(r for r in inv.of_type(INSTANCE) if r.name == "db").inputs
+    group = next(iter(inv.of_type("aws:rds/parameterGroup:ParameterGroup"))).inputs
+    assert db["engineVersion"] == "16" and group["family"] == "postgres16"
+
+
 def test_private_rds_behind_rds_proxy(tmp_path: Path) -> None:
     database = {
         **PUBLIC,
@@ -135,6 +159,10 @@ def test_private_rds_behind_rds_proxy(tmp_path: Path) -> None:
         ({**PUBLIC, "rds": {**PUBLIC["rds"], "allowed_cidrs": ["10.0.0.1/8"]}}, {}, "not a CIDR"),
         ({"keep_supabase": True}, {}, "keep_supabase only applies"),
         ({"active": "rds"}, {}, "only supabase exists"),
+        # Supabase creates PostgreSQL 17: a target one major behind its source fails at the
+        # migration's first step (pg_dump 17 writes `SET transaction_timeout`)
+        ({**PUBLIC, "keep_supabase": True, "postgres_version": 15}, {}, "PostgreSQL 17"),
+        ({"postgres_version": 15}, {}, "PostgreSQL 17"),
     ],
 )
 def test_rules(tmp_path: Path, database: dict, extra: dict, message: str) -> None:

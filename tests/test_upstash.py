@@ -216,3 +216,144 @@ def test_phases_shows_an_upstash_cache(cli, tmp_path, monkeypatch):
     assert caches["startup"] is None
     table = cli("phases")
     assert table.code == 0 and "upstash" in table.out
+
+
+# -- the plan change: the request shape against a server built from Upstash's OpenAPI --------
+
+CONTRACT = Path(__file__).parent / "contracts" / "upstash-developer-api.change-plan.openapi.json"
+
+
+class _ContractServer:
+    """A loopback server that answers only what the contract describes: each path template
+    under the `servers` base path, its method, basic auth when the operation asks for it, and
+    a JSON body valid against the operation's request schema. Anything else: 404, 405, 401 or
+    400. Every request is kept (method, path, body, authorization)."""
+
+    def __init__(self, contract: dict) -> None:
+        import http.server
+        import threading
+        from urllib.parse import urlsplit
+
+        import jsonschema
+
+        base = urlsplit(contract["servers"][0]["url"]).path.rstrip("/")  # /v2
+        schemas = contract["components"]["schemas"]
+        routes = []
+        for template, operations in contract["paths"].items():
+            pattern = re.escape(base + template).replace(r"\{id\}", "(?P<id>[^/]+)")
+            routes.append((re.compile(pattern + "$"), operations))
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                server.requests.append(
+                    {
+                        "path": self.path,
+                        "body": raw.decode(),
+                        "authorization": self.headers.get("Authorization"),
+                    }
+                )
+                found = next((ops for pattern, ops in routes if pattern.match(self.path)), None)
+                if found is None:
+                    return self._answer(404, {"error": "no such path in the contract"})
+                operation = found.get("post")
+                if operation is None:
+                    return self._answer(405, {"error": "method not in the contract"})
+                if operation.get("security") and not str(
+                    self.headers.get("Authorization")
+                ).startswith("Basic "):
+                    return self._answer(401, {"error": "basic auth required"})
+                content = operation["requestBody"]["content"]["application/json"]["schema"]
+                schema = schemas[content["$ref"].rsplit("/", 1)[-1]]
+                try:
+                    jsonschema.validate(json.loads(raw), schema)
+                except (ValueError, jsonschema.ValidationError) as exc:
+                    return self._answer(400, {"error": str(exc).splitlines()[0]})
+                return self._answer(200, "OK")
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture
+def upstash_api():
+    server = _ContractServer(json.loads(CONTRACT.read_text()))
+    yield server
+    server.close()
+
+
+def test_the_plan_change_is_the_request_upstashs_openapi_describes(upstash_api):
+    """POST /v2/redis/{id}/change-plan with a ChangePlanRequest body and basic auth: the
+    current published reference (upstash/docs openapi.yml; see tests/contracts/README.md)."""
+    import base64
+
+    from floyo_scale.infra import upstash_plan
+
+    answer = upstash_plan.change_plan(
+        upstash_api.url, "ops@floyo.app", "key-7f3a", "db-123", "fixed_1gb"
+    )
+    assert answer == {"response": "OK"}
+    (request,) = upstash_api.requests
+    assert request["path"] == "/v2/redis/db-123/change-plan"
+    assert json.loads(request["body"]) == {"plan_name": "fixed_1gb", "auto_upgrade": False}
+    token = base64.b64encode(b"ops@floyo.app:key-7f3a").decode()
+    assert request["authorization"] == f"Basic {token}"
+
+
+def test_the_plan_names_are_the_contracts_and_the_old_path_is_not_in_it(upstash_api):
+    import urllib.request
+
+    from floyo_scale.catalog import facts
+    from floyo_scale.infra import upstash_plan
+
+    contract = json.loads(CONTRACT.read_text())
+    enum = contract["components"]["schemas"]["ChangePlanRequest"]["properties"]["plan_name"]
+    assert tuple(enum["enum"]) == facts.UPSTASH_PLAN_NAMES
+    with pytest.raises(upstash_plan.UpstashApiError, match="unknown Upstash plan"):
+        upstash_plan.change_plan(upstash_api.url, "ops@floyo.app", "k", "db-1", "fixed-1gb")
+    # what the program sent before (the path of older pages): not what the spec describes
+    old = urllib.request.Request(
+        f"{upstash_api.url}/v2/redis/change-plan/db-1",
+        data=json.dumps({"plan_name": "fixed_1gb", "auto_upgrade": False}).encode(),
+        method="POST",
+        headers={"Authorization": "Basic eDp5", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(old, timeout=5)
+    assert refused.value.code == 404
+    # and the Upstash CLI's body ({"plan": ...}) lacks the required plan_name
+    ours = upstash_plan.change_plan_request("a@b.c", "k", "db-1", "payg")
+    assert (ours.method, ours.path, ours.body) == (
+        "POST",
+        "/v2/redis/db-1/change-plan",
+        {"plan_name": "payg", "auto_upgrade": False},
+    )
+    cli_body = urllib.request.Request(
+        f"{upstash_api.url}{ours.path}",
+        data=json.dumps({"plan": "payg"}).encode(),
+        method=ours.method,
+        headers={**ours.headers, "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(cli_body, timeout=5)
+    assert bad.value.code == 400

@@ -126,3 +126,99 @@ RDS_VCPUS: dict[str, int] = {
     "db.r7g.2xlarge": 8,
 }  # fmt: skip
 RDS_PORT = 5432
+
+# PostgreSQL. New Supabase projects run the platform's default major version, and the create
+# body (`V1CreateProjectBody` in the Management API contract, additionalProperties: false)
+# has no field to ask for another: "Postgres 17 is what we currently default to on the
+# Supabase platform" (supabase.com/changelog/46080-self-hosted-supabase-upgrading-from-pg-15-
+# to-17-breaking-change, 2026). The stack's one major version is this unless the spec says.
+SUPABASE_POSTGRES_MAJOR = 17
+# Majors RDS for PostgreSQL creates instances of, each with its parameter group family
+# `postgres<N>` (docs.aws.amazon.com/AmazonRDS/latest/PostgreSQLReleaseNotes, "Supported
+# PostgreSQL major versions"; the spec allows 14 to 17).
+RDS_POSTGRES_MAJORS: tuple[int, ...] = (14, 15, 16, 17)
+
+# S3 storage classes and the `StorageType` dimension of the daily `BucketSizeBytes` metric
+# that counts their bytes (docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-dimensions.html,
+# "Amazon S3 CloudWatch daily storage metrics for buckets"). Each class counts only in its own
+# StorageType: an alarm on StandardStorage alone loses the bytes a lifecycle rule moves.
+S3_SIZE_STORAGE_TYPES: dict[str, str] = {
+    "STANDARD": "StandardStorage",
+    "STANDARD_IA": "StandardIAStorage",
+    "ONEZONE_IA": "OneZoneIAStorage",
+    "INTELLIGENT_TIERING": "IntelligentTieringFAStorage",
+    "GLACIER_IR": "GlacierInstantRetrievalStorage",
+    "GLACIER": "GlacierStorage",
+    "DEEP_ARCHIVE": "DeepArchiveStorage",
+}
+# The order lifecycle transitions go in ("the transition waterfall": S3 User Guide,
+# "Transitioning objects using Amazon S3 Lifecycle", supported transitions); a rule may only
+# move objects down it, on increasing days.
+S3_TRANSITION_ORDER: tuple[str, ...] = (
+    "STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER",
+    "DEEP_ARCHIVE",
+)  # fmt: skip
+# Classes an object must stay 30 days in STANDARD before, and 30 days in before the next
+# transition (same page, "Constraints and considerations for transitions").
+S3_IA_CLASSES: frozenset[str] = frozenset({"STANDARD_IA", "ONEZONE_IA"})
+
+# CloudWatch metrics the program alarms on: the dimension sets each is published with, and
+# for S3's daily storage metrics the StorageType values
+# (docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-dimensions.html;
+# docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.WhichShouldIMonitor.html,
+# "Dimensions for ElastiCache metrics": CacheClusterId, CacheNodeId).
+_S3_BYTES_STORAGE_TYPES: frozenset[str] = frozenset(
+    {
+        "StandardStorage", "IntelligentTieringFAStorage", "IntelligentTieringIAStorage",
+        "IntelligentTieringAAStorage", "IntelligentTieringAIAStorage",
+        "IntelligentTieringDAAStorage", "StandardIAStorage", "StandardIASizeOverhead",
+        "StandardIAObjectOverhead", "OneZoneIAStorage", "OneZoneIASizeOverhead",
+        "ReducedRedundancyStorage", "GlacierInstantRetrievalSizeOverhead",
+        "GlacierInstantRetrievalStorage", "GlacierStorage", "GlacierStagingStorage",
+        "GlacierObjectOverhead", "GlacierS3ObjectOverhead", "DeepArchiveStorage",
+        "DeepArchiveObjectOverhead", "DeepArchiveS3ObjectOverhead", "DeepArchiveStagingStorage",
+    }
+)  # fmt: skip
+_CACHE_NODE_DIMENSIONS: frozenset[frozenset[str]] = frozenset(
+    {frozenset({"CacheClusterId"}), frozenset({"CacheClusterId", "CacheNodeId"})}
+)
+CLOUDWATCH_DIMENSIONS: dict[tuple[str, str], dict] = {
+    ("AWS/S3", "BucketSizeBytes"): {
+        "sets": frozenset({frozenset({"BucketName", "StorageType"})}),
+        "StorageType": _S3_BYTES_STORAGE_TYPES,
+    },
+    ("AWS/S3", "NumberOfObjects"): {
+        "sets": frozenset({frozenset({"BucketName", "StorageType"})}),
+        "StorageType": frozenset({"AllStorageTypes"}),
+    },
+    ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage"): {"sets": _CACHE_NODE_DIMENSIONS},
+    ("AWS/ElastiCache", "Evictions"): {"sets": _CACHE_NODE_DIMENSIONS},
+}
+
+# Upstash Developer API, `POST /v2/redis/{id}/change-plan`: the plan names its
+# ChangePlanRequest.plan_name accepts (upstash/docs devops/developer-api/openapi.yml at commit
+# ef0ce4387f723fa1d0bd49d29331a6ec61feb6df, 2026-08-21; `free` is the free tier).
+UPSTASH_PLAN_NAMES: tuple[str, ...] = (
+    "free", "payg", "fixed_250mb", "fixed_1gb", "fixed_5gb", "fixed_10gb", "fixed_50gb",
+    "fixed_100gb", "fixed_500gb",
+)  # fmt: skip
+
+# Sentry metric alerts (getsentry/sentry). Dataset values (src/sentry/snuba/dataset.py):
+# `transactions` and `generic_metrics` are refused for new alerts ("Creation of
+# transaction-based alerts is disabled, as we migrate to the span dataset. Create span-based
+# alerts (dataset: events_analytics_platform) with the is_transaction:true filter instead.":
+# src/sentry/incidents/metric_issue_detector.py, _validate_transaction_dataset_deprecation).
+SENTRY_DATASETS: tuple[str, ...] = ("events", "events_analytics_platform", "metrics")
+SENTRY_DEPRECATED_DATASETS: tuple[str, ...] = ("transactions", "generic_metrics")
+SENTRY_SPANS_DATASET = "events_analytics_platform"
+# src/sentry/snuba/snuba_query_validator.py: the span dataset takes one event type
+# (QUERY_TYPE_VALID_EVENT_TYPES, "Multiple event types not allowed"), and a time window of at
+# least 5 minutes ("Time window for this alert type must be at least 5 minutes").
+SENTRY_SPAN_EVENT_TYPE = "trace_item_span"
+SENTRY_SPAN_MIN_WINDOW_MINUTES = 5
+# Aggregates of the span dataset the program may use (src/sentry/search/eap/spans/
+# aggregates.py: percentiles and avg of span.duration, count(); formulas.py: failure_rate()).
+SENTRY_SPAN_AGGREGATES = (
+    r"(?:p50|p75|p90|p95|p99|p100|avg|max|min|sum)\(span\.duration\)"
+    r"|count\(\)|failure_rate\(\)|epm\(\)|eps\(\)"
+)

@@ -230,8 +230,10 @@ def up(
     Runs the offline plan and a real preview first: refuses (exit 6) to delete or replace a
     database, replica, bucket or cache without --allow-destroy, and a phase over budget
     without --allow-over-budget, and (with no flag to override it) a plan that wires the app
-    to a component it cannot reach: all known offline, refused before any credential is
-    needed. Production asks for confirmation on a terminal; in CI it needs --yes.
+    to a component it cannot reach, or that breaks a provider's own rule (exit 3): all known
+    offline, refused before any credential is needed. Production asks for confirmation on a
+    terminal; in CI it needs --yes. Once done, lists the alert e-mail subscriptions still
+    waiting for their address to confirm them.
     """
     from .. import engine, guards
     from ..render import progress
@@ -269,6 +271,11 @@ def up(
         )
     _out(f"up: stack {stack} — {progress.counts_line(report.counts)}\n")
     _out(progress.outputs_table(progress.outputs_values(report.outputs, show_secrets=False)))
+    topics = report.outputs.get("alert_topics")
+    if topics is not None and isinstance(topics.value, dict) and topics.value:
+        from ..observe.aws import pending_after_up
+
+        _err(progress.pending_text(*pending_after_up(resolved.stack.aws.profile, topics.value)))
 
 
 def promote(

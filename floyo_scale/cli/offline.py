@@ -29,11 +29,19 @@ def plan(
     Runs the same Pulumi program `up` runs, under Pulumi's mock engine: no credentials,
     no network. --stack alone plans that stack at its phase; --phase alone plans the phase
     on the dev stack; both plan the stack as if it were at that phase.
+
+    Checks the providers' own rules too (names, values, combinations their APIs refuse):
+    each one broken is listed with its resource, value and source, and `plan` exits 3 (1
+    when the program itself broke it).
     """
     from .. import render
     from ..report import plan_report
 
-    out(render.plan_output(plan_report(workspace(), phase, stack), format.value, max_chars))
+    report = plan_report(workspace(), phase, stack)
+    out(render.plan_output(report, format.value, max_chars))
+    refused = report.refused  # a value a provider refuses: listed above, then exit 3
+    if refused is not None:
+        raise refused.error()
 
 
 def diff(

@@ -240,8 +240,29 @@ def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
             "on RDS the program's parameter group sets rds.logical_replication=1; it takes "
             "effect after a reboot of the instance",
         )
-    version = dst.execute("SHOW server_version_num").fetchone()
-    return f"target reachable (PostgreSQL {int(version[0]) // 10000}), source ready"
+    major = check_majors(_major(src), _major(dst), source.label, target.label)
+    return f"target reachable (PostgreSQL {major}), source ready"
+
+
+def _major(conn) -> int:
+    row = conn.execute("SHOW server_version_num").fetchone()
+    return int(row[0]) // 10000
+
+
+def check_majors(source: int, target: int, source_label: str, target_label: str) -> int:
+    """The target's major version, refused when it is older than the source's: the schema is
+    copied with the source's pg_dump, whose output an older server rejects (pg_dump 17 writes
+    `SET transaction_timeout = 0`, a setting PostgreSQL 17 introduced), and it is loaded with
+    ON_ERROR_STOP. The stack has one major version (database.postgres_version, Supabase's
+    default: catalog/facts.py SUPABASE_POSTGRES_MAJOR)."""
+    if target < source:
+        raise UsageError(
+            f"{target_label} runs PostgreSQL {target}, older than {source_label}'s {source}: "
+            "the source's schema dump would not load there",
+            f"set database.postgres_version: {source} and run `floyo-scale up` to upgrade the "
+            "target first",
+        )
+    return target
 
 
 def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:

@@ -2,8 +2,9 @@
 command line, and the catalogue queries `db shards` and `db migrate` share.
 
 The programs come from `FLOYO_PG_BIN` (a folder) if set, else from PATH. Use a `pg_dump` at
-least as new as the newest server involved (Supabase runs PostgreSQL 15 or 17): Debian's
-`postgresql-client-17`, Homebrew's `libpq`, or the official installers.
+least as new as the newest server involved (Supabase creates PostgreSQL 17 projects; older
+ones may still run 15): Debian's `postgresql-client-17`, Homebrew's `libpq`, or the official
+installers.
 """
 
 from __future__ import annotations

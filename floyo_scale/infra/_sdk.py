@@ -119,7 +119,7 @@ AWS_LEAVES: dict[str, tuple[str, ...]] = {
         "bucket_server_side_encryption_configuration",
         "bucket_versioning",
     ),
-    "sns": ("topic", "topic_subscription"),  # Topic, TopicSubscription
+    "sns": ("topic", "topic_policy", "topic_subscription"),  # Topic, TopicPolicy, TopicSubscription
     "vpc": ("security_group_ingress_rule",),  # SecurityGroupIngressRule
 }
 

@@ -66,7 +66,7 @@ def build(
         from .cache import Cache  # ElastiCache and the VPC only when the phase has a cache
 
         cache = Cache(ctx, regions, phase.cache)
-    Monitoring(ctx, regions, storage.buckets, cache.groups if cache else {})
+    monitoring = Monitoring(ctx, regions, storage.buckets, cache.groups if cache else {})
 
     env: dict[str, pulumi.Input[str]] = {**app_settings(ctx), "AWS_REGION": regions.primary}
     # What the app is handed, and what each variable leads to: recorded in the Web
@@ -135,6 +135,9 @@ def build(
     if supabase is not None:
         pulumi.export("supabase_project_refs", [p.ref for p in supabase.projects])
     pulumi.export("buckets", storage.bucket_names)
+    # the alert topics (auto-named: only the state knows their ARNs), whose e-mail
+    # subscriptions `up` and `status` list until each address confirms
+    pulumi.export("alert_topics", {r: t.arn for r, t in monitoring.topics.items()})
     pulumi.export("limits", limits(stack.phase))
     pulumi.export("database_url", pulumi.Output.secret(database.pooler_urls[0]))
     # Each shard's direct connection, for `floyo-scale db` (DDL and long COPYs need a session,

@@ -13,15 +13,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 
+from ..catalog import facts
 from ._sdk import budgets, cloudwatch, sns
 from .common import Context
 from .regions import Regions
 
 GB = 1024**3
 SENTRY_ABOVE = 0  # threshold_type: alert when the metric is above the threshold
-SENTRY_WINDOW_MINUTES = 10.0  # each alert looks at the last ten minutes
+SENTRY_WINDOW_MINUTES = 10.0  # each alert looks at the last ten minutes (spans: 5 or more)
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -87,6 +90,7 @@ class Monitoring(pulumi.ComponentResource):
                 subscriber_sns_topic_arns=[self.topics[self.regions.primary].arn],
             )
 
+        self._budget_may_publish(self.regions.primary)
         budgets.Budget(
             "monthly",
             name=f"{self.ctx.prefix}-monthly",
@@ -99,9 +103,40 @@ class Monitoring(pulumi.ComponentResource):
             opts=self.regions.opts(self.regions.primary, self),
         )
 
+    def _budget_may_publish(self, region: str) -> None:
+        """The topic's access policy: AWS Budgets may publish to it, for this account's budgets
+        only ("Your budget must have permissions to send a notification to your topic": AWS
+        Budgets User Guide, "Creating an Amazon SNS topic for budget notifications", whose
+        policy this is, with its aws:SourceAccount and aws:SourceArn conditions against the
+        confused deputy). A topic policy replaces the default one, so the default statement
+        (the owner account's own use, CloudWatch alarms' publishing included) is kept."""
+        account = self.ctx.stack.stack.aws.account_id
+        topic = self.topics[region]
+        sns.TopicPolicy(
+            f"alerts-{region}-budgets",
+            arn=topic.arn,
+            policy=topic.arn.apply(lambda arn: json.dumps(_topic_policy(arn, account))),
+            opts=self.regions.opts(region, topic),
+        )
+
     def _sentry_alerts(self) -> None:
         """p95 latency and error rate, the seed's thresholds, as Sentry metric alerts on the
-        transactions dataset, each emailing the stack's team (pulumiverse-sentry)."""
+        span dataset, each emailing the stack's team (pulumiverse-sentry).
+
+        Sentry refuses new alerts on the `transactions` dataset: "Creation of transaction-based
+        alerts is disabled, as we migrate to the span dataset. Create span-based alerts
+        (dataset: events_analytics_platform) with the is_transaction:true filter instead."
+        (getsentry/sentry src/sentry/incidents/metric_issue_detector.py). The span dataset takes
+        one event type, `trace_item_span` (src/sentry/snuba/snuba_query_validator.py).
+
+        No `environment` field: Sentry looks its name up and refuses one that has not yet sent
+        an event ("Environment is not part of this organization":
+        src/sentry/api/serializers/rest_framework/environment.py), so a new stack's first `up`
+        would fail; None is accepted without the lookup. The environment filter goes in the
+        query (`environment:production`, a span attribute), which span alerts apply to each
+        event without a lookup (the validator skips SnQL validation on this dataset). Whether
+        Sentry accepts `failure_rate()` on spans cannot be checked offline: it is in the span
+        dataset's formulas (src/sentry/search/eap/spans/formulas.py)."""
         import pulumiverse_sentry as sentry  # only when the stack configures Sentry
 
         settings = self.ctx.stack.stack.sentry
@@ -121,7 +156,7 @@ class Monitoring(pulumi.ComponentResource):
         for name, aggregate, threshold, what in (
             (
                 "p95-latency",
-                "p95(transaction.duration)",
+                "p95(span.duration)",
                 float(alerts.p95_latency_ms),
                 f"p95 latency above {alerts.p95_latency_ms} ms",
             ),
@@ -137,11 +172,10 @@ class Monitoring(pulumi.ComponentResource):
                 name=f"{self.ctx.prefix}: {what}",
                 organization=settings.organization,
                 project=settings.project,
-                dataset="transactions",
-                event_types=["transaction"],
+                dataset=facts.SENTRY_SPANS_DATASET,
+                event_types=[facts.SENTRY_SPAN_EVENT_TYPE],
                 aggregate=aggregate,
-                query="",
-                environment=settings.environment,
+                query=sentry_query(settings.environment),
                 time_window=SENTRY_WINDOW_MINUTES,
                 threshold_type=SENTRY_ABOVE,
                 triggers=[
@@ -162,16 +196,39 @@ class Monitoring(pulumi.ComponentResource):
             )
 
     def _bucket_alarm(self, name: str, bucket) -> None:
+        """One alarm on the bucket's bytes in every storage class it holds: BucketSizeBytes is
+        published per StorageType, and each class counts only in its own (S3 User Guide,
+        "Amazon S3 CloudWatch daily storage metrics for buckets"), so the lifecycle rules'
+        transitions would take bytes out of an alarm on StandardStorage alone. Metric math
+        sums one query per class (SUM over the array adds the series point by point)."""
         usage = self.ctx.stack.phase.usage.storage_gb.high
         percent = self.ctx.stack.phase.alerts.database_size_percent
+        spec = self.ctx.stack.phase.storage.buckets[name]
+        storage_types = bucket_storage_types(spec)
+        metrics = [
+            cloudwatch.MetricAlarmMetricQueryArgs(
+                id=f"m{i}",
+                metric=cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace="AWS/S3",
+                    metric_name="BucketSizeBytes",
+                    dimensions={"BucketName": bucket.bucket, "StorageType": storage_type},
+                    period=86400,
+                    stat="Average",
+                ),
+                return_data=False,
+            )
+            for i, storage_type in enumerate(storage_types)
+        ]
+        total = cloudwatch.MetricAlarmMetricQueryArgs(
+            id="total",
+            expression=f"SUM([{', '.join(f'm{i}' for i in range(len(storage_types)))}])",
+            label=f"{name}: bytes in every storage class",
+            return_data=True,
+        )
         self._alarm(
             f"bucket-size-{name}",
             self.regions.primary,
-            namespace="AWS/S3",
-            metric_name="BucketSizeBytes",
-            dimensions={"BucketName": bucket.bucket, "StorageType": "StandardStorage"},
-            statistic="Average",
-            period=86400,
+            metric_queries=[*metrics, total],
             threshold=usage * GB * percent / 100,
             description=f"{name} holds more than {percent}% of the {usage:g} GB this phase expects",
         )
@@ -215,3 +272,52 @@ class Monitoring(pulumi.ComponentResource):
             opts=self.regions.opts(region, self),
             **metric,
         )
+
+
+def sentry_query(environment: str | None) -> str:
+    """The span alerts' filter: transactions only, and the stack's environment when it names
+    one (in the query, so Sentry need not have seen it yet)."""
+    return "is_transaction:true" + (f" environment:{environment}" if environment else "")
+
+
+def bucket_storage_types(spec) -> list[str]:
+    """The StorageType of each class the bucket's objects can be in: STANDARD, then each
+    class its lifecycle rules move them to (catalog/facts.py S3_SIZE_STORAGE_TYPES)."""
+    classes = ["STANDARD"] + [t.storage_class for rule in spec.lifecycle for t in rule.transitions]
+    return list(dict.fromkeys(facts.S3_SIZE_STORAGE_TYPES[c] for c in classes))
+
+
+def _topic_policy(arn: str, account: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnerAccount",  # the default policy SNS gives a new topic
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": [
+                    "SNS:GetTopicAttributes",
+                    "SNS:SetTopicAttributes",
+                    "SNS:AddPermission",
+                    "SNS:RemovePermission",
+                    "SNS:DeleteTopic",
+                    "SNS:Subscribe",
+                    "SNS:ListSubscriptionsByTopic",
+                    "SNS:Publish",
+                ],
+                "Resource": arn,
+                "Condition": {"StringEquals": {"AWS:SourceOwner": account}},
+            },
+            {
+                "Sid": "AWSBudgetsSNSPublishingPermissions",
+                "Effect": "Allow",
+                "Principal": {"Service": "budgets.amazonaws.com"},
+                "Action": "SNS:Publish",
+                "Resource": arn,
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account}:*"},
+                },
+            },
+        ],
+    }

@@ -60,6 +60,9 @@ class RdsDatabase(pulumi.ComponentResource):
         self.ctx, self.regions, self.spec = ctx, regions, spec
         self.version = db.postgres_version
         self.networks: dict[str, tuple[aws.rds.SubnetGroup, ec2.SecurityGroup, list]] = {}
+        # per region, with access public_tls: the internet gateway and its route, which every
+        # public instance there waits for (and outlives on destroy)
+        self.gateways: dict[str, list[pulumi.Resource]] = {}
         self._passwords: dict[int, random.RandomPassword] = {}
         primary = regions.primary
         self.parameters = self._parameter_group(primary)
@@ -119,13 +122,14 @@ class RdsDatabase(pulumi.ComponentResource):
             gateway = aws.ec2.InternetGateway(
                 f"db-{region}", vpc_id=vpc.id, tags=self.ctx.tags("database"), opts=under
             )
-            aws.ec2.Route(
+            route = aws.ec2.Route(
                 f"db-{region}-internet",
                 route_table_id=vpc.main_route_table_id,
                 destination_cidr_block="0.0.0.0/0",
                 gateway_id=gateway.id,
                 opts=under,
             )
+            self.gateways[region] = [gateway, route]
         group = aws.rds.SubnetGroup(
             f"db-{region}",
             name=f"{self.ctx.prefix}-db-{region}",
@@ -171,6 +175,15 @@ class RdsDatabase(pulumi.ComponentResource):
         )
         self.networks[region] = (group, security_group, subnets)
         return self.networks[region]
+
+    def _public_network(self, region: str) -> list[pulumi.Resource]:
+        """What a publicly accessible instance in `region` must wait for: RDS refuses one in
+        a VPC with no internet gateway attached (InvalidVPCNetworkStateFault, "Working with a
+        DB instance in a VPC", docs.aws.amazon.com/AmazonRDS/latest/UserGuide/
+        USER_VPC.WorkingWithRDSInstanceinaVPC.html), and nothing in the instance's inputs
+        leads to the gateway or the route, so Pulumi would create them side by side and
+        delete the gateway first. Empty when the database is not public."""
+        return list(self.gateways.get(region, []))
 
     def _parameter_group(self, region: str) -> aws.rds.ParameterGroup:
         return aws.rds.ParameterGroup(
@@ -229,7 +242,11 @@ class RdsDatabase(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             apply_immediately=False,  # class changes wait for the maintenance window
             tags=ctx.tags("database"),
-            opts=ctx.stateful(provider=self.regions.providers[region], parent=self),
+            opts=ctx.stateful(
+                provider=self.regions.providers[region],
+                parent=self,
+                depends_on=self._public_network(region),
+            ),
         )
         self._passwords[index] = self_password
         return index, instance
@@ -274,7 +291,11 @@ class RdsDatabase(pulumi.ComponentResource):
                     skip_final_snapshot=True,  # a replica's data is its primary's
                     apply_immediately=False,
                     tags=self.ctx.tags("database"),
-                    opts=self.ctx.stateful(provider=self.regions.providers[region], parent=primary),
+                    opts=self.ctx.stateful(
+                        provider=self.regions.providers[region],
+                        parent=primary,
+                        depends_on=self._public_network(region),
+                    ),
                 )
             )
         return made

@@ -11,29 +11,88 @@ from CloudWatch (`GetMetricData`), spend from Cost Explorer (`GetCostAndUsage`,
   (infra/monitoring.py).
 - Cost Explorer: `UnblendedCost` month to date, and the forecast to the end of the month.
   Cost Explorer lives in us-east-1.
+- SNS `ListSubscriptionsByTopic` on each alert topic (the `alert_topics` output): the e-mail
+  subscriptions still waiting for their address to confirm them (`SubscriptionArn`
+  "PendingConfirmation"): until then they receive nothing, and `destroy` cannot delete them.
 
 Credentials are boto3's own chain (environment, profile, OIDC web identity in CI).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from ..catalog import facts
 from ..spec import ResolvedStack
 from .thresholds import Kind, Reading
 from .window import Window
 
 GB = 1e9
-STORAGE_TYPES: tuple[str, ...] = (
-    "StandardStorage",
-    "StandardIAStorage",
-    "OneZoneIAStorage",
-    "IntelligentTieringFAStorage",
-    "GlacierInstantRetrievalStorage",
-    "GlacierStorage",
-    "DeepArchiveStorage",
-)
+# one query per storage class an object can be in (the bucket alarms sum the same ones)
+STORAGE_TYPES: tuple[str, ...] = tuple(facts.S3_SIZE_STORAGE_TYPES.values())
+
+
+# SNS API Reference, ListSubscriptionsByTopic / Subscription: a subscription its endpoint has
+# not confirmed yet has the SubscriptionArn "PendingConfirmation" instead of an ARN.
+PENDING = "PendingConfirmation"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An alert subscription nobody has confirmed yet."""
+
+    region: str
+    protocol: str
+    endpoint: str  # an e-mail address of the spec's notifications.emails
+
+
+def pending_subscriptions(sns: Callable[[str], Any], topics: Mapping[str, str]) -> list[Pending]:
+    """Every subscription of `topics` (region -> topic ARN) still pending confirmation, read
+    with ListSubscriptionsByTopic (paginated; `sns(region)` gives that region's client)."""
+    found = []
+    for region, arn in sorted(topics.items()):
+        pages = sns(region).get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
+        for page in pages:
+            for sub in page.get("Subscriptions", []):
+                if sub.get("SubscriptionArn") == PENDING:
+                    found.append(
+                        Pending(region, str(sub.get("Protocol")), str(sub.get("Endpoint")))
+                    )
+    return found
+
+
+def pending_reading(pending: list[Pending]) -> Reading:
+    """What `status` shows: how many wait, and who (each address confirms once per region)."""
+    who = ", ".join(f"{p.endpoint} ({p.region})" for p in pending)
+    return Reading(
+        "aws",
+        "aws.pending_subscriptions",
+        "alert e-mails awaiting confirmation",
+        float(len(pending)),
+        "count",
+        window="now",
+        endpoint="SNS ListSubscriptionsByTopic",
+        note=f"each address must click the link AWS sent it: {who}" if pending else "",
+    )
+
+
+def pending_after_up(
+    profile: str | None, topics: Mapping[str, str], timeout: float = 10.0
+) -> tuple[list[Pending], str | None]:
+    """What `up` lists once it is done: the pending subscriptions, or why they could not be
+    read (a note, never a failure: the stack is built)."""
+    try:
+        import boto3
+
+        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+        config = client_config(timeout)
+        clients = {r: session.client("sns", region_name=r, config=config) for r in topics}
+        return pending_subscriptions(clients.__getitem__, topics), None
+    except Exception as exc:  # no credentials, no network, a refused call
+        return [], f"the alert subscriptions could not be read ({type(exc).__name__})"
 
 
 def client_config(timeout: float) -> Any:

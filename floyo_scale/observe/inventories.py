@@ -61,7 +61,10 @@ def load(data: dict[str, Any]) -> Inventory:
     return Inventory(
         str(data["phase"]),
         str(data["stack"]),
-        tuple(Resource(**r) for r in data["resources"]),
+        tuple(
+            Resource(**{**r, "depends_on": tuple(r.get("depends_on") or ())})
+            for r in data["resources"]
+        ),
         digest_key=data.get("digest_key"),
     )
 

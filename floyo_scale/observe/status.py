@@ -284,6 +284,7 @@ def _aws_source(stack, targets, env, window, timeout) -> Source:
     region = stack.phase.regions.primary
     buckets = dict(targets.buckets)
     clusters = dict(targets.cache_clusters)
+    topics = dict(targets.alert_topics)
 
     def read(deadline: float) -> list[Reading]:
         # boto3 is imported here, in the source's thread, while the others wait on I/O
@@ -319,6 +320,13 @@ def _aws_source(stack, targets, env, window, timeout) -> Source:
             )
         ce = base.client("ce", region_name="us-east-1", config=config)
         calls["spend"] = partial(aws.read_spend, ce, window)
+        if topics:
+            sns_clients = {r: base.client("sns", region_name=r, config=config) for r in topics}
+
+            def pending() -> list[Reading]:
+                return [aws.pending_reading(aws.pending_subscriptions(sns_clients.get, topics))]
+
+            calls["pending"] = pending
         answers = gather(calls, deadline, what="aws")
         readings: list[Reading] = [
             r for key, found in answers.items() if key != "spend" for r in found

@@ -33,6 +33,9 @@ class Targets:
     buckets: Mapping[str, str] = field(default_factory=dict)  # spec name -> bucket name
     cache_clusters: Mapping[str, str] = field(default_factory=dict)  # region -> node id
     upstash_database: str | None = None  # the database's name
+    # region -> ARN of the alert topic (the `alert_topics` output: auto-named, so only the
+    # state knows it); their e-mail subscriptions wait for confirmation
+    alert_topics: Mapping[str, str] = field(default_factory=dict)
     origin: str = "spec"  # "state" when the outputs supplied them
     notes: tuple[str, ...] = ()
 
@@ -73,6 +76,7 @@ def merge_outputs(base: Targets, outputs: Mapping[str, Any]) -> Targets:
     refs = outputs.get("supabase_project_refs")
     project = outputs.get("vercel_project_id")
     buckets = outputs.get("buckets")
+    topics = outputs.get("alert_topics")
     return replace(
         base,
         supabase_refs=tuple(str(r) for r in refs) if isinstance(refs, list) else base.supabase_refs,
@@ -82,6 +86,9 @@ def merge_outputs(base: Targets, outputs: Mapping[str, Any]) -> Targets:
         buckets={str(k): str(v) for k, v in buckets.items()}
         if isinstance(buckets, dict)
         else base.buckets,
+        alert_topics={str(k): str(v) for k, v in topics.items()}
+        if isinstance(topics, dict)
+        else base.alert_topics,
         origin="state",
         notes=(),
     )

@@ -87,6 +87,7 @@ STATELESS_TYPES = frozenset(
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         "aws:sns/topic:Topic",
         "aws:sns/topicSubscription:TopicSubscription",
+        "aws:sns/topicPolicy:TopicPolicy",
         "aws:budgets/budget:Budget",
         "sentry:index/sentryMetricAlert:SentryMetricAlert",
     }
@@ -128,6 +129,9 @@ class Resource:
     custom: bool = True  # False for ComponentResources
     # input path ("value", "apiToken", "settings.token") -> keyed digest of the secret there
     secrets: dict[str, str] = field(default_factory=dict)
+    # "type::name" of each resource named in the `depends_on` option (not those its
+    # inputs lead to): what Pulumi creates before this one and deletes after it
+    depends_on: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -182,6 +182,7 @@ def plan_json(inventory: Inventory) -> dict[str, Any]:
                 "protect": r.protect,
                 "retain_on_delete": r.retain_on_delete,
                 "secret_digests": r.secrets,
+                **({"depends_on": list(r.depends_on)} if r.depends_on else {}),
             }
             for r in inventory.custom_resources()
         ],
@@ -229,6 +230,7 @@ def inventory_from_json(data: Any) -> Inventory:
             protect=bool(r.get("protect")),
             retain_on_delete=bool(r.get("retain_on_delete")),
             secrets=dict(r.get("secret_digests") or {}),
+            depends_on=tuple(str(k) for k in r.get("depends_on") or ()),
         )
         for r in data["resources"]
     )

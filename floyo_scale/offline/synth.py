@@ -260,6 +260,17 @@ def _make_monitor_class():
                         "protect": bool(request.protect),
                         "retain_on_delete": bool(request.retainOnDelete),
                         "inputs": json_format.MessageToDict(request.object),
+                        # the resource option `depends_on`: every dependency the request
+                        # names that no input carries (Pulumi sends both in one list)
+                        "depends_on": sorted(
+                            set(request.dependencies)
+                            - {
+                                urn
+                                for deps in request.propertyDependencies.values()
+                                for urn in deps.urns
+                            }
+                            - {request.parent}
+                        ),
                     }
                 )
             return response
@@ -389,6 +400,9 @@ def _to_resources(records: list[dict[str, Any]]) -> tuple[Resource, ...]:
                 retain_on_delete=r["retain_on_delete"],
                 custom=r["custom"],
                 secrets=digests,
+                depends_on=tuple(
+                    sorted(k for k in (_key(by_urn.get(u)) for u in r["depends_on"]) if k)
+                ),
             )
         )
     return tuple(sorted(resources, key=lambda r: (r.component, r.type, r.name)))

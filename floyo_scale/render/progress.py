@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -352,4 +352,20 @@ def outputs_table(values: Mapping[str, Any]) -> str:
         f"{k:<{width}}  {v if isinstance(v, str) else json.dumps(v, sort_keys=True)}"
         for k, v in values.items()
     ]
+    return "\n".join(lines) + "\n"
+
+
+def pending_text(pending: Sequence[Any], problem: str | None) -> str:
+    """After `up`: the alert e-mails that receive nothing until their address confirms the
+    subscription (observe.aws.Pending), or why that could not be read."""
+    if problem:
+        return f"note: {problem}; `floyo-scale status` lists them later\n"
+    if not pending:
+        return ""
+    lines = [
+        f"waiting for confirmation: {len(pending)} alert subscription"
+        f"{'s' if len(pending) != 1 else ''} receive nothing until each address clicks the "
+        "link AWS sent it (once per region); `destroy` cannot delete an unconfirmed one:"
+    ]
+    lines += [f"  - {p.endpoint} ({p.protocol}, {p.region})" for p in pending]
     return "\n".join(lines) + "\n"

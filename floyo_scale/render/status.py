@@ -91,6 +91,12 @@ def status_table(report: StatusReport, width: int | None = None) -> str:
             r.window,
         )
     out = table_text(table, width)
+    # who must still confirm an alert subscription (observe.aws.pending_reading)
+    out += "".join(
+        f"{r.label}: {r.note}\n"
+        for r in report.readings
+        if r.key == "aws.pending_subscriptions" and r.note
+    )
     out += _sources_text(report)
     out += "".join(f"spend: {n}\n" for n in report.spend_notes)
     out += _recommendation_text(report)

@@ -195,13 +195,14 @@ def plan_stack(revision: Revision, stack: str, env: Mapping[str, str]) -> BasePl
         )
     except subprocess.TimeoutExpired:
         return BasePlan(stack, None, f"planning took longer than {PLAN_TIMEOUT:g} s")
+    # a plan that breaks a provider rule is printed, then exits 3 (or 1): still a plan
+    try:
+        data = json.loads(result.stdout) if result.stdout.strip() else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("resources"), list):
+        return BasePlan(stack, data)
     if result.returncode == 0:
-        try:
-            data = json.loads(result.stdout)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("resources"), list):
-            return BasePlan(stack, data)
         return BasePlan(stack, None, "its plan did not print a plan as JSON")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     why = "; ".join(line.strip() for line in lines[-3:]) or "no message"

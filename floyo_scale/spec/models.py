@@ -263,7 +263,14 @@ class Database(Model):
     disk_gb: int = Field(
         ge=8, le=60_000, description="every project starts with 8 GB; disks only grow"
     )
-    postgres_version: int = Field(default=15, ge=14, le=17)
+    postgres_version: int = Field(
+        default=facts.SUPABASE_POSTGRES_MAJOR,
+        ge=min(facts.RDS_POSTGRES_MAJORS),
+        le=max(facts.RDS_POSTGRES_MAJORS),
+        description="the stack's one PostgreSQL major version: the RDS engine, its parameter "
+        "family and the client tools `db` runs; while a Supabase project exists it must be "
+        "the version Supabase creates (17), which its API offers no way to choose",
+    )
     pooler: Pooler = Pooler()
     pitr_days: Literal[0, 7, 14, 28] = 0
     read_replicas: list[ReadReplica] = []
@@ -459,7 +466,9 @@ class SentryStack(Model):
     auth_token: SentryToken = "${env:SENTRY_AUTH_TOKEN}"
     notify_team: Slug = Field(description="slug of the Sentry team the alerts email")
     environment: str | None = Field(
-        default=None, description="the Sentry environment the alerts watch (default: all)"
+        default=None,
+        description="the Sentry environment the alerts watch (default: all); a filter in "
+        "the alerts' query, so Sentry need not have seen it before the first `up`",
     )
 
 

@@ -46,6 +46,20 @@ def _rds(phase: Phase) -> Iterator[Finding]:
             f"active is {db.active} but only {db.provider} exists",
             "remove database.active, or set keep_supabase: true during a migration",
         )
+    supabase = db.provider == "supabase" or db.keep_supabase
+    if supabase and db.postgres_version != facts.SUPABASE_POSTGRES_MAJOR:
+        # The Supabase create body has no version field (V1CreateProjectBody,
+        # additionalProperties: false) and Supabase creates its default major; pg_dump of that
+        # major writes SQL an older server refuses (`SET transaction_timeout`, new in 17), and
+        # `db migrate` loads the schema with ON_ERROR_STOP. One major for the whole stack.
+        yield (
+            ("database", "postgres_version"),
+            f"postgres_version is {db.postgres_version}, but Supabase creates PostgreSQL "
+            f"{facts.SUPABASE_POSTGRES_MAJOR} projects (its API has no version to choose), "
+            "so the RDS target, its parameter family and the `db` tools would disagree with "
+            "the database they copy from",
+            f"set database.postgres_version: {facts.SUPABASE_POSTGRES_MAJOR} (or remove it)",
+        )
     if db.rds is None:
         return
     rds = db.rds

@@ -135,6 +135,11 @@ RULES: dict[str, Rule] = {
         "publishes", "aws.sns.publish_million", "alert publishes stay within the 1M free tier"
     ),
     "aws:sns/topicSubscription:TopicSubscription": _sns_subscription,
+    "aws:sns/topicPolicy:TopicPolicy": _free(
+        "access policy",
+        "a topic's access policy carries no charge",
+        "https://aws.amazon.com/sns/pricing/",
+    ),
     # AWS: dedicated PostgreSQL (database.provider: rds)
     **RDS_RULES,
 }

@@ -265,19 +265,34 @@ def _alarm(resource: Resource, ctx: _Context) -> Iterable[Result]:
     if entry is None:
         yield _Unpriced("no standard alarm price in the catalog")
         return
+    # billed per metric an alarm reads ("$0.10 per alarm metric": a metric math alarm pays for
+    # each metric in its expression; aws.amazon.com/cloudwatch/pricing/), the free tier too
     free = int(entry.extra.get("free_tier", 0))
     standard = [a for a in ctx.alarms if int(a.inputs.get("period") or 60) >= 60]
-    index = next((i for i, a in enumerate(standard) if a.key == resource.key), len(standard))
-    within = index < free
-    yield ctx.line(
-        resource,
-        "alarm",
-        entry.price or 0.0,
-        0 if within else 1,
-        entry.unit,
-        entry,
-        detail=f"within the free tier ({free} alarms)" if within else "beyond the free tier",
+    before = 0
+    for alarm in standard:
+        if alarm.key == resource.key:
+            break
+        before += alarm_metrics(alarm)
+    count = alarm_metrics(resource)
+    billed = max(0, before + count - free) if count else 0
+    billed = min(billed, count)
+    detail = (
+        f"within the free tier ({free} alarm metrics)"
+        if billed == 0
+        else "beyond the free tier"
+        if billed == count
+        else f"{count - billed} of its {count} metrics within the free tier ({free})"
     )
+    if count > 1:
+        detail = f"{count} metrics summed; {detail}"
+    yield ctx.line(resource, "alarm", entry.price or 0.0, billed, entry.unit, entry, detail=detail)
+
+
+def alarm_metrics(alarm: Resource) -> int:
+    """How many metrics an alarm reads: its own, or each metric of its metric math."""
+    queries = alarm.inputs.get("metricQueries") or []
+    return sum(1 for q in queries if isinstance(q, dict) and q.get("metric")) or 1
 
 
 def _sns_subscription(resource: Resource, ctx: _Context) -> Iterable[Result]:
