@@ -51,7 +51,19 @@ AwsRegion = Annotated[str, _one_of(facts.AWS_REGIONS, "AWS region")]
 VercelRegion = Annotated[str, _one_of(tuple(facts.VERCEL_REGIONS), "Vercel region")]
 ComputeSize = Annotated[str, _one_of(facts.COMPUTE_SIZES, "compute size")]
 NodeType = Annotated[str, _one_of(facts.CACHE_NODE_TYPES, "cache node type")]
-Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+# The one pattern of a name: stacks, phases, projects, buckets. No path separator, dot,
+# backtick, space or line break, so a name is safe in a path, a command line, Markdown.
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,40}$"
+NAME_HINT = "a name is lowercase letters, digits and '-', starting with a letter, at most 41 long"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+_NAME = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$"))
+
+
+def is_name(value: object) -> bool:
+    """Whether `value` is a name (the whole of it: a final line break is not allowed)."""
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
 def _secret_ref(example: str) -> AfterValidator:
