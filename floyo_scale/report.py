@@ -17,7 +17,14 @@ from .errors import UsageError
 from .guards import Finding, losses_from_diff
 from .offline.inventory import Inventory
 from .offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
-from .policy import budget_warning, diff_warnings, reachability_warnings, refusals, unreachable
+from .policy import (
+    budget_warning,
+    diff_warnings,
+    exposure_warnings,
+    reachability_warnings,
+    refusals,
+    unreachable,
+)
 from .spec import Workspace, load_stack
 
 
@@ -28,9 +35,14 @@ class PlanReport:
 
     @property
     def warnings(self) -> list[str]:
-        """What the plan builds but should say about: the budget, what the app cannot reach."""
+        """What the plan builds but should say about: the budget, what the app cannot reach,
+        what is open to the whole internet."""
         budget = budget_warning(self.cost)
-        return [*([budget] if budget else []), *reachability_warnings(self.inventory)]
+        return [
+            *([budget] if budget else []),
+            *reachability_warnings(self.inventory),
+            *exposure_warnings(self.inventory),
+        ]
 
     def to_json(self) -> dict[str, Any]:
         """`plan --format json`: the documented plan, the estimate under "cost", and the

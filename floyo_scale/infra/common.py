@@ -24,6 +24,9 @@ class Context:
     # The AWS Budget's limit: the AWS share of the estimate (high), computed before the
     # program runs (cost.aws_budget); None: no AWS Budget is registered.
     aws_budget_usd: float | None = None
+    # The permissions boundary of every IAM role the program creates (its ARN: the stack's
+    # aws.permissions_boundary, or the policy infra/access.py creates first)
+    boundary: pulumi.Input[str] | None = None
 
     @property
     def prefix(self) -> str:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 
 from ..spec import ResolvedStack
-from .access import AppAccess
+from .access import AppAccess, permissions_boundary
 from .common import Context
 from .database import Database
 from .monitoring import Monitoring
 from .regions import Regions
 from .storage import Storage
-from .web import ROLE_ENV, TARGETS, Web, app_settings, limits
+from .web import ROLE_ENV, Web, app_settings, limits
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -45,6 +46,8 @@ def build(
     ctx = Context(stack, secrets, aws_budget_usd)
     phase = stack.phase
     regions = Regions(ctx)
+    # before any role: the boundary every role the program creates is bounded by
+    ctx = dataclasses.replace(ctx, boundary=permissions_boundary(ctx, regions))
     storage = Storage(ctx, regions)
     db = phase.database
     # Supabase while it is the provider, and during a migration to RDS (the source and the
@@ -85,13 +88,7 @@ def build(
             for part in phase.database.partitioning.values()
             if part.archive_bucket is not None
         }
-        access = AppAccess(
-            ctx,
-            regions,
-            storage.bucket_names,
-            read_only=archives,
-            environments=TARGETS,
-        )
+        access = AppAccess(ctx, regions, storage.bucket_names, read_only=archives)
         env[ROLE_ENV] = access.role_arn
     targets = database.wire_targets
     wires.append({"variable": "DATABASE_URL", "target": targets[0]})

@@ -32,6 +32,7 @@ import pulumi_random as random
 from ..catalog import facts
 from ..sharding import ALGORITHM
 from ._sdk import ec2
+from .access import service_trust
 from .common import Context
 from .regions import Regions
 
@@ -305,17 +306,9 @@ class RdsDatabase(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-proxy",
             assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "rds.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
+                service_trust("rds.amazonaws.com", self.ctx.stack.stack.aws.account_id)
             ),
+            permissions_boundary=self.ctx.boundary,
             tags=self.ctx.tags("database"),
             opts=opts,
         )

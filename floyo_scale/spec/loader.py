@@ -18,7 +18,13 @@ from ..errors import Location, SpecError, SpecIssue, UsageError
 from .merge import merge
 from .messages import data_path, issue_from_error, locate, shown
 from .models import NAME_HINT, Phase, Stack, is_name
-from .rules import check_phase, check_stack, check_stack_settings, check_user_ranges
+from .rules import (
+    check_phase,
+    check_stack,
+    check_stack_settings,
+    check_user_ranges,
+    vercel_environments,
+)
 from .yamlload import (
     Document,
     KeyPath,
@@ -118,6 +124,11 @@ class ResolvedStack:
     data: dict[str, Any]  # the merged phase data, for `show`
     provenance: Provenance
     stack_provenance: Provenance
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        """The Vercel environments its variables and AWS role serve (spec/rules.py)."""
+        return vercel_environments(self.stack, self.name)
 
 
 class Resolver:
@@ -247,7 +258,7 @@ class Resolver:
         fallback = Location(display_path(path), 1, 1)
         stack, _ = self._validate(Stack, doc.data, doc.provenance, path)
         if stack is not None:
-            for key, message, hint in check_stack_settings(stack):
+            for key, message, hint in check_stack_settings(stack, name):
                 where = locate(key, doc.provenance, fallback)
                 self.issues.append(SpecIssue(where, dotted(key), message, hint))
         # the overrides are checked even when other settings are wrong (every problem, one run)

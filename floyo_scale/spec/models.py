@@ -419,12 +419,34 @@ class GitRepository(Model):
     production_branch: str = "main"
 
 
+# Vercel's environments (https://vercel.com/docs/deployments/environments): a variable is
+# set for some of them (`targets`), and an OIDC token names the one its deployment runs in
+# (`sub`: owner:<team>:project:<project>:environment:<environment>).
+# `development` is left out: Vercel keeps sensitive variables from it, and a laptop's
+# `vercel env pull` is no place for a stack's credentials.
+VercelEnvironment = Literal["production", "preview"]
+PRODUCTION_STACK = "production"
+
+
 class VercelStack(Model):
     team: str = Field(description="Vercel team slug or id")
     project_name: Name
     git_repository: GitRepository
     domains: list[Domain] = Field(default=[], description="bare hostnames, each once")
     api_token: VercelToken = "${env:VERCEL_API_TOKEN}"
+    environments: list[VercelEnvironment] | None = Field(
+        default=None,
+        min_length=1,
+        description="the Vercel environments this stack's variables and its AWS role serve "
+        "(default: [production] for the production stack, [production, preview] for the "
+        "others); the production stack serves production only",
+    )
+    previews_of: Name | None = Field(
+        default=None,
+        description="another Vercel project (production's) whose preview deployments get "
+        "this stack's variables and AWS role, never their own stack's (e.g. staging: "
+        "previews_of: floyo); unset: that project's previews get no variables from here",
+    )
 
 
 class SupabaseStack(Model):
@@ -462,6 +484,13 @@ class PostHogStack(Model):
 class AwsStack(Model):
     account_id: str = Field(pattern=r"^\d{12}$")
     profile: str | None = None
+    permissions_boundary: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:policy/[A-Za-z0-9+=,.@_/-]{1,200}$",
+        description="the managed policy every IAM role the program creates is bounded by "
+        "(its ARN); default: one the program creates first, allowing only this stack's "
+        "buckets and secrets (infra/access.py)",
+    )
 
 
 class Notifications(Model):
