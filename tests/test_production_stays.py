@@ -210,3 +210,56 @@ def test_exposure_warnings_read_every_kind_of_ingress() -> None:
     found = exposure_warnings(inv)
     assert len(found) == 2
     assert "v6 admits ::/0" in found[0] and "rule admits 0.0.0.0/0" in found[1]
+
+
+# -- the app's database role ------------------------------------------------------------------
+
+
+def test_the_app_connects_as_its_own_login_role() -> None:
+    """DATABASE_URL names floyo_app_a with the generated password, never `postgres`: its
+    secret digest is that of the pooler URL with the app's user (the mock engine's values)."""
+    from floyo_scale.infra.common import as_app
+    from floyo_scale.offline.digest import digest
+
+    inv = synthesize(load_stack(Workspace(REPO), "production"))
+    variables = {r.inputs["key"]: r for r in inv.of_type(ENV_VAR)}
+    pooler = "postgresql://postgres.ref-primary:mock-password@pooler:6543/postgres"
+    app_url = as_app(pooler, "floyo_app_a", "mock-password")
+    assert app_url == "postgresql://floyo_app_a.ref-primary:mock-password@pooler:6543/postgres"
+    assert variables["DATABASE_URL"].secrets["value"] == digest(app_url)
+    assert variables["DATABASE_URL"].secrets["value"] != digest(pooler)
+    (password,) = [
+        r
+        for r in inv.of_type("random:index/randomPassword:RandomPassword")
+        if r.name == "app-database-password"
+    ]
+    assert password.inputs["keepers"] == {"generation": "1"}
+
+
+def test_a_rotation_is_a_new_password_for_the_other_login_role(tmp_path: Path) -> None:
+    from floyo_scale.offline.plan import diff_inventories
+
+    before = synthesize(load_stack(Workspace(REPO), "production"))
+    ws = _stack(tmp_path, "production", {})
+    path = ws.root / "stacks" / "production.yaml"
+    path.write_text(path.read_text() + "app_password_generation: 2\n")
+    after = synthesize(load_stack(ws, "production"))
+    changed = {(c.resource.name, c.kind) for c in diff_inventories(before, after).changes}
+    assert ("app-database-password", "replace") in changed or (
+        "app-database-password",
+        "update",
+    ) in changed
+    variables = {r.inputs["key"]: r for r in after.of_type(ENV_VAR)}
+    old = {r.inputs["key"]: r for r in before.of_type(ENV_VAR)}
+    assert variables["DATABASE_URL"].secrets != old["DATABASE_URL"].secrets  # floyo_app_b now
+
+
+def test_as_app_keeps_everything_but_the_user_and_password() -> None:
+    from floyo_scale.infra.common import as_app
+
+    urls = "postgresql://floyo:x@a:5432/postgres?sslmode=require,postgresql://floyo:x@b/postgres"
+    assert as_app(urls, "floyo_app_b", "p/w@") == (
+        "postgresql://floyo_app_b:p%2Fw%40@a:5432/postgres?sslmode=require,"
+        "postgresql://floyo_app_b:p%2Fw%40@b/postgres"
+    )
+    assert as_app("", "floyo_app_a", "x") == ""

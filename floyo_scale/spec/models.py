@@ -520,6 +520,13 @@ class Stack(Model):
     secrets_provider: str | None = Field(
         default=None, description="Pulumi secrets provider URL (awskms://...); default passphrase"
     )
+    app_password_generation: int = Field(
+        default=1,
+        ge=1,
+        description="the generation of the app's database password: raise it by one to rotate "
+        "(the app's login role alternates between floyo_app_a and floyo_app_b; then run "
+        "`floyo-scale db app-role`, docs/db.md)",
+    )
     overrides: dict[str, Any] = Field(default={}, description="any phase value, merged last")
 
 
