@@ -10,6 +10,7 @@ And names are names: stack and phase names match one pattern wherever they are r
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -265,3 +266,26 @@ def test_the_cli_exits_3_on_a_phase_reference_outside_phases(cli, workspace: Pat
     assert result.code == 3
     assert "'../../x' is not a phase name" in result.err
     assert "hint:" in result.err
+
+
+def test_plan_markdown_and_graph_of_a_stack_with_hostile_emails(cli, workspace: Path) -> None:
+    """Through the program: resource names derived from emails (an SNS subscription per
+    email) render inert in `plan --format markdown` and `graph`."""
+    path = workspace / "stacks" / "dev.yaml"
+    emails = [
+        "![x](https://evil.example/p.png)@evil.example",
+        "cc_*ops*_[team](javascript:x)@evil.example",  # one @ only: the pattern's rule
+        "a`b<img>@evil.example",
+    ]
+    text = path.read_text().replace(
+        "emails: [dev-alerts@floyo.app]", "emails: " + json.dumps(emails)
+    )
+    path.write_text(text)
+    plan = cli("plan", "--stack", "dev", "--format", "markdown")
+    assert plan.code == 0, plan.err
+    assert_inert(plan.out)
+    seen = _text(plan.out)
+    assert all(f"alerts-us-east-1-{e}" in seen for e in emails)
+    graph = cli("graph", "--stack", "dev")
+    assert graph.code == 0, graph.err
+    assert "`" not in graph.out and "<img" not in graph.out
