@@ -11,6 +11,8 @@ or cli.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .cost import CostEstimate, usd, usd_range
 from .guards import Finding, Loss, destroy_finding
 from .offline.inventory import Inventory
@@ -139,6 +141,48 @@ def provider_rule_errors(inventory: Inventory) -> list[str]:
 
 def _listed(broken: list[Broken]) -> str:
     return "\n".join(f"  - {b.describe()}" for b in broken)
+
+
+_SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+ANYWHERE = ("0.0.0.0/0", "::/0")
+
+
+def exposure_warnings(inventory: Inventory) -> list[str]:
+    """Every security-group ingress open to the whole internet (0.0.0.0/0 or ::/0): `plan`
+    says so, whichever component made it (an RDS `public_tls` database open to all, as
+    Vercel functions without Secure Compute have no fixed addresses, is allowed, and said)."""
+    found: list[str] = []
+
+    def note(name: str, cidrs: list[str], rule: dict[str, Any]) -> None:
+        port = rule.get("fromPort")
+        ports = (
+            f"port {port}" if port == rule.get("toPort") else f"ports {port}-{rule.get('toPort')}"
+        )
+        why = f" ({rule['description']})" if rule.get("description") else ""
+        found.append(
+            f"open to the internet: security group {name} admits {' and '.join(cidrs)} on "
+            f"{rule.get('protocol', 'tcp')} {ports}{why}; narrow it to known networks "
+            "(or reach the database through Vercel Secure Compute)"
+        )
+
+    for group in inventory.of_type(_SECURITY_GROUP):
+        for rule in group.inputs.get("ingress") or []:
+            cidrs = [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]
+            if wide := [c for c in cidrs if c in ANYWHERE]:
+                note(group.name, wide, rule)
+    for rule in inventory.of_type(_INGRESS_RULE):
+        cidrs = [rule.inputs.get("cidrIpv4"), rule.inputs.get("cidrIpv6")]
+        if wide := [c for c in cidrs if c in ANYWHERE]:
+            note(rule.name, wide, rule.inputs)
+    for rule in inventory.of_type(_SG_RULE):
+        if rule.inputs.get("type") != "ingress":
+            continue
+        cidrs = [*(rule.inputs.get("cidrBlocks") or []), *(rule.inputs.get("ipv6CidrBlocks") or [])]
+        if wide := [c for c in cidrs if c in ANYWHERE]:
+            note(rule.name, wide, rule.inputs)
+    return found
 
 
 _DISK = "pulumi-python:dynamic/supabase:DiskConfig"

@@ -20,6 +20,7 @@ from .offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_
 from .policy import (
     budget_warning,
     diff_warnings,
+    exposure_warnings,
     provider_rule_errors,
     provider_rule_finding,
     reachability_warnings,
@@ -38,11 +39,12 @@ class PlanReport:
     @property
     def warnings(self) -> list[str]:
         """What the plan builds but should say about: the budget, what the app cannot reach,
-        what a provider would refuse."""
+        what is open to the whole internet, what a provider would refuse."""
         budget = budget_warning(self.cost)
         return [
             *([budget] if budget else []),
             *reachability_warnings(self.inventory),
+            *exposure_warnings(self.inventory),
             *provider_rule_errors(self.inventory),
         ]
 

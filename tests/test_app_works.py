@@ -108,21 +108,22 @@ def test_the_trust_policy_admits_only_this_projects_tokens_for_its_environments(
                 "Condition": {
                     "StringEquals": {
                         "oidc.vercel.com/floyo:aud": "https://vercel.com/floyo",
+                        # production's role: production deployments only (issue 18)
                         "oidc.vercel.com/floyo:sub": [
                             "owner:floyo:project:floyo:environment:production",
-                            "owner:floyo:project:floyo:environment:preview",
                         ],
                     }
                 },
             }
         ],
     }
-    # the staging stack's role admits the staging project only
+    # the staging stack's role admits the staging project, and production's previews
     staging = json.loads(one(synth("staging", None), ROLE, "app").inputs["assumeRolePolicy"])
     subjects = staging["Statement"][0]["Condition"]["StringEquals"]["oidc.vercel.com/floyo:sub"]
     assert subjects == [
         "owner:floyo:project:floyo-staging:environment:production",
         "owner:floyo:project:floyo-staging:environment:preview",
+        "owner:floyo:project:floyo:environment:preview",
     ]
 
 
@@ -166,7 +167,7 @@ def test_the_app_gets_the_role_arn_and_the_project_issues_team_oidc_tokens():
     inv = synth("production", None)
     variables = {r.inputs["key"]: r for r in inv.of_type(ENV_VAR)}
     assert variables["AWS_ROLE_ARN"].inputs["sensitive"] is False
-    assert variables["AWS_ROLE_ARN"].inputs["targets"] == ["production", "preview"]
+    assert variables["AWS_ROLE_ARN"].inputs["targets"] == ["production"]  # production only
     app = one(inv, "vercel:index/project:Project", "app")
     assert app.inputs["oidcTokenConfig"] == {"issuerMode": "team"}
     assert not [k for k in variables if k.startswith("AWS_SECRET") or k == "AWS_ACCESS_KEY_ID"]

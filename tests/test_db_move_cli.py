@@ -17,6 +17,9 @@ def stack_file(workspace: Path, name: str, database: dict[str, Any], phase: str 
     doc = yaml.safe_load((workspace / "stacks" / "staging.yaml").read_text())
     doc["phase"] = phase
     doc["overrides"] = {"database": database}
+    doc["vercel"].pop("previews_of", None)  # staging's: serves production's previews
+    if name == "production":  # production serves production only (issue 18)
+        doc["vercel"]["environments"] = ["production"]
     (workspace / "stacks" / f"{name}.yaml").write_text(yaml.safe_dump(doc))
 
 

@@ -224,7 +224,7 @@ def test_cli_red_when_up_would_refuse_but_the_comment_is_printed(
     assert red.code == 6, red.err
     assert red.out.startswith("<!-- floyo-scale-preview -->")
     assert "| `production` | growth |" in red.out
-    assert "⛔ over budget (" in red.out and "`up` would refuse: the estimated" in red.out
+    assert r"⛔ over budget \(" in red.out and "`up` would refuse: the estimated" in red.out
     assert "(pass --allow-over-budget to go on anyway)" in red.out
     assert "would refuse the change to production: over budget" in red.err
     assert "CANARY" not in red.out

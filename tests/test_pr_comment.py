@@ -52,7 +52,7 @@ def test_a_change_of_thousands_of_resources_fits_and_says_what_was_cut() -> None
     assert "more changes not shown" in text
     assert "floyo-scale diff --base main --stack production" in text
     assert text.count("<details>") == text.count("</details>") == 2
-    assert "⛔ destroys data (1500); over budget (750%)" in text
+    assert r"⛔ destroys data \(1500\); over budget \(750%\)" in text
 
 
 def test_the_graph_is_left_out_when_it_does_not_fit() -> None:

@@ -138,7 +138,9 @@ def test_private_rds_behind_rds_proxy(tmp_path: Path) -> None:
     proxies = list(inv.of_type("aws:rds/proxy:Proxy"))
     assert len(proxies) == 2 and all(p.inputs["requireTls"] for p in proxies)
     assert not list(inv.of_type("aws:ec2/internetGateway:InternetGateway"))
-    assert len(list(inv.of_type("aws:secretsmanager/secret:Secret"))) == 2
+    # per shard: the master user's secret and the app's login role's (issue 18)
+    assert len(list(inv.of_type("aws:secretsmanager/secret:Secret"))) == 4
+    assert all(len(p.inputs["auths"]) == 2 for p in proxies)
     assert not list(inv.of_type("pulumi-python:dynamic/supabase:Project"))  # migration done
     keys = {r.inputs["key"] for r in inv.of_type(ENV_VAR)}
     assert "DATABASE_URL" in keys and "DATABASE_URL_OTHER" not in keys

@@ -63,8 +63,10 @@ def test_a_plain_setting_shows_old_and_new(workspace: Workspace) -> None:
     finally:
         _set(workspace, "staging", ["overrides", "cache", "ttl_seconds"], None)
     diff = diff_inventories(before, after)
-    [change] = diff.changes
+    # staging's own project, and production's previews it serves (vercel.previews_of)
+    change, previews = diff.changes
     assert change.resource.name == "cache-ttl-queries"
+    assert previews.resource.name == "floyo-preview-cache-ttl-queries"
     assert change.inputs["value"][1] == "123"
     assert change.inputs["value"][0] != SECRET
     assert '-> "123"' in diff_text(diff)

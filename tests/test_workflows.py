@@ -121,3 +121,84 @@ def test_least_permissions(path: Path) -> None:
         for step in job.get("steps", []):
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 assert step.get("with", {}).get("persist-credentials") is False, name
+
+
+# -- secrets per environment (issue 18) -------------------------------------------------------
+
+REFERENCE = re.compile(r"\$\{\{[^}]*?\b(secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)")
+README_TABLE = re.compile(r"<!-- ci-settings:start -->\n(.*?)<!-- ci-settings:end -->", re.S)
+
+
+def _names(cell: str) -> set[str]:
+    return set(re.findall(r"`([^`]+)`", cell))
+
+
+def _readme_settings() -> dict[tuple[str, str], tuple[str | None, set[str], set[str]]]:
+    """README's CI table: (workflow, job) -> (environment, secrets, variables)."""
+    match = README_TABLE.search((REPO / "README.md").read_text())
+    assert match, "README.md's CI section has no ci-settings table"
+    rows: dict[tuple[str, str], tuple[str | None, set[str], set[str]]] = {}
+    for line in match.group(1).splitlines()[2:]:
+        workflows, jobs, environment, secrets, variables = (
+            c.strip() for c in line.strip().strip("|").split("|")
+        )
+        env = next(iter(_names(environment)), None)
+        for workflow in _names(workflows):
+            for job in _names(jobs):
+                rows[(workflow, job)] = (env, _names(secrets), _names(variables))
+    return rows
+
+
+def _references(node: object) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {"secrets": set(), "vars": set()}
+    for kind, name in REFERENCE.findall(yaml.safe_dump(node, width=10_000)):
+        found[kind].add(name)
+    return found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_secret_and_variable_is_listed_in_the_readme(path: Path) -> None:
+    """Each job's `secrets.X` and `vars.X` (its own and the workflow's top-level `env`) are
+    exactly README's row for it; a job reading a secret runs in the environment README names."""
+    data = yaml.safe_load(path.read_text())
+    readme = _readme_settings()
+    shared = _references(data.get("env", {}))
+    assert not shared["secrets"], f"{path.name}: a secret in the top-level env reaches every job"
+    for name, job in data["jobs"].items():
+        assert (path.name, name) in readme, f"README's CI table has no row for {path.name} {name}"
+        environment, secrets, variables = readme[(path.name, name)]
+        used = _references(job)
+        assert used["secrets"] == secrets, (path.name, name)
+        assert used["vars"] | shared["vars"] == variables, (path.name, name)
+        if used["secrets"]:
+            assert job.get("environment") == environment and environment, (path.name, name)
+
+
+def test_every_environment_is_limited_to_main_in_the_readme() -> None:
+    environments = {
+        job["environment"]
+        for path in WORKFLOWS
+        for job in yaml.safe_load(path.read_text())["jobs"].values()
+        if "environment" in job
+    }
+    assert environments >= {"staging", "production", "production-watch", "db-maintenance"}
+    readme = (REPO / "README.md").read_text()
+    for environment in environments:
+        row = re.search(rf"^\| `{re.escape(environment)}` \| `main` only \|", readme, re.M)
+        assert row, f"README's environments table does not limit {environment} to main"
+
+
+def test_up_gets_every_secret_its_stack_file_refers_to() -> None:
+    """promote.yml's jobs pass each `${env:...}` of the stack they deploy (a missing one is
+    exit 2 at `up`)."""
+    from floyo_scale.engine import secret_refs
+    from floyo_scale.spec import Workspace, load_stack
+
+    jobs = yaml.safe_load((REPO / ".github" / "workflows" / "promote.yml").read_text())["jobs"]
+    for stack in ("staging", "production"):
+        needed = set(secret_refs(load_stack(Workspace(REPO), stack)))
+        assert needed <= set(jobs[stack]["env"]), (stack, needed - set(jobs[stack]["env"]))
+    # production's job also reads staging's state (promote): staging's references too
+    assert set(secret_refs(load_stack(Workspace(REPO), "staging"))) <= set(
+        jobs["production"]["env"]
+    )

@@ -222,3 +222,14 @@ SENTRY_SPAN_AGGREGATES = (
     r"(?:p50|p75|p90|p95|p99|p100|avg|max|min|sum)\(span\.duration\)"
     r"|count\(\)|failure_rate\(\)|epm\(\)|eps\(\)"
 )
+# The database role the app connects as (not `postgres`, not the RDS master user): a group
+# role with the grants the app needs (db/roles.py), and two login roles in it that take
+# turns, so a password rotates without a moment when the running deployment's is refused
+# (docs/db.md, "The app's database role").
+APP_DATABASE_ROLE = "floyo_app"
+APP_LOGIN_ROLES = ("floyo_app_a", "floyo_app_b")
+
+
+def app_login_role(generation: int) -> str:
+    """The login role of password generation `generation` (1: floyo_app_a, 2: _b, 3: _a...)."""
+    return APP_LOGIN_ROLES[(generation - 1) % len(APP_LOGIN_ROLES)]

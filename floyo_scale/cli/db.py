@@ -62,22 +62,23 @@ def shards(resolved: ResolvedStack, database_urls: list[str] | None) -> list[Sha
 
     sharding = resolved.phase.database.sharding
     count = sharding.shards if sharding else 1
-
-    def outputs() -> dict[str, Any]:
-        from .. import engine
-        from ..spec import Workspace
-
-        target = engine.prepare(
-            resolved, Workspace.find(OPTIONS.root).root, run_program=False, aws=False
-        )
-        return {k: v.value for k, v in engine.open_session(target).outputs().items()}
-
     return resolve_shards(
         count,
         database_urls=database_urls or (),
-        outputs=outputs,
+        outputs=lambda: stack_outputs(resolved),
         stack_name=f"stack {resolved.name}",
     )
+
+
+def stack_outputs(resolved: ResolvedStack) -> dict[str, Any]:
+    """The stack's outputs, read from its Pulumi state."""
+    from .. import engine
+    from ..spec import Workspace
+
+    target = engine.prepare(
+        resolved, Workspace.find(OPTIONS.root).root, run_program=False, aws=False
+    )
+    return {k: v.value for k, v in engine.open_session(target).outputs().items()}
 
 
 def _specs(resolved: ResolvedStack) -> list[Any]:
@@ -257,3 +258,31 @@ def restore(
         _json(show.restore_json(result))
     else:
         _out(show.restore_text(result))
+
+
+@db_app.command("app-role")
+def app_role(
+    stack: StackArg,
+    database_url: DatabaseUrlOpt = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Create the app's least-privilege database role on every shard, or give it its new
+    password after a rotation (stack setting app_password_generation).
+
+    The app connects as floyo_app_a or floyo_app_b (in the group floyo_app: read and write
+    the tables, use the sequences; nothing else), never as postgres or the RDS master user.
+    Run it after `up` (which generates the password), before the app's next deployment.
+    """
+    from ..db import roles
+    from ..render import db as show
+
+    resolved = load(stack)
+    targets = shards(resolved, database_url)
+    outputs = stack_outputs(resolved)
+    login = str(
+        outputs.get("app_database_user") or roles.login_role(resolved.stack.app_password_generation)
+    )
+    password = str(outputs.get("app_database_password") or "")
+    with show.db_display(sys.stderr, os.environ) as report:
+        results = roles.ensure_app_role(targets, login, password, dry_run=dry_run, report=report)
+    _out(show.app_role_text(results, dry_run))

@@ -61,6 +61,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "floyo-scale db partition --stack production --dry-run",
         "floyo-scale db partition --stack production --premake 6",
     ),
+    "db app-role": (
+        "floyo-scale db app-role --stack production --dry-run",
+        "floyo-scale db app-role --stack staging --database-url '${env:STAGING_DATABASE_URL}'",
+    ),
     "db archive": (
         "floyo-scale db archive --stack production --dry-run",
         "floyo-scale db archive --stack production --older-than 90",

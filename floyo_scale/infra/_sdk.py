@@ -110,10 +110,12 @@ AWS_LEAVES: dict[str, tuple[str, ...]] = {
         "replication_group",
         "subnet_group",
     ),
-    "iam": ("role", "role_policy", "open_id_connect_provider"),  # Role, RolePolicy, OIDC
+    # Role, RolePolicy, OIDC provider, Policy (the roles' permissions boundary)
+    "iam": ("role", "role_policy", "open_id_connect_provider", "policy"),
     "s3": (
         "bucket",
         "bucket_lifecycle_configuration",
+        "bucket_policy",
         "bucket_public_access_block",
         "bucket_replication_config",
         "bucket_server_side_encryption_configuration",
@@ -126,6 +128,7 @@ AWS_LEAVES: dict[str, tuple[str, ...]] = {
 #: pulumiverse_vercel's leaf modules the program uses (Provider, Project, ProjectDomain,
 #: ProjectEnvironmentVariable; the ...Args types come with `_inputs`).
 VERCEL_LEAVES: tuple[str, ...] = (
+    "get_project",  # another project's id (vercel.previews_of)
     "provider",
     "project",
     "project_domain",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pulumi
 
@@ -24,6 +25,12 @@ class Context:
     # The AWS Budget's limit: the AWS share of the estimate (high), computed before the
     # program runs (cost.aws_budget); None: no AWS Budget is registered.
     aws_budget_usd: float | None = None
+    # The permissions boundary of every IAM role the program creates (its ARN: the stack's
+    # aws.permissions_boundary, or the policy infra/access.py creates first)
+    boundary: pulumi.Input[str] | None = None
+    # The database role the app connects as and its password (infra/main.py; db app-role)
+    app_login: str | None = None
+    app_password: pulumi.Output[str] | None = None
 
     @property
     def prefix(self) -> str:
@@ -47,3 +54,19 @@ class Context:
         """Options for resources that hold data: protected and retained when the stack asks."""
         keep = self.stack.stack.protect_stateful
         return pulumi.ResourceOptions(protect=keep, retain_on_delete=keep, **kwargs)
+
+
+def as_app(urls: str, login: str, password: str) -> str:
+    """Each connection string of `urls` (comma-separated) with the app's login role and
+    password instead of its own user's; Supavisor's `<user>.<project ref>` form keeps its
+    project ref (`postgres.abc` becomes `floyo_app_a.abc`)."""
+    out = []
+    for url in filter(None, urls.split(",")):
+        parts = urlsplit(url)
+        _, dot, ref = unquote(parts.username or "").partition(".")
+        user = quote(login + dot + ref, safe="")
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"{user}:{quote(password, safe='')}@{host}{port}"
+        out.append(urlunsplit(parts._replace(netloc=netloc)))
+    return ",".join(out)

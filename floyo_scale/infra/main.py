@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pulumi
+import pulumi_random as random
 
+from ..catalog.facts import app_login_role
 from ..spec import ResolvedStack
-from .access import AppAccess
-from .common import Context
+from .access import AppAccess, permissions_boundary
+from .common import Context, as_app
 from .database import Database
 from .monitoring import Monitoring
 from .regions import Regions
 from .storage import Storage
-from .web import ROLE_ENV, TARGETS, Web, app_settings, limits
+from .web import ROLE_ENV, Web, app_settings, limits
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -45,6 +48,21 @@ def build(
     ctx = Context(stack, secrets, aws_budget_usd)
     phase = stack.phase
     regions = Regions(ctx)
+    # before any role: the boundary every role the program creates is bounded by
+    ctx = dataclasses.replace(ctx, boundary=permissions_boundary(ctx, regions))
+    # The app connects as a least-privilege login role, never as `postgres` or the RDS master
+    # user: the password is generated here (a new one per app_password_generation) and
+    # `floyo-scale db app-role` creates the role with it (db/roles.py, docs/db.md).
+    generation = stack.stack.app_password_generation
+    app_password = random.RandomPassword(
+        "app-database-password",
+        length=40,
+        special=False,  # safe in a URL; the length gives the strength
+        keepers={"generation": str(generation)},
+    )
+    ctx = dataclasses.replace(
+        ctx, app_login=app_login_role(generation), app_password=app_password.result
+    )
     storage = Storage(ctx, regions)
     db = phase.database
     # Supabase while it is the provider, and during a migration to RDS (the source and the
@@ -85,13 +103,7 @@ def build(
             for part in phase.database.partitioning.values()
             if part.archive_bucket is not None
         }
-        access = AppAccess(
-            ctx,
-            regions,
-            storage.bucket_names,
-            read_only=archives,
-            environments=TARGETS,
-        )
+        access = AppAccess(ctx, regions, storage.bucket_names, read_only=archives)
         env[ROLE_ENV] = access.role_arn
     targets = database.wire_targets
     wires.append({"variable": "DATABASE_URL", "target": targets[0]})
@@ -102,24 +114,32 @@ def build(
         ]
     if cache is not None:
         wires += cache.wires
-    secret_env: dict[str, pulumi.Input[str]] = {"DATABASE_URL": database.pooler_urls[0]}
+
+    def app(urls: pulumi.Input[str]) -> pulumi.Output[str]:
+        """The app's connection strings: its own login role and password."""
+        login = ctx.app_login or ""
+        return pulumi.Output.secret(
+            pulumi.Output.all(urls, app_password.result).apply(lambda v: as_app(v[0], login, v[1]))
+        )
+
+    secret_env: dict[str, pulumi.Input[str]] = {"DATABASE_URL": app(database.pooler_urls[0])}
     if phase.database.read_replicas:
-        secret_env["DATABASE_REPLICA_URLS"] = database.replica_urls[0]
+        secret_env["DATABASE_REPLICA_URLS"] = app(database.replica_urls[0])
     if len(database.pooler_urls) > 1:
         env["FLOYO_SHARD_MAP"] = database.shard_map
         for i, url in enumerate(database.pooler_urls):
-            secret_env[f"DATABASE_URL_SHARD_{i}"] = url
+            secret_env[f"DATABASE_URL_SHARD_{i}"] = app(url)
             if phase.database.read_replicas:
-                secret_env[f"DATABASE_REPLICA_URLS_SHARD_{i}"] = database.replica_urls[i]
+                secret_env[f"DATABASE_REPLICA_URLS_SHARD_{i}"] = app(database.replica_urls[i])
     other = supabase if database is rds else rds
     if other is not None:
         # During a migration: where to reconnect when the database refuses a write with
         # SQLSTATE FLY03 ("no longer the one the app writes to"), so the switch-over needs
         # no redeploy (docs/migration.md)
-        secret_env["DATABASE_URL_OTHER"] = other.pooler_urls[0]
+        secret_env["DATABASE_URL_OTHER"] = app(other.pooler_urls[0])
         if len(other.pooler_urls) > 1:
             for i, url in enumerate(other.pooler_urls):
-                secret_env[f"DATABASE_URL_SHARD_{i}_OTHER"] = url
+                secret_env[f"DATABASE_URL_SHARD_{i}_OTHER"] = app(url)
     if cache is not None:
         secret_env["REDIS_URL"] = cache.url
         for region, url in cache.urls.items():
@@ -140,6 +160,9 @@ def build(
     pulumi.export("alert_topics", {r: t.arn for r, t in monitoring.topics.items()})
     pulumi.export("limits", limits(stack.phase))
     pulumi.export("database_url", pulumi.Output.secret(database.pooler_urls[0]))
+    # what `floyo-scale db app-role` creates in the database (db/roles.py)
+    pulumi.export("app_database_user", ctx.app_login)
+    pulumi.export("app_database_password", pulumi.Output.secret(app_password.result))
     # Each shard's direct connection, for `floyo-scale db` (DDL and long COPYs need a session,
     # which the transaction pooler does not give).
     direct: dict[str, pulumi.Output[Any]] = {

@@ -32,6 +32,7 @@ import pulumi_random as random
 from ..catalog import facts
 from ..sharding import ALGORITHM
 from ._sdk import ec2
+from .access import service_trust
 from .common import Context
 from .regions import Regions
 
@@ -323,35 +324,48 @@ class RdsDatabase(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+        # the app's login role signs in through the proxy too: RDS Proxy admits only the
+        # users it has a secret for (docs/db.md, "The app's database role")
+        app_secret = None
+        if self.ctx.app_login and self.ctx.app_password is not None:
+            login = self.ctx.app_login
+            app_secret = aws.secretsmanager.Secret(
+                f"{name}-app-credentials",
+                name_prefix=f"{self.ctx.prefix}-{name}-app-",
+                description="RDS Proxy reads the app's database credentials here",
+                tags=self.ctx.tags("database"),
+                opts=opts,
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-app-credentials",
+                secret_id=app_secret.id,
+                secret_string=self.ctx.app_password.apply(
+                    lambda p: json.dumps({"username": login, "password": p})
+                ),
+                opts=opts,
+            )
+        secrets = [secret, *([app_secret] if app_secret is not None else [])]
         role = aws.iam.Role(
             f"{name}-proxy",
             assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "rds.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
+                service_trust("rds.amazonaws.com", self.ctx.stack.stack.aws.account_id)
             ),
+            permissions_boundary=self.ctx.boundary,
             tags=self.ctx.tags("database"),
             opts=opts,
         )
         aws.iam.RolePolicy(
             f"{name}-proxy",
             role=role.id,
-            policy=secret.arn.apply(
-                lambda arn: json.dumps(
+            policy=pulumi.Output.all(*[s.arn for s in secrets]).apply(
+                lambda arns: json.dumps(
                     {
                         "Version": "2012-10-17",
                         "Statement": [
                             {
                                 "Effect": "Allow",
                                 "Action": ["secretsmanager:GetSecretValue"],
-                                "Resource": arn,
+                                "Resource": arns[0] if len(arns) == 1 else list(arns),
                             }
                         ],
                     }
@@ -368,9 +382,8 @@ class RdsDatabase(pulumi.ComponentResource):
             vpc_subnet_ids=[s.id for s in subnets],
             vpc_security_group_ids=[security_group.id],
             auths=[
-                aws.rds.ProxyAuthArgs(
-                    auth_scheme="SECRETS", iam_auth="DISABLED", secret_arn=secret.arn
-                )
+                aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", iam_auth="DISABLED", secret_arn=s.arn)
+                for s in secrets
             ],
             tags=self.ctx.tags("database"),
             opts=opts,

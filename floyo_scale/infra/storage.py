@@ -9,6 +9,7 @@ import pulumi
 
 from ..spec.models import Bucket
 from ._sdk import iam, s3
+from .access import service_trust
 from .common import Context
 from .regions import Regions
 
@@ -59,7 +60,7 @@ class Storage(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        s3.BucketPublicAccessBlock(
+        public_access = s3.BucketPublicAccessBlock(
             logical,
             bucket=bucket.id,
             block_public_acls=True,
@@ -67,6 +68,12 @@ class Storage(pulumi.ComponentResource):
             ignore_public_acls=True,
             restrict_public_buckets=True,
             opts=child,
+        )
+        s3.BucketPolicy(
+            logical,
+            bucket=bucket.id,
+            policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))),
+            opts=self.regions.opts(region, bucket, depends_on=[public_access]),
         )
         if spec.lifecycle:
             s3.BucketLifecycleConfiguration(
@@ -84,17 +91,9 @@ class Storage(pulumi.ComponentResource):
         role = iam.Role(
             f"{name}-replication",
             assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
+                service_trust("s3.amazonaws.com", self.ctx.stack.stack.aws.account_id)
             ),
+            permissions_boundary=self.ctx.boundary,
             tags=self.ctx.tags("storage"),
             opts=self.regions.opts(primary, source),
         )
@@ -134,6 +133,24 @@ class Storage(pulumi.ComponentResource):
                 ],
             ),
         )
+
+
+def tls_only_policy(bucket_arn: str) -> dict:
+    """Refuse every request that is not over TLS (`aws:SecureTransport` false), for anyone:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html"""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 def _lifecycle_rule(rule) -> s3.BucketLifecycleConfigurationRuleArgs:

@@ -12,7 +12,6 @@ import pulumi
 from ._sdk import vercel
 from .common import Context
 
-TARGETS = ["production", "preview"]
 ROLE_ENV = "AWS_ROLE_ARN"  # the IAM role the app's functions assume with their OIDC token
 
 
@@ -69,19 +68,36 @@ class Web(pulumi.ComponentResource):
         under = pulumi.ResourceOptions(parent=self.project, provider=provider)
         for domain in settings.domains:
             vercel.ProjectDomain(domain, project_id=self.project.id, domain=domain, opts=under)
-        for key, value in sorted(env.items()):
-            self._variable(key, value, sensitive=False, opts=under)
-        for key, value in sorted(secret_env.items()):
-            self._variable(key, pulumi.Output.secret(value), sensitive=True, opts=under)
+        # Each environment its own: the stack's variables go to the Vercel environments it
+        # serves (`vercel.environments`; production: production only), so a preview
+        # deployment never gets production's database, cache or role.
+        # https://vercel.com/docs/environment-variables#environments
+        targets = list(ctx.stack.environments)
+        projects: list[tuple[str, pulumi.Input[str], list[str], pulumi.ResourceOptions]] = [
+            ("", self.project.id, targets, under)
+        ]
+        if settings.previews_of:  # production's previews get this (non-production) stack's
+            other = vercel.get_project_output(
+                name=settings.previews_of, opts=pulumi.InvokeOutputOptions(provider=provider)
+            )
+            projects.append((f"{settings.previews_of}-preview-", other.id, ["preview"], under))
+        for prefix, project_id, on, opts_ in projects:
+            for key, value in sorted(env.items()):
+                self._variable(prefix, project_id, key, value, on, False, opts_)
+            for key, value in sorted(secret_env.items()):
+                secret = pulumi.Output.secret(value)
+                self._variable(prefix, project_id, key, secret, on, True, opts_)
         self.register_outputs({"project_id": self.project.id})
 
-    def _variable(self, key: str, value, sensitive: bool, opts) -> None:
+    def _variable(
+        self, prefix: str, project_id, key: str, value, targets: list[str], sensitive: bool, opts
+    ) -> None:
         vercel.ProjectEnvironmentVariable(
-            key.lower().replace("_", "-"),
-            project_id=self.project.id,
+            prefix + key.lower().replace("_", "-"),
+            project_id=project_id,
             key=key,
             value=value,
-            targets=TARGETS,
+            targets=targets,
             sensitive=sensitive,
             comment="managed by floyo-scale",
             opts=opts,

@@ -48,14 +48,14 @@ def graph_model(inventory: Inventory) -> GraphModel:
         add(
             project.region,
             node,
-            f"Postgres {project.name}<br/>{project.inputs.get('instance_size')}",
+            f"Postgres {project.name}\n{project.inputs.get('instance_size')}",
             "db",
         )
         if project.key in reachable:
             model.edges.append(("app", node, "SQL via pooler"))
     for replica in inventory.of_type(_REPLICA):
         node = _id("replica", replica.name)
-        add(replica.region, node, f"read replica<br/>{replica.name}", "replica")
+        add(replica.region, node, f"read replica\n{replica.name}", "replica")
         parent = projects.get(replica.parent or "")
         if parent:
             model.edges.append((_id("db", parent.name), node, "replication"))
@@ -69,12 +69,12 @@ def graph_model(inventory: Inventory) -> GraphModel:
             add(
                 instance.region,
                 node,
-                f"RDS Postgres {instance.name}<br/>{instance.inputs.get('instanceClass')}{multi}",
+                f"RDS Postgres {instance.name}\n{instance.inputs.get('instanceClass')}{multi}",
                 "db",
             )
             model.edges.append(("app", node, "SQL via RDS Proxy" if proxied else "SQL over TLS"))
         else:
-            add(instance.region, node, f"read replica<br/>{instance.name}", "replica")
+            add(instance.region, node, f"read replica\n{instance.name}", "replica")
             model.edges.append((_id("rds", parent.name), node, "replication"))
     primary_cache = None
     for cache in inventory.of_type(_CACHE):
@@ -90,7 +90,7 @@ def graph_model(inventory: Inventory) -> GraphModel:
     for db in inventory.of_type(_UPSTASH):
         node = _id("cache", db.name)
         reads = db.inputs.get("readRegions") or []
-        label = "Upstash Redis" + (f"<br/>reads in {', '.join(reads)}" if reads else "")
+        label = "Upstash Redis" + (f"\nreads in {', '.join(reads)}" if reads else "")
         add(db.region, node, label, "cache")
         if db.key in reachable:
             model.edges.append(("app", node, "cache over TLS"))

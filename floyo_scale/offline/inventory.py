@@ -62,6 +62,7 @@ STATELESS_TYPES = frozenset(
         "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketPolicy:BucketPolicy",
         # configuration of a database or cache
         "aws:rds/parameterGroup:ParameterGroup",
         "aws:rds/subnetGroup:SubnetGroup",
@@ -84,6 +85,7 @@ STATELESS_TYPES = frozenset(
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
         "aws:iam/role:Role",
         "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/policy:Policy",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         "aws:sns/topic:Topic",
         "aws:sns/topicSubscription:TopicSubscription",

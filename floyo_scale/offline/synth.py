@@ -205,6 +205,9 @@ class _Mocks:
                 "targetKeyArn": arn,
                 "targetKeyId": "mock",
             }
+        if args.token == "vercel:index/getProject:getProject":  # vercel.previews_of
+            name = args.args.get("name", "project")
+            return {**args.args, "id": f"prj_mock_{name}", "name": name}
         if args.token == "sentry:index/getSentryTeam:getSentryTeam":
             slug = args.args.get("slug", "team")
             return {**args.args, "id": slug, "internalId": f"mock-team-{slug}", "name": slug}

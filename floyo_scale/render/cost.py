@@ -190,7 +190,8 @@ def cost_markdown(estimate: CostEstimate) -> str:
     """A PR-comment section: the summary, then the priced lines in a collapsed table."""
     md = render.md_escape
     lines = [
-        f"### floyo-scale cost: `{estimate.stack}` at phase `{estimate.phase}`",
+        f"### floyo-scale cost: {render.md_code(estimate.stack)} at phase "
+        f"{render.md_code(estimate.phase)}",
         "",
         f"**{usd_range(estimate.total_low, estimate.total_high)} a month** "
         f"({md(_budget_text(estimate))}).",
@@ -212,7 +213,7 @@ def cost_markdown(estimate: CostEstimate) -> str:
     if estimate.unpriced:
         lines += ["", "**Not priced** (left out of the total):", ""]
         for u in estimate.unpriced:
-            lines.append(f"- {u.count} × `{short_type(u.type)}`: {md(u.reason)}")
+            lines.append(f"- {u.count} × {render.md_code(short_type(u.type))}: {md(u.reason)}")
     extra = [*_why_lines(estimate), *estimate.notes]
     if extra:
         lines += [""] + [f"- {md(note)}" for note in extra]
@@ -315,7 +316,7 @@ def cost_delta_markdown(delta: CostDelta) -> str:
     symbol = {"added": "+", "removed": "−", "changed": "~"}
     for d in delta.changed():
         lines.append(
-            f"| {symbol[d.status]} | {d.provider} | {d.component} | {md(d.resource)} "
+            f"| {symbol[d.status]} | {md(d.provider)} | {md(d.component)} | {md(d.resource)} "
             f"| {md(d.item)} | {'' if d.status == 'added' else _pair(d.old_low, d.old_high)} "
             f"| {'' if d.status == 'removed' else _pair(d.new_low, d.new_high)} "
             f"| {_delta_pair(d.delta_low, d.delta_high)} |"

@@ -222,3 +222,15 @@ def restore_json(result: Any) -> dict[str, Any]:
         "bucket": result.bucket,
         "key": result.key,
     }
+
+
+def app_role_text(results: Any, dry_run: bool) -> str:
+    """`db app-role`: per shard, the login role made ready (or, dry, the SQL it would run,
+    the password shown as '***')."""
+    lines: list[str] = []
+    for r in results:
+        if dry_run:
+            lines += [f"{r.shard}: would run", *(f"  {s};" for s in r.statements)]
+        else:
+            lines.append(f"{r.shard}: {r.login} ready (in floyo_app, the app's grants)")
+    return "\n".join(lines) + "\n"

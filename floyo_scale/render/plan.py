@@ -12,7 +12,10 @@ from .text import (
     MARKDOWN_LIMIT,
     limit_markdown,
     lines_text,
+    md_code,
     md_escape,
+    mermaid_label,
+    mermaid_text,
     paint,
     screen,
     table_fits,
@@ -110,25 +113,25 @@ def plan_markdown(
         key = (r.component, r.region or "global")
         counts[key] = counts.get(key, 0) + 1
     lines = [
-        f"### floyo-scale plan: `{inventory.stack}` at phase `{inventory.phase}`",
+        f"### floyo-scale plan: {md_code(inventory.stack)} at phase {md_code(inventory.phase)}",
         "",
         f"**{summary['resources']} resources**, {summary['stateful']} stateful, "
         f"{summary['protected']} protected.",
         "",
-        "| component | " + " | ".join(regions) + " | total |",
+        "| component | " + " | ".join(md_escape(r) for r in regions) + " | total |",
         "|---|" + "---:|" * (len(regions) + 1),
     ]
     for component, total in summary["by_component"].items():
         cells = [str(counts.get((component, region), "")) for region in regions]
-        lines.append(f"| {component} | " + " | ".join(cells) + f" | {total} |")
+        lines.append(f"| {md_escape(component)} | " + " | ".join(cells) + f" | {total} |")
     if extra:
         lines += ["", extra.rstrip()]
     lines += ["", "<details><summary>All resources</summary>", ""]
     lines += ["| component | region | type | name | flags |", "|---|---|---|---|---|"]
     for r in inventory.custom_resources():
         lines.append(
-            f"| {r.component} | {r.region or '-'} | `{short_type(r.type)}` | {md_escape(r.name)} "
-            f"| {_flags(r)} |"
+            f"| {md_escape(r.component)} | {(md_escape(r.region) if r.region else '-')} "
+            f"| {md_code(short_type(r.type))} | {md_escape(r.name)} | {_flags(r)} |"
         )
     lines += ["", "</details>", ""]
     return limit_markdown("\n".join(lines), limit)
@@ -198,7 +201,8 @@ def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> st
     old, new = diff.old, diff.new
     counts = diff.counts()
     lines = [
-        f"### floyo-scale diff: `{old.stack}@{old.phase}` → `{new.stack}@{new.phase}`",
+        f"### floyo-scale diff: {md_code(f'{old.stack}@{old.phase}')} → "
+        f"{md_code(f'{new.stack}@{new.phase}')}",
         "",
         " · ".join(f"**{n}** to {k}" for k, n in counts.items()),
         "",
@@ -206,7 +210,7 @@ def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> st
     if diff.destructive:
         lines += ["> [!WARNING]", "> These changes delete or replace resources that hold data:"]
         lines += [
-            f"> - `{short_type(c.resource.type)}` {md_escape(c.resource.name)} ({c.kind})"
+            f"> - {md_code(short_type(c.resource.type))} {md_escape(c.resource.name)} ({c.kind})"
             for c in diff.destructive
         ]
         lines.append("")
@@ -218,10 +222,12 @@ def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> st
     ]
     for c in diff.changes:
         r = c.resource
-        keys = ", ".join([f"`{k}`" for k in c.inputs] + [f"`{k}` (secret)" for k in c.secrets])
+        keys = ", ".join(
+            [md_code(k) for k in c.inputs] + [f"{md_code(k)} (secret)" for k in c.secrets]
+        )
         lines.append(
-            f"| {c.kind} | {r.component} | {r.region or '-'} | `{short_type(r.type)}` "
-            f"| {md_escape(r.name)} | {keys} |"
+            f"| {c.kind} | {md_escape(r.component)} | {(md_escape(r.region) if r.region else '-')} "
+            f"| {md_code(short_type(r.type))} | {md_escape(r.name)} | {keys} |"
         )
     return limit_markdown("\n".join(lines) + "\n", limit)
 
@@ -234,19 +240,25 @@ def mermaid(inventory: Any) -> str:
     from ..offline.graph import graph_model
 
     model = graph_model(inventory)
-    lines = ["flowchart LR", f'  app["Vercel app<br/>{model.app_regions}"]']
+    lines = ["flowchart LR", f"  app[{mermaid_label('Vercel app' + chr(10) + model.app_regions)}]"]
     for region, nodes in model.regions.items():
-        lines.append(f'  subgraph {_mid(region)}["{region}"]')
+        lines.append(f"  subgraph {_mid(region)}[{mermaid_label(region)}]")
         for node_id, label, _kind in nodes:
-            lines.append(f'    {node_id}["{label}"]')
+            lines.append(f"    {_mid(node_id, '')}[{mermaid_label(label)}]")
         lines.append("  end")
     for src, dst, label in model.edges:
-        lines.append(f"  {src} -->|{label}| {dst}" if label else f"  {src} --> {dst}")
+        ends = _mid(src, ""), _mid(dst, "")
+        lines.append(
+            f'  {ends[0]} -->|"{mermaid_text(label)}"| {ends[1]}'
+            if label
+            else f"  {ends[0]} --> {ends[1]}"
+        )
     return "\n".join(lines) + "\n"
 
 
-def _mid(text: str) -> str:
-    return "r_" + "".join(c if c.isalnum() else "_" for c in text)
+def _mid(text: str, prefix: str = "r_") -> str:
+    """A Mermaid node id: letters, digits and `_` only (ASCII)."""
+    return prefix + "".join(c if c.isascii() and c.isalnum() else "_" for c in text)
 
 
 # -- what `up` would refuse -------------------------------------------------------------------
@@ -266,7 +278,7 @@ def findings_text(findings: Any) -> str:
 def findings_markdown(findings: Any) -> str:
     blocks = []
     for f in findings:
-        message = md_escape(f.message).replace("\n", "\n> ")
+        message = "\n> ".join(md_escape(line) for line in f.message.splitlines())
         blocks.append(f"> [!CAUTION]\n> `up` would refuse: {message}\n> ({_allowed(f)})\n\n")
     return "".join(blocks)
 
@@ -283,7 +295,9 @@ def plan_output(report: Any, format: str, max_chars: int) -> str:
     cost = cost_summary(report.cost)
     summary = summarize(report.inventory)
     if format == "markdown":
-        extra = f"**{cost}**" + "".join(f"\n\n> [!WARNING]\n> {w}" for w in report.warnings)
+        extra = f"**{md_escape(cost)}**" + "".join(
+            f"\n\n> [!WARNING]\n> {md_escape(w)}" for w in report.warnings
+        )
         return plan_markdown(report.inventory, summary, extra, max_chars)
     return (
         plan_table(report.inventory, summary)

@@ -266,9 +266,9 @@ def preview_json(report: Any) -> dict[str, Any]:
 
 
 def preview_markdown(report: Any) -> str:
-    from .text import limit_markdown, md_escape
+    from .text import limit_markdown, md_code, md_escape
 
-    lines = [f"### floyo-scale preview: `{report.stack}`", ""]
+    lines = [f"### floyo-scale preview: {md_code(report.stack)}", ""]
     if report.unreadable:
         lines += [f"> {_unreadable(report.unreadable)}", ""]
     if not report.changes:
@@ -277,7 +277,7 @@ def preview_markdown(report: Any) -> str:
     for s in sorted(report.changes, key=lambda s: (s.op, s.type, s.name)):
         mark = " **destroys data**" if s.destroys_data else ""
         lines.append(
-            f"| {s.op}{mark} | `{short_type(s.type)}` | {md_escape(s.name)} "
+            f"| {s.op}{mark} | {md_code(short_type(s.type))} | {md_escape(s.name)} "
             f"| {md_escape(', '.join(s.keys))} |"
         )
     return limit_markdown("\n".join(lines) + "\n")

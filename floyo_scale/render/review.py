@@ -28,7 +28,7 @@ from ..cost import CostEstimate, signed_usd, usd, usd_range
 from ..offline.inventory import SECRET, short_type
 from ..review.affected import RevisionDiff, StackChange
 from .plan import diff_text, findings_markdown, findings_text
-from .text import md_escape
+from .text import md_code, md_escape
 
 MARKER = "<!-- floyo-scale-preview -->"
 GITHUB_LIMIT = 65_536
@@ -98,7 +98,7 @@ def _summary(result: RevisionDiff, affected: list[StackChange]) -> str:
     lines = [MARKER, title, "", f"Base {base} → head {head}.", ""]
     refused = [s for s in affected if s.findings]
     if refused:
-        names = ", ".join(f"`{s.stack}`" for s in refused)
+        names = ", ".join(md_code(s.stack) for s in refused)
         lines += [
             "> [!CAUTION]",
             f"> `floyo-scale up` would refuse {names} as changed here (details below).",
@@ -123,7 +123,7 @@ def _summary(result: RevisionDiff, affected: list[StackChange]) -> str:
 
 def _summary_row(s: StackChange) -> str:
     counts = s.diff.counts() if s.diff else None
-    cells = [f"`{md_escape(s.stack)}`", _phase_cell(s)]
+    cells = [md_code(s.stack), _phase_cell(s)]
     cells += [str(counts[k]) if counts else "?" for k in ("create", "update", "replace", "delete")]
     cells += [_cost_cell(s), _budget_cell(s.head.cost)]
     cells.append(
@@ -132,14 +132,17 @@ def _summary_row(s: StackChange) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _phase_cell(s: StackChange) -> str:
+def _phase_cell(s: StackChange, html: bool = False) -> str:
+    def esc(text: str) -> str:
+        return md_escape(text, html=html)
+
     status = s.status
     if status in ("new", "removed", "base-failed", "head-failed"):
         phase = s.head.phase or s.base.phase
-        return f"{_STATUS[status]}" + (f" ({md_escape(phase)})" if phase else "")
+        return f"{_STATUS[status]}" + (f" ({esc(phase)})" if phase else "")
     if s.base.phase == s.head.phase:
-        return md_escape(s.head.phase or "?")
-    return f"{md_escape(s.base.phase or '?')} → {md_escape(s.head.phase or '?')}"
+        return esc(s.head.phase or "?")
+    return f"{esc(s.base.phase or '?')} → {esc(s.head.phase or '?')}"
 
 
 def _cost_cell(s: StackChange, unit: str = "") -> str:
@@ -166,7 +169,7 @@ def _budget_cell(cost: CostEstimate | None) -> str:
 
 
 def _unaffected(s: StackChange) -> str:
-    text = f"`{md_escape(s.stack)}` ({md_escape(s.head.phase or '?')}"
+    text = f"{md_code(s.stack)} ({md_escape(s.head.phase or '?')}"
     if s.head.cost is not None:
         text += f", {usd_range(s.head.cost.total_low, s.head.cost.total_high)}/month"
     if s.findings:
@@ -176,7 +179,7 @@ def _unaffected(s: StackChange) -> str:
 
 def _footer(result: RevisionDiff) -> str:
     return (
-        f"<sub>`floyo-scale diff --base {md_escape(result.base_ref)} --all-stacks` "
+        f"<sub>{md_code(f'floyo-scale diff --base {result.base_ref} --all-stacks')} "
         "(offline: Pulumi's mock engine, no credentials). Costs are estimates "
         "(`floyo-scale cost`).</sub>\n"
     )
@@ -235,8 +238,8 @@ class _Section:
     def render(self, room: int, base_ref: str) -> str:
         if self.size <= room:
             return self.open + self.table + "".join(self.rows) + self.graph + self.close
-        stack = md_escape(self.change.stack)
-        command = f"`floyo-scale diff --base {md_escape(base_ref)} --stack {stack}`"
+        stack = md_code(self.change.stack)
+        command = md_code(f"floyo-scale diff --base {base_ref} --stack {self.change.stack}")
         more = (
             f"\n_…{{n}} more change{{s}} not shown, to fit a GitHub comment: run {command} "
             "for all._\n"
@@ -261,13 +264,13 @@ class _Section:
         text = opening + table + "".join(kept) + note + graph_note + self.close
         if len(text) <= room:
             return text
-        line = f"- `{stack}`: its details were left out to fit a GitHub comment; run {command}.\n"
+        line = f"- {stack}: its details were left out to fit a GitHub comment; run {command}.\n"
         return line if len(line) <= room else ""
 
 
 def _section_head(s: StackChange) -> str:
     counts = s.diff.counts() if s.diff else None
-    bits = [_phase_cell(s)]
+    bits = [_phase_cell(s, html=True)]
     if counts:
         bits.append(", ".join(f"{n} {_VERB[k]}" for k, n in counts.items() if n) or "no changes")
     if s.cost is not None:
@@ -275,7 +278,7 @@ def _section_head(s: StackChange) -> str:
     if s.findings:
         bits.append("⛔ `up` would refuse")
     lines = [
-        f"<details><summary><b>{md_escape(s.stack)}</b>: {' · '.join(bits)}</summary>",
+        f"<details><summary><b>{md_escape(s.stack, html=True)}</b>: {' · '.join(bits)}</summary>",
         "",
     ]
     for side, name in ((s.base, "base"), (s.head, "head")):
@@ -284,7 +287,7 @@ def _section_head(s: StackChange) -> str:
     if s.status == "removed":
         lines += [
             "The stack file is gone; what it built stays until "
-            f"`floyo-scale destroy --stack {md_escape(s.stack)}` runs.",
+            f"{md_code(f'floyo-scale destroy --stack {s.stack}')} runs.",
             "",
         ]
     if s.findings:
@@ -316,8 +319,8 @@ def _rows(s: StackChange) -> list[str]:
         r = c.resource
         action = c.kind + (" ⚠️ data" if c.destructive else "")
         rows.append(
-            f"| {action} | {r.component} | {md_escape(r.region or '-')} "
-            f"| `{short_type(r.type)}` | {md_escape(r.name)} | {_what(c)} |\n"
+            f"| {action} | {md_escape(r.component)} | {(md_escape(r.region) if r.region else '-')} "
+            f"| {md_code(short_type(r.type))} | {md_escape(r.name)} | {_what(c)} |\n"
         )
     return rows
 
@@ -327,8 +330,8 @@ def _what(change: Any) -> str:
     items = []
     for key, (before, after) in change.inputs.items():
         forced = " (replaces)" if key in change.replaced_by else ""
-        items.append(f"`{_code(key)}`: {_val(before)} → {_val(after)}{forced}")
-    items += [f"`{_code(key)}`: {SECRET} changed" for key in sorted(secret_changes)]
+        items.append(f"{md_code(key)}: {_val(before)} → {_val(after)}{forced}")
+    items += [f"{md_code(key)}: {SECRET} changed" for key in sorted(secret_changes)]
     if not items:
         return "region" if "region" in change.replaced_by else ""
     shown = items[:INPUTS_PER_ROW]
@@ -343,11 +346,7 @@ def _val(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     if len(text) > VALUE_CHARS:
         text = text[: VALUE_CHARS - 1] + "…"
-    return f"`{_code(text)}`"
-
-
-def _code(text: str) -> str:
-    return md_escape(text.replace("`", "'").replace("\n", " "))
+    return md_code(text)
 
 
 # -- the same, as text for a terminal --------------------------------------------------------

@@ -195,15 +195,18 @@ def status_json(report: StatusReport) -> str:
 
 
 def status_markdown(report: StatusReport) -> str:
-    out = [f"## floyo-scale status: `{report.stack}` at `{report.phase}`", ""]
-    out.append(headline(report).split(": ", 1)[1].capitalize() + ".")
+    from .text import md_code
+    from .text import md_escape as md
+
+    out = [f"## floyo-scale status: {md_code(report.stack)} at {md_code(report.phase)}", ""]
+    out.append(md(headline(report).split(": ", 1)[1].capitalize() + "."))
     out.append("")
     out.append("| source | metric | value | limit | share | verdict | window |")
     out.append("|---|---|---:|---|---:|---|---|")
     for r in report.readings:
         out.append(
-            f"| {r.source} | {r.label} | {amount(r.value, r.unit)} | {limit_text(r)} | "
-            f"{share_text(r)} | {_EMOJI[r.verdict]} | {r.window} |"
+            f"| {md(r.source)} | {md(r.label)} | {md(amount(r.value, r.unit))} | "
+            f"{md(limit_text(r))} | {md(share_text(r))} | {_EMOJI[r.verdict]} | {md(r.window)} |"
         )
     problems = [
         s for s in report.sources if s.state in (SourceState.FAILED, SourceState.UNAVAILABLE)
@@ -211,25 +214,25 @@ def status_markdown(report: StatusReport) -> str:
     if problems:
         out += ["", "### Sources not read", ""]
         for s in problems:
-            hint = f" — {s.hint}" if s.hint else ""
-            out.append(f"- **{s.name}** ({s.state.value}): {s.message}{hint}")
+            hint = f" — {md(s.hint)}" if s.hint else ""
+            out.append(f"- **{md(s.name)}** ({s.state.value}): {md(s.message)}{hint}")
     if report.spend_notes:
-        out += ["", "### Spend", ""] + [f"- {n}" for n in report.spend_notes]
+        out += ["", "### Spend", ""] + [f"- {md(n)}" for n in report.spend_notes]
     advice = report.recommendation
     if advice is not None:
         out += ["", "### Recommendation", ""]
-        out.append(_recommendation_text(report).strip().splitlines()[0])
+        out.append(md(_recommendation_text(report).strip().splitlines()[0]))
         out.append("")
-        out += [f"- {reason}" for reason in advice.reasons]
+        out += [f"- {md(reason)}" for reason in advice.reasons]
         for text in (_summary_text(summary(report)), _changes_text(advice), _delta_text(advice)):
             if text:
-                out.append(f"- {text}")
+                out.append(f"- {md(text)}")
         if advice.phase and advice.direction in ("up", "down"):
             out += [
                 "",
-                f"`floyo-scale diff {report.phase} {advice.phase} --stack {report.stack}` shows "
-                "every change.",
+                md_code(f"floyo-scale diff {report.phase} {advice.phase} --stack {report.stack}")
+                + " shows every change.",
             ]
     if report.notes:
-        out += [""] + [f"> {n}" for n in report.notes]
+        out += [""] + [f"> {md(n)}" for n in report.notes]
     return "\n".join(out) + "\n"

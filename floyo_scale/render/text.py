@@ -208,8 +208,93 @@ def users_text(low: int, high: int | None) -> str:
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters (pulumi/actions#482)
 
 
-def md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+# -- untrusted text in Markdown and Mermaid -------------------------------------------------
+#
+# Names, messages and values that come from a spec (stack and resource names, emails, table
+# names, error text) reach pull-request comments, `--format markdown` and Mermaid graphs.
+# There they are text, never markup: the one escaper for each format is here.
+# GitHub Flavored Markdown: https://github.github.com/gfm/ (backslash escapes: any ASCII
+# punctuation; entity references; extended autolinks: `www.`, `http(s)://`, emails).
+
+_MD_BACKSLASH = frozenset("\\`*_[]()!#|~")  # each loses its meaning behind a backslash
+_MD_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}  # no HTML, no entity of the input's
+ZWSP = "&#8203;"  # a zero-width space: breaks a mention or an autolink, invisible in the page
+_LINE_START = re.compile(r"^(\d*)([-+=.)])")  # a list item or a setext underline there
+
+
+def md_escape(text: object, *, html: bool = False) -> str:
+    """`text` as inert Markdown prose (also inside a table cell): every character that could
+    start markup is escaped (`[ ] ( ) ! ` * _ # | ~ \\` behind a backslash, `& < >` as
+    entities), line breaks become spaces (a newline would end a table row, a quote or a
+    fence), and what GitHub turns into a link or a notification by itself is broken by a
+    zero-width space: `@` (a mention, an email autolink), `://` and `www.` (autolinks).
+
+    `html=True`: for text inside an HTML block (`<details><summary>…`), where Markdown is not
+    read and a backslash would show: entities only (`& < > "`), and the same line breaks and
+    zero-width spaces."""
+    flat = " ".join(str(text).splitlines())
+    out: list[str] = []
+    lower = flat.lower()
+    for i, ch in enumerate(flat):
+        if ch in _MD_ENTITY:
+            out.append(_MD_ENTITY[ch])
+        elif ch == '"' and html:
+            out.append("&quot;")
+        elif ch in _MD_BACKSLASH and not html:
+            out.append("\\" + ch)
+        elif ch == "@" or (ch == ":" and flat.startswith("//", i + 1)):
+            out.append(ch + ZWSP)
+        elif ch == "." and lower.endswith("www", 0, i):
+            out.append(ZWSP + ch)
+        else:
+            out.append(ch)
+    escaped = "".join(out)
+    if html:
+        return escaped
+    return _LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}", escaped, count=1)
+
+
+def md_code(text: object) -> str:
+    """`text` as an inline code span, where nothing is markup (no link, mention or HTML): a
+    fence of one backtick more than the longest run inside, line breaks as spaces, and `|`
+    escaped (GFM splits table cells before it reads code spans)."""
+    flat = " ".join(str(text).splitlines()).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat.strip() else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+# Mermaid (GitHub renders ```mermaid blocks): a label is written in double quotes, and every
+# character that could end the quote, the node, the fence or start HTML is an entity code
+# (https://mermaid.js.org/syntax/flowchart.html#entity-codes-to-escape-characters).
+_MERMAID_ENTITY = {
+    "#": "#35;",
+    '"': "#quot;",
+    "&": "#amp;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "`": "#96;",
+    "|": "#124;",
+    "[": "#91;",
+    "]": "#93;",
+    "(": "#40;",
+    ")": "#41;",
+    "{": "#123;",
+    "}": "#125;",
+    ";": "#59;",
+}
+
+
+def mermaid_text(text: object) -> str:
+    """`text` inside a quoted Mermaid label (or an edge label): entity codes, no line break."""
+    flat = " ".join(str(text).splitlines())
+    return "".join(_MERMAID_ENTITY.get(ch, ch) for ch in flat)
+
+
+def mermaid_label(text: str) -> str:
+    """A quoted Mermaid label: each line of `text` escaped, the lines joined with `<br/>`."""
+    return '"' + "<br/>".join(mermaid_text(line) for line in text.splitlines()) + '"'
 
 
 def limit_markdown(text: str, limit: int = MARKDOWN_LIMIT) -> str:

@@ -17,8 +17,14 @@ from pydantic import BaseModel, ValidationError
 from ..errors import Location, SpecError, SpecIssue, UsageError
 from .merge import merge
 from .messages import data_path, issue_from_error, locate, shown
-from .models import Phase, Stack
-from .rules import check_phase, check_stack, check_stack_settings, check_user_ranges
+from .models import NAME_HINT, Phase, Stack, is_name
+from .rules import (
+    check_phase,
+    check_stack,
+    check_stack_settings,
+    check_user_ranges,
+    vercel_environments,
+)
 from .yamlload import (
     Document,
     KeyPath,
@@ -69,10 +75,29 @@ class Workspace:
         )
 
     def phase_path(self, name: str) -> Path:
-        return self.root / "phases" / f"{name}.yaml"
+        return self.root / "phases" / f"{_named('phase', name)}.yaml"
 
     def stack_path(self, name: str) -> Path:
-        return self.root / "stacks" / f"{name}.yaml"
+        return self.root / "stacks" / f"{_named('stack', name)}.yaml"
+
+
+def name_problem(kind: str, name: object) -> tuple[str, str] | None:
+    """Why `name` cannot name a phase or a stack (message, hint), or None: one pattern for
+    file names, `phase:` and `extends:` references and command-line arguments alike."""
+    if is_name(name):
+        return None
+    return f"{shown(name)} is not a {kind} name", NAME_HINT + f" (e.g. {_EXAMPLE[kind]})"
+
+
+_EXAMPLE = {"phase": "growth", "stack": "staging"}
+
+
+def _named(kind: str, name: str) -> str:
+    """`name`, checked before it becomes a path (a command-line argument: a usage error)."""
+    problem = name_problem(kind, name)
+    if problem is not None:
+        raise UsageError(*problem)
+    return name
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,11 @@ class ResolvedStack:
     data: dict[str, Any]  # the merged phase data, for `show`
     provenance: Provenance
     stack_provenance: Provenance
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        """The Vercel environments its variables and AWS role serve (spec/rules.py)."""
+        return vercel_environments(self.stack, self.name)
 
 
 class Resolver:
@@ -145,6 +175,10 @@ class Resolver:
                 f"got {shown(parent)}: extends names one phase, as a string",
                 "e.g. extends: " + self._example_parent(name, parent),
             )
+            return None
+        problem = name_problem("phase", parent)
+        if problem is not None:
+            self._fail(where, _EXTENDS, *problem)
             return None
         if parent in _seen + (name,):
             trail = _seen + (name,)
@@ -224,7 +258,7 @@ class Resolver:
         fallback = Location(display_path(path), 1, 1)
         stack, _ = self._validate(Stack, doc.data, doc.provenance, path)
         if stack is not None:
-            for key, message, hint in check_stack_settings(stack):
+            for key, message, hint in check_stack_settings(stack, name):
                 where = locate(key, doc.provenance, fallback)
                 self.issues.append(SpecIssue(where, dotted(key), message, hint))
         # the overrides are checked even when other settings are wrong (every problem, one run)
@@ -236,6 +270,13 @@ class Resolver:
         }
         phase_name = phase or doc.data.get("phase")
         if not isinstance(phase_name, str):
+            self._check_alone(overrides, over_prov, path)
+            return None
+        problem = name_problem("phase", phase_name)
+        if problem is not None:
+            if phase is not None:  # a command-line argument
+                raise UsageError(*problem)
+            self._fail(doc.provenance.get(("phase",)) or fallback, "phase", *problem)
             self._check_alone(overrides, over_prov, path)
             return None
         if phase is None and not self.ws.phase_path(phase_name).is_file():
@@ -381,6 +422,13 @@ def validate(
     phase_names = workspace.phase_names() if everything else list(phases or [])
     stack_names = workspace.stack_names() if everything else list(stacks or [])
     resolver = Resolver(workspace)
+    if everything:  # the files' names: a file whose name is not a name is an invalid spec
+        for kind, names in (("phase", phase_names), ("stack", stack_names)):
+            for name in [n for n in names if name_problem(kind, n)]:
+                message, hint = name_problem(kind, name) or ("", "")
+                where = Location(display_path(workspace.root / f"{kind}s" / f"{name}.yaml"), 1, 1)
+                resolver.issues.append(SpecIssue(where, "", f"{message} (the file's name)", hint))
+                names.remove(name)
     valid_phases: dict[str, Phase] = {}
     for name in phase_names:
         result = resolver.validated_phase(name)

@@ -51,7 +51,19 @@ AwsRegion = Annotated[str, _one_of(facts.AWS_REGIONS, "AWS region")]
 VercelRegion = Annotated[str, _one_of(tuple(facts.VERCEL_REGIONS), "Vercel region")]
 ComputeSize = Annotated[str, _one_of(facts.COMPUTE_SIZES, "compute size")]
 NodeType = Annotated[str, _one_of(facts.CACHE_NODE_TYPES, "cache node type")]
-Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
+# The one pattern of a name: stacks, phases, projects, buckets. No path separator, dot,
+# backtick, space or line break, so a name is safe in a path, a command line, Markdown.
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,40}$"
+NAME_HINT = "a name is lowercase letters, digits and '-', starting with a letter, at most 41 long"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+_NAME = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$"))
+
+
+def is_name(value: object) -> bool:
+    """Whether `value` is a name (the whole of it: a final line break is not allowed)."""
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
 def _secret_ref(example: str) -> AfterValidator:
@@ -414,12 +426,34 @@ class GitRepository(Model):
     production_branch: str = "main"
 
 
+# Vercel's environments (https://vercel.com/docs/deployments/environments): a variable is
+# set for some of them (`targets`), and an OIDC token names the one its deployment runs in
+# (`sub`: owner:<team>:project:<project>:environment:<environment>).
+# `development` is left out: Vercel keeps sensitive variables from it, and a laptop's
+# `vercel env pull` is no place for a stack's credentials.
+VercelEnvironment = Literal["production", "preview"]
+PRODUCTION_STACK = "production"
+
+
 class VercelStack(Model):
     team: str = Field(description="Vercel team slug or id")
     project_name: Name
     git_repository: GitRepository
     domains: list[Domain] = Field(default=[], description="bare hostnames, each once")
     api_token: VercelToken = "${env:VERCEL_API_TOKEN}"
+    environments: list[VercelEnvironment] | None = Field(
+        default=None,
+        min_length=1,
+        description="the Vercel environments this stack's variables and its AWS role serve "
+        "(default: [production] for the production stack, [production, preview] for the "
+        "others); the production stack serves production only",
+    )
+    previews_of: Name | None = Field(
+        default=None,
+        description="another Vercel project (production's) whose preview deployments get "
+        "this stack's variables and AWS role, never their own stack's (e.g. staging: "
+        "previews_of: floyo); unset: that project's previews get no variables from here",
+    )
 
 
 def _provider_url(provider: str) -> AfterValidator:
@@ -482,6 +516,13 @@ class PostHogStack(Model):
 class AwsStack(Model):
     account_id: str = Field(pattern=r"^\d{12}$")
     profile: str | None = None
+    permissions_boundary: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:policy/[A-Za-z0-9+=,.@_/-]{1,200}$",
+        description="the managed policy every IAM role the program creates is bounded by "
+        "(its ARN); default: one the program creates first, allowing only this stack's "
+        "buckets and secrets (infra/access.py)",
+    )
 
 
 class Notifications(Model):
@@ -510,6 +551,13 @@ class Stack(Model):
     posthog: PostHogStack | None = Field(default=None, description="PostHog product analytics")
     secrets_provider: str | None = Field(
         default=None, description="Pulumi secrets provider URL (awskms://...); default passphrase"
+    )
+    app_password_generation: int = Field(
+        default=1,
+        ge=1,
+        description="the generation of the app's database password: raise it by one to rotate "
+        "(the app's login role alternates between floyo_app_a and floyo_app_b; then run "
+        "`floyo-scale db app-role`, docs/db.md)",
     )
     overrides: dict[str, Any] = Field(default={}, description="any phase value, merged last")
 

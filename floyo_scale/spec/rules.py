@@ -6,10 +6,10 @@ Each rule returns (key path, message, hint). Numbers come from catalog/facts.py.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ..catalog import facts
-from .models import Phase, Stack
+from .models import PRODUCTION_STACK, Phase, Stack
 
 Finding = tuple[tuple[str | int, ...], str, str | None]
 
@@ -309,7 +309,7 @@ def _upstash(phase: Phase) -> Iterator[Finding]:
 
 
 def _duplicates(
-    path: tuple[str | int, ...], items: list[str], what: str, fold: bool = False
+    path: tuple[str | int, ...], items: Sequence[str], what: str, fold: bool = False
 ) -> Iterator[Finding]:
     """Each repeated item, at the place of its second (third, ...) occurrence."""
     first: dict[str, int] = {}
@@ -326,12 +326,51 @@ def _duplicates(
             first[key] = i
 
 
-def check_stack_settings(stack: Stack) -> list[Finding]:
-    """Rules within a stack file's own settings (lists without repeats)."""
-    return [
-        *_duplicates(("vercel", "domains"), stack.vercel.domains, "domain"),
+def check_stack_settings(stack: Stack, name: str = "") -> list[Finding]:
+    """Rules within a stack file's own settings (lists without repeats; production's
+    variables and role serve production only)."""
+    vercel = stack.vercel
+    found = [
+        *_duplicates(("vercel", "domains"), vercel.domains, "domain"),
         *_duplicates(("notifications", "emails"), stack.notifications.emails, "email", True),
+        *_duplicates(("vercel", "environments"), vercel.environments or [], "environment"),
     ]
+    if name == PRODUCTION_STACK and set(vercel.environments or ()) - {"production"}:
+        found.append(
+            (
+                ("vercel", "environments"),
+                "production's variables and AWS role would reach "
+                + " and ".join(sorted(set(vercel.environments or ()) - {"production"}))
+                + " deployments (any branch's push)",
+                "environments: [production]; let a non-production stack serve previews "
+                "(its vercel.previews_of)",
+            )
+        )
+    if name == PRODUCTION_STACK and vercel.previews_of is not None:
+        found.append(
+            (
+                ("vercel", "previews_of"),
+                "production's variables and AWS role would reach another project's previews",
+                "remove previews_of here; set it in a non-production stack (staging)",
+            )
+        )
+    if vercel.previews_of is not None and vercel.previews_of == vercel.project_name:
+        found.append(
+            (
+                ("vercel", "previews_of"),
+                "previews_of names this stack's own project",
+                "add preview to vercel.environments instead, or name production's project",
+            )
+        )
+    return found
+
+
+def vercel_environments(stack: Stack, name: str) -> tuple[str, ...]:
+    """The Vercel environments a stack's variables and AWS role serve: what it says, else
+    production only for the production stack and production and preview for the others."""
+    if stack.vercel.environments:
+        return tuple(dict.fromkeys(stack.vercel.environments))
+    return ("production",) if name == PRODUCTION_STACK else ("production", "preview")
 
 
 def check_stack(stack: Stack, phase: Phase) -> list[Finding]:

@@ -84,6 +84,9 @@ RULES: dict[str, Rule] = {
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _free(
         "public access block", "a setting; no charge", _AWS_S3_PRICING
     ),
+    "aws:s3/bucketPolicy:BucketPolicy": _free(
+        "bucket policy", "a setting (TLS only); no charge", _AWS_S3_PRICING
+    ),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _free(
         "lifecycle rules",
         "no fee for the rules; transition requests not counted",
@@ -91,6 +94,7 @@ RULES: dict[str, Rule] = {
     ),
     "aws:iam/role:Role": _free_entry("IAM role", "aws.iam", "IAM carries no charge"),
     "aws:iam/rolePolicy:RolePolicy": _free_entry("IAM policy", "aws.iam", "IAM carries no charge"),
+    "aws:iam/policy:Policy": _free_entry("IAM managed policy", "aws.iam", "IAM carries no charge"),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _free_entry(
         "OIDC identity provider", "aws.iam", "IAM carries no charge"
     ),
