@@ -1,7 +1,8 @@
 """`floyo-scale status`: live usage against the stack's phase (see docs/status.md).
 
 Thin, like every command: parse, call observe.status.status_report, render, exit with the report's
-code (0 within thresholds, 8 a threshold crossed, 4 a source could not be read).
+code (0 every seed threshold measured and within, 8 a threshold crossed, 9 blind, 4 a source
+could not be read).
 """
 
 from __future__ import annotations
@@ -62,9 +63,10 @@ def status(
 
     Database size (Supabase), bandwidth, function hours, p95 and 5xx share (Vercel), p95 and
     failure rate (Sentry, when configured), S3, cache and spend (AWS), the whole stack's
-    spend against the budget. Exit 8 when a threshold is crossed, 4 when a source could not
-    be read (the rest is still shown); a missing credential only marks its source
-    unavailable.
+    spend against the budget (an estimate: shown, never judged). Exit 0 only when database
+    size, bandwidth, p95 and error rate were all measured and are within bounds; 8 when a
+    threshold is crossed; 9 when one of those four could not be measured (blind: a missing
+    credential, a failing source, no data); 4 when another source could not be read.
     """
     from ..observe.status import StatusOptions, status_report
     from ..render import status as render_status

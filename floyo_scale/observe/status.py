@@ -23,7 +23,7 @@ from ..errors import ExitCode
 from ..spec import ResolvedStack, Workspace, load_stack, secret_env_name
 from . import targets as targets_mod
 from .collect import Source, SourceUnavailable, collect, gather
-from .thresholds import Reading, SourceResult, SourceState, Verdict
+from .thresholds import Blind, Reading, SourceResult, SourceState, Verdict, blind
 from .window import Window
 
 DEFAULT_TIMEOUT = 10.0
@@ -66,11 +66,20 @@ class StatusReport:
         return tuple(s for s in self.sources if s.state is SourceState.FAILED)
 
     @property
+    def blind(self) -> tuple[Blind, ...]:
+        """The seed thresholds that were not measured, each with why (fail closed)."""
+        return blind(self.sources)
+
+    @property
     def exit_code(self) -> ExitCode:
         """8 when any threshold is crossed (what someone must act on, even if a source
-        failed too); else 4 when a source could not be read; else 0."""
+        failed or a threshold is blind too); else 9 when a seed threshold was not measured
+        (fail closed: green only when every one was measured and within bounds); else 4
+        when a source could not be read; else 0."""
         if self.crossed:
             return ExitCode.THRESHOLD
+        if self.blind:
+            return ExitCode.BLIND
         if self.failed:
             return ExitCode.ENGINE
         return ExitCode.OK
@@ -82,6 +91,7 @@ class StatusReport:
             "generated_at": self.generated_at,
             "window_hours": self.window_hours,
             "exit_code": int(self.exit_code),
+            "blind": [b.to_json() for b in self.blind],
             "seconds": round(self.seconds, 2),
             "identifiers": self.identifiers,
             "sources": [s.to_json() for s in self.sources],

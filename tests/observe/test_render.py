@@ -69,8 +69,9 @@ def report() -> StatusReport:
             hint="raise --timeout, or check the provider's status page",
         ),
     )
-    spend = Reading("spend", "spend.month", "whole-stack spend, month-end projection", 262.4,
-                    "USD", Kind.SHARE, 300, 80, "this month", capacity=True)  # fmt: skip
+    spend = Reading("spend", "spend.month", "whole-stack spend, month-end (estimate)", 262.4,
+                    "USD", Kind.SHARE, 300, 80, "this month", capacity=True,
+                    estimate=True)  # fmt: skip
     workspace = Workspace(REPO)
     stack = load_stack(workspace, "production", None)
     from floyo_scale.offline.synth import synthesize
