@@ -51,6 +51,10 @@ class StatusReport:
     identifiers: str = "spec"
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    forecasts: tuple[Any, ...] = ()  # history.Forecast, when a history was read
+    outlook: tuple[str, ...] = ()  # what the forecasts mean ("... in about 12 days: plan ...")
+    history: tuple[dict[str, Any], ...] = ()  # the records of the last FORECAST_DAYS days
+    recorded: str = ""  # where this reading was kept (--record)
 
     @property
     def readings(self) -> tuple[Reading, ...]:
@@ -98,6 +102,9 @@ class StatusReport:
             "metrics": [r.to_json() for r in self.readings],
             "spend_notes": list(self.spend_notes),
             "recommendation": self.recommendation.to_json() if self.recommendation else None,
+            "forecasts": [f.to_json() for f in self.forecasts],
+            "outlook": list(self.outlook),
+            "recorded": self.recorded or None,
             "notes": list(self.notes),
         }
 
@@ -113,6 +120,8 @@ class StatusOptions:
     spend: bool = True  # price the whole stack (synthesizes the program: ~1.5 s)
     recommend: bool = True
     cache_root: Path | None = None  # where .floyo/cache is (the CLI: the workspace root)
+    history: Any = None  # history.HistoryStore: read it for forecasts (and --record into it)
+    record: bool = False  # keep this reading in `history`
 
 
 def status_report(
@@ -166,10 +175,51 @@ def status_report(
         identifiers=targets.origin,
         notes=targets.notes,
     )
+    if options.history is not None:
+        report = _with_history(workspace, report, options.history, options.record, window)
     if options.recommend:
         advice = recommend.recommend(workspace, stack, report.readings, inventory)
         report = _with(report, recommendation=advice)
     return _with(report, seconds=time.monotonic() - began)
+
+
+OUTLOOK_DAYS = 60  # a forecast crossing within this many days is worth planning for
+
+
+def _with_history(
+    workspace: Workspace, report: StatusReport, store: Any, record: bool, window: Window
+) -> StatusReport:
+    """Read the stack's history (and keep this reading in it), forecast each figure, and say
+    which crossings are near enough to plan the next phase for."""
+    from . import history
+    from .recommend import neighbours, ordered_phases
+
+    records = store.read(report.stack)
+    recorded = ""
+    if record:
+        new = history.record_of(
+            report.stack, report.phase, window.now, report.readings, window.month_fraction
+        )
+        store.append(report.stack, new)
+        records.append(new)
+        recorded = store.where.replace("<stack>", report.stack)
+        if recorded.startswith(str(workspace.root.resolve())):  # the default: say it short
+            recorded = str(Path(recorded).relative_to(workspace.root.resolve()))
+    found = history.forecasts(report.readings, records, window.now)
+    _, following = neighbours(ordered_phases(workspace), report.phase)
+    outlook = []
+    for f in found:
+        if f.days is not None and f.days <= OUTLOOK_DAYS:
+            plan = f"plan the move to {following}" if following else "raise the limits"
+            outlook.append(f"{f.text}: {plan}")
+    recent = history.within(records, window.now, history.FORECAST_DAYS)
+    return _with(
+        report,
+        forecasts=found,
+        outlook=tuple(outlook),
+        history=tuple(recent),
+        recorded=recorded,
+    )
 
 
 def _with(report: StatusReport, **changes: Any) -> StatusReport:

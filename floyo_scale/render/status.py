@@ -141,6 +141,10 @@ def status_table(report: StatusReport, width: int | None = None) -> str:
     lines = [text for text in (alerts_text(report),) if text]
     lines += _blind_lines(report) + _sources_lines(report)
     lines += [f"spend: {n}" for n in report.spend_notes]
+    lines += [f"trend: {f.text}" for f in report.forecasts]
+    lines += [f"outlook: {n}" for n in report.outlook]
+    if report.recorded:
+        lines.append(f"recorded in {report.recorded}")
     out += _wrapped(["", *lines] if lines else [], width)
     out += _wrapped(_recommendation_text(report).splitlines(), width)
     out += _wrapped([f"note: {n}" for n in report.notes], width)
@@ -234,6 +238,99 @@ def summary(report: StatusReport) -> dict[str, Any] | None:
     return phase_summary(advice.phase, advice.target)
 
 
+def _chart(report: StatusReport, key: str) -> list[str]:
+    """A Mermaid xychart-beta (GitHub renders it) of one figure over the kept history,
+    against its limit and warning threshold."""
+    from ..observe.history import series
+
+    current = next((r for r in report.readings if r.key == key), None)
+    points = series(report.history, key)
+    if current is None or current.limit is None or len(points) < 2:
+        return []
+    by_day: dict[str, float] = {}
+    for at, value in points:
+        by_day[at.strftime("%m-%d")] = value  # the day's last reading
+    days = list(by_day)
+    values = ", ".join(f"{v:.2f}" for v in by_day.values())
+    alert = current.limit * (current.alert_percent or 100) / 100
+    top = max([current.limit, *by_day.values()]) * 1.1
+    title = current.label + (" (month projection)" if key == "vercel.bandwidth" else "")
+    return [
+        "",
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{title}, {current.unit}: limit {current.limit:g}, warning {alert:g}"',
+        "    x-axis [" + ", ".join(f'"{d}"' for d in days) + "]",
+        f'    y-axis "{current.unit}" 0 --> {top:.0f}',
+        f"    line [{values}]",
+        "    line [" + ", ".join(f"{alert:g}" for _ in days) + "]",
+        "    line [" + ", ".join(f"{current.limit:g}" for _ in days) + "]",
+        "```",
+    ]
+
+
+def history_table(
+    stack: str, phase: str, days: int, rows: list[Any], where: str, width: int | None = None
+) -> str:
+    """`status --history`: each kept figure's first and latest value, its trend and when it
+    crosses its warning threshold."""
+    from rich.table import Table
+
+    width = width or screen().width or UNBOUNDED
+    head = f"stack {stack} at phase {phase}: readings of the last {days} days, kept in {where}"
+    if not rows:
+        return _wrapped([head, "", "nothing recorded yet: run `status --record` daily"], width)
+    headers = ("metric", "points", "first", "latest", "per day", "warning on")
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in headers:
+        table.add_column(column, justify="left" if column == "metric" else "right",
+                         no_wrap=column != "metric")  # fmt: skip
+    table.add_row(*("─" * len(h) for h in headers))
+    for row in rows:
+        f = row.forecast
+        when = "" if f is None else ("not within a year" if f.crosses is None else
+                                     ("now" if not f.days else f.crosses.isoformat()))  # fmt: skip
+        table.add_row(
+            row.key,
+            str(row.points),
+            amount(row.first[1], row.unit) if row.first else "—",
+            amount(row.last[1], row.unit) if row.last else "—",
+            "" if f is None else f"{f.slope_per_day:+,.2f}",
+            when,
+        )
+    notes = [f"trend: {r.forecast.text}" for r in rows if r.forecast is not None]
+    notes.append(
+        "forecast: Theil-Sen over the last 30 days, from 7 days of readings; bandwidth and "
+        "function hours as the month's projection"
+    )
+    return _wrapped([head, ""], width) + table_text(table, width) + _wrapped(["", *notes], width)
+
+
+def history_json(stack: str, phase: str, days: int, rows: list[Any]) -> str:
+    return to_json(
+        {
+            "stack": stack,
+            "phase": phase,
+            "days": days,
+            "metrics": [
+                {
+                    "key": r.key,
+                    "unit": r.unit,
+                    "points": r.points,
+                    "first": None
+                    if r.first is None
+                    else {"at": r.first[0].isoformat(), "value": r.first[1]},
+                    "latest": None
+                    if r.last is None
+                    else {"at": r.last[0].isoformat(), "value": r.last[1]},
+                    "forecast": None if r.forecast is None else r.forecast.to_json(),
+                }  # fmt: skip
+                for r in rows
+            ],
+        }
+    )
+
+
 def status_json(report: StatusReport) -> str:
     data = report.to_json()
     if data["recommendation"] is not None:
@@ -270,6 +367,12 @@ def status_markdown(report: StatusReport) -> str:
             out.append(f"- **{s.name}** ({s.state.value}): {s.message}{hint}")
     if report.spend_notes:
         out += ["", "### Spend", ""] + [f"- {n}" for n in report.spend_notes]
+    if report.forecasts or report.history:
+        out += ["", "### Trend", ""]
+        out += [f"- {f.text}" for f in report.forecasts]
+        out += [f"- **{n}**" for n in report.outlook]
+        for key in ("database.size", "vercel.bandwidth"):
+            out += _chart(report, key)
     advice = report.recommendation
     if advice is not None:
         out += ["", "### Recommendation", ""]
