@@ -69,3 +69,29 @@ def test_every_line_fits_80_columns_and_no_value_is_cut(world: World, cli, monke
     assert "990 GB" in result.out and "1,000 GB" in result.out
     assert "recommendation: move stack production up to phase scale" in result.out
     assert "  hint: export SENTRY_AUTH_TOKEN=..." in result.out
+
+
+def test_record_then_history_through_the_cli(world: World, cli, monkeypatch) -> None:
+    """`--record` keeps the reading beside the file state; `--history` reads no source and
+    shows what was kept (the dates are the run's, so only counts are checked)."""
+    raise_budget(world)
+    state = world.root / "state"
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{state}")
+    monkeypatch.setenv("COLUMNS", "80")
+    empty = cli("status", "--stack", "production", "--history")
+    assert empty.code == 0, empty.err
+    assert "nothing recorded yet" in empty.out
+    result = cli("status", "--stack", "production", "--record", "--supabase-ref", world.ref)
+    assert result.code in (0, 9), result.err  # 9 if this world's upstash key is missing
+    kept = state / ".floyo-history" / "production.jsonl"
+    assert len(kept.read_text().splitlines()) == 1
+    assert "recorded in state/.floyo-history/production.jsonl" in result.out
+    shown = cli("status", "--stack", "production", "--history", "--format", "json")
+    assert shown.code == 0, shown.err
+    data = json.loads(shown.out)
+    sizes = next(m for m in data["metrics"] if m["key"] == "database.size")
+    assert sizes["points"] == 1 and sizes["forecast"] is None  # not 7 days yet
+    assert world.vercel.requests  # the --record run read Vercel; --history did not add any
+    before = len(world.vercel.requests)
+    cli("status", "--stack", "production", "--history")
+    assert len(world.vercel.requests) == before
