@@ -266,3 +266,7 @@ def test_each_shard_is_read_and_their_sum_shown(world: World) -> None:
     total = by_key(report)["database.size_total"]
     assert total.label == "database size (all 2 shards)"
     assert total.value == pytest.approx(sum(r.value for r in sizes))
+    # growth's 16 GB is the whole database's: each of 2 shards is judged against 8 GB,
+    # their sum against 16
+    assert [r.limit for r in sizes] == [8, 8] and total.limit == 16
+    assert total.verdict is Verdict.OK and total.capacity
