@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     GUARDRAIL = 6
     DRIFT = 7
     THRESHOLD = 8  # `status`: a usage threshold crossed
+    BLIND = 9  # `status`: a seed threshold could not be measured (the watch cannot see)
     INTERRUPTED = 130
     PIPE_CLOSED = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head -1`)
 

@@ -56,6 +56,28 @@ FUNCTION_WALL_MS = 300
 FUNCTION_CONCURRENCY = 10
 """Invocations one fluid-compute instance serves at once (provisioned memory is shared)."""
 
+GB_HOURS_PER_INVOCATION = FUNCTION_MEMORY_GB * FUNCTION_WALL_MS / 3_600_000 / FUNCTION_CONCURRENCY
+"""Provisioned memory one invocation is billed for: what the estimate's "function memory"
+line counts (rules/vercel.py) and what a phase's `limits.function_gb_hours_month` is sized
+against (expected_usage)."""
+
+
+def expected_usage(usage: Usage, users) -> dict[str, tuple[float, float]]:
+    """What the cost model expects a phase to use in a month, (low, high), for each limit
+    `status` judges (spec.models.Limits): database size and fast data transfer as the phase
+    states them (usage.database_gb, usage.egress_gb), function GB-hours from its users and
+    requests, as the function rules price them."""
+    span = _users_span(users)
+    rpu = usage.requests_per_user_month
+    requests = (0.0, 0.0) if span is None else (rpu.low * span.low, rpu.high * span.high)
+    per = FUNCTION_SHARE_OF_REQUESTS * GB_HOURS_PER_INVOCATION
+    return {
+        "database_gb": (usage.database_gb.low, usage.database_gb.high),
+        "bandwidth_gb_month": (usage.egress_gb.low, usage.egress_gb.high),
+        "function_gb_hours_month": (requests[0] * per, requests[1] * per),
+    }
+
+
 ARCHIVE_RETRIEVED_SHARE = 0.1
 """Share of an archive-class bucket (Glacier Instant Retrieval) read back in a month."""
 

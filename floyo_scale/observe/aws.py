@@ -147,22 +147,22 @@ def read_storage(
             Reading(
                 "aws",
                 f"s3.size.{name}",
-                f"bucket {bucket}",
+                f"S3 bucket {name}",
                 size,
                 "GB",
                 window="newest daily figure",
-                endpoint=endpoint.format("BucketSizeBytes"),
+                endpoint=endpoint.format("BucketSizeBytes") + f" of {bucket}",
             )
         )
         readings.append(
             Reading(
                 "aws",
                 f"s3.objects.{name}",
-                f"objects in {bucket}",
+                f"objects in S3 bucket {name}",
                 values.get(f"n{i}"),
                 "count",
                 window="newest daily figure",
-                endpoint=endpoint.format("NumberOfObjects"),
+                endpoint=endpoint.format("NumberOfObjects") + f" of {bucket}",
             )
         )
     usage = stack.phase.usage.storage_gb.high
@@ -204,24 +204,24 @@ def read_cache(
         Reading(
             "aws",
             f"cache.memory.{region}",
-            f"cache memory ({node})",
+            f"cache memory ({region})",
             values.get("mem"),
             "%",
             Kind.SHARE,
             100.0,
             stack.phase.alerts.cache_memory_percent,
             window.recent_label,
-            endpoint.format("DatabaseMemoryUsagePercentage, Maximum"),
+            endpoint.format("DatabaseMemoryUsagePercentage, Maximum") + f" of {node}",
             capacity=True,
         ),
         Reading(
             "aws",
             f"cache.evictions.{region}",
-            f"cache evictions ({node})",
+            f"cache evictions ({region})",
             values.get("ev"),
             "count",
             window=window.recent_label,
-            endpoint=endpoint.format("Evictions, Sum"),
+            endpoint=endpoint.format("Evictions, Sum") + f" of {node}",
         ),
     ]
 

@@ -22,6 +22,7 @@ FAR_BELOW_PERCENT = 50.0
 # Which reading each limit of spec.models.Limits is measured by.
 LIMIT_KEYS = {
     "database.size": "database_gb",
+    "database.size_total": "database_gb",  # with shards: the whole database
     "vercel.bandwidth": "bandwidth_gb_month",
     "vercel.function_gb_hours": "function_gb_hours_month",
 }

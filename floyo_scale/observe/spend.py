@@ -7,6 +7,11 @@ The AWS Budget sees only AWS. Here the month is:
   database size (Supabase), fast data transfer projected to the whole month (Vercel), S3
   storage. Plan fees, seats, compute and add-ons are what the program builds. Nothing is
   priced twice and no price lives here.
+
+Neither Vercel's nor Supabase's spend is measured (docs/status.md, "Spend": what their APIs
+offer), so the whole-stack figure is an *estimate*: shown against the budget, never judged
+(thresholds.Verdict.ESTIMATE), and never a reason to move phase. AWS's own part is measured
+and AWS Budgets alerts on it.
 """
 
 from __future__ import annotations
@@ -98,7 +103,7 @@ def whole_stack(
     reading = Reading(
         "spend",
         "spend.month",
-        "whole-stack spend, month-end projection",
+        "whole-stack spend, month-end (estimate)",
         total,
         "USD",
         Kind.SHARE,
@@ -108,5 +113,6 @@ def whole_stack(
         "Cost Explorer (AWS) + cost estimate with measured usage (Vercel, Supabase)",
         capacity=True,
         note="" if budget.monthly_usd else "no budget set for this phase",
+        estimate=True,
     )
     return reading, notes

@@ -23,7 +23,7 @@ from ..errors import ExitCode
 from ..spec import ResolvedStack, Workspace, load_stack, secret_env_name
 from . import targets as targets_mod
 from .collect import Source, SourceUnavailable, collect, gather
-from .thresholds import Reading, SourceResult, SourceState, Verdict
+from .thresholds import Blind, Reading, SourceResult, SourceState, Verdict, blind
 from .window import Window
 
 DEFAULT_TIMEOUT = 10.0
@@ -51,6 +51,10 @@ class StatusReport:
     identifiers: str = "spec"
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    forecasts: tuple[Any, ...] = ()  # history.Forecast, when a history was read
+    outlook: tuple[str, ...] = ()  # what the forecasts mean ("... in about 12 days: plan ...")
+    history: tuple[dict[str, Any], ...] = ()  # the records of the last FORECAST_DAYS days
+    recorded: str = ""  # where this reading was kept (--record)
 
     @property
     def readings(self) -> tuple[Reading, ...]:
@@ -66,11 +70,20 @@ class StatusReport:
         return tuple(s for s in self.sources if s.state is SourceState.FAILED)
 
     @property
+    def blind(self) -> tuple[Blind, ...]:
+        """The seed thresholds that were not measured, each with why (fail closed)."""
+        return blind(self.sources)
+
+    @property
     def exit_code(self) -> ExitCode:
         """8 when any threshold is crossed (what someone must act on, even if a source
-        failed too); else 4 when a source could not be read; else 0."""
+        failed or a threshold is blind too); else 9 when a seed threshold was not measured
+        (fail closed: green only when every one was measured and within bounds); else 4
+        when a source could not be read; else 0."""
         if self.crossed:
             return ExitCode.THRESHOLD
+        if self.blind:
+            return ExitCode.BLIND
         if self.failed:
             return ExitCode.ENGINE
         return ExitCode.OK
@@ -82,12 +95,16 @@ class StatusReport:
             "generated_at": self.generated_at,
             "window_hours": self.window_hours,
             "exit_code": int(self.exit_code),
+            "blind": [b.to_json() for b in self.blind],
             "seconds": round(self.seconds, 2),
             "identifiers": self.identifiers,
             "sources": [s.to_json() for s in self.sources],
             "metrics": [r.to_json() for r in self.readings],
             "spend_notes": list(self.spend_notes),
             "recommendation": self.recommendation.to_json() if self.recommendation else None,
+            "forecasts": [f.to_json() for f in self.forecasts],
+            "outlook": list(self.outlook),
+            "recorded": self.recorded or None,
             "notes": list(self.notes),
         }
 
@@ -103,6 +120,8 @@ class StatusOptions:
     spend: bool = True  # price the whole stack (synthesizes the program: ~1.5 s)
     recommend: bool = True
     cache_root: Path | None = None  # where .floyo/cache is (the CLI: the workspace root)
+    history: Any = None  # history.HistoryStore: read it for forecasts (and --record into it)
+    record: bool = False  # keep this reading in `history`
 
 
 def status_report(
@@ -156,10 +175,51 @@ def status_report(
         identifiers=targets.origin,
         notes=targets.notes,
     )
+    if options.history is not None:
+        report = _with_history(workspace, report, options.history, options.record, window)
     if options.recommend:
         advice = recommend.recommend(workspace, stack, report.readings, inventory)
         report = _with(report, recommendation=advice)
     return _with(report, seconds=time.monotonic() - began)
+
+
+OUTLOOK_DAYS = 60  # a forecast crossing within this many days is worth planning for
+
+
+def _with_history(
+    workspace: Workspace, report: StatusReport, store: Any, record: bool, window: Window
+) -> StatusReport:
+    """Read the stack's history (and keep this reading in it), forecast each figure, and say
+    which crossings are near enough to plan the next phase for."""
+    from . import history
+    from .recommend import neighbours, ordered_phases
+
+    records = store.read(report.stack)
+    recorded = ""
+    if record:
+        new = history.record_of(
+            report.stack, report.phase, window.now, report.readings, window.month_fraction
+        )
+        store.append(report.stack, new)
+        records.append(new)
+        recorded = store.where.replace("<stack>", report.stack)
+        if recorded.startswith(str(workspace.root.resolve())):  # the default: say it short
+            recorded = str(Path(recorded).relative_to(workspace.root.resolve()))
+    found = history.forecasts(report.readings, records, window.now)
+    _, following = neighbours(ordered_phases(workspace), report.phase)
+    outlook = []
+    for f in found:
+        if f.days is not None and f.days <= OUTLOOK_DAYS:
+            plan = f"plan the move to {following}" if following else "raise the limits"
+            outlook.append(f"{f.text}: {plan}")
+    recent = history.within(records, window.now, history.FORECAST_DAYS)
+    return _with(
+        report,
+        forecasts=found,
+        outlook=tuple(outlook),
+        history=tuple(recent),
+        recorded=recorded,
+    )
 
 
 def _with(report: StatusReport, **changes: Any) -> StatusReport:

@@ -49,11 +49,11 @@ def read(
         mine = {
             key.split(".", 1)[1]: v for key, v in answers.items() if key.startswith(f"{index}.")
         }
-        readings.extend(_project_readings(stack, mine, shard_label(index, len(refs))))
+        readings.extend(_project_readings(stack, mine, shard_label(index, len(refs)), len(refs)))
     sizes = [r.value for r in readings if r.key == "database.size" and r.value is not None]
     if len(refs) > 1:
-        # each shard is a project with its own disk, judged against the limit; the sum is
-        # what the data as a whole has grown to
+        # each shard is a project with its own disk, judged against its share of the limit
+        # (limits.database_gb is the whole database's); the sum against the whole limit
         readings.append(
             Reading(
                 "supabase",
@@ -61,14 +61,20 @@ def read(
                 f"database size (all {len(refs)} shards)",
                 sum(sizes) if len(sizes) == len(refs) else None,
                 "GB",
+                Kind.SHARE,
+                stack.phase.limits.database_gb,
+                stack.phase.alerts.database_size_percent,
                 window="now",
                 endpoint=f"POST {BASE}/database/query/read-only, per shard",
+                capacity=True,
             )
         )
     return readings
 
 
-def _project_readings(stack: ResolvedStack, answers: dict[str, Any], label: str) -> list[Reading]:
+def _project_readings(
+    stack: ResolvedStack, answers: dict[str, Any], label: str, shards: int = 1
+) -> list[Reading]:
     phase = stack.phase
     rows = answers["size"]
     size = _number(rows[0].get("bytes")) if rows and isinstance(rows[0], dict) else None
@@ -90,7 +96,7 @@ def _project_readings(stack: ResolvedStack, answers: dict[str, Any], label: str)
             None if size is None else size / GB,
             "GB",
             Kind.SHARE,
-            phase.limits.database_gb,
+            phase.limits.database_gb / shards,  # a shard's share of the whole database's
             phase.alerts.database_size_percent,
             "now",
             f"POST {BASE}/database/query/read-only (pg_database_size)",

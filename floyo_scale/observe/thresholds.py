@@ -13,6 +13,12 @@ Edges, written down once (and tested):
   exactly 1 % is `ok`, anything above is `over`.
 - a reading without a value (the source answered but had no data points for the window) is
   `no data`: it neither passes nor crosses.
+- an *estimate* (a figure the cost model computed, not a provider measured) is shown as
+  `estimate` and never judged: no warning, no over, whatever its share of the limit.
+
+Fail closed: the seed's four alerting thresholds (SEED_THRESHOLDS: database size, bandwidth,
+p95, error rate) must each be measured for a run to be green. `blind()` names each one that
+was not, and why (its source unavailable or failed, or no data points in the window).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class Verdict(StrEnum):
     OVER = "over"
     NO_DATA = "no data"
     INFO = "info"  # a figure shown for context, with nothing to judge it against
+    ESTIMATE = "estimate"  # computed by the cost model, not measured: shown, never judged
 
     @property
     def crossed(self) -> bool:
@@ -58,6 +65,7 @@ class Reading:
     endpoint: str = ""  # where it came from: "POST /v2/observability/query (vercel.request.count)"
     capacity: bool = False  # counts towards "move to the next phase" (not p95 or errors)
     note: str = ""
+    estimate: bool = False  # the cost model's figure, not a measurement: never judged
 
     @property
     def share(self) -> float | None:
@@ -68,6 +76,8 @@ class Reading:
 
     @property
     def verdict(self) -> Verdict:
+        if self.estimate:
+            return Verdict.ESTIMATE if self.value is not None else Verdict.NO_DATA
         return judge(self.kind, self.value, self.limit, self.alert_percent)
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +92,7 @@ class Reading:
             "alert_percent": self.alert_percent,
             "share_percent": None if share is None else round(share, 1),
             "verdict": self.verdict.value,
+            "estimate": self.estimate,
             "window": self.window,
             "endpoint": self.endpoint,
             "note": self.note,
@@ -135,6 +146,67 @@ class SourceResult:
             "seconds": round(self.seconds, 2),
             "notes": list(self.notes),
         }
+
+
+# The seed's alerting thresholds ("Monitoring & Alerting"), each with the readings that
+# measure it: any one of them with a value measures it (p95 and error rate come from Vercel,
+# and from Sentry when the stack configures it). Every reading listed must have a value
+# (a stack with shards has one database size per shard).
+SEED_THRESHOLDS: dict[str, tuple[str, ...]] = {
+    "database size": ("database.size",),
+    "bandwidth": ("vercel.bandwidth",),
+    "p95": ("vercel.p95", "sentry.p95"),
+    "error rate": ("vercel.error_rate", "sentry.failure_rate"),
+}
+# Where each is read from, to say why it is blind when no reading came back.
+SEED_SOURCES: dict[str, tuple[str, ...]] = {
+    "database size": ("supabase",),
+    "bandwidth": ("vercel",),
+    "p95": ("vercel", "sentry"),
+    "error rate": ("vercel", "sentry"),
+}
+
+
+@dataclass(frozen=True)
+class Blind:
+    """A seed threshold that was not measured, and why."""
+
+    threshold: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"threshold": self.threshold, "reason": self.reason}
+
+
+def blind(sources: tuple[SourceResult, ...] | list[SourceResult]) -> tuple[Blind, ...]:
+    """Each seed threshold no reading measured, with the reason (see the module docstring)."""
+    readings = [r for s in sources for r in s.readings]
+    by_name = {s.name: s for s in sources}
+    out: list[Blind] = []
+    for threshold, keys in SEED_THRESHOLDS.items():
+        measured = False
+        empty: list[str] = []
+        for key in keys:
+            mine = [r for r in readings if r.key == key]
+            if mine and all(r.value is not None for r in mine):
+                measured = True
+            elif mine:
+                empty.append(mine[0].source)
+        if measured:
+            continue
+        reasons = []
+        for name in SEED_SOURCES[threshold]:
+            source = by_name.get(name)
+            if source is None or source.state is SourceState.NOT_APPLICABLE:
+                continue
+            if name in empty:
+                reasons.append(f"{name}: no data points")
+            elif source.state is SourceState.OK:
+                reasons.append(f"{name}: not in its answer")
+            else:
+                reasons.append(f"{name} {source.state.value}: {source.message}")
+        out.append(Blind(threshold, "; ".join(reasons) or "no source reads it"))
+    return tuple(out)
 
 
 def _round(value: float | None) -> float | None:

@@ -69,8 +69,9 @@ def report() -> StatusReport:
             hint="raise --timeout, or check the provider's status page",
         ),
     )
-    spend = Reading("spend", "spend.month", "whole-stack spend, month-end projection", 262.4,
-                    "USD", Kind.SHARE, 300, 80, "this month", capacity=True)  # fmt: skip
+    spend = Reading("spend", "spend.month", "whole-stack spend, month-end (estimate)", 262.4,
+                    "USD", Kind.SHARE, 300, 80, "this month", capacity=True,
+                    estimate=True)  # fmt: skip
     workspace = Workspace(REPO)
     stack = load_stack(workspace, "production", None)
     from floyo_scale.offline.synth import synthesize
@@ -105,3 +106,15 @@ def test_json(report: StatusReport) -> None:
     assert data["recommendation"]["direction"] == "up"
     assert data["recommendation"]["phase"] == "scale"
     assert_golden("status/status.json", text)
+
+
+def test_the_watch_finds_a_blind_report_by_its_heading(report: StatusReport) -> None:
+    """watch.yml greps the Markdown for this heading to keep the blind issue open when a
+    threshold is crossed (8) while a seed threshold is blind too."""
+    heading = "### Not measured"
+    assert report.blind and report.exit_code == 8
+    assert any(
+        line.startswith(heading) for line in render_status.status_markdown(report).splitlines()
+    )
+    watch = (REPO / ".github" / "workflows" / "watch.yml").read_text()
+    assert f"grep -q '^{heading}' status.md" in watch

@@ -157,7 +157,11 @@ def test_one_hung_source_is_bounded_by_the_timeout(world: World) -> None:
     assert vercel.message.startswith("vercel did not answer")
     assert "--timeout" in vercel.hint
     assert by_key(report)["database.size"].value is not None  # the others still reported
-    assert report.exit_code is ExitCode.ENGINE
+    # Vercel alone measures bandwidth (Sentry, configured here, p95 and the error rate too,
+    # unless a loaded machine makes it miss the 1 s as well)
+    blind = [b.threshold for b in report.blind]
+    assert blind[0] == "bandwidth" and "database size" not in blind
+    assert report.exit_code is ExitCode.BLIND
 
 
 def test_a_rejected_token_names_the_source_and_hides_the_token(
@@ -186,12 +190,15 @@ def test_a_source_that_keeps_rate_limiting_fails_alone(world: World) -> None:
     report = run(world, spend=False, recommend=False)
     vercel = next(s for s in report.sources if s.name == "vercel")
     assert vercel.state is SourceState.FAILED and "rate-limiting" in vercel.message
-    assert report.exit_code is ExitCode.ENGINE
+    assert report.exit_code is ExitCode.BLIND
+    assert report.blind[0].reason.startswith("vercel failed: ")
 
 
-def test_a_missing_credential_is_unavailable_not_a_failure(
+def test_a_missing_credential_is_unavailable_and_the_watch_is_blind(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """An expired or missing secret must not end alerting quietly: the source is
+    unavailable (with the variable to export) and the run is blind (exit 9), not green."""
     monkeypatch.delenv("VERCEL_API_TOKEN")
     report = run(world, spend=False, recommend=False)
     vercel = next(s for s in report.sources if s.name == "vercel")
@@ -199,7 +206,35 @@ def test_a_missing_credential_is_unavailable_not_a_failure(
     assert vercel.message == "VERCEL_API_TOKEN is not set"
     assert "export VERCEL_API_TOKEN" in vercel.hint
     assert world.vercel.requests == []
-    assert report.exit_code is ExitCode.OK
+    # Sentry (configured in this world) still measures p95 and the error rate
+    assert [(b.threshold, b.reason) for b in report.blind] == [
+        ("bandwidth", "vercel unavailable: VERCEL_API_TOKEN is not set")
+    ]
+    assert report.exit_code is ExitCode.BLIND
+
+
+def test_no_credential_at_all_measures_nothing_and_is_blind(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("VERCEL_API_TOKEN", "SUPABASE_ACCESS_TOKEN", "UPSTASH_API_KEY",
+                 "SENTRY_AUTH_TOKEN"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    report = run(world, spend=False, recommend=False)
+    assert {s.state for s in report.sources} <= {
+        SourceState.UNAVAILABLE,
+        SourceState.NOT_APPLICABLE,
+    }
+    assert [b.threshold for b in report.blind] == ["database size", "bandwidth", "p95",
+                                                   "error rate"]  # fmt: skip
+    assert report.exit_code is ExitCode.BLIND
+    assert report.to_json()["blind"][0] == {
+        "threshold": "database size",
+        "reason": "supabase unavailable: SUPABASE_ACCESS_TOKEN is not set",
+    }
 
 
 def test_without_a_state_the_supabase_refs_are_unknown(world: World) -> None:
@@ -231,3 +266,7 @@ def test_each_shard_is_read_and_their_sum_shown(world: World) -> None:
     total = by_key(report)["database.size_total"]
     assert total.label == "database size (all 2 shards)"
     assert total.value == pytest.approx(sum(r.value for r in sizes))
+    # growth's 16 GB is the whole database's: each of 2 shards is judged against 8 GB,
+    # their sum against 16
+    assert [r.limit for r in sizes] == [8, 8] and total.limit == 16
+    assert total.verdict is Verdict.OK and total.capacity

@@ -95,6 +95,20 @@ def reading(value: float | None, limit: float = 8.0) -> Reading:
     return Reading("supabase", "database.size", "database size", value, "GB", Kind.SHARE, limit, 80)
 
 
+def vercel(bandwidth: float | None = 10.0, p95: float | None = 300.0) -> SourceResult:
+    """Vercel measuring bandwidth, p95 and error rate (the other three seed thresholds)."""
+    return SourceResult(
+        "vercel",
+        SourceState.OK,
+        (
+            Reading("vercel", "vercel.bandwidth", "bandwidth", bandwidth, "GB", Kind.SHARE,
+                    1000, 80),
+            Reading("vercel", "vercel.p95", "p95", p95, "ms", Kind.ABOVE, 1000),
+            Reading("vercel", "vercel.error_rate", "5xx", 0.1, "%", Kind.ABOVE, 1.0),
+        ),
+    )  # fmt: skip
+
+
 def report(*sources: SourceResult) -> StatusReport:
     return StatusReport("production", "growth", "2026-11-20T12:00:00Z", 24, tuple(sources))
 
@@ -102,15 +116,62 @@ def report(*sources: SourceResult) -> StatusReport:
 def test_exit_codes() -> None:
     fine = SourceResult("supabase", SourceState.OK, (reading(1.0),))
     crossed = SourceResult("supabase", SourceState.OK, (reading(7.0),))
-    failed = SourceResult("vercel", SourceState.FAILED, message="vercel answered HTTP 500")
+    failed = SourceResult("aws", SourceState.FAILED, message="aws answered HTTP 500")
     missing = SourceResult(
         "sentry", SourceState.UNAVAILABLE, message="SENTRY_AUTH_TOKEN is not set"
     )
+    assert report(fine, vercel()).exit_code is ExitCode.OK
+    # Sentry's p95 and failure rate are not needed while Vercel measures both
+    assert report(fine, vercel(), missing).exit_code is ExitCode.OK
+    assert report(fine, vercel(), failed).exit_code is ExitCode.ENGINE  # no seed threshold
+    assert report(crossed, vercel()).exit_code is ExitCode.THRESHOLD
+    assert report(crossed, vercel(), failed).exit_code is ExitCode.THRESHOLD  # act on it first
+    assert int(ExitCode.THRESHOLD) == 8 and int(ExitCode.BLIND) == 9
+
+
+def test_fail_closed_a_seed_threshold_not_measured_is_blind() -> None:
+    fine = SourceResult("supabase", SourceState.OK, (reading(1.0),))
     no_data = SourceResult("supabase", SourceState.OK, (reading(None),))
-    assert report(fine).exit_code is ExitCode.OK
-    assert report(fine, missing).exit_code is ExitCode.OK  # unavailable is not a failure
-    assert report(no_data).exit_code is ExitCode.OK
-    assert report(fine, failed).exit_code is ExitCode.ENGINE
-    assert report(crossed).exit_code is ExitCode.THRESHOLD
-    assert report(crossed, failed).exit_code is ExitCode.THRESHOLD  # what to act on first
-    assert int(ExitCode.THRESHOLD) == 8
+    down = SourceResult("vercel", SourceState.FAILED, message="vercel answered HTTP 500")
+    nothing = SourceResult(
+        "supabase", SourceState.UNAVAILABLE, message="SUPABASE_ACCESS_TOKEN is not set"
+    )
+    # measured nothing at all: blind, never green
+    assert report().exit_code is ExitCode.BLIND
+    assert [b.threshold for b in report().blind] == [
+        "database size",
+        "bandwidth",
+        "p95",
+        "error rate",
+    ]
+    # one source missing: blind to what it measures, and says why
+    blind = report(nothing, vercel()).blind
+    assert [(b.threshold, b.reason) for b in blind] == [
+        ("database size", "supabase unavailable: SUPABASE_ACCESS_TOKEN is not set")
+    ]
+    assert report(nothing, vercel()).exit_code is ExitCode.BLIND
+    # a failing source: blind as well (9 rather than 4: the watch cannot see)
+    blind = report(fine, down).blind
+    assert [b.threshold for b in blind] == ["bandwidth", "p95", "error rate"]
+    assert blind[0].reason == "vercel failed: vercel answered HTTP 500"
+    assert report(fine, down).exit_code is ExitCode.BLIND
+    # an answer with no data points measures nothing
+    assert report(no_data, vercel()).blind[0].reason == "supabase: no data points"
+    assert report(no_data, vercel()).exit_code is ExitCode.BLIND
+    assert report(fine, vercel(p95=None)).exit_code is ExitCode.BLIND
+    # a crossed threshold still wins: someone must act on it
+    crossed = SourceResult("supabase", SourceState.OK, (reading(7.0),))
+    assert report(crossed, down).exit_code is ExitCode.THRESHOLD
+    assert report(crossed, down).blind  # and the report still says what it is blind to
+
+
+def test_an_estimate_is_shown_never_judged() -> None:
+    spend = Reading("spend", "spend.month", "spend", 1000.0, "USD", Kind.SHARE, 300, 80,
+                    estimate=True)  # fmt: skip
+    assert spend.verdict is Verdict.ESTIMATE and not spend.verdict.crossed
+    assert spend.share == pytest.approx(333.3, abs=0.1)  # shown against the budget
+    fine = SourceResult("supabase", SourceState.OK, (reading(1.0),))
+    r = StatusReport("production", "growth", "2026-11-20T12:00:00Z", 24, (fine, vercel()),
+                     spend=spend)  # fmt: skip
+    assert r.crossed == () and r.exit_code is ExitCode.OK
+    assert r.to_json()["metrics"][-1]["verdict"] == "estimate"

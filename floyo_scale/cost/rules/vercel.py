@@ -11,6 +11,7 @@ from ..context import (
     FUNCTION_MEMORY_GB,
     FUNCTION_SHARE_OF_REQUESTS,
     FUNCTION_WALL_MS,
+    GB_HOURS_PER_INVOCATION,
     Result,
     Span,
     _Context,
@@ -99,8 +100,7 @@ def _function_compute(resource: Resource, ctx: _Context) -> Iterable[Result]:
             resource,
             "function memory",
             memory.price or 0.0,
-            invocations
-            * (FUNCTION_MEMORY_GB * FUNCTION_WALL_MS / 3_600_000 / FUNCTION_CONCURRENCY),
+            invocations * GB_HOURS_PER_INVOCATION,
             memory.unit,
             memory,
             detail=f"{FUNCTION_MEMORY_GB} GB x {FUNCTION_WALL_MS} ms / "
