@@ -263,3 +263,54 @@ def test_drops_need_drop_unused(db: str) -> None:
     with psycopg.connect(db) as conn:
         row = conn.execute("SELECT to_regclass('public.orders_note_idx')").fetchone()
         assert row == (None,)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def url_env(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = db.replace("postgres:@", f"postgres:{PASSWORD}@")
+    monkeypatch.setenv("FLOYO_TEST_DB", url)
+    return url
+
+
+REF = ["--stack", "production", "--database-url", "${env:FLOYO_TEST_DB}"]
+
+
+def test_cli_advise_formats(cli, workspace, url_env) -> None:
+    import json
+
+    table = cli("db", "advise", *REF)
+    assert table.code == 0, table.err
+    assert "fk-index:public.orders(customer_id)" in table.out
+    assert 'fix: CREATE INDEX CONCURRENTLY "events_user_id_idx"' in table.out
+    assert "unproved: hypopg is not installed" in table.out
+    assert "top statements by total time:" in table.out
+    assert "shard 0 advise" in table.err  # progress on stderr
+    data = json.loads(cli("db", "advise", *REF, "--format", "json").out)
+    kinds = {f["kind"] for f in data["shards"][0]["findings"]}
+    assert {"fk_without_index", "missing_index", "duplicate_index", "unused_index"} <= kinds
+    assert data["counts"]["high"] >= 1  # the foreign key
+    markdown = cli("db", "advise", *REF, "--format", "markdown").out
+    assert markdown.startswith("## Database advice") and "```sql" in markdown
+    for result in (table.out, table.err, markdown, json.dumps(data)):
+        assert PASSWORD not in result
+
+
+def test_cli_apply_confirms_drops_and_rejects_unknown_ids(cli, workspace, url_env) -> None:
+    unknown = cli("db", "advise", *REF, "--apply", "--only", "index:nope")
+    assert unknown.code == 2 and "no such finding" in unknown.err
+    lone = cli("db", "advise", *REF, "--drop-unused")
+    assert lone.code == 2 and "go with --apply" in lone.err
+    refused = cli("db", "advise", *REF, "--apply", "--drop-unused")
+    assert refused.code == 6, refused.err  # production, no terminal: needs --yes
+    with psycopg.connect(url_env) as conn:
+        assert conn.execute("SELECT to_regclass('orders_note_idx')").fetchone() != (None,)
+    done = cli("db", "advise", *REF, "--apply", "--drop-unused", "--yes")
+    assert done.code == 0, done.err
+    assert "public.orders_customer_id_idx: created" in done.out
+    assert "public.orders_note_idx: dropped" in done.out
+    assert "planner cost of its statement" in done.out
+    again = cli("db", "advise", *REF, "--apply", "--yes")
+    assert again.code == 0 and "nothing to apply" in again.out

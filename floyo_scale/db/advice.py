@@ -29,6 +29,7 @@ SYSTEM_SCHEMAS = (
 )
 
 MIN_SEQ_ROWS = 1_000  # a table smaller than this is read fastest by a sequential scan
+MIN_SEQ_SCANS = 10  # fewer sequential scans than this are not a pattern
 TOP = 10  # statements listed per ranking
 
 

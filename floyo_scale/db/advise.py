@@ -34,6 +34,7 @@ import psycopg
 
 from .advice import (
     MIN_SEQ_ROWS,
+    MIN_SEQ_SCANS,
     SYSTEM_SCHEMAS,
     TOP,
     Advice,
@@ -491,6 +492,8 @@ def _seq_scan_findings(
             "table_bytes": size,
         }
         if not candidates:
+            if seq < MIN_SEQ_SCANS:
+                continue  # a few scans (a foreign-key check, an ANALYZE): not a pattern
             found.append(
                 Finding(
                     id=f"seq-scan:{schema}.{table}",

@@ -40,7 +40,7 @@ class StatementsState:
             f"SELECT queryid, query, calls, total_exec_time, mean_exec_time, rows, "  # noqa: S608
             f"shared_blks_hit, shared_blks_read FROM {view} "
             "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND calls > 0 AND query !~* %s AND query !~* '\\mpg_(catalog|stat|class|index)'",
+            "AND calls > 0 AND query !~* %s AND query !~* '\\m(pg_[a-z]|current_setting)'",
             (_NOT_APP,),
         ).fetchall()
         out = []
