@@ -37,9 +37,7 @@ def advise_command(
     ] = False,
     only: Annotated[
         list[str] | None,
-        typer.Option(
-            "--only", metavar="ID", help="With --apply: only this finding (repeatable)."
-        ),
+        typer.Option("--only", metavar="ID", help="With --apply: only this finding (repeatable)."),
     ] = None,
     drop_unused: Annotated[
         bool,
@@ -94,8 +92,12 @@ def advise_command(
     if format is PlanFormat.json:
         _out(show.apply_json(advice, result))
     elif format is PlanFormat.markdown:
-        _out(show.advice_markdown(advice) + "\n## Applied\n\n```text\n"
-             + show.apply_text(result) + "```\n")
+        _out(
+            show.advice_markdown(advice)
+            + "\n## Applied\n\n```text\n"
+            + show.apply_text(result)
+            + "```\n"
+        )
     else:
         _out(show.apply_text(result))
     if result.failed:

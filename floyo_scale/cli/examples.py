@@ -80,8 +80,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "db advise": (
         "floyo-scale db advise --stack production",
-        "floyo-scale db advise --stack production --format markdown >> \"$GITHUB_STEP_SUMMARY\"",
-        "floyo-scale db advise --stack production --apply --only 'fk-index:public.orders(customer_id)'",
+        'floyo-scale db advise --stack production --format markdown >> "$GITHUB_STEP_SUMMARY"',
+        "floyo-scale db advise --stack production --apply --only 'fk-index:public.orders(user_id)'",
         "floyo-scale db advise --stack production --apply --drop-unused --yes",
     ),
     "db restore": (

@@ -43,7 +43,12 @@ class Proof:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "before": self.before, "after": self.after, "note": self.note}
+        return {
+            "method": self.method,
+            "before": self.before,
+            "after": self.after,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -123,8 +128,6 @@ class Advice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"counts": self.counts(), "shards": [s.to_dict() for s in self.shards]}
-
-
 
 
 def quoted(*names: str) -> str:

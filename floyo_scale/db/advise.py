@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -47,6 +47,7 @@ from .advice import (
 from .advise_checks import health_findings, statements_state
 from .connect import Shard, connect, database_error
 from .progress import Reporter, Step, ignore
+
 
 def advise(
     shards: Iterable[Shard], *, options: AdviseOptions | None = None, report: Reporter = ignore
@@ -80,9 +81,7 @@ def readonly_session(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET lock_timeout = '1s'")
 
 
-def advise_one(
-    conn: psycopg.Connection[Any], shard: Shard, options: AdviseOptions
-) -> ShardAdvice:
+def advise_one(conn: psycopg.Connection[Any], shard: Shard, options: AdviseOptions) -> ShardAdvice:
     version = int(_one(conn, "SHOW server_version_num"))
     state = statements_state(conn)
     hypopg = bool(_one(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'hypopg'"))
@@ -326,8 +325,9 @@ def _index_findings(
         if a.scans or a.constraint or a.unique or key in redundant:
             continue
         serves = [
-            fk.name for fk in fks if fk.schema == a.schema and fk.table == a.table and (
-                _leads_with(a, fk.columns))
+            fk.name
+            for fk in fks
+            if fk.schema == a.schema and fk.table == a.table and (_leads_with(a, fk.columns))
         ]
         if serves:
             continue  # the only index serving a foreign key: deletes on the parent need it
@@ -441,7 +441,11 @@ def _cost(plan: Any) -> float | None:
 
 
 def _prove(
-    conn: psycopg.Connection[Any], schema: str, table: str, columns: list[str], query: str,
+    conn: psycopg.Connection[Any],
+    schema: str,
+    table: str,
+    columns: list[str],
+    query: str,
     version: int,
 ) -> tuple[float | None, float | None]:
     """EXPLAIN with a hypothetical index (hypopg): (cost before, cost after)."""
@@ -508,8 +512,9 @@ def _seq_scan_findings(
                 )
             )
             continue
-        for key, served in sorted(candidates.items(), key=lambda kv: -sum(
-                s["total_ms"] for s in kv[1])):
+        for key, served in sorted(
+            candidates.items(), key=lambda kv: -sum(s["total_ms"] for s in kv[1])
+        ):
             columns = list(key)
             proof = Proof("unproved", before=served[0]["cost_before"])
             if hypopg:
@@ -570,5 +575,8 @@ def _top(statements: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
     if not statements:
         return {}
-    return {"by_total_time": pick("total_ms"), "by_mean_time": pick("mean_ms"),
-            "by_calls": pick("calls")}
+    return {
+        "by_total_time": pick("total_ms"),
+        "by_mean_time": pick("mean_ms"),
+        "by_calls": pick("calls"),
+    }

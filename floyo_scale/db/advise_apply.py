@@ -127,9 +127,7 @@ def apply(
             try:
                 hold_lock(conn, shard)
                 conn.execute(f"SET lock_timeout = '{_duration(options.lock_timeout)}'")
-                conn.execute(
-                    f"SET statement_timeout = '{_duration(options.statement_timeout)}'"
-                )
+                conn.execute(f"SET statement_timeout = '{_duration(options.statement_timeout)}'")
                 for finding in mine:
                     action = _run(conn, monitor, shard, finding, versions, options, report)
                     result.actions.append(action)

@@ -81,8 +81,10 @@ def statements_state(conn: psycopg.Connection[Any]) -> StatementsState:
             severity="medium",
             title=f"pg_stat_statements is {status}: statements cannot be ranked, nor the "
             "sequential scans tied to the statements that cause them",
-            evidence={"shared_preload_libraries": setting[0] if setting else "", "installed":
-                      bool(schema)},
+            evidence={
+                "shared_preload_libraries": setting[0] if setting else "",
+                "installed": bool(schema),
+            },
             effect="the top statements by total and mean time, and missing indexes proved on "
             "them; " + ENABLE_HINT,
             fix_sql="CREATE EXTENSION IF NOT EXISTS pg_stat_statements;" if loaded else None,
@@ -179,8 +181,7 @@ def _sessions(
                 shard=shard,
                 kind="idle_in_transaction" if idle else "long_running",
                 severity="high" if idle else "medium",
-                title=f"session {pid} ({user}, {app or 'no name'}) {state} for "
-                f"{seconds:,.0f} s",
+                title=f"session {pid} ({user}, {app or 'no name'}) {state} for {seconds:,.0f} s",
                 evidence=evidence,
                 effect=(
                     "holds its locks and snapshot: vacuum cannot remove dead rows, and "

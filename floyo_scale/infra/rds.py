@@ -190,7 +190,8 @@ class RdsDatabase(pulumi.ComponentResource):
             f"db-{region}",
             name=f"{self.ctx.prefix}-postgres{self.version}",
             family=f"postgres{self.version}",
-            description=f"{self.ctx.prefix}: logical replication on, TLS forced, statements counted",
+            # (unchanged when parameters are added: a new description replaces the group)
+            description=f"{self.ctx.prefix}: logical replication on, TLS forced",
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(
                     name="rds.logical_replication", value="1", apply_method="pending-reboot"

@@ -53,8 +53,9 @@ def _health(shard: Any) -> str:
     ]
     for what in ("table", "index"):
         ratio = h.get(f"{what}_cache_hit_ratio")
-        parts.append(f"{what} cache hits {ratio:.2%}" if ratio is not None else f"{what} cache "
-                     "hits n/a")
+        parts.append(
+            f"{what} cache hits {ratio:.2%}" if ratio is not None else f"{what} cache hits n/a"
+        )
     if "connections" in h:
         parts.append(f"connections {h['connections']} of {h['max_connections']}")
     parts.append(f"long-running {h.get('long_running', 0)}")
@@ -83,8 +84,11 @@ def advice_text(advice: Any) -> str:
                 lines.append(f"  proof: {proof}")
             if f.fix_sql:
                 lines.append(f"  fix: {f.fix_sql}")
-        for title, key in (("by total time", "by_total_time"), ("by mean time", "by_mean_time"),
-                           ("by calls", "by_calls")):
+        for title, key in (
+            ("by total time", "by_total_time"),
+            ("by mean time", "by_mean_time"),
+            ("by calls", "by_calls"),
+        ):
             rows = shard.top.get(key) or []
             if rows:
                 lines.append("")
@@ -97,7 +101,8 @@ def advice_text(advice: Any) -> str:
         lines.append("")
     counts = advice.counts()
     lines.append(
-        "findings: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+        "findings: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
         + " (read only: nothing was changed; --apply creates the indexes)"
     )
     return lines_text(lines)
