@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,10 @@ from .db import DatabaseUrlOpt, StackArg, db_app, load, shards
 from .db_move import YesOpt, _confirm
 from .options import PlanFormat, PlanFormatOpt
 from .options import out as _out
+
+if TYPE_CHECKING:
+    from ..db.advice import Advice
+    from ..spec import ResolvedStack
 
 
 def register() -> None:
@@ -47,6 +51,15 @@ def advise_command(
             "confirmation; --yes without a terminal).",
         ),
     ] = False,
+    supabase_ref: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--supabase-ref",
+            metavar="REF",
+            help="A Supabase project ref, one per shard in order, for its advisors (default: "
+            "the stack's outputs).",
+        ),
+    ] = None,
     yes: YesOpt = False,
     format: PlanFormatOpt = PlanFormat.table,
 ) -> None:
@@ -71,6 +84,8 @@ def advise_command(
     targets = shards(resolved, database_url)
     with progress.db_display(sys.stderr, os.environ) as report:
         advice = adv.advise(targets, report=report)
+    if resolved.phase.database.provider == "supabase":
+        _merge_advisors(resolved, advice, tuple(supabase_ref or ()))
     if not apply:
         if format is PlanFormat.json:
             _out(show.advice_json(advice))
@@ -107,3 +122,25 @@ def advise_command(
             "each failed build's invalid index was dropped; see the reasons above, fix them "
             "(a long transaction, duplicate rows) and run `db advise --apply` again",
         )
+
+
+def _merge_advisors(resolved: ResolvedStack, advice: Advice, refs: tuple[str, ...]) -> None:
+    """Supabase's performance and security advisors, per shard's project, into `advice`; what
+    could not be read becomes a note."""
+    from ..errors import FloyoError
+    from ..observe.advisors import read_advisors
+    from .options import workspace
+    from .status import stack_outputs
+
+    if not refs:
+        try:
+            outputs = stack_outputs(resolved, workspace().root) or {}
+        except FloyoError as exc:
+            outputs = {}
+            advice.notes.append(f"the stack's outputs could not be read: {exc.message}")
+        found = outputs.get("supabase_project_refs")
+        refs = tuple(str(r) for r in found) if isinstance(found, list | tuple) else ()
+    lints, notes = read_advisors(resolved, refs, os.environ)
+    advice.notes += notes
+    for shard, found_lints in lints.items():
+        advice.merge_supabase(shard, found_lints)

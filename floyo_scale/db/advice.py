@@ -30,6 +30,10 @@ SYSTEM_SCHEMAS = (
 
 MIN_SEQ_ROWS = 1_000  # a table smaller than this is read fastest by a sequential scan
 MIN_SEQ_SCANS = 10  # fewer sequential scans than this are not a pattern
+MAX_FRACTION = 0.05  # an equality that keeps more of the rows than this: no index proposed
+MAX_CANDIDATES = 3  # candidate indexes per table at most
+MAX_SEQ_TABLES = 50  # the tables whose sequential scans read the most rows
+MAX_EXPLAINED = 10  # the statements EXPLAINed per table, by total time
 TOP = 10  # statements listed per ranking
 
 
@@ -114,6 +118,13 @@ class ShardAdvice:
 @dataclass
 class Advice:
     shards: list[ShardAdvice] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be read, and why
+
+    def merge_supabase(self, shard: int, lints: list[dict[str, Any]]) -> None:
+        """Merge the Supabase advisors' lints of `shard`'s project (see supabase_findings)."""
+        for advice in self.shards:
+            if advice.shard == shard:
+                advice.findings += supabase_findings(shard, lints)
 
     @property
     def findings(self) -> list[Finding]:
@@ -127,7 +138,11 @@ class Advice:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts(), "shards": [s.to_dict() for s in self.shards]}
+        return {
+            "counts": self.counts(),
+            "notes": self.notes,
+            "shards": [s.to_dict() for s in self.shards],
+        }
 
 
 def quoted(*names: str) -> str:
@@ -142,3 +157,43 @@ class AdviseOptions:
 
     idle_seconds: int = 60
     long_seconds: int = 300
+
+
+# Supabase's lints that our own checks find too, with the SQL: ours are kept, theirs left out
+SUPABASE_OURS = frozenset({"unindexed_foreign_keys", "unused_index", "duplicate_index"})
+SUPABASE_LEVELS = {"ERROR": "high", "WARN": "medium", "INFO": "info"}
+
+
+def supabase_findings(shard: int, lints: list[dict[str, Any]]) -> list[Finding]:
+    """The Supabase advisors' lints (GET /v1/projects/{ref}/advisors/performance and
+    /security) as findings: level ERROR is high, WARN medium, INFO info; the security
+    advisor's `rls_disabled_in_public` (a table PostgREST serves to anyone with the anon key)
+    keeps its level. Lints our own checks also make (unindexed foreign keys, unused and
+    duplicate indexes) are left out: ours carry the SQL."""
+    found = []
+    for lint in lints:
+        name = str(lint.get("name", "lint"))
+        if name in SUPABASE_OURS:
+            continue
+        meta = lint.get("metadata") or {}
+        obj = ".".join(str(meta[k]) for k in ("schema", "name") if meta.get(k))
+        categories = [str(c) for c in lint.get("categories") or []]
+        kind = "supabase_security" if "SECURITY" in categories else "supabase_performance"
+        detail = str(lint.get("detail") or lint.get("title") or name)
+        found.append(
+            Finding(
+                id=f"supabase:{name}:{obj or lint.get('cache_key', '')}",
+                shard=shard,
+                kind=kind,
+                severity=SUPABASE_LEVELS.get(str(lint.get("level")), "info"),
+                title=f"Supabase advisor: {lint.get('title', name)}" + (f" ({obj})" if obj else ""),
+                evidence={
+                    "lint": name,
+                    "level": lint.get("level"),
+                    "detail": detail,
+                    "remediation": lint.get("remediation"),
+                },
+                effect=str(lint.get("description") or ""),
+            )
+        )
+    return found

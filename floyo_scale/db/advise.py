@@ -33,6 +33,10 @@ from typing import Any
 import psycopg
 
 from .advice import (
+    MAX_CANDIDATES,
+    MAX_EXPLAINED,
+    MAX_FRACTION,
+    MAX_SEQ_TABLES,
     MIN_SEQ_ROWS,
     MIN_SEQ_SCANS,
     SYSTEM_SCHEMAS,
@@ -359,12 +363,12 @@ def _index_findings(
 
 _SEQ_TABLES = """
 SELECT s.schemaname, s.relname, s.seq_scan, s.seq_tup_read, coalesce(s.idx_scan, 0),
-       s.n_live_tup, pg_relation_size(s.relid), c.relkind
+       coalesce(s.idx_tup_fetch, 0), s.n_live_tup, pg_relation_size(s.relid), c.relkind
 FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-WHERE s.seq_scan > coalesce(s.idx_scan, 0) AND s.n_live_tup >= %s
+WHERE s.seq_tup_read > coalesce(s.idx_tup_fetch, 0) AND s.n_live_tup >= %s
   AND s.schemaname <> ALL(%s) AND NOT c.relispartition
 ORDER BY s.seq_tup_read DESC
-LIMIT 50
+LIMIT %s
 """
 
 _COMPARE = re.compile(
@@ -374,13 +378,32 @@ _COMPARE = re.compile(
 )
 
 
-def _mentions(query: str, schema: str, table: str) -> bool:
-    name = re.escape(table)
-    pattern = rf"\b(from|join|update|into)\s+(\"?{re.escape(schema)}\"?\.)?\"?{name}\"?(\s|$|,|\))"
-    return re.search(pattern, query, re.IGNORECASE) is not None
+_RELATION = re.compile(
+    r"\b(?:from|join|update|into)\s+(?:(\"[^\"]+\"|[a-z_][a-z0-9_$]*)\s*\.\s*)?"
+    r"(\"[^\"]+\"|[a-z_][a-z0-9_$]*)",
+    re.IGNORECASE,
+)
 
 
-def _candidate(plan: Any, table: str, columns: set[str]) -> list[str]:
+def _by_relation(statements: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Statements by the relations they name after FROM, JOIN, UPDATE or INTO (`schema.table`,
+    or `table` when unqualified): one pass over every statement, whatever the table count."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for s in statements:
+        names = set()
+        for schema, table in _RELATION.findall(s["query"]):
+            table = table[1:-1] if table.startswith('"') else table.lower()
+            if schema:
+                schema = schema[1:-1] if schema.startswith('"') else schema.lower()
+                names.add(f"{schema}.{table}")
+            else:
+                names.add(table)
+        for name in names:
+            out.setdefault(name, []).append(s)
+    return out
+
+
+def _candidate(plan: Any, table: str, columns: set[str]) -> tuple[list[str], int]:
     """From a plan's sequential scans of `table`: the columns its filter compares with a
     value, equalities first (an index leads with them), then one range."""
     eq: list[str] = []
@@ -395,7 +418,40 @@ def _candidate(plan: Any, table: str, columns: set[str]) -> list[str]:
             target = eq if op == "=" else rng
             if col not in eq and col not in rng:
                 target.append(col)
-    return eq + rng[:1]
+    return eq + rng[:1], len(eq)
+
+
+def _selective(
+    distinct: dict[str, float], rows: int, columns: list[str], equalities: int
+) -> bool | None:
+    """Whether equalities on the leading columns pick at most MAX_FRACTION of the rows, from
+    `pg_stats.n_distinct` (None: a range alone, or no statistics: not known)."""
+    if not equalities:
+        return None
+    fraction = 1.0
+    for col in columns[:equalities]:
+        nd = distinct.get(col)
+        if nd is None:
+            return None
+        values = nd if nd > 0 else -nd * max(rows, 1)
+        fraction /= max(values, 1.0)
+    return fraction <= MAX_FRACTION
+
+
+def _merge(
+    candidates: dict[tuple[str, ...], list[dict[str, Any]]],
+) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """An index on (a, b) serves lookups by (a) too: a candidate that is a prefix of another
+    gives its statements to the longer one."""
+    keys = sorted(candidates, key=len, reverse=True)
+    out: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for key in keys:
+        longer = next((k for k in out if k[: len(key)] == key), None)
+        if longer is None:
+            out[key] = list(candidates[key])
+        else:
+            out[longer] += candidates[key]
+    return out
 
 
 def _nodes(plan: Any) -> Iterable[dict[str, Any]]:
@@ -468,8 +524,12 @@ def _seq_scan_findings(
     hypopg: bool,
 ) -> list[Finding]:
     found = []
-    tables = conn.execute(_SEQ_TABLES, (MIN_SEQ_ROWS, list(SYSTEM_SCHEMAS))).fetchall()
-    for schema, table, seq, seq_read, idx_scans, rows, size, kind in tables:
+    tables = conn.execute(
+        _SEQ_TABLES, (MIN_SEQ_ROWS, list(SYSTEM_SCHEMAS), MAX_SEQ_TABLES)
+    ).fetchall()
+    by_relation = _by_relation(statements)
+    plans: dict[str, Any] = {}  # a join's statement names two tables: explained once
+    for schema, table, seq, seq_read, idx_scans, idx_read, rows, size, kind in tables:
         cols = {
             r[0]
             for r in conn.execute(
@@ -478,20 +538,36 @@ def _seq_scan_findings(
                 (quoted(schema, table),),
             ).fetchall()
         }
-        scanning = [s for s in statements if _mentions(s["query"], schema, table)]
+        scanning = by_relation.get(f"{schema}.{table}", []) + by_relation.get(table, [])
         scanning.sort(key=lambda s: -s["total_ms"])
+        distinct = dict(
+            conn.execute(
+                "SELECT attname, n_distinct FROM pg_stats WHERE schemaname = %s AND tablename = %s",
+                (schema, table),
+            ).fetchall()
+        )
         candidates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for s in scanning[:20]:
-            plan = _explain(conn, s["query"], version)
+        selective: dict[tuple[str, ...], bool | None] = {}
+        for s in scanning[:MAX_EXPLAINED]:
+            if s["query"] not in plans:
+                plans[s["query"]] = _explain(conn, s["query"], version)
+            plan = plans[s["query"]]
             if plan is None:
                 continue
-            key = tuple(_candidate(plan, table, cols))
-            if key:
-                candidates.setdefault(key, []).append({**s, "cost_before": _cost(plan)})
+            found_cols, equalities = _candidate(plan, table, cols)
+            key = tuple(found_cols)
+            if not key:
+                continue
+            selective[key] = _selective(distinct, rows, found_cols, equalities)
+            if selective[key] is False:
+                continue  # the filter keeps too many rows for an index to pay
+            candidates.setdefault(key, []).append({**s, "cost_before": _cost(plan)})
+        candidates = _merge(candidates)
         evidence = {
             "seq_scans": seq,
             "rows_read_by_seq_scans": seq_read,
             "index_scans": idx_scans,
+            "rows_fetched_by_index_scans": idx_read,
             "live_rows": rows,
             "table_bytes": size,
         }
@@ -505,7 +581,8 @@ def _seq_scan_findings(
                     kind="seq_scan_table",
                     severity="info",
                     title=f"{schema}.{table} is read mostly by sequential scans "
-                    f"({seq:,} against {idx_scans:,} index scans)",
+                    f"({seq_read:,} rows in {seq:,} scans, against {idx_read:,} fetched by "
+                    "index scans)",
                     evidence={**evidence, "statements": len(scanning)},
                     effect="no statement of pg_stat_statements was found whose filter an index "
                     "would serve (turn pg_stat_statements on if it is off)",
@@ -514,7 +591,7 @@ def _seq_scan_findings(
             continue
         for key, served in sorted(
             candidates.items(), key=lambda kv: -sum(s["total_ms"] for s in kv[1])
-        ):
+        )[:MAX_CANDIDATES]:
             columns = list(key)
             proof = Proof("unproved", before=served[0]["cost_before"])
             if hypopg:
@@ -538,7 +615,11 @@ def _seq_scan_findings(
                     id=f"index:{schema}.{table}({','.join(columns)})",
                     shard=shard,
                     kind="missing_index",
-                    severity="high" if total >= 1000 or proof.method == "hypopg" else "medium",
+                    severity="high"
+                    if total >= 1000 or proof.method == "hypopg"
+                    else "medium"
+                    if selective.get(key)
+                    else "low",  # a range alone, or no statistics: selectivity unknown
                     title=f"{schema}.{table} is scanned sequentially by {len(served)} "
                     f"statement(s) filtering on {', '.join(columns)}",
                     evidence={**evidence, "statements_total_ms": round(total, 1)},

@@ -99,6 +99,8 @@ def advice_text(advice: Any) -> str:
                         f"{q['calls']:>9,} calls  {_short(q['query'])}"
                     )
         lines.append("")
+    for note in advice.notes:
+        lines.append(f"note: {note}")
     counts = advice.counts()
     lines.append(
         "findings: "
@@ -123,6 +125,9 @@ def advice_markdown(advice: Any) -> str:
     counts = advice.counts()
     out.append(", ".join(f"**{n}** {s}" for s, n in counts.items()))
     out.append("")
+    out += [f"> {md_escape(note)}" for note in advice.notes]
+    if advice.notes:
+        out.append("")
     for shard in advice.shards:
         out += [f"### {md_escape(shard.label)}", "", md_escape(_health(shard)), ""]
         if not shard.findings:
