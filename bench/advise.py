@@ -37,7 +37,9 @@ SHAPES = (
     "SELECT kind, count(*) FROM {t} GROUP BY kind HAVING count(*) > %s",
     "UPDATE {t} SET amount = amount WHERE id = %s",
     "SELECT id FROM {t} WHERE amount > %s ORDER BY amount LIMIT 5",
-    "SELECT t.id FROM {t} t WHERE t.parent_id = %s",
+    # no alias: PostgreSQL 18's pg_stat_statements jumbles a table's alias, not its OID, so
+    # `FROM t1 t` and `FROM t2 t` would be one statement
+    "SELECT {t}.id FROM {t} WHERE {t}.parent_id = %s",
     "DELETE FROM {t} WHERE id = -%s",
 )
 ARGS = (7, "k3", (7, "k3"), "1 day", 5, 100, 5, 50, 9, 1)
