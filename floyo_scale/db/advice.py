@@ -3,6 +3,7 @@ advice (see advise.py)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,3 +198,20 @@ def supabase_findings(shard: int, lints: list[dict[str, Any]]) -> list[Finding]:
             )
         )
     return found
+
+
+def index_name(table: str, columns: list[str]) -> str:
+    """`orders`, [customer_id] -> `orders_customer_id_idx` (within PostgreSQL's 63 bytes)."""
+    name = f"{table}_{'_'.join(columns)}_idx"
+    if len(name.encode()) > 63:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name.encode()[:50].decode(errors='ignore')}_{digest}_idx"
+    return name
+
+
+def create_index_sql(schema: str, table: str, columns: list[str]) -> str:
+    cols = ", ".join(quoted(c) for c in columns)
+    return (
+        f"CREATE INDEX CONCURRENTLY {quoted(index_name(table, columns))} "
+        f"ON {quoted(schema, table)} ({cols});"
+    )

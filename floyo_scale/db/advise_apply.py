@@ -29,7 +29,7 @@ import psycopg
 
 from ..errors import UsageError
 from .advice import Advice, Finding
-from .advise import explain_cost
+from .advise_scan import explain_cost
 from .connect import Shard, connect, database_error, hold_lock
 from .progress import Count, Reporter, Step, ignore
 
