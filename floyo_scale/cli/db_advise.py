@@ -135,9 +135,10 @@ def _merge_advisors(resolved: ResolvedStack, advice: Advice, refs: tuple[str, ..
     if not refs:
         try:
             outputs = stack_outputs(resolved, workspace().root) or {}
-        except FloyoError as exc:
+        except Exception as exc:  # no state, no Pulumi: the advisors are a note, not a failure
             outputs = {}
-            advice.notes.append(f"the stack's outputs could not be read: {exc.message}")
+            why = exc.message if isinstance(exc, FloyoError) else type(exc).__name__
+            advice.notes.append(f"the stack's outputs could not be read: {why}")
         found = outputs.get("supabase_project_refs")
         refs = tuple(str(r) for r in found) if isinstance(found, list | tuple) else ()
     lints, notes = read_advisors(resolved, refs, os.environ)
