@@ -314,3 +314,20 @@ def test_cli_apply_confirms_drops_and_rejects_unknown_ids(cli, workspace, url_en
     assert "planner cost of its statement" in done.out
     again = cli("db", "advise", *REF, "--apply", "--yes")
     assert again.code == 0 and "nothing to apply" in again.out
+
+
+def test_generic_plan_before_postgresql_16(db: str) -> None:
+    """Before 16 there is no EXPLAIN (GENERIC_PLAN): the statement is prepared and explained
+    with NULLs under force_generic_plan, which gives the same plan; nothing is left prepared."""
+    from floyo_scale.db.advise_scan import _candidate, _explain
+
+    query = "SELECT id, kind FROM events WHERE user_id = $1 AND kind = $2"
+    with psycopg.connect(db, autocommit=True) as conn:
+        new = _explain(conn, query, 180000)
+        old = _explain(conn, query, 150000)
+        assert new is not None and old is not None
+        assert old["Plan"]["Total Cost"] == new["Plan"]["Total Cost"]
+        assert _candidate(old, "events", {"user_id", "kind"}) == (["user_id", "kind"], 2)
+        assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+        assert _explain(conn, "SELECT $1 + $2", 150000) is None  # types it cannot infer
+        assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)

@@ -134,22 +134,46 @@ def _nodes(plan: Any) -> Iterable[dict[str, Any]]:
             stack.extend(node)
 
 
+PREPARED = "floyo_advise_statement"
+
+
 def _explain(conn: psycopg.Connection[Any], query: str, version: int) -> Any | None:
     """The generic plan (JSON) of a normalized statement ($1 parameters), or None when it cannot
-    be explained (PostgreSQL before 16 has no GENERIC_PLAN; a statement that is not DML)."""
+    be explained (not DML, or PostgreSQL cannot infer its parameters' types).
+
+    PostgreSQL 16 and later: `EXPLAIN (GENERIC_PLAN)`. Before: the statement is PREPAREd and
+    `EXPLAIN EXECUTE`d with NULLs under `plan_cache_mode = force_generic_plan`, so the plan is
+    the generic one whatever the values (which it never sees)."""
     head = query.lstrip().split(None, 1)[0].lower() if query.strip() else ""
     if head not in ("select", "with", "update", "delete"):
         return None
-    has_params = re.search(r"\$\d", query) is not None
-    if has_params and version < 160000:
-        return None
-    options = "FORMAT JSON, GENERIC_PLAN" if has_params else "FORMAT JSON"
+    params = [int(n) for n in re.findall(r"\$(\d+)", query)]
     try:
-        with conn.transaction():
-            row = conn.execute(f"EXPLAIN ({options}) {query}").fetchone()  # type: ignore[arg-type]
+        if not params or version >= 160000:
+            options = "FORMAT JSON, GENERIC_PLAN" if params else "FORMAT JSON"
+            with conn.transaction():
+                row = conn.execute(f"EXPLAIN ({options}) {query}").fetchone()  # type: ignore[arg-type]
+        else:
+            row = _explain_prepared(conn, query, max(params))
     except psycopg.Error:
         return None
     return row[0][0] if row else None
+
+
+def _explain_prepared(conn: psycopg.Connection[Any], query: str, count: int) -> Any:
+    nulls = ", ".join(["NULL"] * count)
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            conn.execute(f"PREPARE {PREPARED} AS {query}")  # type: ignore[arg-type]
+            return conn.execute(
+                f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}({nulls})"  # type: ignore[arg-type]
+            ).fetchone()
+    finally:  # a prepared statement outlives the transaction
+        if conn.execute(
+            "SELECT 1 FROM pg_prepared_statements WHERE name = %s", (PREPARED,)
+        ).fetchone():
+            conn.execute(f"DEALLOCATE {PREPARED}")  # type: ignore[arg-type]
 
 
 def explain_cost(conn: psycopg.Connection[Any], query: str, version: int) -> float | None:
