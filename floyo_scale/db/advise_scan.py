@@ -152,6 +152,7 @@ def _explain(conn: psycopg.Connection[Any], query: str, version: int) -> Any | N
         if not params or version >= 160000:
             options = "FORMAT JSON, GENERIC_PLAN" if params else "FORMAT JSON"
             with conn.transaction():
+                conn.execute("SET TRANSACTION READ ONLY")  # EXPLAIN alone runs nothing anyway
                 row = conn.execute(f"EXPLAIN ({options}) {query}").fetchone()  # type: ignore[arg-type]
         else:
             row = _explain_prepared(conn, query, max(params))
@@ -164,6 +165,7 @@ def _explain_prepared(conn: psycopg.Connection[Any], query: str, count: int) -> 
     nulls = ", ".join(["NULL"] * count)
     try:
         with conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
             conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             conn.execute(f"PREPARE {PREPARED} AS {query}")  # type: ignore[arg-type]
             return conn.execute(
