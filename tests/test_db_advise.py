@@ -412,3 +412,31 @@ def test_hypopg_proves_the_candidate_before_it_is_built(pg15_hypopg: str) -> Non
     (done,) = apply([_shard(pg15_hypopg)], advice, only=[missing.id]).actions
     assert done.outcome == "created" and done.cost_after is not None
     assert done.cost_after == pytest.approx(missing.proof.after, rel=0.2)  # as hypopg said
+
+
+def test_interrupted_build_leaves_no_invalid_index(db: str) -> None:
+    """Ctrl-C while the build waits: it is cancelled, its invalid index dropped, and the
+    interrupt goes on up (the CLI exits 130)."""
+    advice = advise([_shard(db)])
+    old = psycopg.connect(db)
+    old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    old.execute("SELECT count(*) FROM customers")
+
+    def report(event: Event) -> None:
+        if isinstance(event, Count) and "waiting for old snapshots" in event.step:
+            # the old transaction stays open, so the build cannot finish before the cancel;
+            # the drop does not wait for it (it holds no lock on events)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        apply(
+            [_shard(db)],
+            advice,
+            only=["index:public.events(user_id)"],
+            options=ApplyOptions(poll_seconds=0.02, lock_timeout="60s"),
+            report=report,
+        )
+    old.close()
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('events_user_id_idx')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone() == (0,)

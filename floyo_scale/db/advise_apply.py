@@ -201,7 +201,12 @@ def _run(
         action.query = finding.queries[0]["query"]
         action.mean_ms_before = finding.queries[0].get("mean_ms")
         action.cost_before = explain_cost(conn, action.query, version)
-    _execute(conn, monitor, action, options, report, where, name)
+    try:
+        _execute(conn, monitor, action, options, report, where, name)
+    except KeyboardInterrupt:  # the build was cancelled: leave no invalid index behind
+        if _exists(conn, finding.index) is False:
+            conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_qualified(finding.index)}")
+        raise
     if action.outcome == "failed":
         if _exists(conn, finding.index) is False:
             try:
