@@ -3,7 +3,8 @@ which ships the server, `pg_dump`, `psql` and `pgbench` as a wheel.
 
 `start_server(folder)` runs `initdb` and starts a server in `folder`, listening only on a Unix
 socket in that folder, with `wal_level=logical` (logical replication is what the migration to
-dedicated PostgreSQL uses) and returns a `PgServer`. The fixtures in tests/conftest.py start one
+dedicated PostgreSQL uses) and `pg_stat_statements` preloaded (`db advise` reads it), and
+returns a `PgServer`. The fixtures in tests/conftest.py start one
 per test session (`pg_server`, and `pg_server2` for tests that need two), and give each test a
 database of its own (`pg_database`), so tests never see each other's tables.
 """
@@ -33,6 +34,8 @@ SETTINGS = {
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "max_connections": "100",
+    # db advise reads it (the server ships the extension; it must be preloaded to count)
+    "shared_preload_libraries": "pg_stat_statements",
 }
 
 

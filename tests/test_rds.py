@@ -64,6 +64,7 @@ def test_public_rds_with_a_migration_in_progress(tmp_path: Path) -> None:
     assert {(p["name"], p["value"]) for p in params["parameters"]} == {
         ("rds.logical_replication", "1"),
         ("rds.force_ssl", "1"),
+        ("shared_preload_libraries", "pg_stat_statements"),  # db advise reads it
     }
     groups = [
         r for r in inv.of_type("aws:ec2/securityGroup:SecurityGroup") if r.name == "db-us-east-1"

@@ -82,6 +82,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "floyo-scale status --stack production",
         "floyo-scale status --stack production --format markdown --window 168",
     ),
+    "db advise": (
+        "floyo-scale db advise --stack production",
+        'floyo-scale db advise --stack production --format markdown >> "$GITHUB_STEP_SUMMARY"',
+        "floyo-scale db advise --stack production --apply --only 'fk-index:public.orders(user_id)'",
+        "floyo-scale db advise --stack production --apply --drop-unused --yes",
+    ),
     "db restore": (
         "floyo-scale db restore --stack production --table events --partition events_p20250101",
     ),

@@ -16,7 +16,7 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode, FloyoError, OutputError, SpecError
-from . import db, db_move, engine, offline, spec, status
+from . import db, db_advise, db_move, engine, offline, spec, status
 from .options import OPTIONS, RootOpt, StdoutClosed, err, flush_stdout, use_command_classes
 
 app = typer.Typer(
@@ -58,6 +58,7 @@ offline.register(app)  # plan, diff, graph, cost
 engine.register(app)  # setup, preview, up, destroy, refresh, drift, outputs, cancel
 db.register(app)  # db partition, db archive, db restore
 db_move.register()  # db shards, db migrate (on the same group)
+db_advise.register()  # db advise (on the same group)
 status.register(app)  # status
 use_command_classes(app)  # real metavars in every --help
 

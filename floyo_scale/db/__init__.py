@@ -10,7 +10,8 @@ never exit (progress goes to a callback, failures are FloyoError subclasses). Sh
 
 The operations, each an entry module over its parts (no module over 600 lines):
 `partition` (over `periods`, `shape`, `convert`), `archive` (over `s3`, `journal`,
-`export`) and `restore`, `shards` (over `shard_plan`), `migrate` (over `replication`).
+`export`) and `restore`, `shards` (over `shard_plan`), `migrate` (over `replication`),
+`advise` (over `advice`, `advise_checks`, `advise_scan`) and `advise_apply`.
 
 Layer "db" (docs/architecture.md): may import errors, catalog, sharding, spec, psycopg,
 pyarrow, boto3; never engine, render or cli.

@@ -191,12 +191,19 @@ class RdsDatabase(pulumi.ComponentResource):
             f"db-{region}",
             name=f"{self.ctx.prefix}-postgres{self.version}",
             family=f"postgres{self.version}",
+            # (unchanged when parameters are added: a new description replaces the group)
             description=f"{self.ctx.prefix}: logical replication on, TLS forced",
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(
                     name="rds.logical_replication", value="1", apply_method="pending-reboot"
                 ),
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                # what `db advise` ranks statements by (static: takes effect at a reboot)
+                aws.rds.ParameterGroupParameterArgs(
+                    name="shared_preload_libraries",
+                    value="pg_stat_statements",
+                    apply_method="pending-reboot",
+                ),
             ],
             tags=self.ctx.tags("database"),
             opts=self.regions.opts(region, self),

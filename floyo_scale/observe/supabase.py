@@ -9,7 +9,11 @@ Every endpoint is in the contract kept in the repository
 - `GET /v1/projects/{ref}/config/disk`: the provisioned disk (`attributes.size_gb`);
 - `GET /v1/projects/{ref}/config/disk/util`: the filesystem's `fs_used_bytes`;
 - `GET /v1/projects/{ref}/config/disk/autoscale`: `max_size_gb`, how far the disk may grow;
-- `GET /v1/projects/{ref}/analytics/endpoints/usage.api-requests-count`: `result[].count`.
+- `GET /v1/projects/{ref}/analytics/endpoints/usage.api-requests-count`: `result[].count`;
+- `GET /v1/projects/{ref}/advisors/performance` and `.../security`: the open advisor findings
+  per level (ERROR, WARN, INFO), all shards together (`db advise` shows them; an advisor that
+  cannot be read leaves its figures without data, never fails the source: the endpoints are
+  experimental).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from ..infra.supabase.client import ManagementClient
+from ..errors import FloyoError
+from ..infra.supabase.client import ADVISOR_KINDS, ManagementClient
 from ..spec import ResolvedStack
 from .collect import gather
 from .thresholds import Kind, Reading
@@ -43,6 +48,7 @@ def read(
         calls[f"{index}.util"] = partial(client.get_disk_util, ref)
         calls[f"{index}.autoscale"] = partial(client.get_disk_autoscale, ref)
         calls[f"{index}.requests"] = partial(client.get_api_requests_count, ref)
+        calls[f"{index}.advisors"] = partial(_advisor_lints, client, ref)
     answers = gather(calls, deadline, what="supabase")
     readings: list[Reading] = []
     for index in range(len(refs)):
@@ -50,6 +56,7 @@ def read(
             key.split(".", 1)[1]: v for key, v in answers.items() if key.startswith(f"{index}.")
         }
         readings.extend(_project_readings(stack, mine, shard_label(index, len(refs)), len(refs)))
+    readings.extend(_advisor_readings([answers[f"{i}.advisors"] for i in range(len(refs))]))
     sizes = [r.value for r in readings if r.key == "database.size" and r.value is not None]
     if len(refs) > 1:
         # each shard is a project with its own disk, judged against its share of the limit
@@ -134,6 +141,37 @@ def _project_readings(
             endpoint=f"GET {BASE}/analytics/endpoints/usage.api-requests-count",
         ),
     ]
+
+
+def _advisor_lints(client: ManagementClient, ref: str) -> list[dict[str, Any]] | None:
+    """Both advisors' lints; None when either cannot be read."""
+    try:
+        return [lint for kind in ADVISOR_KINDS for lint in client.get_advisors(ref, kind)]
+    except FloyoError:
+        return None
+
+
+ADVISOR_LEVELS = (("ERROR", "errors"), ("WARN", "warnings"), ("INFO", "info"))
+
+
+def _advisor_readings(per_shard: list[list[dict[str, Any]] | None]) -> list[Reading]:
+    known = all(lints is not None for lints in per_shard)
+    out = []
+    for level, key in ADVISOR_LEVELS:
+        count = sum(1 for lints in per_shard for x in lints or [] if x.get("level") == level)
+        out.append(
+            Reading(
+                "supabase",
+                f"database.advisor_{key}",
+                f"advisor findings, {level}",
+                float(count) if known else None,
+                "count",
+                window="now",
+                endpoint=f"GET {BASE}/advisors/performance and /advisors/security",
+                note="" if known else "an advisor could not be read",
+            )
+        )
+    return out
 
 
 def _number(value: Any) -> float | None:

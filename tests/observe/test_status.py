@@ -64,10 +64,29 @@ def elasticache(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def _lint(name: str, level: str, category: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "title": name,
+        "level": level,
+        "facing": "EXTERNAL",
+        "categories": [category],
+        "description": name,
+        "detail": name,
+        "remediation": "https://supabase.com/docs/guides/database/database-linter",
+        "metadata": {"schema": "public", "name": "orders", "type": "table"},
+        "cache_key": f"{name}_public_orders",
+    }
+
+
 def test_every_source_read_within_thresholds(
     world: World, with_sentry: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     elasticache(world, monkeypatch)
+    world.supabase.projects[world.ref].advisors = {  # what `db advise` merges, counted here
+        "security": [_lint("rls_disabled_in_public", "ERROR", "SECURITY")],
+        "performance": [_lint("no_primary_key", "INFO", "PERFORMANCE")],
+    }
     report = run(world, spend=False, recommend=False)
     states = {s.name: s.state for s in report.sources}
     assert states == {
@@ -83,6 +102,7 @@ def test_every_source_read_within_thresholds(
     assert r["database.size"].value == pytest.approx(real / GB, rel=0.01)
     assert r["database.size"].limit == 16  # growth's database_gb
     assert r["database.api_requests"].value == 4321
+    assert [r[f"database.advisor_{k}"].value for k in ("errors", "warnings", "info")] == [1, 0, 1]
     assert r["database.disk_used"].limit == 8  # the contract server's default disk
     assert r["vercel.bandwidth"].value == pytest.approx(300)
     assert r["vercel.bandwidth"].verdict is Verdict.OK

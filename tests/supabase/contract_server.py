@@ -250,6 +250,8 @@ class FakeProject:
     # (None: the fake answers 500, as the API does when a query fails)
     database_url: str | None = None
     api_requests: int = 0
+    # the advisors' lints, by kind ("performance", "security"): what the test puts there
+    advisors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 PRICES = {
@@ -863,7 +865,23 @@ def _api_requests_count(
     return 200, {"result": [{"count": project.api_requests}]}
 
 
+@_project_route
+def _performance_advisors(
+    s: ContractServer, project: FakeProject, params: dict[str, str], _body: Any
+) -> Any:
+    return 200, {"lints": project.advisors.get("performance", [])}
+
+
+@_project_route
+def _security_advisors(
+    s: ContractServer, project: FakeProject, params: dict[str, str], _body: Any
+) -> Any:
+    return 200, {"lints": project.advisors.get("security", [])}
+
+
 _ROUTES = {
+    ("GET", "/v1/projects/{ref}/advisors/performance"): _performance_advisors,
+    ("GET", "/v1/projects/{ref}/advisors/security"): _security_advisors,
     ("POST", "/v1/projects/{ref}/database/query/read-only"): _read_only_query,
     ("GET", "/v1/projects/{ref}/analytics/endpoints/usage.api-requests-count"): (
         _api_requests_count

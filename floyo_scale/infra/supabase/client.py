@@ -28,8 +28,11 @@ from .transport import (
     Transport,
 )
 
+ADVISOR_KINDS = ("performance", "security")
+
 __all__ = [
     "ADDON_VARIANTS",
+    "ADVISOR_KINDS",
     "COMPUTE_SIZES",
     "DEFAULT_API_URL",
     "DISK_TYPES",
@@ -496,6 +499,28 @@ class ManagementClient(Transport):
             operation="read the API request count",
             subject=_project(ref),
         )
+
+    def get_advisors(self, ref: str, kind: str) -> list[dict[str, Any]]:
+        """GET /v1/projects/{ref}/advisors/{performance|security} -> the
+        V1ProjectAdvisorsResponse's `lints` (each: name, title, level ERROR|WARN|INFO,
+        categories, description, detail, remediation, metadata). The contract marks both
+        endpoints experimental."""
+        if kind not in ADVISOR_KINDS:
+            raise ProviderError(
+                f"unknown Supabase advisor {kind!r}", hint="performance or security"
+            )
+        answer = self._request(
+            "GET",
+            _project_path(ref, f"/advisors/{kind}"),
+            operation=f"read the {kind} advisor",
+            subject=_project(ref),
+        )
+        lints = answer.get("lints") if isinstance(answer, dict) else None
+        if not isinstance(lints, list):
+            raise SupabaseApiError(
+                f"Supabase answered the {kind} advisor of {_project(ref)} without a list of lints"
+            )
+        return [lint for lint in lints if isinstance(lint, dict)]
 
 
 def _project_path(ref: str, suffix: str = "") -> str:
