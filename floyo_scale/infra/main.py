@@ -18,6 +18,7 @@ from .web import ROLE_ENV, TARGETS, Web, app_settings, limits
 
 if TYPE_CHECKING:
     from .cache import Cache
+    from .cdn import Cdn
     from .upstash import UpstashCache
 
 
@@ -34,6 +35,35 @@ def active_database(stack: ResolvedStack) -> str:
             return db.provider
         return chosen
     return "supabase" if db.keep_supabase else db.provider
+
+
+CDN_ENV = "FILES_CDN_URL"  # https://<distribution>.cloudfront.net: where browsers fetch files
+_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+
+
+def _files_cdn(
+    ctx: Context, regions: Regions, storage: Storage, role_arn: pulumi.Output[str]
+) -> Cdn | None:
+    """The CloudFront distribution of the bucket whose spec asks for one (at most one:
+    spec/rules.py), and that bucket's policy: the distribution (OAC) and the app's role."""
+    from .cdn import Cdn, oac_statement  # CloudFront's SDK modules only when a phase uses it
+    from .storage import app_statement
+
+    served = [(n, b.cdn) for n, b in ctx.stack.phase.storage.buckets.items() if b.cdn]
+    if not served:
+        return None
+    name, spec = served[0]
+    bucket = storage.buckets[name]
+    cdn = Cdn(ctx, regions, name, bucket, spec)
+    storage.policies(
+        {
+            name: [
+                pulumi.Output.all(bucket.arn, cdn.arn).apply(lambda a: oac_statement(*a)),
+                pulumi.Output.all(bucket.arn, role_arn).apply(lambda a: app_statement(*a)),
+            ]
+        }
+    )
+    return cdn
 
 
 def build(
@@ -93,6 +123,11 @@ def build(
             environments=TARGETS,
         )
         env[ROLE_ENV] = access.role_arn
+        cdn = _files_cdn(ctx, regions, storage, access.role_arn)
+        if cdn is not None:
+            env[CDN_ENV] = cdn.url
+            # browsers fetch FILES_CDN_URL; the check follows it to the distribution
+            wires.append({"variable": CDN_ENV, "target": f"{_DISTRIBUTION}::{cdn.bucket_name}"})
     targets = database.wire_targets
     wires.append({"variable": "DATABASE_URL", "target": targets[0]})
     if len(targets) > 1:

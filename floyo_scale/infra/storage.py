@@ -4,6 +4,7 @@ replicated to every secondary region when the bucket asks for it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
 import pulumi
 
@@ -134,6 +135,37 @@ class Storage(pulumi.ComponentResource):
                 ],
             ),
         )
+
+    def policies(self, statements: Mapping[str, Sequence[pulumi.Input[dict]]]) -> None:
+        """One bucket policy per bucket, its statements composed (a bucket has one policy
+        document: a second BucketPolicy on the same bucket would overwrite the first).
+        `statements`: bucket -> statements, each a dict or an Output of one."""
+        for name, items in statements.items():
+            if not items:
+                continue
+            bucket = self.buckets[name]
+            s3.BucketPolicy(
+                name,
+                bucket=bucket.id,
+                policy=pulumi.Output.all(*items).apply(policy_document),
+                opts=self.regions.opts(self.regions.primary, bucket),
+            )
+
+
+def policy_document(statements: Sequence[dict]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
+
+
+def app_statement(bucket_arn: str, role_arn: str) -> dict:
+    """The bucket-policy statement for the app's role (the role policy grants the same:
+    infra/access.py; the bucket policy names who may read, for the CDN's bucket)."""
+    return {
+        "Sid": "AppReadsAndWritesFiles",
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn},
+        "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        "Resource": f"{bucket_arn}/*",
+    }
 
 
 def _lifecycle_rule(rule) -> s3.BucketLifecycleConfigurationRuleArgs:
