@@ -23,6 +23,7 @@ from .policy import (
     provider_rule_errors,
     provider_rule_finding,
     reachability_warnings,
+    read_route_warnings,
     refusals,
     unreachable,
 )
@@ -44,6 +45,7 @@ class PlanReport:
             *([budget] if budget else []),
             *reachability_warnings(self.inventory),
             *provider_rule_errors(self.inventory),
+            *read_route_warnings(self.inventory),
         ]
 
     @property

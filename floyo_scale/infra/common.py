@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -47,3 +48,18 @@ class Context:
         """Options for resources that hold data: protected and retained when the stack asks."""
         keep = self.stack.stack.protect_stateful
         return pulumi.ResourceOptions(protect=keep, retain_on_delete=keep, **kwargs)
+
+
+def replica_map(regions: Sequence[str], urls: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
+    """DATABASE_REPLICA_URLS(_SHARD_<n>): JSON, AWS region -> the replica's URL, so the app
+    reads from the replica its function region routes to (FLOYO_READ_ROUTES;
+    docs/program.md)."""
+    return pulumi.Output.all(*urls).apply(lambda values: replica_json(regions, values))
+
+
+def replica_json(regions: Sequence[str], urls: Sequence[str]) -> str:
+    """Region -> URL, the first replica of a region when it has several."""
+    out: dict[str, str] = {}
+    for region, url in zip(regions, urls, strict=True):
+        out.setdefault(region, url)
+    return json.dumps(out, sort_keys=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from ..catalog.regions import read_routes
 from ..spec import ResolvedStack
 from .access import AppAccess
 from .common import Context
@@ -37,6 +39,7 @@ def active_database(stack: ResolvedStack) -> str:
     return "supabase" if db.keep_supabase else db.provider
 
 
+ROUTES_ENV = "FLOYO_READ_ROUTES"  # JSON: Vercel function region -> database region to read
 CDN_ENV = "FILES_CDN_URL"  # https://<distribution>.cloudfront.net: where browsers fetch files
 _DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 
@@ -140,6 +143,16 @@ def build(
     secret_env: dict[str, pulumi.Input[str]] = {"DATABASE_URL": database.pooler_urls[0]}
     if phase.database.read_replicas:
         secret_env["DATABASE_REPLICA_URLS"] = database.replica_urls[0]
+        # function region -> the database region its reads go to (catalog/regions.py): the
+        # app picks DATABASE_REPLICA_URLS[routes[VERCEL_REGION]], else the primary
+        env[ROUTES_ENV] = json.dumps(
+            read_routes(
+                phase.web.function_regions,
+                phase.regions.primary,
+                [r.region for r in phase.database.read_replicas],
+            ),
+            sort_keys=True,
+        )
     if len(database.pooler_urls) > 1:
         env["FLOYO_SHARD_MAP"] = database.shard_map
         for i, url in enumerate(database.pooler_urls):
