@@ -178,3 +178,24 @@ def test_provider_rules_for_cloudfront():
         ("cloudfront-oac-name", "x" * 65),
         ("cloudfront-cache-policy-ttl", "[90000, 86400, 31536000]"),
     }
+
+
+def test_spec_refuses_a_second_cdn_bucket():
+    from pathlib import Path
+
+    from floyo_scale.spec import Workspace, load_stack
+    from floyo_scale.spec.models import Cdn
+    from floyo_scale.spec.rules import check_phase
+
+    phase = load_stack(Workspace(Path(__file__).resolve().parent.parent), "dev", "growth").phase
+    buckets = dict(phase.storage.buckets)
+    buckets["archive"] = buckets["archive"].model_copy(update={"cdn": Cdn()})
+    storage = phase.storage.model_copy(update={"buckets": buckets})
+    found = check_phase(phase.model_copy(update={"storage": storage}))
+    assert (
+        ("storage", "buckets", "archive", "cdn"),
+        "only one bucket can have a CDN, and 'uploads' already has one (the app gets one "
+        "FILES_CDN_URL)",
+        "remove cdn from 'archive'",
+    ) in found
+    assert check_phase(phase) == []
