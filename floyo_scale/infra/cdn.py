@@ -45,7 +45,7 @@ CACHE_POLICIES = {
 
 class Cdn(pulumi.ComponentResource):
     """`url` (https://<distribution domain>) goes to the app as FILES_CDN_URL; `arn` is what
-    the bucket's policy admits (Storage.policies)."""
+    the bucket's policy admits (Storage.add_statements)."""
 
     def __init__(
         self,

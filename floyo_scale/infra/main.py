@@ -58,13 +58,10 @@ def _files_cdn(
     name, spec = served[0]
     bucket = storage.buckets[name]
     cdn = Cdn(ctx, regions, name, bucket, spec)
-    storage.policies(
-        {
-            name: [
-                pulumi.Output.all(bucket.arn, cdn.arn).apply(lambda a: oac_statement(*a)),
-                pulumi.Output.all(bucket.arn, role_arn).apply(lambda a: app_statement(*a)),
-            ]
-        }
+    storage.add_statements(
+        name,
+        pulumi.Output.all(bucket.arn, cdn.arn).apply(lambda a: oac_statement(*a)),
+        pulumi.Output.all(bucket.arn, role_arn).apply(lambda a: app_statement(*a)),
     )
     return cdn
 
@@ -173,6 +170,7 @@ def build(
         for region, url in cache.urls.items():
             if region != regions.primary:
                 secret_env[f"REDIS_URL_{region.upper().replace('-', '_')}"] = url
+    storage.finish_policies()  # every bucket's one policy, its statements composed
     web = Web(ctx, env, secret_env, wires)
 
     pulumi.export("phase", stack.phase_name)

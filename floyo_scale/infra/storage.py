@@ -4,7 +4,7 @@ replicated to every secondary region when the bucket asks for it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pulumi
 
@@ -21,6 +21,10 @@ class Storage(pulumi.ComponentResource):
         self.ctx, self.regions = ctx, regions
         self.bucket_names: dict[str, pulumi.Output[str]] = {}
         self.buckets: dict[str, s3.Bucket] = {}
+        # every bucket, replicas too (logical name -> bucket, region), and the statements
+        # of each one's policy (add_statements, finish_policies)
+        self._all: dict[str, tuple[s3.Bucket, str]] = {}
+        self.statements: dict[str, list[pulumi.Input[dict]]] = {}
         for name, spec in buckets.items():
             primary = self._bucket(name, spec, regions.primary, replica=False)
             self.buckets[name] = primary
@@ -77,6 +81,7 @@ class Storage(pulumi.ComponentResource):
                 opts=self.regions.opts(region, bucket, depends_on=[versioning]),
             )
         bucket.versioning_resource = versioning  # type: ignore[attr-defined]
+        self._all[logical] = (bucket, region)
         return bucket
 
     def _replicate(self, name: str, spec: Bucket, source: s3.Bucket) -> None:
@@ -136,19 +141,24 @@ class Storage(pulumi.ComponentResource):
             ),
         )
 
-    def policies(self, statements: Mapping[str, Sequence[pulumi.Input[dict]]]) -> None:
-        """One bucket policy per bucket, its statements composed (a bucket has one policy
-        document: a second BucketPolicy on the same bucket would overwrite the first).
-        `statements`: bucket -> statements, each a dict or an Output of one."""
-        for name, items in statements.items():
+    def add_statements(self, bucket: str, *statements: pulumi.Input[dict]) -> None:
+        """Statements for `bucket`'s policy (a logical name: `uploads`, `uploads-eu-west-1`),
+        each a dict or an Output of one; `finish_policies` writes them as one document."""
+        self.statements.setdefault(bucket, []).extend(statements)
+
+    def finish_policies(self) -> None:
+        """One bucket policy per bucket that has statements, composed (a bucket has one
+        policy document: a second BucketPolicy on the same bucket would overwrite the
+        first). Called once, after every component that adds statements (main.build)."""
+        for logical, items in sorted(self.statements.items()):
             if not items:
                 continue
-            bucket = self.buckets[name]
+            bucket, region = self._all[logical]
             s3.BucketPolicy(
-                name,
+                logical,
                 bucket=bucket.id,
                 policy=pulumi.Output.all(*items).apply(policy_document),
-                opts=self.regions.opts(self.regions.primary, bucket),
+                opts=self.regions.opts(region, bucket),
             )
 
 
