@@ -109,6 +109,7 @@ def build(
         wires.append(
             {"variable": variable, "target": f"{bucket_type}::{name}", "credentials": ROLE_ENV}
         )
+    cdn: Cdn | None = None
     if storage.bucket_names:
         archives = {
             part.archive_bucket
@@ -202,3 +203,5 @@ def build(
             pulumi.export(f"{name}_direct_urls", urls)
     if cache is not None:
         pulumi.export("redis_url", cache.url)
+    if cdn is not None:  # for `status` to read AWS/CloudFront (DistributionId) one day
+        pulumi.export("files_cdn", {"url": cdn.url, "distribution_id": cdn.distribution.id})
