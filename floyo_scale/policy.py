@@ -11,8 +11,11 @@ or cli.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from .catalog.facts import VERCEL_REGIONS
+from .catalog.regions import SAME_AREA_MS, round_trip_ms
 from .cost import CostEstimate, usd, usd_range
 from .guards import Finding, Loss, destroy_finding
 from .offline.inventory import Inventory
@@ -106,6 +109,31 @@ def check_reachable(inventory: Inventory) -> None:
     finding = reachability_finding(inventory)
     if finding is not None:
         raise finding.error()
+
+
+def read_route_warnings(inventory: Inventory) -> list[str]:
+    """A function region whose reads go to a database outside its area (no replica near it):
+    a warning with the round trip every query from there pays (catalog/regions.py)."""
+    routes: dict[str, str] = {}
+    for variable in inventory.of_type(
+        "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+    ):
+        if variable.inputs.get("key") == "FLOYO_READ_ROUTES":
+            try:
+                routes = json.loads(str(variable.inputs.get("value")))
+            except ValueError:
+                routes = {}
+    out = []
+    for function, target in sorted(routes.items()):
+        here = VERCEL_REGIONS.get(function, function)
+        rtt = round_trip_ms(here, target)
+        if rtt > SAME_AREA_MS:
+            out.append(
+                f"reads: functions in {function} ({here}) read from {target}, about {rtt} ms "
+                f"a round trip per query; a read replica in {here} (database.read_replicas) "
+                "would serve them nearby"
+            )
+    return out
 
 
 def reachability_warnings(inventory: Inventory) -> list[str]:

@@ -24,6 +24,7 @@ from .policy import (
     provider_rule_errors,
     provider_rule_finding,
     reachability_warnings,
+    read_route_warnings,
     refusals,
     unreachable,
 )
@@ -46,6 +47,7 @@ class PlanReport:
             *reachability_warnings(self.inventory),
             *exposure_warnings(self.inventory),
             *provider_rule_errors(self.inventory),
+            *read_route_warnings(self.inventory),
         ]
 
     @property

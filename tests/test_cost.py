@@ -610,6 +610,7 @@ FREE_TYPES = sorted(
         "aws:rds/instance:Instance",  # priced in tests/test_rds.py
         "aws:rds/proxy:Proxy",
         "aws:secretsmanager/secret:Secret",
+        "aws:cloudfront/distribution:Distribution",  # priced below
     }
 )
 
@@ -709,7 +710,7 @@ def test_growth_is_inside_the_seeds_range(real):
 def test_scale_exceeds_the_seeds_range_at_its_top_because_of_vercel_edge_requests(real):
     """Documented exception: at 100,000 users x 5,000 requests = 500M edge requests Vercel Pro
     bills 490M x $2 = $980, and function compute (125M invocations) $185.97; without those
-    (and the usage credit) the top is $707.88, inside $500-1,000. The phase's budget
+    (and the usage credit) the top is $715.02, inside $500-1,000. The phase's budget
     ($2,000) is set above the seed's range for this reason (phases/scale.yaml)."""
     low, high = SEED["scale"]
     est = real["scale"]
@@ -721,14 +722,14 @@ def test_scale_exceeds_the_seeds_range_at_its_top_because_of_vercel_edge_request
     )
     assert low <= without <= high
     assert low <= est.total_low
-    assert (est.total_low, est.total_high) == (503.99, 1854.49)
+    assert (est.total_low, est.total_high) == (503.99, 1860.99)
 
 
 def test_enterprise_has_no_seed_range_and_vercel_enterprise_is_not_priced(real):
     est = real["enterprise"]
     assert est.budget_monthly is None and est.used_percent is None and not est.over_budget
     assert {(u.type, u.count) for u in est.unpriced} == {(WEB, 1), (VERCEL_PROJECT, 1)}
-    assert (est.total_low, est.total_high) == (5119.02, 5964.58)
+    assert (est.total_low, est.total_high) == (5130.35, 6282.59)
     assert "200,000 users" in " ".join(est.notes)
 
 
@@ -836,7 +837,7 @@ def test_diff_costs_per_line_and_in_total(real):
     growth, scale = real["growth"], real["scale"]
     delta = diff_costs(growth, scale)
     assert delta.total_delta_low == round(scale.total_low - growth.total_low, 2) == 393.81
-    assert delta.total_delta_high == round(scale.total_high - growth.total_high, 2) == 1655.39
+    assert delta.total_delta_high == round(scale.total_high - growth.total_high, 2) == 1661.89
     by_key = {d.key: d for d in delta.lines}
     compute = by_key[("supabase", "database", "primary", "compute")]
     assert (compute.status, compute.delta_low, compute.delta_high) == ("changed", 45.0, 45.0)
@@ -847,9 +848,9 @@ def test_diff_costs_per_line_and_in_total(real):
     same = by_key[("supabase", "database", "primary", "pro plan")]
     assert same.status == "unchanged" and same not in delta.changed()
     assert sum(d.delta_high for d in delta.lines) == pytest.approx(delta.total_delta_high)
-    assert diff_summary(delta) == "growth → scale: +$394 to +$1,655/month"
+    assert diff_summary(delta) == "growth → scale: +$394 to +$1,662/month"
     data = delta.to_json()
-    assert data["total"]["delta"] == {"low": 393.81, "high": 1655.39}
+    assert data["total"]["delta"] == {"low": 393.81, "high": 1661.89}
     assert all(line["status"] != "unchanged" for line in data["lines"])
 
 
@@ -1015,3 +1016,34 @@ def test_cost_does_not_import_rich_for_json():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_the_files_cdn_written_out(real):
+    """CloudFront at enterprise (function regions iad1, dub1, sin1; PriceClass_All):
+    user files = 6,000 GB x 0.5 = 3,000 GB, less the free 1,000 = 2,000 GB, a third per area:
+    666.67 GB x $0.085 = $56.67 (North America, Europe), x $0.120 = $80 (Asia);
+    requests = 200,000 users x 6,000 x 0.1 = 120M, less the free 10M = 110M, a third per
+    area: 3,666.67 x 10,000 at $0.0100 = $36.67, at $0.0120 = $44 (Europe, Asia).
+    Vercel Enterprise's transfer is contract-priced, so nothing is taken off it there."""
+    est = real["enterprise"]
+    cdn = {x.item: figures(x) for x in est.lines if x.type.startswith("aws:cloudfront/distri")}
+    assert cdn == {
+        "data transfer out (asia)": (0.0, 80.0),
+        "data transfer out (europe)": (0.0, 56.67),
+        "data transfer out (north america)": (0.0, 56.67),
+        "HTTPS requests (asia)": (4.0, 44.0),
+        "HTTPS requests (europe)": (4.0, 44.0),
+        "HTTPS requests (north america)": (3.33, 36.67),
+    }
+    # growth: 250 GB x 0.5 and 50M x 0.1 = 5M requests, inside the Always Free tier
+    growth = real["growth"]
+    assert all(
+        figures(x) == (0.0, 0.0) for x in growth.lines if x.type.startswith("aws:cloudfront/")
+    )
+    # scale (PriceClass_100: iad1, dub1): the files leave Vercel's fast data transfer, so
+    # 1,250 GB x 0.5 = 625 GB stays within Pro's 1 TB ($0, was 250 GB x $0.15 = $37.50);
+    # 500M x 0.1 = 50M requests, less 10M, half each: $20 (NA) + $24 (Europe)
+    scale = real["scale"]
+    assert figures(one(scale, "app", "fast data transfer")) == (0.0, 0.0)
+    assert figures(one(scale, "uploads", "HTTPS requests (north america)")) == (0.0, 20.0)
+    assert figures(one(scale, "uploads", "HTTPS requests (europe)")) == (0.0, 24.0)

@@ -93,11 +93,47 @@ CACHE_KB_PER_WRITE = 1.0
 POSTHOG_EVENTS_PER_REQUEST = 0.2
 """Product-analytics events per app request (page views and a few actions)."""
 
+FILES_SHARE_OF_EGRESS = 0.5
+"""Share of what users download (usage.egress_gb) that is user files (uploads: images,
+documents); the rest is pages, scripts and API responses. With a files CDN that share is
+CloudFront data transfer, not Vercel fast data transfer."""
+
+CLOUDFRONT_AREAS = {
+    # Vercel function region -> CloudFront's pricing area of the users it serves (users are
+    # assumed to be split evenly over the function regions: each region is where they are)
+    "iad1": "north_america",
+    "cle1": "north_america",
+    "pdx1": "north_america",
+    "sfo1": "north_america",
+    "yul1": "north_america",
+    "dub1": "europe",
+    "lhr1": "europe",
+    "cdg1": "europe",
+    "fra1": "europe",
+    "arn1": "europe",
+    "sin1": "asia",
+    "hkg1": "asia",
+    "icn1": "asia",
+}
+"""CloudFront prices data transfer and requests per geographic area; a function region not
+listed here (hnd1, kix1, syd1, bom1, gru1, cpt1, dxb1) is priced at north_america's rate,
+a lower bound, and a note says so."""
+
+#: the areas each price class serves from its own edges (the rest are served, and billed,
+#: from the nearest included area: north_america)
+#: https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/PriceClass.html
+PRICE_CLASS_AREAS = {
+    "PriceClass_100": ("north_america", "europe"),
+    "PriceClass_200": ("north_america", "europe", "asia"),
+    "PriceClass_All": ("north_america", "europe", "asia"),
+}
+
 FREE_ALARMS = "aws.cloudwatch.alarm_standard"  # its free_tier: the first 10 alarms
 
 
 _AWS_VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
 _AWS_S3_PRICING = "https://aws.amazon.com/s3/pricing/"
+_AWS_CLOUDFRONT_PRICING = "https://aws.amazon.com/cloudfront/pricing/"
 _AWS_ELASTICACHE_PRICING = "https://aws.amazon.com/elasticache/pricing/"
 _VERCEL_PRICING = "https://vercel.com/pricing"
 _SUPABASE_POOLER = "https://supabase.com/docs/guides/database/connecting-to-postgres"
@@ -152,6 +188,10 @@ class _Context:
         self.database_gb = Span(usage.database_gb.low, usage.database_gb.high)
         self.storage_gb = Span(usage.storage_gb.low, usage.storage_gb.high)
         self.egress_gb = Span(usage.egress_gb.low, usage.egress_gb.high)
+        # with a files CDN, user files leave through CloudFront, the rest through Vercel
+        cdn = bool(inventory.of_type("aws:cloudfront/distribution:Distribution"))
+        self.files_cdn_gb = self.egress_gb * FILES_SHARE_OF_EGRESS if cdn else Span(0, 0)
+        self.app_egress_gb = self.egress_gb * (1 - FILES_SHARE_OF_EGRESS) if cdn else self.egress_gb
         rpu = usage.requests_per_user_month
         self.requests = (
             Span(rpu.low * self.users.low, rpu.high * self.users.high) if self.users else None

@@ -73,6 +73,7 @@ from .._internals import (
 if TYPE_CHECKING:  # type checkers and editors see the real packages
     import pulumiverse_vercel as vercel
     from pulumi_aws import budgets as budgets
+    from pulumi_aws import cloudfront as cloudfront
     from pulumi_aws import cloudwatch as cloudwatch
     from pulumi_aws import ec2 as ec2
     from pulumi_aws import elasticache as elasticache
@@ -86,6 +87,7 @@ __all__ = [
     "VERCEL_LEAVES",
     "aws_service",
     "budgets",
+    "cloudfront",
     "cloudwatch",
     "ec2",
     "elasticache",
@@ -101,6 +103,8 @@ __all__ = [
 #: program uses. Their `_inputs` (the ...Args types) and `_enums` come along.
 AWS_LEAVES: dict[str, tuple[str, ...]] = {
     "budgets": ("budget",),  # Budget
+    # the files CDN: CachePolicy, Distribution, OriginAccessControl
+    "cloudfront": ("cache_policy", "distribution", "origin_access_control"),
     "cloudwatch": ("metric_alarm",),  # MetricAlarm
     # Vpc, Subnet, SecurityGroup; with Vercel Secure Compute: the peering accepter, a route
     "ec2": ("vpc", "subnet", "security_group", "vpc_peering_connection_accepter", "route"),

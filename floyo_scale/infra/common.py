@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -70,3 +71,24 @@ def as_app(urls: str, login: str, password: str) -> str:
         netloc = f"{user}:{quote(password, safe='')}@{host}{port}"
         out.append(urlunsplit(parts._replace(netloc=netloc)))
     return ",".join(out)
+
+
+def as_app_map(urls_json: str, login: str, password: str) -> str:
+    """`as_app` on each URL of a region -> URL map (DATABASE_REPLICA_URLS, JSON)."""
+    urls = json.loads(urls_json) if urls_json else {}
+    return json.dumps({k: as_app(v, login, password) for k, v in urls.items()}, sort_keys=True)
+
+
+def replica_map(regions: Sequence[str], urls: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
+    """DATABASE_REPLICA_URLS(_SHARD_<n>): JSON, AWS region -> the replica's URL, so the app
+    reads from the replica its function region routes to (FLOYO_READ_ROUTES;
+    docs/program.md)."""
+    return pulumi.Output.all(*urls).apply(lambda values: replica_json(regions, values))
+
+
+def replica_json(regions: Sequence[str], urls: Sequence[str]) -> str:
+    """Region -> URL, the first replica of a region when it has several."""
+    out: dict[str, str] = {}
+    for region, url in zip(regions, urls, strict=True):
+        out.setdefault(region, url)
+    return json.dumps(out, sort_keys=True)

@@ -13,13 +13,13 @@ import pulumi
 
 from ..sharding import ALGORITHM
 from ..spec.models import ReadReplica as ReadReplicaSpec
-from .common import Context
+from .common import Context, replica_map
 from .supabase import Addon, DiskConfig, PoolerSettings, Project, ReadReplica
 
 
 class Database(pulumi.ComponentResource):
     """Outputs for the app: `pooler_urls` (one per shard, secret), `replica_urls` (per shard,
-    secret), `shard_map` (JSON, no secrets)."""
+    secret: JSON, region -> URL), `shard_map` (JSON, no secrets)."""
 
     def __init__(self, ctx: Context, opts=None) -> None:
         db = ctx.stack.phase.database
@@ -40,8 +40,9 @@ class Database(pulumi.ComponentResource):
         # what DATABASE_URL(_SHARD_<n>) lead to, for the reachability check
         self.wire_targets = [f"pulumi-python:dynamic/supabase:Project::{n}" for n in self.names]
         self.pooler_urls = [p.pooler_connection_string for p in self.projects]
+        regions = [r.region for r in db.read_replicas]  # the order replicas are made in
         self.replica_urls = [
-            pulumi.Output.all(*[r.connection_string for r in replicas]).apply(",".join)
+            replica_map(regions, [r.connection_string for r in replicas])
             for replicas in self._replicas
         ]
         self.shard_map = pulumi.Output.all(*[p.ref for p in self.projects]).apply(

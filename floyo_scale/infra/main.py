@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -10,9 +11,10 @@ import pulumi
 import pulumi_random as random
 
 from ..catalog.facts import app_login_role
+from ..catalog.regions import read_routes
 from ..spec import ResolvedStack
 from .access import AppAccess, permissions_boundary
-from .common import Context, as_app
+from .common import Context, as_app, as_app_map
 from .database import Database
 from .monitoring import Monitoring
 from .regions import Regions
@@ -21,6 +23,7 @@ from .web import ROLE_ENV, Web, app_settings, limits
 
 if TYPE_CHECKING:
     from .cache import Cache
+    from .cdn import Cdn
     from .upstash import UpstashCache
 
 
@@ -37,6 +40,33 @@ def active_database(stack: ResolvedStack) -> str:
             return db.provider
         return chosen
     return "supabase" if db.keep_supabase else db.provider
+
+
+ROUTES_ENV = "FLOYO_READ_ROUTES"  # JSON: Vercel function region -> database region to read
+CDN_ENV = "FILES_CDN_URL"  # https://<distribution>.cloudfront.net: where browsers fetch files
+_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+
+
+def _files_cdn(
+    ctx: Context, regions: Regions, storage: Storage, role_arn: pulumi.Output[str]
+) -> Cdn | None:
+    """The CloudFront distribution of the bucket whose spec asks for one (at most one:
+    spec/rules.py), and that bucket's policy: the distribution (OAC) and the app's role."""
+    from .cdn import Cdn, oac_statement  # CloudFront's SDK modules only when a phase uses it
+    from .storage import app_statement
+
+    served = [(n, b.cdn) for n, b in ctx.stack.phase.storage.buckets.items() if b.cdn]
+    if not served:
+        return None
+    name, spec = served[0]
+    bucket = storage.buckets[name]
+    cdn = Cdn(ctx, regions, name, bucket, spec)
+    storage.add_statements(
+        name,
+        pulumi.Output.all(bucket.arn, cdn.arn).apply(lambda a: oac_statement(*a)),
+        pulumi.Output.all(bucket.arn, role_arn).apply(lambda a: app_statement(*a)),
+    )
+    return cdn
 
 
 def build(
@@ -97,6 +127,7 @@ def build(
         wires.append(
             {"variable": variable, "target": f"{bucket_type}::{name}", "credentials": ROLE_ENV}
         )
+    cdn: Cdn | None = None
     if storage.bucket_names:
         archives = {
             part.archive_bucket
@@ -105,6 +136,11 @@ def build(
         }
         access = AppAccess(ctx, regions, storage.bucket_names, read_only=archives)
         env[ROLE_ENV] = access.role_arn
+        cdn = _files_cdn(ctx, regions, storage, access.role_arn)
+        if cdn is not None:
+            env[CDN_ENV] = cdn.url
+            # browsers fetch FILES_CDN_URL; the check follows it to the distribution
+            wires.append({"variable": CDN_ENV, "target": f"{_DISTRIBUTION}::{cdn.bucket_name}"})
     targets = database.wire_targets
     wires.append({"variable": "DATABASE_URL", "target": targets[0]})
     if len(targets) > 1:
@@ -122,15 +158,34 @@ def build(
             pulumi.Output.all(urls, app_password.result).apply(lambda v: as_app(v[0], login, v[1]))
         )
 
+    def app_map(urls: pulumi.Input[str]) -> pulumi.Output[str]:
+        """A region -> URL map (JSON) of replicas, each with the app's login role."""
+        login = ctx.app_login or ""
+        return pulumi.Output.secret(
+            pulumi.Output.all(urls, app_password.result).apply(
+                lambda v: as_app_map(v[0], login, v[1])
+            )
+        )
+
     secret_env: dict[str, pulumi.Input[str]] = {"DATABASE_URL": app(database.pooler_urls[0])}
     if phase.database.read_replicas:
-        secret_env["DATABASE_REPLICA_URLS"] = app(database.replica_urls[0])
+        secret_env["DATABASE_REPLICA_URLS"] = app_map(database.replica_urls[0])
+        # function region -> the database region its reads go to (catalog/regions.py): the
+        # app picks DATABASE_REPLICA_URLS[routes[VERCEL_REGION]], else the primary
+        env[ROUTES_ENV] = json.dumps(
+            read_routes(
+                phase.web.function_regions,
+                phase.regions.primary,
+                [r.region for r in phase.database.read_replicas],
+            ),
+            sort_keys=True,
+        )
     if len(database.pooler_urls) > 1:
         env["FLOYO_SHARD_MAP"] = database.shard_map
         for i, url in enumerate(database.pooler_urls):
             secret_env[f"DATABASE_URL_SHARD_{i}"] = app(url)
             if phase.database.read_replicas:
-                secret_env[f"DATABASE_REPLICA_URLS_SHARD_{i}"] = app(database.replica_urls[i])
+                secret_env[f"DATABASE_REPLICA_URLS_SHARD_{i}"] = app_map(database.replica_urls[i])
     other = supabase if database is rds else rds
     if other is not None:
         # During a migration: where to reconnect when the database refuses a write with
@@ -145,6 +200,7 @@ def build(
         for region, url in cache.urls.items():
             if region != regions.primary:
                 secret_env[f"REDIS_URL_{region.upper().replace('-', '_')}"] = url
+    storage.finish_policies()  # every bucket's one policy, its statements composed
     web = Web(ctx, env, secret_env, wires)
 
     pulumi.export("phase", stack.phase_name)
@@ -179,3 +235,5 @@ def build(
             pulumi.export(f"{name}_direct_urls", urls)
     if cache is not None:
         pulumi.export("redis_url", cache.url)
+    if cdn is not None:  # for `status` to read AWS/CloudFront (DistributionId) one day
+        pulumi.export("files_cdn", {"url": cdn.url, "distribution_id": cdn.distribution.id})

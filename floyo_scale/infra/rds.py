@@ -33,7 +33,7 @@ from ..catalog import facts
 from ..sharding import ALGORITHM
 from ._sdk import ec2
 from .access import service_trust
-from .common import Context
+from .common import Context, replica_map
 from .regions import Regions
 
 PORT = facts.RDS_PORT
@@ -45,7 +45,7 @@ VPC_OCTET = 110  # 10.110.0.0/16 in the primary region, 10.111.0.0/16 in the nex
 class RdsDatabase(pulumi.ComponentResource):
     """Outputs for the app, as `Database` (Supabase) has them: `pooler_urls` (per shard: the
     proxy's when there is one, else the instance's), `connection_strings` (direct, per
-    shard), `replica_urls` (per shard, comma-separated), `shard_map`."""
+    shard), `replica_urls` (per shard, JSON: region -> URL), `shard_map`."""
 
     def __init__(self, ctx: Context, regions: Regions, opts=None) -> None:
         db = ctx.stack.phase.database
@@ -81,7 +81,10 @@ class RdsDatabase(pulumi.ComponentResource):
         for index, instance in self.instances:
             replicas = self._replicas(index, instance)
             self.replica_urls.append(
-                pulumi.Output.all(*[self._url(index, r.address) for r in replicas]).apply(",".join)
+                replica_map(
+                    [r.region for r in db.read_replicas],
+                    [self._url(index, r.address) for r in replicas],
+                )
             )
         self.shard_map = pulumi.Output.from_input(_shard_map(db.sharding, shards))
         self.register_outputs({"endpoints": [inst.address for _, inst in self.instances]})

@@ -4,6 +4,7 @@ replicated to every secondary region when the bucket asks for it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pulumi
 
@@ -21,6 +22,10 @@ class Storage(pulumi.ComponentResource):
         self.ctx, self.regions = ctx, regions
         self.bucket_names: dict[str, pulumi.Output[str]] = {}
         self.buckets: dict[str, s3.Bucket] = {}
+        # every bucket, replicas too (logical name -> bucket, region), and the statements
+        # of each one's policy (add_statements, finish_policies)
+        self._all: dict[str, tuple[s3.Bucket, str, s3.BucketPublicAccessBlock]] = {}
+        self.statements: dict[str, list[pulumi.Input[dict]]] = {}
         for name, spec in buckets.items():
             primary = self._bucket(name, spec, regions.primary, replica=False)
             self.buckets[name] = primary
@@ -69,12 +74,9 @@ class Storage(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child,
         )
-        s3.BucketPolicy(
-            logical,
-            bucket=bucket.id,
-            policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))),
-            opts=self.regions.opts(region, bucket, depends_on=[public_access]),
-        )
+        # every bucket refuses requests without TLS: the first statement of its one policy
+        # (finish_policies composes it with what other components add, e.g. the CDN's)
+        self.add_statements(logical, bucket.arn.apply(tls_only_statement))
         if spec.lifecycle:
             s3.BucketLifecycleConfiguration(
                 logical,
@@ -83,6 +85,7 @@ class Storage(pulumi.ComponentResource):
                 opts=self.regions.opts(region, bucket, depends_on=[versioning]),
             )
         bucket.versioning_resource = versioning  # type: ignore[attr-defined]
+        self._all[logical] = (bucket, region, public_access)
         return bucket
 
     def _replicate(self, name: str, spec: Bucket, source: s3.Bucket) -> None:
@@ -134,22 +137,53 @@ class Storage(pulumi.ComponentResource):
             ),
         )
 
+    def add_statements(self, bucket: str, *statements: pulumi.Input[dict]) -> None:
+        """Statements for `bucket`'s policy (a logical name: `uploads`, `uploads-eu-west-1`),
+        each a dict or an Output of one; `finish_policies` writes them as one document."""
+        self.statements.setdefault(bucket, []).extend(statements)
 
-def tls_only_policy(bucket_arn: str) -> dict:
+    def finish_policies(self) -> None:
+        """One bucket policy per bucket that has statements, composed (a bucket has one
+        policy document: a second BucketPolicy on the same bucket would overwrite the
+        first). Called once, after every component that adds statements (main.build)."""
+        for logical, items in sorted(self.statements.items()):
+            if not items:
+                continue
+            bucket, region, public_access = self._all[logical]
+            s3.BucketPolicy(
+                logical,
+                bucket=bucket.id,
+                policy=pulumi.Output.all(*items).apply(policy_document),
+                opts=self.regions.opts(region, bucket, depends_on=[public_access]),
+            )
+
+
+def policy_document(statements: Sequence[dict]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
+
+
+def app_statement(bucket_arn: str, role_arn: str) -> dict:
+    """The bucket-policy statement for the app's role (the role policy grants the same:
+    infra/access.py; the bucket policy names who may read, for the CDN's bucket)."""
+    return {
+        "Sid": "AppReadsAndWritesFiles",
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn},
+        "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        "Resource": f"{bucket_arn}/*",
+    }
+
+
+def tls_only_statement(bucket_arn: str) -> dict:
     """Refuse every request that is not over TLS (`aws:SecureTransport` false), for anyone:
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html"""
     return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
 
 

@@ -226,6 +226,60 @@ def read_cache(
     ]
 
 
+def read_cdn(
+    stack: ResolvedStack, cloudwatch: Any, distribution: str, window: Window
+) -> list[Reading]:
+    """The files CDN (CloudFront publishes to us-east-1, dimensions DistributionId and
+    Region=Global): bytes users downloaded this month, which count toward the phase's
+    bandwidth like Vercel's fast data transfer, and the error rate (4xx and 5xx) now.
+    docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/programming-cloudwatch-metrics.html"""
+    dims = {"DistributionId": distribution, "Region": "Global"}
+    month = _latest(
+        cloudwatch,
+        [_query("bytes", "AWS/CloudFront", "BytesDownloaded", "Sum", 86400, dims)],
+        window.month_start,
+        window.now,
+        combine={"bytes": sum},
+    )
+    recent = _latest(
+        cloudwatch,
+        [_query("err", "AWS/CloudFront", "TotalErrorRate", "Average", 3600, dims)],
+        window.recent_start,
+        window.now,
+        combine={"err": max},
+    )
+    size = month.get("bytes")
+    endpoint = "CloudWatch GetMetricData (AWS/CloudFront {})"
+    return [
+        Reading(
+            "aws",
+            "cdn.bandwidth",
+            f"bandwidth (files CDN {distribution})",
+            None if size is None else size / GB,
+            "GB",
+            Kind.SHARE,
+            stack.phase.limits.bandwidth_gb_month,
+            stack.phase.alerts.bandwidth_percent,
+            "month to date",
+            endpoint.format("BytesDownloaded, Sum"),
+            capacity=True,
+            note="user files through CloudFront; the app's own traffic is vercel.bandwidth",
+        ),
+        Reading(
+            "aws",
+            "cdn.error_rate",
+            f"files CDN error rate ({distribution})",
+            recent.get("err"),
+            "%",
+            Kind.SHARE,
+            100.0,
+            stack.phase.alerts.error_rate_percent,
+            window.recent_label,
+            endpoint.format("TotalErrorRate, worst hourly Average"),
+        ),
+    ]
+
+
 def read_spend(ce: Any, window: Window) -> tuple[float | None, float | None, str]:
     """(month to date, forecast for the rest of the month, note)."""
     start = window.month_start.date()

@@ -378,6 +378,10 @@ def _aws_source(stack, targets, env, window, timeout) -> Source:
             calls[f"cache-{cache_region}"] = partial(
                 aws.read_cache, stack, cloudwatch(cache_region), cache_region, node, window
             )
+        if targets.cdn_distribution:  # CloudFront's metrics live in us-east-1
+            calls["cdn"] = partial(
+                aws.read_cdn, stack, cloudwatch("us-east-1"), targets.cdn_distribution, window
+            )
         ce = base.client("ce", region_name="us-east-1", config=config)
         calls["spend"] = partial(aws.read_spend, ce, window)
         if topics:

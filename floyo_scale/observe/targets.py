@@ -36,6 +36,8 @@ class Targets:
     # region -> ARN of the alert topic (the `alert_topics` output: auto-named, so only the
     # state knows it); their e-mail subscriptions wait for confirmation
     alert_topics: Mapping[str, str] = field(default_factory=dict)
+    # the files CDN's distribution id (the `files_cdn` output: only the state knows it)
+    cdn_distribution: str | None = None
     origin: str = "spec"  # "state" when the outputs supplied them
     notes: tuple[str, ...] = ()
 
@@ -77,6 +79,8 @@ def merge_outputs(base: Targets, outputs: Mapping[str, Any]) -> Targets:
     project = outputs.get("vercel_project_id")
     buckets = outputs.get("buckets")
     topics = outputs.get("alert_topics")
+    cdn = outputs.get("files_cdn")
+    distribution = cdn.get("distribution_id") if isinstance(cdn, dict) else None
     return replace(
         base,
         supabase_refs=tuple(str(r) for r in refs) if isinstance(refs, list) else base.supabase_refs,
@@ -89,6 +93,7 @@ def merge_outputs(base: Targets, outputs: Mapping[str, Any]) -> Targets:
         alert_topics={str(k): str(v) for k, v in topics.items()}
         if isinstance(topics, dict)
         else base.alert_topics,
+        cdn_distribution=str(distribution) if distribution else base.cdn_distribution,
         origin="state",
         notes=(),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .inventory import Inventory
-from .reach import reachable_targets
+from .reach import cdn_bucket, reachable_targets
 
 _PROJECT = "pulumi-python:dynamic/supabase:Project"
 _REPLICA = "pulumi-python:dynamic/supabase:ReadReplica"
@@ -17,6 +17,7 @@ _VERCEL = "vercel:index/project:Project"
 _RDS = "aws:rds/instance:Instance"
 _RDS_PROXY = "aws:rds/proxy:Proxy"
 _UPSTASH = "upstash:index/redisDatabase:RedisDatabase"
+_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 
 
 @dataclass
@@ -107,6 +108,14 @@ def graph_model(inventory: Inventory) -> GraphModel:
         add(bucket.region, node, f"S3 {bucket.inputs.get('bucket', bucket.name)}", "bucket")
         if bucket.region == primary and bucket.key in reachable:
             model.edges.append(("app", node, "files via OIDC role"))
+    for cdn in inventory.of_type(_DISTRIBUTION):  # global: CloudFront has no region
+        node = _id("cdn", cdn.name)
+        add(None, node, f"CloudFront {cdn.name}<br/>{cdn.inputs.get('priceClass')}", "cdn")
+        if cdn.key in reachable:
+            model.edges.append(("app", node, "FILES_CDN_URL over HTTPS"))
+        origin = cdn_bucket(cdn, inventory)
+        if origin is not None:
+            model.edges.append((node, _id("bucket", origin.name), "origin via OAC"))
     for replication in inventory.of_type(_REPLICATION):
         source = buckets.get(replication.name)
         for target in buckets.values():

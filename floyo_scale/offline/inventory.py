@@ -63,6 +63,12 @@ STATELESS_TYPES = frozenset(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "aws:s3/bucketVersioning:BucketVersioning",
         "aws:s3/bucketPolicy:BucketPolicy",
+        # the files CDN: edge caches refill from the bucket. A replaced distribution gets
+        # another *.cloudfront.net domain (FILES_CDN_URL follows it; the app stores keys,
+        # not URLs: docs/program.md)
+        "aws:cloudfront/distribution:Distribution",
+        "aws:cloudfront/originAccessControl:OriginAccessControl",
+        "aws:cloudfront/cachePolicy:CachePolicy",
         # configuration of a database or cache
         "aws:rds/parameterGroup:ParameterGroup",
         "aws:rds/subnetGroup:SubnetGroup",

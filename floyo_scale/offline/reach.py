@@ -43,6 +43,8 @@ _ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 _REDIS_PORT = 6379
 _POSTGRES_PORT = 5432
 _RDS = "aws:rds/instance:Instance"
+_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 # endpoints Vercel functions reach over the internet with TLS
 _PUBLIC_TLS = {
     "pulumi-python:dynamic/supabase:Project": "Supabase's pooler",
@@ -87,6 +89,8 @@ def _why_unreachable(target: Resource, wire: dict, web: Resource, inventory: Inv
         return _vpc_reach(target, web, inventory, _POSTGRES_PORT, "an RDS instance")
     if target.type == "aws:s3/bucket:Bucket":
         return _bucket_reach(target, wire, inventory)
+    if target.type == _DISTRIBUTION:
+        return _cdn_reach(target, inventory)
     return f"no way to tell how the app reaches a {short_type(target.type)}"
 
 
@@ -165,3 +169,60 @@ def _bucket_reach(bucket: Resource, wire: dict, inventory: Inventory) -> str:
             ):
                 return ""
     return f"no role policy lets the app read {wanted}"
+
+
+def cdn_bucket(distribution: Resource, inventory: Inventory) -> Resource | None:
+    """The bucket a distribution's origin reads (its regional domain name)."""
+    for origin in distribution.inputs.get("origins") or []:
+        domain = str(origin.get("domainName") or "")
+        for bucket in inventory.of_type("aws:s3/bucket:Bucket"):
+            physical = bucket.inputs.get("bucket") or bucket.name
+            if domain.startswith(f"{physical}.s3."):
+                return bucket
+    return None
+
+
+def _cdn_reach(distribution: Resource, inventory: Inventory) -> str:
+    """Browsers fetch FILES_CDN_URL: the distribution must be enabled, HTTPS only, read its
+    bucket through Origin Access Control, and the bucket's policy must let CloudFront read
+    the objects for that distribution (AWS:SourceArn), or every fetch is a 403."""
+    inputs = distribution.inputs
+    if not inputs.get("enabled"):
+        return "the distribution is disabled"
+    behaviours = [
+        inputs.get("defaultCacheBehavior") or {},
+        *(inputs.get("orderedCacheBehaviors") or []),
+    ]
+    for behaviour in behaviours:
+        if behaviour.get("viewerProtocolPolicy") not in ("redirect-to-https", "https-only"):
+            return "a cache behaviour serves plain HTTP (viewer protocol policy)"
+    origins = inputs.get("origins") or []
+    if not origins or not all(o.get("originAccessControlId") for o in origins):
+        return "its origin has no Origin Access Control, and the bucket is private"
+    bucket = cdn_bucket(distribution, inventory)
+    if bucket is None:
+        return "its origin is no bucket this plan builds"
+    physical = bucket.inputs.get("bucket") or bucket.name
+    wanted = f"arn:aws:s3:::{physical}/*"
+    for policy in inventory.of_type(_BUCKET_POLICY):
+        if policy.name != bucket.name or policy.region != bucket.region:
+            continue
+        try:
+            document = json.loads(str(policy.inputs.get("policy") or "{}"))
+        except ValueError:
+            continue
+        for statement in document.get("Statement", []):
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            resources = statement.get("Resource", [])
+            resources = [resources] if isinstance(resources, str) else resources
+            condition = (statement.get("Condition") or {}).get("StringEquals") or {}
+            if (
+                statement.get("Effect") == "Allow"
+                and (statement.get("Principal") or {}).get("Service") == "cloudfront.amazonaws.com"
+                and "s3:GetObject" in actions
+                and wanted in resources
+                and condition.get("AWS:SourceArn")
+            ):
+                return ""
+    return f"no bucket policy lets CloudFront (this distribution) read {wanted}"

@@ -168,6 +168,10 @@ class _Mocks:
         if token == "aws:s3/bucket:Bucket":
             outputs.setdefault("bucket", name)
             outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
+            outputs["bucketRegionalDomainName"] = f"{outputs['bucket']}.s3.amazonaws.com"
+        elif token == "aws:cloudfront/distribution:Distribution":
+            outputs["arn"] = f"arn:aws:cloudfront::000000000000:distribution/E{name.upper()}"
+            outputs["domainName"] = f"d-{name}.cloudfront.net"
         elif token == "aws:elasticache/replicationGroup:ReplicationGroup":
             rgid = outputs.get("replicationGroupId", name)
             outputs["primaryEndpointAddress"] = f"master.{rgid}.cache.amazonaws.com"

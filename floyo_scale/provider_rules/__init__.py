@@ -13,7 +13,8 @@ reachability (policy.refusals).
 region, lifecycle days) or "program" (what floyo-scale itself builds: a bug to report).
 
 Layer "guards" (docs/architecture.md): may import errors, catalog, offline; pure functions.
-One module per kind of rule: `names`, `values`, `cross`; `base` holds what they share.
+One module per kind of rule: `names`, `values`, `cross`, and `cloudfront` for the files CDN;
+`base` holds what they share.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from collections.abc import Iterable
 
 from ..offline.inventory import Inventory, short_type
 from .base import Broken, Rule, show
+from .cloudfront import CDN_RULES
 from .cross import CROSS_RULES
 from .names import NAME_RULES
 from .values import ENUM_RULES
 
 __all__ = ["RULES", "Broken", "Rule", "broken_rules"]
 
-RULES: tuple[Rule, ...] = (*NAME_RULES, *ENUM_RULES, *CROSS_RULES)
+RULES: tuple[Rule, ...] = (*NAME_RULES, *ENUM_RULES, *CROSS_RULES, *CDN_RULES)
 
 
 def broken_rules(inventory: Inventory, rules: Iterable[Rule] | None = None) -> list[Broken]:

@@ -345,10 +345,26 @@ class LifecycleRule(Model):
     noncurrent_expire_days: int | None = Field(default=None, ge=1)
 
 
+class Cdn(Model):
+    """A CloudFront distribution in front of a bucket (infra/cdn.py): Origin Access Control,
+    HTTPS only, compression, cache policies for immutable files and images."""
+
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = Field(
+        default="PriceClass_100",
+        description="CloudFront's edge locations: 100 = North America and Europe, 200 adds "
+        "Asia, the Middle East and Africa, All adds South America and Oceania",
+    )
+
+
 class Bucket(Model):
     versioning: bool = True
     lifecycle: list[LifecycleRule] = []
     replicate: bool = Field(default=False, description="replicate to every secondary region")
+    cdn: Cdn | None = Field(
+        default=None,
+        description="serve the bucket's objects through a CloudFront distribution (the "
+        "bucket stays private; the app gets FILES_CDN_URL)",
+    )
 
 
 class Storage(Model):

@@ -424,6 +424,14 @@ def _storage(phase: Phase) -> Iterator[Finding]:
                     f"transition at {last} days",
                     f"set expire_days above {last}, or move the transition earlier",
                 )
+    served = [name for name, bucket in buckets.items() if bucket.cdn is not None]
+    for name in served[1:]:  # the app gets one FILES_CDN_URL
+        yield (
+            ("storage", "buckets", name, "cdn"),
+            f"only one bucket can have a CDN, and {served[0]!r} already has one "
+            "(the app gets one FILES_CDN_URL)",
+            f"remove cdn from {name!r}",
+        )
     for table, part in phase.database.partitioning.items():
         if part.archive_bucket and part.archive_bucket not in buckets:
             yield (

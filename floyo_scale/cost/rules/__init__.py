@@ -5,6 +5,7 @@ provider.
 from __future__ import annotations
 
 from ..context import (
+    _AWS_CLOUDFRONT_PRICING,
     _AWS_ELASTICACHE_PRICING,
     _AWS_S3_PRICING,
     _AWS_VPC_PRICING,
@@ -17,6 +18,7 @@ from ..context import (
 )
 from .aws import (
     _alarm,
+    _cloudfront,
     _elasticache_group,
     _global_datastore,
     _s3_bucket,
@@ -40,6 +42,7 @@ RULES: dict[str, Rule] = {
     "floyo:database:Database": _free("component", _COMPONENT, provider="supabase"),
     "floyo:cache:Cache": _free("component", _COMPONENT, provider="aws"),
     "floyo:storage:Storage": _free("component", _COMPONENT, provider="aws"),
+    "floyo:cdn:Cdn": _free("component", _COMPONENT, provider="aws"),
     "floyo:monitoring:Monitoring": _monitoring,
     "floyo:access:AppAccess": _free("component", _COMPONENT, provider="aws"),
     "floyo:regions:Regions": _free("component", _COMPONENT, provider="aws"),
@@ -85,12 +88,20 @@ RULES: dict[str, Rule] = {
         "public access block", "a setting; no charge", _AWS_S3_PRICING
     ),
     "aws:s3/bucketPolicy:BucketPolicy": _free(
-        "bucket policy", "a setting (TLS only); no charge", _AWS_S3_PRICING
+        "bucket policy", "a setting (TLS only, the CDN's reads); no charge", _AWS_S3_PRICING
     ),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _free(
         "lifecycle rules",
         "no fee for the rules; transition requests not counted",
         _AWS_S3_PRICING,
+    ),
+    # AWS: CloudFront (origin fetches from S3 are free; the policies are settings)
+    "aws:cloudfront/distribution:Distribution": _cloudfront,
+    "aws:cloudfront/originAccessControl:OriginAccessControl": _free(
+        "origin access control", "no charge", _AWS_CLOUDFRONT_PRICING
+    ),
+    "aws:cloudfront/cachePolicy:CachePolicy": _free(
+        "cache policy", "no charge", _AWS_CLOUDFRONT_PRICING
     ),
     "aws:iam/role:Role": _free_entry("IAM role", "aws.iam", "IAM carries no charge"),
     "aws:iam/rolePolicy:RolePolicy": _free_entry("IAM policy", "aws.iam", "IAM carries no charge"),

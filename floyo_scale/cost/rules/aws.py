@@ -1,4 +1,4 @@
-"""AWS pricing rules: S3, ElastiCache, CloudWatch alarms, SNS."""
+"""AWS pricing rules: S3, CloudFront, ElastiCache, CloudWatch alarms, SNS."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from ..context import (
     ARCHIVE_RETRIEVED_SHARE,
     CACHE_KB_PER_WRITE,
     CACHE_WRITES_PER_REQUEST,
+    CLOUDFRONT_AREAS,
+    FILES_SHARE_OF_EGRESS,
     FREE_ALARMS,
     HOURS_PER_MONTH,
     MONTHLY_WRITE_SHARE,
+    PRICE_CLASS_AREAS,
     S3_GETS_PER_REQUEST,
     S3_PUTS_PER_REQUEST,
     TRANSITION_PRICED_DAYS,
@@ -342,3 +345,75 @@ def _global_datastore(resource: Resource, ctx: _Context) -> Iterable[Result]:
         detail=f"{CACHE_WRITES_PER_REQUEST:g} writes a request x {CACHE_KB_PER_WRITE:g} KB "
         f"to {secondaries} secondary region(s)",
     )
+
+
+# AWS: CloudFront ---------------------------------------------------------------------------
+
+
+def _cloudfront(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """The files CDN: data transfer out and HTTPS requests, per CloudFront pricing area.
+
+    GB       = usage.egress_gb x FILES_SHARE_OF_EGRESS (what leaves Vercel's fast data
+               transfer: docs/cost.md), beyond the Always Free tier's 1 TB
+    requests = app requests x S3_GETS_PER_REQUEST (each file read is a CDN request),
+               beyond the free 10,000,000
+    Both are split evenly over the areas of the project's function regions (CLOUDFRONT_AREAS:
+    users are where the functions are); an area the price class does not serve is billed at
+    north_america's rate (served from there). The free tier is taken off each area's share
+    in proportion. Origin fetches from S3 are free (aws.cloudfront note)."""
+    price_class = str(resource.inputs.get("priceClass") or "PriceClass_All")
+    served = PRICE_CLASS_AREAS.get(price_class, PRICE_CLASS_AREAS["PriceClass_All"])
+    regions: list[str] = []
+    for project in ctx.inventory.of_type("vercel:index/project:Project"):
+        config = project.inputs.get("resourceConfig") or {}
+        regions = [str(r) for r in config.get("functionDefaultRegions") or []]
+    regions = regions or ["iad1"]
+    areas: dict[str, float] = {}
+    for region in regions:
+        area = CLOUDFRONT_AREAS.get(region)
+        if area is None:
+            ctx.fallback_regions.add(region)
+            area = "north_america"
+        if area not in served:
+            area = "north_america"
+        areas[area] = areas.get(area, 0.0) + 1 / len(regions)
+    gb = ctx.files_cdn_gb
+    first = ctx.entry("aws.cloudfront.data_transfer_out.north_america")
+    free_gb = float(first.extra.get("free_tier_gb", 0)) if first else 0.0
+    transfer_over = gb.over(free_gb)
+    for area, share in sorted(areas.items()):
+        entry = ctx.entry(f"aws.cloudfront.data_transfer_out.{area}")
+        if entry is None:
+            yield _Unpriced(f"no CloudFront data transfer price for {area}")
+            continue
+        yield ctx.line(
+            resource,
+            f"data transfer out ({area.replace('_', ' ')})",
+            entry.price or 0.0,
+            transfer_over * share,
+            entry.unit,
+            entry,
+            detail=f"{share:.0%} of user files ({FILES_SHARE_OF_EGRESS:g} of usage.egress_gb) "
+            f"beyond {free_gb:,.0f} GB free; {price_class}",
+        )
+    if ctx.requests is None:
+        yield _Unpriced("CloudFront requests: no user count given to the estimate")
+        return
+    head = ctx.entry("aws.cloudfront.https_requests.north_america")
+    free_requests = float(head.extra.get("free_tier_requests", 0)) if head else 0.0
+    requests_over = (ctx.requests * S3_GETS_PER_REQUEST).over(free_requests)
+    for area, share in sorted(areas.items()):
+        entry = ctx.entry(f"aws.cloudfront.https_requests.{area}")
+        if entry is None:
+            yield _Unpriced(f"no CloudFront request price for {area}")
+            continue
+        yield ctx.line(
+            resource,
+            f"HTTPS requests ({area.replace('_', ' ')})",
+            entry.price or 0.0,
+            requests_over * (share / 10_000),
+            entry.unit,
+            entry,
+            detail=f"{S3_GETS_PER_REQUEST:g} file reads per app request, "
+            f"beyond {free_requests / 1e6:,.0f}M free",
+        )

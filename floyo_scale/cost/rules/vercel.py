@@ -137,7 +137,8 @@ def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
     overage = Span(0, 0)
     if transfer is not None:
         included = float(includes.get("fast_data_transfer_gb", 0))
-        gb = ctx.egress_gb.over(included)
+        gb = ctx.app_egress_gb.over(included)
+        files = " (user files go through the CDN)" if ctx.files_cdn_gb.high else ""
         line = ctx.line(
             resource,
             "fast data transfer",
@@ -145,7 +146,7 @@ def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
             gb,
             "GB",
             transfer,
-            detail=f"usage.egress_gb beyond {included:,.0f} GB included",
+            detail=f"usage.egress_gb beyond {included:,.0f} GB included{files}",
         )
         overage = Span(overage.low + line.low, overage.high + line.high)
         yield line
