@@ -64,6 +64,8 @@ def test_production_serves_production_only(cli, workspace: Path) -> None:
     buckets = {b["name"] for b in _of(plan, BUCKET)}
     policies = {p["name"]: json.loads(p["inputs"]["policy"]) for p in _of(plan, BUCKET_POLICY)}
     assert buckets and set(policies) == buckets
+    # one document per bucket: a second BucketPolicy would overwrite the first in S3
+    assert len(_of(plan, BUCKET_POLICY)) == len(buckets)
     for name, policy in policies.items():
         deny = policy["Statement"][0]
         assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
