@@ -172,8 +172,6 @@ def archive(
         s3 = s3_client()
     for shard in shards:
         with connect(shard) as conn:
-            conn.execute("SET TimeZone = 'UTC'")
-            conn.execute("SET DateStyle = 'ISO'")
             conn.execute("SET statement_timeout = 0")
             if not dry_run:
                 hold_lock(conn, shard)

@@ -67,8 +67,6 @@ def restore(
     s3 = s3 if s3 is not None else s3_client()
     where = f"shard {shard.index} {spec.schema}.{partition}"
     with connect(shard) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("SET DateStyle = 'ISO'")
         conn.execute("SET statement_timeout = 0")
         hold_lock(conn, shard)
         try:
