@@ -246,3 +246,67 @@ def test_refusals(pair: tuple[Shard, Shard], pg_server: Any) -> None:
         mig.migrate(source, source, switch=lambda s: None, bin_dir=pg_server.bin_dir)
     with pytest.raises(UsageError, match="not switched over"):
         mig.finalize(source, target)
+
+
+def test_the_freeze_counts_rows_only_and_time_zones_do_not_matter(
+    pg_server: Any, pg_server2: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Source and target databases with different TimeZone, DateStyle and float settings:
+    the checksums (of timestamptz and float rows) compare equal, and no checksum is computed
+    while the source's writers wait (the freeze proves the catch-up with a marker row and
+    compares row counts)."""
+    from floyo_scale.db import replication
+
+    source = Shard(0, pg_server.create_database("supabase"), "test")
+    target = Shard(0, pg_server2.create_database("rds"), "test")
+    seed(source.url)
+    for url, zone, style in (
+        (source.url, "America/New_York", "SQL, DMY"),
+        (target.url, "Asia/Kolkata", "German"),
+    ):
+        with psycopg.connect(url, autocommit=True) as conn:
+            name = conn.info.dbname
+            conn.execute(f"ALTER DATABASE {name} SET timezone = '{zone}'")
+            conn.execute(f"ALTER DATABASE {name} SET datestyle = '{style}'")
+            conn.execute(f"ALTER DATABASE {name} SET extra_float_digits = -2")
+    with psycopg.connect(source.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE readings (id int PRIMARY KEY, at timestamptz, v float8)")
+        conn.execute(
+            "INSERT INTO readings SELECT g, '2026-03-01'::timestamptz + g * interval '1 h', "
+            "g / 7.0 FROM generate_series(1, 300) g"
+        )
+    frozen_checksums: list[str] = []
+    real = replication.bucket_checksums
+
+    def watched(conn: Any, table: Any) -> Any:
+        for held in held_by:
+            if held.info.transaction_status in busy:  # inside the freeze's transaction
+                frozen_checksums.append(table.name)
+        return real(conn, table)
+
+    held_by: list[Any] = []
+    busy = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.ACTIVE)
+    real_lock = replication._lock_all
+
+    def lock_all(conn: Any, found: Any, timeout: float) -> None:
+        held_by.append(conn)
+        real_lock(conn, found, timeout)
+
+    monkeypatch.setattr(replication, "bucket_checksums", watched)
+    monkeypatch.setattr(mig, "_lock_all", lock_all)
+    app = App(source, target)
+    app.thread.start()
+    done = mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)
+    assert app.switches == ["target"] and done.freeze_seconds is not None
+    assert set(done.tables) == {
+        "public.accounts",
+        "public.events",
+        "public.settings",
+        "public.readings",
+    }
+    time.sleep(0.1)
+    back = mig.rollback(source, target, switch=app.switch)  # the same on the way back
+    assert app.switches == ["target", "source"] and back.freeze_seconds is not None
+    app.finish()
+    check(app, source.url)
+    assert held_by and frozen_checksums == []
