@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS _floyo.shard_move (
   from_shards int NOT NULL, to_shards int NOT NULL, step text NOT NULL,
   keys_moved bigint NOT NULL DEFAULT 0, rows_moved bigint NOT NULL DEFAULT 0,
   started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz);
+-- while a move runs, the shard count it moves to; the fence logs each key written here that
+-- the new layout gives another shard (the final step moves those, not a rescan)
+ALTER TABLE _floyo.layout ADD COLUMN IF NOT EXISTS moving_to int;
+CREATE TABLE IF NOT EXISTS _floyo.late_keys (key text PRIMARY KEY);
 
 CREATE OR REPLACE FUNCTION _floyo.key_text(k text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -115,11 +119,16 @@ BEGIN
     RAISE EXCEPTION 'floyo: key % has moved to shard %', k, gone
       USING ERRCODE = 'FLY01', HINT = 'route by _floyo.layout on shard 0 (docs/sharding.md)';
   END IF;
-  SELECT shards, shard INTO lay FROM _floyo.layout;
+  SELECT shards, shard, moving_to INTO lay FROM _floyo.layout;
   IF FOUND AND _floyo.shard_for(k, lay.shards) <> lay.shard THEN
     RAISE EXCEPTION 'floyo: key % belongs to shard % of %, not to shard %',
       k, _floyo.shard_for(k, lay.shards), lay.shards, lay.shard
       USING ERRCODE = 'FLY02', HINT = 'route by _floyo.layout on shard 0 (docs/sharding.md)';
+  END IF;
+  IF FOUND AND lay.moving_to IS NOT NULL AND _floyo.shard_for(k, lay.moving_to) <> lay.shard
+  THEN
+    INSERT INTO _floyo.late_keys (key) VALUES (to_jsonb(NEW) ->> TG_ARGV[0])
+      ON CONFLICT DO NOTHING;
   END IF;
   RETURN NEW;
 END $$;
@@ -161,8 +170,11 @@ def apply(
     batch_keys: int = 100,
     bin_dir: str | Path | None = None,
     progress: Progress | None = None,
+    wait_seconds: float = 30.0,
 ) -> ApplyResult:
-    """Lay the data out over `shards` (all of the phase's shards, shard 0 first)."""
+    """Lay the data out over `shards` (all of the phase's shards, shard 0 first).
+    `wait_seconds` bounds the wait for transactions older than the move before the final
+    step (past it, the final step rescans under its lock, as it did before the watermark)."""
     say = progress or (lambda _: None)
     to = len(shards)
     started = time.monotonic()
@@ -181,6 +193,9 @@ def apply(
         # setup: _floyo and the fence on the old shards, then the new shards' schema
         for index in range(from_shards):
             _install(conns[index], layout, (from_shards, index))
+        # the watermark: from here on the fence logs every key written to an old shard that
+        # the new layout gives another one
+        since = [_log_late_keys(conns[index], to) for index in range(from_shards)]
         move_id = _journal_start(conns[0], from_shards, to)
         for index in range(from_shards, to):
             result.unkeyed_rows_copied += _setup_new_shard(
@@ -205,7 +220,27 @@ def apply(
                     say(f"shard {index} → shard {target}: {len(group)} key(s) moved")
         result.steps.append("keys")
         _journal(conns[0], move_id, "final")
-        freeze, late_keys, late_rows = _final(shards, conns, from_shards, to, layout, batch_keys)
+        # every transaction that may have written without the log has ended (or the final
+        # step rescans under its lock), and a last full pass outside the freeze
+        logged = all(
+            _older_transactions_ended(conns[index], since[index], wait_seconds)
+            for index in range(from_shards)
+        )
+        for index in range(from_shards):
+            keys = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
+            for target, batch in _batches(keys, to, batch_keys):
+                rows = _move_batch(shards, conns, index, target, batch, layout)
+                result.keys_moved += len(batch)
+                result.rows_moved += rows
+                _journal(conns[0], move_id, "final", len(batch), rows)
+        if not logged:
+            say(
+                "a transaction older than the move is still open: the final step rescans "
+                "every keyed table under its lock"
+            )
+        freeze, late_keys, late_rows = _final(
+            shards, conns, from_shards, to, layout, batch_keys, rescan=not logged
+        )
         result.freeze_seconds = freeze
         result.keys_moved += late_keys
         result.rows_moved += late_rows
@@ -485,9 +520,12 @@ def _final(
     to: int,
     layout: Layout,
     batch_keys: int,
+    *,
+    rescan: bool = False,
 ) -> tuple[float, int, int]:
-    """Freeze writes to the keyed tables of the old shards, move the keys created meanwhile,
-    record the new layout everywhere; returns (seconds frozen, keys, rows)."""
+    """Freeze writes to the keyed tables of the old shards, move the keys written meanwhile
+    (the fence's log; every keyed row when `rescan`), record the new layout everywhere;
+    returns (seconds frozen, keys, rows)."""
     # children before parents: a writer holds its child table, then checks the parent
     names = sql.SQL(", ").join(
         sql.Identifier(t.schema, t.name)
@@ -495,7 +533,7 @@ def _final(
     )
 
     def freeze() -> tuple[float, int, int]:
-        return _freeze_and_finish(shards, conns, from_shards, to, layout, batch_keys, names)
+        return _freeze_and_finish(shards, conns, from_shards, to, layout, batch_keys, names, rescan)
 
     return retry_deadlock(freeze)
 
@@ -508,6 +546,7 @@ def _freeze_and_finish(
     layout: Layout,
     batch_keys: int,
     names: sql.Composable,
+    rescan: bool,
 ) -> tuple[float, int, int]:
     keys_moved = rows_moved = 0
     with ExitStack() as stack:
@@ -520,24 +559,75 @@ def _freeze_and_finish(
                     sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names)  # reads go on
                 )
         for index in range(from_shards):
-            late = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
-            by_target: dict[int, list[str]] = defaultdict(list)
-            for k in late:
-                by_target[shard_for(k, to)].append(k)
-            for target, group in sorted(by_target.items()):
-                for start in range(0, len(group), batch_keys):
-                    batch = group[start : start + batch_keys]
-                    rows_moved += _move_batch(
-                        shards, conns, index, target, batch, layout, src_in_transaction=True
-                    )
-                    keys_moved += len(batch)
+            late = _late_keys(conns[index], layout, to, index, rescan)
+            for target, batch in _batches(late, to, batch_keys):
+                rows_moved += _move_batch(
+                    shards, conns, index, target, batch, layout, src_in_transaction=True
+                )
+                keys_moved += len(batch)
         _crash_point("final-before-layout")
         for index in range(to):
             conns[index].execute(
-                "UPDATE _floyo.layout SET algorithm = %s, shards = %s, shard = %s",
+                "UPDATE _floyo.layout SET algorithm = %s, shards = %s, shard = %s, "
+                "moving_to = NULL",
                 (ALGORITHM, to, index),
             )
+            conns[index].execute("DELETE FROM _floyo.late_keys")
     return time.monotonic() - frozen, keys_moved, rows_moved
+
+
+def _log_late_keys(conn: Any, to: int) -> Any:
+    """The fence of this old shard starts logging keys the `to`-shard layout gives another
+    shard; returns the server's time once that is committed (the watermark)."""
+    conn.execute("UPDATE _floyo.layout SET moving_to = %s", (to,))
+    return conn.execute("SELECT clock_timestamp()").fetchone()[0]
+
+
+def _older_transactions_ended(conn: Any, since: Any, timeout: float) -> bool:
+    """Wait (at most `timeout`) until no session of this database is in a transaction that
+    began before `since` (one that may have written a key without the fence logging it:
+    it read the layout before the watermark). False when one still is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+            "AND xact_start < %s",
+            (since,),
+        ).fetchone()
+        if not row or row[0] == 0:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _late_keys(conn: Any, layout: Layout, to: int, index: int, rescan: bool) -> list[str]:
+    """The keys on old shard `index` that the `to`-shard layout gives another shard and that
+    have not moved: those the fence logged (or, `rescan`, every keyed row's)."""
+    if rescan:
+        keys: Any = _key_rows(conn, layout)
+    else:
+        keys = [
+            k
+            for (k,) in conn.execute(
+                "SELECT key FROM _floyo.late_keys l WHERE NOT EXISTS "
+                "(SELECT 1 FROM _floyo.moved_out m WHERE m.key = _floyo.key_text(l.key))"
+            )
+        ]
+    return sorted(k for k in keys if shard_for(k, to) != index)
+
+
+def _batches(keys: Sequence[str], to: int, batch_keys: int) -> list[tuple[int, list[str]]]:
+    """`keys` grouped by their shard under the `to`-shard layout, in batches."""
+    by_target: dict[int, list[str]] = defaultdict(list)
+    for k in keys:
+        by_target[shard_for(k, to)].append(k)
+    return [
+        (target, group[start : start + batch_keys])
+        for target, group in sorted(by_target.items())
+        for start in range(0, len(group), batch_keys)
+    ]
 
 
 def locate(conns: Sequence[Any], key: object) -> int:
