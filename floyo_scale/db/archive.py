@@ -42,7 +42,7 @@ import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
-from ..errors import UsageError
+from ..errors import FloyoError, UsageError
 from . import introspect
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .export import ArchiveError, ArchiveOptions, _columns, _export, arrow_type
@@ -58,12 +58,21 @@ from .journal import (
 )
 from .partition import TableSpec
 from .progress import Reporter, Step, ignore
-from .s3 import _abort_stale_uploads, _delete_all_versions, _exists, _status, read_back, s3_client
+from .s3 import (
+    _abort_stale_uploads,
+    _delete_all_versions,
+    _exists,
+    _status,
+    probe_bucket,
+    read_back,
+    s3_client,
+)
 from .sql import ident
 
 MANIFEST_VERSION = 1
 
 STATES = ("detaching", "detached", "uploaded", "verified", "dropped")
+# "reattached": a failure after the detach put the partition back; the next run starts again
 
 # --- keys and manifest ------------------------------------------------------------------------
 
@@ -199,16 +208,15 @@ def archive(
                     raise ArchiveError(
                         f"a value of {spec.name} on {shard.label} cannot be written to Parquet: "
                         f"{exc}",
-                        "nothing was dropped; the partition is detached and journalled. Report "
-                        "the column type (values such as 'infinity' timestamps are not "
-                        "supported), or attach the partition back by hand",
+                        "nothing was dropped. Report the column type" + _notes(exc),
                     ) from None
                 except (BotoCoreError, ClientError) as exc:
                     raise ArchiveError(
                         f"S3 failed while archiving {spec.name} on {shard.label}: {exc}",
                         "check the bucket name, the AWS credentials (AWS_PROFILE, "
                         "AWS_ENDPOINT_URL) and the network; the journal kept every finished "
-                        "step and nothing unverified was dropped: run `db archive` again",
+                        "step and nothing unverified was dropped: run `db archive` again"
+                        + _notes(exc),
                     ) from None
                 except psycopg.Error as exc:
                     raise database_error(
@@ -216,9 +224,15 @@ def archive(
                         f"archiving {spec.name}",
                         exc,
                         "the journal kept every finished step; fix the cause and run "
-                        "`db archive` again to resume",
+                        "`db archive` again to resume" + _notes(exc),
                     ) from None
     return result
+
+
+def _notes(exc: BaseException) -> str:
+    """What was done about the partition after `exc` (see _one), for a hint."""
+    notes = getattr(exc, "__notes__", None) or []
+    return "".join(f" ({n})" for n in notes)
 
 
 def _table(
@@ -253,6 +267,10 @@ def _table(
             continue
         lower = p.lower.isoformat() if p.lower else "-infinity"
         todo[p.name] = (lower, p.upper.isoformat(), False)
+    if todo and not dry_run:
+        # before the first change: the bucket takes writes with these credentials, and every
+        # value of every partition to archive converts losslessly
+        _preflight(conn, s3, shard, database, spec, bucket, sorted(todo))
     out = []
     for name in sorted(todo):
         lower, upper, resumed = todo[name]
@@ -324,6 +342,17 @@ def _one(
     name = item.partition
     ensure_journal(conn)
     entry = journal_get(conn, spec.schema, name)
+    if entry is not None and entry.state == "reattached":
+        entry.state = "detaching"  # an earlier run put it back after a failure: start again
+    if (
+        entry is not None
+        and entry.state in ("detaching", "detached")
+        and (entry.bucket, entry.data_key) != (item.bucket, item.key)
+    ):
+        # nothing was verified there: the bucket given now wins (an earlier run's wrong
+        # --bucket is not kept)
+        entry.bucket, entry.data_key = item.bucket, item.key
+        journal_put(conn, entry)
     if entry is None or entry.state in ("dropped", "restored"):
         entry = JournalEntry(
             spec.schema,
@@ -347,6 +376,46 @@ def _one(
         journal_put(conn, entry)
         report(Step(where, "detach", done=True))
 
+    try:
+        _upload_and_verify(
+            conn, s3, database, spec, shard, entry, manifest_key, options, report, where
+        )
+    except Exception as exc:
+        # the rows go back into the application's view before the error is told
+        if entry.state in ("detached", "uploaded") and introspect.relation_exists(
+            conn, spec.schema, name
+        ):
+            note = _reattach(conn, parent, spec.schema, entry, options)
+            exc.add_note(note)
+            if isinstance(exc, FloyoError):
+                exc.hint = f"{exc.hint} ({note})" if exc.hint else note
+        raise
+
+    if entry.state == "verified":
+        report(Step(where, "drop"))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(spec.schema, name)))
+        options.checkpoint("dropped")
+        entry.state = "dropped"
+        journal_put(conn, entry)
+        report(Step(where, "drop", done=True))
+    item.rows = entry.rows or 0
+    item.bytes = entry.bytes or 0
+
+
+def _upload_and_verify(
+    conn: psycopg.Connection[Any],
+    s3: Any,
+    database: str,
+    spec: TableSpec,
+    shard: Shard,
+    entry: JournalEntry,
+    manifest_key: str,
+    options: ArchiveOptions,
+    report: Reporter,
+    where: str,
+) -> None:
+    """From detached to verified (the object written, its manifest, both read back)."""
+    name = entry.partition_name
     if entry.state == "detached":
         if not introspect.relation_exists(conn, spec.schema, name):
             raise DatabaseError(
@@ -423,15 +492,121 @@ def _one(
         options.checkpoint("verified")
         report(Step(where, "verify", f"{check.rows} rows, sha256 {check.sha256[:12]}", done=True))
 
-    if entry.state == "verified":
-        report(Step(where, "drop"))
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(spec.schema, name)))
-        options.checkpoint("dropped")
-        entry.state = "dropped"
+
+def _reattach(
+    conn: psycopg.Connection[Any],
+    parent: introspect.Table,
+    schema: str,
+    entry: JournalEntry,
+    options: ArchiveOptions,
+) -> str:
+    """The detached partition attached again (a short lock_timeout, retried with backoff),
+    journalled as `reattached`. Returns what happened, for the error's hint."""
+    name = entry.partition_name
+    if any(p.name == name for p in introspect.partitions(conn, parent.oid)):
+        entry.state = "reattached"
         journal_put(conn, entry)
-        report(Step(where, "drop", done=True))
-    item.rows = entry.rows or 0
-    item.bytes = entry.bytes or 0
+        return f"{schema}.{name} is attached: no row left the table"
+    lower, upper = entry.lower_bound, entry.upper_bound
+    statement = sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+        ident(parent.schema, parent.name),
+        ident(schema, name),
+        sql.SQL("MINVALUE") if lower == "-infinity" else sql.Literal(lower),
+        sql.Literal(upper),
+    )
+    for attempt in range(1, options.attempts + 1):
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(
+                        sql.Literal(f"{options.lock_timeout_ms}ms")
+                    )
+                )
+                conn.execute(statement)
+            entry.state = "reattached"
+            journal_put(conn, entry)
+            return f"{schema}.{name} was attached again: no row left the table"
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        except psycopg.Error as exc:
+            return (
+                f"{schema}.{name} stays detached ({exc.sqlstate}): `db archive` again finishes "
+                f"it, or attach it by hand with {statement.as_string(conn)}"
+            )
+    return (
+        f"{schema}.{name} stays detached (its table stayed locked): `db archive` again "
+        f"finishes it, or attach it by hand with {statement.as_string(conn)}"
+    )
+
+
+def _preflight(
+    conn: psycopg.Connection[Any],
+    s3: Any,
+    shard: Shard,
+    database: str,
+    spec: TableSpec,
+    bucket: str,
+    names: list[str],
+) -> None:
+    """Before the first change: the bucket and the credentials (a tiny probe object written,
+    read and deleted under the shard's prefix), and every column of every partition to
+    archive (a value Parquet cannot hold refuses the partition, untouched)."""
+    key = f"shard-{shard.index}/{database}/.floyo-write-probe"
+    try:
+        probe_bucket(s3, bucket, key)
+    except (BotoCoreError, ClientError) as exc:
+        raise ArchiveError(
+            f"s3://{bucket} cannot be written with these credentials: {exc}",
+            "nothing was changed. Check the bucket name (--bucket, or the phase's "
+            "archive_bucket), the AWS credentials (AWS_PROFILE, AWS_ENDPOINT_URL) and the "
+            "network",
+        ) from None
+    for name in names:
+        if not introspect.relation_exists(conn, spec.schema, name):
+            continue  # the journal says what happened to it
+        for column, kind, base in _base_types(conn, spec.schema, name):
+            arrow = arrow_type(kind)
+            if not (pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)):
+                continue
+            bad = conn.execute(
+                sql.SQL(
+                    "SELECT {c}::text FROM {t} WHERE NOT isfinite({c}) "
+                    "OR {c} < '0001-01-01' OR {c} >= '10000-01-01' LIMIT 1"
+                ).format(c=sql.Identifier(column), t=ident(spec.schema, name))
+            ).fetchone()
+            if bad is not None:
+                raise ArchiveError(
+                    f"{spec.schema}.{name}.{column} ({base}) holds {bad[0]!r}, which Parquet's "
+                    "timestamps and dates cannot hold",
+                    "nothing was changed: the partition is still attached. Update or delete "
+                    f"the rows with such values (e.g. WHERE NOT isfinite({column})), then run "
+                    "`db archive` again",
+                )
+
+
+def _base_types(
+    conn: psycopg.Connection[Any], schema: str, name: str
+) -> list[tuple[str, str, str]]:
+    """(column, its type, the type under its domains) of each column COPY writes."""
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod "
+        "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 "
+        "AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
+        (sql.Identifier(schema, name).as_string(conn),),
+    ).fetchall()
+    out = []
+    for column, kind, oid, mod in rows:
+        for _ in range(16):  # a domain over a domain ...
+            base = conn.execute(
+                "SELECT typbasetype, typtypmod FROM pg_type WHERE oid = %s AND typtype = 'd'",
+                (oid,),
+            ).fetchone()
+            if base is None:
+                break
+            oid, mod = base
+        shown = conn.execute("SELECT format_type(%s, %s)", (oid, mod)).fetchone()
+        out.append((str(column), str(kind), str(shown[0] if shown else kind)))
+    return out
 
 
 def _detach(
@@ -487,12 +662,12 @@ def _count(
     """Rows, the partition column's min and max, and whether any value's text holds a line
     break (only then must the CSV parser look for line breaks inside quotes, which makes it
     several times slower): one scan."""
-    checks = [
+    checks = [  # by the type under any domain: a domain's name says nothing of its text
         sql.SQL("strpos({c}::text, E'\\n') > 0 OR strpos({c}::text, E'\\r') > 0").format(
             c=sql.Identifier(column)
         )
-        for column, kind in _columns(conn, spec.schema, name)
-        if not _ONE_LINE.match(kind)
+        for column, _, base in _base_types(conn, spec.schema, name)
+        if not _ONE_LINE.match(base)
     ]
     multiline = (
         sql.SQL("coalesce(bool_or({}), false)").format(sql.SQL(" OR ").join(checks))
