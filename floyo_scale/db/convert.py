@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -130,15 +130,16 @@ def _convert(
     sync = _short(spec.table, SYNC_SUFFIX)
 
     # Anything left by an interrupted run (before the swap) is only a copy: start it again.
+    # (each in a transaction of its own, trigger first: _clean_leftovers)
     leftover: list[sql.Composed] = []
-    if introspect.relation_exists(conn, spec.schema, new_name):
-        leftover.append(sql.SQL("DROP TABLE {}").format(new))
     if conn.execute(
         "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname = %s AND p.proname = %s",
         (spec.schema, sync),
     ).fetchone():
         leftover.append(sql.SQL("DROP FUNCTION {}() CASCADE").format(ident(spec.schema, sync)))
+    if introspect.relation_exists(conn, spec.schema, new_name):
+        leftover.append(sql.SQL("DROP TABLE {}").format(new))
 
     bounds = conn.execute(
         sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(c=sql.Identifier(spec.column), t=old)
@@ -289,8 +290,9 @@ def _convert(
         return res
 
     report(Step(where, "prepare", f"partitioned copy with {len(wanted)} partitions"))
+    _clean_leftovers(conn, spec, options)
     with conn.transaction():
-        for statement in [*leftover, *create]:
+        for statement in create:
             conn.execute(statement)
     _retry_locked(conn, trigger, options)  # CREATE TRIGGER briefly locks out writes
     report(Step(where, "prepare", done=True))
@@ -344,7 +346,7 @@ def _convert(
         # Stopped before the swap (an error, Ctrl-C): take the trigger off the application's
         # table now rather than leave every write doubled until the next run. Best effort:
         # the next run removes whatever is left before it starts over.
-        _abandon(conn, spec)
+        _abandon(conn, spec, options)
         raise
     report(Step(where, "swap", f"{res.swap_seconds * 1000:.0f} ms", done=True))
     new_tbl = introspect.table(conn, spec.schema, spec.table)
@@ -354,16 +356,54 @@ def _convert(
     return res
 
 
-def _abandon(conn: psycopg.Connection[Any], spec: TableSpec) -> None:
-    sync = ident(spec.schema, _short(spec.table, SYNC_SUFFIX))
-    new = ident(spec.schema, _short(spec.table, NEW_SUFFIX))
+def _abandon(conn: psycopg.Connection[Any], spec: TableSpec, options: Options) -> None:
     with contextlib.suppress(Exception):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
-        with conn.transaction():
-            conn.execute("SET LOCAL lock_timeout = '2s'")
-            conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(sync))
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(new))
+        # briefly (an interrupted run is ending): what stays, the next run removes first
+        _clean_leftovers(conn, spec, replace(options, swap_attempts=min(options.swap_attempts, 5)))
+
+
+def _clean_leftovers(conn: psycopg.Connection[Any], spec: TableSpec, options: Options) -> None:
+    """What an interrupted run left (the mirroring trigger, its function, the partitioned
+    copy) removed in the order the application takes those locks: the trigger first (the
+    application's table, then the copy its writes reach through the trigger), then the
+    copy. One lock per transaction, each with lock_timeout and retried with backoff: we never
+    hold a lock while we wait for another, so a deadlock with the application cannot form
+    and we give up (and try again) before its deadlock_timeout would pick a victim."""
+    sync = _short(spec.table, SYNC_SUFFIX)
+    table = ident(spec.schema, spec.table)
+    new_name = _short(spec.table, NEW_SUFFIX)
+    trigger = conn.execute(
+        "SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s",
+        (table.as_string(conn), sync),
+    ).fetchone()
+    if trigger:
+        _retry_locked(
+            conn,
+            [
+                # DROP TRIGGER's lock, asked for at once: nothing is held while it waits
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table),
+                sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(sync), table),
+            ],
+            options,
+        )
+    if conn.execute(
+        "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = %s AND p.proname = %s",
+        (spec.schema, sync),
+    ).fetchone():
+        _retry_locked(
+            conn,
+            [sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(ident(spec.schema, sync))],
+            options,
+        )
+    if introspect.relation_exists(conn, spec.schema, new_name):
+        _retry_locked(
+            conn,
+            [sql.SQL("DROP TABLE IF EXISTS {}").format(ident(spec.schema, new_name))],
+            options,
+        )
 
 
 def _to_date(value: Any) -> date:
