@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -478,3 +479,57 @@ def test_an_s3_endpoint_that_hangs_fails_before_any_change(
     finally:
         listener.close()
     assert _attached(pg_database, "events_p20251101") and _journal(pg_database) == {}
+
+
+def test_restore_waits_for_a_long_reader_without_holding_the_others(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a long transaction reads the table, `db restore`'s ATTACH waits with a short
+    lock_timeout and tries again: another reader's query is answered in the meantime (it is
+    not queued behind the ATTACH), and the restore finishes once the long reader ends."""
+    import threading
+
+    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
+    shard = _partitioned(pg_database, rows=800)
+    expected = _snapshot(pg_database, "created_at >= '2025-11-01' AND created_at < '2025-12-01'")
+    _archive(shard, s3, older_than_days=360)
+    done: dict[str, object] = {}
+    answered = threading.Event()
+    with psycopg.connect(pg_database) as long, psycopg.connect(pg_database) as watch:
+        long.execute("SELECT count(*) FROM events")  # holds every partition until it ends
+
+        def run() -> None:
+            try:
+                done["result"] = restore(shard, SPEC, "events_p20251101", bucket=BUCKET, s3=s3)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                done["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        for _ in range(1000):  # until the restore waits for the long reader's lock
+            row = watch.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE NOT l.granted AND a.application_name = 'floyo-scale'"
+            ).fetchone()
+            watch.commit()
+            if row and row[0]:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the restore never waited for the reader")
+
+        def other_reader() -> None:
+            with psycopg.connect(pg_database) as conn:
+                conn.execute("SELECT count(*) FROM events")
+            answered.set()
+
+        threading.Thread(target=other_reader, daemon=True).start()
+        assert answered.wait(30), "another reader was queued behind the restore"
+        assert "result" not in done  # the long reader still holds the table
+        long.commit()
+        thread.join(timeout=60)
+    assert "error" not in done, done.get("error")
+    assert (
+        _snapshot(pg_database, "created_at >= '2025-11-01' AND created_at < '2025-12-01'")
+        == expected
+    )
