@@ -310,3 +310,43 @@ def test_the_freeze_counts_rows_only_and_time_zones_do_not_matter(
     app.finish()
     check(app, source.url)
     assert held_by and frozen_checksums == []
+
+
+def test_a_switch_over_that_cannot_switch_does_not_fence(
+    pair: tuple[Shard, Shard], pg_server: Any
+) -> None:
+    """`ready` (the CLI: the stack's prerequisites for `up`, its secrets) fails: the
+    switch-over stops before the first step, or before the freeze, and the rollback before
+    it freezes the target; nothing is fenced and the app keeps writing where it was."""
+    source, target = pair
+    calls: list[str] = []
+
+    def missing() -> None:
+        calls.append("ready")
+        raise UsageError("2 prerequisites are missing", "set the secrets")
+
+    def writes(url: str) -> bool:
+        with psycopg.connect(url, autocommit=True) as conn:
+            try:
+                conn.execute("INSERT INTO settings VALUES (gen_random_uuid()::text, null)")
+            except psycopg.Error as exc:
+                assert exc.sqlstate == "FLY03"
+                return False
+        return True
+
+    with pytest.raises(UsageError, match="prerequisites"):
+        mig.migrate(source, target, switch=lambda s: None, ready=missing, bin_dir=pg_server.bin_dir)
+    assert mig.status(source, target) == {}  # checked before the first step
+    mig.migrate(source, target, switch=lambda s: None, until="verify", bin_dir=pg_server.bin_dir)
+    with pytest.raises(UsageError, match="prerequisites"):
+        mig.migrate(source, target, switch=lambda s: None, ready=missing, bin_dir=pg_server.bin_dir)
+    assert calls == ["ready", "ready"] and "switch" not in mig.status(source, target)
+    assert writes(source.url)  # not fenced
+
+    sides: list[str] = []
+    mig.migrate(source, target, switch=sides.append, bin_dir=pg_server.bin_dir)
+    assert sides == ["target"] and not writes(source.url) and writes(target.url)
+    with pytest.raises(UsageError, match="prerequisites"):
+        mig.rollback(source, target, switch=sides.append, ready=missing)
+    assert sides == ["target"] and "switch" in mig.status(source, target)
+    assert writes(target.url) and not writes(source.url)  # as it was

@@ -158,10 +158,14 @@ def migrate(
     lock_timeout: float = 5.0,
     freeze_timeout: float = 10.0,
     progress: Progress | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> Report:
     """Run the steps not yet done, up to and including `until`. `freeze_timeout` bounds the
     wait for the final catch-up inside the freeze (writes wait that long at most; then the
-    freeze is lifted with nothing changed and the error says to rerun)."""
+    freeze is lifted with nothing changed and the error says to rerun). `ready` checks what
+    `switch` needs (the CLI: the stack's prerequisites for `up`): it runs before the first
+    step when the run goes up to the switch-over, and again just before the freeze, so a
+    switch-over that could not switch the connection strings never fences the source."""
     if until not in STEPS:
         raise UsageError(f"unknown step {until!r}", f"one of: {', '.join(STEPS)}")
     say = progress or (lambda _: None)
@@ -186,7 +190,10 @@ def migrate(
         if "_floyo" not in schemas and _tables(src, ("_floyo",)):
             schemas = (*schemas, "_floyo")  # the shard layout travels with sharded data
             found = _tables(src, schemas)
+        if until == "switch" and "switch" not in done and ready is not None:
+            ready()  # what `switch` needs (the stack's secrets, ...): checked before anything
         ctx = {
+            "ready": ready,
             "switch": switch,
             "bin_dir": bin_dir,
             "catch_up_timeout": catch_up_timeout,
@@ -296,6 +303,9 @@ def _has_slot(conn: Any, name: str) -> bool:
 def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     switch: Switch = ctx["switch"]
     lock_timeout: float = ctx["lock_timeout"]
+    if ctx["ready"] is not None:
+        ctx["ready"]()  # again, before the source is frozen and fenced: a switch-over that
+        # could not switch the connection strings must not fence the source
     # an earlier switch-over that did not commit: replication forward again, and no slot
     # for the way back made before the target took writes
     forward, back = _sub(FORWARD, dst), _sub(REVERSE, src)
@@ -400,8 +410,10 @@ def rollback(
     catch_up_timeout: float = 600.0,
     lock_timeout: float = 5.0,
     freeze_timeout: float = 10.0,
+    ready: Callable[[], None] | None = None,
 ) -> Report:
-    """Back to the source. Before the switch-over: stop replicating (the source never stopped
+    """Back to the source. `ready` checks what `switch` needs; after the switch-over it runs
+    before anything changes. Before the switch-over: stop replicating (the source never stopped
     being the database). After it: freeze the target, let the source catch up, verify, move
     the sequences, switch back."""
     report = Report()
@@ -423,6 +435,8 @@ def rollback(
             _record(dst, "rollback", {"result": "before the switch-over"})
             report.steps.append(("rollback", "replication stopped; the app stays on the source"))
             return report
+        if ready is not None:
+            ready()  # before the target is frozen and fenced
         _subscribe(src, REVERSE, target, copy_data=False)
         ensure_marker(dst)
         _publish_marker(dst, REVERSE, src, _sub(REVERSE, src))
