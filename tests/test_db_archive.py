@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -356,3 +357,179 @@ def test_an_unknown_aws_profile_is_a_usage_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws"))
     with pytest.raises(UsageError, match="cannot set up S3: The config profile"):
         arc.s3_client("no-such-profile")
+
+
+def _attached(url: str, name: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s)", (name,)
+        ).fetchone()
+    return row is not None
+
+
+def _journal(url: str) -> dict[str, tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('floyo_scale.archive_journal')").fetchone() == (None,):
+            return {}
+        rows = conn.execute(
+            "SELECT partition_name, state, bucket FROM floyo_scale.archive_journal"
+        ).fetchall()
+    return {p: (s, b) for p, s, b in rows}
+
+
+def test_checks_before_the_first_change_and_reattaches_after_a_failure(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bucket that does not exist, a date Parquet cannot hold: refused with every
+    partition attached. A failure after the detach puts the partition back. A journal left
+    with one bucket follows the --bucket of the rerun. An empty partition and a domain named
+    like a one-line type (its values hold line breaks) archive."""
+    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
+    shard = _partitioned(pg_database, rows=800)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("CREATE DOMAIN timestamp_note AS text")
+        conn.execute("ALTER TABLE events ADD COLUMN remark timestamp_note")
+        conn.execute("UPDATE events SET remark = E'line one\\nline two' WHERE id % 3 = 0")
+        conn.execute("DELETE FROM events_p20251001")  # an empty partition
+        conn.execute(
+            "UPDATE events SET day = 'infinity' WHERE id = (SELECT min(id) FROM events_p20251101)"
+        )
+    old = {"events_p20251001", "events_p20251101"}
+
+    with pytest.raises(arc.ArchiveError, match="cannot be written") as wrong:
+        arc.archive(
+            [shard],
+            [SPEC],
+            {"events": "no-such-bucket"},
+            s3=s3,
+            options=arc.ArchiveOptions(today=TODAY, older_than_days=360),
+        )
+    assert "nothing was changed" in (wrong.value.hint or "")
+    with pytest.raises(arc.ArchiveError, match="infinity") as refused:
+        _archive(shard, s3, older_than_days=360)
+    assert "still attached" in (refused.value.hint or "")
+    assert all(_attached(pg_database, p) for p in old) and _journal(pg_database) == {}
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("UPDATE events SET day = NULL WHERE day = 'infinity'")
+    expected = _snapshot(pg_database, "created_at < '2025-12-01'")
+
+    # S3 fails after the detach (an Exception, not a kill): the partition is attached again
+    def fail(point: str) -> None:
+        if point == "uploading":
+            raise arc.ArchiveError("injected S3 failure", "run again")
+
+    with pytest.raises(arc.ArchiveError, match="injected") as failed:
+        _archive(shard, s3, older_than_days=360, checkpoint=fail)
+    assert "attached again" in (failed.value.hint or "")
+    assert _attached(pg_database, "events_p20251101")  # the empty one was archived before
+    assert _journal(pg_database) == {
+        "events_p20251001": ("dropped", BUCKET),
+        "events_p20251101": ("reattached", BUCKET),
+    }
+    assert _snapshot(pg_database, "created_at < '2025-12-01'") == expected
+
+    # a kill right after the detach, then a rerun with another bucket: it wins
+    class Kill(BaseException):
+        pass
+
+    def kill(point: str) -> None:
+        if point == "detached":
+            raise Kill(point)
+
+    with pytest.raises(Kill):
+        _archive(shard, s3, older_than_days=360, checkpoint=kill)
+    other = "floyo-test-archive-2"
+    s3.create_bucket(Bucket=other)
+    done = arc.archive(
+        [shard],
+        [SPEC],
+        {"events": other},
+        s3=s3,
+        options=arc.ArchiveOptions(today=TODAY, older_than_days=360),
+    )
+    assert {p.partition: p.rows for p in done.partitions} == {"events_p20251101": len(expected)}
+    assert _journal(pg_database) == {
+        "events_p20251001": ("dropped", BUCKET),
+        "events_p20251101": ("dropped", other),
+    }
+    back = restore(shard, SPEC, "events_p20251101", bucket=other, s3=s3)
+    assert back.rows == len(expected)
+    assert _snapshot(pg_database, "created_at < '2025-12-01'") == expected
+
+
+def test_an_s3_endpoint_that_hangs_fails_before_any_change(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint that accepts connections and never answers: every S3 call has a read
+    timeout (shortened here), so the run ends with an error, every partition attached."""
+    import socket
+
+    from floyo_scale.db import s3 as s3mod
+
+    shard = _partitioned(pg_database, rows=800)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # accepted by the kernel, never read nor answered
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setattr(s3mod, "READ_TIMEOUT", 1)
+    monkeypatch.setattr(s3mod, "ATTEMPTS", 1)
+    try:
+        with pytest.raises(arc.ArchiveError, match="cannot be written"):
+            _archive(shard, s3mod.s3_client(), older_than_days=360)
+    finally:
+        listener.close()
+    assert _attached(pg_database, "events_p20251101") and _journal(pg_database) == {}
+
+
+def test_restore_waits_for_a_long_reader_without_holding_the_others(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a long transaction reads the table, `db restore`'s ATTACH waits with a short
+    lock_timeout and tries again: another reader's query is answered in the meantime (it is
+    not queued behind the ATTACH), and the restore finishes once the long reader ends."""
+    import threading
+
+    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
+    shard = _partitioned(pg_database, rows=800)
+    expected = _snapshot(pg_database, "created_at >= '2025-11-01' AND created_at < '2025-12-01'")
+    _archive(shard, s3, older_than_days=360)
+    done: dict[str, object] = {}
+    answered = threading.Event()
+    with psycopg.connect(pg_database) as long, psycopg.connect(pg_database) as watch:
+        long.execute("SELECT count(*) FROM events")  # holds every partition until it ends
+
+        def run() -> None:
+            try:
+                done["result"] = restore(shard, SPEC, "events_p20251101", bucket=BUCKET, s3=s3)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                done["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        for _ in range(1000):  # until the restore waits for the long reader's lock
+            row = watch.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE NOT l.granted AND a.application_name = 'floyo-scale'"
+            ).fetchone()
+            watch.commit()
+            if row and row[0]:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the restore never waited for the reader")
+
+        def other_reader() -> None:
+            with psycopg.connect(pg_database) as conn:
+                conn.execute("SELECT count(*) FROM events")
+            answered.set()
+
+        threading.Thread(target=other_reader, daemon=True).start()
+        assert answered.wait(30), "another reader was queued behind the restore"
+        assert "result" not in done  # the long reader still holds the table
+        long.commit()
+        thread.join(timeout=60)
+    assert "error" not in done, done.get("error")
+    assert (
+        _snapshot(pg_database, "created_at >= '2025-11-01' AND created_at < '2025-12-01'")
+        == expected
+    )

@@ -99,3 +99,22 @@ def test_connect_works(pg_database: str) -> None:
         assert isinstance(conn, psycopg.Connection)
         row = conn.execute("SHOW application_name").fetchone()
         assert row == ("floyo-scale",)
+
+
+def test_every_session_shows_values_the_same_way(pg_server: object) -> None:
+    """The database's own TimeZone/DateStyle/extra_float_digits do not reach our sessions,
+    and options the URL gives are kept."""
+    url = pg_server.create_database()  # type: ignore[attr-defined]
+    with psycopg.connect(url, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(f"ALTER DATABASE {name} SET timezone = 'Pacific/Auckland'")
+        conn.execute(f"ALTER DATABASE {name} SET datestyle = 'SQL, DMY'")
+        conn.execute(f"ALTER DATABASE {name} SET extra_float_digits = 0")
+    sep = "&" if "?" in url else "?"
+    with connect(Shard(0, f"{url}{sep}options=-c%20work_mem%3D7MB", "test")) as conn:
+        shown = conn.execute(
+            "SELECT current_setting('TimeZone'), current_setting('DateStyle'), "
+            "current_setting('extra_float_digits'), current_setting('work_mem'), "
+            "'2026-01-02 03:04:05+00'::timestamptz::text, 0.1::float8::text"
+        ).fetchone()
+    assert shown == ("UTC", "ISO, MDY", "3", "7MB", "2026-01-02 03:04:05+00", "0.1")

@@ -255,3 +255,107 @@ def test_a_target_older_than_its_source_is_refused_before_the_copy() -> None:
         mig.check_majors(17, 15, "supabase", "rds")
     assert mig.check_majors(17, 17, "supabase", "rds") == 17
     assert mig.check_majors(15, 17, "supabase", "rds") == 17
+
+
+def test_the_freeze_counts_rows_only_and_time_zones_do_not_matter(
+    pg_server: Any, pg_server2: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Source and target databases with different TimeZone, DateStyle and float settings:
+    the checksums (of timestamptz and float rows) compare equal, and no checksum is computed
+    while the source's writers wait (the freeze proves the catch-up with a marker row and
+    compares row counts)."""
+    from floyo_scale.db import replication
+
+    source = Shard(0, pg_server.create_database("supabase"), "test")
+    target = Shard(0, pg_server2.create_database("rds"), "test")
+    seed(source.url)
+    for url, zone, style in (
+        (source.url, "America/New_York", "SQL, DMY"),
+        (target.url, "Asia/Kolkata", "German"),
+    ):
+        with psycopg.connect(url, autocommit=True) as conn:
+            name = conn.info.dbname
+            conn.execute(f"ALTER DATABASE {name} SET timezone = '{zone}'")
+            conn.execute(f"ALTER DATABASE {name} SET datestyle = '{style}'")
+            conn.execute(f"ALTER DATABASE {name} SET extra_float_digits = -2")
+    with psycopg.connect(source.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE readings (id int PRIMARY KEY, at timestamptz, v float8)")
+        conn.execute(
+            "INSERT INTO readings SELECT g, '2026-03-01'::timestamptz + g * interval '1 h', "
+            "g / 7.0 FROM generate_series(1, 300) g"
+        )
+    frozen_checksums: list[str] = []
+    real = replication.bucket_checksums
+
+    def watched(conn: Any, table: Any) -> Any:
+        for held in held_by:
+            if held.info.transaction_status in busy:  # inside the freeze's transaction
+                frozen_checksums.append(table.name)
+        return real(conn, table)
+
+    held_by: list[Any] = []
+    busy = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.ACTIVE)
+    real_lock = replication._lock_all
+
+    def lock_all(conn: Any, found: Any, timeout: float) -> None:
+        held_by.append(conn)
+        real_lock(conn, found, timeout)
+
+    monkeypatch.setattr(replication, "bucket_checksums", watched)
+    monkeypatch.setattr(mig, "_lock_all", lock_all)
+    app = App(source, target)
+    app.thread.start()
+    done = mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)
+    assert app.switches == ["target"] and done.freeze_seconds is not None
+    assert set(done.tables) == {
+        "public.accounts",
+        "public.events",
+        "public.settings",
+        "public.readings",
+    }
+    time.sleep(0.1)
+    back = mig.rollback(source, target, switch=app.switch)  # the same on the way back
+    assert app.switches == ["target", "source"] and back.freeze_seconds is not None
+    app.finish()
+    check(app, source.url)
+    assert held_by and frozen_checksums == []
+
+
+def test_a_switch_over_that_cannot_switch_does_not_fence(
+    pair: tuple[Shard, Shard], pg_server: Any
+) -> None:
+    """`ready` (the CLI: the stack's prerequisites for `up`, its secrets) fails: the
+    switch-over stops before the first step, or before the freeze, and the rollback before
+    it freezes the target; nothing is fenced and the app keeps writing where it was."""
+    source, target = pair
+    calls: list[str] = []
+
+    def missing() -> None:
+        calls.append("ready")
+        raise UsageError("2 prerequisites are missing", "set the secrets")
+
+    def writes(url: str) -> bool:
+        with psycopg.connect(url, autocommit=True) as conn:
+            try:
+                conn.execute("INSERT INTO settings VALUES (gen_random_uuid()::text, null)")
+            except psycopg.Error as exc:
+                assert exc.sqlstate == "FLY03"
+                return False
+        return True
+
+    with pytest.raises(UsageError, match="prerequisites"):
+        mig.migrate(source, target, switch=lambda s: None, ready=missing, bin_dir=pg_server.bin_dir)
+    assert mig.status(source, target) == {}  # checked before the first step
+    mig.migrate(source, target, switch=lambda s: None, until="verify", bin_dir=pg_server.bin_dir)
+    with pytest.raises(UsageError, match="prerequisites"):
+        mig.migrate(source, target, switch=lambda s: None, ready=missing, bin_dir=pg_server.bin_dir)
+    assert calls == ["ready", "ready"] and "switch" not in mig.status(source, target)
+    assert writes(source.url)  # not fenced
+
+    sides: list[str] = []
+    mig.migrate(source, target, switch=sides.append, bin_dir=pg_server.bin_dir)
+    assert sides == ["target"] and not writes(source.url) and writes(target.url)
+    with pytest.raises(UsageError, match="prerequisites"):
+        mig.rollback(source, target, switch=sides.append, ready=missing)
+    assert sides == ["target"] and "switch" in mig.status(source, target)
+    assert writes(target.url) and not writes(source.url)  # as it was

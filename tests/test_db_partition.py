@@ -378,3 +378,58 @@ def test_two_runs_never_work_on_one_database_at_once(pg_database: str) -> None:
         with pytest.raises(DatabaseBusy, match="another run holds the maintenance lock"):
             part.partition([shard], [SPEC], options=part.Options(today=TODAY))
     part.partition([shard], [SPEC], options=part.Options(today=TODAY))  # free again
+
+
+def test_a_killed_runs_leftovers_go_without_deadlocking_the_application(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed run left its mirroring trigger and copy. The rerun removes them while an
+    application transaction holds the table (it read it, and writes through the trigger while
+    the rerun waits): the rerun waits with a lock_timeout and tries again; the application's
+    transaction is never a deadlock victim, and its rows are in the converted table."""
+    from floyo_scale.db import convert
+
+    _events(pg_database, 20_000)
+    shard = Shard(0, pg_database, "test")
+
+    def interrupt(event: object) -> None:
+        if isinstance(event, Count):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(convert, "_abandon", lambda *a: None)  # as if killed: nothing tidies
+    with pytest.raises(KeyboardInterrupt):
+        part.partition(
+            [shard], [SPEC], options=part.Options(today=TODAY, batch_rows=5000), report=interrupt
+        )
+    insert = "INSERT INTO events (user_id, created_at, payload) VALUES (7, %s, %s)"
+    with psycopg.connect(pg_database) as app, psycopg.connect(pg_database) as watch:
+        app.execute("SELECT count(*) FROM events")  # a reader: holds the table
+        done: dict[str, object] = {}
+
+        def rerun() -> None:
+            try:
+                done["result"] = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                done["error"] = exc
+
+        thread = threading.Thread(target=rerun)
+        thread.start()
+        for _ in range(400):  # until the rerun waits for the application's lock
+            waiting = watch.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE NOT l.granted AND a.application_name = 'floyo-scale'"
+            ).fetchone()
+            watch.commit()
+            if waiting and waiting[0]:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the rerun never waited for the application's lock")
+        app.execute(insert, (NOON, "during"))  # through the trigger again: no deadlock
+        app.commit()
+        thread.join(timeout=120)
+    assert "error" not in done, done.get("error")
+    with psycopg.connect(pg_database) as conn:
+        kinds = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'events'").fetchone()
+        payloads = conn.execute("SELECT payload FROM events WHERE payload = 'during'").fetchall()
+    assert kinds == ("p",) and payloads == [("during",)]

@@ -337,3 +337,63 @@ def test_layout_errors(two: list[Shard]) -> None:
         conn.execute("CREATE TABLE comments (id int, project_id bigint REFERENCES projects)")
     with pytest.raises(UsageError, match="comments has a foreign key to public.projects"):
         mover.plan(two[:2], **KEY)
+
+
+def test_final_step_moves_the_logged_keys_and_time_zones_do_not_matter(
+    two: list[Shard], pg_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new shard's database has another TimeZone and DateStyle (the per-key checksums of
+    timestamptz rows still agree, on the first run and on the rerun after a crash); the
+    final step moves the keys the fence logged, without reading every keyed row under its
+    lock; a key written just before the freeze is among them."""
+    orgs = seed(two[0].url)
+    with psycopg.connect(two[1].url, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(f"ALTER DATABASE {name} SET timezone = 'Pacific/Chatham'")
+        conn.execute(f"ALTER DATABASE {name} SET datestyle = 'Postgres, DMY'")
+    writer = Writer(two, orgs)
+    writer.start()
+    calls = {"n": 0}
+
+    def crash(name: str) -> None:
+        if name == "target-committed":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("injected crash")
+
+    monkeypatch.setattr(mover, "_crash_point", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        mover.apply(two, batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
+    monkeypatch.setattr(mover, "_crash_point", lambda name: None)
+
+    scanned_frozen: list[str] = []
+    real_key_rows, real_final = mover._key_rows, mover._final
+
+    def key_rows(conn: Any, layout: Any) -> Any:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            scanned_frozen.append(conn.info.dbname)
+        return real_key_rows(conn, layout)
+
+    late = next(
+        str(uuid.UUID(int=i))
+        for i in range(1, 1000)
+        if sharding.shard_for(str(uuid.UUID(int=i)), 2) == 1
+    )
+
+    def final(*args: Any, **kwargs: Any) -> Any:
+        with psycopg.connect(two[0].url, autocommit=True) as conn:  # just before the freeze
+            conn.execute("INSERT INTO organizations VALUES (%s, 'late', 2)", (late,))
+        return real_final(*args, **kwargs)
+
+    monkeypatch.setattr(mover, "_key_rows", key_rows)
+    monkeypatch.setattr(mover, "_final", final)
+    done = mover.apply(two, batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
+    writer.stop.set()
+    writer.join(timeout=10)
+    assert writer.error is None, writer.error
+    assert done.keys_moved > 0 and scanned_frozen == []
+    data = check_placement(two, 2)
+    assert (1, (late, "late", 2)) in data["organizations"]
+    with psycopg.connect(two[0].url) as conn:
+        assert conn.execute("SELECT count(*) FROM _floyo.late_keys").fetchone() == (0,)
+        assert conn.execute("SELECT moving_to FROM _floyo.layout").fetchone() == (None,)

@@ -199,6 +199,19 @@ def _switcher(resolved: ResolvedStack) -> Any:
     return switch
 
 
+def _ready(resolved: ResolvedStack) -> Any:
+    """What the switch needs (`up`'s prerequisites: the stack's secrets, ...), checked
+    before the freeze: raises PrerequisitesMissing (exit 2) with nothing changed."""
+
+    def check() -> None:
+        from .. import engine
+        from ..spec import Workspace
+
+        engine.prepare(resolved, Workspace.find(OPTIONS.root).root, run_program=True)
+
+    return check
+
+
 def _progress(prefix: str) -> Any:
     def say(line: str) -> None:
         _err(f"{prefix}{line}\n")
@@ -268,7 +281,10 @@ def migrate_command(
         reports = [mig.finalize(s, t) for s, t in pairs]
     elif rollback:
         _confirm(stack, "switching back to Supabase", yes)
-        reports = [mig.rollback(s, t, switch=switch_for(i)) for i, (s, t) in enumerate(pairs)]
+        ready = _ready(resolved)
+        reports = [
+            mig.rollback(s, t, switch=switch_for(i), ready=ready) for i, (s, t) in enumerate(pairs)
+        ]
     else:
         if until == "switch":
             _confirm(stack, "switching the database of", yes)
@@ -277,6 +293,7 @@ def migrate_command(
                 s,
                 t,
                 switch=switch_for(i),
+                ready=_ready(resolved),
                 until=until,
                 bin_dir=pg_bin,
                 progress=_progress(f"shard {i}: "),

@@ -42,8 +42,9 @@ import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
-from ..errors import UsageError
+from ..errors import FloyoError, UsageError
 from . import introspect
+from .archive_checks import _base_types, _preflight, _reattach
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .export import ArchiveError, ArchiveOptions, _columns, _export, arrow_type
 from .export import _psql_env as _psql_env  # re-exported
@@ -58,12 +59,20 @@ from .journal import (
 )
 from .partition import TableSpec
 from .progress import Reporter, Step, ignore
-from .s3 import _abort_stale_uploads, _delete_all_versions, _exists, _status, read_back, s3_client
+from .s3 import (
+    _abort_stale_uploads,
+    _delete_all_versions,
+    _exists,
+    _status,
+    read_back,
+    s3_client,
+)
 from .sql import ident
 
 MANIFEST_VERSION = 1
 
 STATES = ("detaching", "detached", "uploaded", "verified", "dropped")
+# "reattached": a failure after the detach put the partition back; the next run starts again
 
 # --- keys and manifest ------------------------------------------------------------------------
 
@@ -172,8 +181,6 @@ def archive(
         s3 = s3_client()
     for shard in shards:
         with connect(shard) as conn:
-            conn.execute("SET TimeZone = 'UTC'")
-            conn.execute("SET DateStyle = 'ISO'")
             conn.execute("SET statement_timeout = 0")
             if not dry_run:
                 hold_lock(conn, shard)
@@ -201,16 +208,15 @@ def archive(
                     raise ArchiveError(
                         f"a value of {spec.name} on {shard.label} cannot be written to Parquet: "
                         f"{exc}",
-                        "nothing was dropped; the partition is detached and journalled. Report "
-                        "the column type (values such as 'infinity' timestamps are not "
-                        "supported), or attach the partition back by hand",
+                        "nothing was dropped. Report the column type" + _notes(exc),
                     ) from None
                 except (BotoCoreError, ClientError) as exc:
                     raise ArchiveError(
                         f"S3 failed while archiving {spec.name} on {shard.label}: {exc}",
                         "check the bucket name, the AWS credentials (AWS_PROFILE, "
                         "AWS_ENDPOINT_URL) and the network; the journal kept every finished "
-                        "step and nothing unverified was dropped: run `db archive` again",
+                        "step and nothing unverified was dropped: run `db archive` again"
+                        + _notes(exc),
                     ) from None
                 except psycopg.Error as exc:
                     raise database_error(
@@ -218,9 +224,15 @@ def archive(
                         f"archiving {spec.name}",
                         exc,
                         "the journal kept every finished step; fix the cause and run "
-                        "`db archive` again to resume",
+                        "`db archive` again to resume" + _notes(exc),
                     ) from None
     return result
+
+
+def _notes(exc: BaseException) -> str:
+    """What was done about the partition after `exc` (see _one), for a hint."""
+    notes = getattr(exc, "__notes__", None) or []
+    return "".join(f" ({n})" for n in notes)
 
 
 def _table(
@@ -255,6 +267,10 @@ def _table(
             continue
         lower = p.lower.isoformat() if p.lower else "-infinity"
         todo[p.name] = (lower, p.upper.isoformat(), False)
+    if todo and not dry_run:
+        # before the first change: the bucket takes writes with these credentials, and every
+        # value of every partition to archive converts losslessly
+        _preflight(conn, s3, shard, database, spec, bucket, sorted(todo))
     out = []
     for name in sorted(todo):
         lower, upper, resumed = todo[name]
@@ -326,6 +342,17 @@ def _one(
     name = item.partition
     ensure_journal(conn)
     entry = journal_get(conn, spec.schema, name)
+    if entry is not None and entry.state == "reattached":
+        entry.state = "detaching"  # an earlier run put it back after a failure: start again
+    if (
+        entry is not None
+        and entry.state in ("detaching", "detached")
+        and (entry.bucket, entry.data_key) != (item.bucket, item.key)
+    ):
+        # nothing was verified there: the bucket given now wins (an earlier run's wrong
+        # --bucket is not kept)
+        entry.bucket, entry.data_key = item.bucket, item.key
+        journal_put(conn, entry)
     if entry is None or entry.state in ("dropped", "restored"):
         entry = JournalEntry(
             spec.schema,
@@ -349,6 +376,46 @@ def _one(
         journal_put(conn, entry)
         report(Step(where, "detach", done=True))
 
+    try:
+        _upload_and_verify(
+            conn, s3, database, spec, shard, entry, manifest_key, options, report, where
+        )
+    except Exception as exc:
+        # the rows go back into the application's view before the error is told
+        if entry.state in ("detached", "uploaded") and introspect.relation_exists(
+            conn, spec.schema, name
+        ):
+            note = _reattach(conn, parent, spec.schema, entry, options)
+            exc.add_note(note)
+            if isinstance(exc, FloyoError):
+                exc.hint = f"{exc.hint} ({note})" if exc.hint else note
+        raise
+
+    if entry.state == "verified":
+        report(Step(where, "drop"))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(spec.schema, name)))
+        options.checkpoint("dropped")
+        entry.state = "dropped"
+        journal_put(conn, entry)
+        report(Step(where, "drop", done=True))
+    item.rows = entry.rows or 0
+    item.bytes = entry.bytes or 0
+
+
+def _upload_and_verify(
+    conn: psycopg.Connection[Any],
+    s3: Any,
+    database: str,
+    spec: TableSpec,
+    shard: Shard,
+    entry: JournalEntry,
+    manifest_key: str,
+    options: ArchiveOptions,
+    report: Reporter,
+    where: str,
+) -> None:
+    """From detached to verified (the object written, its manifest, both read back)."""
+    name = entry.partition_name
     if entry.state == "detached":
         if not introspect.relation_exists(conn, spec.schema, name):
             raise DatabaseError(
@@ -425,16 +492,6 @@ def _one(
         options.checkpoint("verified")
         report(Step(where, "verify", f"{check.rows} rows, sha256 {check.sha256[:12]}", done=True))
 
-    if entry.state == "verified":
-        report(Step(where, "drop"))
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(spec.schema, name)))
-        options.checkpoint("dropped")
-        entry.state = "dropped"
-        journal_put(conn, entry)
-        report(Step(where, "drop", done=True))
-    item.rows = entry.rows or 0
-    item.bytes = entry.bytes or 0
-
 
 def _detach(
     conn: psycopg.Connection[Any],
@@ -489,12 +546,12 @@ def _count(
     """Rows, the partition column's min and max, and whether any value's text holds a line
     break (only then must the CSV parser look for line breaks inside quotes, which makes it
     several times slower): one scan."""
-    checks = [
+    checks = [  # by the type under any domain: a domain's name says nothing of its text
         sql.SQL("strpos({c}::text, E'\\n') > 0 OR strpos({c}::text, E'\\r') > 0").format(
             c=sql.Identifier(column)
         )
-        for column, kind in _columns(conn, spec.schema, name)
-        if not _ONE_LINE.match(kind)
+        for column, _, base in _base_types(conn, spec.schema, name)
+        if not _ONE_LINE.match(base)
     ]
     multiline = (
         sql.SQL("coalesce(bool_or({}), false)").format(sql.SQL(" OR ").join(checks))

@@ -34,6 +34,11 @@ from ..transport import Redactor, mask
 OUTPUT_NAME = "database_direct_urls"
 APPLICATION_NAME = "floyo-scale"
 
+# Every session the tool opens shows values the same way on every server, whatever the
+# server's or the database's settings: row text (checksums compared across two servers,
+# partition bounds, archived values) is then equal for equal data.
+SESSION_SETTINGS = {"TimeZone": "UTC", "DateStyle": "ISO", "extra_float_digits": "3"}
+
 
 class DatabaseError(EngineError):
     """PostgreSQL refused, failed or could not be reached (exit 4). The message names the
@@ -192,13 +197,22 @@ def connect(
     connect_timeout: int = 10,
     **kwargs: Any,
 ) -> psycopg.Connection[Any]:
-    """Open a connection to `shard`; a failure is a DatabaseError naming the redacted URL."""
+    """Open a connection to `shard`; a failure is a DatabaseError naming the redacted URL.
+
+    The one place the tool opens a session: it fixes TimeZone, DateStyle and float output
+    (`SESSION_SETTINGS`) in the startup packet, after any `options` the URL gives."""
+    try:
+        given = conninfo.conninfo_to_dict(shard.url).get("options") or ""
+    except psycopg.ProgrammingError:
+        given = ""
+    fixed = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
     try:
         return psycopg.connect(
             shard.url,
             autocommit=autocommit,
             connect_timeout=connect_timeout,
             application_name=APPLICATION_NAME,
+            options=f"{given} {fixed}".strip(),
             **kwargs,
         )
     except psycopg.Error as exc:

@@ -4,9 +4,7 @@ snapshot verification and a short swap.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +20,9 @@ from .sql import ident
 
 if TYPE_CHECKING:
     pass
+from .locks import _abandon as _abandon
+from .locks import _clean_leftovers
+from .locks import _retry_locked as _retry_locked
 from .periods import (
     MAX_PARTITIONS,
     _bound,
@@ -79,38 +80,6 @@ def _default_rows(conn: psycopg.Connection[Any], spec: TableSpec) -> int:
     return int(row[0]) if row else 0
 
 
-def _retry_locked(
-    conn: psycopg.Connection[Any],
-    statements: list[sql.Composed],
-    options: Options,
-    after: Callable[[psycopg.Connection[Any]], None] | None = None,
-) -> int:
-    """Run `statements` in one transaction with a short lock_timeout, retried while locks are
-    busy (so a waiting ALTER never queues the application's writes behind it for long).
-    Returns the number of attempts."""
-    for attempt in range(1, options.swap_attempts + 1):
-        try:
-            with conn.transaction():
-                conn.execute(
-                    sql.SQL("SET LOCAL lock_timeout = {}").format(
-                        sql.Literal(f"{options.lock_timeout_ms}ms")
-                    )
-                )
-                for statement in statements:
-                    conn.execute(statement)
-                if after is not None:
-                    after(conn)
-            return attempt
-        except psycopg.errors.LockNotAvailable:
-            time.sleep(min(0.05 * attempt, 1.0))
-    raise DatabaseError(
-        f"could not take the locks within {options.lock_timeout_ms} ms in "
-        f"{options.swap_attempts} attempts",
-        "a long transaction holds the table; wait for it (pg_stat_activity shows it) and run "
-        "the command again",
-    )
-
-
 def _convert(
     conn: psycopg.Connection[Any],
     shard: Shard,
@@ -130,15 +99,16 @@ def _convert(
     sync = _short(spec.table, SYNC_SUFFIX)
 
     # Anything left by an interrupted run (before the swap) is only a copy: start it again.
+    # (each in a transaction of its own, trigger first: _clean_leftovers)
     leftover: list[sql.Composed] = []
-    if introspect.relation_exists(conn, spec.schema, new_name):
-        leftover.append(sql.SQL("DROP TABLE {}").format(new))
     if conn.execute(
         "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname = %s AND p.proname = %s",
         (spec.schema, sync),
     ).fetchone():
         leftover.append(sql.SQL("DROP FUNCTION {}() CASCADE").format(ident(spec.schema, sync)))
+    if introspect.relation_exists(conn, spec.schema, new_name):
+        leftover.append(sql.SQL("DROP TABLE {}").format(new))
 
     bounds = conn.execute(
         sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(c=sql.Identifier(spec.column), t=old)
@@ -289,8 +259,9 @@ def _convert(
         return res
 
     report(Step(where, "prepare", f"partitioned copy with {len(wanted)} partitions"))
+    _clean_leftovers(conn, spec, options)
     with conn.transaction():
-        for statement in [*leftover, *create]:
+        for statement in create:
             conn.execute(statement)
     _retry_locked(conn, trigger, options)  # CREATE TRIGGER briefly locks out writes
     report(Step(where, "prepare", done=True))
@@ -344,7 +315,7 @@ def _convert(
         # Stopped before the swap (an error, Ctrl-C): take the trigger off the application's
         # table now rather than leave every write doubled until the next run. Best effort:
         # the next run removes whatever is left before it starts over.
-        _abandon(conn, spec)
+        _abandon(conn, spec, options)
         raise
     report(Step(where, "swap", f"{res.swap_seconds * 1000:.0f} ms", done=True))
     new_tbl = introspect.table(conn, spec.schema, spec.table)
@@ -352,18 +323,6 @@ def _convert(
     assert new_tbl is not None and old_tbl is not None
     _finish(conn, spec, new_tbl, old_tbl, res, report, where)
     return res
-
-
-def _abandon(conn: psycopg.Connection[Any], spec: TableSpec) -> None:
-    sync = ident(spec.schema, _short(spec.table, SYNC_SUFFIX))
-    new = ident(spec.schema, _short(spec.table, NEW_SUFFIX))
-    with contextlib.suppress(Exception):
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-        with conn.transaction():
-            conn.execute("SET LOCAL lock_timeout = '2s'")
-            conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(sync))
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(new))
 
 
 def _to_date(value: Any) -> date:

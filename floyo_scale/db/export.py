@@ -183,6 +183,16 @@ def _export(
         sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns),
         ident(spec.schema, name),
     )
+    if rows_expected == 0:  # an empty partition: an empty object (CSV has no header to read)
+        try:
+            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+                writer.write_table(schema.empty_table())
+            sink.finish()
+        except Exception:
+            with contextlib.suppress(Exception):
+                sink.abort()
+            raise
+        return ObjectCheck(sink.sha.hexdigest(), 0, sink.size)
     try:
         with _copy_out(conn, shard, statement) as stream:
             reader = pacsv.open_csv(

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,14 @@ from ..errors import UsageError
 from .connect import DatabaseError, Shard, connect
 from .pgtools import copy_schema, retry_deadlock
 from .replication import (
+    MigrationError,
     _both,
     _drop_subscription,
     _fence,
     _has_publication,
     _lock_all,
     _publish,
+    _publish_marker,
     _sequences,
     _sub,
     _subscribe,
@@ -56,8 +59,14 @@ from .replication import (
     _tables,
     _wait,
     _without_keys,
-    checksums,
+    caught_up,
+    counts,
+    ensure_marker,
+    has_marker,
+    send_marker,
+    verify_live,
 )
+from .replication import checksums as checksums  # re-exported: the tests compare with it
 
 SCHEMAS = ("public",)
 
@@ -147,9 +156,16 @@ def migrate(
     bin_dir: str | Path | None = None,
     catch_up_timeout: float = 600.0,
     lock_timeout: float = 5.0,
+    freeze_timeout: float = 10.0,
     progress: Progress | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> Report:
-    """Run the steps not yet done, up to and including `until`."""
+    """Run the steps not yet done, up to and including `until`. `freeze_timeout` bounds the
+    wait for the final catch-up inside the freeze (writes wait that long at most; then the
+    freeze is lifted with nothing changed and the error says to rerun). `ready` checks what
+    `switch` needs (the CLI: the stack's prerequisites for `up`): it runs before the first
+    step when the run goes up to the switch-over, and again just before the freeze, so a
+    switch-over that could not switch the connection strings never fences the source."""
     if until not in STEPS:
         raise UsageError(f"unknown step {until!r}", f"one of: {', '.join(STEPS)}")
     say = progress or (lambda _: None)
@@ -174,11 +190,15 @@ def migrate(
         if "_floyo" not in schemas and _tables(src, ("_floyo",)):
             schemas = (*schemas, "_floyo")  # the shard layout travels with sharded data
             found = _tables(src, schemas)
+        if until == "switch" and "switch" not in done and ready is not None:
+            ready()  # what `switch` needs (the stack's secrets, ...): checked before anything
         ctx = {
+            "ready": ready,
             "switch": switch,
             "bin_dir": bin_dir,
             "catch_up_timeout": catch_up_timeout,
             "lock_timeout": lock_timeout,
+            "freeze_timeout": freeze_timeout,
         }
         for step in STEPS:
             if step in done:
@@ -267,12 +287,14 @@ def check_majors(source: int, target: int, source_label: str, target_label: str)
 
 def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
     started = time.monotonic()
+    ensure_marker(src)
+    ensure_marker(dst)
     _publish(src, FORWARD, found)
     _crash_point("copy-published")
     _subscribe(dst, FORWARD, source, copy_data=True)
     _wait(lambda: _synced(dst, _sub(FORWARD, dst)), ctx["catch_up_timeout"], "the initial copy")
     report.copy_seconds = time.monotonic() - started
-    report.rows_copied = sum(c for c, _ in checksums(dst, found).values())
+    report.rows_copied = sum(counts(dst, found).values())  # verified by the next step
     return (
         f"initial copy of {report.rows_copied} row(s) in {report.copy_seconds:.1f}s; "
         "changes now replicate"
@@ -280,18 +302,16 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
 
 
 def _step_verify(src, dst, source, target, found, schemas, report, ctx) -> str:
-    equal: set[str] = set()
-    for _ in range(5):
-        a, b = _both(src, dst, found)
-        equal |= {n for n in found if a[n] == b[n]}
-        if len(equal) == len(found):
-            break
-        time.sleep(0.2)
-    changing = sorted(set(found) - equal)
-    text = f"{len(equal)} table(s) equal (rows and checksum)"
-    if changing:
-        text += f"; {len(changing)} changing, compared again at the switch-over"
-    return text
+    """Every table compared in full (rows and checksums) while replication runs: the
+    switch-over's freeze then only proves the catch-up and compares row counts."""
+    _publish_marker(src, FORWARD, dst, _sub(FORWARD, dst))
+    timeout = ctx["catch_up_timeout"]
+    verified = verify_live(
+        src, dst, found, lambda: caught_up(src, dst, timeout, "the target to catch up")
+    )
+    report.tables = verified
+    rows = sum(c for c, _ in verified.values())
+    return f"{len(verified)} table(s) equal (rows and checksums, {rows} row(s)) on both sides"
 
 
 def _has_slot(conn: Any, name: str) -> bool:
@@ -304,39 +324,51 @@ def _has_slot(conn: Any, name: str) -> bool:
 def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     switch: Switch = ctx["switch"]
     lock_timeout: float = ctx["lock_timeout"]
+    if ctx["ready"] is not None:
+        ctx["ready"]()  # again, before the source is frozen and fenced: a switch-over that
+        # could not switch the connection strings must not fence the source
     # an earlier switch-over that did not commit: replication forward again, and no slot
     # for the way back made before the target took writes
     forward, back = _sub(FORWARD, dst), _sub(REVERSE, src)
+    ensure_marker(src)
+    ensure_marker(dst)
+    dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(forward)))
+    _publish_marker(src, FORWARD, dst, forward)
     verified: dict[str, tuple[int, str]] = {}
+    with connect(source) as mark:  # the marker commits in a session of its own
 
-    def freeze() -> float:
-        dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(forward)))
-        if _has_slot(dst, back):
-            dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
-        with src.transaction():
-            _lock_all(src, found, lock_timeout)  # the freeze: writers wait, readers go on
-            frozen = time.monotonic()
+        def freeze() -> float:
+            if _has_slot(dst, back):
+                dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
+            # caught up before the freeze, so the one inside it waits for a moment's writes
+            caught_up(mark, dst, ctx["catch_up_timeout"], "the target to catch up")
+            with src.transaction():
+                _lock_all(src, found, lock_timeout)  # the freeze: writers wait, readers go on
+                frozen = time.monotonic()
+                token = send_marker(mark)
+                _wait(
+                    lambda: has_marker(dst, token),
+                    ctx["freeze_timeout"],
+                    "the target to catch up inside the switch-over's freeze (lifted; nothing "
+                    "was changed)",
+                    interval=0.005,
+                )
+                _same_counts(src, dst, found, verified, report.tables)
+                _crash_point("switch-caught-up")
+                _sequences(src, dst, schemas)
+                # the way back: from here on, every write to the target is kept for the source
+                dst.execute(
+                    sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(forward))
+                )
+                _publish(dst, REVERSE, found)
+                dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
+                _fence(src, found, f"moved to {target.label}", on=True)
+                _fence(dst, found, "", on=False)
+                _crash_point("switch-before-commit")
+                _record(dst, "switch", {"result": "switched", "connections": "pending"})
+            return frozen
 
-            def caught_up() -> bool:
-                a, b = _both(src, dst, found)
-                verified.clear()
-                verified.update(a)
-                return a == b
-
-            _wait(caught_up, ctx["catch_up_timeout"], "the target to catch up", interval=0.02)
-            _crash_point("switch-caught-up")
-            _sequences(src, dst, schemas)
-            # the way back: from here on, every write to the target is kept for the source
-            dst.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(forward)))
-            _publish(dst, REVERSE, found)
-            dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
-            _fence(src, found, f"moved to {target.label}", on=True)
-            _fence(dst, found, "", on=False)
-            _crash_point("switch-before-commit")
-            _record(dst, "switch", {"result": "switched", "connections": "pending"})
-        return frozen
-
-    frozen = retry_deadlock(freeze)
+        frozen = retry_deadlock(freeze)
     # the freeze ends here: a write waiting on the source now fails with FLY03, and the app
     # reconnects with DATABASE_URL_OTHER (docs/migration.md)
     report.freeze_seconds = time.monotonic() - frozen
@@ -349,6 +381,29 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
         f"{len(verified)} table(s) verified; the source keeps receiving every write "
         "(rollback possible until --finalize); connection strings switched"
     )
+
+
+def _same_counts(
+    a_conn: Any,
+    b_conn: Any,
+    found: dict[str, Any],
+    into: dict[str, tuple[int, str]],
+    before: dict[str, tuple[int, str]],
+) -> None:
+    """Inside a freeze, after the catch-up: every table has as many rows on both sides (the
+    checksums were compared before the freeze). Fills `into` with (rows, the checksum seen
+    before the freeze or "")."""
+    a, b = _both(a_conn, b_conn, found, counts)
+    differ = sorted(n for n in found if a[n] != b[n])
+    if differ:
+        raise MigrationError(
+            "after the catch-up, row counts differ: "
+            + ", ".join(f"{n} ({a[n]} vs {b[n]})" for n in differ[:5]),
+            "the freeze was lifted and nothing was switched; something other than "
+            "replication writes to the receiving side: stop it, then rerun",
+        )
+    into.clear()
+    into.update({n: (a[n], before.get(n, (0, ""))[1]) for n in found})
 
 
 def _after_switch(src: Any, dst: Any, target: Shard) -> None:
@@ -375,12 +430,17 @@ def rollback(
     schemas: Sequence[str] = SCHEMAS,
     catch_up_timeout: float = 600.0,
     lock_timeout: float = 5.0,
+    freeze_timeout: float = 10.0,
+    ready: Callable[[], None] | None = None,
 ) -> Report:
-    """Back to the source. Before the switch-over: stop replicating (the source never stopped
+    """Back to the source. `ready` checks what `switch` needs; after the switch-over it runs
+    before anything changes. Before the switch-over: stop replicating (the source never stopped
     being the database). After it: freeze the target, let the source catch up, verify, move
     the sequences, switch back."""
     report = Report()
-    with connect(source) as src, connect(target) as dst:
+    with ExitStack() as stack:
+        src = stack.enter_context(connect(source))
+        dst = stack.enter_context(connect(target))
         done = _done(dst)
         if "finalize" in done:
             raise UsageError(
@@ -396,19 +456,34 @@ def rollback(
             _record(dst, "rollback", {"result": "before the switch-over"})
             report.steps.append(("rollback", "replication stopped; the app stays on the source"))
             return report
+        if ready is not None:
+            ready()  # before the target is frozen and fenced
         _subscribe(src, REVERSE, target, copy_data=False)
+        ensure_marker(dst)
+        _publish_marker(dst, REVERSE, src, _sub(REVERSE, src))
+        # verified in full while the reverse replication runs; the freeze compares counts
+        before = verify_live(
+            dst,
+            src,
+            found,
+            lambda: caught_up(dst, src, catch_up_timeout, "the source to catch up"),
+        )
+        mark = stack.enter_context(connect(target))
 
         def freeze() -> float:
+            caught_up(mark, src, catch_up_timeout, "the source to catch up")
             with dst.transaction():
                 _lock_all(dst, found, lock_timeout)  # writers to the target wait
                 frozen = time.monotonic()
-
-                def caught_up() -> bool:
-                    a, b = _both(src, dst, found)
-                    report.tables = a
-                    return a == b
-
-                _wait(caught_up, catch_up_timeout, "the source to catch up", interval=0.02)
+                token = send_marker(mark)
+                _wait(
+                    lambda: has_marker(src, token),
+                    freeze_timeout,
+                    "the source to catch up inside the rollback's freeze (lifted; nothing "
+                    "was changed)",
+                    interval=0.005,
+                )
+                _same_counts(dst, src, found, report.tables, before)
                 _sequences(dst, src, schemas)
                 _fence(dst, found, f"moved back to {source.label}", on=True)
                 _drop_subscription(src, REVERSE)

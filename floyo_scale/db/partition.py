@@ -110,8 +110,7 @@ def partition(
 
 
 def _session(conn: psycopg.Connection[Any]) -> None:
-    conn.execute("SET TimeZone = 'UTC'")
-    conn.execute("SET DateStyle = 'ISO'")
+    # TimeZone, DateStyle and float output: fixed by connect() for every session
     # our statements are bounded (batches); the checks scan a whole table, which a role's
     # statement_timeout (Supabase sets some) must not cut short
     conn.execute("SET statement_timeout = 0")

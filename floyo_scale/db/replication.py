@@ -56,13 +56,47 @@ def checksums(conn: Any, found: dict[str, Table]) -> dict[str, tuple[int, str]]:
     return result
 
 
-def _both(source: Any, target: Any, found: dict[str, Table]) -> tuple[dict, dict]:
-    """Checksums of both sides computed at the same time (two threads)."""
+BUCKETS = 256  # a table's rows fall into buckets by the first byte of md5(row text)
+
+
+def bucket_checksums(conn: Any, table: Table) -> dict[str, tuple[int, str]]:
+    """Row count and checksum of each non-empty bucket of `table` (buckets by the first two
+    hex digits of md5(row text): a row that changes usually changes bucket, so a table that
+    keeps changing still has most of its buckets equal on both sides at any one moment)."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT substr(h, 1, 2), count(*), md5(string_agg(h, ',' ORDER BY h)) "
+            "FROM (SELECT md5(r::text) AS h FROM {} AS r) AS s GROUP BY 1"
+        ).format(sql.Identifier(table.schema, table.name))
+    ).fetchall()
+    return {str(b): (int(c), str(m)) for b, c, m in rows}
+
+
+def counts(conn: Any, found: dict[str, Table]) -> dict[str, int]:
+    """Row count of every table."""
+    result = {}
+    for name, table in sorted(found.items()):
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.schema, table.name))
+        ).fetchone()
+        result[name] = int(row[0])
+    return result
+
+
+def _both(
+    source: Any,
+    target: Any,
+    found: dict[str, Table],
+    measure: Callable[[Any, dict[str, Table]], Any] | None = None,
+) -> tuple[Any, Any]:
+    """`measure` (checksums by default) of both sides computed at the same time (two
+    threads)."""
+    measure = measure or checksums
     out: dict[str, Any] = {}
 
     def run(side: str, conn: Any) -> None:
         try:
-            out[side] = checksums(conn, found)
+            out[side] = measure(conn, found)
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             out[side] = exc
 
@@ -75,6 +109,122 @@ def _both(source: Any, target: Any, found: dict[str, Table]) -> tuple[dict, dict
         if isinstance(value, BaseException):
             raise value
     return out["s"], out["t"]
+
+
+def verify_live(
+    source: Any,
+    target: Any,
+    found: dict[str, Table],
+    catch_up: Callable[[], None],
+    rounds: int = 20,
+    pause: float = 0.1,
+) -> dict[str, tuple[int, str]]:
+    """Every table compared in full (row count and checksum, bucket by bucket) while
+    replication runs and the app writes: each round first lets the target catch up
+    (`catch_up`), then checksums every bucket not yet seen equal on both sides at once. A
+    bucket equal once is verified (what changes after that is replication's to carry, and
+    the freeze compares row counts). Returns each table's (rows, checksum) as the source had
+    them in the round it was verified; raises MigrationError naming the tables whose buckets
+    never agreed."""
+    pending = {name: {f"{b:02x}" for b in range(BUCKETS)} for name in found}
+    result: dict[str, tuple[int, str]] = {}
+
+    def measure(conn: Any, tables_: dict[str, Table]) -> dict[str, dict[str, tuple[int, str]]]:
+        return {n: bucket_checksums(conn, t) for n, t in sorted(tables_.items())}
+
+    for attempt in range(rounds):
+        todo = {n: found[n] for n, left in pending.items() if left}
+        if not todo:
+            break
+        if attempt:
+            time.sleep(pause)
+        catch_up()
+        a, b = _both(source, target, todo, measure)
+        for name in todo:
+            equal = {k for k in pending[name] if a[name].get(k) == b[name].get(k)}
+            pending[name] -= equal
+            if not pending[name] and name not in result:
+                rows = sum(c for c, _ in a[name].values())
+                result[name] = (rows, _combine(a[name]))
+    unverified = sorted(n for n, left in pending.items() if left)
+    if unverified:
+        raise MigrationError(
+            f"{len(unverified)} table(s) never compared equal in {rounds} rounds: "
+            f"{', '.join(unverified[:5])}",
+            "nothing was changed and the app keeps writing to the source; rerun (if the "
+            "target has rows the source does not, something else writes to the target)",
+        )
+    return result
+
+
+def _combine(buckets: dict[str, tuple[int, str]]) -> str:
+    import hashlib
+
+    text = ",".join(f"{k}:{c}:{m}" for k, (c, m) in sorted(buckets.items()))
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - a checksum, not security
+
+
+# -- the catch-up marker --------------------------------------------------------------------
+
+MARKER_SQL = """
+CREATE SCHEMA IF NOT EXISTS _floyo_migrate;
+CREATE TABLE IF NOT EXISTS _floyo_migrate.marker (
+  token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
+"""
+MARKER = Table("_floyo_migrate", "marker", ("token", "at"))
+
+
+def ensure_marker(conn: Any) -> None:
+    """The marker table (on both sides: it travels through both publications)."""
+    conn.execute(MARKER_SQL)
+
+
+def send_marker(conn: Any) -> str:
+    """A new marker row, committed on `conn` (a session of its own, not the freeze's)."""
+    import uuid
+
+    token = uuid.uuid4().hex
+    with conn.transaction():
+        # flushed at commit, whatever the server's synchronous_commit: the walsender sends
+        # only flushed WAL (with it off, the marker would wait for the WAL writer, 200 ms)
+        conn.execute("SET LOCAL synchronous_commit = on")
+        conn.execute("INSERT INTO _floyo_migrate.marker (token) VALUES (%s)", (token,))
+    return token
+
+
+def has_marker(conn: Any, token: str) -> bool:
+    row = conn.execute("SELECT 1 FROM _floyo_migrate.marker WHERE token = %s", (token,))
+    return row.fetchone() is not None
+
+
+def caught_up(sender: Any, receiver: Any, timeout: float, what: str) -> None:
+    """Wait (at most `timeout`) until a marker committed on `sender` now has reached
+    `receiver`: replication applies in commit order, so every write committed before it has
+    too."""
+    token = send_marker(sender)
+    _wait(lambda: has_marker(receiver, token), timeout, what, interval=0.005)
+
+
+def _publish_marker(pub: Any, name: str, sub: Any, sub_name: str) -> None:
+    """The marker in publication `name` of a migration started before it existed (and the
+    subscription told)."""
+    row = pub.execute(
+        "SELECT 1 FROM pg_publication_tables WHERE pubname = %s "
+        "AND schemaname = '_floyo_migrate' AND tablename = 'marker'",
+        (name,),
+    ).fetchone()
+    if row is None and _has_publication(pub, name):
+        pub.execute(
+            sql.SQL("ALTER PUBLICATION {} ADD TABLE _floyo_migrate.marker").format(
+                sql.Identifier(name)
+            )
+        )
+        if _has_subscription(sub, sub_name):
+            sub.execute(
+                sql.SQL(
+                    "ALTER SUBSCRIPTION {} REFRESH PUBLICATION WITH (copy_data = false)"
+                ).format(sql.Identifier(sub_name))
+            )
 
 
 def _sub(base: str, conn: Any) -> str:
@@ -113,11 +263,15 @@ def _has_publication(conn: Any, name: str) -> bool:
 
 
 def _publish(conn: Any, name: str, found: dict[str, Table]) -> None:
+    """Publication `name` of `found` and the catch-up marker."""
     if not _has_publication(conn, name):
+        ensure_marker(conn)
         conn.execute(
             sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
                 sql.Identifier(name),
-                sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in found.values()),
+                sql.SQL(", ").join(
+                    sql.Identifier(t.schema, t.name) for t in (*found.values(), MARKER)
+                ),
             )
         )
 

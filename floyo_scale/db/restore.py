@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +68,6 @@ def restore(
     s3 = s3 if s3 is not None else s3_client()
     where = f"shard {shard.index} {spec.schema}.{partition}"
     with connect(shard) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("SET DateStyle = 'ISO'")
         conn.execute("SET statement_timeout = 0")
         hold_lock(conn, shard)
         try:
@@ -230,11 +229,38 @@ def _load(
             sql.SQL("MINVALUE") if lower == "-infinity" else sql.Literal(lower),
             sql.Literal(upper),
         )
-        conn.execute(
+        _attach(
+            conn,
             sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES {}").format(
                 ident(parent.schema, parent.name), target, range_spec
-            )
+            ),
+            where,
         )
         conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, check_name))
         if parent.rls:
             conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(target))
+
+
+ATTACH_LOCK_TIMEOUT_MS = 300
+ATTACH_ATTEMPTS = 40
+
+
+def _attach(conn: psycopg.Connection[Any], statement: sql.Composed, where: str) -> None:
+    """ATTACH (the parent's SHARE UPDATE EXCLUSIVE lock, and the default partition's ACCESS
+    EXCLUSIVE one while its rows are checked) in a savepoint with a short lock_timeout,
+    retried with backoff: queued behind a long reader, it never holds the application's other
+    readers and writers behind it for more than the timeout; the loaded rows are kept."""
+    for attempt in range(1, ATTACH_ATTEMPTS + 1):
+        try:
+            with conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{ATTACH_LOCK_TIMEOUT_MS}ms'")
+                conn.execute(statement)
+            return
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise DatabaseError(
+        f"could not attach {where}: a transaction kept its table locked through "
+        f"{ATTACH_ATTEMPTS} tries",
+        "nothing was kept (the restore is one transaction); look at pg_stat_activity for a "
+        "long transaction on the table, then run `db restore` again",
+    )

@@ -24,15 +24,31 @@ CSV_BLOCK = 4 * 1024 * 1024
 # --- S3 ---------------------------------------------------------------------------------------
 
 
+# Every S3 call is bounded: a connection that is not made in 10 s, or a read that waits 60 s
+# for a byte, fails (and is retried 3 times in all) instead of hanging the run.
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
+ATTEMPTS = 3
+
+
 def s3_client(profile: str | None = None) -> Any:
-    """boto3's standard configuration: environment, profiles, AWS_ENDPOINT_URL."""
+    """boto3's standard configuration (environment, profiles, AWS_ENDPOINT_URL) with bounded
+    connect and read timeouts and retries."""
     import boto3
+    from botocore.config import Config
 
     try:
         session = (
             boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
         )
-        return session.client("s3")
+        return session.client(
+            "s3",
+            config=Config(
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
+                retries={"max_attempts": ATTEMPTS, "mode": "standard"},
+            ),
+        )
     except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
         raise UsageError(
             f"cannot set up S3: {exc}",
@@ -218,3 +234,20 @@ def read_back(s3: Any, bucket: str, key: str, report: Any = None) -> ObjectCheck
         tmp.seek(0)
         rows = pq.ParquetFile(tmp).metadata.num_rows
     return ObjectCheck(sha.hexdigest(), rows, size)
+
+
+def probe_bucket(s3: Any, bucket: str, key: str) -> None:
+    """The bucket exists and these credentials may write, read and delete in it: a tiny
+    object put at `key`, read back and deleted (every version). Raises ClientError /
+    BotoCoreError as S3 answered."""
+    body = b"floyo-scale write probe\n"
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    try:
+        got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if got != body:
+            raise UsageError(
+                f"s3://{bucket}/{key} does not read back what was written",
+                "check AWS_ENDPOINT_URL and the bucket",
+            )
+    finally:
+        _delete_all_versions(s3, bucket, key)

@@ -57,73 +57,13 @@ from .shard_plan import (
 )
 from .shard_plan import Move as Move  # re-exported
 from .shard_plan import plan as plan
+from .shard_sql import SETUP_SQL
 
 LOCK_SPACE = 7_236_913  # first half of the advisory lock key the fence and the mover share
 
 SEQUENCE_GAP = 2**40  # ids a shard may issue before reaching the next new shard's range
 
 Progress = Callable[[str], None]
-
-SETUP_SQL = r"""
-CREATE SCHEMA IF NOT EXISTS _floyo;
-CREATE TABLE IF NOT EXISTS _floyo.layout (
-  one bool PRIMARY KEY DEFAULT true CHECK (one),
-  algorithm text NOT NULL, shards int NOT NULL, shard int NOT NULL);
-CREATE TABLE IF NOT EXISTS _floyo.moved_out (key text PRIMARY KEY, shard int NOT NULL);
-CREATE TABLE IF NOT EXISTS _floyo.shard_move (
-  id bigserial PRIMARY KEY, algorithm text NOT NULL,
-  from_shards int NOT NULL, to_shards int NOT NULL, step text NOT NULL,
-  keys_moved bigint NOT NULL DEFAULT 0, rows_moved bigint NOT NULL DEFAULT 0,
-  started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz);
-
-CREATE OR REPLACE FUNCTION _floyo.key_text(k text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE WHEN k ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-              THEN lower(k) ELSE k END
-$$;
-
--- jump-sha256-v1 (docs/sharding.md), in SQL: the fence checks writes with it.
-CREATE OR REPLACE FUNCTION _floyo.shard_for(k text, buckets int) RETURNS int
-LANGUAGE plpgsql IMMUTABLE STRICT AS $$
-DECLARE
-  h numeric := ('x' || encode(substring(sha256(convert_to(_floyo.key_text(k), 'UTF8'))
-                from 1 for 8), 'hex'))::bit(64)::bigint;
-  b bigint := -1;
-  j bigint := 0;
-BEGIN
-  IF h < 0 THEN h := h + 18446744073709551616; END IF;
-  WHILE j < buckets LOOP
-    b := j;
-    h := mod(h * 2862933555777941757 + 1, 18446744073709551616);
-    j := floor((b + 1)::float8 * (2147483648::float8 / (floor(h / 8589934592) + 1)::float8));
-  END LOOP;
-  RETURN b;
-END $$;
-
-CREATE OR REPLACE FUNCTION _floyo.fence() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-  k text := _floyo.key_text(to_jsonb(NEW) ->> TG_ARGV[0]);
-  gone int;
-  lay record;
-BEGIN
-  -- `db shards apply` writes a key to its new shard under its own locks and verification
-  IF k IS NULL OR current_setting('floyo.moving', true) = 'on' THEN RETURN NEW; END IF;
-  PERFORM pg_advisory_xact_lock_shared(7236913, hashtext(k));
-  SELECT shard INTO gone FROM _floyo.moved_out WHERE key = k;
-  IF FOUND THEN
-    RAISE EXCEPTION 'floyo: key % has moved to shard %', k, gone
-      USING ERRCODE = 'FLY01', HINT = 'route by _floyo.layout on shard 0 (docs/sharding.md)';
-  END IF;
-  SELECT shards, shard INTO lay FROM _floyo.layout;
-  IF FOUND AND _floyo.shard_for(k, lay.shards) <> lay.shard THEN
-    RAISE EXCEPTION 'floyo: key % belongs to shard % of %, not to shard %',
-      k, _floyo.shard_for(k, lay.shards), lay.shards, lay.shard
-      USING ERRCODE = 'FLY02', HINT = 'route by _floyo.layout on shard 0 (docs/sharding.md)';
-  END IF;
-  RETURN NEW;
-END $$;
-"""
 
 
 @dataclass
@@ -161,8 +101,11 @@ def apply(
     batch_keys: int = 100,
     bin_dir: str | Path | None = None,
     progress: Progress | None = None,
+    wait_seconds: float = 30.0,
 ) -> ApplyResult:
-    """Lay the data out over `shards` (all of the phase's shards, shard 0 first)."""
+    """Lay the data out over `shards` (all of the phase's shards, shard 0 first).
+    `wait_seconds` bounds the wait for transactions older than the move before the final
+    step (past it, the final step rescans under its lock, as it did before the watermark)."""
     say = progress or (lambda _: None)
     to = len(shards)
     started = time.monotonic()
@@ -181,6 +124,9 @@ def apply(
         # setup: _floyo and the fence on the old shards, then the new shards' schema
         for index in range(from_shards):
             _install(conns[index], layout, (from_shards, index))
+        # the watermark: from here on the fence logs every key written to an old shard that
+        # the new layout gives another one
+        since = [_log_late_keys(conns[index], to) for index in range(from_shards)]
         move_id = _journal_start(conns[0], from_shards, to)
         for index in range(from_shards, to):
             result.unkeyed_rows_copied += _setup_new_shard(
@@ -205,7 +151,27 @@ def apply(
                     say(f"shard {index} → shard {target}: {len(group)} key(s) moved")
         result.steps.append("keys")
         _journal(conns[0], move_id, "final")
-        freeze, late_keys, late_rows = _final(shards, conns, from_shards, to, layout, batch_keys)
+        # every transaction that may have written without the log has ended (or the final
+        # step rescans under its lock), and a last full pass outside the freeze
+        logged = all(
+            _older_transactions_ended(conns[index], since[index], wait_seconds)
+            for index in range(from_shards)
+        )
+        for index in range(from_shards):
+            keys = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
+            for target, batch in _batches(keys, to, batch_keys):
+                rows = _move_batch(shards, conns, index, target, batch, layout)
+                result.keys_moved += len(batch)
+                result.rows_moved += rows
+                _journal(conns[0], move_id, "final", len(batch), rows)
+        if not logged:
+            say(
+                "a transaction older than the move is still open: the final step rescans "
+                "every keyed table under its lock"
+            )
+        freeze, late_keys, late_rows = _final(
+            shards, conns, from_shards, to, layout, batch_keys, rescan=not logged
+        )
         result.freeze_seconds = freeze
         result.keys_moved += late_keys
         result.rows_moved += late_rows
@@ -485,9 +451,12 @@ def _final(
     to: int,
     layout: Layout,
     batch_keys: int,
+    *,
+    rescan: bool = False,
 ) -> tuple[float, int, int]:
-    """Freeze writes to the keyed tables of the old shards, move the keys created meanwhile,
-    record the new layout everywhere; returns (seconds frozen, keys, rows)."""
+    """Freeze writes to the keyed tables of the old shards, move the keys written meanwhile
+    (the fence's log; every keyed row when `rescan`), record the new layout everywhere;
+    returns (seconds frozen, keys, rows)."""
     # children before parents: a writer holds its child table, then checks the parent
     names = sql.SQL(", ").join(
         sql.Identifier(t.schema, t.name)
@@ -495,7 +464,7 @@ def _final(
     )
 
     def freeze() -> tuple[float, int, int]:
-        return _freeze_and_finish(shards, conns, from_shards, to, layout, batch_keys, names)
+        return _freeze_and_finish(shards, conns, from_shards, to, layout, batch_keys, names, rescan)
 
     return retry_deadlock(freeze)
 
@@ -508,6 +477,7 @@ def _freeze_and_finish(
     layout: Layout,
     batch_keys: int,
     names: sql.Composable,
+    rescan: bool,
 ) -> tuple[float, int, int]:
     keys_moved = rows_moved = 0
     with ExitStack() as stack:
@@ -520,24 +490,75 @@ def _freeze_and_finish(
                     sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(names)  # reads go on
                 )
         for index in range(from_shards):
-            late = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
-            by_target: dict[int, list[str]] = defaultdict(list)
-            for k in late:
-                by_target[shard_for(k, to)].append(k)
-            for target, group in sorted(by_target.items()):
-                for start in range(0, len(group), batch_keys):
-                    batch = group[start : start + batch_keys]
-                    rows_moved += _move_batch(
-                        shards, conns, index, target, batch, layout, src_in_transaction=True
-                    )
-                    keys_moved += len(batch)
+            late = _late_keys(conns[index], layout, to, index, rescan)
+            for target, batch in _batches(late, to, batch_keys):
+                rows_moved += _move_batch(
+                    shards, conns, index, target, batch, layout, src_in_transaction=True
+                )
+                keys_moved += len(batch)
         _crash_point("final-before-layout")
         for index in range(to):
             conns[index].execute(
-                "UPDATE _floyo.layout SET algorithm = %s, shards = %s, shard = %s",
+                "UPDATE _floyo.layout SET algorithm = %s, shards = %s, shard = %s, "
+                "moving_to = NULL",
                 (ALGORITHM, to, index),
             )
+            conns[index].execute("DELETE FROM _floyo.late_keys")
     return time.monotonic() - frozen, keys_moved, rows_moved
+
+
+def _log_late_keys(conn: Any, to: int) -> Any:
+    """The fence of this old shard starts logging keys the `to`-shard layout gives another
+    shard; returns the server's time once that is committed (the watermark)."""
+    conn.execute("UPDATE _floyo.layout SET moving_to = %s", (to,))
+    return conn.execute("SELECT clock_timestamp()").fetchone()[0]
+
+
+def _older_transactions_ended(conn: Any, since: Any, timeout: float) -> bool:
+    """Wait (at most `timeout`) until no session of this database is in a transaction that
+    began before `since` (one that may have written a key without the fence logging it:
+    it read the layout before the watermark). False when one still is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+            "AND xact_start < %s",
+            (since,),
+        ).fetchone()
+        if not row or row[0] == 0:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _late_keys(conn: Any, layout: Layout, to: int, index: int, rescan: bool) -> list[str]:
+    """The keys on old shard `index` that the `to`-shard layout gives another shard and that
+    have not moved: those the fence logged (or, `rescan`, every keyed row's)."""
+    if rescan:
+        keys: Any = _key_rows(conn, layout)
+    else:
+        keys = [
+            k
+            for (k,) in conn.execute(
+                "SELECT key FROM _floyo.late_keys l WHERE NOT EXISTS "
+                "(SELECT 1 FROM _floyo.moved_out m WHERE m.key = _floyo.key_text(l.key))"
+            )
+        ]
+    return sorted(k for k in keys if shard_for(k, to) != index)
+
+
+def _batches(keys: Sequence[str], to: int, batch_keys: int) -> list[tuple[int, list[str]]]:
+    """`keys` grouped by their shard under the `to`-shard layout, in batches."""
+    by_target: dict[int, list[str]] = defaultdict(list)
+    for k in keys:
+        by_target[shard_for(k, to)].append(k)
+    return [
+        (target, group[start : start + batch_keys])
+        for target, group in sorted(by_target.items())
+        for start in range(0, len(group), batch_keys)
+    ]
 
 
 def locate(conns: Sequence[Any], key: object) -> int:

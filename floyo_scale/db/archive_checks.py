@@ -1,0 +1,136 @@
+"""`db archive`'s checks before its first change (the bucket with these credentials, every
+value Parquet must hold) and its undo after a failure (the partition attached again)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+from botocore.exceptions import BotoCoreError, ClientError
+from psycopg import sql
+
+from . import introspect
+from .connect import Shard
+from .export import ArchiveError, ArchiveOptions, arrow_type
+from .journal import JournalEntry, journal_put
+from .partition import TableSpec
+from .s3 import probe_bucket
+from .sql import ident
+
+
+def _reattach(
+    conn: psycopg.Connection[Any],
+    parent: introspect.Table,
+    schema: str,
+    entry: JournalEntry,
+    options: ArchiveOptions,
+) -> str:
+    """The detached partition attached again (a short lock_timeout, retried with backoff),
+    journalled as `reattached`. Returns what happened, for the error's hint."""
+    name = entry.partition_name
+    if any(p.name == name for p in introspect.partitions(conn, parent.oid)):
+        entry.state = "reattached"
+        journal_put(conn, entry)
+        return f"{schema}.{name} is attached: no row left the table"
+    lower, upper = entry.lower_bound, entry.upper_bound
+    statement = sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+        ident(parent.schema, parent.name),
+        ident(schema, name),
+        sql.SQL("MINVALUE") if lower == "-infinity" else sql.Literal(lower),
+        sql.Literal(upper),
+    )
+    for attempt in range(1, options.attempts + 1):
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(
+                        sql.Literal(f"{options.lock_timeout_ms}ms")
+                    )
+                )
+                conn.execute(statement)
+            entry.state = "reattached"
+            journal_put(conn, entry)
+            return f"{schema}.{name} was attached again: no row left the table"
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        except psycopg.Error as exc:
+            return (
+                f"{schema}.{name} stays detached ({exc.sqlstate}): `db archive` again finishes "
+                f"it, or attach it by hand with {statement.as_string(conn)}"
+            )
+    return (
+        f"{schema}.{name} stays detached (its table stayed locked): `db archive` again "
+        f"finishes it, or attach it by hand with {statement.as_string(conn)}"
+    )
+
+
+def _preflight(
+    conn: psycopg.Connection[Any],
+    s3: Any,
+    shard: Shard,
+    database: str,
+    spec: TableSpec,
+    bucket: str,
+    names: list[str],
+) -> None:
+    """Before the first change: the bucket and the credentials (a tiny probe object written,
+    read and deleted under the shard's prefix), and every column of every partition to
+    archive (a value Parquet cannot hold refuses the partition, untouched)."""
+    key = f"shard-{shard.index}/{database}/.floyo-write-probe"
+    try:
+        probe_bucket(s3, bucket, key)
+    except (BotoCoreError, ClientError) as exc:
+        raise ArchiveError(
+            f"s3://{bucket} cannot be written with these credentials: {exc}",
+            "nothing was changed. Check the bucket name (--bucket, or the phase's "
+            "archive_bucket), the AWS credentials (AWS_PROFILE, AWS_ENDPOINT_URL) and the "
+            "network",
+        ) from None
+    for name in names:
+        if not introspect.relation_exists(conn, spec.schema, name):
+            continue  # the journal says what happened to it
+        for column, kind, base in _base_types(conn, spec.schema, name):
+            arrow = arrow_type(kind)
+            if not (pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)):
+                continue
+            bad = conn.execute(
+                sql.SQL(
+                    "SELECT {c}::text FROM {t} WHERE NOT isfinite({c}) "
+                    "OR {c} < '0001-01-01' OR {c} >= '10000-01-01' LIMIT 1"
+                ).format(c=sql.Identifier(column), t=ident(spec.schema, name))
+            ).fetchone()
+            if bad is not None:
+                raise ArchiveError(
+                    f"{spec.schema}.{name}.{column} ({base}) holds {bad[0]!r}, which Parquet's "
+                    "timestamps and dates cannot hold",
+                    "nothing was changed: the partition is still attached. Update or delete "
+                    f"the rows with such values (e.g. WHERE NOT isfinite({column})), then run "
+                    "`db archive` again",
+                )
+
+
+def _base_types(
+    conn: psycopg.Connection[Any], schema: str, name: str
+) -> list[tuple[str, str, str]]:
+    """(column, its type, the type under its domains) of each column COPY writes."""
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod "
+        "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 "
+        "AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
+        (sql.Identifier(schema, name).as_string(conn),),
+    ).fetchall()
+    out = []
+    for column, kind, oid, mod in rows:
+        for _ in range(16):  # a domain over a domain ...
+            base = conn.execute(
+                "SELECT typbasetype, typtypmod FROM pg_type WHERE oid = %s AND typtype = 'd'",
+                (oid,),
+            ).fetchone()
+            if base is None:
+                break
+            oid, mod = base
+        shown = conn.execute("SELECT format_type(%s, %s)", (oid, mod)).fetchone()
+        out.append((str(column), str(kind), str(shown[0] if shown else kind)))
+    return out
