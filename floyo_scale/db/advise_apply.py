@@ -253,7 +253,8 @@ def _execute(
     worker.start()
     try:
         while worker.is_alive():
-            worker.join(options.poll_seconds)
+            time.sleep(options.poll_seconds)  # a relative sleep, not a timed join (whose
+            # deadline follows the clock: under faketime, as README runs the db tests, it hangs)
             if action.action == "create_index" and worker.is_alive():
                 _progress(monitor, pid, report, where, name)
     except KeyboardInterrupt:

@@ -187,8 +187,13 @@ def apply(
 
 def _install(conn: Any, layout: Layout, position: tuple[int, int] | None) -> None:
     """The `_floyo` schema, the recorded layout (when not yet recorded) and the fence on
-    every keyed table. Idempotent."""
-    try:
+    every keyed table. Idempotent, so when PostgreSQL picks it as a deadlock's victim (its
+    triggers take SHARE ROW EXCLUSIVE on tables the application is using, and the fence
+    function is replaced while the application's triggers call it) it is run again
+    (`retry_deadlock`) instead of failing the move. Which side PostgreSQL picks as the
+    victim is its choice (the first to notice the cycle); this does not change it."""
+
+    def install() -> None:
         with conn.transaction():
             conn.execute(SETUP_SQL)
             if position is not None:
@@ -205,6 +210,9 @@ def _install(conn: Any, layout: Layout, position: tuple[int, int] | None) -> Non
                         "ON {} FOR EACH ROW EXECUTE FUNCTION _floyo.fence({})"
                     ).format(sql.Identifier(table.schema, table.name), sql.Literal(column))
                 )
+
+    try:
+        retry_deadlock(install, attempts=5)
     except psycopg.Error as exc:
         raise DatabaseError(
             f"setting up _floyo failed: {exc}", "rerun; nothing was moved"
