@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -57,6 +56,7 @@ from .journal import (
     journal_pending,
     journal_put,
 )
+from .locks import _run, under_lock_timeout
 from .partition import TableSpec
 from .progress import Reporter, Step, ignore
 from .s3 import (
@@ -515,18 +515,14 @@ def _detach(
         # autocommit: CONCURRENTLY cannot run in a transaction block
         conn.execute(_detach_statement(parent, schema, name, True))
         return
-    for attempt in range(1, options.attempts + 1):
-        try:
-            with conn.transaction():
-                conn.execute(
-                    sql.SQL("SET LOCAL lock_timeout = {}").format(
-                        sql.Literal(f"{options.lock_timeout_ms}ms")
-                    )
-                )
-                conn.execute(_detach_statement(parent, schema, name, False))
-            return
-        except psycopg.errors.LockNotAvailable:
-            time.sleep(min(0.05 * attempt, 1.0))
+    detach = _detach_statement(parent, schema, name, False)
+    if under_lock_timeout(
+        conn,
+        lambda: _run(conn, detach),
+        lock_timeout_ms=options.lock_timeout_ms,
+        attempts=options.attempts,
+    ):
+        return
     raise DatabaseError(
         f"could not detach {schema}.{name}: its table stayed locked",
         "a long transaction holds it; run `db archive` again later",

@@ -3,7 +3,6 @@ value Parquet must hold) and its undo after a failure (the partition attached ag
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import psycopg
@@ -15,6 +14,7 @@ from . import introspect
 from .connect import Shard
 from .export import ArchiveError, ArchiveOptions, arrow_type
 from .journal import JournalEntry, journal_put
+from .locks import _run, under_lock_timeout
 from .partition import TableSpec
 from .s3 import probe_bucket
 from .sql import ident
@@ -41,25 +41,22 @@ def _reattach(
         sql.SQL("MINVALUE") if lower == "-infinity" else sql.Literal(lower),
         sql.Literal(upper),
     )
-    for attempt in range(1, options.attempts + 1):
-        try:
-            with conn.transaction():
-                conn.execute(
-                    sql.SQL("SET LOCAL lock_timeout = {}").format(
-                        sql.Literal(f"{options.lock_timeout_ms}ms")
-                    )
-                )
-                conn.execute(statement)
+    try:
+        if under_lock_timeout(
+            conn,
+            lambda: _run(conn, statement),
+            lock_timeout_ms=options.lock_timeout_ms,
+            attempts=options.attempts,
+            backoff=lambda attempt: min(0.05 * 2**attempt, 2.0),
+        ):
             entry.state = "reattached"
             journal_put(conn, entry)
             return f"{schema}.{name} was attached again: no row left the table"
-        except psycopg.errors.LockNotAvailable:
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        except psycopg.Error as exc:
-            return (
-                f"{schema}.{name} stays detached ({exc.sqlstate}): `db archive` again finishes "
-                f"it, or attach it by hand with {statement.as_string(conn)}"
-            )
+    except psycopg.Error as exc:
+        return (
+            f"{schema}.{name} stays detached ({exc.sqlstate}): `db archive` again finishes "
+            f"it, or attach it by hand with {statement.as_string(conn)}"
+        )
     return (
         f"{schema}.{name} stays detached (its table stayed locked): `db archive` again "
         f"finishes it, or attach it by hand with {statement.as_string(conn)}"

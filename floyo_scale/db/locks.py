@@ -20,6 +20,39 @@ from .shape import NEW_SUFFIX, SYNC_SUFFIX, TableSpec
 from .sql import ident
 
 
+def under_lock_timeout(
+    conn: psycopg.Connection[Any],
+    run: Callable[[], None],
+    *,
+    lock_timeout_ms: int,
+    attempts: int,
+    backoff: Callable[[int], float] = lambda attempt: min(0.05 * attempt, 1.0),
+) -> int | None:
+    """`run()` in one transaction with `SET LOCAL lock_timeout`, again after `backoff(attempt)`
+    seconds while a lock is busy (so a waiting DDL never queues the application behind it for
+    long). The attempt that succeeded, or None when the locks stayed busy every time. Other
+    errors are the caller's."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(
+                        sql.Literal(f"{lock_timeout_ms}ms")
+                    )
+                )
+                run()
+            return attempt
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(backoff(attempt))
+    return None
+
+
+def _run(conn: psycopg.Connection[Any], *statements: sql.Composed) -> None:
+    """The statements, one after another (a `run` for `under_lock_timeout`)."""
+    for statement in statements:
+        conn.execute(statement)
+
+
 def _retry_locked(
     conn: psycopg.Connection[Any],
     statements: list[sql.Composed],
@@ -29,21 +62,17 @@ def _retry_locked(
     """Run `statements` in one transaction with a short lock_timeout, retried while locks are
     busy (so a waiting ALTER never queues the application's writes behind it for long).
     Returns the number of attempts."""
-    for attempt in range(1, options.swap_attempts + 1):
-        try:
-            with conn.transaction():
-                conn.execute(
-                    sql.SQL("SET LOCAL lock_timeout = {}").format(
-                        sql.Literal(f"{options.lock_timeout_ms}ms")
-                    )
-                )
-                for statement in statements:
-                    conn.execute(statement)
-                if after is not None:
-                    after(conn)
-            return attempt
-        except psycopg.errors.LockNotAvailable:
-            time.sleep(min(0.05 * attempt, 1.0))
+
+    def run() -> None:
+        _run(conn, *statements)
+        if after is not None:
+            after(conn)
+
+    attempt = under_lock_timeout(
+        conn, run, lock_timeout_ms=options.lock_timeout_ms, attempts=options.swap_attempts
+    )
+    if attempt is not None:
+        return attempt
     raise DatabaseError(
         f"could not take the locks within {options.lock_timeout_ms} ms in "
         f"{options.swap_attempts} attempts",
