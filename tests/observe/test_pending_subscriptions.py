@@ -3,18 +3,14 @@ against moto's server on loopback, for `up` (listed once it is done) and `status
 
 moto confirms every subscription at once; AWS keeps an e-mail subscription's SubscriptionArn
 at "PendingConfirmation" until its address clicks the link. The test puts that state into
-moto's own backend (it runs in this process), so the answer still travels as real SNS XML
-through boto3's paginator.
+moto's own backend (the session's server, `moto_url` in tests/observe/conftest.py, runs in this
+process), so the answer still travels as real SNS XML through boto3's paginator.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from floyo_scale.observe import aws
 from floyo_scale.observe.targets import Targets, merge_outputs
@@ -22,18 +18,6 @@ from floyo_scale.render.progress import pending_text
 
 ACCOUNT = "123456789012"  # moto's default account
 REGIONS = ("us-east-1", "eu-west-1")
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
