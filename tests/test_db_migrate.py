@@ -1,4 +1,4 @@
-"""`db migrate --to rds` between two real servers (pg_server as "Supabase", pg_server2 as the
+"""`db migrate` between two real servers (pg_server as "Supabase", pg_server2 as the
 dedicated PostgreSQL), with a writer inserting and updating the whole time: nothing lost or
 changed, every table's checksum equal, the write freeze measured; a crash at the switch-over
 and a rerun; a rollback after the switch-over; finalize."""

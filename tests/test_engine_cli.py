@@ -26,8 +26,8 @@ from engine_fakes import (
 )
 
 from floyo_scale import engine
-from floyo_scale.cli import engine as cli_engine
 from floyo_scale.cli import main
+from floyo_scale.cli import options as cli_options
 
 BUCKET = "aws:s3/bucket:Bucket"
 ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
@@ -56,7 +56,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def terminal(monkeypatch: pytest.MonkeyPatch, answer: str | None) -> None:
     """A person at a terminal who types `answer` (None: closes stdin)."""
-    monkeypatch.setattr(cli_engine, "_terminal", lambda: (True, False))
+    monkeypatch.setattr(cli_options, "terminal", lambda: (True, False))
 
     def read() -> str:
         if answer is None:

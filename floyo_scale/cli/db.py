@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .options import OPTIONS, Format
+from .options import OPTIONS, Format, FormatOpt, Group, StackNameOpt, command, stack_outputs
 from .options import out as _out
 
 if TYPE_CHECKING:
@@ -25,11 +25,9 @@ db_app = typer.Typer(
     help="Work inside the stack's databases: partitions, archives, restores, shards, "
     "the move to dedicated PostgreSQL.",
     no_args_is_help=True,
+    cls=Group,
 )
 
-StackArg = Annotated[
-    str, typer.Option("--stack", "-s", help="Stack (stacks/<name>.yaml) whose databases to use.")
-]
 DatabaseUrlOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -42,7 +40,6 @@ DatabaseUrlOpt = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print what would be done (the SQL); change nothing.")
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -70,17 +67,6 @@ def shards(resolved: ResolvedStack, database_urls: list[str] | None) -> list[Sha
     )
 
 
-def stack_outputs(resolved: ResolvedStack) -> dict[str, Any]:
-    """The stack's outputs, read from its Pulumi state."""
-    from .. import engine
-    from ..spec import Workspace
-
-    target = engine.prepare(
-        resolved, Workspace.find(OPTIONS.root).root, run_program=False, aws=False
-    )
-    return {k: v.value for k, v in engine.open_session(target).outputs().items()}
-
-
 def _specs(resolved: ResolvedStack) -> list[Any]:
     from ..db.partition import table_specs
     from ..errors import UsageError
@@ -101,9 +87,9 @@ def _json(value: Any) -> None:
     _out(to_json(value))
 
 
-@db_app.command("partition")
+@db_app.command("partition", **command("db partition"))
 def partition(
-    stack: StackArg,
+    stack: StackNameOpt,
     database_url: DatabaseUrlOpt = None,
     premake: Annotated[
         int, typer.Option("--premake", min=0, help="Partitions to create ahead of today.")
@@ -160,9 +146,9 @@ BucketOpt = Annotated[
 ]
 
 
-@db_app.command("archive")
+@db_app.command("archive", **command("db archive"))
 def archive(
-    stack: StackArg,
+    stack: StackNameOpt,
     database_url: DatabaseUrlOpt = None,
     bucket: BucketOpt = None,
     older_than: Annotated[
@@ -208,9 +194,9 @@ def archive(
         _out(show.archive_text(result))
 
 
-@db_app.command("restore")
+@db_app.command("restore", **command("db restore"))
 def restore(
-    stack: StackArg,
+    stack: StackNameOpt,
     table: Annotated[str, typer.Option("--table", help="Table, as in database.partitioning.")],
     partition: Annotated[
         str, typer.Option("--partition", help="Partition, e.g. events_p20250101.")
@@ -260,9 +246,9 @@ def restore(
         _out(show.restore_text(result))
 
 
-@db_app.command("app-role")
+@db_app.command("app-role", **command("db app-role"))
 def app_role(
-    stack: StackArg,
+    stack: StackNameOpt,
     database_url: DatabaseUrlOpt = None,
     dry_run: DryRunOpt = False,
 ) -> None:
@@ -279,6 +265,13 @@ def app_role(
     resolved = load(stack)
     targets = shards(resolved, database_url)
     outputs = stack_outputs(resolved)
+    if outputs is None:
+        from ..errors import UsageError
+
+        raise UsageError(
+            f"stack {resolved.name} has no state yet: the app's password is one of its outputs",
+            f"run `floyo-scale up --stack {resolved.name}` first (it generates the password)",
+        )
     login = str(
         outputs.get("app_database_user") or roles.login_role(resolved.stack.app_password_generation)
     )

@@ -13,9 +13,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .db import DatabaseUrlOpt, StackArg, db_app, load, shards
-from .db_move import YesOpt, _confirm
-from .options import PlanFormat, PlanFormatOpt
+from .db import DatabaseUrlOpt, db_app, load, shards
+from .options import (
+    ReportFormat,
+    ReportFormatOpt,
+    StackNameOpt,
+    SupabaseRefOpt,
+    YesOpt,
+    command,
+    confirm,
+)
 from .options import out as _out
 
 if TYPE_CHECKING:
@@ -27,9 +34,9 @@ def register() -> None:
     """The command below registers on `db_app` as this module is imported."""
 
 
-@db_app.command("advise")
+@db_app.command("advise", **command("db advise"))
 def advise_command(
-    stack: StackArg,
+    stack: StackNameOpt,
     database_url: DatabaseUrlOpt = None,
     apply: Annotated[
         bool,
@@ -51,17 +58,9 @@ def advise_command(
             "confirmation; --yes without a terminal).",
         ),
     ] = False,
-    supabase_ref: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--supabase-ref",
-            metavar="REF",
-            help="A Supabase project ref, one per shard in order, for its advisors (default: "
-            "the stack's outputs).",
-        ),
-    ] = None,
+    supabase_ref: SupabaseRefOpt = None,
     yes: YesOpt = False,
-    format: PlanFormatOpt = PlanFormat.table,
+    format: ReportFormatOpt = ReportFormat.table,
 ) -> None:
     """Advise on queries and indexes on every shard, with evidence and the SQL that fixes each.
 
@@ -87,9 +86,9 @@ def advise_command(
     if resolved.phase.database.provider == "supabase":
         _merge_advisors(resolved, advice, tuple(supabase_ref or ()))
     if not apply:
-        if format is PlanFormat.json:
+        if format is ReportFormat.json:
             _out(show.advice_json(advice))
-        elif format is PlanFormat.markdown:
+        elif format is ReportFormat.markdown:
             _out(show.advice_markdown(advice))
         else:
             _out(show.advice_text(advice))
@@ -97,16 +96,16 @@ def advise_command(
     todo = advise_apply.chosen(advice, only or (), drop_unused)
     drops = [f for f in todo if f.action == "drop_index"]
     if drops:
-        _confirm(stack, f"dropping {len(drops)} index(es) on", yes, always=True)
+        confirm(stack, f"dropping {len(drops)} index(es) on", yes, always=True)
     elif todo:
-        _confirm(stack, f"creating {len(todo)} index(es) on", yes)
+        confirm(stack, f"creating {len(todo)} index(es) on", yes)
     with progress.db_display(sys.stderr, os.environ) as report:
         result = advise_apply.apply(
             targets, advice, only=only or (), drop_unused=drop_unused, report=report
         )
-    if format is PlanFormat.json:
+    if format is ReportFormat.json:
         _out(show.apply_json(advice, result))
-    elif format is PlanFormat.markdown:
+    elif format is ReportFormat.markdown:
         _out(
             show.advice_markdown(advice)
             + "\n## Applied\n\n```text\n"
@@ -129,12 +128,11 @@ def _merge_advisors(resolved: ResolvedStack, advice: Advice, refs: tuple[str, ..
     could not be read becomes a note."""
     from ..errors import FloyoError
     from ..observe.advisors import read_advisors
-    from .options import workspace
-    from .status import stack_outputs
+    from .options import stack_outputs
 
     if not refs:
         try:
-            outputs = stack_outputs(resolved, workspace().root) or {}
+            outputs = stack_outputs(resolved) or {}
         except Exception as exc:  # no state, no Pulumi: the advisors are a note, not a failure
             outputs = {}
             why = exc.message if isinstance(exc, FloyoError) else type(exc).__name__

@@ -1,4 +1,4 @@
-"""`db shards plan|apply` and `db migrate --to rds`: commands that move rows between
+"""`db shards plan|apply` and `db migrate`: commands that move rows between
 databases (docs/sharding.md, docs/migration.md). They register on the `db` group.
 
 Thin: parse, resolve the databases, confirm what deletes or switches (the rules of `up` on
@@ -7,15 +7,22 @@ production), call one function of floyo_scale.db, render, exit.
 
 from __future__ import annotations
 
-import os
-import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .db import DatabaseUrlOpt, FormatOpt, StackArg, db_app, load, shards
-from .options import OPTIONS, Format
+from .db import DatabaseUrlOpt, db_app, load, shards
+from .options import (
+    OPTIONS,
+    Format,
+    FormatOpt,
+    StackNameOpt,
+    YesOpt,
+    command,
+    confirm,
+    stack_outputs,
+)
 from .options import err as _err
 from .options import out as _out
 
@@ -33,13 +40,6 @@ class ShardAction(StrEnum):
     apply = "apply"
 
 
-class Provider(StrEnum):
-    rds = "rds"
-
-
-YesOpt = Annotated[
-    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in CI).")
-]
 PgBinOpt = Annotated[
     str | None,
     typer.Option(
@@ -48,30 +48,6 @@ PgBinOpt = Annotated[
         help="Folder with pg_dump and psql (default: FLOYO_PG_BIN, else PATH).",
     ),
 ]
-
-
-def _confirm(stack: str, what: str, yes: bool, *, always: bool = False) -> None:
-    """The rule of `up`: production (or `always`) asks on a terminal, needs --yes in CI or
-    without a terminal."""
-    from .. import guards
-
-    is_tty = sys.stdin.isatty() and sys.stderr.isatty()
-    ci = guards.is_ci(os.environ)
-    decision = guards.confirmation(
-        required=always or guards.is_production(stack), yes=yes, is_tty=is_tty, is_ci=ci
-    )
-    if decision == "refuse":
-        raise guards.refusal(what, stack, ci)
-    if decision == "ask":
-        _err(f"{what} stack {stack}. Type the stack's name ({stack}) to go on: ")
-        try:
-            answer = input()
-        except EOFError:
-            answer = ""
-        if answer.strip() != stack:
-            raise guards.GuardrailError(
-                f"{what} stack {stack} was not confirmed", "nothing was changed"
-            )
 
 
 def _sharding(resolved: ResolvedStack) -> dict[str, Any]:
@@ -90,10 +66,15 @@ def _sharding(resolved: ResolvedStack) -> dict[str, Any]:
     }
 
 
-@db_app.command("shards")
+@db_app.command("shards", **command("db shards"))
 def shards_command(
-    action: Annotated[ShardAction, typer.Argument(help="plan: what would move; apply: move it.")],
-    stack: StackArg,
+    stack: StackNameOpt,
+    action: Annotated[
+        ShardAction,
+        typer.Argument(
+            metavar="ACTION", help="plan (the default): what would move; apply: move it."
+        ),
+    ] = ShardAction.plan,
     database_url: DatabaseUrlOpt = None,
     batch_keys: Annotated[
         int, typer.Option("--batch-keys", min=1, help="Keys moved (and verified) per batch.")
@@ -120,7 +101,7 @@ def shards_command(
         result = mover.plan(targets, **options)
         _out(show.to_json(result.to_dict()) if format is Format.json else show.shard_plan(result))
         return
-    _confirm(stack, "moving rows between the shards of", yes)
+    confirm(stack, "moving rows between the shards of", yes)
     report = mover.apply(
         targets,
         batch_keys=batch_keys,
@@ -150,18 +131,12 @@ def _pairs(
     cache: dict[str, Any] = {}
 
     def outputs(name: str) -> Any:
-        def read() -> dict[str, Any]:
+        def read() -> dict[str, Any] | None:
             if "values" not in cache:
-                from .. import engine
-                from ..spec import Workspace
-
-                target = engine.prepare(
-                    resolved, Workspace.find(OPTIONS.root).root, run_program=False, aws=False
-                )
-                cache["values"] = {
-                    k: v.value for k, v in engine.open_session(target).outputs().items()
-                }
+                cache["values"] = stack_outputs(resolved)
             values = cache["values"]
+            if values is None:
+                return None
             return {OUTPUT_NAME: values.get(name)} if name in values else {}
 
         return read
@@ -219,10 +194,17 @@ def _progress(prefix: str) -> Any:
     return say
 
 
-@db_app.command("migrate")
+@db_app.command("migrate", **command("db migrate"))
 def migrate_command(
-    stack: StackArg,
-    to: Annotated[Provider, typer.Option("--to", help="Where the data goes.")] = Provider.rds,
+    stack: StackNameOpt,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            hidden=True,
+            help="Deprecated: the stack's database.provider says where the data goes.",
+        ),
+    ] = None,
     until: Annotated[
         str,
         typer.Option(
@@ -261,6 +243,13 @@ def migrate_command(
 
     if finalize and rollback:
         raise UsageError("--finalize and --rollback exclude each other", "give one of them")
+    if to is not None:  # accepted from older scripts, which all said `--to rds`
+        if to != "rds":
+            raise UsageError(
+                f"--to {to}: the data can only move to rds",
+                "leave --to out: the stack's database.provider says where the data goes",
+            )
+        _err("warning: --to rds is no longer needed (the stack's database.provider says so)\n")
     resolved = load(stack)
     pairs = _pairs(resolved, source_url, target_url)
     switch_all = _switcher(resolved)
@@ -277,17 +266,17 @@ def migrate_command(
 
     reports = []
     if finalize:
-        _confirm(stack, "dropping the way back to Supabase for", yes, always=True)
+        confirm(stack, "dropping the way back to Supabase for", yes, always=True)
         reports = [mig.finalize(s, t) for s, t in pairs]
     elif rollback:
-        _confirm(stack, "switching back to Supabase", yes)
+        confirm(stack, "switching back to Supabase", yes)
         ready = _ready(resolved)
         reports = [
             mig.rollback(s, t, switch=switch_for(i), ready=ready) for i, (s, t) in enumerate(pairs)
         ]
     else:
         if until == "switch":
-            _confirm(stack, "switching the database of", yes)
+            confirm(stack, "switching the database of", yes)
         reports = [
             mig.migrate(
                 s,

@@ -13,42 +13,33 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .options import OPTIONS
+from .options import (
+    OPTIONS,
+    Format,
+    FormatOpt,
+    PhaseOpt,
+    ReportFormat,
+    ReportFormatOpt,
+    StackNameOpt,
+    YesOpt,
+    approval,
+    command,
+    prompt,
+)
 from .options import err as _err
 from .options import out as _out
 
 if TYPE_CHECKING:
-    from ..engine import PreviewReport, Review, Target
+    from ..engine import Target
     from ..render.progress import Display
     from ..spec import ResolvedStack
 
 
-class PreviewFormat(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-
-
-class OutFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-StackArg = Annotated[
-    str, typer.Option("--stack", "-s", help="Stack (stacks/<name>.yaml; the Pulumi stack's name).")
-]
-PhaseOpt = Annotated[
-    str | None, typer.Option("--phase", "-p", help="Phase to build (default: the stack's).")
-]
-YesOpt = Annotated[
-    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in CI).")
-]
 LockTimeoutOpt = Annotated[
     float,
     typer.Option(
@@ -124,31 +115,26 @@ def _engine_run() -> Iterator[Display]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _terminal() -> tuple[bool, bool]:
-    from ..guards import is_ci
+def _shown(sink: Display) -> tuple[Any, Any]:
+    """The prompt and the display of engine.Approval, with the progress display paused."""
 
-    return sys.stdin.isatty() and sys.stderr.isatty(), is_ci(os.environ)
+    def show(text: str) -> None:
+        with sink.paused():
+            _err(text)
 
+    def ask(text: str) -> str | None:
+        with sink.paused():
+            return prompt(text)
 
-def _ask(stack: str, what: str) -> bool:
-    _err(f"{what} Type the stack's name ({stack}) to go on: ")
-    try:
-        answer = input()
-    except EOFError:
-        return False
-    return answer.strip() == stack
+    return ask, show
 
 
 # -- commands ------------------------------------------------------------------------------
 
 
 def doctor(
-    stack: Annotated[
-        str, typer.Option("--stack", "-s", help="Stack to check (default: dev).")
-    ] = "dev",
-    format: Annotated[
-        OutFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = OutFormat.table,
+    stack: StackNameOpt = "dev",
+    format: FormatOpt = Format.table,
 ) -> None:
     """Check everything the engine commands need for a stack; list all that is missing.
 
@@ -164,7 +150,7 @@ def doctor(
 
     workspace = Workspace.find(OPTIONS.root)
     report, _ = prerequisites.check(load_stack(workspace, stack), workspace.root)
-    _out(render.to_json(report.to_json()) if format is OutFormat.json else doctor_text(report))
+    _out(render.to_json(report.to_json()) if format is Format.json else doctor_text(report))
     if not report.ok:
         raise doctor_error(report)
 
@@ -187,11 +173,9 @@ def setup() -> None:
 
 
 def preview(
-    stack: StackArg,
+    stack: StackNameOpt,
     phase: PhaseOpt = None,
-    format: Annotated[
-        PreviewFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = PreviewFormat.table,
+    format: ReportFormatOpt = ReportFormat.table,
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     parallel: ParallelOpt = None,
@@ -207,16 +191,16 @@ def preview(
     with _engine_run() as sink:
         session = engine.open_session(spec, create=True, sink=sink, lock_timeout=lock_timeout)
         report = session.preview(targets=target or (), parallel=parallel)
-    if format is PreviewFormat.json:
+    if format is ReportFormat.json:
         _out(render.to_json(progress.preview_json(report)))
-    elif format is PreviewFormat.markdown:
+    elif format is ReportFormat.markdown:
         _out(progress.preview_markdown(report))
     else:
         _out(progress.preview_table(report))
 
 
 def up(
-    stack: StackArg,
+    stack: StackNameOpt,
     phase: PhaseOpt = None,
     yes: YesOpt = False,
     allow_destroy: AllowDestroyOpt = False,
@@ -235,16 +219,11 @@ def up(
     terminal; in CI it needs --yes. Once done, lists the alert e-mail subscriptions still
     waiting for their address to confirm them.
     """
-    from .. import engine, guards
+    from .. import engine
     from ..render import progress
     from ..spec import Workspace, load_stack
 
-    is_tty, is_ci = _terminal()
-    decision = guards.confirmation(
-        required=guards.is_production(stack), yes=yes, is_tty=is_tty, is_ci=is_ci
-    )
-    if decision == "refuse":
-        raise guards.refusal("changing", stack, is_ci)
+    asked = approval(stack, "changing", yes)  # refused here, before anything is read
     workspace = Workspace.find(OPTIONS.root)
     resolved = load_stack(workspace, stack, phase)
     offline = engine.review_offline(resolved, workspace.root)
@@ -253,12 +232,7 @@ def up(
         stack, phase, run_program=True, resolved=resolved, aws_budget_usd=offline.cost.aws_budget
     )
     with _engine_run() as sink:
-
-        def approve(review: Review) -> bool:
-            with sink.paused():
-                _err(progress.review_text(review))
-                return decision == "proceed" or _ask(stack, "Apply these changes?")
-
+        approve = asked.approver(progress.review_text, "Apply these changes?", *_shown(sink))
         session = engine.open_session(spec, create=True, sink=sink, lock_timeout=lock_timeout)
         report = engine.deploy(
             session,
@@ -318,7 +292,7 @@ def promote(
     holds one account's at a time (CI), run `--check-only` with --from's, then
     `--source-drift-checked` with --to's.
     """
-    from .. import engine, guards
+    from .. import engine
     from ..render import progress
     from ..spec import Workspace
 
@@ -344,20 +318,10 @@ def promote(
             ran = engine.check_source(source, now)
         _out(f"promote: {from_stack} ran {ran.describe()}, the same as this checkout\n")
         return
-    is_tty, is_ci = _terminal()
-    decision = guards.confirmation(
-        required=guards.is_production(to_stack), yes=yes, is_tty=is_tty, is_ci=is_ci
-    )
-    if decision == "refuse":
-        raise guards.refusal("changing", to_stack, is_ci)
+    asked = approval(to_stack, "changing", yes)
     dest_spec = _target(to_stack, None, run_program=True)
     with _engine_run() as sink:
-
-        def approve(review: Review) -> bool:
-            with sink.paused():
-                _err(progress.review_text(review))
-                return decision == "proceed" or _ask(to_stack, "Apply these changes?")
-
+        approve = asked.approver(progress.review_text, "Apply these changes?", *_shown(sink))
         source = engine.open_session(source_spec, sink=sink, lock_timeout=lock_timeout)
         dest = engine.open_session(dest_spec, create=True, sink=sink, lock_timeout=lock_timeout)
         report = engine.promote(
@@ -378,7 +342,7 @@ def promote(
 
 
 def destroy(
-    stack: StackArg,
+    stack: StackNameOpt,
     yes: YesOpt = False,
     lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
@@ -389,21 +353,13 @@ def destroy(
     The stack's history and config stay. Protected resources (production's data) make it
     fail: unprotect them in the stack file first.
     """
-    from .. import engine, guards
+    from .. import engine
     from ..render import progress
 
-    is_tty, is_ci = _terminal()
-    decision = guards.confirmation(required=True, yes=yes, is_tty=is_tty, is_ci=is_ci)
-    if decision == "refuse":
-        raise guards.refusal("destroying", stack, is_ci)
+    asked = approval(stack, "destroying", yes, always=True)
     spec = _target(stack, None, run_program=False)
     with _engine_run() as sink:
-
-        def confirm(plan: PreviewReport) -> bool:
-            with sink.paused():
-                _err(progress.preview_table(plan))
-                return decision != "ask" or _ask(stack, "Destroy all of the above?")
-
+        confirm = asked.approver(progress.preview_table, "Destroy all of the above?", *_shown(sink))
         session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
         report = engine.destroy(session, confirm=confirm, targets=target or (), parallel=parallel)
     if report.counts is None:
@@ -413,7 +369,7 @@ def destroy(
 
 
 def refresh(
-    stack: StackArg,
+    stack: StackNameOpt,
     clear_pending_creates: Annotated[
         bool,
         typer.Option(
@@ -436,10 +392,8 @@ def refresh(
 
 
 def drift(
-    stack: StackArg,
-    format: Annotated[
-        OutFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = OutFormat.table,
+    stack: StackNameOpt,
+    format: FormatOpt = Format.table,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Compare the cloud with the state; exit 7 when they differ.
@@ -454,7 +408,7 @@ def drift(
     with _engine_run() as sink:
         session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
         report = engine.drift(session)
-    if format is OutFormat.json:
+    if format is Format.json:
         _out(render.to_json(progress.drift_json(report)))
     else:
         _out(progress.drift_table(report))
@@ -464,10 +418,8 @@ def drift(
 
 
 def outputs(
-    stack: StackArg,
-    format: Annotated[
-        OutFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = OutFormat.table,
+    stack: StackNameOpt,
+    format: FormatOpt = Format.table,
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Show secret values (masked by default).")
     ] = False,
@@ -482,11 +434,11 @@ def outputs(
     spec = _target(stack, None, run_program=False, aws=False)  # reads the state only
     session = engine.open_session(spec)
     values = progress.outputs_values(session.outputs(), show_secrets)
-    _out(render.to_json(values) if format is OutFormat.json else progress.outputs_table(values))
+    _out(render.to_json(values) if format is Format.json else progress.outputs_table(values))
 
 
 def cancel(
-    stack: StackArg,
+    stack: StackNameOpt,
     force: Annotated[
         bool, typer.Option("--force", help="Release it although its process still runs here.")
     ] = False,
@@ -525,5 +477,5 @@ COMMANDS: tuple[Any, ...] = (
 
 def register(app: typer.Typer) -> None:
     """Add the engine commands to the floyo-scale app."""
-    for command in COMMANDS:
-        app.command(rich_help_panel="Engine (Pulumi)")(command)
+    for function in COMMANDS:
+        app.command(rich_help_panel="Engine (Pulumi)", **command(function.__name__))(function)

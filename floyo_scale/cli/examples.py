@@ -1,4 +1,5 @@
-"""Examples shown at the end of every command's --help (the Typer epilog), by command path.
+"""Examples shown at the end of every command's --help: Typer's `epilog=`, given as each command
+is registered (options.command), by command path.
 
 tests/test_docs.py checks that every command has some, and that each example names its own
 command.
@@ -71,7 +72,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "db shards": (
         "floyo-scale db shards --stack production",
-        "floyo-scale db shards --stack production --batch-keys 500 --yes",
+        "floyo-scale db shards apply --stack production --batch-keys 500 --yes",
     ),
     "db migrate": (
         "floyo-scale db migrate --stack production --until verify",

@@ -10,9 +10,10 @@ import typer
 from .options import (
     MaxCharsOpt,
     PhaseOpt,
-    PlanFormat,
-    PlanFormatOpt,
+    ReportFormat,
+    ReportFormatOpt,
     StackOpt,
+    command,
     out,
     workspace,
 )
@@ -21,7 +22,7 @@ from .options import (
 def plan(
     phase: PhaseOpt = None,
     stack: StackOpt = None,
-    format: PlanFormatOpt = PlanFormat.table,
+    format: ReportFormatOpt = ReportFormat.table,
     max_chars: MaxCharsOpt = 60_000,
 ) -> None:
     """Show offline what a phase would build and cost: every resource, by component and region.
@@ -48,7 +49,7 @@ def diff(
     from_ref: Annotated[
         str | None,
         typer.Argument(
-            metavar="[FROM]",
+            metavar="FROM",
             help="Phase, or a saved `plan --format json` file: a name ending in .json, or a "
             "path (./base). Not with --base.",
             show_default=False,
@@ -57,7 +58,7 @@ def diff(
     to_ref: Annotated[
         str | None,
         typer.Argument(
-            metavar="[TO]", help="Phase (default: the stack's own phase).", show_default=False
+            metavar="TO", help="Phase (default: the stack's own phase).", show_default=False
         ),
     ] = None,
     stack: StackOpt = None,
@@ -87,7 +88,7 @@ def diff(
             "--graph", help="Markdown with --base: each affected stack's Mermaid graph too."
         ),
     ] = False,
-    format: PlanFormatOpt = PlanFormat.table,
+    format: ReportFormatOpt = ReportFormat.table,
     max_chars: MaxCharsOpt = 60_000,
 ) -> None:
     """Show what a change creates, changes, deletes and costs, and what `up` would refuse.
@@ -131,16 +132,16 @@ def diff(
 
 
 def _diff_phases(
-    from_ref: str, to_ref: str | None, stack: str | None, format: PlanFormat, max_chars: int
+    from_ref: str, to_ref: str | None, stack: str | None, format: ReportFormat, max_chars: int
 ) -> tuple[Any, ...]:
     from .. import render
     from ..render import cost as render_cost
     from ..report import diff_report
 
     report = diff_report(workspace(), from_ref, to_ref, stack)
-    if format is PlanFormat.json:
+    if format is ReportFormat.json:
         out(render.to_json(report.to_json()))
-    elif format is PlanFormat.markdown:
+    elif format is ReportFormat.markdown:
         extra = render.findings_markdown(report.findings)
         extra += "".join(f"> [!WARNING]\n> {w}\n\n" for w in report.warnings + report.diff.notes)
         if report.target_cost is not None:
@@ -161,7 +162,7 @@ def _diff_phases(
 def _diff_base(
     base: str,
     stack: str | None,
-    format: PlanFormat,
+    format: ReportFormat,
     max_chars: int,
     graph: bool,
     fail_on_guard: bool,
@@ -175,9 +176,9 @@ def _diff_base(
     ws = workspace()
     result = compare_revision(ws, base, [stack] if stack else None)
     redact = redactor(secret_values(ws, os.environ))
-    if format is PlanFormat.json:
+    if format is ReportFormat.json:
         out(redact(render.to_json(result.to_json())))
-    elif format is PlanFormat.markdown:
+    elif format is ReportFormat.markdown:
         mermaid = render.mermaid if graph else None
         out(render.comment(result, limit=max_chars, graph=mermaid, redact=redact))
     else:
@@ -204,7 +205,7 @@ def graph(phase: PhaseOpt = None, stack: StackOpt = None) -> None:
 
 
 def cost(
-    phase: PhaseOpt = None, stack: StackOpt = None, format: PlanFormatOpt = PlanFormat.table
+    phase: PhaseOpt = None, stack: StackOpt = None, format: ReportFormatOpt = ReportFormat.table
 ) -> None:
     """Estimate what a phase costs a month (low and high), line by line, against its budget.
 
@@ -219,9 +220,9 @@ def cost(
 
     target = load_stack(workspace(), stack, phase)
     estimate = estimate_for_stack(target, synthesize(target))
-    if format is PlanFormat.json:
+    if format is ReportFormat.json:
         out(render_cost.cost_json(estimate))
-    elif format is PlanFormat.markdown:
+    elif format is ReportFormat.markdown:
         out(render_cost.cost_markdown(estimate))
     else:
         out(render_cost.cost_table(estimate))
@@ -232,5 +233,5 @@ COMMANDS: tuple[Any, ...] = (plan, diff, graph, cost)
 
 def register(app: typer.Typer) -> None:
     """Add the offline commands to the floyo-scale app."""
-    for command in COMMANDS:
-        app.command()(command)
+    for function in COMMANDS:
+        app.command(**command(function.__name__))(function)

@@ -3,16 +3,19 @@ and where output goes (results to stdout, progress and errors to stderr)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 if TYPE_CHECKING:
+    from ..engine.approval import Approval
     from ..errors import OutputError
-    from ..spec import Workspace
+    from ..spec import ResolvedStack, Workspace
 
 
 class _Options:
@@ -28,16 +31,18 @@ class Format(StrEnum):
     json = "json"
 
 
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 class ShowFormat(StrEnum):
     yaml = "yaml"
     json = "json"
 
 
-class PlanFormat(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-
+# -- the options more than one command takes, each declared once (tests/test_cli_options.py) --
 
 RootOpt = Annotated[
     Path | None,
@@ -48,18 +53,30 @@ RootOpt = Annotated[
     ),
 ]
 PhaseOpt = Annotated[
-    str | None, typer.Option("--phase", "-p", help="Phase to build (default: the stack's).")
+    str | None, typer.Option("--phase", "-p", help="Phase (default: the stack's).")
 ]
-StackOpt = Annotated[
-    str | None, typer.Option("--stack", "-s", help="Stack to build it for (default: dev).")
+StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Stack (stacks/<name>.yaml).")]
+StackNameOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack (stacks/<name>.yaml).")]
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed in CI).")
 ]
-PlanFormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+ReportFormatOpt = Annotated[ReportFormat, typer.Option("--format", "-f", help="Output format.")]
+ShowFormatOpt = Annotated[ShowFormat, typer.Option("--format", "-f", help="Output format.")]
 MaxCharsOpt = Annotated[
     int,
     typer.Option(
         "--max-chars",
         min=1000,
         help="Markdown only: cut to this many characters (a GitHub comment holds 65,536).",
+    ),
+]
+SupabaseRefOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--supabase-ref",
+        metavar="REF",
+        help="A Supabase project ref, one per shard in order (default: the stack's outputs).",
     ),
 ]
 
@@ -121,7 +138,6 @@ def _tidy(params: list[Any], ctx: Any) -> list[Any]:
     """A flag shows no metavar (Typer shows `<bool>`); a value shows what to write: N for
     a number, the option's name for the rest (PHASE, STACK); a choice keeps its values
     (`<table|json|markdown>`); an argument shows its name only (FROM, not `FROM <str>`)."""
-    from typer.core import TyperArgument, TyperOption
 
     for param in params:
         if isinstance(param, TyperArgument) and "|" not in (param.display_type_rich(ctx) or ""):
@@ -140,41 +156,76 @@ def _tidy(params: list[Any], ctx: Any) -> list[Any]:
     return params
 
 
-def command_classes() -> tuple[type, type]:
-    """The Typer group and command classes of floyo-scale: Typer's, with real metavars."""
-    from typer.core import TyperCommand, TyperGroup
+class Group(TyperGroup):
+    """A floyo-scale command group: Typer's, with real metavars in its --help."""
 
-    class Group(TyperGroup):
-        def get_params(self, ctx: Any) -> list[Any]:
-            return _tidy(super().get_params(ctx), ctx)
-
-    class Command(TyperCommand):
-        def get_params(self, ctx: Any) -> list[Any]:
-            return _tidy(super().get_params(ctx), ctx)
-
-    return Group, Command
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _tidy(super().get_params(ctx), ctx)
 
 
-def use_command_classes(app: typer.Typer) -> None:
-    """Make every command of `app`, and of the groups added to it, show real metavars and
-    its examples (cli/examples.py) at the end of its --help."""
-    group, command = command_classes()
-    _use(app, group, command, "")
+class Command(TyperCommand):
+    """A floyo-scale command: Typer's, with real metavars in its --help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _tidy(super().get_params(ctx), ctx)
 
 
-def _use(app: typer.Typer, group: type, command: type, prefix: str) -> None:
-    from typer.core import TyperCommand
-
+def command(path: str) -> dict[str, Any]:
+    """What every command is registered with (`app.command(**command("db shards"))`): the
+    class that shows real metavars, and its examples (cli/examples.py) as the epilog at the
+    end of its --help."""
     from .examples import epilog
 
-    app.info.cls = group
-    for info in app.registered_commands:
-        if info.cls is None or info.cls is TyperCommand:  # Typer's default
-            info.cls = command
-        name = info.name or (info.callback.__name__ if info.callback else "")
-        if info.epilog is None:
-            info.epilog = epilog(prefix + name.replace("_", "-"))
-    for sub in app.registered_groups:
-        if sub.typer_instance is not None:
-            group_name = sub.name if isinstance(sub.name, str) else sub.typer_instance.info.name
-            _use(sub.typer_instance, group, command, f"{prefix}{group_name} ")
+    return {"cls": Command, "epilog": epilog(path)}
+
+
+# -- asking before a change (engine.approval holds the rule) ----------------------------------
+
+
+def terminal() -> tuple[bool, bool]:
+    """(a person at a terminal: stdin and stderr are terminals, in CI)."""
+    from ..guards import is_ci
+
+    return sys.stdin.isatty() and sys.stderr.isatty(), is_ci(os.environ)
+
+
+def prompt(text: str) -> str | None:
+    """Ask on stderr; the line typed, None at the end of input."""
+    err(text)
+    try:
+        return input()
+    except EOFError:
+        return None
+
+
+def approval(stack: str, what: str, yes: bool, *, always: bool = False) -> Approval:
+    """engine.approval for this terminal: refused here (exit 6) in CI or without a terminal
+    when `stack` (production, or any with `always`) needs a confirmation and --yes is not
+    given."""
+    from ..engine.approval import approval as decide
+
+    is_tty, is_ci = terminal()
+    return decide(stack, what, yes=yes, is_tty=is_tty, is_ci=is_ci, always=always)
+
+
+def confirm(stack: str, what: str, yes: bool, *, always: bool = False) -> None:
+    """Ask before `what` (a db command's move, drop or switch) when the rule says so;
+    GuardrailError (exit 6), nothing changed, unless confirmed."""
+    approval(stack, what, yes, always=always).require(prompt)
+
+
+# -- the stack's outputs, read from its Pulumi state -------------------------------------------
+
+
+def stack_outputs(stack: ResolvedStack, root: Path | None = None) -> dict[str, Any] | None:
+    """The stack's outputs through the engine; None, without starting it, when a local
+    backend holds no state for the stack (nothing was deployed yet)."""
+    from ..observe.targets import has_local_state
+
+    root = workspace().root if root is None else root
+    if has_local_state(stack, root, os.environ) is False:
+        return None
+    from .. import engine
+
+    target = engine.prepare(stack, root, os.environ, run_program=False, aws=False)
+    return {k: v.value for k, v in engine.open_session(target).outputs().items()}

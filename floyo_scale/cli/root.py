@@ -8,7 +8,9 @@ traceback only under --traceback. Commands import what they need inside their bo
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import sys
 from typing import Annotated, Any
 
@@ -17,13 +19,14 @@ import typer
 from .. import __version__
 from ..errors import ExitCode, FloyoError, OutputError, SpecError
 from . import db, db_advise, db_move, engine, offline, spec, status
-from .options import OPTIONS, RootOpt, StdoutClosed, err, flush_stdout, use_command_classes
+from .options import OPTIONS, Group, RootOpt, StdoutClosed, err, flush_stdout
 
 app = typer.Typer(
     name="floyo-scale",
     help="Floyo's scaling strategy as code: validate phases and stacks, plan offline, "
     "and drive Pulumi to build them.",
     no_args_is_help=True,
+    cls=Group,  # real metavars in every --help (each command: options.command)
     add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -60,20 +63,27 @@ db.register(app)  # db partition, db archive, db restore
 db_move.register()  # db shards, db migrate (on the same group)
 db_advise.register()  # db advise (on the same group)
 status.register(app)  # status
-use_command_classes(app)  # real metavars in every --help
 
 
 # -- the error boundary --------------------------------------------------------------------
 
 
-def _click_exception() -> Any:
-    """ClickException of the click that Typer runs on: Typer >= 0.20 vendors its own copy
-    (typer._click), whose classes are not those of the `click` package."""
-    try:
-        from typer._click.exceptions import ClickException
-    except ImportError:  # older Typer runs on the click package
-        from click.exceptions import ClickException  # type: ignore[assignment]
-    return ClickException
+def usage_text(text: str) -> str:
+    """A usage error as Click words it, said plainly: no `Value error, ` (the prefix of the
+    validation behind Typer's parsing), and choices as `a, b, c` rather than one per
+    tab-indented line."""
+    text = text.replace("Value error, ", "")
+    return re.sub(
+        r"Choose from:\n((?:\t[^\n]*(?:\n|$))+)",
+        lambda m: (
+            "Choose from: "
+            + ", ".join(
+                item.strip().rstrip(",.") for item in m.group(1).split("\n") if item.strip()
+            )
+            + ".\n"
+        ),
+        text,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(command: Any, argv: list[str] | None) -> int:
-    click_exception = _click_exception()
     try:
         # without standalone mode, an Exit (--help, --version, Ctrl-C as 130) is returned
         result = command.main(args=argv, prog_name="floyo-scale", standalone_mode=False)
@@ -108,8 +117,14 @@ def _main(command: Any, argv: list[str] | None) -> int:
     except typer.Abort:
         err("aborted\n")
         code = ExitCode.INTERRUPTED
-    except click_exception as exc:
-        exc.show()
+    except typer.TyperException as exc:  # a usage error, as Click words it (Typer's base class)
+        shown = io.StringIO()
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=shown)
+        else:
+            shown.write(f"Error: {exc.format_message()}\n")
+        err(usage_text(shown.getvalue()))
         code = exc.exit_code
     except SpecError as exc:
         from ..render import spec_error_text

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import SpecError
-from .options import Format, ShowFormat, out, workspace
+from .options import (
+    Format,
+    FormatOpt,
+    PhaseOpt,
+    ShowFormat,
+    ShowFormatOpt,
+    StackOpt,
+    command,
+    out,
+    workspace,
+)
 
 
 class SchemaKind(StrEnum):
@@ -23,7 +33,7 @@ def validate(
     stack: Annotated[
         list[str] | None, typer.Option("--stack", "-s", help="Validate this stack (repeatable).")
     ] = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    format: FormatOpt = Format.table,
 ) -> None:
     """Check phase and stack files (default: all of them). Exit 3 lists every problem."""
     from .. import render
@@ -47,7 +57,7 @@ def validate(
 
 
 def phases(
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    format: FormatOpt = Format.table,
 ) -> None:
     """List the scaling phases: users, budget and the main infrastructure of each."""
     from .. import render
@@ -61,16 +71,14 @@ def phases(
 
 
 def show(
-    phase: Annotated[str | None, typer.Option("--phase", "-p", help="Phase to show.")] = None,
-    stack: Annotated[
-        str | None, typer.Option("--stack", "-s", help="Stack to show (at its phase, or --phase).")
-    ] = None,
+    phase: PhaseOpt = None,
+    stack: StackOpt = None,
     provenance: Annotated[
         bool, typer.Option("--provenance", help="Say which file and line each value came from.")
     ] = False,
-    format: Annotated[ShowFormat, typer.Option("--format", "-f")] = ShowFormat.yaml,
+    format: ShowFormatOpt = ShowFormat.yaml,
 ) -> None:
-    """Show the fully resolved spec of a phase, or of a stack at its phase."""
+    """Show the fully resolved spec of a phase, or of a stack at its phase (or at --phase)."""
     from .. import render
     from ..spec import describe
 
@@ -94,5 +102,5 @@ COMMANDS: tuple[Any, ...] = (validate, phases, show, schema)
 
 def register(app: typer.Typer) -> None:
     """Add the spec commands to the floyo-scale app."""
-    for command in COMMANDS:
-        app.command()(command)
+    for function in COMMANDS:
+        app.command(**command(function.__name__))(function)

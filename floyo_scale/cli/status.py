@@ -8,29 +8,16 @@ could not be read).
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from ..spec import ResolvedStack
-
-
-class StatusFormat(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
+from .options import ReportFormat, ReportFormatOpt, StackNameOpt, SupabaseRefOpt, command
 
 
 def status(
-    stack: Annotated[
-        str, typer.Option("--stack", "-s", help="Stack to read (stacks/<name>.yaml).")
-    ],
-    format: Annotated[
-        StatusFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = StatusFormat.table,
+    stack: StackNameOpt,
+    format: ReportFormatOpt = ReportFormat.table,
     timeout: Annotated[
         float,
         typer.Option(
@@ -50,14 +37,7 @@ def status(
             help="p95 and error rate over the last HOURS (volumes: the month to date).",
         ),
     ] = 24,
-    supabase_ref: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--supabase-ref",
-            metavar="REF",
-            help="A Supabase project ref, one per shard in order (default: the stack's outputs).",
-        ),
-    ] = None,
+    supabase_ref: SupabaseRefOpt = None,
     record: Annotated[
         bool,
         typer.Option(
@@ -92,6 +72,7 @@ def status(
     from ..observe.history import store_for
     from ..observe.status import StatusOptions, status_report
     from ..render import status as render_status
+    from .options import stack_outputs
     from .options import workspace as find_workspace
 
     workspace = find_workspace()
@@ -108,9 +89,9 @@ def status(
         record=record,
     )
     report = status_report(workspace, stack, options)
-    if format is StatusFormat.json:
+    if format is ReportFormat.json:
         text = render_status.status_json(report)
-    elif format is StatusFormat.markdown:
+    elif format is ReportFormat.markdown:
         text = render_status.status_markdown(report)
     else:
         text = render_status.status_table(report)
@@ -119,7 +100,7 @@ def status(
         raise typer.Exit(code=int(report.exit_code))
 
 
-def _history(workspace: Any, stack_name: str, days: int, format: StatusFormat) -> None:
+def _history(workspace: Any, stack_name: str, days: int, format: ReportFormat) -> None:
     import os
     from datetime import UTC, datetime
 
@@ -132,27 +113,12 @@ def _history(workspace: Any, stack_name: str, days: int, format: StatusFormat) -
     store = history_mod.store_for(workspace.root, os.environ)
     records = history_mod.within(store.read(stack.name), now, days)
     rows = history_mod.trends(records, stack.phase, now)
-    if format is StatusFormat.json:
+    if format is ReportFormat.json:
         text = render_status.history_json(stack.name, stack.phase_name, days, rows)
     else:
         text = render_status.history_table(stack.name, stack.phase_name, days, rows, store.where)
     sys.stdout.write(text)
 
 
-def stack_outputs(stack: ResolvedStack, root: Path) -> dict[str, Any] | None:
-    """The stack's outputs through the engine; None, without starting it, when a local
-    backend holds no state for the stack."""
-    import os
-
-    from ..observe.targets import has_local_state
-
-    if has_local_state(stack, root, os.environ) is False:
-        return None
-    from .. import engine
-
-    target = engine.prepare(stack, root, os.environ, run_program=False, aws=False)
-    return {k: v.value for k, v in engine.open_session(target).outputs().items()}
-
-
 def register(app: typer.Typer) -> None:
-    app.command(rich_help_panel="Operate")(status)
+    app.command(rich_help_panel="Operate", **command("status"))(status)

@@ -137,14 +137,15 @@ def resolve_shards(
     *,
     database_urls: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
-    outputs: Callable[[], Mapping[str, Any]] | None = None,
+    outputs: Callable[[], Mapping[str, Any] | None] | None = None,
     stack_name: str = "the stack",
 ) -> list[Shard]:
     """The databases to work on, one per shard, shard 0 first.
 
     `shards` is how many the stack's phase has (`phase.database.sharding.shards`, else 1).
     `database_urls` (from `--database-url`) wins; else `outputs()` is called for the stack's
-    outputs (a mapping of output name to value, as `floyo-scale outputs` reads them).
+    outputs (a mapping of output name to value, as `floyo-scale outputs` reads them; None
+    when the stack has no state yet: nothing was deployed).
     """
     env = os.environ if env is None else env
     if database_urls:
@@ -169,6 +170,12 @@ def resolve_shards(
             f"`floyo-scale up` so its `{OUTPUT_NAME}` output exists",
         )
     values = outputs()
+    if values is None:
+        raise UsageError(
+            f"{stack_name} has no state yet, so no database to connect to",
+            "pass --database-url (a URL or ${env:NAME}; once per shard), or deploy the stack "
+            "with `floyo-scale up` first",
+        )
     urls = values.get(OUTPUT_NAME)
     if not isinstance(urls, list | tuple) or not urls:
         raise UsageError(

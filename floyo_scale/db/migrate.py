@@ -1,4 +1,4 @@
-"""`db migrate --to rds`: move a database (each shard's) from Supabase to dedicated PostgreSQL
+"""`db migrate`: move a database (each shard's) from Supabase to dedicated PostgreSQL
 while the app keeps writing, in the seed's six steps (docs/migration.md):
 
 1. **schema**: `pg_dump --schema-only` of the app's schemas (`public` by default) into the
@@ -512,9 +512,7 @@ def finalize(source: Shard, target: Shard, *, schemas: Sequence[str] = SCHEMAS) 
     with connect(source) as src, connect(target) as dst:
         done = _done(dst)
         if "switch" not in done:
-            raise UsageError(
-                "the migration has not switched over yet", "run `db migrate --to rds` first"
-            )
+            raise UsageError("the migration has not switched over yet", "run `db migrate` first")
         _drop_subscription(src, REVERSE)
         for conn, name in ((dst, REVERSE), (src, FORWARD)):
             if _has_publication(conn, name):

@@ -4,8 +4,9 @@
 Owns: the Target a command runs against (target), the Pulumi CLI and plugins (install),
 signals (signals), stack locks and the stale-lock policy (locks), Automation API errors
 (failures), engine events (events), results (results), an opened stack (session), `up` and
-`destroy` with their guards and what `up` checks offline (deploy), what an update runs
-(release: commit, spec digest, version) and `promote` (promote), every prerequisite
+`destroy` with their guards and what `up` checks offline (deploy), who says yes before a
+change (approval), what an update runs (release: commit, spec digest, version) and
+`promote` (promote), every prerequisite
 checked at once before the engine runs (prerequisites: `doctor`), and the AWS checks
 among them (aws_preflight).
 
@@ -26,6 +27,7 @@ Three things the Automation API does not do for us, done here:
   program in-process, and are redacted from every message shown.
 """
 
+from .approval import Approval, approval
 from .deploy import (
     DestroyReport,
     OfflineReview,
@@ -75,6 +77,8 @@ from .target import (
 )
 
 __all__ = [
+    "Approval",
+    "approval",
     "CHILDREN",
     "CLI_VERSION",
     "GRACE_SECONDS",

@@ -1,4 +1,4 @@
-"""Dedicated PostgreSQL on Amazon RDS (`database.provider: rds`): what `db migrate --to rds`
+"""Dedicated PostgreSQL on Amazon RDS (`database.provider: rds`): what `db migrate`
 moves the data to (docs/migration.md).
 
 Per shard: one RDS for PostgreSQL instance (Multi-AZ when the spec says, storage encrypted,

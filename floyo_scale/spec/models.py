@@ -256,7 +256,7 @@ class Database(Model):
     provider: Literal["supabase", "rds"] = Field(
         default="supabase",
         description="supabase: Supabase projects; rds: dedicated PostgreSQL on Amazon RDS "
-        "(database.rds); move the data with `floyo-scale db migrate --to rds`",
+        "(database.rds); move the data with `floyo-scale db migrate`",
     )
     keep_supabase: bool = Field(
         default=False,
