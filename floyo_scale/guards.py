@@ -111,9 +111,7 @@ def losses_from_diff(diff: InventoryDiff | None) -> tuple[Loss, ...]:
     if diff is None:
         return ()
     losses = []
-    for change in diff.destructive:
-        if change.kind == "delete" and change.resource.retain_on_delete:
-            continue  # leaves Pulumi's care, but the cloud resource and its data stay
+    for change in diff.destructive:  # a retained delete is not (Change.destructive)
         action: Literal["delete", "replace"] = "replace" if change.kind == "replace" else "delete"
         r = change.resource
         losses.append(Loss(r.type, r.name, action, ("plan",), change.replaced_by))

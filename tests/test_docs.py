@@ -74,3 +74,63 @@ def test_every_command_has_examples_and_real_metavars(cli):
         ), shown
         for token in ("<bool>", "<str>", "<int", "<path>", "<float"):
             assert token not in result.out, f"`floyo-scale {path} --help` shows {token}"
+
+
+def _spec_fields() -> list[str]:
+    """Every field of the phase and stack models, walked recursively ("cache.memory_gb")."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from floyo_scale.spec.models import Phase, Stack
+
+    def models(annotation: object) -> list[type[BaseModel]]:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return [annotation]
+        return [m for arg in typing.get_args(annotation) for m in models(arg)]
+
+    fields: list[str] = []
+    walked: set[type[BaseModel]] = set()
+
+    def walk(model: type[BaseModel], path: str) -> None:
+        if model in walked:  # Range, used by several sections, is listed once
+            return
+        walked.add(model)
+        for name, field in model.model_fields.items():
+            key = field.alias or name
+            fields.append(path + key)
+            for sub in models(field.annotation):
+                walk(sub, f"{path}{key}.")
+
+    walk(Phase, "")
+    walk(Stack, "")
+    return fields
+
+
+def test_spec_reference_mentions_every_field():
+    """docs/spec.md names every field of the phase and stack files (in `code`), as docs/cli.md
+    is every command's --help: a field added to spec/models.py without a word in the
+    reference fails here."""
+    import re
+
+    spans = " ".join(re.findall(r"`([^`]+)`", (REPO / "docs" / "spec.md").read_text()))
+    fields = _spec_fields()
+    assert {"cache.memory_gb", "web.secure_compute", "sentry.auth_token"} <= set(fields)
+    missing = [
+        path
+        for path in fields
+        if not re.search(rf"(?<![\w-]){re.escape(path.split('.')[-1])}(?![\w-])", spans)
+    ]
+    assert not missing, f"docs/spec.md does not mention: {', '.join(missing)}"
+
+
+def test_spec_reference_says_each_secret_field_and_the_cache_default():
+    from floyo_scale.spec.models import Cache
+
+    text = (REPO / "docs" / "spec.md").read_text()
+    secrets = text.split("## Secrets", 1)[1].split("##", 1)[0]
+    for field in ("vercel.api_token", "supabase.access_token", "upstash.api_key"):
+        assert f"`{field}`" in secrets, field
+    assert "`sentry.auth_token`" in secrets
+    default = Cache.model_fields["provider"].default
+    assert f"`{default}`, the default" in text

@@ -92,3 +92,28 @@ def test_readme_shows_the_generated_sample() -> None:
     match = block.search(text)
     assert match, f"README.md has no {START} ... {END} block"
     assert match.group(1) == fenced, "the README's sample is stale: rerun with UPDATE_GOLDEN=1"
+
+
+def test_readme_plan_json_example_has_the_real_figures(cli, workspace) -> None:
+    """README's `plan --format json` example is growth on dev: its resource, stateful and
+    protected counts and its cost are what `plan --phase growth --format json` says."""
+    import json
+
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("### `plan --format json`", 1)[1].split("```json", 1)[1]
+    example = example.split("```", 1)[0]
+    result = cli("plan", "--phase", "growth", "--format", "json")
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)
+    summary = plan["summary"]
+    assert f'"summary": {{"resources": {summary["resources"]},' in example
+    assert f'"protected": {summary["protected"]}, "stateful": {summary["stateful"]}}}' in example
+    total = plan["cost"]["total"]
+    assert f'"total": {{"low": {total["low"]}, "high": {total["high"]}}}' in example
+
+
+def test_readme_lists_every_workflow() -> None:
+    readme = (REPO / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `.github/workflows/`"))
+    for workflow in sorted((REPO / ".github" / "workflows").glob("*.yml")):
+        assert f"`{workflow.name}`" in row, f"README's workflow list lacks {workflow.name}"

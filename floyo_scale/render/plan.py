@@ -168,6 +168,8 @@ def diff_text(diff: Any) -> str:
         words = [short_type(r.type), r.name, f"[{r.component}, {r.region or '-'}]"]
         if change.destructive:
             words.append(" !! destroys data")  # two spaces before it once joined
+        elif change.kind == "delete" and r.retain_on_delete:
+            words.append("(retained: the data stays)")  # not destructive (Change.destructive)
         # wrapped as plain text (the change mark is 10 characters wide), then painted
         wrapped = wrap_words(["x" * 10, *words], width, 11)
         wrapped[0] = change_mark(change.kind) + wrapped[0][10:]
