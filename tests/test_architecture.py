@@ -88,7 +88,7 @@ LAYER_OF_MODULE = {"policy": "guards", "provider_rules": "guards", "__main__": "
 ONLY_IN: dict[str, set[str]] = {
     "pulumi.automation": {"engine"},
     "typer": {"cli"},
-    "click": {"cli"},
+    "click": set(),  # Typer's public API only (cli/root.py catches typer.TyperException)
     "rich": {"render", "cli"},
     # one HTTP client: nothing else sends a request by hand (urllib.request, http.client)
     "urllib3": {"transport"},

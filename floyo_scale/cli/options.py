@@ -1,5 +1,8 @@
-"""What the command groups share: the global options, the output formats, the option types,
-and where output goes (results to stdout, progress and errors to stderr)."""
+"""What the command groups share: the global options, the output formats, every option more
+than one command takes (each declared once), the command class and examples every command is
+registered with (`command`), asking before a change (`approval`, `confirm`: the rule is
+engine.approval's), the stack's outputs (`stack_outputs`), and where output goes (results
+to stdout, progress and errors to stderr)."""
 
 from __future__ import annotations
 

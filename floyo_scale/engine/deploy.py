@@ -131,9 +131,9 @@ def deploy(
     offline: OfflineReview | None = None,
 ) -> UpReport:
     """`up`, safely: review (offline plan + real preview), refuse data loss (exit 6) and an
-    over-budget phase (exit 6) unless allowed, ask `approve` (the confirmation rule lives
-    with the caller, who knows the terminal), then update. `offline`: the review made
-    before the credentials were asked for (review_offline), reused.
+    over-budget phase (exit 6) unless allowed, ask `approve` (engine.approval's approver:
+    the confirmation rule, asked through the caller's prompt), then update. `offline`: the
+    review made before the credentials were asked for (review_offline), reused.
 
     A self-managed backend's preview takes no lock and its update does: when the update
     finds the stack locked, another update is changing the state the review was made
@@ -193,8 +193,8 @@ def destroy(
     parallel: int | None = None,
 ) -> DestroyReport:
     """`destroy`, safely: a destroy preview first; nothing to destroy ends there; otherwise
-    `confirm` sees the preview (the confirmation rule lives with the caller, who knows the
-    terminal) and only then is anything deleted (exit 6 when not confirmed)."""
+    `confirm` sees the preview (engine.approval's approver: the confirmation rule, asked
+    through the caller's prompt) and only then is anything deleted (exit 6 when not confirmed)."""
     plan = session.preview_destroy(targets=targets)
     if not plan.changes:
         return DestroyReport(plan, None)
