@@ -30,11 +30,6 @@ if TYPE_CHECKING:
     from ..spec import ResolvedStack
 
 
-def register() -> None:
-    """The command below registers on `db_app` as this module is imported."""
-
-
-@db_app.command("advise", **command("db advise"))
 def advise_command(
     stack: StackNameOpt,
     database_url: DatabaseUrlOpt = None,
@@ -143,3 +138,8 @@ def _merge_advisors(resolved: ResolvedStack, advice: Advice, refs: tuple[str, ..
     advice.notes += notes
     for shard, found_lints in lints.items():
         advice.merge_supabase(shard, found_lints)
+
+
+def register() -> None:
+    """Add `db advise` to the `db` group (root calls it after db.register)."""
+    db_app.command("advise", **command("db advise"))(advise_command)

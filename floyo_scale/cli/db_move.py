@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from ..spec import ResolvedStack
 
 
-def register() -> None:
-    """The commands below register on `db_app` as this module is imported."""
-
-
 class ShardAction(StrEnum):
     plan = "plan"
     apply = "apply"
@@ -66,7 +62,6 @@ def _sharding(resolved: ResolvedStack) -> dict[str, Any]:
     }
 
 
-@db_app.command("shards", **command("db shards"))
 def shards_command(
     stack: StackNameOpt,
     action: Annotated[
@@ -194,7 +189,6 @@ def _progress(prefix: str) -> Any:
     return say
 
 
-@db_app.command("migrate", **command("db migrate"))
 def migrate_command(
     stack: StackNameOpt,
     to: Annotated[
@@ -293,3 +287,9 @@ def migrate_command(
         _out(show.to_json([r.to_dict() for r in reports]))
     else:
         _out(show.migrate_text(reports))
+
+
+def register() -> None:
+    """Add `db shards`, `db migrate` to the `db` group (root calls it after db.register)."""
+    db_app.command("shards", **command("db shards"))(shards_command)
+    db_app.command("migrate", **command("db migrate"))(migrate_command)
