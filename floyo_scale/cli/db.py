@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .options import OPTIONS, Format, FormatOpt, Group, StackNameOpt, command, stack_outputs
+from .options import Format, FormatOpt, Group, StackNameOpt, command, stack_outputs, workspace
 from .options import out as _out
 
 if TYPE_CHECKING:
@@ -47,9 +47,9 @@ def register(app: typer.Typer) -> None:
 
 
 def load(stack: str) -> ResolvedStack:
-    from ..spec import Workspace, load_stack
+    from ..spec import load_stack
 
-    return load_stack(Workspace.find(OPTIONS.root), stack)
+    return load_stack(workspace(), stack)
 
 
 def shards(resolved: ResolvedStack, database_urls: list[str] | None) -> list[Shard]:

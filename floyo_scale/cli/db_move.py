@@ -14,7 +14,6 @@ import typer
 
 from .db import DatabaseUrlOpt, db_app, load, shards
 from .options import (
-    OPTIONS,
     Format,
     FormatOpt,
     StackNameOpt,
@@ -22,6 +21,7 @@ from .options import (
     command,
     confirm,
     stack_outputs,
+    workspace,
 )
 from .options import err as _err
 from .options import out as _out
@@ -157,10 +157,9 @@ def _switcher(resolved: ResolvedStack) -> Any:
 
     def switch(side: str) -> None:
         from .. import engine
-        from ..spec import Workspace
 
         value = "rds" if side == "target" else "supabase"
-        target = engine.prepare(resolved, Workspace.find(OPTIONS.root).root, run_program=True)
+        target = engine.prepare(resolved, workspace().root, run_program=True)
         session = engine.open_session(target)
         session.set_config("floyo:database_active", value)
         engine.deploy(session, approve=lambda review: True)
@@ -175,9 +174,8 @@ def _ready(resolved: ResolvedStack) -> Any:
 
     def check() -> None:
         from .. import engine
-        from ..spec import Workspace
 
-        engine.prepare(resolved, Workspace.find(OPTIONS.root).root, run_program=True)
+        engine.prepare(resolved, workspace().root, run_program=True)
 
     return check
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .options import (
-    OPTIONS,
     Format,
     FormatOpt,
     PhaseOpt,
@@ -33,6 +32,7 @@ from .options import (
 )
 from .options import err as _err
 from .options import out as _out
+from .options import workspace as find_workspace
 
 if TYPE_CHECKING:
     from ..engine import Target
@@ -83,9 +83,9 @@ def _target(
 ) -> Target:
     """The stack, with every prerequisite checked at once (engine.prerequisites)."""
     from .. import engine
-    from ..spec import Workspace, load_stack
+    from ..spec import load_stack
 
-    workspace = Workspace.find(OPTIONS.root)
+    workspace = find_workspace()
     resolved = resolved or load_stack(workspace, stack, phase)
     return engine.prepare(
         resolved,
@@ -146,9 +146,9 @@ def doctor(
     from .. import render
     from ..engine import prerequisites
     from ..render.doctor import doctor_error, doctor_text
-    from ..spec import Workspace, load_stack
+    from ..spec import load_stack
 
-    workspace = Workspace.find(OPTIONS.root)
+    workspace = find_workspace()
     report, _ = prerequisites.check(load_stack(workspace, stack), workspace.root)
     _out(render.to_json(report.to_json()) if format is Format.json else doctor_text(report))
     if not report.ok:
@@ -221,10 +221,10 @@ def up(
     """
     from .. import engine
     from ..render import progress
-    from ..spec import Workspace, load_stack
+    from ..spec import load_stack
 
     asked = approval(stack, "changing", yes)  # refused here, before anything is read
-    workspace = Workspace.find(OPTIONS.root)
+    workspace = find_workspace()
     resolved = load_stack(workspace, stack, phase)
     offline = engine.review_offline(resolved, workspace.root)
     engine.check_offline(offline, allow_destroy=allow_destroy, allow_over_budget=allow_over_budget)
