@@ -36,6 +36,7 @@ from .options import workspace as find_workspace
 
 if TYPE_CHECKING:
     from ..engine import Target
+    from ..engine.approval import Prompt, Show
     from ..render.progress import Display
     from ..spec import ResolvedStack
 
@@ -115,8 +116,9 @@ def _engine_run() -> Iterator[Display]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _shown(sink: Display) -> tuple[Any, Any]:
-    """The prompt and the display of engine.Approval, with the progress display paused."""
+def _shown(sink: Display) -> tuple[Prompt, Show]:
+    """The prompt and the display an engine.Approval asks through: the terminal, with the
+    progress display paused meanwhile."""
 
     def show(text: str) -> None:
         with sink.paused():

@@ -22,7 +22,7 @@ T = TypeVar("T")
 Show = Callable[[str], None]
 """Shows text to the person (the CLI: on stderr, the progress display paused)."""
 
-Prompt = Callable[[str], "str | None"]
+Prompt = Callable[[str], str | None]
 """Shows a question and returns the line typed; None when nothing can be read (end of input)."""
 
 
