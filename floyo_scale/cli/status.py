@@ -7,12 +7,11 @@ could not be read).
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from .options import ReportFormat, ReportFormatOpt, StackNameOpt, SupabaseRefOpt, command
+from .options import ReportFormat, ReportFormatOpt, StackNameOpt, SupabaseRefOpt, command, out
 
 
 def status(
@@ -95,7 +94,7 @@ def status(
         text = render_status.status_markdown(report)
     else:
         text = render_status.status_table(report)
-    sys.stdout.write(text)
+    out(text)
     if report.exit_code:
         raise typer.Exit(code=int(report.exit_code))
 
@@ -117,7 +116,7 @@ def _history(workspace: Any, stack_name: str, days: int, format: ReportFormat) -
         text = render_status.history_json(stack.name, stack.phase_name, days, rows)
     else:
         text = render_status.history_table(stack.name, stack.phase_name, days, rows, store.where)
-    sys.stdout.write(text)
+    out(text)
 
 
 def register(app: typer.Typer) -> None:
