@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
 from typing import Any
 
 from floyo_scale.catalog import facts
@@ -142,29 +141,6 @@ class ManagementClient(Transport):
 
     `sleep` and `monotonic` are injectable so tests run without waiting.
     """
-
-    def _object(
-        self,
-        method: str,
-        path: str,
-        *,
-        operation: str,
-        subject: str,
-        body: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-    ) -> dict[str, Any]:
-        """`_request` for an endpoint whose contract answers with a JSON object: that object,
-        or SupabaseApiError when the answer is something else (no body, a list)."""
-        result = self._request(
-            method, path, operation=operation, subject=subject, body=body, idempotent=idempotent
-        )
-        if not isinstance(result, dict):
-            raise SupabaseApiError(
-                f"Supabase answered the request to {operation} ({subject}) with "
-                f"{type(result).__name__}, not a JSON object",
-                hint="check api_url: it should point at the Management API",
-            )
-        return result
 
     # ----------------------------------------------------------------- organisations
 
