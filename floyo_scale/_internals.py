@@ -149,12 +149,14 @@ _WRAPPED = "unsorted_batch_setitems"  # the closure variable of Pulumi's sorting
 
 def original_batch_setitems() -> Callable[..., Any]:
     """pickle's own `_Pickler._batch_setitems`, under any sorting wrappers Pulumi left on it."""
-    fn: Any = getattr(pickle._Pickler, "_batch_setitems", None)  # type: ignore[attr-defined]
+    fn: object = getattr(pickle._Pickler, "_batch_setitems", None)
     if fn is None:
         raise InternalsChanged(PICKLE_BATCH, "pickle._Pickler has no _batch_setitems")
     for _ in range(100_000):
-        free = getattr(getattr(fn, "__code__", None), "co_freevars", ())
-        if _WRAPPED not in free:
+        if not isinstance(fn, types.FunctionType):
+            raise InternalsChanged(PICKLE_BATCH, f"it is a {type(fn).__name__}, not a function")
+        free = fn.__code__.co_freevars
+        if _WRAPPED not in free or fn.__closure__ is None:
             return fn
         fn = fn.__closure__[free.index(_WRAPPED)].cell_contents
     raise InternalsChanged(PICKLE_BATCH, "more than 100,000 wrappers")
@@ -169,6 +171,7 @@ def undo_pulumi_pickle_patch(original: Callable[..., Any]) -> Iterator[None]:
     try:
         yield
     finally:
+        # typeshed does not declare the pure-Python pickler's private method
         pickle._Pickler._batch_setitems = original  # type: ignore[attr-defined]
 
 
@@ -223,8 +226,8 @@ def lazy_import(package: str) -> types.ModuleType:
         from pulumi._utils import lazy_import as make
     except ImportError as exc:
         raise InternalsChanged(LAZY_IMPORT, f"cannot import it ({exc})") from exc
-    module = make(package)
-    if not is_placeholder(module):
+    module: object = make(package)  # type: ignore[no-untyped-call]  # pulumi leaves it unannotated
+    if not isinstance(module, types.ModuleType) or not is_placeholder(module):
         raise InternalsChanged(LAZY_IMPORT, f"it returned a {type(module).__name__}")
     return module
 
@@ -267,11 +270,12 @@ def register_once(utilities: types.ModuleType, modules: str, packages: str) -> N
         raise InternalsChanged(REGISTER_CALL, f"{utilities.__name__} has no register")
     original(resource_modules=modules, resource_packages=packages)
 
-    def register(resource_modules, resource_packages):
+    def register(resource_modules: str, resource_packages: str) -> None:
         if (resource_modules, resource_packages) == (modules, packages):
             return  # registered by floyo_scale already
         original(resource_modules, resource_packages)
 
+    # a function object takes any attribute, a module any name; mypy knows neither
     register.__wrapped__ = original  # type: ignore[attr-defined]
     utilities.register = register  # type: ignore[attr-defined]
 

@@ -7,6 +7,8 @@ Supabase Management API contract (../shared/contracts/, snapshot of 2026-06-01).
 
 from __future__ import annotations
 
+from typing import Literal, NotRequired, TypedDict, get_args
+
 # Region codes `POST /v1/projects` accepts in `region_selection.code` (contract enum).
 SUPABASE_REGIONS: tuple[str, ...] = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-east-1", "ap-southeast-1",
@@ -76,10 +78,11 @@ CACHE_NODE_TYPES: tuple[str, ...] = (
 CACHE_MAX_REPLICAS = 5  # read replicas per node group
 # Global datastores need large-or-bigger nodes (no t-class) and at most 2 secondary regions.
 GLOBAL_DATASTORE_MAX_SECONDARIES = 2
-EVICTION_POLICIES: tuple[str, ...] = (
+EvictionPolicy = Literal[
     "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
     "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
-)  # fmt: skip
+]  # fmt: skip
+EVICTION_POLICIES: tuple[EvictionPolicy, ...] = get_args(EvictionPolicy)
 
 # Upstash Redis (cache.provider: upstash): the AWS regions a global database's primary and
 # read regions may be in. Source: upstash-pulumi 0.5.0, RedisDatabaseArgs.primary_region and
@@ -90,10 +93,11 @@ UPSTASH_REGIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 # S3 storage classes a lifecycle rule may transition to.
-S3_STORAGE_CLASSES: tuple[str, ...] = (
+S3StorageClass = Literal[
     "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
     "DEEP_ARCHIVE",
-)  # fmt: skip
+]  # fmt: skip
+S3_STORAGE_CLASSES: tuple[S3StorageClass, ...] = get_args(S3StorageClass)
 # Minimum days in STANDARD before a transition to the IA classes (S3 lifecycle rules).
 S3_MIN_DAYS_BEFORE_IA = 30
 
@@ -182,7 +186,17 @@ _S3_BYTES_STORAGE_TYPES: frozenset[str] = frozenset(
 _CACHE_NODE_DIMENSIONS: frozenset[frozenset[str]] = frozenset(
     {frozenset({"CacheClusterId"}), frozenset({"CacheClusterId", "CacheNodeId"})}
 )
-CLOUDWATCH_DIMENSIONS: dict[tuple[str, str], dict] = {
+
+
+class MetricDimensions(TypedDict):
+    """How one CloudWatch metric is published: its dimension sets, and (S3's daily storage
+    metrics) the StorageType values it has."""
+
+    sets: frozenset[frozenset[str]]
+    StorageType: NotRequired[frozenset[str]]
+
+
+CLOUDWATCH_DIMENSIONS: dict[tuple[str, str], MetricDimensions] = {
     ("AWS/S3", "BucketSizeBytes"): {
         "sets": frozenset({frozenset({"BucketName", "StorageType"})}),
         "StorageType": _S3_BYTES_STORAGE_TYPES,

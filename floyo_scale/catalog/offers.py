@@ -18,9 +18,11 @@ Stdlib only (the catalog layer imports nothing of ours but the catalog).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from .prices import PriceCatalog
+from .prices import PriceCatalog, PriceEntry
 
 COMMANDS_PER_REQUEST = 1.0
 """Redis commands per app request: an API request reads the cache (and writes it on a
@@ -67,7 +69,8 @@ class CacheDemand:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> CacheDemand:
+    def from_json(cls, data: Mapping[str, Any]) -> CacheDemand:
+        """From `to_json`'s form, as recorded in the stack's state (decoded JSON)."""
         lo_c, hi_c = data["commands"]
         lo_b, hi_b = data["bandwidth_gb"]
         return cls(
@@ -171,7 +174,7 @@ def _payg(catalog: PriceCatalog, demand: CacheDemand) -> UpstashOffer:
     return UpstashOffer("payg", PAYG, (low, high), not misfit, misfit)
 
 
-def _fixed(entry, demand: CacheDemand) -> UpstashOffer:
+def _fixed(entry: PriceEntry, demand: CacheDemand) -> UpstashOffer:
     extra = entry.extra
     price = (entry.price or 0.0) + demand.read_regions * float(extra.get("read_region_price", 0))
     misfit = _misfit(

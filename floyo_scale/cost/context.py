@@ -14,7 +14,11 @@ from .model import CostLine, Unpriced, _cents
 
 if TYPE_CHECKING:  # only for annotations: importing spec at run time is not needed here
     from ..catalog.prices import PriceCatalog, PriceEntry
-    from ..spec.models import Usage
+    from ..spec.models import Usage, Users
+
+    # a phase's users as the estimate takes them: the spec's, or (min, max) with max None
+    # for no upper bound
+    UsersArg = Users | tuple[int, int | None] | None
 
 
 # -- assumptions (each documented in docs/cost.md) ----------------------------------------
@@ -62,7 +66,7 @@ line counts (rules/vercel.py) and what a phase's `limits.function_gb_hours_month
 against (expected_usage)."""
 
 
-def expected_usage(usage: Usage, users) -> dict[str, tuple[float, float]]:
+def expected_usage(usage: Usage, users: UsersArg) -> dict[str, tuple[float, float]]:
     """What the cost model expects a phase to use in a month, (low, high), for each limit
     `status` judges (spec.models.Limits): database size and fast data transfer as the phase
     states them (usage.database_gb, usage.egress_gb), function GB-hours from its users and
@@ -180,7 +184,9 @@ class _Context:
     """The inventory, usage and catalog a rule prices with, and what rules share (which
     Supabase project pays its organization's plan, which buckets hold what share)."""
 
-    def __init__(self, inventory: Inventory, usage: Usage, users, catalog: PriceCatalog) -> None:
+    def __init__(
+        self, inventory: Inventory, usage: Usage, users: UsersArg, catalog: PriceCatalog
+    ) -> None:
         self.inventory = inventory
         self.catalog = catalog
         self.by_key = inventory.by_key()
@@ -358,11 +364,11 @@ class _Context:
         )
 
 
-def _users_max(users) -> int | None:
+def _users_max(users: Users | tuple[int, int | None]) -> int | None:
     return users[1] if isinstance(users, tuple) else users.max
 
 
-def _users_span(users) -> Span | None:
+def _users_span(users: UsersArg) -> Span | None:
     if users is None:
         return None
     low, high = users if isinstance(users, tuple) else (users.min, users.max)

@@ -24,7 +24,9 @@ if TYPE_CHECKING:  # only for annotations: importing spec at run time is not nee
 # -- the estimate --------------------------------------------------------------------------
 
 
-def estimate_for_stack(stack: ResolvedStack, inventory: Inventory, catalog=None) -> CostEstimate:
+def estimate_for_stack(
+    stack: ResolvedStack, inventory: Inventory, catalog: PriceCatalog | None = None
+) -> CostEstimate:
     """The estimate for a resolved stack's inventory: usage, users and budget from its phase
     (the stack's overrides are already merged into `stack.phase`)."""
     phase = stack.phase

@@ -243,7 +243,7 @@ def _execute(
 
     def run() -> None:
         try:
-            conn.execute(action.sql)  # type: ignore[arg-type]  # our own composed SQL
+            conn.execute(action.sql)  # our own composed SQL
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             failure.append(exc)
 

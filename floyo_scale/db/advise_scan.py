@@ -153,7 +153,8 @@ def _explain(conn: psycopg.Connection[Any], query: str, version: int) -> Any | N
             options = "FORMAT JSON, GENERIC_PLAN" if params else "FORMAT JSON"
             with conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")  # EXPLAIN alone runs nothing anyway
-                row = conn.execute(f"EXPLAIN ({options}) {query}").fetchone()  # type: ignore[arg-type]
+                # the statement as pg_stat_statements recorded it, explained, never run
+                row = conn.execute(f"EXPLAIN ({options}) {query}").fetchone()
         else:
             row = _explain_prepared(conn, query, max(params))
     except psycopg.Error:
@@ -167,15 +168,13 @@ def _explain_prepared(conn: psycopg.Connection[Any], query: str, count: int) -> 
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
             conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            conn.execute(f"PREPARE {PREPARED} AS {query}")  # type: ignore[arg-type]
-            return conn.execute(
-                f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}({nulls})"  # type: ignore[arg-type]
-            ).fetchone()
+            conn.execute(f"PREPARE {PREPARED} AS {query}")
+            return conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}({nulls})").fetchone()
     finally:  # a prepared statement outlives the transaction
         if conn.execute(
             "SELECT 1 FROM pg_prepared_statements WHERE name = %s", (PREPARED,)
         ).fetchone():
-            conn.execute(f"DEALLOCATE {PREPARED}")  # type: ignore[arg-type]
+            conn.execute(f"DEALLOCATE {PREPARED}")
 
 
 def explain_cost(conn: psycopg.Connection[Any], query: str, version: int) -> float | None:

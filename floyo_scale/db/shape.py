@@ -164,9 +164,9 @@ def _shape(conn: psycopg.Connection[Any], spec: TableSpec, tbl: introspect.Table
         ]
         # the expressions come from pg_get_expr, as PostgreSQL itself prints them
         if qual is not None:
-            parts.append(sql.SQL(" USING (") + sql.SQL(qual) + sql.SQL(")"))  # type: ignore[arg-type]
+            parts.append(sql.SQL(" USING (") + sql.SQL(qual) + sql.SQL(")"))
         if check is not None:
-            parts.append(sql.SQL(" WITH CHECK (") + sql.SQL(check) + sql.SQL(")"))  # type: ignore[arg-type]
+            parts.append(sql.SQL(" WITH CHECK (") + sql.SQL(check) + sql.SQL(")"))
         policies.append(sql.Composed(parts))
     grants = [
         (grantee, privilege, grantable)
@@ -244,4 +244,4 @@ def _index_statement(
         sql.SQL("UNIQUE " if unique else ""),
         sql.Identifier(_short(name, NEW_SUFFIX)),
         ident(spec.schema, _short(spec.table, NEW_SUFFIX)),
-    ) + sql.SQL(rest)  # type: ignore[arg-type]
+    ) + sql.SQL(rest)  # pg_get_indexdef's own text, plus a quoted identifier

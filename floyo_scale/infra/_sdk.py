@@ -56,6 +56,7 @@ import os
 import sys
 import threading
 import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._internals import (
@@ -139,9 +140,12 @@ VERCEL_LEAVES: tuple[str, ...] = (
     "project_environment_variable",
 )
 
+# imports some leaf modules of a package: them, or None when the package is loaded in full
+Importer = Callable[[str, tuple[str, ...]], "list[types.ModuleType] | None"]
+
 NO_SHORTCUTS_ENV = "FLOYO_NO_SHORTCUTS"  # the same switch as synth.NO_SHORTCUTS_ENV
 _LOCK = threading.RLock()
-_BUILT: dict[tuple[str, tuple[str, ...]], Any] = {}
+_BUILT: dict[tuple[str, tuple[str, ...]], types.ModuleType | Subset] = {}
 _REGISTERED: set[str] = set()  # flat packages whose placeholder and registration are ours
 
 
@@ -153,7 +157,7 @@ def __getattr__(name: str) -> Any:  # PEP 562: `from ._sdk import ec2` builds ec
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def aws_service(service: str, leaves: tuple[str, ...] | None = None) -> Any:
+def aws_service(service: str, leaves: tuple[str, ...] | None = None) -> types.ModuleType | Subset:
     """`pulumi_aws.<service>`, loading only `leaves` (default: AWS_LEAVES[service]).
 
     A namespace with the names those modules define, falling back to the full package for
@@ -162,12 +166,12 @@ def aws_service(service: str, leaves: tuple[str, ...] | None = None) -> Any:
     return _cached(f"pulumi_aws.{service}", chosen, _import_service_leaves)
 
 
-def flat_package(package: str, leaves: tuple[str, ...]) -> Any:
+def flat_package(package: str, leaves: tuple[str, ...]) -> types.ModuleType | Subset:
     """A flat Pulumi SDK package (`pulumiverse_vercel`), loading only `leaves`; as above."""
     return _cached(package, tuple(leaves), _import_flat_leaves)
 
 
-def _cached(package: str, leaves: tuple[str, ...], importer) -> Any:
+def _cached(package: str, leaves: tuple[str, ...], importer: Importer) -> types.ModuleType | Subset:
     with _LOCK:
         key = (package, leaves)
         if key not in _BUILT:
@@ -175,7 +179,7 @@ def _cached(package: str, leaves: tuple[str, ...], importer) -> Any:
         return _BUILT[key]
 
 
-def _subset(package: str, leaves: tuple[str, ...], importer) -> Any:
+def _subset(package: str, leaves: tuple[str, ...], importer: Importer) -> types.ModuleType | Subset:
     if os.environ.get(NO_SHORTCUTS_ENV, "") not in ("", "0"):
         return importlib.import_module(package)
     try:

@@ -33,7 +33,13 @@ def _regional(region: str) -> str:
 class Cache(pulumi.ComponentResource):
     """Outputs for the app: `url` (secret, rediss://), per region in `urls`."""
 
-    def __init__(self, ctx: Context, regions: Regions, spec: CacheSpec, opts=None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        regions: Regions,
+        spec: CacheSpec,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__(
             "floyo:cache:Cache",
             "cache",
@@ -72,7 +78,9 @@ class Cache(pulumi.ComponentResource):
         ]
         self.register_outputs({})
 
-    def _group(self, region: str, index: int, global_id) -> elasticache.ReplicationGroup:
+    def _group(
+        self, region: str, index: int, global_id: pulumi.Output[str] | None
+    ) -> elasticache.ReplicationGroup:
         spec, ctx = self.spec, self.ctx
         subnets, security_group = self._network(region, index)
         secondary = global_id is not None
@@ -116,7 +124,9 @@ class Cache(pulumi.ComponentResource):
         self.groups[region] = group
         return group
 
-    def _network(self, region: str, index: int):
+    def _network(
+        self, region: str, index: int
+    ) -> tuple[elasticache.SubnetGroup, ec2.SecurityGroup]:
         opts = self.regions.opts(region, self)
         zones = aws.get_availability_zones_output(
             state="available",
@@ -158,7 +168,7 @@ class Cache(pulumi.ComponentResource):
         self._secure_compute(region, vpc, security_group)
         return group, security_group
 
-    def _secure_compute(self, region: str, vpc, security_group) -> None:
+    def _secure_compute(self, region: str, vpc: ec2.Vpc, security_group: ec2.SecurityGroup) -> None:
         """Let the Vercel Secure Compute network in: accept the peering connection Vercel
         requested to this VPC, route its CIDR back over it, and open port 6379 to that CIDR
         (and to nothing else). Without Secure Compute the spec is refused (spec/rules.py)."""

@@ -24,7 +24,7 @@ import pulumi
 
 from ..spec.models import Cdn as CdnSpec
 from ._sdk import cloudfront, s3
-from .common import Context
+from .common import Context, PolicyStatement
 from .regions import Regions
 
 ORIGIN_ID = "files"
@@ -54,7 +54,7 @@ class Cdn(pulumi.ComponentResource):
         bucket_name: str,
         bucket: s3.Bucket,
         spec: CdnSpec,
-        opts=None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
             "floyo:cdn:Cdn",
@@ -154,7 +154,7 @@ class Cdn(pulumi.ComponentResource):
         self.register_outputs({"url": self.url})
 
 
-def oac_statement(bucket_arn: str, distribution_arn: str) -> dict:
+def oac_statement(bucket_arn: str, distribution_arn: str) -> PolicyStatement:
     """The bucket-policy statement that lets only this distribution read the objects."""
     return {
         "Sid": "CloudFrontReadsFiles",

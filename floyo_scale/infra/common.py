@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal, NotRequired, TypedDict
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pulumi
@@ -15,6 +16,20 @@ from ..spec import ResolvedStack, secret_env_name
 # the variable's name, and every secret input is shown as "[secret]" anyway. The name makes
 # a change of reference (`${env:A}` to `${env:B}`) show as a changed secret (digest.py).
 OFFLINE_SECRET = "offline-placeholder"
+
+# What `depends_on` of ResourceOptions takes, as this program passes it: a list of resources.
+DependsOn = Sequence[pulumi.Resource] | None
+
+
+class PolicyStatement(TypedDict):
+    """One statement of an IAM or bucket policy document, as the program writes them."""
+
+    Sid: NotRequired[str]
+    Effect: Literal["Allow", "Deny"]
+    Principal: NotRequired[str | dict[str, str]]
+    Action: str | list[str]
+    Resource: str | list[str]
+    Condition: NotRequired[dict[str, dict[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -51,10 +66,22 @@ class Context:
             "floyo:component": component,
         }
 
-    def stateful(self, **kwargs) -> pulumi.ResourceOptions:
+    def stateful(
+        self,
+        *,
+        parent: pulumi.Resource | None = None,
+        provider: pulumi.ProviderResource | None = None,
+        depends_on: DependsOn = None,
+    ) -> pulumi.ResourceOptions:
         """Options for resources that hold data: protected and retained when the stack asks."""
         keep = self.stack.stack.protect_stateful
-        return pulumi.ResourceOptions(protect=keep, retain_on_delete=keep, **kwargs)
+        return pulumi.ResourceOptions(
+            protect=keep,
+            retain_on_delete=keep,
+            parent=parent,
+            provider=provider,
+            depends_on=depends_on,
+        )
 
 
 def as_app(urls: str, login: str, password: str) -> str:

@@ -13,6 +13,7 @@ import pulumi
 
 from ..sharding import ALGORITHM
 from ..spec.models import ReadReplica as ReadReplicaSpec
+from ..spec.models import Sharding
 from .common import Context, replica_map
 from .supabase import Addon, DiskConfig, PoolerSettings, Project, ReadReplica
 
@@ -21,7 +22,7 @@ class Database(pulumi.ComponentResource):
     """Outputs for the app: `pooler_urls` (one per shard, secret), `replica_urls` (per shard,
     secret: JSON, region -> URL), `shard_map` (JSON, no secrets)."""
 
-    def __init__(self, ctx: Context, opts=None) -> None:
+    def __init__(self, ctx: Context, opts: pulumi.ResourceOptions | None = None) -> None:
         db = ctx.stack.phase.database
         shards = db.sharding.shards if db.sharding else 1
         super().__init__(
@@ -135,7 +136,7 @@ def _replica_names(
     return named
 
 
-def _shard_map(sharding, refs: list[str]) -> str:
+def _shard_map(sharding: Sharding | None, refs: list[str]) -> str:
     """What the app routes by: no connection strings here (those are secret variables)."""
     return json.dumps(
         {

@@ -222,7 +222,7 @@ def build(
     # Each shard's direct connection, for `floyo-scale db` (DDL and long COPYs need a session,
     # which the transaction pooler does not give).
     direct: dict[str, pulumi.Output[Any]] = {
-        name: pulumi.Output.secret(pulumi.Output.all(*urls))  # type: ignore[arg-type]
+        name: pulumi.Output.secret(pulumi.Output.all(*urls))
         for name, urls in (
             ("supabase", [p.connection_string for p in supabase.projects] if supabase else None),
             ("rds", rds.connection_strings if rds else None),

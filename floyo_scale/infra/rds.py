@@ -31,6 +31,7 @@ import pulumi_random as random
 
 from ..catalog import facts
 from ..sharding import ALGORITHM
+from ..spec.models import Sharding
 from ._sdk import ec2
 from .access import service_trust
 from .common import Context, replica_map
@@ -47,7 +48,9 @@ class RdsDatabase(pulumi.ComponentResource):
     proxy's when there is one, else the instance's), `connection_strings` (direct, per
     shard), `replica_urls` (per shard, JSON: region -> URL), `shard_map`."""
 
-    def __init__(self, ctx: Context, regions: Regions, opts=None) -> None:
+    def __init__(
+        self, ctx: Context, regions: Regions, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         db = ctx.stack.phase.database
         spec = db.rds
         assert spec is not None  # spec/rules.py refuses provider rds without database.rds
@@ -60,7 +63,9 @@ class RdsDatabase(pulumi.ComponentResource):
         )
         self.ctx, self.regions, self.spec = ctx, regions, spec
         self.version = db.postgres_version
-        self.networks: dict[str, tuple[aws.rds.SubnetGroup, ec2.SecurityGroup, list]] = {}
+        self.networks: dict[
+            str, tuple[aws.rds.SubnetGroup, ec2.SecurityGroup, list[ec2.Subnet]]
+        ] = {}
         # per region, with access public_tls: the internet gateway and its route, which every
         # public instance there waits for (and outlives on destroy)
         self.gateways: dict[str, list[pulumi.Resource]] = {}
@@ -91,7 +96,9 @@ class RdsDatabase(pulumi.ComponentResource):
 
     # -- network ------------------------------------------------------------------------
 
-    def _network(self, region: str) -> tuple[aws.rds.SubnetGroup, ec2.SecurityGroup, list]:
+    def _network(
+        self, region: str
+    ) -> tuple[aws.rds.SubnetGroup, ec2.SecurityGroup, list[ec2.Subnet]]:
         if region in self.networks:
             return self.networks[region]
         index = [self.regions.primary, *self.regions.secondaries].index(region)
@@ -417,7 +424,7 @@ class RdsDatabase(pulumi.ComponentResource):
         return self._url(index, proxy.endpoint)
 
 
-def _shard_map(sharding, shards: int) -> str:
+def _shard_map(sharding: Sharding | None, shards: int) -> str:
     """The same map the Supabase database gives the app; shards named by index."""
     return json.dumps(
         {

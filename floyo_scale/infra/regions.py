@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from .common import Context
+from .common import Context, DependsOn
 
 
 class Regions(pulumi.ComponentResource):
@@ -32,5 +32,9 @@ class Regions(pulumi.ComponentResource):
         }
         self.register_outputs({"regions": names})
 
-    def opts(self, region: str, parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(provider=self.providers[region], parent=parent, **kwargs)
+    def opts(
+        self, region: str, parent: pulumi.Resource, *, depends_on: DependsOn = None
+    ) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(
+            provider=self.providers[region], parent=parent, depends_on=depends_on
+        )

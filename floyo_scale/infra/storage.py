@@ -8,15 +8,17 @@ from collections.abc import Sequence
 
 import pulumi
 
-from ..spec.models import Bucket
+from ..spec.models import Bucket, LifecycleRule
 from ._sdk import iam, s3
 from .access import service_trust
-from .common import Context
+from .common import Context, PolicyStatement
 from .regions import Regions
 
 
 class Storage(pulumi.ComponentResource):
-    def __init__(self, ctx: Context, regions: Regions, opts=None) -> None:
+    def __init__(
+        self, ctx: Context, regions: Regions, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         buckets = ctx.stack.phase.storage.buckets
         super().__init__("floyo:storage:Storage", "storage", {"buckets": sorted(buckets)}, opts)
         self.ctx, self.regions = ctx, regions
@@ -25,7 +27,9 @@ class Storage(pulumi.ComponentResource):
         # every bucket, replicas too (logical name -> bucket, region), and the statements
         # of each one's policy (add_statements, finish_policies)
         self._all: dict[str, tuple[s3.Bucket, str, s3.BucketPublicAccessBlock]] = {}
-        self.statements: dict[str, list[pulumi.Input[dict]]] = {}
+        # each bucket's versioning (logical name), which replication waits for
+        self._versioning: dict[str, s3.BucketVersioning] = {}
+        self.statements: dict[str, list[pulumi.Input[PolicyStatement]]] = {}
         for name, spec in buckets.items():
             primary = self._bucket(name, spec, regions.primary, replica=False)
             self.buckets[name] = primary
@@ -84,7 +88,7 @@ class Storage(pulumi.ComponentResource):
                 rules=[_lifecycle_rule(rule) for rule in spec.lifecycle],
                 opts=self.regions.opts(region, bucket, depends_on=[versioning]),
             )
-        bucket.versioning_resource = versioning  # type: ignore[attr-defined]
+        self._versioning[logical] = versioning
         self._all[logical] = (bucket, region, public_access)
         return bucket
 
@@ -131,13 +135,13 @@ class Storage(pulumi.ComponentResource):
                 primary,
                 source,
                 depends_on=[
-                    source.versioning_resource,  # type: ignore[attr-defined]
-                    *[t.versioning_resource for t in targets.values()],  # type: ignore[attr-defined]
+                    self._versioning[name],
+                    *[self._versioning[f"{name}-{region}"] for region in targets],
                 ],
             ),
         )
 
-    def add_statements(self, bucket: str, *statements: pulumi.Input[dict]) -> None:
+    def add_statements(self, bucket: str, *statements: pulumi.Input[PolicyStatement]) -> None:
         """Statements for `bucket`'s policy (a logical name: `uploads`, `uploads-eu-west-1`),
         each a dict or an Output of one; `finish_policies` writes them as one document."""
         self.statements.setdefault(bucket, []).extend(statements)
@@ -158,11 +162,11 @@ class Storage(pulumi.ComponentResource):
             )
 
 
-def policy_document(statements: Sequence[dict]) -> str:
+def policy_document(statements: Sequence[PolicyStatement]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
-def app_statement(bucket_arn: str, role_arn: str) -> dict:
+def app_statement(bucket_arn: str, role_arn: str) -> PolicyStatement:
     """The bucket-policy statement for the app's role (the role policy grants the same:
     infra/access.py; the bucket policy names who may read, for the CDN's bucket)."""
     return {
@@ -174,7 +178,7 @@ def app_statement(bucket_arn: str, role_arn: str) -> dict:
     }
 
 
-def tls_only_statement(bucket_arn: str) -> dict:
+def tls_only_statement(bucket_arn: str) -> PolicyStatement:
     """Refuse every request that is not over TLS (`aws:SecureTransport` false), for anyone:
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html"""
     return {
@@ -187,7 +191,7 @@ def tls_only_statement(bucket_arn: str) -> dict:
     }
 
 
-def _lifecycle_rule(rule) -> s3.BucketLifecycleConfigurationRuleArgs:
+def _lifecycle_rule(rule: LifecycleRule) -> s3.BucketLifecycleConfigurationRuleArgs:
     return s3.BucketLifecycleConfigurationRuleArgs(
         id=rule.id,
         status="Enabled",

@@ -22,6 +22,7 @@ import upstash_pulumi as upstash
 from ..catalog.offers import CacheDemand, cache_demand, choose_upstash_offer
 from ..catalog.prices import load_prices
 from ..spec.models import Cache as CacheSpec
+from ..spec.models import Phase
 from .common import Context
 from .regions import Regions
 from .upstash_plan import UpstashPlan
@@ -40,7 +41,13 @@ class UpstashCache(pulumi.ComponentResource):
     monthly figure rounded up; a fixed plan is set through the Developer API (UpstashPlan).
     """
 
-    def __init__(self, ctx: Context, regions: Regions, spec: CacheSpec, opts=None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        regions: Regions,
+        spec: CacheSpec,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         settings = ctx.stack.stack.upstash
         if settings is None:  # spec/rules.py check_stack reports this before synthesis
             raise ValueError("cache.provider is upstash, and the stack has no upstash settings")
@@ -94,12 +101,13 @@ class UpstashCache(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def demand_for(phase, read_regions: int) -> CacheDemand:
+def demand_for(phase: Phase, read_regions: int) -> CacheDemand:
     """The phase's cache demand: users, requests per user and cache.memory_gb."""
     rpu = phase.usage.requests_per_user_month
+    memory_gb = phase.cache.memory_gb if phase.cache is not None else None
     return cache_demand(
         users=(phase.users.min, phase.users.max),
         requests_per_user=(rpu.low, rpu.high),
-        memory_gb=float(phase.cache.memory_gb or 0),
+        memory_gb=float(memory_gb or 0),
         read_regions=read_regions,
     )

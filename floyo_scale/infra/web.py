@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import pulumi
 
+from ..spec.models import Phase
 from ._sdk import vercel
 from .common import Context
 
@@ -22,7 +23,7 @@ class Web(pulumi.ComponentResource):
         env: Mapping[str, pulumi.Input[str]],
         secret_env: Mapping[str, pulumi.Input[str]],
         wires: list[dict[str, str]] | None = None,
-        opts=None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         web, settings = ctx.stack.phase.web, ctx.stack.stack.vercel
         secure = web.secure_compute
@@ -90,7 +91,14 @@ class Web(pulumi.ComponentResource):
         self.register_outputs({"project_id": self.project.id})
 
     def _variable(
-        self, prefix: str, project_id, key: str, value, targets: list[str], sensitive: bool, opts
+        self,
+        prefix: str,
+        project_id: pulumi.Input[str],
+        key: str,
+        value: pulumi.Input[str],
+        targets: list[str],
+        sensitive: bool,
+        opts: pulumi.ResourceOptions,
     ) -> None:
         vercel.ProjectEnvironmentVariable(
             prefix + key.lower().replace("_", "-"),
@@ -130,7 +138,7 @@ def app_settings(ctx: Context) -> dict[str, str]:
     return env
 
 
-def limits(phase) -> dict[str, dict[str, float]]:
+def limits(phase: Phase) -> dict[str, dict[str, float]]:
     """The phase's plan limits, and on those the seed puts an alert on (database size and
     bandwidth) the threshold and the figure it fires at, so "80% of the limit" is computed
     once, here (FLOYO_LIMITS; read by `floyo-scale status`)."""

@@ -76,7 +76,9 @@ def unreachable(inventory: Inventory) -> list[str]:
     return problems
 
 
-def _why_unreachable(target: Resource, wire: dict, web: Resource, inventory: Inventory) -> str:
+def _why_unreachable(
+    target: Resource, wire: dict[str, Any], web: Resource, inventory: Inventory
+) -> str:
     if target.type in _PUBLIC_TLS:
         return ""
     if target.type == "upstash:index/redisDatabase:RedisDatabase":
@@ -134,7 +136,7 @@ def _vpc_reach(group: Resource, web: Resource, inventory: Inventory, port: int, 
 def _opens(rule: Resource, cidr: str, port: int) -> bool:
     """A security group rule (or a group's inline ingress) admitting `cidr` on `port`."""
 
-    def covers(entry: dict, cidrs: list) -> bool:
+    def covers(entry: dict[str, Any], cidrs: list[Any]) -> bool:
         low, high = entry.get("fromPort"), entry.get("toPort")
         return cidr in cidrs and low is not None and high is not None and low <= port <= high
 
@@ -145,7 +147,7 @@ def _opens(rule: Resource, cidr: str, port: int) -> bool:
     return False
 
 
-def _bucket_reach(bucket: Resource, wire: dict, inventory: Inventory) -> str:
+def _bucket_reach(bucket: Resource, wire: dict[str, Any], inventory: Inventory) -> str:
     variable = wire.get("credentials")
     keys = {r.inputs.get("key") for r in inventory.of_type(_ENV_VAR)}
     if not variable or variable not in keys:

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .text import lines_text, md_escape, to_json
+
+if TYPE_CHECKING:  # only for annotations: render imports no library module at run time
+    from ..db.advice import Proof
 
 _SEVERITY = {"high": "HIGH", "medium": "MEDIUM", "low": "low", "info": "info"}
 
@@ -36,7 +39,7 @@ def _evidence(evidence: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _proof(proof: Any) -> str | None:
+def _proof(proof: Proof | None) -> str | None:
     if proof is None:
         return None
     if proof.method == "hypopg":

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..cost.currency import money
 from ..errors import SpecError, SpecIssue
-from ..spec.yamlload import Provenance
+from ..spec.yamlload import KeyPath, Provenance
 from .text import lines_text, table_fits, table_text, to_json, users_text
 
 # -- errors ------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def yaml_with_provenance(data: Any, prov: Provenance | None, indent: int = 0) ->
     return "\n".join(lines) + "\n"
 
 
-def _where(path: tuple, prov: Provenance | None) -> str:
+def _where(path: KeyPath, prov: Provenance | None) -> str:
     if prov is None:
         return ""
     loc = prov.get(path)
@@ -137,7 +137,7 @@ def _where(path: tuple, prov: Provenance | None) -> str:
     return "  # default" if len(path) > 1 else ""
 
 
-def _emit(data: Any, path: tuple, prov: Provenance | None, indent: int, lines: list[str]) -> None:
+def _emit(data: Any, path: KeyPath, prov: Provenance | None, indent: int, lines: list[str]) -> None:
     pad = " " * indent
     if isinstance(data, dict):
         if not data:

@@ -33,7 +33,7 @@ class SpecValueError(ValueError):
         self.hint = hint
 
 
-def _one_of(choices: tuple[str, ...], what: str):
+def _one_of(choices: tuple[str, ...], what: str) -> AfterValidator:
     def check(value: str) -> str:
         if value not in choices:
             close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
@@ -316,7 +316,7 @@ class Cache(Model):
     replicas: int = Field(
         default=0, ge=0, le=facts.CACHE_MAX_REPLICAS, description="ElastiCache only"
     )
-    eviction_policy: Literal[facts.EVICTION_POLICIES] = Field(  # type: ignore[valid-type]
+    eviction_policy: facts.EvictionPolicy = Field(
         default="allkeys-lru",
         description="Upstash: any policy but noeviction turns its (own) eviction on",
     )
@@ -334,7 +334,7 @@ class Regions(Model):
 
 class Transition(Model):
     days: int = Field(ge=0)
-    storage_class: Literal[facts.S3_STORAGE_CLASSES]  # type: ignore[valid-type]
+    storage_class: facts.S3StorageClass
 
 
 class LifecycleRule(Model):

@@ -47,7 +47,8 @@ def _or_null(prop: dict[str, Any]) -> dict[str, Any]:
 
 
 def phase_file_schema() -> dict[str, Any]:
-    schema = _nullable(_without_required(Phase.model_json_schema()))
+    # a dict in, a dict out: both walk the JSON tree and keep each node's kind
+    schema: dict[str, Any] = _nullable(_without_required(Phase.model_json_schema()))
     schema["properties"] = {
         "extends": {"type": "string", "description": "the phase this one builds on"},
         **schema["properties"],

@@ -185,7 +185,9 @@ class _Builder:
     def _loc(self, node: yaml.Node) -> Location:
         return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def _fail(self, node: yaml.Node, path: KeyPath, message: str, hint: str | None = None):
+    def _fail(
+        self, node: yaml.Node, path: KeyPath, message: str, hint: str | None = None
+    ) -> YamlProblem:
         return YamlProblem(SpecIssue(self._loc(node), dotted(path), message, hint))
 
     def build(self, node: yaml.Node, path: KeyPath, at: yaml.Node | None = None) -> Any:

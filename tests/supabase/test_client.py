@@ -199,6 +199,16 @@ def test_other_4xx_shows_the_api_message(server, client):
     assert len(server.calls("POST")) == 1  # a 4xx is never retried
 
 
+@pytest.mark.parametrize("answer", [None, [], "ok"], ids=["no body", "a list", "a string"])
+def test_an_answer_that_is_not_an_object_is_an_error(client, monkeypatch, answer):
+    """Endpoints whose contract answers with an object never hand a caller anything else
+    (an empty body decodes to None, which the caller would index)."""
+    monkeypatch.setattr(client, "_request", lambda *args, **kwargs: answer)
+    with pytest.raises(SupabaseApiError, match="not a JSON object") as info:
+        client.get_project("a" * 20)
+    assert "read the project" in info.value.message and "api_url" in (info.value.hint or "")
+
+
 # --------------------------------------------------------------------------- retries
 
 

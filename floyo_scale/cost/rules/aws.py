@@ -21,6 +21,7 @@ from ..context import (
     S3_PUTS_PER_REQUEST,
     TRANSITION_PRICED_DAYS,
     Result,
+    Span,
     _Context,
     _Unpriced,
 )
@@ -120,7 +121,7 @@ def _s3_bucket(resource: Resource, ctx: _Context) -> Iterable[Result]:
 
 
 def _archive_requests(
-    resource: Resource, ctx: _Context, share, storage_class: str, read_class: str
+    resource: Resource, ctx: _Context, share: Span, storage_class: str, read_class: str
 ) -> Iterable[Result]:
     """A bucket whose objects move to an archive class within a month (Glacier Instant
     Retrieval) is not read by app requests: ARCHIVE_RETRIEVED_SHARE of it is read back a

@@ -148,7 +148,7 @@ class ManagementClient(Transport):
         """GET /v1/organizations/{slug} -> V1OrganizationSlugResponse (plan is optional)."""
         if not SLUG_RE.match(slug or ""):
             raise ProviderError(f"invalid Supabase organization slug {slug!r}")
-        return self._request(
+        return self._object(
             "GET",
             f"/v1/organizations/{_quote(slug)}",
             operation="read the organization",
@@ -184,7 +184,7 @@ class ManagementClient(Transport):
             "region_selection": {"type": "specific", "code": region},
             "desired_instance_size": instance_size.removeprefix("ci_"),
         }
-        return self._request(
+        return self._object(
             "POST",
             "/v1/projects",
             body=body,
@@ -195,13 +195,13 @@ class ManagementClient(Transport):
 
     def get_project(self, ref: str) -> dict[str, Any]:
         """GET /v1/projects/{ref} -> V1ProjectWithDatabaseResponse."""
-        return self._request(
+        return self._object(
             "GET", _project_path(ref), operation="read the project", subject=_project(ref)
         )
 
     def update_project_name(self, ref: str, name: str) -> dict[str, Any]:
         """PATCH /v1/projects/{ref} {name} -> V1ProjectRefResponse."""
-        return self._request(
+        return self._object(
             "PATCH",
             _project_path(ref),
             body={"name": name},
@@ -225,7 +225,7 @@ class ManagementClient(Transport):
 
     def delete_project(self, ref: str) -> dict[str, Any]:
         """DELETE /v1/projects/{ref} -> V1ProjectRefResponse."""
-        return self._request(
+        return self._object(
             "DELETE", _project_path(ref), operation="delete the project", subject=_project(ref)
         )
 
@@ -267,7 +267,7 @@ class ManagementClient(Transport):
 
     def list_addons(self, ref: str) -> dict[str, Any]:
         """GET /v1/projects/{ref}/billing/addons -> ListProjectAddonsResponse."""
-        return self._request(
+        return self._object(
             "GET",
             _project_path(ref, "/billing/addons"),
             operation="list the billing addons",
@@ -379,7 +379,7 @@ class ManagementClient(Transport):
             body["default_pool_size"] = int(default_pool_size)
         if not body:
             raise ProviderError("update_pooler needs pool_mode or default_pool_size")
-        return self._request(
+        return self._object(
             "PATCH",
             _project_path(ref, "/config/database/pooler"),
             body=body,
@@ -395,7 +395,7 @@ class ManagementClient(Transport):
         `{"attributes": {"type": "gp3", "size_gb": 8, "iops": 3000, "throughput_mibps": 125},
         "last_modified_at": "..."}`; an io2 disk has no throughput_mibps, and gp3 may omit it.
         """
-        return self._request(
+        return self._object(
             "GET",
             _project_path(ref, "/config/disk"),
             operation="read the database disk configuration",
@@ -473,7 +473,7 @@ class ManagementClient(Transport):
     def get_disk_util(self, ref: str) -> dict[str, Any]:
         """GET /v1/projects/{ref}/config/disk/util -> DiskUtilMetricsResponse
         (`metrics.fs_size_bytes`, `fs_used_bytes`, `fs_avail_bytes`)."""
-        return self._request(
+        return self._object(
             "GET",
             _project_path(ref, "/config/disk/util"),
             operation="read the disk utilization",
@@ -483,7 +483,7 @@ class ManagementClient(Transport):
     def get_disk_autoscale(self, ref: str) -> dict[str, Any]:
         """GET /v1/projects/{ref}/config/disk/autoscale -> DiskAutoscaleConfig
         (`growth_percent`, `min_increment_gb`, `max_size_gb`, each nullable)."""
-        return self._request(
+        return self._object(
             "GET",
             _project_path(ref, "/config/disk/autoscale"),
             operation="read the disk autoscale configuration",
@@ -493,7 +493,7 @@ class ManagementClient(Transport):
     def get_api_requests_count(self, ref: str) -> dict[str, Any]:
         """GET /v1/projects/{ref}/analytics/endpoints/usage.api-requests-count
         -> V1GetUsageApiRequestsCountResponse (`result: [{count}]`, `error`)."""
-        return self._request(
+        return self._object(
             "GET",
             _project_path(ref, "/analytics/endpoints/usage.api-requests-count"),
             operation="read the API request count",

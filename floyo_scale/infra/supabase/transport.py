@@ -213,6 +213,29 @@ class Transport:
             answer.status, answer.data, operation, subject, answer.attempts, idempotent
         )
 
+    def _object(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        subject: str,
+        body: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """`_request` for an endpoint whose contract answers with a JSON object: that object,
+        or SupabaseApiError when the answer is something else (no body, a list)."""
+        result = self._request(
+            method, path, operation=operation, subject=subject, body=body, idempotent=idempotent
+        )
+        if not isinstance(result, dict):
+            raise SupabaseApiError(
+                f"Supabase answered the request to {operation} ({subject}) with "
+                f"{type(result).__name__}, not a JSON object",
+                hint="check api_url: it should point at the Management API",
+            )
+        return result
+
     def _connection_error(
         self,
         failure: NoAnswer,
