@@ -48,7 +48,7 @@ def arrow_type(postgres: str) -> pa.DataType:
         "timestamp without time zone": pa.timestamp("us"),
         "timestamp with time zone": pa.timestamp("us", tz="UTC"),
     }
-    return simple.get(postgres, pa.string())
+    return simple.get(introspect.time_type(postgres) or postgres, pa.string())
 
 
 @dataclass

@@ -147,7 +147,8 @@ def _one(
             f"(its columns: {', '.join(c.name for c in tbl.columns)})",
             "set database.partitioning." + spec.name + ".column to a date or timestamp column",
         )
-    if col.type not in introspect.TIME_TYPES:
+    column_type = introspect.time_type(col.type)
+    if column_type is None:
         raise UsageError(
             f"column {spec.name}.{spec.column} is {col.type}; partitioning by date needs a "
             "date or timestamp column",
@@ -160,8 +161,8 @@ def _one(
                 f"table {spec.name} is already partitioned, but not by range of {spec.column}",
                 "partition it by hand or change database.partitioning to match it",
             )
-        return _premake(conn, shard, spec, tbl, col.type, dry_run, options, report, where)
-    return _convert(conn, shard, spec, tbl, col.type, dry_run, options, report, where)
+        return _premake(conn, shard, spec, tbl, column_type, dry_run, options, report, where)
+    return _convert(conn, shard, spec, tbl, column_type, dry_run, options, report, where)
 
 
 # --- premake ----------------------------------------------------------------------------------
