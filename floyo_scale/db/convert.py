@@ -47,7 +47,8 @@ class TableResult:
     statements: list[str] = field(default_factory=list)  # SQL run (or, in a dry run, to run)
     rows_copied: int = 0
     partitions_created: list[str] = field(default_factory=list)
-    default_rows: int = 0  # rows in the default partition (outside every range): look at them
+    default_rows: int = 0  # rows left in the default partition (NULL or infinite keys)
+    rows_moved: int = 0  # rows moved out of the default partition into their own partitions
     swap_seconds: float = 0.0
     swap_attempts: int = 0
 
