@@ -533,3 +533,31 @@ def test_restore_waits_for_a_long_reader_without_holding_the_others(
         _snapshot(pg_database, "created_at >= '2025-11-01' AND created_at < '2025-12-01'")
         == expected
     )
+
+
+def test_a_dry_run_reads_the_bucket_too(pg_database: str, s3) -> None:
+    """`db archive --dry-run` says a missing bucket (or credentials that cannot read it) as
+    the real run would, without writing anything anywhere."""
+    shard = _partitioned(pg_database, rows=300)
+    before = _snapshot(pg_database)
+    with pytest.raises(arc.ArchiveError, match="s3://no-such-bucket cannot be read") as caught:
+        arc.archive(
+            [shard],
+            [SPEC],
+            {"events": "no-such-bucket"},
+            s3=s3,
+            dry_run=True,
+            options=arc.ArchiveOptions(today=TODAY),
+        )
+    assert "nothing was changed" in (caught.value.hint or "")
+    assert _snapshot(pg_database) == before and _versions(s3, "") == []
+
+
+def test_every_s3_call_is_bounded() -> None:
+    """The client every command uses: connect and read timeouts, a bounded number of tries."""
+    from floyo_scale.db import s3 as s3mod
+
+    config = s3mod.s3_client()._client_config
+    assert config.connect_timeout == s3mod.CONNECT_TIMEOUT <= 10
+    assert config.read_timeout == s3mod.READ_TIMEOUT <= 60
+    assert config.retries["total_max_attempts"] == s3mod.ATTEMPTS <= 3  # tries, the first too

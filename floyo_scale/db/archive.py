@@ -43,7 +43,7 @@ from psycopg import sql
 
 from ..errors import FloyoError, UsageError
 from . import introspect
-from .archive_checks import _base_types, _preflight, _reattach
+from .archive_checks import _base_types, _look, _preflight, _reattach
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .export import ArchiveError, ArchiveOptions, _columns, _export, arrow_type
 from .export import _psql_env as _psql_env  # re-exported
@@ -267,8 +267,8 @@ def archive(
                 f"set database.partitioning.{spec.name}.archive_bucket in the phase, or give "
                 "--bucket",
             )
-    if s3 is None and not dry_run:
-        s3 = s3_client()
+    if s3 is None:
+        s3 = s3_client()  # a dry run reads the bucket too (never writes)
     for shard in shards:
         with connect(shard) as conn:
             conn.execute("SET statement_timeout = 0")
@@ -357,7 +357,10 @@ def _table(
             continue
         lower = p.lower.isoformat() if p.lower else "-infinity"
         todo[p.name] = (lower, p.upper.isoformat(), False)
-    if todo and not dry_run:
+    if dry_run:
+        # the bucket exists and can be read with these credentials (writes are not tried)
+        _look(s3, shard, database, bucket)
+    elif todo:
         # before the first change: the bucket takes writes with these credentials, and every
         # value of every partition to archive converts losslessly
         _preflight(conn, s3, shard, database, spec, bucket, sorted(todo))

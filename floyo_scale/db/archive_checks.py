@@ -16,7 +16,7 @@ from .export import ArchiveError, ArchiveOptions, arrow_type
 from .journal import JournalEntry, journal_put
 from .locks import _run, under_lock_timeout
 from .partition import TableSpec
-from .s3 import probe_bucket
+from .s3 import look_at_bucket, probe_bucket
 from .sql import ident
 
 
@@ -79,12 +79,7 @@ def _preflight(
     try:
         probe_bucket(s3, bucket, key)
     except (BotoCoreError, ClientError) as exc:
-        raise ArchiveError(
-            f"s3://{bucket} cannot be written with these credentials: {exc}",
-            "nothing was changed. Check the bucket name (--bucket, or the phase's "
-            "archive_bucket), the AWS credentials (AWS_PROFILE, AWS_ENDPOINT_URL) and the "
-            "network",
-        ) from None
+        raise _bucket_error(bucket, "written", exc) from None
     for name in names:
         if not introspect.relation_exists(conn, spec.schema, name):
             continue  # the journal says what happened to it
@@ -106,6 +101,23 @@ def _preflight(
                     f"the rows with such values (e.g. WHERE NOT isfinite({column})), then run "
                     "`db archive` again",
                 )
+
+
+def _bucket_error(bucket: str, verb: str, exc: BaseException) -> ArchiveError:
+    return ArchiveError(
+        f"s3://{bucket} cannot be {verb} with these credentials: {exc}",
+        "nothing was changed. Check the bucket name (--bucket, or the phase's "
+        "archive_bucket), the AWS credentials (AWS_PROFILE, AWS_ENDPOINT_URL) and the "
+        "network",
+    )
+
+
+def _look(s3: Any, shard: Shard, database: str, bucket: str) -> None:
+    """A dry run's check of the bucket: it exists and can be read (see look_at_bucket)."""
+    try:
+        look_at_bucket(s3, bucket, f"shard-{shard.index}/{database}/")
+    except (BotoCoreError, ClientError) as exc:
+        raise _bucket_error(bucket, "read", exc) from None
 
 
 def _base_types(

@@ -25,7 +25,8 @@ CSV_BLOCK = 4 * 1024 * 1024
 
 
 # Every S3 call is bounded: a connection that is not made in 10 s, or a read that waits 60 s
-# for a byte, fails (and is retried 3 times in all) instead of hanging the run.
+# for a byte, fails (and is tried 3 times in all) instead of hanging the run: at most
+# 3 x (10 + 60) s and the backoff between tries.
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
 ATTEMPTS = 3
@@ -46,7 +47,8 @@ def s3_client(profile: str | None = None) -> Any:
             config=Config(
                 connect_timeout=CONNECT_TIMEOUT,
                 read_timeout=READ_TIMEOUT,
-                retries={"max_attempts": ATTEMPTS, "mode": "standard"},
+                # total: the first try included (botocore's max_attempts counts retries only)
+                retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
             ),
         )
     except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
@@ -234,6 +236,15 @@ def read_back(s3: Any, bucket: str, key: str, report: Any = None) -> ObjectCheck
         tmp.seek(0)
         rows = pq.ParquetFile(tmp).metadata.num_rows
     return ObjectCheck(sha.hexdigest(), rows, size)
+
+
+def look_at_bucket(s3: Any, bucket: str, prefix: str) -> None:
+    """Read-only (for a dry run): the bucket exists and these credentials may read it (a
+    HEAD of the bucket, a one-key listing under `prefix`). Whether they may write cannot be
+    known without writing; the real run's probe (probe_bucket) checks that before any
+    change. Raises ClientError / BotoCoreError as S3 answered."""
+    s3.head_bucket(Bucket=bucket)
+    s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
 
 
 def probe_bucket(s3: Any, bucket: str, key: str) -> None:
