@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from floyo_scale.db import archive as arc
 from floyo_scale.db import introspect
+from floyo_scale.db import manifest as manifests
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
 from floyo_scale.db.export import arrow_type
@@ -175,7 +176,7 @@ def test_quoted_63_byte_names_and_timestamp3_partition_archive_and_restore(
     assert archived
     one = archived[0]
     assert len(one.partition.encode()) <= MAX_IDENT
-    manifest = arc.read_manifest(s3, BUCKET, one.key.rsplit("/", 1)[0] + "/manifest.json")
+    manifest = manifests.read_manifest(s3, BUCKET, one.key.rsplit("/", 1)[0] + "/manifest.json")
     assert manifest.columns[1].arrow.startswith("timestamp[us")
     restore(shard, SPEC, one.partition, BUCKET, s3=s3)
     kept = _rows(pg_database)
@@ -246,12 +247,15 @@ def _good() -> dict:
 def test_a_malformed_manifest_is_a_usage_error_naming_its_key(change, said: str) -> None:
     changed = change(_good())
     data = changed if isinstance(changed, str) else json.dumps(changed)
-    with pytest.raises(arc.ManifestError) as caught:
-        arc.Manifest.from_json(data.encode(), "s3://b/k/manifest.json")
+    with pytest.raises(manifests.ManifestError) as caught:
+        manifests.Manifest.from_json(data.encode(), "s3://b/k/manifest.json")
     assert caught.value.exit_code == ExitCode.USAGE
     assert "s3://b/k/manifest.json" in caught.value.message and said in caught.value.message
     assert "nothing was changed" in (caught.value.hint or "")
-    assert arc.Manifest.from_json(json.dumps(_good()).encode()).rows == 3
+    assert manifests.Manifest.from_json(json.dumps(_good()).encode()).rows == 3
+    # a later version's extra fields are not an error
+    extra = {**_good(), "note": "x", "columns": [{**_good()["columns"][0], "comment": "y"}]}
+    assert manifests.Manifest.from_json(json.dumps(extra).encode()).columns[0].name == "created_at"
 
 
 def _events(url: str, s3) -> tuple[Shard, part.TableSpec, str]:

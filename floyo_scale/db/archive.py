@@ -21,7 +21,7 @@ A rerun after an interruption at any point resumes from the journal: a detached 
 not detached twice; an object already in the bucket that verifies against the database is
 adopted (not uploaded again, so a versioned bucket holds one version); one that does not is
 deleted and uploaded anew; unfinished multipart uploads for the key are aborted. The data is
-always in the database or in a verified archive.
+always in the database or in a verified archive. The manifest: db/manifest.py.
 
 Key layout: `shard-<n>/<database>/<schema>/<table>/<partition>/data.parquet` and
 `.../manifest.json`.
@@ -29,10 +29,9 @@ Key layout: `shard-<n>/<database>/<schema>/<table>/<partition>/data.parquet` and
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -57,24 +56,28 @@ from .journal import (
     journal_put,
 )
 from .locks import _run, under_lock_timeout
+from .manifest import (
+    MANIFEST_VERSION,
+    ColumnType,
+    Manifest,
+    _put_manifest,
+    read_manifest,
+)
 from .partition import TableSpec
 from .progress import Reporter, Step, ignore
 from .s3 import (
     _abort_stale_uploads,
     _delete_all_versions,
     _exists,
-    _status,
     read_back,
     s3_client,
 )
 from .sql import ident
 
-MANIFEST_VERSION = 1
-
 STATES = ("detaching", "detached", "uploaded", "verified", "dropped")
 # "reattached": a failure after the detach put the partition back; the next run starts again
 
-# --- keys and manifest ------------------------------------------------------------------------
+# --- keys ------------------------------------------------------------------------
 
 
 def bucket_name(project: str, stack: str, logical: str) -> str:
@@ -85,133 +88,6 @@ def bucket_name(project: str, stack: str, logical: str) -> str:
 
 def object_prefix(shard_index: int, database: str, schema: str, table: str, partition: str) -> str:
     return f"shard-{shard_index}/{database}/{schema}/{table}/{partition}/"
-
-
-@dataclass(frozen=True)
-class ColumnType:
-    name: str
-    postgres: str
-    arrow: str
-
-
-@dataclass(frozen=True)
-class Manifest:
-    version: int
-    database: str
-    schema: str
-    table: str
-    partition: str
-    column: str  # the partition column
-    lower: str  # the partition's range, ISO 8601 (lower inclusive, upper exclusive)
-    upper: str
-    rows: int
-    min_value: str | None  # the earliest and latest value of the column in the rows
-    max_value: str | None
-    columns: list[ColumnType]
-    sha256: str  # of the Parquet object
-    size: int  # bytes of the Parquet object
-    created_at: str
-    format: str = "parquet"
-    compression: str = "zstd"
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes, where: str = "the manifest") -> Manifest:
-        """The manifest in `data`, every field checked (types, bounds that parse and are in
-        order, a sha256, the partition column among the columns); ManifestError (exit 2,
-        naming `where`) otherwise."""
-        try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"{where} is not JSON: {exc}", _MANIFEST_HINT) from None
-        if not isinstance(raw, dict):
-            raise ManifestError(f"{where} is not a JSON object", _MANIFEST_HINT)
-        problems = _manifest_problems(raw)
-        if problems:
-            raise ManifestError(f"{where} is malformed: {'; '.join(problems)}", _MANIFEST_HINT)
-        raw["columns"] = [ColumnType(**c) for c in raw["columns"]]
-        return cls(**{k: v for k, v in raw.items() if k in _MANIFEST_FIELDS})
-
-    def bounds(self) -> tuple[datetime | None, datetime]:
-        """The range as aware datetimes (None: MINVALUE)."""
-        return _manifest_time(self.lower), _manifest_time(self.upper)  # type: ignore[return-value]
-
-
-class ManifestError(UsageError):
-    """A manifest that cannot be read as one (exit 2: nothing was changed)."""
-
-
-_MANIFEST_HINT = (
-    "nothing was changed. The manifest was edited or damaged: restore it from the bucket's "
-    "older versions (the bucket is versioned), or check --table, --partition and --bucket"
-)
-
-_MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
-    "version": int,
-    "database": str,
-    "schema": str,
-    "table": str,
-    "partition": str,
-    "column": str,
-    "lower": str,
-    "upper": str,
-    "rows": int,
-    "min_value": (str, type(None)),
-    "max_value": (str, type(None)),
-    "columns": list,
-    "sha256": str,
-    "size": int,
-    "created_at": str,
-    "format": str,
-    "compression": str,
-}
-_MANIFEST_FIELDS = set(_MANIFEST_TYPES)
-
-
-def _manifest_time(text: str) -> datetime | None:
-    if text == "-infinity":
-        return None
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _manifest_problems(raw: dict[str, Any]) -> list[str]:
-    problems = []
-    for name, kind in _MANIFEST_TYPES.items():
-        if name in ("format", "compression") and name not in raw:
-            continue
-        if name not in raw:
-            problems.append(f"no {name!r}")
-        elif not isinstance(raw[name], kind) or isinstance(raw[name], bool):
-            problems.append(f"{name!r} is {raw[name]!r}")
-    if problems:
-        return problems
-    if raw["version"] != MANIFEST_VERSION:
-        problems.append(f"version {raw['version']} (this floyo-scale reads {MANIFEST_VERSION})")
-    if raw["rows"] < 0 or raw["size"] < 0:
-        problems.append("a negative rows or size")
-    if not re.fullmatch(r"[0-9a-f]{64}", raw["sha256"]):
-        problems.append(f"sha256 {raw['sha256']!r} is not 64 hex digits")
-    try:
-        lower = _manifest_time(raw["lower"])
-        upper = _manifest_time(raw["upper"])
-        if upper is None or (lower is not None and lower >= upper):
-            problems.append(f"the range {raw['lower']} .. {raw['upper']} is empty")
-    except ValueError:
-        problems.append(f"the range {raw['lower']!r} .. {raw['upper']!r} is not ISO 8601")
-    names = []
-    for c in raw["columns"]:
-        if not (isinstance(c, dict) and {"name", "postgres", "arrow"} <= set(c)) or not all(
-            isinstance(c[k], str) for k in ("name", "postgres", "arrow")
-        ):
-            problems.append(f"column {c!r} is not {{name, postgres, arrow}}")
-            continue
-        names.append(c["name"])
-    if not problems and raw["column"] not in names:
-        problems.append(f"the partition column {raw['column']!r} is not among the columns")
-    return problems
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -660,36 +536,3 @@ def _count(
     ).fetchone()
     assert row is not None
     return int(row[0]), row[1], row[2], bool(row[3])
-
-
-def read_manifest(s3: Any, bucket: str, key: str) -> Manifest:
-    """The manifest at `key`, checked (ManifestError naming the key when it is malformed)."""
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return Manifest.from_json(body, f"s3://{bucket}/{key}")
-
-
-def _put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
-    """Write the manifest unless the same one (same object checksum and rows) is there."""
-    try:
-        current = read_manifest(s3, bucket, key)
-        if current == replace(manifest, created_at=current.created_at):
-            return
-    except ManifestError:
-        pass  # written over with the right one
-    except ClientError as exc:
-        if _status(exc) != 404:
-            raise
-    s3.put_object(Bucket=bucket, Key=key, Body=manifest.to_json(), ContentType="application/json")
-
-
-def find_manifest(s3: Any, bucket: str, prefix: str) -> Manifest:
-    key = prefix + "manifest.json"
-    try:
-        return read_manifest(s3, bucket, key)
-    except ClientError as exc:
-        if _status(exc) == 404:
-            raise UsageError(
-                f"no archive at s3://{bucket}/{key}",
-                "check --table, --partition and --bucket (`db archive --dry-run` lists keys)",
-            ) from None
-        raise

@@ -32,14 +32,13 @@ from .archive import (
     JOURNAL_SCHEMA,
     JOURNAL_TABLE,
     ArchiveError,
-    Manifest,
-    find_manifest,
     journal_get,
     journal_put,
     object_prefix,
     s3_client,
 )
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
+from .manifest import Manifest, find_manifest
 from .partition import TableSpec
 from .periods import _short
 from .progress import Count, Reporter, Step, ignore
