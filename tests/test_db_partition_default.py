@@ -8,12 +8,17 @@ from datetime import date
 
 import psycopg
 import pytest
+import test_db_archive
 
+from floyo_scale.db import archive as arc
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
 from floyo_scale.errors import UsageError
 
 TODAY = date(2026, 11, 28)
+# moto's S3 and a fresh versioned bucket, as the archive tests have them
+moto_url = test_db_archive.moto_url
+s3 = test_db_archive.s3
 SPEC = part.TableSpec("events", "created_at", "month", 200, None)
 
 
@@ -141,3 +146,22 @@ def test_a_locked_default_partition_is_waited_for_without_blocking(pg_database: 
     assert _partitions(pg_database)["events_default"] == 120
     result = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
     assert result.tables[0].rows_moved == 120
+
+
+def test_the_daily_job_moves_then_archives_what_is_past_retention(pg_database: str, s3) -> None:
+    """The workflow's two steps: `db partition` moves the default's rows (2024-01 among them)
+    into their own partitions, then `db archive` takes the ones past the retention."""
+    shard = _table(pg_database)
+    _default_ones(pg_database)
+    part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    spec = part.TableSpec("events", "created_at", "month", 200, "archive")
+    done = arc.archive(
+        [shard],
+        [spec],
+        {"events": test_db_archive.BUCKET},
+        s3=s3,
+        options=arc.ArchiveOptions(today=TODAY),
+    )
+    archived = {p.partition: p.rows for p in done.partitions if p.action == "archived"}
+    assert archived == {"events_p20240101": 40}
+    assert "events_p20240101" not in _partitions(pg_database)
