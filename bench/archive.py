@@ -226,6 +226,7 @@ def main() -> int:
     finally:
         moto.stop()
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the server's data: hundreds of MB
     return 1 if failed else 0
 
 
