@@ -533,3 +533,90 @@ def test_restore_waits_for_a_long_reader_without_holding_the_others(
         _snapshot(pg_database, "created_at >= '2025-11-01' AND created_at < '2025-12-01'")
         == expected
     )
+
+
+def test_a_dry_run_reads_the_bucket_too(pg_database: str, s3) -> None:
+    """`db archive --dry-run` says a missing bucket (or credentials that cannot read it) as
+    the real run would, without writing anything anywhere."""
+    shard = _partitioned(pg_database, rows=300)
+    before = _snapshot(pg_database)
+    with pytest.raises(arc.ArchiveError, match="s3://no-such-bucket cannot be read") as caught:
+        arc.archive(
+            [shard],
+            [SPEC],
+            {"events": "no-such-bucket"},
+            s3=s3,
+            dry_run=True,
+            options=arc.ArchiveOptions(today=TODAY),
+        )
+    assert "nothing was changed" in (caught.value.hint or "")
+    assert _snapshot(pg_database) == before and _versions(s3, "") == []
+
+
+def test_every_s3_call_is_bounded() -> None:
+    """The client every command uses: connect and read timeouts, a bounded number of tries."""
+    from floyo_scale.db import s3 as s3mod
+
+    config = s3mod.s3_client()._client_config
+    assert config.connect_timeout == s3mod.CONNECT_TIMEOUT <= 10
+    assert config.read_timeout == s3mod.READ_TIMEOUT <= 60
+    assert config.retries["total_max_attempts"] == s3mod.ATTEMPTS <= 3  # tries, the first too
+
+
+class _FakeS3:
+    """Records the multipart calls; `fail_at` makes that part's upload fail."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+        self.parts: dict[int, bytes] = {}
+        self.completed: list[dict] | None = None
+        self.aborted = False
+
+    def create_multipart_upload(self, **_: object) -> dict:
+        return {"UploadId": "u1"}
+
+    def upload_part(self, PartNumber: int, Body: bytes, **_: object) -> dict:  # noqa: N803
+        time.sleep(0.001)  # the writer goes on meanwhile
+        if PartNumber == self.fail_at:
+            raise OSError("connection reset")
+        self.parts[PartNumber] = Body
+        return {"ETag": f"e{PartNumber}"}
+
+    def complete_multipart_upload(self, MultipartUpload: dict, **_: object) -> None:  # noqa: N803
+        self.completed = MultipartUpload["Parts"]
+
+    def abort_multipart_upload(self, **_: object) -> None:
+        self.aborted = True
+
+
+def test_parts_upload_in_order_while_the_writer_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from floyo_scale.db import s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "PART_SIZE", 10)
+    fake = _FakeS3()
+    sink = s3mod._MultipartSink(fake, "b", "k", lambda size: None)
+    data = bytes(range(256)) * 3
+    for i in range(0, len(data), 7):
+        sink.write(data[i : i + 7])
+    sink.finish()
+    assert fake.completed == [{"PartNumber": n, "ETag": f"e{n}"} for n in range(1, 78)]
+    assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data
+    assert sink.sha.hexdigest() == hashlib.sha256(data).hexdigest() and sink.size == len(data)
+
+
+def test_a_failed_part_stops_the_writer_and_nothing_is_completed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from floyo_scale.db import s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "PART_SIZE", 10)
+    fake = _FakeS3(fail_at=3)
+    sink = s3mod._MultipartSink(fake, "b", "k", lambda size: None)
+    with pytest.raises(OSError, match="connection reset"):
+        for _ in range(1000):
+            sink.write(b"x" * 10)
+        sink.finish()
+    sink.abort()
+    assert fake.completed is None and fake.aborted

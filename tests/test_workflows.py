@@ -133,16 +133,30 @@ def _names(cell: str) -> set[str]:
     return set(re.findall(r"`([^`]+)`", cell))
 
 
-def _readme_settings() -> dict[tuple[str, str], tuple[str | None, set[str], set[str]]]:
-    """README's CI table: (workflow, job) -> (environment, secrets, variables)."""
+def _environments(job: dict) -> set[str]:
+    """The environments a job runs in: its own, or each of its matrix's when it names
+    `${{ matrix.<key> }}` (one job per stack, each in that stack's environment)."""
+    environment = job.get("environment")
+    if not environment:
+        return set()
+    key = re.fullmatch(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", str(environment))
+    if key is None:
+        return {str(environment)}
+    found = {str(row[key.group(1)]) for row in job["strategy"]["matrix"]["include"]}
+    assert found, f"the matrix names no {key.group(1)}"
+    return found
+
+
+def _readme_settings() -> dict[tuple[str, str], tuple[set[str], set[str], set[str]]]:
+    """README's CI table: (workflow, job) -> (environments, secrets, variables)."""
     match = README_TABLE.search((REPO / "README.md").read_text())
     assert match, "README.md's CI section has no ci-settings table"
-    rows: dict[tuple[str, str], tuple[str | None, set[str], set[str]]] = {}
+    rows: dict[tuple[str, str], tuple[set[str], set[str], set[str]]] = {}
     for line in match.group(1).splitlines()[2:]:
         workflows, jobs, environment, secrets, variables = (
             c.strip() for c in line.strip().strip("|").split("|")
         )
-        env = next(iter(_names(environment)), None)
+        env = _names(environment)
         for workflow in _names(workflows):
             for job in _names(jobs):
                 rows[(workflow, job)] = (env, _names(secrets), _names(variables))
@@ -171,17 +185,23 @@ def test_every_secret_and_variable_is_listed_in_the_readme(path: Path) -> None:
         assert used["secrets"] == secrets, (path.name, name)
         assert used["vars"] | shared["vars"] == variables, (path.name, name)
         if used["secrets"]:
-            assert job.get("environment") == environment and environment, (path.name, name)
+            assert _environments(job) == environment and environment, (path.name, name)
 
 
 def test_every_environment_is_limited_to_main_in_the_readme() -> None:
     environments = {
-        job["environment"]
+        environment
         for path in WORKFLOWS
         for job in yaml.safe_load(path.read_text())["jobs"].values()
-        if "environment" in job
+        for environment in _environments(job)
     }
-    assert environments >= {"staging", "production", "production-watch", "db-maintenance"}
+    assert environments >= {
+        "staging",
+        "production",
+        "production-watch",
+        "db-maintenance-staging",
+        "db-maintenance-production",
+    }
     readme = (REPO / "README.md").read_text()
     for environment in environments:
         row = re.search(rf"^\| `{re.escape(environment)}` \| `main` only \|", readme, re.M)

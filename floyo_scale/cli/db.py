@@ -177,7 +177,7 @@ def archive(
     specs = _specs(resolved)
     buckets = _buckets(resolved, specs, bucket)
     targets = shards(resolved, database_url)
-    s3 = None if dry_run else arc.s3_client(resolved.stack.aws.profile)
+    s3 = arc.s3_client(resolved.stack.aws.profile)  # a dry run reads the bucket too
     with show.db_display(sys.stderr, os.environ) as report:
         result = arc.archive(
             targets,

@@ -9,7 +9,7 @@ never exit (progress goes to a callback, failures are FloyoError subclasses). Sh
 - `sql`: identifiers quoted with psycopg.sql, never by string formatting.
 
 The operations, each an entry module over its parts (no module over 600 lines):
-`partition` (over `periods`, `shape`, `convert`), `archive` (over `s3`, `journal`,
+`partition` (over `periods`, `shape`, `convert`), `archive` (over `s3`, `journal`, `manifest`,
 `export`) and `restore`, `shards` (over `shard_plan`), `migrate` (over `replication`),
 `advise` (over `advice`, `advise_checks`, `advise_scan`) and `advise_apply`.
 

@@ -21,7 +21,7 @@ A rerun after an interruption at any point resumes from the journal: a detached 
 not detached twice; an object already in the bucket that verifies against the database is
 adopted (not uploaded again, so a versioned bucket holds one version); one that does not is
 deleted and uploaded anew; unfinished multipart uploads for the key are aborted. The data is
-always in the database or in a verified archive.
+always in the database or in a verified archive. The manifest: db/manifest.py.
 
 Key layout: `shard-<n>/<database>/<schema>/<table>/<partition>/data.parquet` and
 `.../manifest.json`.
@@ -29,10 +29,9 @@ Key layout: `shard-<n>/<database>/<schema>/<table>/<partition>/data.parquet` and
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -43,7 +42,7 @@ from psycopg import sql
 
 from ..errors import FloyoError, UsageError
 from . import introspect
-from .archive_checks import _base_types, _preflight, _reattach
+from .archive_checks import _base_types, _look, _preflight, _reattach
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .export import ArchiveError, ArchiveOptions, _columns, _export, arrow_type
 from .export import _psql_env as _psql_env  # re-exported
@@ -57,24 +56,28 @@ from .journal import (
     journal_put,
 )
 from .locks import _run, under_lock_timeout
+from .manifest import (
+    MANIFEST_VERSION,
+    ColumnType,
+    Manifest,
+    _put_manifest,
+    read_manifest,
+)
 from .partition import TableSpec
 from .progress import Reporter, Step, ignore
 from .s3 import (
     _abort_stale_uploads,
     _delete_all_versions,
     _exists,
-    _status,
     read_back,
     s3_client,
 )
 from .sql import ident
 
-MANIFEST_VERSION = 1
-
 STATES = ("detaching", "detached", "uploaded", "verified", "dropped")
 # "reattached": a failure after the detach put the partition back; the next run starts again
 
-# --- keys and manifest ------------------------------------------------------------------------
+# --- keys ------------------------------------------------------------------------
 
 
 def bucket_name(project: str, stack: str, logical: str) -> str:
@@ -85,43 +88,6 @@ def bucket_name(project: str, stack: str, logical: str) -> str:
 
 def object_prefix(shard_index: int, database: str, schema: str, table: str, partition: str) -> str:
     return f"shard-{shard_index}/{database}/{schema}/{table}/{partition}/"
-
-
-@dataclass(frozen=True)
-class ColumnType:
-    name: str
-    postgres: str
-    arrow: str
-
-
-@dataclass(frozen=True)
-class Manifest:
-    version: int
-    database: str
-    schema: str
-    table: str
-    partition: str
-    column: str  # the partition column
-    lower: str  # the partition's range, ISO 8601 (lower inclusive, upper exclusive)
-    upper: str
-    rows: int
-    min_value: str | None  # the earliest and latest value of the column in the rows
-    max_value: str | None
-    columns: list[ColumnType]
-    sha256: str  # of the Parquet object
-    size: int  # bytes of the Parquet object
-    created_at: str
-    format: str = "parquet"
-    compression: str = "zstd"
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Manifest:
-        raw = json.loads(data)
-        raw["columns"] = [ColumnType(**c) for c in raw["columns"]]
-        return cls(**raw)
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -177,8 +143,8 @@ def archive(
                 f"set database.partitioning.{spec.name}.archive_bucket in the phase, or give "
                 "--bucket",
             )
-    if s3 is None and not dry_run:
-        s3 = s3_client()
+    if s3 is None:
+        s3 = s3_client()  # a dry run reads the bucket too (never writes)
     for shard in shards:
         with connect(shard) as conn:
             conn.execute("SET statement_timeout = 0")
@@ -267,10 +233,13 @@ def _table(
             continue
         lower = p.lower.isoformat() if p.lower else "-infinity"
         todo[p.name] = (lower, p.upper.isoformat(), False)
-    if todo and not dry_run:
+    if dry_run:
+        # the bucket exists and can be read with these credentials (writes are not tried)
+        _look(s3, shard, database, bucket)
+    elif todo:
         # before the first change: the bucket takes writes with these credentials, and every
         # value of every partition to archive converts losslessly
-        _preflight(conn, s3, shard, database, spec, bucket, sorted(todo))
+        _preflight(conn, s3, shard, database, spec, bucket, {n: v[0] for n, v in todo.items()})
     out = []
     for name in sorted(todo):
         lower, upper, resumed = todo[name]
@@ -472,12 +441,18 @@ def _upload_and_verify(
 
     if entry.state == "uploaded":
         report(Step(where, "verify"))
-        manifest = Manifest.from_json(
-            s3.get_object(Bucket=entry.bucket, Key=manifest_key)["Body"].read()
-        )
+        manifest = read_manifest(s3, entry.bucket, manifest_key)
         check = read_back(s3, entry.bucket, entry.data_key)
-        rows, _, _, _ = _count(conn, spec, name)
-        if check.sha256 != manifest.sha256 or check.rows != manifest.rows or rows != check.rows:
+        counted = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(ident(spec.schema, name))
+        ).fetchone()
+        rows = int(counted[0]) if counted else -1
+        if (
+            check.sha256 != manifest.sha256
+            or check.rows != manifest.rows
+            or rows != check.rows
+            or (manifest.lower, manifest.upper) != (entry.lower_bound, entry.upper_bound)
+        ):
             # back to "detached": the next run uploads it again
             entry.state = "detached"
             journal_put(conn, entry)
@@ -561,28 +536,3 @@ def _count(
     ).fetchone()
     assert row is not None
     return int(row[0]), row[1], row[2], bool(row[3])
-
-
-def _put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
-    """Write the manifest unless the same one (same object checksum and rows) is there."""
-    try:
-        current = Manifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        if current.sha256 == manifest.sha256 and current.rows == manifest.rows:
-            return
-    except ClientError as exc:
-        if _status(exc) != 404:
-            raise
-    s3.put_object(Bucket=bucket, Key=key, Body=manifest.to_json(), ContentType="application/json")
-
-
-def find_manifest(s3: Any, bucket: str, prefix: str) -> Manifest:
-    key = prefix + "manifest.json"
-    try:
-        return Manifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as exc:
-        if _status(exc) == 404:
-            raise UsageError(
-                f"no archive at s3://{bucket}/{key}",
-                "check --table, --partition and --bucket (`db archive --dry-run` lists keys)",
-            ) from None
-        raise

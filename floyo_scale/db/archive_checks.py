@@ -16,7 +16,7 @@ from .export import ArchiveError, ArchiveOptions, arrow_type
 from .journal import JournalEntry, journal_put
 from .locks import _run, under_lock_timeout
 from .partition import TableSpec
-from .s3 import probe_bucket
+from .s3 import look_at_bucket, probe_bucket
 from .sql import ident
 
 
@@ -70,42 +70,76 @@ def _preflight(
     database: str,
     spec: TableSpec,
     bucket: str,
-    names: list[str],
+    partitions: dict[str, str],
 ) -> None:
     """Before the first change: the bucket and the credentials (a tiny probe object written,
-    read and deleted under the shard's prefix), and every column of every partition to
-    archive (a value Parquet cannot hold refuses the partition, untouched)."""
+    read and deleted under the shard's prefix), and every date and timestamp column of every
+    partition to archive (`partitions`: name -> lower bound; a value Parquet cannot hold
+    refuses the partition, untouched), in one scan of each partition that needs one."""
     key = f"shard-{shard.index}/{database}/.floyo-write-probe"
     try:
         probe_bucket(s3, bucket, key)
     except (BotoCoreError, ClientError) as exc:
-        raise ArchiveError(
-            f"s3://{bucket} cannot be written with these credentials: {exc}",
-            "nothing was changed. Check the bucket name (--bucket, or the phase's "
-            "archive_bucket), the AWS credentials (AWS_PROFILE, AWS_ENDPOINT_URL) and the "
-            "network",
-        ) from None
-    for name in names:
+        raise _bucket_error(bucket, "written", exc) from None
+    for name, lower in partitions.items():
         if not introspect.relation_exists(conn, spec.schema, name):
             continue  # the journal says what happened to it
+        checks = []
         for column, kind, base in _base_types(conn, spec.schema, name):
             arrow = arrow_type(kind)
             if not (pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)):
                 continue
-            bad = conn.execute(
-                sql.SQL(
-                    "SELECT {c}::text FROM {t} WHERE NOT isfinite({c}) "
-                    "OR {c} < '0001-01-01' OR {c} >= '10000-01-01' LIMIT 1"
-                ).format(c=sql.Identifier(column), t=ident(spec.schema, name))
-            ).fetchone()
-            if bad is not None:
-                raise ArchiveError(
-                    f"{spec.schema}.{name}.{column} ({base}) holds {bad[0]!r}, which Parquet's "
-                    "timestamps and dates cannot hold",
-                    "nothing was changed: the partition is still attached. Update or delete "
-                    f"the rows with such values (e.g. WHERE NOT isfinite({column})), then run "
-                    "`db archive` again",
-                )
+            if column == spec.column and lower != "-infinity":
+                continue  # the partition's finite range holds only finite, 4-digit-year values
+            checks.append((column, base))
+        if not checks:
+            continue
+        # one scan of the partition for every column, the first bad value of each named
+        conditions = [
+            sql.SQL("(NOT isfinite({c}) OR {c} < '0001-01-01' OR {c} >= '10000-01-01')").format(
+                c=sql.Identifier(column)
+            )
+            for column, _ in checks
+        ]
+        bad = conn.execute(
+            sql.SQL("SELECT ARRAY[{}] FROM {} WHERE {} LIMIT 1").format(
+                sql.SQL(", ").join(
+                    sql.SQL("CASE WHEN {} THEN {}::text END").format(cond, sql.Identifier(c))
+                    for cond, (c, _) in zip(conditions, checks, strict=True)
+                ),
+                ident(spec.schema, name),
+                sql.SQL(" OR ").join(conditions),
+            )
+        ).fetchone()
+        if bad is None:
+            continue
+        (column, base), value = next(
+            (check, v) for check, v in zip(checks, bad[0], strict=True) if v is not None
+        )
+        raise ArchiveError(
+            f"{spec.schema}.{name}.{column} ({base}) holds {value!r}, which Parquet's "
+            "timestamps and dates cannot hold",
+            "nothing was changed: the partition is still attached. Update or delete "
+            f"the rows with such values (e.g. WHERE NOT isfinite({column})), then run "
+            "`db archive` again",
+        )
+
+
+def _bucket_error(bucket: str, verb: str, exc: BaseException) -> ArchiveError:
+    return ArchiveError(
+        f"s3://{bucket} cannot be {verb} with these credentials: {exc}",
+        "nothing was changed. Check the bucket name (--bucket, or the phase's "
+        "archive_bucket), the AWS credentials (AWS_PROFILE, AWS_ENDPOINT_URL) and the "
+        "network",
+    )
+
+
+def _look(s3: Any, shard: Shard, database: str, bucket: str) -> None:
+    """A dry run's check of the bucket: it exists and can be read (see look_at_bucket)."""
+    try:
+        look_at_bucket(s3, bucket, f"shard-{shard.index}/{database}/")
+    except (BotoCoreError, ClientError) as exc:
+        raise _bucket_error(bucket, "read", exc) from None
 
 
 def _base_types(

@@ -47,7 +47,8 @@ class TableResult:
     statements: list[str] = field(default_factory=list)  # SQL run (or, in a dry run, to run)
     rows_copied: int = 0
     partitions_created: list[str] = field(default_factory=list)
-    default_rows: int = 0  # rows in the default partition (outside every range): look at them
+    default_rows: int = 0  # rows left in the default partition (NULL or infinite keys)
+    rows_moved: int = 0  # rows moved out of the default partition into their own partitions
     swap_seconds: float = 0.0
     swap_attempts: int = 0
 
@@ -80,6 +81,34 @@ def _default_rows(conn: psycopg.Connection[Any], spec: TableSpec) -> int:
     return int(row[0]) if row else 0
 
 
+def _refuse_unplaceable(
+    conn: psycopg.Connection[Any], spec: TableSpec, relation: str, key_columns: list[str]
+) -> None:
+    """A row whose partition column is NULL or +/-infinity belongs to no period: it would
+    stay in the default partition for ever (and infinity is no date to name a partition by).
+    Refused before anything is changed, the first such row named by its primary key."""
+    column = sql.Identifier(spec.column)
+    keys = sql.SQL(", ").join(map(sql.Identifier, key_columns))
+    row = conn.execute(
+        sql.SQL(
+            "SELECT {c}::text, row({k})::text FROM {t} "
+            "WHERE {c} IS NULL OR NOT isfinite({c}) LIMIT 1"
+        ).format(c=column, k=keys, t=ident(spec.schema, relation))
+    ).fetchone()
+    if row is None:
+        return
+    value, key = row
+    shown = "NULL" if value is None else value
+    where = sql.SQL("{c} IS NULL OR NOT isfinite({c})").format(c=column).as_string(conn)
+    raise UsageError(
+        f"row ({', '.join(key_columns)}) = {key} of {spec.schema}.{relation} has {spec.column} "
+        f"{shown}, which belongs to no {spec.interval} partition",
+        f"nothing was changed. Give such rows a real {spec.column} (or delete them): find them "
+        f"with SELECT * FROM {ident(spec.schema, relation).as_string(conn)} WHERE {where}; "
+        "then run the command again",
+    )
+
+
 def _convert(
     conn: psycopg.Connection[Any],
     shard: Shard,
@@ -110,6 +139,7 @@ def _convert(
     if introspect.relation_exists(conn, spec.schema, new_name):
         leftover.append(sql.SQL("DROP TABLE {}").format(new))
 
+    _refuse_unplaceable(conn, spec, spec.table, shape.pk_columns)
     bounds = conn.execute(
         sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(c=sql.Identifier(spec.column), t=old)
     ).fetchone()

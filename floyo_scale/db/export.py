@@ -34,6 +34,12 @@ class ArchiveError(EngineError):
     """S3 refused or failed; the partition is still in the database (exit 4)."""
 
 
+# zstd without dictionary encoding: on the benchmark's rows the file is half the size (4.7 MB
+# instead of 8.9 for 1M rows: the dictionaries overflowed into plain pages anyway and zstd
+# compresses plain pages better), the write faster and the writer's memory smaller.
+PARQUET: dict[str, Any] = {"compression": "zstd", "use_dictionary": False}
+
+
 def arrow_type(postgres: str) -> pa.DataType:
     """How a PostgreSQL column is kept in Parquet. Types without an exact Arrow twin (numeric,
     json, uuid, arrays, ...) are kept as PostgreSQL's own text, which restores exactly."""
@@ -48,7 +54,7 @@ def arrow_type(postgres: str) -> pa.DataType:
         "timestamp without time zone": pa.timestamp("us"),
         "timestamp with time zone": pa.timestamp("us", tz="UTC"),
     }
-    return simple.get(postgres, pa.string())
+    return simple.get(introspect.time_type(postgres) or postgres, pa.string())
 
 
 @dataclass
@@ -185,7 +191,7 @@ def _export(
     )
     if rows_expected == 0:  # an empty partition: an empty object (CSV has no header to read)
         try:
-            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+            with pq.ParquetWriter(sink, schema, **PARQUET) as writer:
                 writer.write_table(schema.empty_table())
             sink.finish()
         except Exception:
@@ -210,7 +216,7 @@ def _export(
                     quoted_strings_can_be_null=False,
                 ),
             )
-            with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+            with pq.ParquetWriter(sink, schema, **PARQUET) as writer:
                 for batch in reader:
                     writer.write_batch(batch)
                     rows += batch.num_rows

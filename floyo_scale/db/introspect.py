@@ -16,6 +16,16 @@ RANGE_BOUND = re.compile(r"^FOR VALUES FROM \((.+)\) TO \((.+)\)$")
 
 TIME_TYPES = ("date", "timestamp without time zone", "timestamp with time zone")
 
+_PRECISION = re.compile(r"^timestamp\(\d+\)( with(out)? time zone)$")
+
+
+def time_type(type_name: str) -> str | None:
+    """The TIME_TYPES entry a column type is, its precision aside (`timestamp(3) with time
+    zone` is a `timestamp with time zone`: the range bounds and Parquet type are the same),
+    or None for any other type."""
+    plain = _PRECISION.sub(r"timestamp\1", type_name)
+    return plain if plain in TIME_TYPES else None
+
 
 @dataclass(frozen=True)
 class Column:

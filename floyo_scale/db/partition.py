@@ -27,6 +27,7 @@ with the referencing constraints named.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,7 +38,8 @@ from psycopg import sql
 
 from ..errors import UsageError
 from . import introspect
-from .connect import Shard, connect, database_error, hold_lock
+from .connect import DatabaseError, Shard, connect, database_error, hold_lock
+from .locks import under_lock_timeout
 from .progress import Reporter, Step, ignore
 from .sql import ident
 
@@ -50,10 +52,20 @@ from .convert import (
     _convert,
     _default_rows,
     _finish,
+    _refuse_unplaceable,
     _retry_locked,
     _today,
 )
-from .periods import _as_dt, _bound, _short, default_name, next_start, partition_name, period_start
+from .periods import (
+    MAX_PARTITIONS,
+    _as_dt,
+    _bound,
+    _short,
+    default_name,
+    next_start,
+    partition_name,
+    period_start,
+)
 from .periods import periods as periods  # re-exported
 from .shape import TableSpec
 
@@ -147,7 +159,8 @@ def _one(
             f"(its columns: {', '.join(c.name for c in tbl.columns)})",
             "set database.partitioning." + spec.name + ".column to a date or timestamp column",
         )
-    if col.type not in introspect.TIME_TYPES:
+    column_type = introspect.time_type(col.type)
+    if column_type is None:
         raise UsageError(
             f"column {spec.name}.{spec.column} is {col.type}; partitioning by date needs a "
             "date or timestamp column",
@@ -160,8 +173,8 @@ def _one(
                 f"table {spec.name} is already partitioned, but not by range of {spec.column}",
                 "partition it by hand or change database.partitioning to match it",
             )
-        return _premake(conn, shard, spec, tbl, col.type, dry_run, options, report, where)
-    return _convert(conn, shard, spec, tbl, col.type, dry_run, options, report, where)
+        return _premake(conn, shard, spec, tbl, column_type, dry_run, options, report, where)
+    return _convert(conn, shard, spec, tbl, column_type, dry_run, options, report, where)
 
 
 # --- premake ----------------------------------------------------------------------------------
@@ -232,8 +245,11 @@ def _premake(
     report: Reporter,
     where: str,
 ) -> TableResult:
-    todo = _missing_partitions(conn, spec, tbl, column_type, _ahead(options, spec.interval))
     res = TableResult(shard.index, spec.name, "unchanged")
+    moved = _move_default_rows(conn, spec, tbl, column_type, dry_run, options, report, where, res)
+    todo = _missing_partitions(conn, spec, tbl, column_type, _ahead(options, spec.interval))
+    if dry_run:  # those the move would create are not premade again
+        todo = [(n, s) for n, s in todo if n not in moved]
     for name, statement in todo:
         text = statement.as_string(conn)
         extra = _partition_security(tbl, spec.schema, name)
@@ -245,10 +261,179 @@ def _premake(
         report(Step(where, "create partition", name))
         _retry_locked(conn, [statement, *extra], options)
         report(Step(where, "create partition", name, done=True))
-    if todo:
+    if todo or moved:
         res.action = "would premake" if dry_run else "premade"
     res.default_rows = _default_rows(conn, spec)
     return res
+
+
+def _move_default_rows(
+    conn: psycopg.Connection[Any],
+    spec: TableSpec,
+    tbl: introspect.Table,
+    column_type: str,
+    dry_run: bool,
+    options: Options,
+    report: Reporter,
+    where: str,
+    res: TableResult,
+) -> dict[str, int]:
+    """Rows the application wrote into the default partition (a date no partition covered
+    yet) moved into partitions of their own, as pg_partman's partition_data_proc does:
+    PostgreSQL refuses to create a partition while the default holds rows of its range, so
+    left there they would stop premake for ever.
+
+    One batch per period, each its own transaction under a short lock_timeout (retried with
+    backoff): the default partition locked, the period's rows copied into a new table shaped
+    like the parent, deleted from the default, the counts compared, the table attached as the
+    period's partition (a CHECK of its range spares ATTACH its scan). A failure rolls the
+    batch back: the rows are in the default partition or in their partition, never neither.
+    Returns {partition: rows moved} (in a dry run, what would be)."""
+    parts = introspect.partitions(conn, tbl.oid)
+    default = next((p for p in parts if p.default), None)
+    if default is None:
+        return {}
+    column = sql.Identifier(spec.column)
+    source = ident(default.schema, default.name)
+    starts = conn.execute(
+        sql.SQL("SELECT DISTINCT date_trunc({u}, {c})::date FROM {t} WHERE isfinite({c})").format(
+            u=sql.Literal(spec.interval), c=column, t=source
+        )
+    ).fetchall()
+    if (
+        not starts
+        and not conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(source)).fetchone()
+    ):
+        return {}
+    _refuse_unplaceable(conn, spec, default.name, _key_columns(conn, tbl.oid))
+    periods_found = sorted({period_start(row[0], spec.interval) for row in starts})
+    if len(periods_found) > MAX_PARTITIONS:
+        raise UsageError(
+            f"{spec.schema}.{default.name} holds rows of {len(periods_found)} {spec.interval}s",
+            "more partitions than floyo-scale creates at once; move or delete the oldest rows",
+        )
+    columns = [c.name for c in tbl.columns if not c.generated]
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    moved: dict[str, int] = {}
+    for start in periods_found:
+        end = next_start(start, spec.interval)
+        lo, hi = _as_dt(start), _as_dt(end)
+        clash = next(
+            (
+                p
+                for p in parts
+                if not p.default
+                and (p.lower is None or p.lower < hi)
+                and (p.upper is None or p.upper > lo)
+            ),
+            None,
+        )
+        if clash is not None:
+            raise UsageError(
+                f"rows of {spec.schema}.{default.name} fall in {start} .. {end}, which partition "
+                f"{clash.name} covers in part (the interval was changed?)",
+                f"move them by hand into a partition of their range, or set "
+                f"database.partitioning.{spec.name}.interval back to the partitions' interval",
+            )
+        name = partition_name(spec.table, start)
+        target = ident(spec.schema, name)
+        low, high = _bound(start, column_type), _bound(end, column_type)
+        in_range = sql.SQL("{c} >= {lo} AND {c} < {hi}").format(c=column, lo=low, hi=high)
+        check = sql.Identifier(_short(name, "_range"))
+        statements = [
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(source),
+            sql.SQL(
+                "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+                "INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)"
+            ).format(target, ident(tbl.schema, tbl.name)),
+            sql.SQL("INSERT INTO {} ({c}) SELECT {c} FROM {} WHERE {}").format(
+                target, source, in_range, c=cols
+            ),
+            sql.SQL("DELETE FROM {} WHERE {}").format(source, in_range),
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NOT NULL AND {})").format(
+                target, check, column, in_range
+            ),
+            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                ident(tbl.schema, tbl.name), target, low, high
+            ),
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, check),
+            *_partition_security(tbl, spec.schema, name),
+        ]
+        res.statements.extend(
+            [f"-- the rows of {start} .. {end} in {default.name}, moved in one transaction:"]
+            + [s.as_string(conn) for s in statements]
+        )
+        res.partitions_created.append(name)
+        if dry_run:
+            count = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(source, in_range)
+            ).fetchone()
+            moved[name] = int(count[0]) if count else 0
+            continue
+        report(Step(where, "move default rows", f"{start} .. {end} into {name}"))
+        counts: list[int] = []
+        batch = functools.partial(
+            _move_batch, conn, statements, target, f"{spec.schema}.{default.name}", name, counts
+        )
+        if _retry_locked_run(conn, batch, options) is None:
+            raise DatabaseError(
+                f"could not move {spec.schema}.{default.name}'s rows of {start} .. {end}: its "
+                f"table stayed locked through {options.swap_attempts} tries",
+                "a long transaction holds it (pg_stat_activity shows it); run `db partition` "
+                "again later",
+            )
+        moved[name] = counts[0]
+        parts = introspect.partitions(conn, tbl.oid)
+        report(Step(where, "move default rows", f"{counts[0]:,} rows into {name}", done=True))
+    res.rows_moved = sum(moved.values())
+    return moved
+
+
+def _move_batch(
+    conn: psycopg.Connection[Any],
+    statements: list[sql.Composed],
+    target: sql.Identifier,
+    source: str,
+    name: str,
+    counts: list[int],
+) -> None:
+    """One period's move (in the caller's transaction): the rows copied, deleted, attached;
+    `counts` gets (copied, deleted, in the partition), which must be equal."""
+    counts.clear()
+    for statement in statements:
+        cur = conn.execute(statement)
+        if statement.as_string(conn).startswith(("INSERT", "DELETE")):
+            counts.append(cur.rowcount)
+    kept = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()
+    counts.append(int(kept[0]) if kept else -1)
+    if len(set(counts)) != 1:
+        raise DatabaseError(
+            f"moving {source}'s rows into {name} does not add up: {counts[0]} copied, "
+            f"{counts[1]} deleted, {counts[2]} in the partition",
+            "nothing was changed (the move is one transaction); run `db partition` again, and "
+            "report it if it happens again",
+        )
+
+
+def _retry_locked_run(conn: psycopg.Connection[Any], run: Any, options: Options) -> int | None:
+    return under_lock_timeout(
+        conn,
+        run,
+        lock_timeout_ms=options.lock_timeout_ms,
+        attempts=options.swap_attempts,
+        backoff=lambda attempt: min(0.05 * 2**attempt, 2.0),
+    )
+
+
+def _key_columns(conn: psycopg.Connection[Any], oid: int) -> list[str]:
+    """The table's primary key columns (to name a row by), else its ctid."""
+    row = conn.execute(
+        "SELECT ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i) "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i) "
+        "FROM pg_constraint c WHERE c.conrelid = %s AND c.contype = 'p'",
+        (oid,),
+    ).fetchone()
+    return list(row[0]) if row and row[0] else ["ctid"]
 
 
 def _partition_security(tbl: introspect.Table, schema: str, name: str) -> list[sql.Composed]:

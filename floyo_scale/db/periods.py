@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,9 @@ if TYPE_CHECKING:
     pass
 
 
-MAX_IDENT = 63
+MAX_IDENT = 63  # bytes: PostgreSQL's NAMEDATALEN - 1 (longer names are cut, silently)
+
+_TAG_HEX = 8  # the hash that keeps a shortened name apart from its neighbours
 
 MAX_PARTITIONS = 1000  # more than this many periods of data: refuse rather than flood the catalog
 
@@ -50,15 +53,27 @@ def periods(first: date, last: date, interval: str) -> list[tuple[date, date]]:
 
 def partition_name(table: str, start: date) -> str:
     """`events_p20261101`: the table and the first day of the range it holds."""
-    return f"{table}_p{start:%Y%m%d}"
+    return _short(table, f"_p{start:%Y%m%d}")
 
 
 def default_name(table: str) -> str:
-    return f"{table}_default"
+    return _short(table, "_default")
 
 
 def _short(name: str, suffix: str) -> str:
-    return name[: MAX_IDENT - len(suffix)] + suffix
+    """`name` + `suffix` as one identifier PostgreSQL keeps whole: at most 63 BYTES of UTF-8.
+
+    When it does not fit, `name` is cut at a character boundary (never inside a multi-byte
+    character) and a hash of the whole `name` goes before the suffix, so two long names that
+    share their first bytes still derive two names (PostgreSQL would cut both to one). Short
+    enough names are left as they are: `events` + `__floyo_new` is `events__floyo_new`."""
+    whole = name + suffix
+    if len(whole.encode()) <= MAX_IDENT:
+        return whole
+    tag = "_" + hashlib.sha256(name.encode()).hexdigest()[:_TAG_HEX]
+    room = MAX_IDENT - len((tag + suffix).encode())
+    head = name.encode()[: max(room, 0)].decode("utf-8", "ignore")
+    return head + tag + suffix
 
 
 def _bound(value: date, column_type: str) -> sql.Literal:

@@ -16,9 +16,11 @@ import io
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,15 +32,15 @@ from .archive import (
     JOURNAL_SCHEMA,
     JOURNAL_TABLE,
     ArchiveError,
-    Manifest,
-    find_manifest,
     journal_get,
     journal_put,
     object_prefix,
     s3_client,
 )
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
+from .manifest import Manifest, find_manifest
 from .partition import TableSpec
+from .periods import _short
 from .progress import Count, Reporter, Step, ignore
 from .sql import ident
 
@@ -143,8 +145,10 @@ def _restore(
             )
         report(Step(where, "download", f"sha256 {sha[:12]} matches the manifest", done=True))
         tmp.seek(0)
+        parquet = pq.ParquetFile(tmp)
+        _check_content(parquet, manifest, spec, partition, f"s3://{bucket}/{prefix}manifest.json")
         report(Step(where, "load"))
-        _load(conn, parent, spec, partition, manifest, pq.ParquetFile(tmp), report, where)
+        _load(conn, parent, spec, partition, manifest, parquet, report, where)
         report(Step(where, "load", f"{manifest.rows} rows", done=True))
     if introspect.relation_exists(conn, JOURNAL_SCHEMA, JOURNAL_TABLE):
         entry = journal_get(conn, spec.schema, partition)
@@ -153,6 +157,78 @@ def _restore(
             journal_put(conn, entry)
     result.action = "restored"
     return result
+
+
+def _check_content(
+    parquet: pq.ParquetFile, manifest: Manifest, spec: TableSpec, partition: str, key: str
+) -> None:
+    """Before any change: the manifest describes this object. It names this partition of this
+    table, its columns are the object's, its row count is the object's, and every value of
+    the partition column lies in its range (a manifest whose bounds were edited would attach
+    the rows as another period)."""
+    problems = []
+    if (manifest.schema, manifest.table, manifest.partition, manifest.column) != (
+        spec.schema,
+        spec.table,
+        partition,
+        spec.column,
+    ):
+        problems.append(
+            f"it describes {manifest.schema}.{manifest.table} partition {manifest.partition} by "
+            f"{manifest.column}, not {spec.schema}.{spec.table} partition {partition} by "
+            f"{spec.column}"
+        )
+    names = [c.name for c in manifest.columns]
+    if parquet.schema_arrow.names != names:
+        problems.append(f"its columns {names} are not the object's {parquet.schema_arrow.names}")
+    if parquet.metadata.num_rows != manifest.rows:
+        problems.append(f"{manifest.rows} rows, the object holds {parquet.metadata.num_rows}")
+    lower, upper = manifest.bounds()
+    if not problems and manifest.rows:
+        low, high = _time_range(parquet, manifest.column)
+        if low is None or (lower is not None and low < lower) or high is None or high >= upper:
+            problems.append(
+                f"the range {manifest.lower} .. {manifest.upper}, but the object's "
+                f"{manifest.column} runs from {low} to {high}"
+            )
+    if problems:
+        raise ArchiveError(
+            f"{key} does not describe its object: {'; '.join(problems)}",
+            "nothing was changed. The manifest was edited or belongs to another object: "
+            "restore it from the bucket's older versions",
+        )
+
+
+def _time_range(parquet: pq.ParquetFile, column: str) -> tuple[datetime | None, datetime | None]:
+    """The least and greatest value of `column` (as aware datetimes; None when a value is
+    NULL or not a time), reading only that column, a batch at a time."""
+    low: datetime | None = None
+    high: datetime | None = None
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=[column]):
+        values = batch.column(0)
+        if values.null_count:
+            return None, None
+        bounds = pc.min_max(values)
+        for value in (bounds["min"].as_py(), bounds["max"].as_py()):
+            moment = _as_moment(value)
+            if moment is None:
+                return None, None
+            low = moment if low is None or moment < low else low
+            high = moment if high is None or moment > high else high
+    return low, high
+
+
+def _as_moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):  # a type kept as PostgreSQL's text
+        try:
+            return _as_moment(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
 
 
 def _download(s3: Any, bucket: str, key: str, into: Any, report: Reporter, where: str) -> str:
@@ -183,7 +259,7 @@ def _load(
     target = ident(spec.schema, partition)
     lower, upper = manifest.lower, manifest.upper
     column = sql.Identifier(manifest.column)
-    check_name = sql.Identifier(f"{partition}_range"[:63])
+    check_name = sql.Identifier(_short(partition, "_range"))
     with conn.transaction():
         conn.execute(
             sql.SQL(

@@ -19,13 +19,18 @@ from ..errors import UsageError
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; one part is held in memory at a time
 
-CSV_BLOCK = 4 * 1024 * 1024
+# The CSV reader's block, and so a Parquet row group's rows (a block's, about 12,000 of the
+# benchmark's rows). 1 MiB rather than 4: peak memory 131 MB instead of 199 MB for the same
+# 1M rows, flat from 1M to 3M rows (4 MiB blocks grew 139 -> 197 MB from 300k to 1M), and no
+# slower (bench/README.md).
+CSV_BLOCK = 1024 * 1024
 
 # --- S3 ---------------------------------------------------------------------------------------
 
 
 # Every S3 call is bounded: a connection that is not made in 10 s, or a read that waits 60 s
-# for a byte, fails (and is retried 3 times in all) instead of hanging the run.
+# for a byte, fails (and is tried 3 times in all) instead of hanging the run: at most
+# 3 x (10 + 60) s and the backoff between tries.
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
 ATTEMPTS = 3
@@ -46,7 +51,8 @@ def s3_client(profile: str | None = None) -> Any:
             config=Config(
                 connect_timeout=CONNECT_TIMEOUT,
                 read_timeout=READ_TIMEOUT,
-                retries={"max_attempts": ATTEMPTS, "mode": "standard"},
+                # total: the first try included (botocore's max_attempts counts retries only)
+                retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
             ),
         )
     except BotoCoreError as exc:  # ProfileNotFound, a malformed config file
@@ -58,7 +64,11 @@ def s3_client(profile: str | None = None) -> Any:
 
 
 class _MultipartSink(io.RawIOBase):
-    """A write-only stream that uploads what is written as S3 multipart parts, hashing it."""
+    """A write-only stream that uploads what is written as S3 multipart parts, hashing it.
+
+    Parts go up in a thread of their own while the writer goes on encoding the next one (one
+    part uploading, at most one waiting: memory stays bounded at three parts). The first
+    error of an upload is raised by the next write, or by finish()."""
 
     def __init__(self, s3: Any, bucket: str, key: str, report: Any) -> None:
         super().__init__()
@@ -67,6 +77,10 @@ class _MultipartSink(io.RawIOBase):
         self.parts: list[dict[str, Any]] = []
         self.sha = hashlib.sha256()
         self.size = 0
+        self.numbered = 0
+        self.error: BaseException | None = None
+        self.waiting: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=1)
+        self.thread: threading.Thread | None = None
         self.upload_id: str = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
 
     def writable(self) -> bool:
@@ -78,22 +92,52 @@ class _MultipartSink(io.RawIOBase):
         self.sha.update(view)
         self.size += len(view)
         while len(self.buffer) >= PART_SIZE:
-            self._part(bytes(self.buffer[:PART_SIZE]))
+            with memoryview(self.buffer) as whole:
+                part = bytes(whole[:PART_SIZE])  # one copy (a slice of the bytearray is two)
             del self.buffer[:PART_SIZE]
+            self._part(part)
         return len(view)
 
     def _part(self, body: bytes) -> None:
-        number = len(self.parts) + 1
-        answer = self.s3.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
-        )
-        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        if self.error is not None:
+            raise self.error
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._upload, daemon=True)
+            self.thread.start()
+        self.numbered += 1
+        self.waiting.put((self.numbered, body))
         self.report(self.size)
 
+    def _upload(self) -> None:
+        while (item := self.waiting.get()) is not None:
+            if self.error is not None:
+                continue  # drained, so the writer never blocks on a dead uploader
+            number, body = item
+            try:
+                answer = self.s3.upload_part(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    UploadId=self.upload_id,
+                    PartNumber=number,
+                    Body=body,
+                )
+                self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            except BaseException as exc:  # handed to the writer
+                self.error = exc
+
+    def _join(self) -> None:
+        if self.thread is not None:
+            self.waiting.put(None)
+            self.thread.join()
+            self.thread = None
+
     def finish(self) -> None:
-        if self.buffer or not self.parts:
+        if self.buffer or not self.numbered:
             self._part(bytes(self.buffer))
             self.buffer.clear()
+        self._join()
+        if self.error is not None:
+            raise self.error
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
@@ -102,6 +146,7 @@ class _MultipartSink(io.RawIOBase):
         )
 
     def abort(self) -> None:
+        self._join()
         self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
 
 
@@ -234,6 +279,15 @@ def read_back(s3: Any, bucket: str, key: str, report: Any = None) -> ObjectCheck
         tmp.seek(0)
         rows = pq.ParquetFile(tmp).metadata.num_rows
     return ObjectCheck(sha.hexdigest(), rows, size)
+
+
+def look_at_bucket(s3: Any, bucket: str, prefix: str) -> None:
+    """Read-only (for a dry run): the bucket exists and these credentials may read it (a
+    HEAD of the bucket, a one-key listing under `prefix`). Whether they may write cannot be
+    known without writing; the real run's probe (probe_bucket) checks that before any
+    change. Raises ClientError / BotoCoreError as S3 answered."""
+    s3.head_bucket(Bucket=bucket)
+    s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
 
 
 def probe_bucket(s3: Any, bucket: str, key: str) -> None:

@@ -218,7 +218,12 @@ def _shape(conn: psycopg.Connection[Any], spec: TableSpec, tbl: introspect.Table
     )
 
 
-_INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (?:ONLY )?(\S+) (USING .+)$")
+# an identifier as pg_get_indexdef prints it: quoted (spaces, capitals, "" inside) or bare
+_IDENT = r'(?:"(?:[^"]|"")*"|[^\s".]+)'
+_INDEX_DEF = re.compile(
+    rf"^CREATE (UNIQUE )?INDEX ({_IDENT}) ON (?:ONLY )?({_IDENT}(?:\.{_IDENT})*) (USING .+)$",
+    re.DOTALL,
+)
 
 
 def _index_statement(
@@ -230,7 +235,11 @@ def _index_statement(
     if not match:
         raise UsageError(f"cannot carry over index {name} of {spec.name}: {definition}")
     unique, _, _, rest = match.groups()
-    if unique and not re.search(rf"\b{re.escape(spec.column)}\b", rest.split(" WHERE ")[0]):
+    quoted = sql.Identifier(spec.column).as_string(conn)
+    key_part = rest.split(" WHERE ")[0]
+    if unique and not (
+        quoted in key_part or re.search(rf"(?<![\w\"]){re.escape(spec.column)}(?![\w\"])", key_part)
+    ):
         simple = re.match(r"^USING (\w+) \(([^()]*)\)$", rest)
         if not simple:
             raise UsageError(
@@ -238,8 +247,7 @@ def _index_statement(
                 "expressions, INCLUDE or WHERE, so it cannot be extended with it",
                 f"replace it by a unique index that includes {spec.column}",
             )
-        column = sql.Identifier(spec.column).as_string(conn)
-        rest = f"USING {simple.group(1)} ({simple.group(2)}, {column})"
+        rest = f"USING {simple.group(1)} ({simple.group(2)}, {quoted})"
     return sql.SQL("CREATE {}INDEX {} ON {} ").format(
         sql.SQL("UNIQUE " if unique else ""),
         sql.Identifier(_short(name, NEW_SUFFIX)),

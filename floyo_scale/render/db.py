@@ -121,6 +121,8 @@ def partition_text(report: Any) -> str:
             head += f", {t.rows_copied:,} rows copied"
         if t.swap_seconds:
             head += f", names swapped in {t.swap_seconds * 1000:.0f} ms"
+        if t.rows_moved:
+            head += f", {t.rows_moved:,} rows moved out of the default partition"
         if t.partitions_created and not report.dry_run:
             head += f", {len(t.partitions_created)} partition(s) created"
         lines.append(head)
@@ -130,9 +132,8 @@ def partition_text(report: Any) -> str:
             lines.append("")
         if t.default_rows:
             lines.append(
-                f"  warning: {t.default_rows:,} row(s) are in {t.table}_default (outside every "
-                "range): look at them; a partition for their range cannot be created until "
-                "they move"
+                f"  warning: {t.default_rows:,} row(s) are left in the default partition of "
+                f"{t.table}: look at them"
             )
     if report.dry_run:
         lines.append("dry run: nothing was changed")
@@ -150,6 +151,7 @@ def partition_json(report: Any) -> dict[str, Any]:
                 "rows_copied": t.rows_copied,
                 "partitions_created": t.partitions_created,
                 "default_rows": t.default_rows,
+                "rows_moved": t.rows_moved,
                 "swap_ms": round(t.swap_seconds * 1000),
                 "statements": t.statements,
             }
