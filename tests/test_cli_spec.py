@@ -126,7 +126,7 @@ def test_show_provenance_names_file_and_line(workspace: Path, cli) -> None:
 
     expected = {
         # a stack override wins over its phase
-        "    monthly_usd: 330.0": at("stacks/production.yaml", "monthly_usd: 330"),
+        "    monthly_usd: 340.0": at("stacks/production.yaml", "monthly_usd: 340"),
         "    pitr_days: 7": at("stacks/production.yaml", "pitr_days: 7"),
         # written by growth, over startup
         "    seats: 2": at("phases/growth.yaml", "seats: 2"),

@@ -745,7 +745,7 @@ def test_every_type_the_program_registers_has_a_rule(real):
 
 def test_stack_overrides_reach_the_estimate(real):
     prod, growth = real["production"], real["growth"]
-    assert (prod.phase, prod.budget_monthly) == ("growth", 330.0)  # production's override
+    assert (prod.phase, prod.budget_monthly) == ("growth", 340.0)  # production's override
     assert figures(one(prod, "primary-pitr", "PITR")) == (100.0, 100.0)
     assert figures(one(prod, "monitoring", "Sentry team plan")) == (26.0, 26.0)
     assert prod.total_high == round(growth.total_high + 100 + 26, 2)
@@ -918,13 +918,13 @@ def test_real_phases_against_their_budgets(real):
 
 
 def test_a_stack_budget_follows_it_to_a_larger_phase():
-    """Production's $330 override applies at any phase: moving it to scale is refused."""
+    """Production's $340 override applies at any phase: moving it to scale is refused."""
     from floyo_scale.offline.synth import synthesize
 
     stack = load_stack(Workspace(REPO), "production", "scale")
     estimate = estimate_for_stack(stack, synthesize(stack))
-    assert estimate.budget_monthly == 330 and estimate.over_budget
-    with pytest.raises(GuardrailError, match="exceeds its budget of \\$330") as refused:
+    assert estimate.budget_monthly == 340 and estimate.over_budget
+    with pytest.raises(GuardrailError, match="exceeds its budget of \\$340") as refused:
         check_budget(estimate, allow_over_budget=False)
     assert "--allow-over-budget" in refused.value.hint
     check_budget(estimate, allow_over_budget=True)
@@ -999,7 +999,7 @@ def test_cost_command_formats_and_targets(capsys):
         0,
         "production",
         "growth",
-        330.0,
+        340.0,
     )
     code, out, _ = run_cli(capsys, "cost", "-s", "staging", "-p", "scale", "-f", "markdown")
     assert code == 0 and out.startswith("### floyo-scale cost: `staging` at phase `scale`")

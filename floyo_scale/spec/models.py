@@ -154,6 +154,18 @@ class Limits(Model):
     function_gb_hours_month: float = Field(gt=0)
 
 
+class Reliability(Model):
+    """What `status` judges the app's availability against (seed: "Reliability: uptime")."""
+
+    uptime_percent: float = Field(
+        ge=90,
+        lt=100,
+        description="the share of the time the app's domains must answer (Route 53 health "
+        "checks, HTTPS, from around the world): `status` judges the health checkers' "
+        "average over its window against it",
+    )
+
+
 class SecureCompute(Model):
     """A Vercel Secure Compute network (Enterprise) the project's functions run in, as Vercel
     gives it: its id, its CIDR block and, per region, the VPC peering connection it asked
@@ -395,6 +407,7 @@ class Phase(Model):
     users: Users
     budget: Budget
     limits: Limits
+    reliability: Reliability
     web: Web
     database: Database
     cache: Cache | None = None
@@ -470,6 +483,12 @@ class VercelStack(Model):
         "this stack's variables and AWS role, never their own stack's (e.g. staging: "
         "previews_of: floyo); unset: that project's previews get no variables from here",
     )
+
+    @property
+    def uptime_domains(self) -> list[str]:
+        """The domains a health check can request (a wildcard names no one host): each gets
+        one (infra/monitoring.py), and `status` reads each one's uptime."""
+        return [d for d in self.domains if not d.startswith("*.")]
 
 
 def _provider_url(provider: str) -> AfterValidator:
