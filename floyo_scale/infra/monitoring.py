@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 
@@ -289,7 +290,10 @@ class Monitoring(pulumi.ComponentResource):
     def _cache_alarms(self, region: str, group) -> None:
         member = group.replication_group_id.apply(lambda rid: f"{rid}-001")
         percent = self.ctx.stack.phase.alerts.cache_memory_percent
-        common = {"namespace": "AWS/ElastiCache", "dimensions": {"CacheClusterId": member}}
+        common: dict[str, Any] = {
+            "namespace": "AWS/ElastiCache",
+            "dimensions": {"CacheClusterId": member},
+        }
         self._alarm(
             f"cache-memory-{region}",
             region,

@@ -161,7 +161,7 @@ def test_a_crossed_threshold_is_exit_8_and_recommends_the_next_phase(world: Worl
     assert advice.changes["create"] > 0
     spend = r["spend.month"]
     # AWS actual + forecast, plus Vercel and Supabase priced by the cost library
-    assert spend.value > 9.5 + 5.25 and spend.limit == 330
+    assert spend.value > 9.5 + 5.25 and spend.limit == 340
     assert any(n.startswith("aws: $14.75") for n in report.spend_notes)
     assert any("measured database size, transfer, S3 storage" in n for n in report.spend_notes)
 
@@ -249,7 +249,7 @@ def test_no_credential_at_all_measures_nothing_and_is_blind(
         SourceState.NOT_APPLICABLE,
     }
     assert [b.threshold for b in report.blind] == ["database size", "bandwidth", "p95",
-                                                   "error rate"]  # fmt: skip
+                                                   "error rate", "uptime"]  # fmt: skip
     assert report.exit_code is ExitCode.BLIND
     assert report.to_json()["blind"][0] == {
         "threshold": "database size",
