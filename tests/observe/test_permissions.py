@@ -65,10 +65,9 @@ def test_the_history_object_is_the_only_write(production) -> None:
 
 def test_reads_what_status_and_drift_read_but_no_data(production) -> None:
     policy = watch_policy(production, STATE)
-    assert allowed(policy, "s3:GetObject",
-                   "arn:aws:s3:::floyo-pulumi-state/.pulumi/stacks/floyo/production.json")  # fmt: skip
-    assert not allowed(policy, "s3:GetObject",
-                       "arn:aws:s3:::floyo-pulumi-state/.pulumi/stacks/floyo/staging.json")  # fmt: skip
+    stacks = "arn:aws:s3:::floyo-pulumi-state/.pulumi/stacks/floyo"
+    assert allowed(policy, "s3:GetObject", f"{stacks}/production.json")
+    assert not allowed(policy, "s3:GetObject", f"{stacks}/staging.json")
     for action in ("cloudwatch:GetMetricData", "ce:GetCostForecast", "route53:ListHealthChecks"):
         assert allowed(policy, action, "*")
     assert allowed(policy, "sns:ListSubscriptionsByTopic",
