@@ -104,7 +104,7 @@ def test_phases_refuses_an_invalid_spec(workspace: Path, cli) -> None:
     growth.write_text(growth.read_text().replace("seats: 2", "seats: 0"))
     result = cli("--root", workspace, "phases")
     assert result.code == 3
-    assert "phases/growth.yaml:21:3: web.seats:" in result.err
+    assert "phases/growth.yaml:26:3: web.seats:" in result.err
 
 
 # -- show and provenance ----------------------------------------------------------------------

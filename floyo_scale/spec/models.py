@@ -155,15 +155,10 @@ class Limits(Model):
 
 
 class Reliability(Model):
-    """What `status` judges the app's availability against (seed: "Reliability: uptime")."""
+    """What `status` judges availability against (seed: "Reliability: uptime"): the share of
+    the time the app's domains answer Route 53's HTTPS health checks, over its window."""
 
-    uptime_percent: float = Field(
-        ge=90,
-        lt=100,
-        description="the share of the time the app's domains must answer (Route 53 health "
-        "checks, HTTPS, from around the world): `status` judges the health checkers' "
-        "average over its window against it",
-    )
+    uptime_percent: float = Field(ge=90, lt=100)
 
 
 class SecureCompute(Model):
@@ -486,8 +481,7 @@ class VercelStack(Model):
 
     @property
     def uptime_domains(self) -> list[str]:
-        """The domains a health check can request (a wildcard names no one host): each gets
-        one (infra/monitoring.py), and `status` reads each one's uptime."""
+        """The domains with a health check each (a wildcard names no one host to request)."""
         return [d for d in self.domains if not d.startswith("*.")]
 
 
