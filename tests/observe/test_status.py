@@ -176,11 +176,18 @@ def test_one_hung_source_is_bounded_by_the_timeout(world: World) -> None:
     assert vercel.state is SourceState.FAILED
     assert vercel.message.startswith("vercel did not answer")
     assert "--timeout" in vercel.hint
-    assert by_key(report)["database.size"].value is not None  # the others still reported
+    # the others still reported: Supabase's figure, unless a loaded machine made it miss the
+    # 1 s too (then it failed the same way, and is not waited for either)
+    supabase = next(s for s in report.sources if s.name == "supabase")
+    if supabase.state is SourceState.OK:
+        assert by_key(report)["database.size"].value is not None
+    else:
+        assert supabase.message.startswith("supabase did not answer")
     # Vercel alone measures bandwidth (Sentry, configured here, p95 and the error rate too,
     # unless a loaded machine makes it miss the 1 s as well)
     blind = [b.threshold for b in report.blind]
-    assert blind[0] == "bandwidth" and "database size" not in blind
+    assert "bandwidth" in blind
+    assert ("database size" in blind) is (supabase.state is not SourceState.OK)
     assert report.exit_code is ExitCode.BLIND
 
 
