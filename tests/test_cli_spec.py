@@ -104,7 +104,7 @@ def test_phases_refuses_an_invalid_spec(workspace: Path, cli) -> None:
     growth.write_text(growth.read_text().replace("seats: 2", "seats: 0"))
     result = cli("--root", workspace, "phases")
     assert result.code == 3
-    assert "phases/growth.yaml:21:3: web.seats:" in result.err
+    assert "phases/growth.yaml:26:3: web.seats:" in result.err
 
 
 # -- show and provenance ----------------------------------------------------------------------
@@ -126,7 +126,7 @@ def test_show_provenance_names_file_and_line(workspace: Path, cli) -> None:
 
     expected = {
         # a stack override wins over its phase
-        "    monthly_usd: 330.0": at("stacks/production.yaml", "monthly_usd: 330"),
+        "    monthly_usd: 340.0": at("stacks/production.yaml", "monthly_usd: 340"),
         "    pitr_days: 7": at("stacks/production.yaml", "pitr_days: 7"),
         # written by growth, over startup
         "    seats: 2": at("phases/growth.yaml", "seats: 2"),

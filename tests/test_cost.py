@@ -611,6 +611,7 @@ FREE_TYPES = sorted(
         "aws:rds/proxy:Proxy",
         "aws:secretsmanager/secret:Secret",
         "aws:cloudfront/distribution:Distribution",  # priced below
+        "aws:route53/healthCheck:HealthCheck",  # priced below
     }
 )
 
@@ -686,11 +687,38 @@ def _without(est, *items):
     return round(est.total_high - sum(one(est, r, i).high for r, i in items), 2)
 
 
+def _uptime(est):
+    """The (resource, item) lines of the uptime checks: the seed's cost table prices no
+    monitoring, though its Monitoring section asks for uptime (the phases' budgets add them)."""
+    return [(x.resource, x.item) for x in est.lines if x.resource.startswith("uptime-")]
+
+
 def test_startup_is_inside_the_seeds_range(real):
     low, high = SEED["startup"]
     est = real["startup"]
-    assert low <= est.total_low and est.total_high <= high
-    assert (est.total_low, est.total_high) == (45.23, 47.75)
+    assert low <= est.total_low and _without(est, *_uptime(est)) <= high
+    assert (est.total_low, est.total_high) == (47.98, 50.5)
+    assert est.budget_monthly == 55 and not est.over_budget  # $50 and the $2.75 check
+
+
+def test_an_uptime_check_is_a_non_aws_endpoint_with_https():
+    """Route 53 bills a check on a Vercel domain as a non-AWS endpoint ($0.75 a month) and
+    HTTPS as an optional feature ($2.00 on a non-AWS endpoint); string matching, a 10 s
+    interval and latency measurement would each add one more (catalog aws.route53)."""
+    check = "aws:route53/healthCheck:HealthCheck"
+    est = estimate(res(check, "uptime-floyo.app", "monitoring",
+                       {"type": "HTTPS", "fqdn": "floyo.app", "requestInterval": 30}))  # fmt: skip
+    assert [(x.item, figures(x)) for x in est.lines] == [
+        ("health check", (0.75, 0.75)),
+        ("health check features", (2.0, 2.0)),
+    ]
+    assert est.lines[0].source.startswith("https://aws.amazon.com/route53/pricing")
+    inputs = {"type": "HTTPS_STR_MATCH", "requestInterval": 10, "measureLatency": True}
+    every = estimate(res(check, "c", "monitoring", inputs))
+    assert every.lines[1].detail == "HTTPS, string matching, fast interval, latency measurement"
+    assert figures(every.lines[1]) == (8.0, 8.0)
+    plain = estimate(res(check, "c", "monitoring", {"type": "HTTP"}))
+    assert [x.item for x in plain.lines] == ["health check"]
 
 
 def test_growth_is_inside_the_seeds_range(real):
@@ -700,11 +728,11 @@ def test_growth_is_inside_the_seeds_range(real):
     low, high = SEED["growth"]
     est = real["growth"]
     assert est.total_low >= low * (1 - SEED_TOLERANCE)
-    assert est.total_high <= high
+    assert _without(est, *_uptime(est)) <= high
     assert figures(one(est, "app", "edge requests")) == (0.0, 80.0)
     # the cache Vercel functions reach: Upstash Fixed 1GB, $20
     assert figures(one(est, "cache", "fixed_1gb plan")) == (20.0, 20.0)
-    assert (est.total_low, est.total_high) == (110.18, 199.1)
+    assert (est.total_low, est.total_high) == (112.93, 201.85)
 
 
 def test_scale_exceeds_the_seeds_range_at_its_top_because_of_vercel_edge_requests(real):
@@ -718,18 +746,22 @@ def test_scale_exceeds_the_seeds_range_at_its_top_because_of_vercel_edge_request
     functions = ("function invocations", "function active CPU", "function memory")
     assert round(sum(one(est, "app", f).high for f in functions), 2) == 185.97
     without = _without(
-        est, ("app", "edge requests"), ("app", "usage credit"), *(("app", f) for f in functions)
+        est,
+        ("app", "edge requests"),
+        ("app", "usage credit"),
+        *(("app", f) for f in functions),
+        *_uptime(est),
     )
     assert low <= without <= high
     assert low <= est.total_low
-    assert (est.total_low, est.total_high) == (503.99, 1860.99)
+    assert (est.total_low, est.total_high) == (506.74, 1863.74)
 
 
 def test_enterprise_has_no_seed_range_and_vercel_enterprise_is_not_priced(real):
     est = real["enterprise"]
     assert est.budget_monthly is None and est.used_percent is None and not est.over_budget
     assert {(u.type, u.count) for u in est.unpriced} == {(WEB, 1), (VERCEL_PROJECT, 1)}
-    assert (est.total_low, est.total_high) == (5130.35, 6282.59)
+    assert (est.total_low, est.total_high) == (5133.1, 6285.34)
     assert "200,000 users" in " ".join(est.notes)
 
 
@@ -745,10 +777,11 @@ def test_every_type_the_program_registers_has_a_rule(real):
 
 def test_stack_overrides_reach_the_estimate(real):
     prod, growth = real["production"], real["growth"]
-    assert (prod.phase, prod.budget_monthly) == ("growth", 330.0)  # production's override
+    assert (prod.phase, prod.budget_monthly) == ("growth", 340.0)  # production's override
     assert figures(one(prod, "primary-pitr", "PITR")) == (100.0, 100.0)
     assert figures(one(prod, "monitoring", "Sentry team plan")) == (26.0, 26.0)
-    assert prod.total_high == round(growth.total_high + 100 + 26, 2)
+    # and a second domain's uptime check (www.floyo.app): $2.75
+    assert prod.total_high == round(growth.total_high + 100 + 26 + 2.75, 2)
     staging = real["staging"]
     assert not lines(staging, item="replica compute")  # staging drops the read replica
     assert figures(one(staging, "web", "pro plan seats")) == (20.0, 20.0)
@@ -757,7 +790,8 @@ def test_stack_overrides_reach_the_estimate(real):
 def test_the_aws_budget_is_the_aws_share_of_the_estimate_with_the_alert_threshold():
     """The program's AWS Budget is set at the AWS share of the estimate's high figure (AWS
     Budgets see AWS spend only), in whole dollars rounded up, alerting at the phase's
-    threshold: at growth that is $12 (S3 $12.00), not the $200 whole-stack budget."""
+    threshold: at growth that is $15 (S3 $12.00, the uptime check $2.75), not the $205
+    whole-stack budget."""
     from floyo_scale.cost import plan_stack
 
     ws = Workspace(REPO)
@@ -776,12 +810,12 @@ def test_the_aws_budget_is_the_aws_share_of_the_estimate_with_the_alert_threshol
         actual = [n for n in budget.inputs["notifications"] if n["notificationType"] == "ACTUAL"]
         assert [n["threshold"] for n in actual] == [est.alert_percent]
     production = plan_stack(load_stack(ws, "production", None))[1]
-    assert (production.aws_high, production.aws_budget) == (12.0, 12.0)
+    assert (production.aws_high, production.aws_budget) == (17.5, 18.0)  # two uptime checks
 
 
 def test_cost_says_the_aws_budget_leaves_the_whole_stack_to_status(real):
     table = cost_table(real["growth"], width=200)
-    assert "AWS Budget: $12/month, the AWS share of the high figure ($12.00)" in table
+    assert "AWS Budget: $15/month, the AWS share of the high figure ($14.75)" in table
     assert "the whole stack's spend is left to `floyo-scale status`" in table
     assert "cache offer: fixed_1gb plan: cheapest that fits 0.5 GB" in table
 
@@ -815,13 +849,13 @@ def test_json_has_the_documented_shape(real):
             "source",
         } <= set(line)
         assert set(line["quantity"]) == {"low", "high"}
-    assert data["total"] == {"low": 110.18, "high": 199.1}
+    assert data["total"] == {"low": 112.93, "high": 201.85}
     assert data["budget"] == {
-        "monthly": 200.0,
-        "used_percent": 99.5,
+        "monthly": 205.0,
+        "used_percent": 98.5,
         "alert_percent": 80,
         "over_budget": False,
-        "aws_budget": 12.0,
+        "aws_budget": 15.0,
     }
     assert data["unpriced"] == []
     # grouped by provider, Vercel first, then Supabase, then AWS
@@ -912,19 +946,19 @@ def test_cost_summary_line():
 
 def test_real_phases_against_their_budgets(real):
     assert [p for p in PHASES if real[p].over_budget] == []
-    assert real["startup"].over_alert and not real["startup"].over_budget  # 95.5% of $50
+    assert real["startup"].over_alert and not real["startup"].over_budget  # 91.8% of $55
     assert real["scale"].over_alert  # 91.8% of $1,750
     check_budget(real["production"], allow_over_budget=False)  # $270 of $300
 
 
 def test_a_stack_budget_follows_it_to_a_larger_phase():
-    """Production's $330 override applies at any phase: moving it to scale is refused."""
+    """Production's $340 override applies at any phase: moving it to scale is refused."""
     from floyo_scale.offline.synth import synthesize
 
     stack = load_stack(Workspace(REPO), "production", "scale")
     estimate = estimate_for_stack(stack, synthesize(stack))
-    assert estimate.budget_monthly == 330 and estimate.over_budget
-    with pytest.raises(GuardrailError, match="exceeds its budget of \\$330") as refused:
+    assert estimate.budget_monthly == 340 and estimate.over_budget
+    with pytest.raises(GuardrailError, match="exceeds its budget of \\$340") as refused:
         check_budget(estimate, allow_over_budget=False)
     assert "--allow-over-budget" in refused.value.hint
     check_budget(estimate, allow_over_budget=True)
@@ -999,7 +1033,7 @@ def test_cost_command_formats_and_targets(capsys):
         0,
         "production",
         "growth",
-        330.0,
+        340.0,
     )
     code, out, _ = run_cli(capsys, "cost", "-s", "staging", "-p", "scale", "-f", "markdown")
     assert code == 0 and out.startswith("### floyo-scale cost: `staging` at phase `scale`")

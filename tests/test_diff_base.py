@@ -213,8 +213,8 @@ def test_cli_red_when_up_would_refuse_but_the_comment_is_printed(
     out in full, and --fail-on-guard makes the exit code 6; without it, 0."""
     production = scenarios.root / "stacks" / "production.yaml"
     original = production.read_text()
-    assert "monthly_usd: 330" in original
-    production.write_text(original.replace("monthly_usd: 330", "monthly_usd: 100"))
+    assert "monthly_usd: 340" in original
+    production.write_text(original.replace("monthly_usd: 340", "monthly_usd: 100"))
     monkeypatch.setenv("VERCEL_API_TOKEN", "CANARY-token-in-env")
     try:
         args = ("--root", scenarios.root, "diff", "--base", scenarios.commits["same"])

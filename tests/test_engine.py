@@ -262,7 +262,7 @@ def test_open_session_sends_the_stack_the_program_and_the_workspace(root, env, f
     # the same function `plan` synthesizes, with what the update records (engine/release.py)
     # and the AWS Budget figure of the offline plan (cost.plan_stack)
     assert made == [(t.stack, t.secrets, t.release, t.aws_budget_usd)] and t.release is not None
-    assert t.aws_budget_usd == 12.0  # staging at growth: S3, the AWS share
+    assert t.aws_budget_usd == 15.0  # staging at growth: S3 and the uptime check, the AWS share
     opts = sent["opts"]
     assert opts.work_dir == str(root / ".floyo" / "work" / "floyo")
     assert opts.pulumi_command is command

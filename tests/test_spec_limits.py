@@ -87,3 +87,16 @@ def test_the_estimate_prices_the_same_function_hours() -> None:
     memory = next(line for line in estimate.lines if line.item == "function memory")
     expected = expected_usage(usage, stack.phase.users)["function_gb_hours_month"]
     assert memory.quantity == pytest.approx(expected, abs=1e-4)  # the line rounds to 4 places
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_each_phase_states_its_own_uptime_target(name: str) -> None:
+    """The seed's "Reliability: uptime": every phase states its target itself (none
+    inherits), so `show --provenance` points at the phase's own line."""
+    raw = yaml.safe_load((REPO / "phases" / f"{name}.yaml").read_text())
+    assert set(raw["reliability"]) == {"uptime_percent"}
+
+
+def test_uptime_targets_never_loosen_as_the_phases_grow() -> None:
+    targets = [phase(name).reliability.uptime_percent for name in ORDER]
+    assert targets == sorted(targets) and targets == [99.5, 99.9, 99.9, 99.95]

@@ -146,7 +146,7 @@ def test_real_null_removes_a_value(repo_workspace: Workspace) -> None:
 def test_stack_overrides_win_over_the_phase(repo_workspace: Workspace) -> None:
     production = load_stack(repo_workspace, "production")
     assert production.phase_name == "growth"
-    assert production.phase.budget.monthly_usd == 330  # growth says 200
+    assert production.phase.budget.monthly_usd == 340  # growth says 205
     assert production.phase.database.pitr_days == 7  # growth says 0
     assert production.phase.database.compute == "small"  # from growth, untouched
     assert production.provenance[("budget", "monthly_usd")].file.endswith("stacks/production.yaml")

@@ -60,11 +60,12 @@ def status(
     """Read live usage and judge it against the stack's phase; say when to move.
 
     Database size (Supabase), bandwidth, function hours, p95 and 5xx share (Vercel), p95 and
-    failure rate (Sentry, when configured), S3, cache and spend (AWS), the whole stack's
-    spend against the budget (an estimate: shown, never judged). Exit 0 only when database
-    size, bandwidth, p95 and error rate were all measured and are within bounds; 8 when a
-    threshold is crossed; 9 when one of those four could not be measured (blind: a missing
-    credential, a failing source, no data); 4 when another source could not be read.
+    failure rate (Sentry, when configured), S3, cache, each domain's uptime (Route 53 health
+    checks) and spend (AWS), the whole stack's spend against the budget (an estimate: shown,
+    never judged). Exit 0 only when database size, bandwidth, p95, error rate and uptime
+    were all measured and are within bounds; 8 when a threshold is crossed; 9 when one of
+    those five could not be measured (blind: a missing credential, a failing source, no
+    data); 4 when another source could not be read.
     """
     import os
 

@@ -79,6 +79,7 @@ if TYPE_CHECKING:  # type checkers and editors see the real packages
     from pulumi_aws import ec2 as ec2
     from pulumi_aws import elasticache as elasticache
     from pulumi_aws import iam as iam
+    from pulumi_aws import route53 as route53
     from pulumi_aws import s3 as s3
     from pulumi_aws import sns as sns
     from pulumi_aws import vpc as vpc
@@ -94,6 +95,7 @@ __all__ = [
     "elasticache",
     "flat_package",
     "iam",
+    "route53",
     "s3",
     "sns",
     "vercel",
@@ -117,6 +119,7 @@ AWS_LEAVES: dict[str, tuple[str, ...]] = {
     ),
     # Role, RolePolicy, OIDC provider, Policy (the roles' permissions boundary)
     "iam": ("role", "role_policy", "open_id_connect_provider", "policy"),
+    "route53": ("health_check",),  # HealthCheck: the domains' uptime (monitoring)
     "s3": (
         "bucket",
         "bucket_lifecycle_configuration",

@@ -214,6 +214,8 @@ def build(
     # the alert topics (auto-named: only the state knows their ARNs), whose e-mail
     # subscriptions `up` and `status` list until each address confirms
     pulumi.export("alert_topics", {r: t.arn for r, t in monitoring.topics.items()})
+    # domain -> Route 53 health check id (assigned by Route 53): what `status` reads uptime of
+    pulumi.export("uptime_checks", monitoring.health_checks)
     pulumi.export("limits", limits(stack.phase))
     pulumi.export("database_url", pulumi.Output.secret(database.pooler_urls[0]))
     # what `floyo-scale db app-role` creates in the database (db/roles.py)

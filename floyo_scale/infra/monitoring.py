@@ -9,22 +9,33 @@
   seed's thresholds (alerts.p95_latency_ms, alerts.error_rate_percent), emailing a team.
 - Database size and bandwidth as a share of the phase's limits are Supabase and Vercel
   usage: FLOYO_LIMITS holds the limits and thresholds; `floyo-scale status` watches them.
+- Uptime (seed: "Reliability: uptime"): one Route 53 health check per domain of the stack
+  (HTTPS on port 443, every 30 s, from Route 53's checkers around the world), and an alarm
+  on its HealthCheckStatus to the alert topic in us-east-1, where Route 53 publishes its
+  metrics ("Monitoring health check status and getting notifications", Route 53 Developer
+  Guide). `floyo-scale status` judges HealthCheckPercentageHealthy against the phase's
+  reliability.uptime_percent. Chosen over Sentry's uptime monitors, which the
+  pulumiverse-sentry provider (0.0.9) has no resource for.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 
 from ..catalog import facts
-from ._sdk import budgets, cloudwatch, sns
+from ._sdk import budgets, cloudwatch, route53, sns
 from .common import Context
 from .regions import Regions
 
 GB = 1024**3
 SENTRY_ABOVE = 0  # threshold_type: alert when the metric is above the threshold
 SENTRY_WINDOW_MINUTES = 10.0  # each alert looks at the last ten minutes (spans: 5 or more)
+# Route 53 publishes health-check metrics in us-east-1 only, so the uptime alarms live there
+# and notify that region's topic (an alarm's actions are topics of its own region).
+HEALTH_CHECK_METRICS_REGION = "us-east-1"
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -59,7 +70,50 @@ class Monitoring(pulumi.ComponentResource):
             self._bucket_alarm(name, bucket)
         for region, group in cache_groups.items():
             self._cache_alarms(region, group)
+        # domain -> health check id (assigned by Route 53: `status` reads it from the outputs)
+        self.health_checks: dict[str, pulumi.Output[str]] = {}
+        domains = ctx.stack.stack.vercel.uptime_domains
+        if domains:
+            region = HEALTH_CHECK_METRICS_REGION
+            if region not in self.topics:
+                regions.ensure(region)
+                self.topics[region] = self._topic(region)
+            for domain in domains:
+                self.health_checks[domain] = self._uptime(domain, region)
         self.register_outputs({})
+
+    def _uptime(self, domain: str, region: str) -> pulumi.Output[str]:
+        """An HTTPS health check on `domain` (a 2xx or 3xx answer within the checkers' time
+        is healthy; SNI so Vercel serves the domain's certificate) and an alarm when Route 53
+        finds it unhealthy for three minutes in a row (or stops reporting: missing data is
+        an outage here, never a pass)."""
+        check = route53.HealthCheck(
+            f"uptime-{domain}",
+            type="HTTPS",
+            fqdn=domain,
+            port=443,
+            resource_path="/",
+            enable_sni=True,
+            request_interval=30,
+            failure_threshold=3,
+            tags={**self.ctx.tags("monitoring"), "Name": f"{self.ctx.prefix} {domain}"},
+            opts=self.regions.opts(self.regions.primary, self),
+        )
+        self._alarm(
+            f"uptime-{domain}",
+            region,
+            namespace="AWS/Route53",
+            metric_name="HealthCheckStatus",
+            dimensions={"HealthCheckId": check.id},
+            statistic="Minimum",
+            period=60,
+            evaluation_periods=3,
+            comparison_operator="LessThanThreshold",
+            threshold=1,
+            treat_missing_data="breaching",
+            description=f"{domain} fails Route 53's HTTPS health checks",
+        )
+        return check.id
 
     def _topic(self, region: str) -> sns.Topic:
         topic = sns.Topic(
@@ -236,7 +290,10 @@ class Monitoring(pulumi.ComponentResource):
     def _cache_alarms(self, region: str, group) -> None:
         member = group.replication_group_id.apply(lambda rid: f"{rid}-001")
         percent = self.ctx.stack.phase.alerts.cache_memory_percent
-        common = {"namespace": "AWS/ElastiCache", "dimensions": {"CacheClusterId": member}}
+        common: dict[str, Any] = {
+            "namespace": "AWS/ElastiCache",
+            "dimensions": {"CacheClusterId": member},
+        }
         self._alarm(
             f"cache-memory-{region}",
             region,
@@ -258,16 +315,26 @@ class Monitoring(pulumi.ComponentResource):
             **common,
         )
 
-    def _alarm(self, name: str, region: str, *, description: str, **metric) -> None:
+    def _alarm(
+        self,
+        name: str,
+        region: str,
+        *,
+        description: str,
+        comparison_operator: str = "GreaterThanThreshold",
+        evaluation_periods: int = 1,
+        treat_missing_data: str = "notBreaching",
+        **metric,
+    ) -> None:
         topic = self.topics[region]
         cloudwatch.MetricAlarm(
             name,
             alarm_description=description,
-            comparison_operator="GreaterThanThreshold",
-            evaluation_periods=1,
+            comparison_operator=comparison_operator,
+            evaluation_periods=evaluation_periods,
             alarm_actions=[topic.arn],
             ok_actions=[topic.arn],
-            treat_missing_data="notBreaching",
+            treat_missing_data=treat_missing_data,
             tags=self.ctx.tags("monitoring"),
             opts=self.regions.opts(region, self),
             **metric,

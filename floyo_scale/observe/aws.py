@@ -11,6 +11,11 @@ from CloudWatch (`GetMetricData`), spend from Cost Explorer (`GetCostAndUsage`,
   (infra/monitoring.py).
 - Cost Explorer: `UnblendedCost` month to date, and the forecast to the end of the month.
   Cost Explorer lives in us-east-1.
+- Uptime: `AWS/Route53` `HealthCheckPercentageHealthy` (the share of Route 53's checkers
+  that found the domain healthy; us-east-1, where Route 53 publishes) of each domain's health
+  check, averaged over the window, against the phase's `reliability.uptime_percent`. The
+  checks' ids come from the `uptime_checks` output, else from Route 53 `ListHealthChecks`
+  (the HTTPS check whose FullyQualifiedDomainName is the domain).
 - SNS `ListSubscriptionsByTopic` on each alert topic (the `alert_topics` output): the e-mail
   subscriptions still waiting for their address to confirm them (`SubscriptionArn`
   "PendingConfirmation"): until then they receive nothing, and `destroy` cannot delete them.
@@ -278,6 +283,78 @@ def read_cdn(
             endpoint.format("TotalErrorRate, worst hourly Average"),
         ),
     ]
+
+
+UPTIME_PERIOD = 300  # seconds: 5-minute averages (kept 63 days), averaged over the window
+
+
+def find_health_checks(route53: Any, domains: list[str]) -> dict[str, str]:
+    """domain -> id of the HTTPS health check on it (Route 53 ListHealthChecks, paginated):
+    for a stack whose outputs are not at hand. The first found per domain."""
+    found: dict[str, str] = {}
+    for page in route53.get_paginator("list_health_checks").paginate():
+        for check in page.get("HealthChecks", []):
+            config = check.get("HealthCheckConfig") or {}
+            domain = config.get("FullyQualifiedDomainName")
+            if domain in domains and str(config.get("Type", "")).startswith("HTTPS"):
+                found.setdefault(domain, str(check["Id"]))
+    return found
+
+
+def read_uptime(
+    stack: ResolvedStack, cloudwatch: Any, checks: Mapping[str, str], window: Window
+) -> list[Reading]:
+    """One reading per domain (key `uptime`, one seed threshold however many domains): the
+    health checkers' average share healthy over the window, which must at least meet the
+    phase's target. A domain without a check, or a check without data points, reads nothing
+    and says why (the watch is then blind on uptime)."""
+    target = stack.phase.reliability.uptime_percent
+    domains = stack.stack.vercel.uptime_domains
+    endpoint = "CloudWatch GetMetricData (AWS/Route53 HealthCheckPercentageHealthy, Average)"
+
+    def reading(domain: str, value: float | None, note: str = "", of: str = "") -> Reading:
+        return Reading(
+            "aws",
+            "uptime",
+            f"uptime ({domain})" if domain else "uptime",
+            value,
+            "%",
+            Kind.BELOW,
+            target,
+            None,
+            window.recent_label,
+            endpoint + (f" of {of}" if of else ""),
+            note=note,
+        )
+
+    if not domains:
+        return [reading("", None, "the stack names no domain (vercel.domains) to check")]
+    queries = [
+        _query(f"u{i}", "AWS/Route53", "HealthCheckPercentageHealthy", "Average",
+               UPTIME_PERIOD, {"HealthCheckId": checks[d]})
+        for i, d in enumerate(domains) if d in checks
+    ]  # fmt: skip
+    ids = {d: f"u{i}" for i, d in enumerate(domains) if d in checks}
+    values = (
+        _latest(cloudwatch, queries, window.recent_start, window.now, combine={
+            q["Id"]: _mean for q in queries})
+        if queries
+        else {}
+    )  # fmt: skip
+    out = []
+    for domain in domains:
+        if domain not in checks:
+            out.append(reading(domain, None, f"{domain}: no health check found (`up` makes it)"))
+            continue
+        value = values.get(ids[domain])
+        note = "" if value is not None else f"{domain}: no data points in the window"
+        out.append(reading(domain, value, note, checks[domain]))
+    return out
+
+
+def _mean(values: Any) -> float:
+    found = list(values)
+    return sum(found) / len(found)
 
 
 def read_spend(ce: Any, window: Window) -> tuple[float | None, float | None, str]:

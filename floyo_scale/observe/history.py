@@ -295,6 +295,20 @@ class FileHistory:
             ) from exc
 
 
+def history_key(prefix: str, stack: str) -> str:
+    """The object that keeps `stack`'s readings in an S3 backend `s3://BUCKET/PREFIX`."""
+    return "/".join(p for p in (prefix.strip("/"), FOLDER, f"{stack}.jsonl") if p)
+
+
+def s3_backend(url: str) -> tuple[str, str, dict[str, str]]:
+    """`s3://BUCKET[/PREFIX][?region=...&profile=...]` -> (bucket, prefix, parameters)."""
+    rest = url[len("s3://") :]
+    location, _, query = rest.partition("?")
+    bucket, _, prefix = location.partition("/")
+    params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+    return bucket, prefix.strip("/"), params
+
+
 class S3History:
     """One object per stack; S3 has no append, so a run reads it and writes it back (the
     watch runs once a day, in one concurrency group)."""
@@ -304,7 +318,7 @@ class S3History:
         self.where = f"s3://{bucket}/{self._key('<stack>')}"
 
     def _key(self, stack: str) -> str:
-        return "/".join(p for p in (self.prefix, FOLDER, f"{stack}.jsonl") if p)
+        return history_key(self.prefix, stack)
 
     def _text(self, stack: str) -> str:
         try:
@@ -351,10 +365,7 @@ def store_for(root: Path, env: Mapping[str, str]) -> HistoryStore:
     if backend.startswith("s3://"):
         import boto3
 
-        rest = backend[len("s3://") :]
-        location, _, query = rest.partition("?")
-        bucket, _, prefix = location.partition("/")
-        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        bucket, prefix, params = s3_backend(backend)
         session = boto3.Session(profile_name=params["profile"]) if "profile" in params else None
         client = (session or boto3).client("s3", region_name=params.get("region"))
         return S3History(bucket, prefix, client)
@@ -374,7 +385,9 @@ __all__ = [
     "S3History",
     "forecast_one",
     "forecasts",
+    "history_key",
     "record_of",
+    "s3_backend",
     "series",
     "store_for",
     "theil_sen",

@@ -345,6 +345,7 @@ def _aws_source(stack, targets, env, window, timeout) -> Source:
     buckets = dict(targets.buckets)
     clusters = dict(targets.cache_clusters)
     topics = dict(targets.alert_topics)
+    checks = dict(targets.uptime_checks)
 
     def read(deadline: float) -> list[Reading]:
         # boto3 is imported here, in the source's thread, while the others wait on I/O
@@ -382,6 +383,21 @@ def _aws_source(stack, targets, env, window, timeout) -> Source:
             calls["cdn"] = partial(
                 aws.read_cdn, stack, cloudwatch("us-east-1"), targets.cdn_distribution, window
             )
+        # Route 53's metrics live in us-east-1; the clients are made here, not in the threads
+        # (a boto3 session is not thread-safe)
+        east = cloudwatch("us-east-1")
+        missing = [d for d in stack.stack.vercel.uptime_domains if d not in checks]
+        route53 = (
+            base.client("route53", region_name="us-east-1", config=config) if missing else None
+        )
+
+        def uptime() -> list[Reading]:
+            found = dict(checks)
+            if route53 is not None:
+                found |= aws.find_health_checks(route53, missing)
+            return aws.read_uptime(stack, east, found, window)
+
+        calls["uptime"] = uptime
         ce = base.client("ce", region_name="us-east-1", config=config)
         calls["spend"] = partial(aws.read_spend, ce, window)
         if topics:

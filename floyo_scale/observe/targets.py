@@ -38,6 +38,9 @@ class Targets:
     alert_topics: Mapping[str, str] = field(default_factory=dict)
     # the files CDN's distribution id (the `files_cdn` output: only the state knows it)
     cdn_distribution: str | None = None
+    # domain -> Route 53 health check id (the `uptime_checks` output); a domain missing here
+    # is looked up by its name (Route 53 ListHealthChecks) when the AWS source reads uptime
+    uptime_checks: Mapping[str, str] = field(default_factory=dict)
     origin: str = "spec"  # "state" when the outputs supplied them
     notes: tuple[str, ...] = ()
 
@@ -80,6 +83,7 @@ def merge_outputs(base: Targets, outputs: Mapping[str, Any]) -> Targets:
     buckets = outputs.get("buckets")
     topics = outputs.get("alert_topics")
     cdn = outputs.get("files_cdn")
+    checks = outputs.get("uptime_checks")
     distribution = cdn.get("distribution_id") if isinstance(cdn, dict) else None
     return replace(
         base,
@@ -94,6 +98,9 @@ def merge_outputs(base: Targets, outputs: Mapping[str, Any]) -> Targets:
         if isinstance(topics, dict)
         else base.alert_topics,
         cdn_distribution=str(distribution) if distribution else base.cdn_distribution,
+        uptime_checks={str(k): str(v) for k, v in checks.items()}
+        if isinstance(checks, dict)
+        else base.uptime_checks,
         origin="state",
         notes=(),
     )

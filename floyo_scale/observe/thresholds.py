@@ -11,14 +11,17 @@ Edges, written down once (and tested):
   `over` when the value is past the limit (100.0 % is still `warning`).
 - absolute thresholds: the seed says "p95 > 1 s" and "error rate > 1 %", so exactly 1 s or
   exactly 1 % is `ok`, anything above is `over`.
+- targets (uptime): the phase's `reliability.uptime_percent` is what must at least be met, so
+  exactly the target is `ok`, anything under it is `below`.
 - a reading without a value (the source answered but had no data points for the window) is
   `no data`: it neither passes nor crosses.
 - an *estimate* (a figure the cost model computed, not a provider measured) is shown as
   `estimate` and never judged: no warning, no over, whatever its share of the limit.
 
 Fail closed: the seed's four alerting thresholds (SEED_THRESHOLDS: database size, bandwidth,
-p95, error rate) must each be measured for a run to be green. `blind()` names each one that
-was not, and why (its source unavailable or failed, or no data points in the window).
+p95, error rate) and its reliability figure (uptime) must each be measured for a run to be
+green. `blind()` names each one that was not, and why (its source unavailable or failed, no
+data points in the window, or nothing to read: the reading's note says what).
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ class Verdict(StrEnum):
     OK = "ok"
     WARNING = "warning"
     OVER = "over"
+    BELOW = "below"  # under a target that must at least be met (uptime)
     NO_DATA = "no data"
     INFO = "info"  # a figure shown for context, with nothing to judge it against
     ESTIMATE = "estimate"  # computed by the cost model, not measured: shown, never judged
 
     @property
     def crossed(self) -> bool:
-        return self in (Verdict.WARNING, Verdict.OVER)
+        return self in (Verdict.WARNING, Verdict.OVER, Verdict.BELOW)
 
 
 class Kind(StrEnum):
@@ -46,6 +50,7 @@ class Kind(StrEnum):
 
     SHARE = "share"  # a share of a limit, warning at alert_percent
     ABOVE = "above"  # an absolute threshold the value must not exceed
+    BELOW = "below"  # a target the value must at least meet (uptime)
     INFO = "info"
 
 
@@ -109,6 +114,8 @@ def judge(
         return Verdict.NO_DATA
     if kind is Kind.ABOVE:
         return Verdict.OVER if value > limit else Verdict.OK
+    if kind is Kind.BELOW:
+        return Verdict.BELOW if value < limit else Verdict.OK
     if value > limit:
         return Verdict.OVER
     alert = 100.0 if alert_percent is None else alert_percent
@@ -157,6 +164,7 @@ SEED_THRESHOLDS: dict[str, tuple[str, ...]] = {
     "bandwidth": ("vercel.bandwidth",),
     "p95": ("vercel.p95", "sentry.p95"),
     "error rate": ("vercel.error_rate", "sentry.failure_rate"),
+    "uptime": ("uptime",),  # one per domain (Route 53 health checks, observe/aws.py)
 }
 # Where each is read from, to say why it is blind when no reading came back.
 SEED_SOURCES: dict[str, tuple[str, ...]] = {
@@ -164,6 +172,7 @@ SEED_SOURCES: dict[str, tuple[str, ...]] = {
     "bandwidth": ("vercel",),
     "p95": ("vercel", "sentry"),
     "error rate": ("vercel", "sentry"),
+    "uptime": ("aws",),
 }
 
 
@@ -185,13 +194,16 @@ def blind(sources: tuple[SourceResult, ...] | list[SourceResult]) -> tuple[Blind
     out: list[Blind] = []
     for threshold, keys in SEED_THRESHOLDS.items():
         measured = False
-        empty: list[str] = []
+        empty: dict[str, str] = {}  # source -> why its reading has no value
         for key in keys:
             mine = [r for r in readings if r.key == key]
             if mine and all(r.value is not None for r in mine):
                 measured = True
             elif mine:
-                empty.append(mine[0].source)
+                missing = [r for r in mine if r.value is None]
+                empty[mine[0].source] = "; ".join(
+                    dict.fromkeys(r.note or "no data points" for r in missing)
+                )
         if measured:
             continue
         reasons = []
@@ -200,7 +212,7 @@ def blind(sources: tuple[SourceResult, ...] | list[SourceResult]) -> tuple[Blind
             if source is None or source.state is SourceState.NOT_APPLICABLE:
                 continue
             if name in empty:
-                reasons.append(f"{name}: no data points")
+                reasons.append(f"{name}: {empty[name]}")
             elif source.state is SourceState.OK:
                 reasons.append(f"{name}: not in its answer")
             else:

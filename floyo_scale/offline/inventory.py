@@ -93,6 +93,7 @@ STATELESS_TYPES = frozenset(
         "aws:iam/rolePolicy:RolePolicy",
         "aws:iam/policy:Policy",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:route53/healthCheck:HealthCheck",  # a probe of the domain; its metrics age out
         "aws:sns/topic:Topic",
         "aws:sns/topicSubscription:TopicSubscription",
         "aws:sns/topicPolicy:TopicPolicy",

@@ -16,6 +16,7 @@ _MARK = {
     Verdict.OK: "ok",
     Verdict.WARNING: "WARNING",
     Verdict.OVER: "OVER",
+    Verdict.BELOW: "BELOW",
     Verdict.NO_DATA: "no data",
     Verdict.INFO: "",
     Verdict.ESTIMATE: "estimate",
@@ -24,6 +25,7 @@ _EMOJI = {
     Verdict.OK: "✅ ok",
     Verdict.WARNING: "⚠️ warning",
     Verdict.OVER: "🛑 over",
+    Verdict.BELOW: "🛑 below target",
     Verdict.NO_DATA: "— no data",
     Verdict.INFO: "",
     Verdict.ESTIMATE: "≈ estimate (not judged)",
@@ -53,6 +55,8 @@ def limit_text(r: Reading, alert: bool = True) -> str:
         return ""
     if r.kind.value == "above":
         return f"> {amount(r.limit, r.unit)}"
+    if r.kind.value == "below":  # a target to meet (uptime)
+        return f"≥ {amount(r.limit, r.unit)}"
     if not alert or r.alert_percent is None:
         return amount(r.limit, r.unit)
     return amount(r.limit, r.unit) + f" (alert {r.alert_percent:g}%)"

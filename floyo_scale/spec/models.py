@@ -154,6 +154,13 @@ class Limits(Model):
     function_gb_hours_month: float = Field(gt=0)
 
 
+class Reliability(Model):
+    """What `status` judges availability against (seed: "Reliability: uptime"): the share of
+    the time the app's domains answer Route 53's HTTPS health checks, over its window."""
+
+    uptime_percent: float = Field(ge=90, lt=100)
+
+
 class SecureCompute(Model):
     """A Vercel Secure Compute network (Enterprise) the project's functions run in, as Vercel
     gives it: its id, its CIDR block and, per region, the VPC peering connection it asked
@@ -395,6 +402,7 @@ class Phase(Model):
     users: Users
     budget: Budget
     limits: Limits
+    reliability: Reliability
     web: Web
     database: Database
     cache: Cache | None = None
@@ -470,6 +478,11 @@ class VercelStack(Model):
         "this stack's variables and AWS role, never their own stack's (e.g. staging: "
         "previews_of: floyo); unset: that project's previews get no variables from here",
     )
+
+    @property
+    def uptime_domains(self) -> list[str]:
+        """The domains with a health check each (a wildcard names no one host to request)."""
+        return [d for d in self.domains if not d.startswith("*.")]
 
 
 def _provider_url(provider: str) -> AfterValidator:

@@ -120,6 +120,51 @@ def put_aws_metrics(moto: str, stack: str = "production") -> None:
         )
 
 
+def put_uptime(
+    moto: str, percents: dict[str, list[float]], region: str = "us-east-1"
+) -> dict[str, str]:
+    """An HTTPS health check per domain in Route 53 (moto), and its HealthCheckPercentageHealthy
+    points over the hours before NOW and before the moment this runs (the CLI reads the
+    machine's clock: the points follow it, whatever the date), in AWS/Route53, us-east-1;
+    domain -> health check id."""
+    import uuid
+
+    import boto3
+
+    kw = {"region_name": region, "endpoint_url": moto}
+    kw |= {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    route53, cloudwatch = boto3.client("route53", **kw), boto3.client("cloudwatch", **kw)
+    ids = {}
+    for domain, values in percents.items():
+        check = route53.create_health_check(
+            CallerReference=str(uuid.uuid4()),
+            HealthCheckConfig={
+                "Type": "HTTPS",
+                "FullyQualifiedDomainName": domain,
+                "Port": 443,
+                "ResourcePath": "/",
+                "RequestInterval": 30,
+                "FailureThreshold": 3,
+            },
+        )["HealthCheck"]
+        ids[domain] = check["Id"]
+        cloudwatch.put_metric_data(
+            Namespace="AWS/Route53",
+            MetricData=[
+                {
+                    "MetricName": "HealthCheckPercentageHealthy",
+                    "Dimensions": [{"Name": "HealthCheckId", "Value": check["Id"]}],
+                    "Timestamp": at - timedelta(hours=i + 1),
+                    "Value": value,
+                    "Unit": "Percent",
+                }
+                for at in (NOW, datetime.now(UTC))
+                for i, value in enumerate(values)
+            ],
+        )
+    return ids
+
+
 @pytest.fixture
 def world(
     workspace: Path,
@@ -167,6 +212,7 @@ def world(
         monkeypatch.setenv(name, value)
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"))
     put_aws_metrics(moto_url)
+    put_uptime(moto_url, {"floyo.app": [100.0, 100.0, 99.9], "www.floyo.app": [100.0]})
     w = World(workspace, supabase, ref, pg_database, vercel, sentry, ce, moto_url)
     try:
         yield w

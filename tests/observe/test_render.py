@@ -44,6 +44,10 @@ def _readings() -> dict[str, tuple[Reading, ...]]:
         "aws": (
             Reading("aws", "s3.size", "S3 storage (all buckets)", 45.0, "GB", Kind.SHARE, 100, 80,
                     "newest daily figure", capacity=True),
+            Reading("aws", "uptime", "uptime (floyo.app)", 99.97, "%", Kind.BELOW, 99.9,
+                    window="last 24h"),
+            Reading("aws", "uptime", "uptime (www.floyo.app)", 99.82, "%", Kind.BELOW, 99.9,
+                    window="last 24h"),
             Reading("aws", "aws.spend_mtd", "AWS spend", 9.5, "USD", window="month to date"),
         ),
     }  # fmt: skip

@@ -161,7 +161,7 @@ def test_a_crossed_threshold_is_exit_8_and_recommends_the_next_phase(world: Worl
     assert advice.changes["create"] > 0
     spend = r["spend.month"]
     # AWS actual + forecast, plus Vercel and Supabase priced by the cost library
-    assert spend.value > 9.5 + 5.25 and spend.limit == 330
+    assert spend.value > 9.5 + 5.25 and spend.limit == 340
     assert any(n.startswith("aws: $14.75") for n in report.spend_notes)
     assert any("measured database size, transfer, S3 storage" in n for n in report.spend_notes)
 
@@ -176,11 +176,18 @@ def test_one_hung_source_is_bounded_by_the_timeout(world: World) -> None:
     assert vercel.state is SourceState.FAILED
     assert vercel.message.startswith("vercel did not answer")
     assert "--timeout" in vercel.hint
-    assert by_key(report)["database.size"].value is not None  # the others still reported
+    # the others still reported: Supabase's figure, unless a loaded machine made it miss the
+    # 1 s too (then it failed the same way, and is not waited for either)
+    supabase = next(s for s in report.sources if s.name == "supabase")
+    if supabase.state is SourceState.OK:
+        assert by_key(report)["database.size"].value is not None
+    else:
+        assert supabase.message.startswith("supabase did not answer")
     # Vercel alone measures bandwidth (Sentry, configured here, p95 and the error rate too,
     # unless a loaded machine makes it miss the 1 s as well)
     blind = [b.threshold for b in report.blind]
-    assert blind[0] == "bandwidth" and "database size" not in blind
+    assert "bandwidth" in blind
+    assert ("database size" in blind) is (supabase.state is not SourceState.OK)
     assert report.exit_code is ExitCode.BLIND
 
 
@@ -249,7 +256,7 @@ def test_no_credential_at_all_measures_nothing_and_is_blind(
         SourceState.NOT_APPLICABLE,
     }
     assert [b.threshold for b in report.blind] == ["database size", "bandwidth", "p95",
-                                                   "error rate"]  # fmt: skip
+                                                   "error rate", "uptime"]  # fmt: skip
     assert report.exit_code is ExitCode.BLIND
     assert report.to_json()["blind"][0] == {
         "threshold": "database size",

@@ -109,14 +109,31 @@ def vercel(bandwidth: float | None = 10.0, p95: float | None = 300.0) -> SourceR
     )  # fmt: skip
 
 
+def up(*values: float | None) -> SourceResult:
+    """AWS measuring uptime, one reading per domain (growth's target: 99.9%)."""
+    return SourceResult(
+        "aws",
+        SourceState.OK,
+        tuple(
+            Reading("aws", "uptime", f"uptime (d{i}.floyo.app)", v, "%", Kind.BELOW, 99.9,
+                    note="" if v is not None else f"d{i}.floyo.app: no data points in the window")
+            for i, v in enumerate(values or (99.95,))
+        ),
+    )  # fmt: skip
+
+
 def report(*sources: SourceResult) -> StatusReport:
+    """The sources given, and AWS measuring uptime within its target unless an AWS source
+    is among them."""
+    if not any(s.name == "aws" for s in sources):
+        sources = (*sources, up())
     return StatusReport("production", "growth", "2026-11-20T12:00:00Z", 24, tuple(sources))
 
 
 def test_exit_codes() -> None:
     fine = SourceResult("supabase", SourceState.OK, (reading(1.0),))
     crossed = SourceResult("supabase", SourceState.OK, (reading(7.0),))
-    failed = SourceResult("aws", SourceState.FAILED, message="aws answered HTTP 500")
+    failed = SourceResult("upstash", SourceState.FAILED, message="upstash answered HTTP 500")
     missing = SourceResult(
         "sentry", SourceState.UNAVAILABLE, message="SENTRY_AUTH_TOKEN is not set"
     )
@@ -171,7 +188,31 @@ def test_an_estimate_is_shown_never_judged() -> None:
     assert spend.verdict is Verdict.ESTIMATE and not spend.verdict.crossed
     assert spend.share == pytest.approx(333.3, abs=0.1)  # shown against the budget
     fine = SourceResult("supabase", SourceState.OK, (reading(1.0),))
-    r = StatusReport("production", "growth", "2026-11-20T12:00:00Z", 24, (fine, vercel()),
-                     spend=spend)  # fmt: skip
+    r = StatusReport("production", "growth", "2026-11-20T12:00:00Z", 24,
+                     (fine, vercel(), up()), spend=spend)  # fmt: skip
     assert r.crossed == () and r.exit_code is ExitCode.OK
     assert r.to_json()["metrics"][-1]["verdict"] == "estimate"
+
+
+def test_uptime_is_judged_against_its_target_and_blind_when_not_measured() -> None:
+    """The phase's reliability.uptime_percent must at least be met: exactly the target is ok,
+    anything under it is `below` (crossed, exit 8); a domain whose uptime could not be read
+    leaves the seed's uptime unmeasured (exit 9), with the reason the reading gives."""
+    fine = SourceResult("supabase", SourceState.OK, (reading(1.0),))
+    assert judge(Kind.BELOW, 99.9, 99.9, None) is Verdict.OK
+    assert judge(Kind.BELOW, 99.89, 99.9, None) is Verdict.BELOW
+    assert Verdict.BELOW.crossed and judge(Kind.BELOW, None, 99.9, None) is Verdict.NO_DATA
+    assert report(fine, vercel(), up(99.9, 100.0)).exit_code is ExitCode.OK
+    below = report(fine, vercel(), up(99.95, 99.2))
+    assert [r.label for r in below.crossed] == ["uptime (d1.floyo.app)"]
+    assert below.exit_code is ExitCode.THRESHOLD
+    # one domain read, the other not: not measured
+    half = report(fine, vercel(), up(100.0, None))
+    assert [(b.threshold, b.reason) for b in half.blind] == [
+        ("uptime", "aws: d1.floyo.app: no data points in the window")
+    ]
+    assert half.exit_code is ExitCode.BLIND
+    down = SourceResult("aws", SourceState.FAILED, message="aws: EndpointConnectionError")
+    assert [(b.threshold, b.reason) for b in report(fine, vercel(), down).blind] == [
+        ("uptime", "aws failed: aws: EndpointConnectionError")
+    ]

@@ -21,6 +21,7 @@ from .aws import (
     _cloudfront,
     _elasticache_group,
     _global_datastore,
+    _health_check,
     _s3_bucket,
     _s3_replication,
     _sns_subscription,
@@ -137,6 +138,7 @@ RULES: dict[str, Rule] = {
         "budget", "aws.budgets.budget", "notification-only budgets are free"
     ),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
+    "aws:route53/healthCheck:HealthCheck": _health_check,
     # Upstash
     "pulumi:providers:upstash": _free("provider", "a provider configuration, not a cloud resource"),
     "upstash:index/redisDatabase:RedisDatabase": _upstash_database,

@@ -418,3 +418,53 @@ def _cloudfront(resource: Resource, ctx: _Context) -> Iterable[Result]:
             detail=f"{S3_GETS_PER_REQUEST:g} file reads per app request, "
             f"beyond {free_requests / 1e6:,.0f}M free",
         )
+
+
+# AWS: Route 53 health checks ------------------------------------------------------------------
+
+
+def health_check_features(resource: Resource) -> list[str]:
+    """The optional features a health check is billed for (aws.route53 in the catalog)."""
+    inputs = resource.inputs
+    kind = str(inputs.get("type") or "")
+    features = []
+    if kind.startswith("HTTPS"):
+        features.append("HTTPS")
+    if kind.endswith("STR_MATCH"):
+        features.append("string matching")
+    if int(inputs.get("requestInterval") or 30) == 10:
+        features.append("fast interval")
+    if inputs.get("measureLatency"):
+        features.append("latency measurement")
+    return features
+
+
+def _health_check(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    """A check on one of the app's domains: Vercel serves them, so a non-AWS endpoint (the
+    free tier and lower rates are for endpoints AWS hosts); each optional feature on top."""
+    entry = ctx.entry("aws.route53.health_check_non_aws")
+    feature = ctx.entry("aws.route53.feature_non_aws")
+    if entry is None or feature is None:
+        yield _Unpriced("no Route 53 health check price in the catalog")
+        return
+    where = resource.inputs.get("fqdn") or "the domain"
+    yield ctx.line(
+        resource,
+        "health check",
+        entry.price or 0.0,
+        1,
+        entry.unit,
+        entry,
+        detail=f"{where}, a non-AWS endpoint (Vercel)",
+    )
+    features = health_check_features(resource)
+    if features:
+        yield ctx.line(
+            resource,
+            "health check features",
+            feature.price or 0.0,
+            len(features),
+            feature.unit,
+            feature,
+            detail=", ".join(features),
+        )
