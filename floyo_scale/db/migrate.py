@@ -41,14 +41,16 @@ import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from . import snapshot_copy
 from .connect import DatabaseError, Shard, connect
-from .pgtools import copy_schema, retry_deadlock
+from .pgtools import dump_schema, load_script, retry_deadlock
 from .replication import (
     MigrationError,
     _both,
     _drop_subscription,
     _fence,
     _has_publication,
+    _has_subscription,
     _lock_all,
     _publish,
     _publish_marker,
@@ -159,13 +161,17 @@ def migrate(
     freeze_timeout: float = 10.0,
     progress: Progress | None = None,
     ready: Callable[[], None] | None = None,
+    jobs: int = 4,
+    chunk_pages: int | None = None,
 ) -> Report:
     """Run the steps not yet done, up to and including `until`. `freeze_timeout` bounds the
     wait for the final catch-up inside the freeze (writes wait that long at most; then the
     freeze is lifted with nothing changed and the error says to rerun). `ready` checks what
     `switch` needs (the CLI: the stack's prerequisites for `up`): it runs before the first
     step when the run goes up to the switch-over, and again just before the freeze, so a
-    switch-over that could not switch the connection strings never fences the source."""
+    switch-over that could not switch the connection strings never fences the source.
+    `jobs` sessions copy the rows and build the indexes at once; `chunk_pages` is the size
+    of the pieces a large table is copied in (snapshot_copy.plan: by default an even share)."""
     if until not in STEPS:
         raise UsageError(f"unknown step {until!r}", f"one of: {', '.join(STEPS)}")
     say = progress or (lambda _: None)
@@ -199,6 +205,9 @@ def migrate(
             "catch_up_timeout": catch_up_timeout,
             "lock_timeout": lock_timeout,
             "freeze_timeout": freeze_timeout,
+            "done": done,
+            "jobs": jobs,
+            "chunk_pages": chunk_pages,
         }
         for step in STEPS:
             if step in done:
@@ -233,7 +242,13 @@ def _step_schema(src, dst, source, target, found, schemas, report, ctx) -> str:
             "the target must start empty; nothing was changed",
         )
     if not present:
-        copy_schema(source, target, schemas, bin_dir=ctx["bin_dir"])
+        # the tables without their indexes and constraints: those are built after the rows
+        # are copied (snapshot_copy), from the post-data section stored with them
+        pre = dump_schema(source, schemas, bin_dir=ctx["bin_dir"], section="pre-data")
+        post = dump_schema(source, schemas, bin_dir=ctx["bin_dir"], section="post-data")
+        load_script(
+            target, pre + b"\n" + snapshot_copy.store_post_data(post), bin_dir=ctx["bin_dir"]
+        )
     return f"{len(found)} table(s) in {', '.join(schemas)} created on the target"
 
 
@@ -286,17 +301,39 @@ def check_majors(source: int, target: int, source_label: str, target_label: str)
 
 
 def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
+    """The rows copied in parallel at the snapshot of the forward subscription's slot, the
+    indexes and constraints built after them, then the subscription started from that slot
+    (snapshot_copy says how, and why nothing is lost or applied twice). A copy that did not
+    finish is started again from an empty target (the journal's "copy data" says it did)."""
     started = time.monotonic()
+    jobs: int = ctx["jobs"]
     ensure_marker(src)
     ensure_marker(dst)
-    _publish(src, FORWARD, found)
+    _publish(src, FORWARD, found)  # before the slot: its changes are decoded with it
     _crash_point("copy-published")
-    _subscribe(dst, FORWARD, source, copy_data=True)
-    _wait(lambda: _synced(dst, _sub(FORWARD, dst)), ctx["catch_up_timeout"], "the initial copy")
+    name = _sub(FORWARD, dst)
+    if _has_subscription(dst, name):  # a copy by the subscription itself (an earlier version)
+        _wait(lambda: _synced(dst, name), ctx["catch_up_timeout"], "the initial copy")
+        report.rows_copied = sum(counts(dst, found).values())
+    elif "copy data" in ctx["done"]:
+        report.rows_copied = int((ctx["done"]["copy data"] or {}).get("rows", 0))
+    else:
+        snapshot_copy.drop_slot(src, name)  # a copy that did not finish: its snapshot is gone
+        snapshot_copy.empty(dst, found)
+        chunks = snapshot_copy.plan(src, found, jobs, ctx["chunk_pages"])
+        held, _lsn, snapshot = snapshot_copy.create_slot(source, name)
+        with held:  # the snapshot can be imported while this session stays open and idle
+            report.rows_copied = snapshot_copy.copy_at_snapshot(
+                source, target, chunks, snapshot, jobs, lambda point: _crash_point(point)
+            )
+        _record(dst, "copy data", {"rows": report.rows_copied, "pieces": len(chunks)})
+    built = snapshot_copy.run_post_data(target, jobs, lambda point: _crash_point(point))
+    _crash_point("copy-post-data-built")
+    _subscribe(dst, FORWARD, source, copy_data=False)  # from the slot's snapshot on
     report.copy_seconds = time.monotonic() - started
-    report.rows_copied = sum(counts(dst, found).values())  # verified by the next step
     return (
-        f"initial copy of {report.rows_copied} row(s) in {report.copy_seconds:.1f}s; "
+        f"initial copy of {report.rows_copied} row(s) in {report.copy_seconds:.1f}s "
+        f"({jobs} session(s) at once, {built} index(es) and constraint(s) built after the rows); "
         "changes now replicate"
     )
 
@@ -334,11 +371,21 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     ensure_marker(dst)
     dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(forward)))
     _publish_marker(src, FORWARD, dst, forward)
+    # the way back, made before the freeze: its publication, and its slot, from which the
+    # source's subscription (origin = none) takes only the writes of the target's own
+    # sessions, not the forward subscription's (which came from the source). Making a slot
+    # waits for every transaction running on the target: never inside the freeze.
+    early = _only_local(src, dst)
+    _publish(dst, REVERSE, found)
+    if early and not _has_slot(dst, back):
+        dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
     verified: dict[str, tuple[int, str]] = {}
     with connect(source) as mark:  # the marker commits in a session of its own
 
         def freeze() -> float:
-            if _has_slot(dst, back):
+            if not early and _has_slot(dst, back):
+                # PostgreSQL 15: a slot made before the forward subscription stopped would
+                # send the source its own rows back
                 dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
             # caught up before the freeze, so the one inside it waits for a moment's writes
             caught_up(mark, dst, ctx["catch_up_timeout"], "the target to catch up")
@@ -360,8 +407,10 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
                 dst.execute(
                     sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(forward))
                 )
-                _publish(dst, REVERSE, found)
-                dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
+                if not early:
+                    dst.execute(
+                        "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,)
+                    )
                 _fence(src, found, f"moved to {target.label}", on=True)
                 _fence(dst, found, "", on=False)
                 _crash_point("switch-before-commit")
@@ -408,9 +457,14 @@ def _same_counts(
 
 def _after_switch(src: Any, dst: Any, target: Shard) -> None:
     """Outside the freeze, idempotent: the forward subscription goes, the reverse one starts
-    from the slot made inside the freeze."""
+    from the slot made for it (before the freeze, or inside it on PostgreSQL 15)."""
     _drop_subscription(dst, FORWARD)
-    _subscribe(src, REVERSE, target, copy_data=False)
+    _subscribe(src, REVERSE, target, copy_data=False, only_local=_only_local(src, dst))
+
+
+def _only_local(src: Any, dst: Any) -> bool:
+    """Both servers have subscriptions' `origin = none` (PostgreSQL 16+)."""
+    return min(_major(src), _major(dst)) >= 16
 
 
 _STEP: dict[str, Callable[..., str]] = {
@@ -450,6 +504,7 @@ def rollback(
         found = _tables(src, schemas)
         if "switch" not in done:
             _drop_subscription(dst, FORWARD)
+            snapshot_copy.drop_slot(src, _sub(FORWARD, dst))  # a copy that did not finish
             if _has_publication(src, FORWARD):
                 src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
             # the app never left the source: its connection strings stay as they are
@@ -458,7 +513,7 @@ def rollback(
             return report
         if ready is not None:
             ready()  # before the target is frozen and fenced
-        _subscribe(src, REVERSE, target, copy_data=False)
+        _subscribe(src, REVERSE, target, copy_data=False, only_local=_only_local(src, dst))
         ensure_marker(dst)
         _publish_marker(dst, REVERSE, src, _sub(REVERSE, src))
         # verified in full while the reverse replication runs; the freeze compares counts
@@ -486,12 +541,14 @@ def rollback(
                 _same_counts(dst, src, found, report.tables, before)
                 _sequences(dst, src, schemas)
                 _fence(dst, found, f"moved back to {source.label}", on=True)
-                _drop_subscription(src, REVERSE)
                 _fence(src, found, "", on=False)
             return frozen
 
         frozen = retry_deadlock(freeze)
         report.freeze_seconds = time.monotonic() - frozen
+        # after the freeze (dropping it waits for the target's walsender): the target is
+        # fenced, so the reverse subscription has nothing more to bring
+        _drop_subscription(src, REVERSE)
         switch("source")
         if _has_publication(dst, REVERSE):
             dst.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(REVERSE)))

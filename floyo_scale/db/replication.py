@@ -276,21 +276,29 @@ def _publish(conn: Any, name: str, found: dict[str, Table]) -> None:
         )
 
 
-def _subscribe(conn: Any, base: str, source: Shard, copy_data: bool) -> None:
-    """Subscribe `conn`'s database to publication `base` of `source`."""
+def _subscribe(
+    conn: Any, base: str, source: Shard, copy_data: bool, only_local: bool = False
+) -> None:
+    """Subscribe `conn`'s database to publication `base` of `source`. Without `copy_data`,
+    the subscription starts from the slot of its own name made before (by the initial copy,
+    or for the way back before the switch-over's freeze). `only_local` (`origin = none`,
+    PostgreSQL 16+): the publisher sends only the changes its own sessions made, not those a
+    subscription applied there."""
     name = _sub(base, conn)
     if not _has_subscription(conn, name):
+        options = (
+            "copy_data = true"
+            if copy_data
+            else f"copy_data = false, create_slot = false, slot_name = '{name}'"
+        )
+        if only_local:
+            options += ", origin = none"
         conn.execute(
             sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ({})").format(
                 sql.Identifier(name),
                 sql.Literal(_subscription_conninfo(source)),
                 sql.Identifier(base),
-                sql.SQL(
-                    "copy_data = true"
-                    if copy_data
-                    # the slot was made inside the switch-over's freeze
-                    else f"copy_data = false, create_slot = false, slot_name = '{name}'"
-                ),
+                sql.SQL(options),
             )
         )
 
