@@ -8,8 +8,8 @@ tables without their indexes and constraints, which are built after the data.
 2. `create_slot` makes the forward subscription's slot on a replication connection with
    `EXPORT_SNAPSHOT`: the slot's changes start exactly where the snapshot ends.
 3. `copy_at_snapshot`: each table (a large one split into ranges of pages) is copied by
-   `jobs` sessions at once, each importing that snapshot (`SET TRANSACTION SNAPSHOT`), with
-   binary `COPY ... TO STDOUT | COPY ... FROM STDIN`.
+   `jobs` pairs of `psql` at once, each reading in a transaction that imported that snapshot
+   (`SET TRANSACTION SNAPSHOT`): binary `COPY ... TO STDOUT | COPY ... FROM STDIN`.
 4. `run_post_data`: the stored objects built, indexes and primary keys `jobs` at a time; each
    object is marked done in the transaction that builds it, so a rerun builds what is left.
 5. The subscription is created on that slot with `copy_data = false`: every change committed
@@ -24,18 +24,20 @@ from __future__ import annotations
 
 import re
 import secrets
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from .connect import Shard, connect
-from .pgtools import Table
+from .connect import APPLICATION_NAME, DatabaseError, Shard, connect
+from .pgtools import Table, _without_password, program
 
 POST_DATA_SQL = """
 CREATE SCHEMA IF NOT EXISTS _floyo_migrate;
@@ -210,7 +212,7 @@ def _copy_out(chunk: Chunk) -> sql.Composed:
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.columns)
     if chunk.first is None and not chunk.partitioned:
         return sql.SQL("COPY {} ({}) TO STDOUT (FORMAT binary)").format(name, cols)
-    where = sql.SQL("")
+    where: sql.Composable = sql.SQL("")
     if chunk.first is not None:
         where = sql.SQL(" WHERE ctid >= {}::tid").format(sql.Literal(f"({chunk.first},0)"))
         if chunk.last is not None:
@@ -221,10 +223,6 @@ def _copy_out(chunk: Chunk) -> sql.Composed:
     )
 
 
-class _Stopped(Exception):
-    """Another piece failed: this one stops (its transactions roll back)."""
-
-
 def copy_at_snapshot(
     source: Shard,
     target: Shard,
@@ -232,39 +230,64 @@ def copy_at_snapshot(
     snapshot: str,
     jobs: int,
     crash: Crash,
+    *,
+    bin_dir: str | Path | None = None,
 ) -> int:
-    """Copy every piece from `source` as of `snapshot` into `target`, `jobs` at a time, each
-    in a transaction of its own on both sides; returns the rows copied (COPY's counts). The
-    first failure stops the others and is raised."""
-    stop = threading.Event()
+    """Copy every piece from `source` as of `snapshot` into `target`, `jobs` at a time;
+    returns the rows copied (COPY's counts). Each piece is a `psql` pair joined by a pipe
+    (`COPY ... TO STDOUT` in a transaction that imported the snapshot, into `COPY ... FROM
+    STDIN`): the rows never pass through Python, whose one lock would serialize the sessions
+    and which handles COPY a row at a time. After the first failure no new piece starts, and
+    it is raised: the copy as a whole did not happen (the rerun starts it again)."""
+    psql = program("psql", bin_dir)
+    src_info, src_env = _without_password(source)
+    dst_info, dst_env = _without_password(target)
+    for env in (src_env, dst_env):
+        env["PGAPPNAME"] = APPLICATION_NAME
+    failed = threading.Event()
 
     def one(chunk: Chunk) -> int:
-        if stop.is_set():
-            raise _Stopped
-        table = chunk.table
-        into = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-            sql.Identifier(table.schema, table.name),
-            sql.SQL(", ").join(sql.Identifier(c) for c in table.columns),
-        )
+        if failed.is_set():
+            return 0
         try:
-            with connect(source) as src, connect(target) as dst:
-                src.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-                src.read_only = True
-                with src.transaction(), dst.transaction():
-                    src.execute(
-                        sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot))
+            table = chunk.table
+            into = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+                sql.Identifier(table.schema, table.name),
+                sql.SQL(", ").join(sql.Identifier(c) for c in table.columns),
+            )
+            begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            use = f"SET TRANSACTION SNAPSHOT '{snapshot}'"
+            out = _copy_out(chunk).as_string(None)
+            base = [psql, "-X", "-v", "ON_ERROR_STOP=1", "--dbname"]
+            reader = subprocess.Popen(
+                [*base, src_info, "-q", "-c", begin, "-c", use, "-c", out],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=src_env,
+            )
+            writer = subprocess.Popen(
+                [*base, dst_info, "-c", into.as_string(None)],
+                stdin=reader.stdout,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dst_env,
+            )
+            assert reader.stdout is not None
+            reader.stdout.close()  # the writer's now: it sees the end when the reader exits
+            wrote, wrote_err = writer.communicate()
+            _, read_err = reader.communicate()
+            for shard, proc, err in ((source, reader, read_err), (target, writer, wrote_err)):
+                if proc.returncode != 0:
+                    raise DatabaseError(
+                        f"copying {table.qualified} from {source.label} to {target.label} "
+                        f"failed: {shard.scrub(err.decode(errors='replace').strip())[:1000]}",
+                        "rerun `db migrate`: the copy starts again from an empty target",
                     )
-                    with dst.cursor() as cur:
-                        with src.cursor().copy(_copy_out(chunk)) as reader, cur.copy(into) as w:
-                            for block in reader:
-                                if stop.is_set():
-                                    raise _Stopped
-                                w.write(block)
-                        rows = max(cur.rowcount, 0)
+            found = re.search(rb"^COPY (\d+)", wrote, re.MULTILINE)
             crash("copy-chunk-copied")  # committed on the target
-            return rows
+            return int(found.group(1)) if found else 0
         except BaseException:
-            stop.set()
+            failed.set()
             raise
 
     if not chunks:
@@ -272,7 +295,7 @@ def copy_at_snapshot(
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(chunks)))) as pool:
         futures = [pool.submit(one, c) for c in chunks]
         errors = [f.exception() for f in futures]
-    first = next((e for e in errors if e is not None and not isinstance(e, _Stopped)), None)
+    first = next((e for e in errors if e is not None), None)
     if first is not None:
         raise first
     return sum(f.result() for f in futures)
