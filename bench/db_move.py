@@ -172,12 +172,30 @@ def freeze(sizes: list[int]) -> int:
             after = mig.migrate(source, target, switch=lambda side: None)
             stop.set()
             thread.join()
+            switch_wait = writes["slowest"]
+            # the rollback's freeze, with the writer on the target now
+            stop = threading.Event()
+            writes = {"n": 0, "slowest": 0.0}
+            thread = threading.Thread(
+                target=writer, kwargs={"url": target.url, "stop": stop, "writes": writes}
+            )
+            thread.start()
+            time.sleep(1.0)
+            started = time.monotonic()
+            back = mig.rollback(source, target, switch=lambda side: None)
+            rollback = time.monotonic() - started
+            stop.set()
+            thread.join()
+            parts = ", ".join(f"{k} {v:.3f}s" for k, v in after.freeze_parts.items())
             lines.append(
                 f"{size:>9,} rows: copy {copied:6.1f}s ({early.rows_copied:,} rows); verify "
                 f"before the freeze {verify:6.1f}s; freeze BEFORE {before:6.2f}s ({rounds} "
                 f"checksum round(s)), AFTER {after.freeze_seconds or 0:6.3f}s "
                 f"({before / max(after.freeze_seconds or 1e-9, 1e-9):,.0f}x shorter); "
-                f"the writer's longest wait at the switch-over {writes['slowest']:.3f}s"
+                f"the writer's longest wait at the switch-over {switch_wait:.3f}s; "
+                f"inside the freeze: {parts}; rollback {rollback:.1f}s, its freeze "
+                f"{back.freeze_seconds or 0:.3f}s (the writer's longest wait on the target "
+                f"{writes['slowest']:.3f}s)"
             )
             print(lines[-1], flush=True)
     finally:

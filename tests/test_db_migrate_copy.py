@@ -192,3 +192,25 @@ def test_a_killed_copy_is_copied_again(pair: tuple[Shard, Shard], pg_server: Any
     app.finish()
     assert objects(target.url) == objects(source.url)
     check(app, target.url)
+
+
+def test_counts_of_the_freezes_moment_are_compared_after_it(
+    pair: tuple[Shard, Shard], pg_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row counts are taken after the freeze, in snapshots begun inside it (after the
+    catch-up): a row something else wrote to the target just before them is seen, and the
+    error says the switch happened and how to go back."""
+    source, target = pair
+    mig.migrate(source, target, switch=lambda s: None, until="verify", bin_dir=pg_server.bin_dir)
+    real_pin = mig._pin
+
+    def pin(*conns: Any) -> None:
+        with psycopg.connect(target.url, autocommit=True) as other:
+            other.execute("INSERT INTO settings VALUES ('stray', null)")
+        real_pin(*conns)
+
+    monkeypatch.setattr(mig, "_pin", pin)
+    sides: list[str] = []
+    with pytest.raises(mig.MigrationError, match=r"differed: public.settings \(1 vs 2\)") as err:
+        mig.migrate(source, target, switch=sides.append, bin_dir=pg_server.bin_dir)
+    assert "--rollback" in (err.value.hint or "") and sides == ["target"]

@@ -97,6 +97,8 @@ class Report:
     rows_copied: int = 0
     copy_seconds: float = 0.0
     freeze_seconds: float | None = None
+    # where the freeze's time went (the bench prints it): catch-up, counts, the rest
+    freeze_parts: dict[str, float] = field(default_factory=dict)
     tables: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
@@ -387,10 +389,16 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     _publish(dst, REVERSE, found)
     if early and not _has_slot(dst, back):
         dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
+    _fence(dst, found, "", on=False)  # the target takes the app's writes from the switch on
     verified: dict[str, tuple[int, str]] = {}
-    with connect(source) as mark:  # the marker commits in a session of its own
+    with (
+        connect(source) as mark,  # the marker commits in a session of its own
+        connect(source) as seen_src,  # the two sides as they were inside the freeze
+        connect(target) as seen_dst,
+    ):
 
         def freeze() -> float:
+            _unpin(seen_src, seen_dst)  # a freeze tried again: a new moment
             if not early and _has_slot(dst, back):
                 # PostgreSQL 15: a slot made before the forward subscription stopped would
                 # send the source its own rows back
@@ -408,7 +416,9 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
                     "was changed)",
                     interval=0.005,
                 )
-                _same_counts(src, dst, found, verified, report.tables)
+                arrived = time.monotonic()
+                _pin(seen_src, seen_dst)  # counted after the freeze, as they are now
+                counted = time.monotonic()
                 _crash_point("switch-caught-up")
                 _sequences(src, dst, schemas)
                 # the way back: from here on, every write to the target is kept for the source
@@ -420,24 +430,58 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
                         "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,)
                     )
                 _fence(src, found, f"moved to {target.label}", on=True)
-                _fence(dst, found, "", on=False)
                 _crash_point("switch-before-commit")
                 _record(dst, "switch", {"result": "switched", "connections": "pending"})
+            report.freeze_parts = {
+                "catch-up": arrived - frozen,
+                "snapshots": counted - arrived,
+                "the rest": time.monotonic() - counted,
+            }
             return frozen
 
         frozen = retry_deadlock(freeze)
-    # the freeze ends here: a write waiting on the source now fails with FLY03, and the app
-    # reconnects with DATABASE_URL_OTHER (docs/migration.md)
-    report.freeze_seconds = time.monotonic() - frozen
+        # the freeze ends here: a write waiting on the source now fails with FLY03, and the
+        # app reconnects with DATABASE_URL_OTHER (docs/migration.md)
+        report.freeze_seconds = time.monotonic() - frozen
+        _after_switch(src, dst, target)
+        _crash_point("switch-before-connection-strings")
+        switch("target")
+        try:
+            _same_counts(seen_src, seen_dst, found, verified, report.tables, SWITCHED)
+        finally:
+            _unpin(seen_src, seen_dst)
     report.tables = verified
-    _after_switch(src, dst, target)
-    _crash_point("switch-before-connection-strings")
-    switch("target")
     return (
         f"switched to the target; writes waited {report.freeze_seconds:.2f}s; "
         f"{len(verified)} table(s) verified; the source keeps receiving every write "
         "(rollback possible until --finalize); connection strings switched"
     )
+
+
+def _pin(*conns: Any) -> None:
+    """Inside a freeze, after the catch-up: a read-only REPEATABLE READ transaction on each
+    side, whose snapshot (taken by its first query) keeps the tables as they are at this
+    moment for `_same_counts` after the freeze, while writes go on."""
+    for conn in conns:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.execute("SELECT 1")
+
+
+def _unpin(*conns: Any) -> None:
+    for conn in conns:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+
+
+SWITCHED = (
+    "something other than replication wrote to the target; the switch-over happened and the "
+    "source receives every write since: run `db migrate --rollback` to go back, stop what "
+    "writes to the target, compare the tables"
+)
+ROLLED_BACK = (
+    "something other than replication wrote to the source; the rollback happened and the "
+    "target (fenced) keeps its rows: stop what writes to the source, compare the tables"
+)
 
 
 def _same_counts(
@@ -446,18 +490,20 @@ def _same_counts(
     found: dict[str, Any],
     into: dict[str, tuple[int, str]],
     before: dict[str, tuple[int, str]],
+    hint: str,
 ) -> None:
-    """Inside a freeze, after the catch-up: every table has as many rows on both sides (the
-    checksums were compared before the freeze). Fills `into` with (rows, the checksum seen
-    before the freeze or "")."""
+    """Every table has as many rows on both sides (the checksums were compared before the
+    freeze), counted after the freeze in the snapshots `_pin` took inside it, after the
+    catch-up: the writers do not wait for the counts. `hint`: what to do when they differ
+    (the switch has happened). Fills `into` with (rows, the checksum seen before the freeze
+    or "")."""
     a, b = _both(a_conn, b_conn, found, counts)
     differ = sorted(n for n in found if a[n] != b[n])
     if differ:
         raise MigrationError(
-            "after the catch-up, row counts differ: "
+            "at the freeze, after the catch-up, row counts differed: "
             + ", ".join(f"{n} ({a[n]} vs {b[n]})" for n in differ[:5]),
-            "the freeze was lifted and nothing was switched; something other than "
-            "replication writes to the receiving side: stop it, then rerun",
+            hint,
         )
     into.clear()
     into.update({n: (a[n], before.get(n, (0, ""))[1]) for n in found})
@@ -532,8 +578,11 @@ def rollback(
             lambda: caught_up(dst, src, catch_up_timeout, "the source to catch up"),
         )
         mark = stack.enter_context(connect(target))
+        seen_dst = stack.enter_context(connect(target))  # both sides as they were in the freeze
+        seen_src = stack.enter_context(connect(source))
 
         def freeze() -> float:
+            _unpin(seen_dst, seen_src)
             caught_up(mark, src, catch_up_timeout, "the source to catch up")
             with dst.transaction():
                 _lock_all(dst, found, lock_timeout)  # writers to the target wait
@@ -546,7 +595,7 @@ def rollback(
                     "was changed)",
                     interval=0.005,
                 )
-                _same_counts(dst, src, found, report.tables, before)
+                _pin(seen_dst, seen_src)  # counted after the freeze
                 _sequences(dst, src, schemas)
                 _fence(dst, found, f"moved back to {source.label}", on=True)
                 _fence(src, found, "", on=False)
@@ -564,6 +613,10 @@ def rollback(
             src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
         dst.execute("DELETE FROM _floyo_migrate.journal WHERE step = 'switch'")
         _record(dst, "rollback", {"result": "after the switch-over"})
+        try:
+            _same_counts(seen_dst, seen_src, found, report.tables, before, ROLLED_BACK)
+        finally:
+            _unpin(seen_dst, seen_src)
         report.steps.append(
             ("rollback", f"back on the source; writes waited {report.freeze_seconds:.2f}s")
         )
