@@ -214,3 +214,21 @@ def test_counts_of_the_freezes_moment_are_compared_after_it(
     with pytest.raises(mig.MigrationError, match=r"differed: public.settings \(1 vs 2\)") as err:
         mig.migrate(source, target, switch=sides.append, bin_dir=pg_server.bin_dir)
     assert "--rollback" in (err.value.hint or "") and sides == ["target"]
+
+
+def test_an_index_or_key_the_target_cannot_have_fails_the_schema_step(
+    pg_server: Any, pg_server2: Any
+) -> None:
+    """The post-data objects (built after the copy) are tried on the empty tables in the
+    schema step's transaction: a foreign key to Supabase's `auth.users`, which the target
+    does not have, fails there with psql's error and nothing created."""
+    source = Shard(0, pg_server.create_database("supabase"), "test")
+    target = Shard(0, pg_server2.create_database("rds"), "test")
+    with psycopg.connect(source.url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY)")
+        conn.execute("CREATE TABLE profiles (id uuid PRIMARY KEY REFERENCES auth.users)")
+    with pytest.raises(mig.DatabaseError, match='schema "auth" does not exist'):
+        mig.migrate(source, target, switch=lambda s: None, bin_dir=pg_server.bin_dir)
+    assert mig.status(source, target) == {}
+    with psycopg.connect(target.url) as conn:
+        assert conn.execute("SELECT to_regclass('public.profiles')").fetchone() == (None,)

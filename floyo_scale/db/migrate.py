@@ -248,9 +248,12 @@ def _step_schema(src, dst, source, target, found, schemas, report, ctx) -> str:
         # are copied (snapshot_copy), from the post-data section stored with them
         pre = dump_schema(source, schemas, bin_dir=ctx["bin_dir"], section="pre-data")
         post = dump_schema(source, schemas, bin_dir=ctx["bin_dir"], section="post-data")
-        load_script(
-            target, pre + b"\n" + snapshot_copy.store_post_data(post), bin_dir=ctx["bin_dir"]
-        )
+        # one transaction: the post-data objects are tried on the empty tables and undone
+        # (an index or a foreign key the target cannot have fails here, with nothing
+        # changed), then stored for after the copy
+        check = b"\nSAVEPOINT floyo_post_data;\n" + post + b"\nROLLBACK TO floyo_post_data;\n"
+        store = snapshot_copy.store_post_data(post)
+        load_script(target, pre + check + store, bin_dir=ctx["bin_dir"])
     return f"{len(found)} table(s) in {', '.join(schemas)} created on the target"
 
 
