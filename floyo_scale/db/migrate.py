@@ -1,26 +1,32 @@
 """`db migrate --to rds`: move a database (each shard's) from Supabase to dedicated PostgreSQL
 while the app keeps writing, in the seed's six steps (docs/migration.md):
 
-1. **schema**: `pg_dump --schema-only` of the app's schemas (`public` by default) into the
-   target. Supabase's own schemas (`auth`, `storage`, `realtime`, ...) belong to Supabase's
-   services and are not moved (docs/migration.md says what to do about them).
+1. **schema**: `pg_dump --schema-only --section=pre-data` of the app's schemas (`public` by
+   default) into the target; the post-data section (indexes, constraints, triggers) is tried
+   on the empty tables, undone and stored for after the copy (snapshot_copy). Supabase's
+   own schemas (`auth`, `storage`, `realtime`, ...) belong to Supabase's services and are
+   not moved (docs/migration.md says what to do about them).
 2. **target**: the target is the database `up` built with `database.provider: rds`; checked
    to be reachable, empty of the app's tables (or holding exactly this migration's), and not
    the source.
-3. **copy**: a publication on the source and a subscription on the target: the initial copy,
-   then every change, while the app writes to the source.
+3. **copy**: a publication on the source; the rows copied in parallel at the snapshot of the
+   subscription's slot, the indexes and constraints built after them, then the subscription
+   started on that slot: every change after the snapshot, while the app writes to the source
+   (snapshot_copy).
 4. **verify**: waits until the target has caught up, then compares every table (row count and
-   an order-independent checksum); a table the app keeps changing is compared again inside
-   the switch-over's freeze.
-5. **switch**: a short write freeze on the source (its tables locked; reads go on), the final
-   catch-up, every table verified, sequences advanced on the target, the forward subscription
-   dropped and a reverse one (target to source) created so the source keeps every write made
-   after the switch, the connection strings switched (the `switch` callback: the CLI sets the
-   stack's active database and updates the app's variables), and the source fenced (a write
-   there fails with SQLSTATE FLY03) as the freeze is lifted.
+   an order-independent checksum), bucket by bucket, while the app writes.
+5. **switch**: a short write freeze on the source (its tables locked; reads go on) that holds
+   only the final catch-up (a marker row), a snapshot of both sides (their row counts are
+   compared after the freeze), the sequences, the forward subscription stopped and the fence;
+   then a reverse subscription (target to source, from a slot made before the freeze) so the
+   source keeps every write made after the switch, the connection strings switched (the
+   `switch` callback: the CLI sets the stack's active database and updates the app's
+   variables); the source is fenced (a write there fails with SQLSTATE FLY03) as the freeze
+   is lifted.
 6. **finalize** (`--finalize`) drops the way back (the reverse subscription and publications);
    **rollback** (`--rollback`, any time before finalize) returns to the source: freeze on the
-   target, catch-up of the reverse subscription, verification, sequences, switch back.
+   target, catch-up of the reverse subscription, sequences, switch back (verified in full
+   before its freeze, row counts of the freeze's moment after it).
 
 Nothing is deleted on the source at any step. The journal (`_floyo_migrate.journal` on the
 target) records each step; rerunning after an interruption resumes at the step that did not
