@@ -347,13 +347,14 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
     rows_done = time.monotonic()
     built = snapshot_copy.run_post_data(target, jobs, lambda point: _crash_point(point))
     _crash_point("copy-post-data-built")
+    snapshot_copy.analyze(target, found, jobs)
     _subscribe(dst, FORWARD, source, copy_data=False)  # from the slot's snapshot on
     report.copy_seconds = time.monotonic() - started
     return (
         f"initial copy of {report.rows_copied} row(s) in {report.copy_seconds:.1f}s: the rows "
         f"in {rows_done - started:.1f}s ({jobs} session(s) at once), then {built} index(es), "
-        f"constraint(s) and trigger(s) in {time.monotonic() - rows_done:.1f}s; changes now "
-        "replicate"
+        f"constraint(s) and trigger(s), and ANALYZE, in {time.monotonic() - rows_done:.1f}s; "
+        "changes now replicate"
     )
 
 

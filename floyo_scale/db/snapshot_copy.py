@@ -12,6 +12,7 @@ tables without their indexes and constraints, which are built after the data.
    (`SET TRANSACTION SNAPSHOT`): binary `COPY ... TO STDOUT | COPY ... FROM STDIN`.
 4. `run_post_data`: the stored objects built, indexes and primary keys `jobs` at a time; each
    object is marked done in the transaction that builds it, so a rerun builds what is left.
+   Then `analyze`: the tables' statistics.
 5. The subscription is created on that slot with `copy_data = false`: every change committed
    after the snapshot, and only those, replicates (no row lost, none applied twice).
 
@@ -125,6 +126,18 @@ def run_post_data(target: Shard, jobs: int, crash: Crash) -> int:
         for batch in batches:
             list(pool.map(build, batch))  # re-raises the first failure
     return len(todo)
+
+
+def analyze(target: Shard, found: dict[str, Table], jobs: int) -> None:
+    """ANALYZE each copied table, `jobs` at a time: the target's planner has statistics from
+    the start (as `pgcopydb clone`'s VACUUM ANALYZE gives it), not after autovacuum's turn."""
+
+    def one(table: Table) -> None:
+        with connect(target) as conn:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table.schema, table.name)))
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, found.values()))
 
 
 # -- the slot and the copy -------------------------------------------------------------------
