@@ -302,7 +302,7 @@ def test_nothing_is_counted_in_the_freeze_and_time_zones_do_not_matter(
         held_by.append(conn)
         real_lock(conn, found, timeout)
 
-    real_counts = mig.counts
+    real_counts = replication.counts
 
     def counted(conn: Any, found: Any) -> Any:
         for held in held_by:
@@ -310,7 +310,7 @@ def test_nothing_is_counted_in_the_freeze_and_time_zones_do_not_matter(
                 frozen_checksums.append("count")
         return real_counts(conn, found)
 
-    monkeypatch.setattr(mig, "counts", counted)
+    monkeypatch.setattr(replication, "counts", counted)
     monkeypatch.setattr(replication, "bucket_checksums", watched)
     monkeypatch.setattr(mig, "_lock_all", lock_all)
     app = App(source, target)

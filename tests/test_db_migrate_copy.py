@@ -21,6 +21,7 @@ from test_db_migrate import App, check, seed
 from floyo_scale.db import migrate as mig
 from floyo_scale.db import snapshot_copy
 from floyo_scale.db.connect import Shard
+from floyo_scale.db.replication import MigrationError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -226,7 +227,7 @@ def test_counts_of_the_freezes_moment_are_compared_after_it(
 
     monkeypatch.setattr(mig, "_pin", pin)
     sides: list[str] = []
-    with pytest.raises(mig.MigrationError, match=r"differed: public.settings \(1 vs 2\)") as err:
+    with pytest.raises(MigrationError, match=r"differed: public.settings \(1 vs 2\)") as err:
         mig.migrate(source, target, switch=sides.append, bin_dir=pg_server.bin_dir)
     assert "--rollback" in (err.value.hint or "") and sides == ["target"]
 
@@ -247,3 +248,23 @@ def test_an_index_or_key_the_target_cannot_have_fails_the_schema_step(
     assert mig.status(source, target) == {}
     with psycopg.connect(target.url) as conn:
         assert conn.execute("SELECT to_regclass('public.profiles')").fetchone() == (None,)
+
+
+def test_a_schema_an_earlier_version_loaded_whole_is_copied_by_the_subscription(
+    pair: tuple[Shard, Shard], pg_server: Any
+) -> None:
+    """A migration whose schema step ran before the copy at the snapshot (the schema loaded
+    whole, foreign keys included): the copy is the subscription's own, as it was then."""
+    from floyo_scale.db import pgtools
+
+    source, target = pair
+    pgtools.copy_schema(source, target, ("public",), bin_dir=pg_server.bin_dir)
+    with psycopg.connect(target.url, autocommit=True) as conn:
+        conn.execute(mig.JOURNAL_SQL)
+        conn.execute("INSERT INTO _floyo_migrate.journal (step) VALUES ('schema'), ('target')")
+    done = mig.migrate(
+        source, target, switch=lambda s: None, until="verify", bin_dir=pg_server.bin_dir
+    )
+    assert dict(done.steps)["schema"] == "done before"
+    assert done.rows_copied == 500 + 5000 + 1 + 400  # accounts, events, settings, readings
+    assert objects(target.url) == objects(source.url)

@@ -51,20 +51,26 @@ from . import snapshot_copy
 from .connect import DatabaseError, Shard, connect
 from .pgtools import dump_schema, load_script, retry_deadlock
 from .replication import (
-    MigrationError,
-    _both,
+    ROLLED_BACK,
+    SWITCHED,
     _drop_subscription,
     _fence,
     _has_publication,
+    _has_slot,
     _has_subscription,
     _lock_all,
+    _major,
+    _only_local,
+    _pin,
     _publish,
     _publish_marker,
+    _same_counts,
     _sequences,
     _sub,
     _subscribe,
     _synced,
     _tables,
+    _unpin,
     _wait,
     _without_keys,
     caught_up,
@@ -290,11 +296,6 @@ def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
     return f"target reachable (PostgreSQL {major}), source ready"
 
 
-def _major(conn) -> int:
-    row = conn.execute("SHOW server_version_num").fetchone()
-    return int(row[0]) // 10000
-
-
 def check_majors(source: int, target: int, source_label: str, target_label: str) -> int:
     """The target's major version, refused when it is older than the source's: the schema is
     copied with the source's pg_dump, whose output an older server rejects (pg_dump 17 writes
@@ -323,7 +324,11 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
     _publish(src, FORWARD, found)  # before the slot: its changes are decoded with it
     _crash_point("copy-published")
     name = _sub(FORWARD, dst)
-    if _has_subscription(dst, name):  # a copy by the subscription itself (an earlier version)
+    if _has_subscription(dst, name) or not snapshot_copy.has_post_data(dst):
+        # a copy by the subscription itself: started by an earlier version, or into a schema
+        # an earlier version loaded whole (its foreign keys would refuse rows copied in
+        # parallel); the subscription is made here in that case
+        _subscribe(dst, FORWARD, source, copy_data=True)
         _wait(lambda: _synced(dst, name), ctx["catch_up_timeout"], "the initial copy")
         report.rows_copied = sum(counts(dst, found).values())
     elif "copy data" in ctx["done"]:
@@ -369,13 +374,6 @@ def _step_verify(src, dst, source, target, found, schemas, report, ctx) -> str:
     report.tables = verified
     rows = sum(c for c, _ in verified.values())
     return f"{len(verified)} table(s) equal (rows and checksums, {rows} row(s)) on both sides"
-
-
-def _has_slot(conn: Any, name: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,)
-    ).fetchone()
-    return row is not None
 
 
 def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
@@ -468,67 +466,11 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     )
 
 
-def _pin(*conns: Any) -> None:
-    """Inside a freeze, after the catch-up: a read-only REPEATABLE READ transaction on each
-    side, whose snapshot (taken by its first query) keeps the tables as they are at this
-    moment for `_same_counts` after the freeze, while writes go on."""
-    for conn in conns:
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        conn.execute("SELECT 1")
-
-
-def _unpin(*conns: Any) -> None:
-    for conn in conns:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.execute("ROLLBACK")
-
-
-SWITCHED = (
-    "something other than replication wrote to the target; the switch-over happened and the "
-    "source receives every write since: run `db migrate --rollback` to go back, stop what "
-    "writes to the target, compare the tables"
-)
-ROLLED_BACK = (
-    "something other than replication wrote to the source; the rollback happened and the "
-    "target (fenced) keeps its rows: stop what writes to the source, compare the tables"
-)
-
-
-def _same_counts(
-    a_conn: Any,
-    b_conn: Any,
-    found: dict[str, Any],
-    into: dict[str, tuple[int, str]],
-    before: dict[str, tuple[int, str]],
-    hint: str,
-) -> None:
-    """Every table has as many rows on both sides (the checksums were compared before the
-    freeze), counted after the freeze in the snapshots `_pin` took inside it, after the
-    catch-up: the writers do not wait for the counts. `hint`: what to do when they differ
-    (the switch has happened). Fills `into` with (rows, the checksum seen before the freeze
-    or "")."""
-    a, b = _both(a_conn, b_conn, found, counts)
-    differ = sorted(n for n in found if a[n] != b[n])
-    if differ:
-        raise MigrationError(
-            "at the freeze, after the catch-up, row counts differed: "
-            + ", ".join(f"{n} ({a[n]} vs {b[n]})" for n in differ[:5]),
-            hint,
-        )
-    into.clear()
-    into.update({n: (a[n], before.get(n, (0, ""))[1]) for n in found})
-
-
 def _after_switch(src: Any, dst: Any, target: Shard) -> None:
     """Outside the freeze, idempotent: the forward subscription goes, the reverse one starts
     from the slot made for it (before the freeze, or inside it on PostgreSQL 15)."""
     _drop_subscription(dst, FORWARD)
     _subscribe(src, REVERSE, target, copy_data=False, only_local=_only_local(src, dst))
-
-
-def _only_local(src: Any, dst: Any) -> bool:
-    """Both servers have subscriptions' `origin = none` (PostgreSQL 16+)."""
-    return min(_major(src), _major(dst)) >= 16
 
 
 _STEP: dict[str, Callable[..., str]] = {

@@ -93,12 +93,17 @@ def store_post_data(script: bytes) -> bytes:
     return out.encode()
 
 
+def has_post_data(conn: Any) -> bool:
+    """The schema step stored the post-data objects (it did not load the schema whole)."""
+    row = conn.execute("SELECT to_regclass('_floyo_migrate.post_data') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
 def run_post_data(target: Shard, jobs: int, crash: Crash) -> int:
     """Build the stored post-data objects not yet built (all of them on a first run); returns
     how many were built. Nothing to do on a target whose schema came whole (before this)."""
     with connect(target) as conn:
-        row = conn.execute("SELECT to_regclass('_floyo_migrate.post_data') IS NOT NULL").fetchone()
-        if not row or not row[0]:
+        if not has_post_data(conn):
             return 0
         stored = conn.execute(
             "SELECT n, kind, statement, done FROM _floyo_migrate.post_data ORDER BY n"
