@@ -4,7 +4,7 @@ of the same rows between the same databases, which is the floor of any row move.
 
     python3 bench/db_move.py [--orgs 2000] [--events 200000]
     python3 bench/db_move.py --freeze 100000 1000000
-    python3 bench/db_move.py --pgcopydb 1000000
+    python3 bench/db_move.py --pgcopydb 300000 1000000 [--jobs 4]
 
 `--freeze N ...`: for each size, `db migrate`'s switch-over write freeze with a writer doing
 about 100 inserts/s, before and after issue 20 in the same run on the same servers and data:
@@ -172,12 +172,30 @@ def freeze(sizes: list[int]) -> int:
             after = mig.migrate(source, target, switch=lambda side: None)
             stop.set()
             thread.join()
+            switch_wait = writes["slowest"]
+            # the rollback's freeze, with the writer on the target now
+            stop = threading.Event()
+            writes = {"n": 0, "slowest": 0.0}
+            thread = threading.Thread(
+                target=writer, kwargs={"url": target.url, "stop": stop, "writes": writes}
+            )
+            thread.start()
+            time.sleep(1.0)
+            started = time.monotonic()
+            back = mig.rollback(source, target, switch=lambda side: None)
+            rollback = time.monotonic() - started
+            stop.set()
+            thread.join()
+            parts = ", ".join(f"{k} {v:.3f}s" for k, v in after.freeze_parts.items())
             lines.append(
                 f"{size:>9,} rows: copy {copied:6.1f}s ({early.rows_copied:,} rows); verify "
                 f"before the freeze {verify:6.1f}s; freeze BEFORE {before:6.2f}s ({rounds} "
                 f"checksum round(s)), AFTER {after.freeze_seconds or 0:6.3f}s "
                 f"({before / max(after.freeze_seconds or 1e-9, 1e-9):,.0f}x shorter); "
-                f"the writer's longest wait at the switch-over {writes['slowest']:.3f}s"
+                f"the writer's longest wait at the switch-over {switch_wait:.3f}s; "
+                f"inside the freeze: {parts}; rollback {rollback:.1f}s, its freeze "
+                f"{back.freeze_seconds or 0:.3f}s (the writer's longest wait on the target "
+                f"{writes['slowest']:.3f}s)"
             )
             print(lines[-1], flush=True)
     finally:
@@ -186,12 +204,17 @@ def freeze(sizes: list[int]) -> int:
     return 0
 
 
-def against_pgcopydb(rows: int) -> int:
-    """`db migrate`'s initial copy (schema, copy, verify) against `pgcopydb clone` of the
-    same database to an empty one on the same servers, in the same run."""
+def against_pgcopydb(sizes: list[int], jobs: int) -> int:
+    """For each size, `db migrate`'s initial copy (schema + copy, then its verification)
+    against `pgcopydb clone` of the same database to an empty one on the same servers, and
+    the copy as it was before (the subscription's own initial sync into the whole schema,
+    indexes included), in the same run."""
     import os
     import shutil
     import subprocess
+
+    from floyo_scale.db import replication as rep
+    from floyo_scale.db.pgtools import copy_schema
 
     if not shutil.which("pgcopydb"):
         print("pgcopydb is not on PATH (apt-get install pgcopydb)")
@@ -199,62 +222,84 @@ def against_pgcopydb(rows: int) -> int:
     folder = Path(tempfile.mkdtemp(prefix="floyo-bench-"))
     one, two = start_server(folder / "a"), start_server(folder / "b")
     try:
-        source = Shard(0, one.create_database("src"), "bench")
-        with psycopg.connect(source.url, autocommit=True) as conn:
-            conn.execute(FREEZE_SCHEMA)
-            conn.execute(
-                "INSERT INTO accounts (name, balance) SELECT 'a' || g, g "
-                "FROM generate_series(1, 1000) g"
+        for rows in sizes:
+            source = Shard(0, one.create_database(f"src{rows}"), "bench")
+            with psycopg.connect(source.url, autocommit=True) as conn:
+                conn.execute(FREEZE_SCHEMA)
+                conn.execute(
+                    "INSERT INTO accounts (name, balance) SELECT 'a' || g, g "
+                    "FROM generate_series(1, 1000) g"
+                )
+                conn.execute(
+                    "INSERT INTO events (account_id, payload) SELECT 1 + g %% 1000, "
+                    "repeat('x', 60) || g FROM generate_series(1, %s) g",
+                    (rows,),
+                )
+                conn.execute("ANALYZE")
+            clone = two.create_database(f"clone{rows}")
+            env = {**os.environ, "PATH": f"{one.bin_dir}:{os.environ['PATH']}"}  # pg_dump 18
+            started = time.monotonic()
+            done = subprocess.run(
+                [
+                    "pgcopydb",
+                    "clone",
+                    "--source",
+                    source.url,
+                    "--target",
+                    clone,
+                    "--table-jobs",
+                    "2",
+                    "--index-jobs",
+                    "2",
+                    "--dir",
+                    str(folder / f"pgcopydb{rows}"),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
-            conn.execute(
-                "INSERT INTO events (account_id, payload) SELECT 1 + g %% 1000, "
-                "repeat('x', 60) || g FROM generate_series(1, %s) g",
-                (rows,),
+            theirs = time.monotonic() - started
+            if done.returncode != 0:
+                print(f"pgcopydb clone failed ({done.returncode}): {done.stderr.strip()[-600:]}")
+            target = Shard(0, two.create_database(f"rds{rows}"), "bench")
+            started = time.monotonic()
+            report = mig.migrate(
+                source,
+                target,
+                switch=lambda side: None,
+                until="copy",
+                bin_dir=one.bin_dir,
+                jobs=jobs,
             )
-            conn.execute("ANALYZE")
-        clone = two.create_database("clone")
-        env = {**os.environ, "PATH": f"{one.bin_dir}:{os.environ['PATH']}"}  # pg_dump 18
-        started = time.monotonic()
-        done = subprocess.run(
-            [
-                "pgcopydb",
-                "clone",
-                "--source",
-                source.url,
-                "--target",
-                clone,
-                "--table-jobs",
-                "2",
-                "--index-jobs",
-                "2",
-                "--dir",
-                str(folder / "pgcopydb"),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        theirs = time.monotonic() - started
-        if done.returncode != 0:
-            print(f"pgcopydb clone failed ({done.returncode}): {done.stderr.strip()[-600:]}")
-        target = Shard(0, two.create_database("rds"), "bench")
-        started = time.monotonic()
-        report = mig.migrate(
-            source, target, switch=lambda side: None, until="copy", bin_dir=one.bin_dir
-        )
-        ours = time.monotonic() - started
-        started = time.monotonic()
-        mig.migrate(source, target, switch=lambda side: None, until="verify")
-        verify = time.monotonic() - started
+            ours = time.monotonic() - started
+            started = time.monotonic()
+            mig.migrate(source, target, switch=lambda side: None, until="verify")
+            verify = time.monotonic() - started
+            # before: the whole schema, then the subscription's own initial sync
+            old = Shard(0, two.create_database(f"old{rows}"), "bench")
+            started = time.monotonic()
+            copy_schema(source, old, ("public",), bin_dir=one.bin_dir)
+            with psycopg.connect(source.url, autocommit=True) as src:
+                rep._publish(src, "bench_old", rep._tables(src, ("public",)))
+            with psycopg.connect(old.url, autocommit=True) as dst:
+                rep.ensure_marker(dst)
+                rep._subscribe(dst, "bench_old", source, copy_data=True)
+                name = rep._sub("bench_old", dst)
+                rep._wait(lambda n=name: rep._synced(dst, n), 3600, "the old initial copy")
+                before = time.monotonic() - started
+                rep._drop_subscription(dst, "bench_old")
+            print(
+                f"{rows:,} rows: pgcopydb clone {theirs:.1f}s; db migrate schema+copy "
+                f"{ours:.1f}s (**{ours / theirs:.2f}x**; copy step {report.copy_seconds:.1f}s), "
+                f"then its full verification {verify:.1f}s (pgcopydb verifies nothing); "
+                f"before (the subscription's own copy, indexes in place) {before:.1f}s "
+                f"({before / theirs:.2f}x)\n  copy: {dict(report.steps)['copy']}",
+                flush=True,
+            )
     finally:
         one.stop()
         two.stop()
-    print(
-        f"{rows:,} rows: pgcopydb clone {theirs:.1f}s; db migrate schema+copy {ours:.1f}s "
-        f"({ours / theirs:.2f}x; copy step {report.copy_seconds:.1f}s), then its full "
-        f"verification {verify:.1f}s (pgcopydb verifies nothing)"
-    )
     return 0
 
 
@@ -263,10 +308,11 @@ def main() -> int:
     parser.add_argument("--orgs", type=int, default=2000)
     parser.add_argument("--events", type=int, default=30, help="events per organization")
     parser.add_argument("--freeze", type=int, nargs="+", metavar="ROWS")
-    parser.add_argument("--pgcopydb", type=int, metavar="ROWS")
+    parser.add_argument("--pgcopydb", type=int, nargs="+", metavar="ROWS")
+    parser.add_argument("--jobs", type=int, default=4, help="db migrate's sessions at once")
     args = parser.parse_args()
     if args.pgcopydb:
-        return against_pgcopydb(args.pgcopydb)
+        return against_pgcopydb(args.pgcopydb, args.jobs)
     if args.freeze:
         return freeze(args.freeze)
     folder = Path(tempfile.mkdtemp(prefix="floyo-bench-"))

@@ -1,26 +1,32 @@
 """`db migrate`: move a database (each shard's) from Supabase to dedicated PostgreSQL
 while the app keeps writing, in the seed's six steps (docs/migration.md):
 
-1. **schema**: `pg_dump --schema-only` of the app's schemas (`public` by default) into the
-   target. Supabase's own schemas (`auth`, `storage`, `realtime`, ...) belong to Supabase's
-   services and are not moved (docs/migration.md says what to do about them).
+1. **schema**: `pg_dump --schema-only --section=pre-data` of the app's schemas (`public` by
+   default) into the target; the post-data section (indexes, constraints, triggers) is tried
+   on the empty tables, undone and stored for after the copy (snapshot_copy). Supabase's
+   own schemas (`auth`, `storage`, `realtime`, ...) belong to Supabase's services and are
+   not moved (docs/migration.md says what to do about them).
 2. **target**: the target is the database `up` built with `database.provider: rds`; checked
    to be reachable, empty of the app's tables (or holding exactly this migration's), and not
    the source.
-3. **copy**: a publication on the source and a subscription on the target: the initial copy,
-   then every change, while the app writes to the source.
+3. **copy**: a publication on the source; the rows copied in parallel at the snapshot of the
+   subscription's slot, the indexes and constraints built after them, then the subscription
+   started on that slot: every change after the snapshot, while the app writes to the source
+   (snapshot_copy).
 4. **verify**: waits until the target has caught up, then compares every table (row count and
-   an order-independent checksum); a table the app keeps changing is compared again inside
-   the switch-over's freeze.
-5. **switch**: a short write freeze on the source (its tables locked; reads go on), the final
-   catch-up, every table verified, sequences advanced on the target, the forward subscription
-   dropped and a reverse one (target to source) created so the source keeps every write made
-   after the switch, the connection strings switched (the `switch` callback: the CLI sets the
-   stack's active database and updates the app's variables), and the source fenced (a write
-   there fails with SQLSTATE FLY03) as the freeze is lifted.
+   an order-independent checksum), bucket by bucket, while the app writes.
+5. **switch**: a short write freeze on the source (its tables locked; reads go on) that holds
+   only the final catch-up (a marker row), a snapshot of both sides (their row counts are
+   compared after the freeze), the sequences, the forward subscription stopped and the fence;
+   then a reverse subscription (target to source, from a slot made before the freeze) so the
+   source keeps every write made after the switch, the connection strings switched (the
+   `switch` callback: the CLI sets the stack's active database and updates the app's
+   variables); the source is fenced (a write there fails with SQLSTATE FLY03) as the freeze
+   is lifted.
 6. **finalize** (`--finalize`) drops the way back (the reverse subscription and publications);
    **rollback** (`--rollback`, any time before finalize) returns to the source: freeze on the
-   target, catch-up of the reverse subscription, verification, sequences, switch back.
+   target, catch-up of the reverse subscription, sequences, switch back (verified in full
+   before its freeze, row counts of the freeze's moment after it).
 
 Nothing is deleted on the source at any step. The journal (`_floyo_migrate.journal` on the
 target) records each step; rerunning after an interruption resumes at the step that did not
@@ -41,22 +47,30 @@ import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from . import snapshot_copy
 from .connect import DatabaseError, Shard, connect
-from .pgtools import copy_schema, retry_deadlock
+from .pgtools import dump_schema, load_script, retry_deadlock
 from .replication import (
-    MigrationError,
-    _both,
+    ROLLED_BACK,
+    SWITCHED,
     _drop_subscription,
     _fence,
     _has_publication,
+    _has_slot,
+    _has_subscription,
     _lock_all,
+    _major,
+    _only_local,
+    _pin,
     _publish,
     _publish_marker,
+    _same_counts,
     _sequences,
     _sub,
     _subscribe,
     _synced,
     _tables,
+    _unpin,
     _wait,
     _without_keys,
     caught_up,
@@ -95,6 +109,8 @@ class Report:
     rows_copied: int = 0
     copy_seconds: float = 0.0
     freeze_seconds: float | None = None
+    # where the freeze's time went (the bench prints it): catch-up, counts, the rest
+    freeze_parts: dict[str, float] = field(default_factory=dict)
     tables: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
@@ -159,13 +175,17 @@ def migrate(
     freeze_timeout: float = 10.0,
     progress: Progress | None = None,
     ready: Callable[[], None] | None = None,
+    jobs: int = 4,
+    chunk_pages: int | None = None,
 ) -> Report:
     """Run the steps not yet done, up to and including `until`. `freeze_timeout` bounds the
     wait for the final catch-up inside the freeze (writes wait that long at most; then the
     freeze is lifted with nothing changed and the error says to rerun). `ready` checks what
     `switch` needs (the CLI: the stack's prerequisites for `up`): it runs before the first
     step when the run goes up to the switch-over, and again just before the freeze, so a
-    switch-over that could not switch the connection strings never fences the source."""
+    switch-over that could not switch the connection strings never fences the source.
+    `jobs` sessions copy the rows and build the indexes at once; `chunk_pages` is the size
+    of the pieces a large table is copied in (snapshot_copy.plan: by default an even share)."""
     if until not in STEPS:
         raise UsageError(f"unknown step {until!r}", f"one of: {', '.join(STEPS)}")
     say = progress or (lambda _: None)
@@ -199,6 +219,9 @@ def migrate(
             "catch_up_timeout": catch_up_timeout,
             "lock_timeout": lock_timeout,
             "freeze_timeout": freeze_timeout,
+            "done": done,
+            "jobs": jobs,
+            "chunk_pages": chunk_pages,
         }
         for step in STEPS:
             if step in done:
@@ -233,7 +256,16 @@ def _step_schema(src, dst, source, target, found, schemas, report, ctx) -> str:
             "the target must start empty; nothing was changed",
         )
     if not present:
-        copy_schema(source, target, schemas, bin_dir=ctx["bin_dir"])
+        # the tables without their indexes and constraints: those are built after the rows
+        # are copied (snapshot_copy), from the post-data section stored with them
+        pre = dump_schema(source, schemas, bin_dir=ctx["bin_dir"], section="pre-data")
+        post = dump_schema(source, schemas, bin_dir=ctx["bin_dir"], section="post-data")
+        # one transaction: the post-data objects are tried on the empty tables and undone
+        # (an index or a foreign key the target cannot have fails here, with nothing
+        # changed), then stored for after the copy
+        check = b"\nSAVEPOINT floyo_post_data;\n" + post + b"\nROLLBACK TO floyo_post_data;\n"
+        store = snapshot_copy.store_post_data(post)
+        load_script(target, pre + check + store, bin_dir=ctx["bin_dir"])
     return f"{len(found)} table(s) in {', '.join(schemas)} created on the target"
 
 
@@ -264,11 +296,6 @@ def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
     return f"target reachable (PostgreSQL {major}), source ready"
 
 
-def _major(conn) -> int:
-    row = conn.execute("SHOW server_version_num").fetchone()
-    return int(row[0]) // 10000
-
-
 def check_majors(source: int, target: int, source_label: str, target_label: str) -> int:
     """The target's major version, refused when it is older than the source's: the schema is
     copied with the source's pg_dump, whose output an older server rejects (pg_dump 17 writes
@@ -286,17 +313,52 @@ def check_majors(source: int, target: int, source_label: str, target_label: str)
 
 
 def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
+    """The rows copied in parallel at the snapshot of the forward subscription's slot, the
+    indexes and constraints built after them, then the subscription started from that slot
+    (snapshot_copy says how, and why nothing is lost or applied twice). A copy that did not
+    finish is started again from an empty target (the journal's "copy data" says it did)."""
     started = time.monotonic()
+    jobs: int = ctx["jobs"]
     ensure_marker(src)
     ensure_marker(dst)
-    _publish(src, FORWARD, found)
+    _publish(src, FORWARD, found)  # before the slot: its changes are decoded with it
     _crash_point("copy-published")
-    _subscribe(dst, FORWARD, source, copy_data=True)
-    _wait(lambda: _synced(dst, _sub(FORWARD, dst)), ctx["catch_up_timeout"], "the initial copy")
+    name = _sub(FORWARD, dst)
+    if _has_subscription(dst, name) or not snapshot_copy.has_post_data(dst):
+        # a copy by the subscription itself: started by an earlier version, or into a schema
+        # an earlier version loaded whole (its foreign keys would refuse rows copied in
+        # parallel); the subscription is made here in that case
+        _subscribe(dst, FORWARD, source, copy_data=True)
+        _wait(lambda: _synced(dst, name), ctx["catch_up_timeout"], "the initial copy")
+        report.rows_copied = sum(counts(dst, found).values())
+    elif "copy data" in ctx["done"]:
+        report.rows_copied = int((ctx["done"]["copy data"] or {}).get("rows", 0))
+    else:
+        snapshot_copy.drop_slot(src, name)  # a copy that did not finish: its snapshot is gone
+        snapshot_copy.empty(dst, found)
+        chunks = snapshot_copy.plan(src, found, jobs, ctx["chunk_pages"])
+        held, _lsn, snapshot = snapshot_copy.create_slot(source, name)
+        with held:  # the snapshot can be imported while this session stays open and idle
+            report.rows_copied = snapshot_copy.copy_at_snapshot(
+                source,
+                target,
+                chunks,
+                snapshot,
+                jobs,
+                lambda point: _crash_point(point),
+                bin_dir=ctx["bin_dir"],
+            )
+        _record(dst, "copy data", {"rows": report.rows_copied, "pieces": len(chunks)})
+    rows_done = time.monotonic()
+    built = snapshot_copy.run_post_data(target, jobs, lambda point: _crash_point(point))
+    _crash_point("copy-post-data-built")
+    snapshot_copy.analyze(target, found, jobs)
+    _subscribe(dst, FORWARD, source, copy_data=False)  # from the slot's snapshot on
     report.copy_seconds = time.monotonic() - started
-    report.rows_copied = sum(counts(dst, found).values())  # verified by the next step
     return (
-        f"initial copy of {report.rows_copied} row(s) in {report.copy_seconds:.1f}s; "
+        f"initial copy of {report.rows_copied} row(s) in {report.copy_seconds:.1f}s: the rows "
+        f"in {rows_done - started:.1f}s ({jobs} session(s) at once), then {built} index(es), "
+        f"constraint(s) and trigger(s), and ANALYZE, in {time.monotonic() - rows_done:.1f}s; "
         "changes now replicate"
     )
 
@@ -314,13 +376,6 @@ def _step_verify(src, dst, source, target, found, schemas, report, ctx) -> str:
     return f"{len(verified)} table(s) equal (rows and checksums, {rows} row(s)) on both sides"
 
 
-def _has_slot(conn: Any, name: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,)
-    ).fetchone()
-    return row is not None
-
-
 def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     switch: Switch = ctx["switch"]
     lock_timeout: float = ctx["lock_timeout"]
@@ -334,11 +389,27 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     ensure_marker(dst)
     dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(forward)))
     _publish_marker(src, FORWARD, dst, forward)
+    # the way back, made before the freeze: its publication, and its slot, from which the
+    # source's subscription (origin = none) takes only the writes of the target's own
+    # sessions, not the forward subscription's (which came from the source). Making a slot
+    # waits for every transaction running on the target: never inside the freeze.
+    early = _only_local(src, dst)
+    _publish(dst, REVERSE, found)
+    if early and not _has_slot(dst, back):
+        dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
+    _fence(dst, found, "", on=False)  # the target takes the app's writes from the switch on
     verified: dict[str, tuple[int, str]] = {}
-    with connect(source) as mark:  # the marker commits in a session of its own
+    with (
+        connect(source) as mark,  # the marker commits in a session of its own
+        connect(source) as seen_src,  # the two sides as they were inside the freeze
+        connect(target) as seen_dst,
+    ):
 
         def freeze() -> float:
-            if _has_slot(dst, back):
+            _unpin(seen_src, seen_dst)  # a freeze tried again: a new moment
+            if not early and _has_slot(dst, back):
+                # PostgreSQL 15: a slot made before the forward subscription stopped would
+                # send the source its own rows back
                 dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
             # caught up before the freeze, so the one inside it waits for a moment's writes
             caught_up(mark, dst, ctx["catch_up_timeout"], "the target to catch up")
@@ -353,29 +424,41 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
                     "was changed)",
                     interval=0.005,
                 )
-                _same_counts(src, dst, found, verified, report.tables)
+                arrived = time.monotonic()
+                _pin(seen_src, seen_dst)  # counted after the freeze, as they are now
+                counted = time.monotonic()
                 _crash_point("switch-caught-up")
                 _sequences(src, dst, schemas)
                 # the way back: from here on, every write to the target is kept for the source
                 dst.execute(
                     sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(forward))
                 )
-                _publish(dst, REVERSE, found)
-                dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
+                if not early:
+                    dst.execute(
+                        "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,)
+                    )
                 _fence(src, found, f"moved to {target.label}", on=True)
-                _fence(dst, found, "", on=False)
                 _crash_point("switch-before-commit")
                 _record(dst, "switch", {"result": "switched", "connections": "pending"})
+            report.freeze_parts = {
+                "catch-up": arrived - frozen,
+                "snapshots": counted - arrived,
+                "the rest": time.monotonic() - counted,
+            }
             return frozen
 
         frozen = retry_deadlock(freeze)
-    # the freeze ends here: a write waiting on the source now fails with FLY03, and the app
-    # reconnects with DATABASE_URL_OTHER (docs/migration.md)
-    report.freeze_seconds = time.monotonic() - frozen
+        # the freeze ends here: a write waiting on the source now fails with FLY03, and the
+        # app reconnects with DATABASE_URL_OTHER (docs/migration.md)
+        report.freeze_seconds = time.monotonic() - frozen
+        _after_switch(src, dst, target)
+        _crash_point("switch-before-connection-strings")
+        switch("target")
+        try:
+            _same_counts(seen_src, seen_dst, found, verified, report.tables, SWITCHED)
+        finally:
+            _unpin(seen_src, seen_dst)
     report.tables = verified
-    _after_switch(src, dst, target)
-    _crash_point("switch-before-connection-strings")
-    switch("target")
     return (
         f"switched to the target; writes waited {report.freeze_seconds:.2f}s; "
         f"{len(verified)} table(s) verified; the source keeps receiving every write "
@@ -383,34 +466,11 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     )
 
 
-def _same_counts(
-    a_conn: Any,
-    b_conn: Any,
-    found: dict[str, Any],
-    into: dict[str, tuple[int, str]],
-    before: dict[str, tuple[int, str]],
-) -> None:
-    """Inside a freeze, after the catch-up: every table has as many rows on both sides (the
-    checksums were compared before the freeze). Fills `into` with (rows, the checksum seen
-    before the freeze or "")."""
-    a, b = _both(a_conn, b_conn, found, counts)
-    differ = sorted(n for n in found if a[n] != b[n])
-    if differ:
-        raise MigrationError(
-            "after the catch-up, row counts differ: "
-            + ", ".join(f"{n} ({a[n]} vs {b[n]})" for n in differ[:5]),
-            "the freeze was lifted and nothing was switched; something other than "
-            "replication writes to the receiving side: stop it, then rerun",
-        )
-    into.clear()
-    into.update({n: (a[n], before.get(n, (0, ""))[1]) for n in found})
-
-
 def _after_switch(src: Any, dst: Any, target: Shard) -> None:
     """Outside the freeze, idempotent: the forward subscription goes, the reverse one starts
-    from the slot made inside the freeze."""
+    from the slot made for it (before the freeze, or inside it on PostgreSQL 15)."""
     _drop_subscription(dst, FORWARD)
-    _subscribe(src, REVERSE, target, copy_data=False)
+    _subscribe(src, REVERSE, target, copy_data=False, only_local=_only_local(src, dst))
 
 
 _STEP: dict[str, Callable[..., str]] = {
@@ -450,6 +510,7 @@ def rollback(
         found = _tables(src, schemas)
         if "switch" not in done:
             _drop_subscription(dst, FORWARD)
+            snapshot_copy.drop_slot(src, _sub(FORWARD, dst))  # a copy that did not finish
             if _has_publication(src, FORWARD):
                 src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
             # the app never left the source: its connection strings stay as they are
@@ -458,7 +519,7 @@ def rollback(
             return report
         if ready is not None:
             ready()  # before the target is frozen and fenced
-        _subscribe(src, REVERSE, target, copy_data=False)
+        _subscribe(src, REVERSE, target, copy_data=False, only_local=_only_local(src, dst))
         ensure_marker(dst)
         _publish_marker(dst, REVERSE, src, _sub(REVERSE, src))
         # verified in full while the reverse replication runs; the freeze compares counts
@@ -469,8 +530,11 @@ def rollback(
             lambda: caught_up(dst, src, catch_up_timeout, "the source to catch up"),
         )
         mark = stack.enter_context(connect(target))
+        seen_dst = stack.enter_context(connect(target))  # both sides as they were in the freeze
+        seen_src = stack.enter_context(connect(source))
 
         def freeze() -> float:
+            _unpin(seen_dst, seen_src)
             caught_up(mark, src, catch_up_timeout, "the source to catch up")
             with dst.transaction():
                 _lock_all(dst, found, lock_timeout)  # writers to the target wait
@@ -483,15 +547,17 @@ def rollback(
                     "was changed)",
                     interval=0.005,
                 )
-                _same_counts(dst, src, found, report.tables, before)
+                _pin(seen_dst, seen_src)  # counted after the freeze
                 _sequences(dst, src, schemas)
                 _fence(dst, found, f"moved back to {source.label}", on=True)
-                _drop_subscription(src, REVERSE)
                 _fence(src, found, "", on=False)
             return frozen
 
         frozen = retry_deadlock(freeze)
         report.freeze_seconds = time.monotonic() - frozen
+        # after the freeze (dropping it waits for the target's walsender): the target is
+        # fenced, so the reverse subscription has nothing more to bring
+        _drop_subscription(src, REVERSE)
         switch("source")
         if _has_publication(dst, REVERSE):
             dst.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(REVERSE)))
@@ -499,6 +565,10 @@ def rollback(
             src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
         dst.execute("DELETE FROM _floyo_migrate.journal WHERE step = 'switch'")
         _record(dst, "rollback", {"result": "after the switch-over"})
+        try:
+            _same_counts(seen_dst, seen_src, found, report.tables, before, ROLLED_BACK)
+        finally:
+            _unpin(seen_dst, seen_src)
         report.steps.append(
             ("rollback", f"back on the source; writes waited {report.freeze_seconds:.2f}s")
         )

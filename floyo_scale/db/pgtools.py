@@ -65,9 +65,25 @@ def copy_schema(
 ) -> None:
     """`pg_dump --schema-only --no-owner --schema=S... source | psql target`, stopping at the
     first error. Passwords travel in PGPASSWORD, never on a command line."""
+    script = dump_schema(source, schemas, bin_dir=bin_dir, exclude_tables=exclude_tables)
+    load_script(target, script, bin_dir=bin_dir)
+
+
+def dump_schema(
+    source: Shard,
+    schemas: Sequence[str],
+    *,
+    bin_dir: str | Path | None = None,
+    exclude_tables: Sequence[str] = (),
+    section: str | None = None,
+) -> bytes:
+    """`pg_dump --schema-only --no-owner --schema=S...` of `source` (only `section`,
+    "pre-data" or "post-data", when given), without the CREATE SCHEMA lines of `schemas`
+    (the target already has them: a new Supabase project or RDS instance does)."""
     dump_info, dump_env = _without_password(source)
-    load_info, load_env = _without_password(target)
     args = [program("pg_dump", bin_dir), "--schema-only", "--no-owner", "--dbname", dump_info]
+    if section:
+        args += [f"--section={section}"]
     for schema in schemas:
         args += ["--schema", schema]
     for table in exclude_tables:
@@ -79,13 +95,17 @@ def copy_schema(
             f"pg_dump of {source.label} failed: {detail}",
             "check that pg_dump is at least as new as the server (FLOYO_PG_BIN)",
         )
-    script = dump.stdout
-    # the target already has these schemas (a new Supabase project or RDS instance does)
     lines = [
         line
-        for line in script.split(b"\n")
+        for line in dump.stdout.split(b"\n")
         if not any(line.startswith(f"CREATE SCHEMA {s};".encode()) for s in schemas)
     ]
+    return b"\n".join(lines)
+
+
+def load_script(target: Shard, script: bytes, *, bin_dir: str | Path | None = None) -> None:
+    """`psql -1 -v ON_ERROR_STOP=1` of `script` into `target`: all of it or nothing."""
+    load_info, load_env = _without_password(target)
     load = subprocess.run(
         [
             program("psql", bin_dir),
@@ -97,7 +117,7 @@ def copy_schema(
             "--dbname",
             load_info,
         ],
-        input=b"\n".join(lines),
+        input=script,
         capture_output=True,
         env=load_env,
         timeout=600,

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 from psycopg import conninfo, sql
 
 from ..errors import FloyoError
@@ -276,21 +277,29 @@ def _publish(conn: Any, name: str, found: dict[str, Table]) -> None:
         )
 
 
-def _subscribe(conn: Any, base: str, source: Shard, copy_data: bool) -> None:
-    """Subscribe `conn`'s database to publication `base` of `source`."""
+def _subscribe(
+    conn: Any, base: str, source: Shard, copy_data: bool, only_local: bool = False
+) -> None:
+    """Subscribe `conn`'s database to publication `base` of `source`. Without `copy_data`,
+    the subscription starts from the slot of its own name made before (by the initial copy,
+    or for the way back before the switch-over's freeze). `only_local` (`origin = none`,
+    PostgreSQL 16+): the publisher sends only the changes its own sessions made, not those a
+    subscription applied there."""
     name = _sub(base, conn)
     if not _has_subscription(conn, name):
+        options = (
+            "copy_data = true"
+            if copy_data
+            else f"copy_data = false, create_slot = false, slot_name = '{name}'"
+        )
+        if only_local:
+            options += ", origin = none"
         conn.execute(
             sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ({})").format(
                 sql.Identifier(name),
                 sql.Literal(_subscription_conninfo(source)),
                 sql.Identifier(base),
-                sql.SQL(
-                    "copy_data = true"
-                    if copy_data
-                    # the slot was made inside the switch-over's freeze
-                    else f"copy_data = false, create_slot = false, slot_name = '{name}'"
-                ),
+                sql.SQL(options),
             )
         )
 
@@ -373,3 +382,74 @@ def _without_keys(found: dict[str, Table], conn: Any) -> list[str]:
         (list(found),),
     ).fetchall()
     return sorted(r[0] for r in rows)
+
+
+# -- the switch-over's moment ----------------------------------------------------------------
+
+
+def _has_slot(conn: Any, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def _pin(*conns: Any) -> None:
+    """Inside a freeze, after the catch-up: a read-only REPEATABLE READ transaction on each
+    side, whose snapshot (taken by its first query) keeps the tables as they are at this
+    moment for `_same_counts` after the freeze, while writes go on."""
+    for conn in conns:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.execute("SELECT 1")
+
+
+def _unpin(*conns: Any) -> None:
+    for conn in conns:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+
+
+SWITCHED = (
+    "something other than replication wrote to the target; the switch-over happened and the "
+    "source receives every write since: run `db migrate --rollback` to go back, stop what "
+    "writes to the target, compare the tables"
+)
+ROLLED_BACK = (
+    "something other than replication wrote to the source; the rollback happened and the "
+    "target (fenced) keeps its rows: stop what writes to the source, compare the tables"
+)
+
+
+def _same_counts(
+    a_conn: Any,
+    b_conn: Any,
+    found: dict[str, Any],
+    into: dict[str, tuple[int, str]],
+    before: dict[str, tuple[int, str]],
+    hint: str,
+) -> None:
+    """Every table has as many rows on both sides (the checksums were compared before the
+    freeze), counted after the freeze in the snapshots `_pin` took inside it, after the
+    catch-up: the writers do not wait for the counts. `hint`: what to do when they differ
+    (the switch has happened). Fills `into` with (rows, the checksum seen before the freeze
+    or "")."""
+    a, b = _both(a_conn, b_conn, found, counts)
+    differ = sorted(n for n in found if a[n] != b[n])
+    if differ:
+        raise MigrationError(
+            "at the freeze, after the catch-up, row counts differed: "
+            + ", ".join(f"{n} ({a[n]} vs {b[n]})" for n in differ[:5]),
+            hint,
+        )
+    into.clear()
+    into.update({n: (a[n], before.get(n, (0, ""))[1]) for n in found})
+
+
+def _major(conn: Any) -> int:
+    row = conn.execute("SHOW server_version_num").fetchone()
+    return int(row[0]) // 10000
+
+
+def _only_local(src: Any, dst: Any) -> bool:
+    """Both servers have subscriptions' `origin = none` (PostgreSQL 16+)."""
+    return min(_major(src), _major(dst)) >= 16
