@@ -61,6 +61,9 @@ from .shard_sql import SETUP_SQL
 
 LOCK_SPACE = 7_236_913  # first half of the advisory lock key the fence and the mover share
 
+# the fence triggers' WHEN: the mover's own sessions (copying, deleting moved rows) skip them
+NOT_MOVER = sql.SQL("current_setting('floyo.moving', true) IS DISTINCT FROM 'on'")
+
 SEQUENCE_GAP = 2**40  # ids a shard may issue before reaching the next new shard's range
 
 Progress = Callable[[str], None]
@@ -75,6 +78,9 @@ class ApplyResult:
     unkeyed_rows_copied: int = 0
     seconds: float = 0.0
     freeze_seconds: float = 0.0
+    # "per batch": the copies ran with session_replication_role = replica and one query per
+    # foreign key and batch; "per row": the role may not, PostgreSQL checked each row
+    foreign_key_checks: str = ""
     steps: list[str] = field(default_factory=list)
 
     @property
@@ -135,20 +141,30 @@ def apply(
         _journal(conns[0], move_id, "keys")
         result.steps.append("setup")
         # keys: batch by batch, each verified before its source rows go
-        for index in range(from_shards):
-            keys = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
-            by_target: dict[int, list[str]] = defaultdict(list)
-            for k in keys:
-                by_target[shard_for(k, to)].append(k)
-            for target, group in sorted(by_target.items()):
-                for start in range(0, len(group), batch_keys):
-                    batch = group[start : start + batch_keys]
-                    rows = _move_batch(shards, conns, index, target, batch, layout)
-                    result.keys_moved += len(batch)
-                    result.rows_moved += rows
-                    _journal(conns[0], move_id, "keys", len(batch), rows)
-                if group:
-                    say(f"shard {index} → shard {target}: {len(group)} key(s) moved")
+        fast = _fast_copies(conns, from_shards, to, say)
+        result.foreign_key_checks = "per row" if not all(fast.values()) else "per batch"
+
+        def move_pass(step: str) -> None:
+            """Every key of the old shards the new layout gives another shard."""
+            for index in range(from_shards):
+                keys = [k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index]
+                moved: dict[int, int] = defaultdict(int)
+
+                def journal(
+                    target: int, keys: int, rows: int, moved: dict[int, int] = moved
+                ) -> None:
+                    moved[target] += keys
+                    _journal(conns[0], move_id, step, keys, rows)
+
+                done = _move_keys(
+                    shards, conns, layout, index, keys, to, batch_keys, fast, on_batch=journal
+                )
+                result.keys_moved += done[0]
+                result.rows_moved += done[1]
+                for target, count in sorted(moved.items()):
+                    say(f"shard {index} → shard {target}: {count} key(s) moved ({step})")
+
+        move_pass("keys")
         result.steps.append("keys")
         _journal(conns[0], move_id, "final")
         # every transaction that may have written without the log has ended (or the final
@@ -157,20 +173,14 @@ def apply(
             _older_transactions_ended(conns[index], since[index], wait_seconds)
             for index in range(from_shards)
         )
-        for index in range(from_shards):
-            keys = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
-            for target, batch in _batches(keys, to, batch_keys):
-                rows = _move_batch(shards, conns, index, target, batch, layout)
-                result.keys_moved += len(batch)
-                result.rows_moved += rows
-                _journal(conns[0], move_id, "final", len(batch), rows)
+        move_pass("final")
         if not logged:
             say(
                 "a transaction older than the move is still open: the final step rescans "
                 "every keyed table under its lock"
             )
         freeze, late_keys, late_rows = _final(
-            shards, conns, from_shards, to, layout, batch_keys, rescan=not logged
+            shards, conns, from_shards, to, layout, batch_keys, fast, rescan=not logged
         )
         result.freeze_seconds = freeze
         result.keys_moved += late_keys
@@ -204,11 +214,21 @@ def _install(conn: Any, layout: Layout, position: tuple[int, int] | None) -> Non
                 )
             for name in layout.keyed_order:
                 table, column = layout.keyed[name]
+                name_sql = sql.Identifier(table.schema, table.name)
                 conn.execute(
                     sql.SQL(
-                        "CREATE OR REPLACE TRIGGER floyo_shard_fence BEFORE INSERT OR UPDATE "
-                        "ON {} FOR EACH ROW EXECUTE FUNCTION _floyo.fence({})"
-                    ).format(sql.Identifier(table.schema, table.name), sql.Literal(column))
+                        "CREATE OR REPLACE TRIGGER floyo_shard_fence "
+                        "BEFORE INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW "
+                        "WHEN ({}) EXECUTE FUNCTION _floyo.fence({})"
+                    ).format(name_sql, NOT_MOVER, sql.Literal(column))
+                )
+                conn.execute(
+                    sql.SQL(
+                        "CREATE OR REPLACE TRIGGER floyo_shard_fence_statement "
+                        "BEFORE UPDATE OR DELETE ON {} FOR EACH STATEMENT "
+                        "WHEN ({} AND coalesce(current_setting('floyo.key', true), '') <> '') "
+                        "EXECUTE FUNCTION _floyo.fence_statement()"
+                    ).format(name_sql, NOT_MOVER)
                 )
 
     try:
@@ -300,13 +320,13 @@ def _advance_sequences(sources: Sequence[Any], target: Any, step: int) -> None:
 
 
 def _checksum_query(table: Table, where: sql.Composable | None, group: str | None) -> sql.Composed:
-    row = sql.SQL("md5(r::text)")
+    """Row count and checksum of `table`'s rows (per `group` value when given): the sum of
+    the first 64 bits of each row's md5, which does not depend on the rows' order (no sort)."""
     select = sql.SQL(
-        "SELECT {g}count(*), md5(coalesce(string_agg({row}, ',' ORDER BY {row}), '')) "
-        "FROM {t} AS r{w}{gb}"
+        "SELECT {g}count(*), coalesce(sum(('x' || left(md5(r::text), 16))::bit(64)::bigint"
+        "::numeric), 0)::text FROM {t} AS r{w}{gb}"
     ).format(
         g=sql.SQL("{}::text, ").format(sql.Identifier(group)) if group else sql.SQL(""),
-        row=row,
         t=sql.Identifier(table.schema, table.name),
         w=sql.SQL(" WHERE ") + where if where is not None else sql.SQL(""),
         gb=sql.SQL(" GROUP BY 1") if group else sql.SQL(""),
@@ -362,6 +382,7 @@ def _move_batch(
     keys: list[str],
     layout: Layout,
     *,
+    fast: bool = False,
     src_in_transaction: bool = False,
 ) -> int:
     """Move the rows of `keys` from `source` to `target`; returns the rows moved."""
@@ -369,9 +390,13 @@ def _move_batch(
     for attempt in range(5):
         try:
             if src_in_transaction:
-                return _move_batch_once(src_conn, dst_conn, source, target, keys, layout, shards)
+                return _move_batch_once(
+                    src_conn, dst_conn, source, target, keys, layout, shards, fast
+                )
             with src_conn.transaction():
-                return _move_batch_once(src_conn, dst_conn, source, target, keys, layout, shards)
+                return _move_batch_once(
+                    src_conn, dst_conn, source, target, keys, layout, shards, fast
+                )
         except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
             if src_in_transaction or attempt == 4:
                 raise
@@ -387,28 +412,27 @@ def _move_batch_once(
     keys: list[str],
     layout: Layout,
     shards: Sequence[Shard],
+    fast: bool,
 ) -> int:
     filters = {
         name: _key_filter(column, table, src) for name, (table, column) in layout.keyed.items()
     }
     order = layout.keyed_order
-    # The rows first (an UPDATE holds its row, then waits in the fence for the key's lock),
-    # then the keys: writers of these keys wait from here until the source commits.
-    for name in order:
-        table = layout.keyed[name][0]
-        src.execute(
-            sql.SQL("SELECT 1 FROM {} WHERE {} FOR UPDATE").format(
-                sql.Identifier(table.schema, table.name), filters[name]
-            ),
-            (keys,),
-        )
     normal = [_normal(k) for k in keys]
+    # The keys first. The fences never wait for this lock: from here until the source commits,
+    # a write of these keys on the source (INSERT, UPDATE, DELETE, or a routed UPDATE/DELETE
+    # naming its key) is refused with FLY01, and the lock waits for the transactions that
+    # already wrote them to end. So no row of these keys changes under the copy, and no row
+    # lock is needed (docs/sharding.md, "Routing while rows move").
+    src.execute("SET LOCAL floyo.moving = 'on'")  # the source's deletes skip the fence
     src.execute(
         "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k",
         (LOCK_SPACE, normal),
     )
     with dst.transaction():
-        dst.execute("SET LOCAL floyo.moving = 'on'")  # the fence lets the mover through
+        dst.execute("SET LOCAL floyo.moving = 'on'")  # the fence skips the mover's rows
+        if fast:  # no trigger per copied row; the foreign keys are checked per batch below
+            dst.execute("SET LOCAL session_replication_role = replica")
         for name in reversed(order):  # an earlier, unverified copy of these keys
             table = layout.keyed[name][0]
             dst.execute(
@@ -419,20 +443,26 @@ def _move_batch_once(
             )
         for name in order:
             _copy_rows(src, dst, layout.keyed[name][0], filters[name], (keys,))
+            _crash_point("mid-copy")
+        if fast:
+            _check_references(dst, layout, filters, keys, shards[target])
         rows = 0
         for name in order:
             table, column = layout.keyed[name]
-            query = _checksum_query(table, filters[name], column)
-            want = {k: (c, s) for k, c, s in src.execute(query, (keys,))}
-            have = {k: (c, s) for k, c, s in dst.execute(query, (keys,))}
+            query = _checksum_query(table, filters[name], None)
+            want = src.execute(query, (keys,)).fetchone()
+            have = dst.execute(query, (keys,)).fetchone()
             if want != have:
-                bad = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+                query = _checksum_query(table, filters[name], column)
+                by_key = dict(((k, (c, s)) for k, c, s in src.execute(query, (keys,))))
+                got = dict(((k, (c, s)) for k, c, s in dst.execute(query, (keys,))))
+                bad = sorted(k for k in set(by_key) | set(got) if by_key.get(k) != got.get(k))
                 raise DatabaseError(
                     f"the copy of {name} on {shards[target].label} does not match "
                     f"{shards[source].label} for key(s) {', '.join(bad[:5])}",
                     "nothing was deleted; rerun `db shards apply`",
                 )
-            rows += sum(c for c, _ in want.values())
+            rows += int(want[0])
         _crash_point("before-target-commit")
     _crash_point("target-committed")
     for name in reversed(order):
@@ -452,6 +482,88 @@ def _move_batch_once(
     return rows
 
 
+def _fast_copies(conns: list[Any], from_shards: int, to: int, say: Progress) -> dict[int, bool]:
+    """Per target shard: whether the mover's session may set `session_replication_role =
+    replica` there (a superuser, or on PostgreSQL 15+ a role granted SET on it), so the copied
+    rows fire no trigger and their foreign keys are checked once per batch by one query per
+    constraint instead of once per row. Where it may not, the rows are copied with the
+    normal per-row checks, and the progress says so."""
+    fast: dict[int, bool] = {}
+    for index in range(from_shards, to):  # keys only ever move to the new shards
+        conn = conns[index]
+        try:
+            with conn.transaction(force_rollback=True):
+                conn.execute("SET LOCAL session_replication_role = replica")
+            fast[index] = True
+        except psycopg.errors.InsufficientPrivilege:
+            fast[index] = False
+    slow = [i for i, ok in fast.items() if not ok]
+    if slow:
+        say(
+            f"shard(s) {', '.join(map(str, slow))}: this role may not set "
+            "session_replication_role (superuser, or GRANT SET ON PARAMETER "
+            "session_replication_role on PostgreSQL 15+), so the copied rows' foreign keys "
+            "are checked row by row (slower)"
+        )
+    return fast
+
+
+def _references(conn: Any, layout: Layout) -> list[tuple[str, str, list[str], list[str]]]:
+    """The foreign keys of the keyed tables: (child, parent, child columns, parent columns)."""
+    rows = conn.execute(
+        """
+        SELECT k.conrelid::regclass::text, k.confrelid::regclass::text,
+          (SELECT array_agg(a.attname::text ORDER BY u.i) FROM unnest(k.conkey)
+             WITH ORDINALITY AS u(n, i) JOIN pg_attribute a
+             ON a.attrelid = k.conrelid AND a.attnum = u.n),
+          (SELECT array_agg(a.attname::text ORDER BY u.i) FROM unnest(k.confkey)
+             WITH ORDINALITY AS u(n, i) JOIN pg_attribute a
+             ON a.attrelid = k.confrelid AND a.attnum = u.n),
+          cn.nspname || '.' || c.relname
+        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+        JOIN pg_namespace cn ON cn.oid = c.relnamespace
+        WHERE k.contype = 'f' AND NOT c.relispartition
+        """
+    ).fetchall()
+    return [
+        (name, parent, list(cols), list(pcols))
+        for _, parent, cols, pcols, name in rows
+        if name in layout.keyed
+    ]
+
+
+def _check_references(
+    dst: Any, layout: Layout, filters: dict[str, sql.Composed], keys: list[str], target: Shard
+) -> None:
+    """With the per-row checks off (`session_replication_role = replica`), every foreign key
+    of the rows just copied, one query per constraint for the whole batch."""
+    for child, parent, cols, pcols in _references(dst, layout):
+        table = layout.keyed[child][0]
+        query = sql.SQL(
+            "SELECT count(*) FROM {t} AS c WHERE {f} AND {notnull} AND NOT EXISTS "
+            "(SELECT 1 FROM {p} AS p WHERE {match})"
+        ).format(
+            t=sql.Identifier(table.schema, table.name),
+            f=filters[child],
+            notnull=sql.SQL(" AND ").join(
+                sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in cols
+            ),
+            p=sql.SQL(parent),
+            match=sql.SQL(" AND ").join(
+                sql.SQL("p.{} = c.{}").format(sql.Identifier(pc), sql.Identifier(c))
+                for c, pc in zip(cols, pcols, strict=True)
+            ),
+        )
+        missing = dst.execute(query, (keys,)).fetchone()[0]
+        if missing:
+            raise DatabaseError(
+                f"{missing} copied row(s) of {child} on {target.label} refer to rows of "
+                f"{parent} that are not there (foreign key {', '.join(cols)})",
+                "nothing was deleted; copy the missing rows (an unkeyed table written on shard "
+                "0 after the move began?) and rerun `db shards apply`",
+            )
+
+
 def _final(
     shards: Sequence[Shard],
     conns: list[Any],
@@ -459,6 +571,7 @@ def _final(
     to: int,
     layout: Layout,
     batch_keys: int,
+    fast: dict[int, bool],
     *,
     rescan: bool = False,
 ) -> tuple[float, int, int]:
@@ -472,7 +585,9 @@ def _final(
     )
 
     def freeze() -> tuple[float, int, int]:
-        return _freeze_and_finish(shards, conns, from_shards, to, layout, batch_keys, names, rescan)
+        return _freeze_and_finish(
+            shards, conns, from_shards, to, layout, batch_keys, fast, names, rescan
+        )
 
     return retry_deadlock(freeze)
 
@@ -484,6 +599,7 @@ def _freeze_and_finish(
     to: int,
     layout: Layout,
     batch_keys: int,
+    fast: dict[int, bool],
     names: sql.Composable,
     rescan: bool,
 ) -> tuple[float, int, int]:
@@ -499,11 +615,11 @@ def _freeze_and_finish(
                 )
         for index in range(from_shards):
             late = _late_keys(conns[index], layout, to, index, rescan)
-            for target, batch in _batches(late, to, batch_keys):
-                rows_moved += _move_batch(
-                    shards, conns, index, target, batch, layout, src_in_transaction=True
-                )
-                keys_moved += len(batch)
+            keys, rows = _move_keys(
+                shards, conns, layout, index, late, to, batch_keys, fast, src_in_transaction=True
+            )
+            keys_moved += keys
+            rows_moved += rows
         _crash_point("final-before-layout")
         for index in range(to):
             conns[index].execute(
@@ -567,6 +683,41 @@ def _batches(keys: Sequence[str], to: int, batch_keys: int) -> list[tuple[int, l
         for target, group in sorted(by_target.items())
         for start in range(0, len(group), batch_keys)
     ]
+
+
+def _move_keys(
+    shards: Sequence[Shard],
+    conns: list[Any],
+    layout: Layout,
+    source: int,
+    keys: Sequence[str],
+    to: int,
+    batch_keys: int,
+    fast: dict[int, bool],
+    *,
+    on_batch: Callable[[int, int, int], None] | None = None,
+    src_in_transaction: bool = False,
+) -> tuple[int, int]:
+    """The one key-batch loop: `keys` of old shard `source` to their shards under the
+    `to`-shard layout, `batch_keys` at a time, each batch verified before its source rows go;
+    `on_batch(target, keys, rows)` after each. Returns (keys, rows) moved."""
+    keys_moved = rows_moved = 0
+    for target, batch in _batches(sorted(keys), to, batch_keys):
+        rows = _move_batch(
+            shards,
+            conns,
+            source,
+            target,
+            batch,
+            layout,
+            fast=fast.get(target, False),
+            src_in_transaction=src_in_transaction,
+        )
+        keys_moved += len(batch)
+        rows_moved += rows
+        if on_batch is not None:
+            on_batch(target, len(batch), rows)
+    return keys_moved, rows_moved
 
 
 def locate(conns: Sequence[Any], key: object) -> int:
