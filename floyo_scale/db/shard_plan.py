@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from psycopg import sql
@@ -33,6 +33,9 @@ class Layout:
     unkeyed: dict[str, Table]
     order: list[str]  # every table, parents first
     unkeyed_mode: Unkeyed
+    # keyed tables whose rows `hash_record_extended` cannot hash (a column of a type without
+    # a hash function, such as json): their checksum hashes each row's text instead
+    text_hashed: set[str] = field(default_factory=set)
 
     @property
     def keyed_order(self) -> list[str]:

@@ -74,9 +74,9 @@ BEGIN
   RETURN FOUND AND lay.moving_to IS NOT NULL AND _floyo.shard_for(k, lay.moving_to) <> lay.shard;
 END $$;
 
--- The row fence (BEFORE INSERT OR UPDATE OR DELETE, FOR EACH ROW, on every keyed table). Its
--- trigger's WHEN skips it for the mover's own sessions (floyo.moving = 'on'), so the rows
--- `db shards apply` copies pay nothing.
+-- The row fence (BEFORE INSERT OR UPDATE and AFTER DELETE, FOR EACH ROW, on every keyed
+-- table). Its triggers' WHEN skips it for the mover's own sessions (floyo.moving = 'on'), so
+-- the rows `db shards apply` copies and deletes pay nothing.
 CREATE OR REPLACE FUNCTION _floyo.fence() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
