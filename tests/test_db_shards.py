@@ -558,3 +558,53 @@ def test_fast_copies_need_the_right_to_set_session_replication_role(pg_database:
             assert mover._fast_copies([conn, conn], 1, 2, said.append) == {1: True}
         with psycopg.connect(pg_database, autocommit=True) as conn:  # superuser
             assert mover._fast_copies([conn, conn], 1, 2, said.append) == {1: True}
+
+
+KILL_MID_COPY = """
+import os, signal, sys
+sys.path[:0] = {paths!r}
+from floyo_scale.db import shards as mover
+from floyo_scale.db.connect import Shard
+calls = {{"n": 0}}
+def crash(name):
+    if name == "mid-copy":
+        calls["n"] += 1
+        if calls["n"] == {at}:
+            os.kill(os.getpid(), signal.SIGKILL)
+mover._crash_point = crash
+shards = [Shard(i, u, "test") for i, u in enumerate({urls!r})]
+mover.apply(shards, batch_keys=20, bin_dir={bin_dir!r}, key="organization_id",
+            key_columns={{"organizations": "id"}})
+"""
+
+
+def test_sigkill_mid_copy_on_the_fast_path_then_the_rerun_finishes(
+    two: list[Shard], pg_server: Any
+) -> None:
+    """The mover killed (SIGKILL) in the middle of a batch's copy, with the per-row checks
+    off (session_replication_role = replica), twice: once in the first batches, once later;
+    each rerun resumes, and in the end no row is lost or duplicated."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    orgs = seed(two[0].url)
+    before = everything(two[:1])
+    root = Path(__file__).resolve().parent.parent
+    for at in (2, 7):
+        script = KILL_MID_COPY.format(
+            paths=[str(root)],
+            at=at,
+            urls=[s.url for s in two],
+            bin_dir=str(pg_server.bin_dir),
+        )
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+        assert run.returncode == -9, run.stderr.decode()[-2000:]
+        assert mover.plan(two, **KEY).resuming == "keys"
+    done = mover.apply(two, batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
+    assert done.foreign_key_checks == "per batch"
+    data = check_placement(two, 2)
+    for table in ("organizations", "projects", "events", "plans"):
+        got = sorted(row for index, row in data[table] if table != "plans" or index == 0)
+        assert got == sorted(row for _, row in before[table]), table
+    assert len(data["organizations"]) == len(orgs)
