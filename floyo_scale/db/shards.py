@@ -7,11 +7,14 @@ After `up` has created new shard projects, `apply`:
    schema of shard 0 (`pg_dump --schema-only`) into each new shard, advances the new shards'
    sequences past every old shard's, and copies the unkeyed tables to the new shards when the
    phase says `unkeyed_tables: every_shard`, verified table by table;
-2. **keys**: moves every key whose shard changed, in batches of keys: on the source, the
-   batch's keys are locked (writers of those keys wait), their rows are copied table by table
-   in foreign-key order into the target, counted and checksummed per key on both sides, and
-   only when both agree is the target committed, then the rows deleted from the source and the
-   keys written to the source's moved-out list (one source transaction);
+2. **keys**: moves every key whose shard changed, in batches of keys (`_move_keys`, the one
+   batch loop): on the source, the batch's keys are locked (the fences refuse their writes
+   with FLY01 meanwhile, and the lock waits for the writers already in), their rows are
+   copied table by table in foreign-key order into the target (under
+   `session_replication_role = replica` where the role may: no trigger per copied row, every
+   foreign key then checked once per batch), counted and checksummed per table on both
+   sides, and only when both agree is the target committed, then the rows deleted from the
+   source and the keys written to the source's moved-out list (one source transaction);
 3. **final**: freezes writes to the keyed tables of every old shard for a moment, moves the
    keys created during step 2, and records the new layout on every shard.
 
@@ -19,9 +22,10 @@ The journal (`_floyo.shard_move` on shard 0) records each step; every step is id
 a rerun after any interruption resumes: a source keeps a key's rows until the target has a
 verified copy, and a target's copy of a key that has not moved yet is replaced on the next run.
 
-While a move runs, the app routes by the layout on shard 0 (`_floyo.layout`) and follows the
-moved-out list; a write for a key that has moved is refused by the fence (SQLSTATE FLY01), a
-write to a shard the layout does not give the key to with FLY02 (docs/sharding.md).
+While a move runs, the app routes by the layout on shard 0 (`_floyo.layout`), follows the
+moved-out list and names each write's key (`floyo.key`); a write for a key that has moved or
+is moving is refused by the fence (SQLSTATE FLY01), a write to a shard the layout does not
+give the key to with FLY02, and the app routes again and retries (docs/sharding.md).
 """
 
 from __future__ import annotations
