@@ -399,7 +399,7 @@ def test_final_step_moves_the_logged_keys_and_time_zones_do_not_matter(
     monkeypatch.setattr(mover, "_final", final)
     # and the per-row checks, as for a role that may not set session_replication_role
     monkeypatch.setattr(
-        mover, "_fast_copies", lambda conns, old, new, say: dict.fromkeys(range(old, new), False)
+        mover, "_fast_copies", lambda conns, old, new, say: dict.fromkeys(range(new), False)
     )
     done = mover.apply(two, batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
     assert done.foreign_key_checks == "per row"
@@ -552,12 +552,12 @@ def test_fast_copies_need_the_right_to_set_session_replication_role(pg_database:
         url = pg_database.replace("postgres:@", f"{role}:@", 1)
         assert url != pg_database
         with psycopg.connect(url, autocommit=True) as conn:
-            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {1: False}
+            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: False, 1: False}
             assert "checked row by row" in said[0]
             admin.execute(f"GRANT SET ON PARAMETER session_replication_role TO {role}")
-            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {1: True}
+            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
         with psycopg.connect(pg_database, autocommit=True) as conn:  # superuser
-            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {1: True}
+            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
 
 
 KILL_MID_COPY = """
@@ -608,3 +608,32 @@ def test_sigkill_mid_copy_on_the_fast_path_then_the_rerun_finishes(
         got = sorted(row for index, row in data[table] if table != "plans" or index == 0)
         assert got == sorted(row for _, row in before[table]), table
     assert len(data["organizations"]) == len(orgs)
+
+
+@pytest.mark.parametrize("moving", ["child", "parent"])
+def test_fast_path_checks_the_references_it_skips(
+    two: list[Shard], pg_server: Any, moving: str
+) -> None:
+    """An event of one organization referring to another's project, the two going to
+    different shards: with the per-row checks off, the batch checks stop the move (the
+    target's copy refers to a missing parent / a row staying on the source refers to a
+    moving one) before anything is deleted."""
+    from floyo_scale.db.connect import DatabaseError
+
+    orgs = seed(two[0].url)
+    stays = next(o for o in orgs if sharding.shard_for(o, 2) == 0)
+    goes = next(o for o in orgs if sharding.shard_for(o, 2) == 1)
+    child, parent = (goes, stays) if moving == "child" else (stays, goes)
+    with psycopg.connect(two[0].url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO events (organization_id, project_id, payload) SELECT %s, min(id), "
+            "'crossed' FROM projects WHERE organization_id = %s",
+            (child, parent),
+        )
+    before = everything(two[:1])
+    message = "are not there" if moving == "child" else "that stay there refer to rows"
+    with pytest.raises(DatabaseError, match=message):
+        mover.apply(two, batch_keys=500, bin_dir=pg_server.bin_dir, **KEY)
+    assert sorted(row for _, row in everything(two[:1])["events"]) == sorted(
+        row for _, row in before["events"]
+    )

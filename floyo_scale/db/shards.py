@@ -426,20 +426,21 @@ def _move_batch(
     keys: list[str],
     layout: Layout,
     *,
-    fast: bool = False,
+    fast: tuple[bool, bool] = (False, False),
     src_in_transaction: bool = False,
 ) -> int:
-    """Move the rows of `keys` from `source` to `target`; returns the rows moved."""
+    """Move the rows of `keys` from `source` to `target`; returns the rows moved. `fast`:
+    (target, source) may run under `session_replication_role = replica`."""
     src_conn, dst_conn = conns[source], conns[target]
     for attempt in range(5):
         try:
             if src_in_transaction:
                 return _move_batch_once(
-                    src_conn, dst_conn, source, target, keys, layout, shards, fast
+                    src_conn, dst_conn, source, target, keys, layout, shards, *fast
                 )
             with src_conn.transaction():
                 return _move_batch_once(
-                    src_conn, dst_conn, source, target, keys, layout, shards, fast
+                    src_conn, dst_conn, source, target, keys, layout, shards, *fast
                 )
         except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
             if src_in_transaction or attempt == 4:
@@ -457,6 +458,7 @@ def _move_batch_once(
     layout: Layout,
     shards: Sequence[Shard],
     fast: bool,
+    fast_source: bool,
 ) -> int:
     filters = {
         name: _key_filter(column, table, src) for name, (table, column) in layout.keyed.items()
@@ -507,6 +509,9 @@ def _move_batch_once(
             rows += int(want[0])
         _crash_point("before-target-commit")
     _crash_point("target-committed")
+    if fast_source:  # no trigger per deleted row; references from other keys checked first
+        src.execute("SET LOCAL session_replication_role = replica")
+        _check_referrers(src, layout, filters, keys, shards[source])
     for name in reversed(order):
         table = layout.keyed[name][0]
         src.execute(
@@ -525,13 +530,13 @@ def _move_batch_once(
 
 
 def _fast_copies(conns: list[Any], from_shards: int, to: int, say: Progress) -> dict[int, bool]:
-    """Per target shard: whether the mover's session may set `session_replication_role =
-    replica` there (a superuser, or on PostgreSQL 15+ a role granted SET on it), so the copied
-    rows fire no trigger and their foreign keys are checked once per batch by one query per
-    constraint instead of once per row. Where it may not, the rows are copied with the
-    normal per-row checks, and the progress says so."""
+    """Per shard: whether the mover's session may set `session_replication_role = replica`
+    there (a superuser, or on PostgreSQL 15+ a role granted SET on it), so the rows copied to
+    it (and deleted from it) fire no trigger, their foreign keys checked once per batch by one
+    query per constraint instead of row by row. Where it may not, the normal per-row checks
+    run, and the progress says so."""
     fast: dict[int, bool] = {}
-    for index in range(from_shards, to):  # keys only ever move to the new shards
+    for index in range(to):
         conn = conns[index]
         try:
             with conn.transaction(force_rollback=True):
@@ -544,14 +549,17 @@ def _fast_copies(conns: list[Any], from_shards: int, to: int, say: Progress) -> 
         say(
             f"shard(s) {', '.join(map(str, slow))}: this role may not set "
             "session_replication_role (superuser, or GRANT SET ON PARAMETER "
-            "session_replication_role on PostgreSQL 15+), so the copied rows' foreign keys "
+            "session_replication_role on PostgreSQL 15+), so the moved rows' foreign keys "
             "are checked row by row (slower)"
         )
     return fast
 
 
-def _references(conn: Any, layout: Layout) -> list[tuple[str, str, list[str], list[str]]]:
-    """The foreign keys of the keyed tables: (child, parent, child columns, parent columns)."""
+def _references(
+    conn: Any, layout: Layout, *, parents: bool = False
+) -> list[tuple[str, str, list[str], list[str]]]:
+    """The foreign keys of the keyed tables (to them, with `parents`): (child, parent, child
+    columns, parent columns), tables as schema.name (the child's quoted when `parents`)."""
     rows = conn.execute(
         """
         SELECT k.conrelid::regclass::text, k.confrelid::regclass::text,
@@ -561,17 +569,64 @@ def _references(conn: Any, layout: Layout) -> list[tuple[str, str, list[str], li
           (SELECT array_agg(a.attname::text ORDER BY u.i) FROM unnest(k.confkey)
              WITH ORDINALITY AS u(n, i) JOIN pg_attribute a
              ON a.attrelid = k.confrelid AND a.attnum = u.n),
-          cn.nspname || '.' || c.relname
+          cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
         JOIN pg_namespace cn ON cn.oid = c.relnamespace
+        JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
         WHERE k.contype = 'f' AND NOT c.relispartition
         """
     ).fetchall()
+    if parents:
+        return [
+            (quoted if name not in layout.keyed else name, pname, list(cols), list(pcols))
+            for quoted, _, cols, pcols, name, pname in rows
+            if pname in layout.keyed
+        ]
     return [
         (name, parent, list(cols), list(pcols))
-        for _, parent, cols, pcols, name in rows
+        for _, parent, cols, pcols, name, _ in rows
         if name in layout.keyed
     ]
+
+
+def _check_referrers(
+    src: Any, layout: Layout, filters: dict[str, sql.Composed], keys: list[str], source: Shard
+) -> None:
+    """With the per-row checks off, before the source deletes the batch's rows: no row that
+    stays (another key's, or an unkeyed table's) refers to one of them. A foreign key from a
+    table's key column to its parent's key column cannot (its rows go with the parent's)."""
+    for child, parent, cols, pcols in _references(src, layout, parents=True):
+        if parent not in layout.keyed:
+            continue
+        ptable, pcolumn = layout.keyed[parent]
+        same_key = child in layout.keyed and cols == [layout.keyed[child][1]] and pcols == [pcolumn]
+        if same_key:
+            continue
+        query = sql.SQL(
+            "SELECT count(*) FROM {c} AS c WHERE ({cc}) IN (SELECT {pc} FROM {p} AS p WHERE {pf})"
+        ).format(
+            c=(
+                sql.Identifier(layout.keyed[child][0].schema, layout.keyed[child][0].name)
+                if child in layout.keyed
+                else sql.SQL(child)  # regclass text, quoted
+            ),
+            cc=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in cols),
+            pc=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(c)) for c in pcols),
+            p=sql.Identifier(ptable.schema, ptable.name),
+            pf=filters[parent],
+        )
+        params: tuple[Any, ...] = (keys,)
+        if child in layout.keyed:
+            query += sql.SQL(" AND NOT coalesce({}, false)").format(filters[child])
+            params = (keys, keys)
+        staying = src.execute(query, params).fetchone()[0]
+        if staying:
+            raise DatabaseError(
+                f"{staying} row(s) of {child} on {source.label} that stay there refer to rows of "
+                f"{parent} that are moving (foreign key {', '.join(cols)})",
+                "the copies were made but nothing was deleted from the source; give those rows "
+                "the key of the row they refer to, then rerun `db shards apply`",
+            )
 
 
 def _check_references(
@@ -752,7 +807,7 @@ def _move_keys(
             target,
             batch,
             layout,
-            fast=fast.get(target, False),
+            fast=(fast.get(target, False), fast.get(source, False)),
             src_in_transaction=src_in_transaction,
         )
         keys_moved += len(batch)
