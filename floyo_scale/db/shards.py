@@ -602,22 +602,31 @@ def _check_referrers(
         same_key = child in layout.keyed and cols == [layout.keyed[child][1]] and pcols == [pcolumn]
         if same_key:
             continue
+        # per moving parent row, an index probe of the child (LIMIT 1 keeps it a nested loop:
+        # a hash join would read the whole child table for every batch)
         query = sql.SQL(
-            "SELECT count(*) FROM {c} AS c WHERE ({cc}) IN (SELECT {pc} FROM {p} AS p WHERE {pf})"
+            "SELECT count(*) FROM {p} AS p, LATERAL (SELECT 1 FROM {c} AS c WHERE {match}{other} "
+            "LIMIT 1) AS staying WHERE {pf}"
         ).format(
             c=(
                 sql.Identifier(layout.keyed[child][0].schema, layout.keyed[child][0].name)
                 if child in layout.keyed
                 else sql.SQL(child)  # regclass text, quoted
             ),
-            cc=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in cols),
-            pc=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(c)) for c in pcols),
+            match=sql.SQL(" AND ").join(
+                sql.SQL("c.{} = p.{}").format(sql.Identifier(c), sql.Identifier(pc))
+                for c, pc in zip(cols, pcols, strict=True)
+            ),
+            other=(  # unqualified, its column resolves to c, the innermost
+                sql.SQL(" AND NOT coalesce({}, false)").format(filters[child])
+                if child in layout.keyed
+                else sql.SQL("")
+            ),
             p=sql.Identifier(ptable.schema, ptable.name),
             pf=filters[parent],
         )
         params: tuple[Any, ...] = (keys,)
         if child in layout.keyed:
-            query += sql.SQL(" AND NOT coalesce({}, false)").format(filters[child])
             params = (keys, keys)
         staying = src.execute(query, params).fetchone()[0]
         if staying:
