@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from psycopg import sql
 
-from ..errors import UsageError
+from ..errors import FloyoError, UsageError
 from ..sharding import ALGORITHM, shard_for
 from .connect import Shard, connect
 from .pgtools import Table, fk_order, foreign_keys, tables
@@ -285,3 +285,22 @@ def plan(
 def _tables_exist(conn: Any, layout: Layout) -> bool:
     present = tables(conn, SCHEMAS)
     return all(name in present for name in layout.keyed)
+
+
+def locate(conns: Sequence[Any], key: object) -> int:
+    """Where `key`'s rows are, by the rule the app follows (docs/sharding.md): its shard
+    under the layout recorded on shard 0, then the moved-out list."""
+    recorded = _recorded_layout(conns[0])
+    index = shard_for(key, recorded[0] if recorded else 1)
+    for _ in range(64):
+        if not _has_floyo(conns[index]):
+            return index
+        moved = (
+            conns[index]
+            .execute("SELECT shard FROM _floyo.moved_out WHERE key = %s", (_normal(str(key)),))
+            .fetchone()
+        )
+        if moved is None:
+            return index
+        index = int(moved[0])
+    raise FloyoError(f"the moved-out lists for key {key} form a loop")
