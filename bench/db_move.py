@@ -5,6 +5,11 @@ of the same rows between the same databases, which is the floor of any row move.
     python3 bench/db_move.py [--orgs 2000] [--events 200000]
     python3 bench/db_move.py --freeze 100000 1000000
     python3 bench/db_move.py --pgcopydb 300000 1000000 [--jobs 4]
+    python3 bench/db_move.py --shards 200000 1000000
+
+`--shards ROWS ...`: for each size, only `db shards apply` 1 -> 2 against the plain COPY of
+the same number of rows on the same server, the COPY timed before and after the move (the
+machine is shared: the ratio is against their mean).
 
 `--freeze N ...`: for each size, `db migrate`'s switch-over write freeze with a writer doing
 about 100 inserts/s, before and after issue 20 in the same run on the same servers and data:
@@ -303,6 +308,41 @@ def against_pgcopydb(sizes: list[int], jobs: int) -> int:
     return 0
 
 
+def shards_only(sizes: list[int]) -> int:
+    """`db shards apply` against a plain COPY, per size, on one server."""
+    folder = Path(tempfile.mkdtemp(prefix="floyo-bench-"))
+    server = start_server(folder / "a")
+    tables = ["organizations", "projects", "events"]
+    key = {"key": "organization_id", "key_columns": {"organizations": "id"}}
+    try:
+        for size in sizes:
+            orgs = max(1, size // 103)  # 1 organization, 3 projects, 99 events each
+            rates = []
+            for _ in range(2):
+                a, b = server.create_database("base_a"), server.create_database("base_b")
+                seed(a, orgs, 100)
+                with psycopg.connect(b, autocommit=True) as conn:
+                    conn.execute(SHARD_SCHEMA)
+                base_rows, base_seconds = baseline(a, b, tables)
+                rates.append(base_rows / base_seconds)
+                if len(rates) == 1:
+                    urls = [server.create_database(f"shard{i}") for i in range(2)]
+                    total = seed(urls[0], orgs, 100)
+                    shards = [Shard(i, u, "bench") for i, u in enumerate(urls)]
+                    report = mover.apply(shards, bin_dir=server.bin_dir, **key)
+            base = sum(rates) / len(rates)
+            print(
+                f"{total:>9,} rows: COPY {rates[0]:,.0f} / {rates[1]:,.0f} rows/s (before / "
+                f"after); db shards apply 1->2 {report.rows_per_second:,.0f} rows/s "
+                f"({report.rows_moved:,} rows, {report.seconds:.1f}s, foreign keys checked "
+                f"{report.foreign_key_checks}): {report.rows_per_second / base:.2f}x COPY",
+                flush=True,
+            )
+    finally:
+        server.stop()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orgs", type=int, default=2000)
@@ -310,7 +350,10 @@ def main() -> int:
     parser.add_argument("--freeze", type=int, nargs="+", metavar="ROWS")
     parser.add_argument("--pgcopydb", type=int, nargs="+", metavar="ROWS")
     parser.add_argument("--jobs", type=int, default=4, help="db migrate's sessions at once")
+    parser.add_argument("--shards", type=int, nargs="+", metavar="ROWS")
     args = parser.parse_args()
+    if args.shards:
+        return shards_only(args.shards)
     if args.pgcopydb:
         return against_pgcopydb(args.pgcopydb, args.jobs)
     if args.freeze:

@@ -32,6 +32,15 @@ CREATE INDEX ON projects (organization_id);
 CREATE INDEX ON events (organization_id);
 """
 KEY = dict(key="organization_id", key_columns={"organizations": "id"})
+FENCED = ("FLY01", "FLY02")
+
+
+def routed(conn: Any, key: str) -> None:
+    """What the app does in each routed write's transaction (docs/sharding.md): name its key,
+    so the shard's statement fence refuses an UPDATE or DELETE of a key that moved."""
+    conn.execute("SELECT set_config('floyo.key', %s, true)", (key,))
+
+
 ORGS = 240
 
 
@@ -149,13 +158,14 @@ class Writer(threading.Thread):
 
     def _update(self, conn: Any, org: str, n: int) -> bool:
         with conn.transaction():
+            routed(conn, org)
             row = conn.execute(
                 "UPDATE projects SET title = %s WHERE id = (SELECT min(id) FROM projects "
                 "WHERE organization_id = %s) RETURNING id",
                 (f"t-{n}", org),
             ).fetchone()
-        if row is None:
-            return False  # the key moved away before the update: route again
+        # a routed write either applies where the key is or is refused with FLY01/FLY02
+        assert row is not None, f"the routed update of {org} matched no row"
         self.titles[(org, row[0])] = f"t-{n}"
         return True
 
@@ -387,7 +397,12 @@ def test_final_step_moves_the_logged_keys_and_time_zones_do_not_matter(
 
     monkeypatch.setattr(mover, "_key_rows", key_rows)
     monkeypatch.setattr(mover, "_final", final)
+    # and the per-row checks, as for a role that may not set session_replication_role
+    monkeypatch.setattr(
+        mover, "_fast_copies", lambda conns, old, new, say: dict.fromkeys(range(new), False)
+    )
     done = mover.apply(two, batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
+    assert done.foreign_key_checks == "per row"
     writer.stop.set()
     writer.join(timeout=10)
     assert writer.error is None, writer.error
@@ -397,3 +412,251 @@ def test_final_step_moves_the_logged_keys_and_time_zones_do_not_matter(
     with psycopg.connect(two[0].url) as conn:
         assert conn.execute("SELECT count(*) FROM _floyo.late_keys").fetchone() == (0,)
         assert conn.execute("SELECT moving_to FROM _floyo.layout").fetchone() == (None,)
+
+
+class RoutedWriter(threading.Thread):
+    """The app's routed UPDATEs and DELETEs during a move, done exactly as docs/sharding.md
+    says (route by the layout on shard 0, name the key, retry on FLY01/FLY02 only): each one
+    must apply exactly once; one that matches no row would be a write lost."""
+
+    def __init__(self, shards: list[Shard], orgs: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.urls = [s.url for s in shards]
+        self.orgs = orgs
+        self.stop = threading.Event()
+        self.bumps: dict[str, int] = {}  # org -> updates applied (3 projects each)
+        self.deleted: set[str] = set()  # payloads of deleted events
+        self.refused = 0
+        self.lost: list[str] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        rng = random.Random(11)
+        try:
+            conns = [psycopg.connect(u, autocommit=True) for u in self.urls]
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                org = rng.choice(self.orgs)
+                if n % 2 or sum(1 for d in self.deleted if d.startswith(org)) >= 20:
+                    self._write(conns, org, self._bump)
+                else:
+                    self._write(conns, org, self._remove)
+            for conn in conns:
+                conn.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    def _write(self, conns: list[Any], org: str, write: Any) -> None:
+        for _ in range(200):
+            conn = conns[mover.locate(conns, org)]
+            try:
+                with conn.transaction():
+                    routed(conn, org)
+                    write(conn, org)
+                return
+            except psycopg.Error as exc:
+                if exc.sqlstate not in FENCED:
+                    raise
+                self.refused += 1
+                time.sleep(0.005)
+        raise AssertionError(f"the write of {org} was refused 200 times")
+
+    def _bump(self, conn: Any, org: str) -> None:
+        cur = conn.execute(
+            "UPDATE projects SET title = title || '+' WHERE organization_id = %s", (org,)
+        )
+        if cur.rowcount != 3:
+            self.lost.append(f"update of {org}: {cur.rowcount} row(s)")
+            return
+        self.bumps[org] = self.bumps.get(org, 0) + 1
+
+    def _remove(self, conn: Any, org: str) -> None:
+        row = conn.execute(
+            "DELETE FROM events WHERE id = (SELECT min(id) FROM events WHERE "
+            "organization_id = %s AND payload LIKE 'seed-%%') RETURNING organization_id::text, "
+            "payload",
+            (org,),
+        ).fetchone()
+        if row is None:
+            self.lost.append(f"delete of {org}: no row")
+            return
+        self.deleted.add(f"{row[0]} {row[1]}")
+
+
+def test_routed_updates_and_deletes_apply_exactly_once_or_are_refused(
+    two: list[Shard], pg_server: Any
+) -> None:
+    """Item 5 of issue 20: an UPDATE or DELETE routed by the documented rule while its key
+    moves either applies on the shard that holds the key or is refused with FLY01/FLY02;
+    none matches 0 rows."""
+    orgs = seed(two[0].url)
+    before = everything(two[:1])
+    writer = RoutedWriter(two, orgs)
+    writer.start()
+    time.sleep(0.1)
+    done = mover.apply(two, batch_keys=5, bin_dir=pg_server.bin_dir, **KEY)
+    time.sleep(0.1)
+    writer.stop.set()
+    writer.join(timeout=10)
+    assert writer.error is None, writer.error
+    assert writer.lost == []
+    assert done.keys_moved > 0 and sum(writer.bumps.values()) > 20 and writer.deleted
+    data = check_placement(two, 2)
+    titles = sorted((row[1], row[2]) for _, row in data["projects"])
+    want = sorted(
+        (row[1], row[2] + "+" * writer.bumps.get(row[1], 0)) for _, row in before["projects"]
+    )
+    assert titles == want
+    events = {f"{row[1]} {row[3]}" for _, row in data["events"]}
+    seeded = {f"{row[1]} {row[3]}" for _, row in before["events"]}
+    assert events == seeded - writer.deleted and writer.deleted <= seeded
+
+
+def test_the_fences(two: list[Shard], pg_server: Any) -> None:
+    """While the mover holds a key the fences refuse its writes at once (FLY01, no wait); a
+    routed UPDATE of a key that has moved matches no row but is refused (FLY01); without
+    floyo.key it would say nothing."""
+    orgs = seed(two[0].url)
+    key = next(o for o in orgs if sharding.shard_for(o, 2) == 1)
+    mover.apply(two, bin_dir=pg_server.bin_dir, **KEY)
+    update = "UPDATE projects SET title = 'x' WHERE organization_id = %s"
+    with psycopg.connect(two[0].url, autocommit=True) as conn:
+        assert conn.execute(update, (key,)).rowcount == 0  # not named: silent
+        with pytest.raises(psycopg.Error) as refused, conn.transaction():
+            routed(conn, key)
+            conn.execute(update, (key,))
+        assert refused.value.sqlstate == "FLY01"
+    stays = next(o for o in orgs if sharding.shard_for(o, 2) == 0)
+    with psycopg.connect(two[0].url) as holder, psycopg.connect(two[0].url) as app:
+        holder.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (mover.LOCK_SPACE, stays))
+        for statement in (
+            "DELETE FROM events WHERE organization_id = %s",
+            "UPDATE projects SET title = 'y' WHERE organization_id = %s",
+            "INSERT INTO events (organization_id, payload) VALUES (%s, 'z')",
+        ):
+            with pytest.raises(psycopg.Error) as refused:
+                app.execute(statement, (stays,))
+            assert refused.value.sqlstate == "FLY01", statement
+            app.rollback()
+        holder.rollback()
+        assert app.execute(update, (stays,)).rowcount == 3
+        app.rollback()
+
+
+def test_fast_copies_need_the_right_to_set_session_replication_role(pg_database: str) -> None:
+    said: list[str] = []
+    with psycopg.connect(pg_database, autocommit=True) as admin:
+        role = f"mover_{uuid.uuid4().hex[:8]}"
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        url = pg_database.replace("postgres:@", f"{role}:@", 1)
+        assert url != pg_database
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: False, 1: False}
+            assert "checked row by row" in said[0]
+            admin.execute(f"GRANT SET ON PARAMETER session_replication_role TO {role}")
+            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
+        with psycopg.connect(pg_database, autocommit=True) as conn:  # superuser
+            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
+
+
+KILL_MID_COPY = """
+import os, signal, sys
+sys.path[:0] = {paths!r}
+from floyo_scale.db import shards as mover
+from floyo_scale.db.connect import Shard
+calls = {{"n": 0}}
+def crash(name):
+    if name == "mid-copy":
+        calls["n"] += 1
+        if calls["n"] == {at}:
+            os.kill(os.getpid(), signal.SIGKILL)
+mover._crash_point = crash
+shards = [Shard(i, u, "test") for i, u in enumerate({urls!r})]
+mover.apply(shards, batch_keys=20, bin_dir={bin_dir!r}, key="organization_id",
+            key_columns={{"organizations": "id"}})
+"""
+
+
+def test_sigkill_mid_copy_on_the_fast_path_then_the_rerun_finishes(
+    two: list[Shard], pg_server: Any
+) -> None:
+    """The mover killed (SIGKILL) in the middle of a batch's copy, with the per-row checks
+    off (session_replication_role = replica), twice: once in the first batches, once later;
+    each rerun resumes, and in the end no row is lost or duplicated."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    orgs = seed(two[0].url)
+    before = everything(two[:1])
+    root = Path(__file__).resolve().parent.parent
+    for at in (2, 7):
+        script = KILL_MID_COPY.format(
+            paths=[str(root)],
+            at=at,
+            urls=[s.url for s in two],
+            bin_dir=str(pg_server.bin_dir),
+        )
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+        assert run.returncode == -9, run.stderr.decode()[-2000:]
+        assert mover.plan(two, **KEY).resuming == "keys"
+    done = mover.apply(two, batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
+    assert done.foreign_key_checks == "per batch"
+    data = check_placement(two, 2)
+    for table in ("organizations", "projects", "events", "plans"):
+        got = sorted(row for index, row in data[table] if table != "plans" or index == 0)
+        assert got == sorted(row for _, row in before[table]), table
+    assert len(data["organizations"]) == len(orgs)
+
+
+@pytest.mark.parametrize("moving", ["child", "parent"])
+def test_fast_path_checks_the_references_it_skips(
+    two: list[Shard], pg_server: Any, moving: str
+) -> None:
+    """An event of one organization referring to another's project, the two going to
+    different shards: with the per-row checks off, the batch checks stop the move (the
+    target's copy refers to a missing parent / a row staying on the source refers to a
+    moving one) before anything is deleted."""
+    from floyo_scale.db.connect import DatabaseError
+
+    orgs = seed(two[0].url)
+    stays = next(o for o in orgs if sharding.shard_for(o, 2) == 0)
+    goes = next(o for o in orgs if sharding.shard_for(o, 2) == 1)
+    child, parent = (goes, stays) if moving == "child" else (stays, goes)
+    with psycopg.connect(two[0].url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO events (organization_id, project_id, payload) SELECT %s, min(id), "
+            "'crossed' FROM projects WHERE organization_id = %s",
+            (child, parent),
+        )
+    before = everything(two[:1])
+    message = "are not there" if moving == "child" else "that stay there refer to rows"
+    with pytest.raises(DatabaseError, match=message):
+        mover.apply(two, batch_keys=500, bin_dir=pg_server.bin_dir, **KEY)
+    assert sorted(row for _, row in everything(two[:1])["events"]) == sorted(
+        row for _, row in before["events"]
+    )
+
+
+def test_a_table_with_a_type_without_a_hash_function_is_checksummed_by_its_text(
+    two: list[Shard], pg_server: Any
+) -> None:
+    """`json` has no hash function, so `hash_record_extended` cannot hash an events row with
+    one: that table's checksum falls back to the md5 of each row's text, and the move goes
+    on, verified."""
+    seed(two[0].url)
+    with psycopg.connect(two[0].url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE events ADD COLUMN meta json")
+        conn.execute("UPDATE events SET meta = json_build_object('n', id)")
+        with pytest.raises(psycopg.Error):
+            conn.execute("SELECT hash_record_extended(e, 0) FROM events e LIMIT 1")
+        want = sorted(conn.execute("SELECT id, meta::text FROM events").fetchall())
+    done = mover.apply(two, batch_keys=50, bin_dir=pg_server.bin_dir, **KEY)
+    assert done.keys_moved > 0
+    got = []
+    for shard in two:
+        with psycopg.connect(shard.url) as conn:
+            got += conn.execute("SELECT id, meta::text FROM events").fetchall()
+    assert sorted(got) == want
+    check_placement(two, 2)

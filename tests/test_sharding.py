@@ -130,3 +130,46 @@ def test_a_key_only_moves_to_a_new_shard(key: int, n: int, extra: int) -> None:
     before, after = sharding.jump(key, n), sharding.jump(key, n + extra)
     assert 0 <= before < n and 0 <= after < n + extra
     assert after == before or after >= n
+
+
+def test_typescript_routed_write_retries_only_on_the_fence(tmp_path: Path) -> None:
+    """The reference's routedWrite (docs/sharding.md): the key named first in each attempt's
+    transaction, routed again and retried on FLY01/FLY02, any other error thrown at once."""
+    node = shutil.which("node")
+    assert node, "node is needed (Debian: apt-get install nodejs)"
+    script = tmp_path / "routed.mjs"
+    script.write_text(
+        strip_types(typescript())
+        + """
+const seen = [];
+let routes = 0;
+const route = async (key) => routes++;
+const transaction = async (shard, fn) =>
+  fn({ query: async (q) => { seen.push([shard, q.text, q.values]); } });
+let attempts = 0;
+const ok = await routedWrite(route, transaction, "0F8FAD5B-D9CB-469F-A165-70867728950E",
+  async (client) => {
+    attempts++;
+    if (attempts === 1) throw Object.assign(new Error("moving"), { code: "FLY01" });
+    if (attempts === 2) throw Object.assign(new Error("elsewhere"), { code: "FLY02" });
+    return "applied";
+  });
+let other = null;
+try {
+  await routedWrite(route, transaction, 42, async () => {
+    throw Object.assign(new Error("dup"), { code: "23505" });
+  });
+} catch (err) { other = err.code; }
+console.log(JSON.stringify([ok, attempts, seen, other]));
+""",
+        encoding="utf-8",
+    )
+    run = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    ok, attempts, seen, other = json.loads(run.stdout)
+    named = "SELECT set_config('floyo.key', $1, true)"
+    uuid_key = ["0f8fad5b-d9cb-469f-a165-70867728950e"]
+    assert (ok, attempts, other) == ("applied", 3, "23505")
+    assert seen == [[0, named, uuid_key], [1, named, uuid_key], [2, named, uuid_key]] + [
+        [3, named, ["42"]]
+    ]

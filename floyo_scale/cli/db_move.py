@@ -83,8 +83,9 @@ def shards_command(
     plan: how many keys and rows move to which shard, and roughly how long it takes.
 
     apply: copies shard 0's schema to each new shard, then moves every key whose shard
-    changed, table by table in foreign-key order, verified per key (counts and checksum)
-    before its rows leave the source. An interrupted run resumes when run again.
+    changed, in batches of keys, table by table in foreign-key order, each batch verified
+    (counts and checksums) before its rows leave the source. Writes of a key being moved
+    get SQLSTATE FLY01 (docs/sharding.md). An interrupted run resumes when run again.
     """
     from ..db import shards as mover
     from ..render import db_move as show

@@ -7,19 +7,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from psycopg import sql
 
-from ..errors import UsageError
+from ..errors import FloyoError, UsageError
 from ..sharding import ALGORITHM, shard_for
 from .connect import Shard, connect
 from .pgtools import Table, fk_order, foreign_keys, tables
 
 SCHEMAS = ("public",)
 
-ROWS_PER_SECOND = 4_000  # for the plan's estimate: bench/db_move.py measured ~4,500 (2 cores)
+ROWS_PER_SECOND = 12_000  # the plan's estimate: bench/db_move.py --shards measured ~14,000
 
 Unkeyed = Literal["every_shard", "shard0"]
 
@@ -33,6 +33,9 @@ class Layout:
     unkeyed: dict[str, Table]
     order: list[str]  # every table, parents first
     unkeyed_mode: Unkeyed
+    # keyed tables whose rows `hash_record_extended` cannot hash (a column of a type without
+    # a hash function, such as json): their checksum hashes each row's text instead
+    text_hashed: set[str] = field(default_factory=set)
 
     @property
     def keyed_order(self) -> list[str]:
@@ -282,3 +285,22 @@ def plan(
 def _tables_exist(conn: Any, layout: Layout) -> bool:
     present = tables(conn, SCHEMAS)
     return all(name in present for name in layout.keyed)
+
+
+def locate(conns: Sequence[Any], key: object) -> int:
+    """Where `key`'s rows are, by the rule the app follows (docs/sharding.md): its shard
+    under the layout recorded on shard 0, then the moved-out list."""
+    recorded = _recorded_layout(conns[0])
+    index = shard_for(key, recorded[0] if recorded else 1)
+    for _ in range(64):
+        if not _has_floyo(conns[index]):
+            return index
+        moved = (
+            conns[index]
+            .execute("SELECT shard FROM _floyo.moved_out WHERE key = %s", (_normal(str(key)),))
+            .fetchone()
+        )
+        if moved is None:
+            return index
+        index = int(moved[0])
+    raise FloyoError(f"the moved-out lists for key {key} form a loop")

@@ -44,16 +44,22 @@ BEGIN
   RETURN b;
 END $$;
 
-CREATE OR REPLACE FUNCTION _floyo.fence() RETURNS trigger
+-- The fence's check of one key written on this shard. It never waits: while `db shards apply`
+-- holds the key (moving it), and once the key has moved, it raises FLY01; when the recorded
+-- layout gives the key another shard, FLY02. Otherwise the key stays locked (shared) until the
+-- writer's transaction ends, so the mover cannot take its rows away meanwhile. True when the
+-- key should be logged for the final step (a move is running and gives the key another shard).
+CREATE OR REPLACE FUNCTION _floyo.check_key(k text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
-  k text := _floyo.key_text(to_jsonb(NEW) ->> TG_ARGV[0]);
   gone int;
   lay record;
 BEGIN
-  -- `db shards apply` writes a key to its new shard under its own locks and verification
-  IF k IS NULL OR current_setting('floyo.moving', true) = 'on' THEN RETURN NEW; END IF;
-  PERFORM pg_advisory_xact_lock_shared(7236913, hashtext(k));
+  IF NOT pg_try_advisory_xact_lock_shared(7236913, hashtext(k)) THEN
+    RAISE EXCEPTION 'floyo: key % is moving to another shard', k
+      USING ERRCODE = 'FLY01',
+            HINT = 'route again by _floyo.layout on shard 0 and retry (docs/sharding.md)';
+  END IF;
   SELECT shard INTO gone FROM _floyo.moved_out WHERE key = k;
   IF FOUND THEN
     RAISE EXCEPTION 'floyo: key % has moved to shard %', k, gone
@@ -65,11 +71,41 @@ BEGIN
       k, _floyo.shard_for(k, lay.shards), lay.shards, lay.shard
       USING ERRCODE = 'FLY02', HINT = 'route by _floyo.layout on shard 0 (docs/sharding.md)';
   END IF;
-  IF FOUND AND lay.moving_to IS NOT NULL AND _floyo.shard_for(k, lay.moving_to) <> lay.shard
-  THEN
-    INSERT INTO _floyo.late_keys (key) VALUES (to_jsonb(NEW) ->> TG_ARGV[0])
-      ON CONFLICT DO NOTHING;
+  RETURN FOUND AND lay.moving_to IS NOT NULL AND _floyo.shard_for(k, lay.moving_to) <> lay.shard;
+END $$;
+
+-- The row fence (BEFORE INSERT OR UPDATE and AFTER DELETE, FOR EACH ROW, on every keyed
+-- table). Its triggers' WHEN skips it for the mover's own sessions (floyo.moving = 'on'), so
+-- the rows `db shards apply` copies and deletes pay nothing.
+CREATE OR REPLACE FUNCTION _floyo.fence() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  raw text;
+  k text;
+BEGIN
+  IF current_setting('floyo.moving', true) = 'on' THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
   END IF;
-  RETURN NEW;
+  IF TG_OP = 'DELETE' THEN
+    raw := to_jsonb(OLD) ->> TG_ARGV[0];
+  ELSE
+    raw := to_jsonb(NEW) ->> TG_ARGV[0];
+  END IF;
+  k := _floyo.key_text(raw);
+  IF k IS NOT NULL AND _floyo.check_key(k) AND TG_OP <> 'DELETE' THEN
+    INSERT INTO _floyo.late_keys (key) VALUES (raw) ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END $$;
+
+-- The statement fence (BEFORE UPDATE OR DELETE, FOR EACH STATEMENT): an UPDATE or DELETE that
+-- matches no row fires no row trigger, so a routed write whose key moved away would hit 0 rows
+-- and say nothing. The app names the key its write is routed by (`floyo.key`, set with
+-- set_config(..., true) in the write's transaction) and this checks it before any row is read.
+CREATE OR REPLACE FUNCTION _floyo.fence_statement() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM _floyo.check_key(_floyo.key_text(current_setting('floyo.key')));
+  RETURN NULL;
 END $$;
 """

@@ -7,11 +7,14 @@ After `up` has created new shard projects, `apply`:
    schema of shard 0 (`pg_dump --schema-only`) into each new shard, advances the new shards'
    sequences past every old shard's, and copies the unkeyed tables to the new shards when the
    phase says `unkeyed_tables: every_shard`, verified table by table;
-2. **keys**: moves every key whose shard changed, in batches of keys: on the source, the
-   batch's keys are locked (writers of those keys wait), their rows are copied table by table
-   in foreign-key order into the target, counted and checksummed per key on both sides, and
-   only when both agree is the target committed, then the rows deleted from the source and the
-   keys written to the source's moved-out list (one source transaction);
+2. **keys**: moves every key whose shard changed, in batches of keys (`_move_keys`, the one
+   batch loop): on the source, the batch's keys are locked (the fences refuse their writes
+   with FLY01 meanwhile, and the lock waits for the writers already in), their rows are
+   copied table by table in foreign-key order into the target (under
+   `session_replication_role = replica` where the role may: no trigger per copied row, every
+   foreign key then checked once per batch), counted and checksummed per table on both
+   sides, and only when both agree is the target committed, then the rows deleted from the
+   source and the keys written to the source's moved-out list (one source transaction);
 3. **final**: freezes writes to the keyed tables of every old shard for a moment, moves the
    keys created during step 2, and records the new layout on every shard.
 
@@ -19,9 +22,10 @@ The journal (`_floyo.shard_move` on shard 0) records each step; every step is id
 a rerun after any interruption resumes: a source keeps a key's rows until the target has a
 verified copy, and a target's copy of a key that has not moved yet is replaced on the next run.
 
-While a move runs, the app routes by the layout on shard 0 (`_floyo.layout`) and follows the
-moved-out list; a write for a key that has moved is refused by the fence (SQLSTATE FLY01), a
-write to a shard the layout does not give the key to with FLY02 (docs/sharding.md).
+While a move runs, the app routes by the layout on shard 0 (`_floyo.layout`), follows the
+moved-out list and names each write's key (`floyo.key`); a write for a key that has moved or
+is moving is refused by the fence (SQLSTATE FLY01), a write to a shard the layout does not
+give the key to with FLY02, and the app routes again and retries (docs/sharding.md).
 """
 
 from __future__ import annotations
@@ -37,31 +41,41 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..errors import FloyoError, UsageError
+from ..errors import UsageError
 from ..sharding import ALGORITHM, shard_for
 from .connect import DatabaseError, Shard, database_error
-from .pgtools import Table, copy_schema, retry_deadlock, tables
+from .pgtools import copy_schema, retry_deadlock, tables
+from .shard_copy import (
+    _advance_sequences,
+    _check_references,
+    _check_referrers,
+    _checksum_query,
+    _checksums,
+    _copy_rows,
+    _copy_whole_table,
+    _fast_copies,
+)
 from .shard_plan import (
     SCHEMAS,
     Layout,
     Unkeyed,
     _connections,
     _from_shards,
-    _has_floyo,
     _key_filter,
     _key_rows,
     _layout,
     _normal,
     _open_move,
-    _recorded_layout,
 )
 from .shard_plan import Move as Move  # re-exported
+from .shard_plan import locate as locate
 from .shard_plan import plan as plan
 from .shard_sql import SETUP_SQL
 
 LOCK_SPACE = 7_236_913  # first half of the advisory lock key the fence and the mover share
 
-SEQUENCE_GAP = 2**40  # ids a shard may issue before reaching the next new shard's range
+# the fence triggers' WHEN: the mover's own sessions (copying, deleting moved rows) skip them
+NOT_MOVER = sql.SQL("current_setting('floyo.moving', true) IS DISTINCT FROM 'on'")
 
 Progress = Callable[[str], None]
 
@@ -75,6 +89,9 @@ class ApplyResult:
     unkeyed_rows_copied: int = 0
     seconds: float = 0.0
     freeze_seconds: float = 0.0
+    # "per batch": the copies ran with session_replication_role = replica and one query per
+    # foreign key and batch; "per row": the role may not, PostgreSQL checked each row
+    foreign_key_checks: str = ""
     steps: list[str] = field(default_factory=list)
 
     @property
@@ -135,20 +152,30 @@ def apply(
         _journal(conns[0], move_id, "keys")
         result.steps.append("setup")
         # keys: batch by batch, each verified before its source rows go
-        for index in range(from_shards):
-            keys = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
-            by_target: dict[int, list[str]] = defaultdict(list)
-            for k in keys:
-                by_target[shard_for(k, to)].append(k)
-            for target, group in sorted(by_target.items()):
-                for start in range(0, len(group), batch_keys):
-                    batch = group[start : start + batch_keys]
-                    rows = _move_batch(shards, conns, index, target, batch, layout)
-                    result.keys_moved += len(batch)
-                    result.rows_moved += rows
-                    _journal(conns[0], move_id, "keys", len(batch), rows)
-                if group:
-                    say(f"shard {index} → shard {target}: {len(group)} key(s) moved")
+        fast = _fast_copies(conns, from_shards, to, say)
+        result.foreign_key_checks = "per row" if not all(fast.values()) else "per batch"
+
+        def move_pass(step: str) -> None:
+            """Every key of the old shards the new layout gives another shard."""
+            for index in range(from_shards):
+                keys = [k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index]
+                moved: dict[int, int] = defaultdict(int)
+
+                def journal(
+                    target: int, keys: int, rows: int, moved: dict[int, int] = moved
+                ) -> None:
+                    moved[target] += keys
+                    _journal(conns[0], move_id, step, keys, rows)
+
+                done = _move_keys(
+                    shards, conns, layout, index, keys, to, batch_keys, fast, on_batch=journal
+                )
+                result.keys_moved += done[0]
+                result.rows_moved += done[1]
+                for target, count in sorted(moved.items()):
+                    say(f"shard {index} → shard {target}: {count} key(s) moved ({step})")
+
+        move_pass("keys")
         result.steps.append("keys")
         _journal(conns[0], move_id, "final")
         # every transaction that may have written without the log has ended (or the final
@@ -157,20 +184,14 @@ def apply(
             _older_transactions_ended(conns[index], since[index], wait_seconds)
             for index in range(from_shards)
         )
-        for index in range(from_shards):
-            keys = sorted(k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index)
-            for target, batch in _batches(keys, to, batch_keys):
-                rows = _move_batch(shards, conns, index, target, batch, layout)
-                result.keys_moved += len(batch)
-                result.rows_moved += rows
-                _journal(conns[0], move_id, "final", len(batch), rows)
+        move_pass("final")
         if not logged:
             say(
                 "a transaction older than the move is still open: the final step rescans "
                 "every keyed table under its lock"
             )
         freeze, late_keys, late_rows = _final(
-            shards, conns, from_shards, to, layout, batch_keys, rescan=not logged
+            shards, conns, from_shards, to, layout, batch_keys, fast, rescan=not logged
         )
         result.freeze_seconds = freeze
         result.keys_moved += late_keys
@@ -204,11 +225,32 @@ def _install(conn: Any, layout: Layout, position: tuple[int, int] | None) -> Non
                 )
             for name in layout.keyed_order:
                 table, column = layout.keyed[name]
+                name_sql = sql.Identifier(table.schema, table.name)
+                for trigger, when in (
+                    ("floyo_shard_fence", "BEFORE INSERT OR UPDATE"),
+                    # after: a BEFORE DELETE row trigger locks each row before its WHEN is
+                    # read, which made the mover's own deletes twice as slow
+                    ("floyo_shard_fence_delete", "AFTER DELETE"),
+                ):
+                    conn.execute(
+                        sql.SQL(
+                            "CREATE OR REPLACE TRIGGER {} {} ON {} FOR EACH ROW "
+                            "WHEN ({}) EXECUTE FUNCTION _floyo.fence({})"
+                        ).format(
+                            sql.Identifier(trigger),
+                            sql.SQL(when),
+                            name_sql,
+                            NOT_MOVER,
+                            sql.Literal(column),
+                        )
+                    )
                 conn.execute(
                     sql.SQL(
-                        "CREATE OR REPLACE TRIGGER floyo_shard_fence BEFORE INSERT OR UPDATE "
-                        "ON {} FOR EACH ROW EXECUTE FUNCTION _floyo.fence({})"
-                    ).format(sql.Identifier(table.schema, table.name), sql.Literal(column))
+                        "CREATE OR REPLACE TRIGGER floyo_shard_fence_statement "
+                        "BEFORE UPDATE OR DELETE ON {} FOR EACH STATEMENT "
+                        "WHEN ({} AND coalesce(current_setting('floyo.key', true), '') <> '') "
+                        "EXECUTE FUNCTION _floyo.fence_statement()"
+                    ).format(name_sql, NOT_MOVER)
                 )
 
     try:
@@ -276,84 +318,6 @@ def _setup_new_shard(
     return copied
 
 
-def _advance_sequences(sources: Sequence[Any], target: Any, step: int) -> None:
-    """Each sequence of a new shard past every old shard's position: bigint sequences
-    `step` x 2^40 past it (so ids stay unique across shards when keys move again later),
-    others just past it (their ids are unique per shard only: docs/sharding.md)."""
-    query = (
-        "SELECT schemaname, sequencename, coalesce(last_value, start_value), "
-        "data_type::text FROM pg_sequences WHERE schemaname = ANY(%s)"
-    )
-    highest: dict[tuple[str, str], int] = {}
-    for conn in sources:
-        for schema, name, value, _ in conn.execute(query, (list(SCHEMAS),)):
-            highest[(schema, name)] = max(highest.get((schema, name), value), value)
-    for schema, name, _, kind in target.execute(query, (list(SCHEMAS),)).fetchall():
-        if (schema, name) in highest:
-            value = highest[(schema, name)] + (step * SEQUENCE_GAP if kind == "bigint" else 1)
-            target.execute(
-                sql.SQL("SELECT setval({}, greatest(%s, (SELECT last_value FROM {})))").format(
-                    sql.Literal(f"{schema}.{name}"), sql.Identifier(schema, name)
-                ),
-                (value,),
-            )
-
-
-def _checksum_query(table: Table, where: sql.Composable | None, group: str | None) -> sql.Composed:
-    row = sql.SQL("md5(r::text)")
-    select = sql.SQL(
-        "SELECT {g}count(*), md5(coalesce(string_agg({row}, ',' ORDER BY {row}), '')) "
-        "FROM {t} AS r{w}{gb}"
-    ).format(
-        g=sql.SQL("{}::text, ").format(sql.Identifier(group)) if group else sql.SQL(""),
-        row=row,
-        t=sql.Identifier(table.schema, table.name),
-        w=sql.SQL(" WHERE ") + where if where is not None else sql.SQL(""),
-        gb=sql.SQL(" GROUP BY 1") if group else sql.SQL(""),
-    )
-    return select
-
-
-def _copy_rows(
-    src: Any, dst: Any, table: Table, where: sql.Composable, params: Sequence[Any]
-) -> int:
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.columns)
-    name = sql.Identifier(table.schema, table.name)
-    out = sql.SQL("COPY (SELECT {c} FROM {t} WHERE {w}) TO STDOUT (FORMAT binary)").format(
-        c=columns, t=name, w=where
-    )
-    into = sql.SQL("COPY {t} ({c}) FROM STDIN (FORMAT binary)").format(t=name, c=columns)
-    with src.cursor().copy(out, params) as reader, dst.cursor().copy(into) as writer:
-        for block in reader:
-            writer.write(block)
-    return 0
-
-
-def _copy_whole_table(src: Any, dst: Any, table: Table, target: Shard) -> int:
-    """An unkeyed table from shard 0 to a new shard, verified (count and checksum)."""
-    checksum = _checksum_query(table, None, None)
-    with dst.transaction():
-        have = dst.execute(checksum).fetchone()
-        want = src.execute(checksum).fetchone()
-        if have == want:
-            return 0
-        if have[0] != 0:
-            raise UsageError(
-                f"{table.qualified} on {target.label} has rows that differ from shard 0's",
-                "an unkeyed table is copied to a new shard only when it is empty there; "
-                "empty it (or make it equal) and rerun",
-            )
-        _copy_rows(src, dst, table, sql.SQL("true"), ())
-        got = dst.execute(checksum).fetchone()
-        if got != want:
-            raise DatabaseError(
-                f"the copy of {table.qualified} on {target.label} does not match shard 0 "
-                f"({got[0]} rows, {want[0]} expected)",
-                "rerun: the copy was rolled back",
-            )
-        return int(want[0])
-
-
 def _move_batch(
     shards: Sequence[Shard],
     conns: list[Any],
@@ -362,16 +326,22 @@ def _move_batch(
     keys: list[str],
     layout: Layout,
     *,
+    fast: tuple[bool, bool] = (False, False),
     src_in_transaction: bool = False,
 ) -> int:
-    """Move the rows of `keys` from `source` to `target`; returns the rows moved."""
+    """Move the rows of `keys` from `source` to `target`; returns the rows moved. `fast`:
+    (target, source) may run under `session_replication_role = replica`."""
     src_conn, dst_conn = conns[source], conns[target]
     for attempt in range(5):
         try:
             if src_in_transaction:
-                return _move_batch_once(src_conn, dst_conn, source, target, keys, layout, shards)
+                return _move_batch_once(
+                    src_conn, dst_conn, source, target, keys, layout, shards, *fast
+                )
             with src_conn.transaction():
-                return _move_batch_once(src_conn, dst_conn, source, target, keys, layout, shards)
+                return _move_batch_once(
+                    src_conn, dst_conn, source, target, keys, layout, shards, *fast
+                )
         except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
             if src_in_transaction or attempt == 4:
                 raise
@@ -387,28 +357,28 @@ def _move_batch_once(
     keys: list[str],
     layout: Layout,
     shards: Sequence[Shard],
+    fast: bool,
+    fast_source: bool,
 ) -> int:
     filters = {
         name: _key_filter(column, table, src) for name, (table, column) in layout.keyed.items()
     }
     order = layout.keyed_order
-    # The rows first (an UPDATE holds its row, then waits in the fence for the key's lock),
-    # then the keys: writers of these keys wait from here until the source commits.
-    for name in order:
-        table = layout.keyed[name][0]
-        src.execute(
-            sql.SQL("SELECT 1 FROM {} WHERE {} FOR UPDATE").format(
-                sql.Identifier(table.schema, table.name), filters[name]
-            ),
-            (keys,),
-        )
     normal = [_normal(k) for k in keys]
+    # The keys first. The fences never wait for this lock: from here until the source commits,
+    # a write of these keys on the source (INSERT, UPDATE, DELETE, or a routed UPDATE/DELETE
+    # naming its key) is refused with FLY01, and the lock waits for the transactions that
+    # already wrote them to end. So no row of these keys changes under the copy, and no row
+    # lock is needed (docs/sharding.md, "Routing while rows move").
+    src.execute("SET LOCAL floyo.moving = 'on'")  # the source's deletes skip the fence
     src.execute(
         "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k",
         (LOCK_SPACE, normal),
     )
     with dst.transaction():
-        dst.execute("SET LOCAL floyo.moving = 'on'")  # the fence lets the mover through
+        dst.execute("SET LOCAL floyo.moving = 'on'")  # the fence skips the mover's rows
+        if fast:  # no trigger per copied row; the foreign keys are checked per batch below
+            dst.execute("SET LOCAL session_replication_role = replica")
         for name in reversed(order):  # an earlier, unverified copy of these keys
             table = layout.keyed[name][0]
             dst.execute(
@@ -419,22 +389,29 @@ def _move_batch_once(
             )
         for name in order:
             _copy_rows(src, dst, layout.keyed[name][0], filters[name], (keys,))
+            _crash_point("mid-copy")
+        if fast:
+            _check_references(dst, layout, filters, keys, shards[target])
         rows = 0
         for name in order:
             table, column = layout.keyed[name]
-            query = _checksum_query(table, filters[name], column)
-            want = {k: (c, s) for k, c, s in src.execute(query, (keys,))}
-            have = {k: (c, s) for k, c, s in dst.execute(query, (keys,))}
+            want, have = _checksums(src, dst, layout, name, filters[name], keys)
             if want != have:
-                bad = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+                query = _checksum_query(table, filters[name], column)
+                by_key = dict(((k, (c, s)) for k, c, s in src.execute(query, (keys,))))
+                got = dict(((k, (c, s)) for k, c, s in dst.execute(query, (keys,))))
+                bad = sorted(k for k in set(by_key) | set(got) if by_key.get(k) != got.get(k))
                 raise DatabaseError(
                     f"the copy of {name} on {shards[target].label} does not match "
                     f"{shards[source].label} for key(s) {', '.join(bad[:5])}",
                     "nothing was deleted; rerun `db shards apply`",
                 )
-            rows += sum(c for c, _ in want.values())
+            rows += int(want[0])
         _crash_point("before-target-commit")
     _crash_point("target-committed")
+    if fast_source:  # no trigger per deleted row; references from other keys checked first
+        src.execute("SET LOCAL session_replication_role = replica")
+        _check_referrers(src, layout, filters, keys, shards[source])
     for name in reversed(order):
         table = layout.keyed[name][0]
         src.execute(
@@ -459,6 +436,7 @@ def _final(
     to: int,
     layout: Layout,
     batch_keys: int,
+    fast: dict[int, bool],
     *,
     rescan: bool = False,
 ) -> tuple[float, int, int]:
@@ -472,7 +450,9 @@ def _final(
     )
 
     def freeze() -> tuple[float, int, int]:
-        return _freeze_and_finish(shards, conns, from_shards, to, layout, batch_keys, names, rescan)
+        return _freeze_and_finish(
+            shards, conns, from_shards, to, layout, batch_keys, fast, names, rescan
+        )
 
     return retry_deadlock(freeze)
 
@@ -484,6 +464,7 @@ def _freeze_and_finish(
     to: int,
     layout: Layout,
     batch_keys: int,
+    fast: dict[int, bool],
     names: sql.Composable,
     rescan: bool,
 ) -> tuple[float, int, int]:
@@ -499,11 +480,11 @@ def _freeze_and_finish(
                 )
         for index in range(from_shards):
             late = _late_keys(conns[index], layout, to, index, rescan)
-            for target, batch in _batches(late, to, batch_keys):
-                rows_moved += _move_batch(
-                    shards, conns, index, target, batch, layout, src_in_transaction=True
-                )
-                keys_moved += len(batch)
+            keys, rows = _move_keys(
+                shards, conns, layout, index, late, to, batch_keys, fast, src_in_transaction=True
+            )
+            keys_moved += keys
+            rows_moved += rows
         _crash_point("final-before-layout")
         for index in range(to):
             conns[index].execute(
@@ -569,23 +550,39 @@ def _batches(keys: Sequence[str], to: int, batch_keys: int) -> list[tuple[int, l
     ]
 
 
-def locate(conns: Sequence[Any], key: object) -> int:
-    """Where `key`'s rows are, by the rule the app follows (docs/sharding.md): its shard
-    under the layout recorded on shard 0, then the moved-out list."""
-    recorded = _recorded_layout(conns[0])
-    index = shard_for(key, recorded[0] if recorded else 1)
-    for _ in range(64):
-        if not _has_floyo(conns[index]):
-            return index
-        moved = (
-            conns[index]
-            .execute("SELECT shard FROM _floyo.moved_out WHERE key = %s", (_normal(str(key)),))
-            .fetchone()
+def _move_keys(
+    shards: Sequence[Shard],
+    conns: list[Any],
+    layout: Layout,
+    source: int,
+    keys: Sequence[str],
+    to: int,
+    batch_keys: int,
+    fast: dict[int, bool],
+    *,
+    on_batch: Callable[[int, int, int], None] | None = None,
+    src_in_transaction: bool = False,
+) -> tuple[int, int]:
+    """The one key-batch loop: `keys` of old shard `source` to their shards under the
+    `to`-shard layout, `batch_keys` at a time, each batch verified before its source rows go;
+    `on_batch(target, keys, rows)` after each. Returns (keys, rows) moved."""
+    keys_moved = rows_moved = 0
+    for target, batch in _batches(sorted(keys), to, batch_keys):
+        rows = _move_batch(
+            shards,
+            conns,
+            source,
+            target,
+            batch,
+            layout,
+            fast=(fast.get(target, False), fast.get(source, False)),
+            src_in_transaction=src_in_transaction,
         )
-        if moved is None:
-            return index
-        index = int(moved[0])
-    raise FloyoError(f"the moved-out lists for key {key} form a loop")
+        keys_moved += len(batch)
+        rows_moved += rows
+        if on_batch is not None:
+            on_batch(target, len(batch), rows)
+    return keys_moved, rows_moved
 
 
 def database_error_for(shard: Shard, exc: BaseException) -> DatabaseError:

@@ -60,7 +60,14 @@ def shard_apply(report: Any) -> str:
         f"shards: {report.from_shards} → {report.to_shards}: {report.keys_moved:,} keys, "
         f"{report.rows_moved:,} rows moved in {report.seconds:.1f}s "
         f"({report.rows_per_second:,.0f} rows/s); {report.unkeyed_rows_copied:,} unkeyed rows "
-        f"copied; writes to the old shards waited {report.freeze_seconds:.2f}s at the end\n"
+        f"copied; writes to the old shards waited {report.freeze_seconds:.2f}s at the end"
+        + (
+            "; foreign keys of the copied rows checked row by row (the role may not set "
+            "session_replication_role)"
+            if report.foreign_key_checks == "per row"
+            else ""
+        )
+        + "\n"
     )
 
 
