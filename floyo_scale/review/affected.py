@@ -10,7 +10,6 @@ list `up` enforces.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -277,24 +276,12 @@ def head_state(root: Path) -> Head:
 def secret_values(workspace: Workspace, env: Mapping[str, str]) -> list[str]:
     """The values, in `env`, of every `${env:NAME}` the stack files refer to: what output must
     never show (the comment is redacted with them, longest first)."""
-    from ..spec import load_stack, secret_env_name
+    from ..spec import env_refs, load_stack
 
     names: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                names.add(secret_env_name(value))
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
-
     for stack in workspace.stack_names():
         try:
-            walk(load_stack(workspace, stack).stack.model_dump())
+            names.update(env_refs(load_stack(workspace, stack).stack.model_dump()))
         except FloyoError:
             continue  # an invalid stack is reported by the comparison itself
     values = {env[n] for n in names if env.get(n)}
