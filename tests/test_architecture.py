@@ -22,6 +22,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "catalog": set(),
     "sharding": set(),
     "transport": {"errors"},  # the one HTTP client, retry policy and redactor
+    "gitrepo": {"errors"},  # every read of git: commit, dirty, a revision's tree
     "spec": {"errors", "catalog", "sharding", "transport"},
     "infra": {"errors", "catalog", "sharding", "spec", "_internals", "transport"},
     "offline": {"errors", "sharding", "spec", "infra", "_internals", "transport"},
@@ -29,7 +30,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     # guards.py, policy.py and provider_rules.py: pure rules (catalog: the providers' facts)
     "guards": {"errors", "catalog", "offline", "cost"},
     "report": {"errors", "spec", "offline", "cost", "guards"},
-    "review": {"errors", "spec", "offline", "cost", "guards", "report", "transport"},
+    "review": {"errors", "spec", "offline", "cost", "guards", "report", "transport", "gitrepo"},
     # engine: "root" for the version an update records (engine/release.py)
     "engine": {
         "root",
@@ -42,6 +43,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "cost",
         "guards",
         "transport",
+        "gitrepo",
     },
     "db": {"errors", "catalog", "spec", "sharding", "transport"},
     # infra: the Supabase Management API client, which status reads usage through
@@ -60,6 +62,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "observe",
         "sharding",
         "transport",
+        "gitrepo",
     },
     "cli": {
         "root",
@@ -78,6 +81,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "observe",
         "render",
         "transport",
+        "gitrepo",
     },
     "root": set(),  # floyo_scale/__init__.py: the version only
     "_internals": set(),  # the one adapter over private Pulumi and CPython internals

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import gitrepo
 from ..cost import CostDelta, CostEstimate, diff_costs, estimate_from_json
 from ..errors import FloyoError, UsageError
 from ..guards import Finding, losses_from_diff
@@ -256,21 +257,10 @@ def _no_cost(stack: str) -> CostEstimate:
 
 
 def head_state(root: Path) -> Head:
-    """The commit the working tree sits on, and whether it has uncommitted changes."""
-    import subprocess
-
-    def git(*args: str) -> str | None:
-        try:
-            result = subprocess.run(
-                ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-            )
-        except OSError:
-            return None
-        return result.stdout.strip() if result.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=normal", "--", ".")
-    return Head(commit, bool(status))
+    """The commit the working tree sits on, and whether the files that feed the program have
+    uncommitted changes (gitrepo.state: the one definition)."""
+    git = gitrepo.state(root)
+    return Head(git.commit, git.dirty)
 
 
 def secret_values(workspace: Workspace, env: Mapping[str, str]) -> list[str]:

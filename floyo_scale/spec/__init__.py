@@ -17,7 +17,8 @@ from .loader import (
     load_stack,
     validate,
 )
-from .models import Phase, Stack, env_refs, secret_env_name
+from .models import Phase, Stack
+from .refs import env_refs, secret_env_name
 
 __all__ = [
     "DEFAULT_STACK",

@@ -17,8 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.fields import FieldInfo
 
 from ..catalog import facts
-
-SECRET_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+from .refs import SECRET_REF
 
 
 class Model(BaseModel):
@@ -576,34 +575,3 @@ class Stack(Model):
         "`floyo-scale db app-role`, docs/db.md)",
     )
     overrides: dict[str, Any] = Field(default={}, description="any phase value, merged last")
-
-
-def secret_env_name(ref: str) -> str:
-    """`${env:NAME}` -> `NAME`."""
-    match = SECRET_REF.match(ref)
-    if not match:
-        raise ValueError(f"not a secret reference: {ref!r}")
-    return match.group(1)
-
-
-def env_refs(value: Any) -> tuple[str, ...]:
-    """The environment variables the `${env:NAME}` references in `value` name (strings at any
-    depth of dicts, lists and tuples, as a stack's `model_dump()`), in order, once each: the
-    one walker over secret references (the engine reads their values, `diff --base` redacts
-    them)."""
-    names: list[str] = []
-
-    def walk(item: Any) -> None:
-        if isinstance(item, str):
-            match = SECRET_REF.match(item)
-            if match:
-                names.append(match.group(1))
-        elif isinstance(item, dict):
-            for inner in item.values():
-                walk(inner)
-        elif isinstance(item, list | tuple):
-            for inner in item:
-                walk(inner)
-
-    walk(value)
-    return tuple(dict.fromkeys(names))
