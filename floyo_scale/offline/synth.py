@@ -142,12 +142,10 @@ def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
     )
     try:
         _internals.sync_await(run_pulumi_func(func))
-    except EngineError:
-        raise
-    except Exception as exc:
+    except pulumi.RunError as exc:  # the program refused to build (anything else is a bug)
         raise EngineError(
-            f"the Pulumi program failed under the mock engine: {type(exc).__name__}: {exc}",
-            "this is a bug in floyo-scale's program (infra/); rerun with --traceback",
+            f"the Pulumi program stopped under the mock engine: {exc}",
+            "read the message above; rerun with --traceback if it does not say what to fix",
         ) from exc
     finally:
         _internals.reset_root_resource()
