@@ -54,9 +54,11 @@ def _confirm(stack: str, what: str, yes: bool, *, always: bool = False) -> None:
     """The rule of `up`: production (or `always`) asks on a terminal, needs --yes in CI or
     without a terminal."""
     from .. import guards
+    from ..errors import GuardrailError
+    from ..render.text import is_ci
 
     is_tty = sys.stdin.isatty() and sys.stderr.isatty()
-    ci = guards.is_ci(os.environ)
+    ci = is_ci(os.environ)
     decision = guards.confirmation(
         required=always or guards.is_production(stack), yes=yes, is_tty=is_tty, is_ci=ci
     )
@@ -69,9 +71,7 @@ def _confirm(stack: str, what: str, yes: bool, *, always: bool = False) -> None:
         except EOFError:
             answer = ""
         if answer.strip() != stack:
-            raise guards.GuardrailError(
-                f"{what} stack {stack} was not confirmed", "nothing was changed"
-            )
+            raise GuardrailError(f"{what} stack {stack} was not confirmed", "nothing was changed")
 
 
 def _sharding(resolved: ResolvedStack) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def _engine_run() -> Iterator[Display]:
 
 
 def _terminal() -> tuple[bool, bool]:
-    from ..guards import is_ci
+    from ..render.text import is_ci
 
     return sys.stdin.isatty() and sys.stderr.isatty(), is_ci(os.environ)
 

@@ -13,12 +13,8 @@ from typing import Any, Literal
 
 import pulumi.automation as auto
 
-from ..guards import (
-    QUIET_OPS,
-    Step,
-)
 from .failures import _COLOR, _urn_label
-from .results import _counts, _op
+from .results import QUIET_OPS, Step, _counts, _op
 
 EventKind = Literal["start", "step", "done", "failed", "diagnostic", "summary"]
 

@@ -21,11 +21,10 @@ from typing import Any, Literal
 from .. import gitrepo
 from ..cost import CostDelta, CostEstimate, diff_costs, estimate_from_json
 from ..errors import FloyoError, UsageError
-from ..guards import Finding, losses_from_diff
 from ..offline import digest
 from ..offline.inventory import Inventory
 from ..offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json
-from ..policy import refusals
+from ..policy import Finding, losses_from_diff, refusals
 from ..report import budget_json
 from ..spec import Workspace
 from ..transport import Redactor
