@@ -148,7 +148,7 @@ def estimate_without_budget(
     Pulumi program (infra/__main__.py, under the plain `pulumi preview`)."""
     from ..offline.synth import synthesize, synthesize_apart
 
-    inventory = (synthesize_apart if apart else synthesize)(stack, secrets)
+    inventory = synthesize_apart(stack, secrets) if apart else synthesize(stack, secrets=secrets)
     return inventory, estimate_for_stack(stack, inventory)
 
 

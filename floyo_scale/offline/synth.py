@@ -128,7 +128,7 @@ def synthesize_apart(stack: ResolvedStack, secrets: Mapping[str, str] | None = N
     runtime keeps of this one)."""
     import contextvars
 
-    return contextvars.Context().run(synthesize, stack, secrets)
+    return contextvars.Context().run(lambda: synthesize(stack, secrets=secrets))
 
 
 def synthesize_target(workspace, phase: str | None, stack: str | None) -> Inventory:
