@@ -151,3 +151,33 @@ class Interrupted(FloyoError):
     """SIGINT or SIGTERM stopped the operation."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+# -- errors by kind ------------------------------------------------------------------------
+#
+# A provider, its SDK or the network may fail: that is caught where it can happen, and
+# reported (a failed source, a note, an EngineError). Anything else is a bug in floyo-scale
+# and reaches the one boundary, cli/root.py, which says so (exit 1, --traceback).
+
+# The SDKs' base classes, by module: each counts only once its module is imported (until
+# then, nothing can have raised it), so naming them costs no import.
+_SDK_ERRORS = (
+    ("botocore.exceptions", "BotoCoreError"),  # no credentials, no endpoint, a timeout, ...
+    ("botocore.exceptions", "ClientError"),  # AWS answered with an error
+    ("psycopg", "Error"),  # PostgreSQL, or the connection to it
+)
+
+
+def provider_errors(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """What a provider, its SDK or the network raises, never a bug: ProviderError (the one
+    transport's NoAnswer, OutOfTime, ... and every client's own), OSError (sockets, files,
+    processes), and botocore's BotoCoreError and ClientError and psycopg.Error when those
+    are in use; and `also`. `except provider_errors():` where a provider may fail."""
+    import sys
+
+    kinds: list[type[Exception]] = [ProviderError, OSError, *also]
+    for module, name in _SDK_ERRORS:
+        kind = getattr(sys.modules.get(module), name, None)
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            kinds.append(kind)
+    return tuple(kinds)

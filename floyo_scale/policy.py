@@ -1,5 +1,13 @@
-"""Guardrails: small pure functions that look at what a change would build or cost and either
-say something about it or refuse it (GuardrailError, exit code 6).
+"""What a plan may do: small pure functions that look at what a change would build, lose or
+cost and either say something about it or refuse it (a Finding; GuardrailError, exit code 6).
+`refusals` makes the one list `up` enforces and `diff` reports.
+
+Data loss: two views feed the destroy rule. The offline plan (plan.diff_inventories between
+the phase the stack is deployed at and the phase asked for) knows phases; the real preview
+knows the state (engine.results.losses_from_preview). Either one announcing that a stateful
+resource (offline.inventory.is_stateful: database, replica, bucket, cache, secret) is deleted
+or replaced is enough to stop `up` unless --allow-destroy: a false alarm costs one flag, a
+missed one costs data. A phase downgrade: what goes away and what it saves.
 
 Budget: the estimate (cost.estimate_cost) is over budget when its HIGH figure exceeds the
 monthly budget of the phase, with the stack's overrides merged (`budget.monthly_usd`), the
@@ -12,18 +20,178 @@ or cli.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from .catalog.facts import VERCEL_REGIONS
 from .catalog.regions import SAME_AREA_MS, round_trip_ms
 from .cost import CostEstimate, usd, usd_range
-from .guards import Finding, Loss, destroy_finding
-from .offline.inventory import Inventory
+from .cost.currency import money
+from .errors import FloyoError, GuardrailError, ProviderRuleError
+from .offline.inventory import Inventory, Resource, short_type
 from .offline.plan import InventoryDiff
 from .offline.reach import unreachable
 from .provider_rules import Broken, broken_rules
 
 ALLOW_OVER_BUDGET = "--allow-over-budget"
+
+
+# -- data loss ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A stateful resource that would be deleted or replaced, and who said so."""
+
+    type: str
+    name: str
+    action: Literal["delete", "replace"]
+    sources: tuple[str, ...]  # "preview", "plan"
+    keys: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        why = f" (because of {', '.join(self.keys)})" if self.keys else ""
+        return (
+            f"{self.action} {short_type(self.type)} {self.name}{why}"
+            f" [seen by the {' and the '.join(self.sources)}]"
+        )
+
+
+def losses_from_diff(diff: InventoryDiff | None) -> tuple[Loss, ...]:
+    """Stateful resources the offline plan deletes or replaces."""
+    if diff is None:
+        return ()
+    losses = []
+    for change in diff.destructive:  # a retained delete is not (Change.destructive)
+        action: Literal["delete", "replace"] = "replace" if change.kind == "replace" else "delete"
+        r = change.resource
+        losses.append(Loss(r.type, r.name, action, ("plan",), change.replaced_by))
+    return tuple(losses)
+
+
+def merge_losses(*groups: Iterable[Loss]) -> tuple[Loss, ...]:
+    """One Loss per resource; a replacement outranks a deletion; every source is kept."""
+    merged: dict[tuple[str, str], Loss] = {}
+    for loss in (loss for group in groups for loss in group):
+        key = (loss.type, loss.name)
+        prior = merged.get(key)
+        if prior is None:
+            merged[key] = loss
+            continue
+        action: Literal["delete", "replace"] = (
+            "replace" if "replace" in (prior.action, loss.action) else "delete"
+        )
+        sources = tuple(dict.fromkeys(prior.sources + loss.sources))
+        keys = tuple(dict.fromkeys(prior.keys + loss.keys))
+        merged[key] = Loss(loss.type, loss.name, action, sources, keys)
+    return tuple(merged[k] for k in sorted(merged))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something `up` refuses, found before anything runs. `policy.refusals` makes the list
+    that `up` enforces and `diff` reports: one code path, so a pull request shows exactly
+    what `up` would refuse."""
+
+    kind: Literal["destroy", "budget", "unreachable", "provider"]
+    summary: str  # a few words, for a table cell
+    message: str
+    hint: str
+    override: str | None  # the flag that lets `up` go on anyway; None: nothing does
+    subjects: tuple[str, ...] = ()  # the resources concerned ("type name")
+    from_spec: bool = True  # kind "provider": a value of the spec broke the rule (else the program)
+
+    def error(self) -> FloyoError:
+        """A provider rule broken is exit 3 (1 when the program broke it); the others exit 6."""
+        if self.kind == "provider":
+            return ProviderRuleError(self.message, self.hint, from_spec=self.from_spec)
+        return GuardrailError(self.message, self.hint)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "summary": self.summary,
+            "message": self.message,
+            "hint": self.hint,
+            "override": self.override,
+            "subjects": list(self.subjects),
+        }
+
+
+def destroy_finding(losses: tuple[Loss, ...]) -> Finding | None:
+    """Data would be lost: each stateful resource deleted or replaced, listed."""
+    if not losses:
+        return None
+    listed = "\n".join(f"  - {loss.describe()}" for loss in losses)
+    count = len(losses)
+    return Finding(
+        "destroy",
+        f"destroys data ({count})",
+        f"this change would destroy data: {count} stateful resource"
+        f"{'s' if count != 1 else ''} would be deleted or replaced:\n{listed}",
+        "back up what they hold first, then rerun with --allow-destroy; "
+        "or change the spec so they stay",
+        "--allow-destroy",
+        tuple(f"{short_type(loss.type)} {loss.name}" for loss in losses),
+    )
+
+
+def check_destroy(losses: tuple[Loss, ...], allow_destroy: bool) -> None:
+    """Refuse (exit 6) when data would be lost, listing each resource, unless allowed."""
+    finding = destroy_finding(losses)
+    if finding is not None and not allow_destroy:
+        raise finding.error()
+
+
+# -- phase downgrades ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Downgrade:
+    """Moving a stack to a smaller phase: what goes away and what it saves a month."""
+
+    old_phase: str
+    new_phase: str
+    removed: tuple[Resource, ...]
+    saving_low: float | None = None
+    saving_high: float | None = None
+
+    def describe(self) -> str:
+        lines = [f"phase downgrade: {self.old_phase} -> {self.new_phase}"]
+        if self.removed:
+            lines.append(f"  goes away ({len(self.removed)}):")
+            lines += [f"    - {short_type(r.type)} {r.name}" for r in self.removed]
+        else:
+            lines.append("  nothing is deleted")
+        if self.saving_low is not None and self.saving_high is not None:
+            lines.append(f"  monthly saving: {money(self.saving_low)} to {money(self.saving_high)}")
+        return "\n".join(lines)
+
+
+def downgrade(
+    diff: InventoryDiff | None,
+    old_rank: int,
+    new_rank: int,
+    old_cost: Any | None = None,
+    new_cost: Any | None = None,
+) -> Downgrade | None:
+    """A Downgrade when the new phase ranks below the deployed one (ranks: users.min).
+
+    `old_cost` and `new_cost` are cost.CostEstimate (`total_low`, `total_high`) or None.
+    """
+    if diff is None or new_rank >= old_rank:
+        return None
+    removed = tuple(c.resource for c in diff.of_kind("delete"))
+    low = high = None
+    if old_cost is not None and new_cost is not None:
+        low = round(float(old_cost.total_low) - float(new_cost.total_low), 2)
+        high = round(float(old_cost.total_high) - float(new_cost.total_high), 2)
+        low, high = min(low, high), max(low, high)
+    return Downgrade(diff.old.phase, diff.new.phase, removed, low, high)
+
+
+# -- budget ---------------------------------------------------------------------------------
 
 
 def budget_finding(estimate: CostEstimate) -> Finding | None:

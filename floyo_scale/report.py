@@ -14,19 +14,20 @@ from typing import Any
 
 from .cost import CostDelta, CostEstimate, diff_costs, estimate_from_json, plan_stack
 from .errors import UsageError
-from .guards import Finding, losses_from_diff
 from .offline.inventory import Inventory
 from .offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json, plan_json
+from .offline.reach import unreachable
 from .policy import (
+    Finding,
     budget_warning,
     diff_warnings,
     exposure_warnings,
+    losses_from_diff,
     provider_rule_errors,
     provider_rule_finding,
     reachability_warnings,
     read_route_warnings,
     refusals,
-    unreachable,
 )
 from .provider_rules import broken_rules
 from .spec import Workspace, load_stack

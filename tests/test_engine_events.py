@@ -217,3 +217,26 @@ def test_a_step_the_summary_counts_but_no_event_announced_is_unreadable(streamin
 )
 def test_internal_steps_are_those_the_engine_marks_internal(op, urn, hidden):
     assert internal(op, urn) is hidden
+
+
+@pytest.mark.parametrize("error", [TypeError("a bug in the display"), BrokenPipeError()])
+def test_a_display_bug_reaches_the_caller_a_closed_terminal_does_not(streaming, error):
+    """The sink's OSError (the terminal went away) is dropped; any other error is a bug,
+    raised on the caller's thread once the engine's call returns (not lost on the event
+    thread, not counted as an unreadable event)."""
+    session, _ = streaming(WITH_INTERNAL_STEPS)
+    calls: list[Event] = []
+
+    def sink(event: Event) -> None:
+        if event.kind == "step":
+            calls.append(event)
+            raise error
+
+    session.sink = sink
+    if isinstance(error, OSError):
+        assert session.preview().unreadable == 0
+        assert len(calls) == 2  # the display kept being called
+    else:
+        with pytest.raises(TypeError, match="a bug in the display"):
+            session.preview()
+        assert len(calls) == 1  # the display stopped at its first error

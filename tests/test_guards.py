@@ -1,4 +1,5 @@
-"""The guard rules as pure functions: data loss, downgrades, confirmation."""
+"""The guard rules as pure functions: data loss and downgrades (policy), the preview's
+steps (engine.results), confirmation (guards), CI (render.text)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from floyo_scale import guards
+from floyo_scale import guards, policy
+from floyo_scale.engine import results
 from floyo_scale.errors import ExitCode, GuardrailError
+from floyo_scale.offline import inventory
 from floyo_scale.offline.inventory import Inventory, Resource
 from floyo_scale.offline.plan import diff_inventories
+from floyo_scale.render import text
 
 BUCKET = "aws:s3/bucket:Bucket"
 PROJECT = "pulumi-python:dynamic/supabase:Project"
@@ -19,26 +23,26 @@ REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
-def step(op: str, type_: str, name: str, **kw) -> guards.Step:
-    return guards.Step(op, f"urn:pulumi:s::p::{type_}::{name}", type_, name, **kw)
+def step(op: str, type_: str, name: str, **kw) -> results.Step:
+    return results.Step(op, f"urn:pulumi:s::p::{type_}::{name}", type_, name, **kw)
 
 
 # -- data loss from the preview ------------------------------------------------------------
 
 
 def test_a_replacement_counts_once_with_its_reasons():
-    losses = guards.losses_from_preview(
+    losses = results.losses_from_preview(
         [
             step("create-replacement", BUCKET, "uploads", keys=("bucket",)),
             step("replace", BUCKET, "uploads", keys=("bucket",)),
             step("delete-replaced", BUCKET, "uploads"),
         ]
     )
-    assert losses == (guards.Loss(BUCKET, "uploads", "replace", ("preview",), ("bucket",)),)
+    assert losses == (policy.Loss(BUCKET, "uploads", "replace", ("preview",), ("bucket",)),)
 
 
 def test_deletes_of_stateful_resources_are_losses_unless_retained():
-    losses = guards.losses_from_preview(
+    losses = results.losses_from_preview(
         [
             step("delete", PROJECT, "primary"),
             step("delete", REPLICA, "analytics", retain_on_delete=True),
@@ -51,9 +55,9 @@ def test_deletes_of_stateful_resources_are_losses_unless_retained():
     assert [(loss.type, loss.action) for loss in losses] == [(PROJECT, "delete")]
 
 
-@pytest.mark.parametrize("type_", sorted(guards.STATEFUL_TYPES))
+@pytest.mark.parametrize("type_", sorted(inventory.STATEFUL_TYPES))
 def test_every_stateful_type_is_guarded(type_):
-    assert guards.losses_from_preview([step("delete", type_, "x")])
+    assert results.losses_from_preview([step("delete", type_, "x")])
 
 
 # -- data loss from the offline plan -------------------------------------------------------
@@ -76,41 +80,41 @@ def test_the_plan_reports_deleted_and_replaced_stateful_resources():
         res(ALARM, "cpu"),
     )
     new = inventory("growth", res(BUCKET, "uploads", bucket="b"))
-    losses = guards.losses_from_diff(diff_inventories(old, new))
+    losses = policy.losses_from_diff(diff_inventories(old, new))
     assert {(loss.name, loss.action, loss.keys) for loss in losses} == {
         ("uploads", "replace", ("bucket",)),
         ("cache", "delete", ()),
     }
-    assert guards.losses_from_diff(None) == ()
+    assert policy.losses_from_diff(None) == ()
 
 
 def test_merged_losses_keep_every_source_and_the_worse_action():
-    merged = guards.merge_losses(
-        [guards.Loss(BUCKET, "uploads", "delete", ("preview",))],
-        [guards.Loss(BUCKET, "uploads", "replace", ("plan",), ("bucket",))],
-        [guards.Loss(REDIS, "cache", "delete", ("plan",))],
+    merged = policy.merge_losses(
+        [policy.Loss(BUCKET, "uploads", "delete", ("preview",))],
+        [policy.Loss(BUCKET, "uploads", "replace", ("plan",), ("bucket",))],
+        [policy.Loss(REDIS, "cache", "delete", ("plan",))],
     )
     assert merged == (  # sorted by type and name
-        guards.Loss(REDIS, "cache", "delete", ("plan",)),
-        guards.Loss(BUCKET, "uploads", "replace", ("preview", "plan"), ("bucket",)),
+        policy.Loss(REDIS, "cache", "delete", ("plan",)),
+        policy.Loss(BUCKET, "uploads", "replace", ("preview", "plan"), ("bucket",)),
     )
 
 
 def test_check_destroy_lists_each_resource_and_says_how_to_go_on():
     losses = (
-        guards.Loss(BUCKET, "uploads", "replace", ("preview", "plan"), ("bucket",)),
-        guards.Loss(PROJECT, "primary", "delete", ("plan",)),
+        policy.Loss(BUCKET, "uploads", "replace", ("preview", "plan"), ("bucket",)),
+        policy.Loss(PROJECT, "primary", "delete", ("plan",)),
     )
     with pytest.raises(GuardrailError) as caught:
-        guards.check_destroy(losses, allow_destroy=False)
+        policy.check_destroy(losses, allow_destroy=False)
     assert caught.value.exit_code == ExitCode.GUARDRAIL
     assert caught.value.message.splitlines()[1:] == [
         "  - replace aws:s3:Bucket uploads (because of bucket) [seen by the preview and the plan]",
         "  - delete supabase:Project primary [seen by the plan]",
     ]
     assert "--allow-destroy" in caught.value.hint
-    guards.check_destroy(losses, allow_destroy=True)
-    guards.check_destroy((), allow_destroy=False)
+    policy.check_destroy(losses, allow_destroy=True)
+    policy.check_destroy((), allow_destroy=False)
 
 
 # -- downgrades ----------------------------------------------------------------------------
@@ -122,7 +126,7 @@ def test_a_downgrade_lists_what_goes_away_and_the_saving():
     diff = diff_inventories(old, new)
     old_cost = SimpleNamespace(total_low=300.0, total_high=900.0)
     new_cost = SimpleNamespace(total_low=100.0, total_high=250.0)
-    down = guards.downgrade(
+    down = policy.downgrade(
         diff, old_rank=10_000, new_rank=1_000, old_cost=old_cost, new_cost=new_cost
     )
     assert down is not None
@@ -138,13 +142,13 @@ def test_a_downgrade_lists_what_goes_away_and_the_saving():
 
 def test_an_upgrade_or_no_diff_is_not_a_downgrade():
     diff = diff_inventories(inventory("growth"), inventory("scale"))
-    assert guards.downgrade(diff, old_rank=1_000, new_rank=10_000) is None
-    assert guards.downgrade(None, old_rank=10_000, new_rank=1_000) is None
+    assert policy.downgrade(diff, old_rank=1_000, new_rank=10_000) is None
+    assert policy.downgrade(None, old_rank=10_000, new_rank=1_000) is None
 
 
 def test_a_downgrade_without_prices_has_no_saving():
     diff = diff_inventories(inventory("scale"), inventory("growth"))
-    down = guards.downgrade(diff, old_rank=2, new_rank=1)
+    down = policy.downgrade(diff, old_rank=2, new_rank=1)
     assert down is not None and down.saving_low is None
     assert "monthly saving" not in down.describe()
 
@@ -182,7 +186,7 @@ def test_the_confirmation_rule(required, yes, is_tty, is_ci):
     ],
 )
 def test_ci_is_recognised(env, expected):
-    assert guards.is_ci(env) is expected
+    assert text.is_ci(env) is expected
 
 
 def test_production_is_the_production_stack():

@@ -19,8 +19,8 @@ from conftest import copy_workspace
 from markdown_it import MarkdownIt
 
 from floyo_scale.errors import SpecError, UsageError
-from floyo_scale.guards import Finding
 from floyo_scale.offline.inventory import Inventory, Resource
+from floyo_scale.policy import Finding
 from floyo_scale.render import mermaid
 from floyo_scale.render.plan import diff_markdown, findings_markdown, plan_markdown
 from floyo_scale.render.review import MARKER, comment

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from floyo_scale.cost import plan_stack
-from floyo_scale.errors import EngineError
 from floyo_scale.offline.inventory import SECRET, Inventory, Resource
 from floyo_scale.offline.synth import synthesize
 from floyo_scale.spec import Workspace, load_stack
@@ -181,10 +180,12 @@ def test_stack_overrides_reach_the_program():
     assert one(staging, "floyo:web:Web", "web").inputs["seats"] == 1
 
 
-def registered_under_stock_mocks(stack: str, run, preview: bool = False) -> list[tuple[str, str]]:
+def registered_under_stock_mocks(
+    stack: str, run, preview: bool = False, inputs: dict | None = None
+) -> list[tuple[str, str]]:
     """(type, name) of every resource `run` registers under Pulumi's stock `set_mocks`, with
     a Mocks that only counts (and answers as synth's do): a path independent of synth's
-    recording monitor."""
+    recording monitor. `inputs`: filled with each resource's inputs, by (type, name)."""
     import pulumi
     from pulumi.runtime import settings
     from pulumi.runtime.stack import run_pulumi_func
@@ -197,6 +198,8 @@ def registered_under_stock_mocks(stack: str, run, preview: bool = False) -> list
     class Counting(pulumi.runtime.Mocks):
         def new_resource(self, args):
             registered.append((args.typ, args.name))
+            if inputs is not None:
+                inputs[(args.typ, args.name)] = dict(args.inputs)
             return _Mocks().new_resource(args)
 
         def call(self, args):
@@ -222,7 +225,8 @@ def test_inventory_is_exactly_what_the_program_registered():
 
 
 def test_a_wrong_sdk_argument_fails_as_under_pulumi_up(monkeypatch):
-    """The program goes through the real SDK: a misspelt argument is an error, not a no-op."""
+    """The program goes through the real SDK: a misspelt argument is an error, not a no-op
+    (a bug in the program: its TypeError reaches the CLI's boundary, not an EngineError)."""
     from pulumi_aws import s3
 
     from floyo_scale.infra import storage
@@ -234,7 +238,7 @@ def test_a_wrong_sdk_argument_fails_as_under_pulumi_up(monkeypatch):
         return real(name, **kwargs)
 
     monkeypatch.setattr(storage.s3, "Bucket", misspelt)
-    with pytest.raises(EngineError, match="bukcet"):
+    with pytest.raises(TypeError, match="bukcet"):
         synthesize(load_stack(Workspace(REPO), "dev", "startup"))
 
 
@@ -281,3 +285,34 @@ def test_the_plain_pulumi_entry_point_previews_the_same_program_and_refuses_upda
     assert registered == expected
     with pytest.raises(pulumi.RunError, match="floyo-scale up --stack staging"):
         registered_under_stock_mocks("staging", run, preview=False)
+
+
+def test_the_plain_entry_point_sizes_the_budget_in_process(monkeypatch, capsys):
+    """floyo_scale/infra/__main__.py, run as Pulumi's language host runs it (inside a Pulumi
+    runtime already configured), sizes the AWS Budget at the figure `cost` reports, from a
+    synthesis in this process: no child process (it used to run `python -m floyo_scale
+    cost`, a second run of the whole program), and the host's runtime is left as it was
+    (everything the program registers reaches it)."""
+    import json
+    import runpy
+    import subprocess
+
+    from floyo_scale.cli import main
+
+    assert main(["--root", str(REPO), "cost", "--stack", "staging", "--format", "json"]) == 0
+    reported = json.loads(capsys.readouterr().out)["budget"]["aws_budget"]
+    assert reported is not None and reported > 0
+
+    def no_child(*args, **kwargs):
+        raise AssertionError(f"the entry point ran a child process: {args[0]!r}")
+
+    for name in ("run", "Popen", "call", "check_call", "check_output"):
+        monkeypatch.setattr(subprocess, name, no_child)
+    entry = REPO / "floyo_scale" / "infra" / "__main__.py"
+    inputs: dict = {}
+    registered = registered_under_stock_mocks(
+        "staging", lambda: runpy.run_path(str(entry), run_name="__main__"), True, inputs
+    )
+    budgets = [v for (t, _), v in inputs.items() if t == "aws:budgets/budget:Budget"]
+    assert [b["limitAmount"] for b in budgets] == [f"{reported:.2f}"]
+    assert registered == sorted((r.type, r.name) for r in inventory(None, "staging").resources)

@@ -222,3 +222,20 @@ def test_a_required_key_removed_with_null_is_located_at_the_null(workspace, cli)
     result = cli("validate", "--phase", "scale")
     assert result.code == 3
     assert f"phases/scale.yaml:{line}:1: limits: required key is missing" in result.err
+
+
+def test_env_refs_walks_every_depth_once_each_in_order() -> None:
+    """The one walker over `${env:NAME}` references (engine.secret_refs and diff --base's
+    redaction both use it)."""
+    from floyo_scale.spec import env_refs
+
+    value = {
+        "a": "${env:ONE}",
+        "b": ["plain", {"c": "${env:TWO}"}, ("${env:ONE}",)],
+        "d": "not ${env:THREE} (embedded is not a reference)",
+        "e": 3,
+        "f": None,
+    }
+    assert env_refs(value) == ("ONE", "TWO")
+    assert env_refs("${env:X}") == ("X",)
+    assert env_refs([]) == ()

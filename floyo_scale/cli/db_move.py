@@ -89,13 +89,14 @@ def shards_command(
     """
     from ..db import shards as mover
     from ..render import db_move as show
+    from ..render.text import to_json
 
     resolved = load(stack)
     options = _sharding(resolved)
     targets = shards(resolved, database_url)
     if action is ShardAction.plan:
         result = mover.plan(targets, **options)
-        _out(show.to_json(result.to_dict()) if format is Format.json else show.shard_plan(result))
+        _out(to_json(result.to_dict()) if format is Format.json else show.shard_plan(result))
         return
     confirm(stack, "moving rows between the shards of", yes)
     report = mover.apply(
@@ -105,7 +106,7 @@ def shards_command(
         progress=lambda line: _err(line + "\n"),
         **options,
     )
-    _out(show.to_json(report.to_dict()) if format is Format.json else show.shard_apply(report))
+    _out(to_json(report.to_dict()) if format is Format.json else show.shard_apply(report))
 
 
 def _pairs(
@@ -233,6 +234,7 @@ def migrate_command(
     from ..db import migrate as mig
     from ..errors import UsageError
     from ..render import db_move as show
+    from ..render.text import to_json
 
     if finalize and rollback:
         raise UsageError("--finalize and --rollback exclude each other", "give one of them")
@@ -283,7 +285,7 @@ def migrate_command(
             for i, (s, t) in enumerate(pairs)
         ]
     if format is Format.json:
-        _out(show.to_json([r.to_dict() for r in reports]))
+        _out(to_json([r.to_dict() for r in reports]))
     else:
         _out(show.migrate_text(reports))
 

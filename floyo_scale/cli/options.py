@@ -187,7 +187,7 @@ def command(path: str) -> dict[str, Any]:
 
 def terminal() -> tuple[bool, bool]:
     """(a person at a terminal: stdin and stderr are terminals, in CI)."""
-    from ..guards import is_ci
+    from ..render.text import is_ci
 
     return sys.stdin.isatty() and sys.stderr.isatty(), is_ci(os.environ)
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imp
     )
     from .currency import money, signed_usd, usd, usd_range
     from .delta import diff_costs
-    from .estimate import estimate_cost, estimate_for_stack, plan_stack
+    from .estimate import estimate_cost, estimate_for_stack, estimate_without_budget, plan_stack
     from .model import (
         CURRENCY,
         CostDelta,
@@ -78,6 +78,7 @@ _LAZY = {
     "diff_costs": ".delta",
     "estimate_cost": ".estimate",
     "estimate_for_stack": ".estimate",
+    "estimate_without_budget": ".estimate",
     "plan_stack": ".estimate",
     "CURRENCY": ".model",
     "CostDelta": ".model",
@@ -131,6 +132,7 @@ __all__ = [
     "diff_costs",
     "estimate_cost",
     "estimate_for_stack",
+    "estimate_without_budget",
     "estimate_from_json",
     "money",
     "plan_stack",

@@ -140,19 +140,33 @@ def _unique(lines: list[CostLine]) -> list[CostLine]:
     return out
 
 
+def estimate_without_budget(
+    stack: ResolvedStack, secrets: Mapping[str, str] | None = None, *, apart: bool = False
+) -> tuple[Inventory, CostEstimate]:
+    """What the program builds for `stack` without the AWS Budget, and its estimate, whose
+    `aws_budget` is the Budget's limit (the AWS share of its high end). The Budget costs
+    nothing, so the estimate is the same with or without it. `apart`: synthesize on a
+    thread of its own (offline.synth.synthesize_apart), for a process that already runs a
+    Pulumi program (infra/__main__.py, under the plain `pulumi preview`)."""
+    from ..offline.synth import synthesize, synthesize_apart
+
+    inventory = synthesize_apart(stack, secrets) if apart else synthesize(stack, secrets=secrets)
+    return inventory, estimate_for_stack(stack, inventory)
+
+
 def plan_stack(
     stack: ResolvedStack, secrets: Mapping[str, str] | None = None
 ) -> tuple[Inventory, CostEstimate]:
     """What the program builds for `stack` and what it costs, with the AWS Budget at the AWS
     share of that cost (its high end, `CostEstimate.aws_budget`).
 
-    Two syntheses: the first without the AWS Budget (it costs nothing, so the estimate is
-    the same with or without it) gives the figure; the second builds the Budget with it.
-    `plan`, `cost`, `diff`, `graph` and `up` all go through here, so they agree."""
+    Two syntheses: the first without the AWS Budget gives the figure
+    (`estimate_without_budget`); the second builds the Budget with it. `plan`, `cost`,
+    `diff`, `graph`, `up` and the plain Pulumi entry point (infra/__main__.py) all take the
+    figure from there, so they agree."""
     from ..offline.synth import synthesize
 
-    first = synthesize(stack, secrets=secrets)
-    estimate = estimate_for_stack(stack, first)
+    first, estimate = estimate_without_budget(stack, secrets)
     if estimate.aws_budget is None:
         return first, estimate
     inventory = synthesize(stack, secrets=secrets, aws_budget_usd=estimate.aws_budget)

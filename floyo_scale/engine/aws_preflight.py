@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import EngineError, GuardrailError, UsageError
+from ..errors import EngineError, GuardrailError, UsageError, provider_errors
 from ..transport import mask
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def check_aws(
             "sts", region_name=region, endpoint_url=endpoint_url, config=_client_config()
         )
         answer = sts.get_caller_identity()
-    except Exception as exc:
+    except provider_errors() as exc:  # botocore's, or the network's (a bug propagates)
         raise _credentials_failure(exc, stack, shown_profile, f"AWS STS in {region}") from exc
     account = str(answer.get("Account", ""))
     principal = principal_type(str(answer.get("Arn", "")))
@@ -164,7 +164,7 @@ def check_state_bucket(
             config=_client_config(),
         )
         s3.head_bucket(Bucket=bucket)
-    except Exception as exc:
+    except provider_errors() as exc:  # botocore's, or the network's (a bug propagates)
         status = _status(exc)
         if status == 404:
             raise StateBackendError(
@@ -219,7 +219,7 @@ def _client_config() -> Any:
 def _session(factory: SessionFactory, profile: str | None, stack: ResolvedStack) -> Any:
     try:
         return factory(profile)
-    except Exception as exc:
+    except provider_errors() as exc:  # botocore's, or the network's (a bug propagates)
         raise _credentials_failure(exc, stack, profile, "AWS") from exc
 
 

@@ -10,20 +10,13 @@ from pathlib import Path
 
 from ..cost import CostEstimate, estimate_for_stack, plan_stack
 from ..errors import DriftDetected, FloyoError, GuardrailError, StackLockedError
-from ..guards import (
-    Loss,
-    downgrade,
-    losses_from_diff,
-    losses_from_preview,
-    merge_losses,
-)
 from ..offline.inventory import Inventory
 from ..offline.plan import diff_inventories
+from ..policy import Loss, downgrade, enforce, losses_from_diff, merge_losses, refusals
 from ..policy import check_budget as policy_check
-from ..policy import enforce, refusals
 from ..spec import ResolvedStack, Workspace, load_stack
 from .locks import LockHolder, check_stale
-from .results import DriftReport, PreviewReport, Review, UpReport
+from .results import DriftReport, PreviewReport, Review, UpReport, losses_from_preview
 from .session import Session
 
 # -- up, with its guards -------------------------------------------------------------------

@@ -13,12 +13,8 @@ from typing import Any, Literal
 
 import pulumi.automation as auto
 
-from ..guards import (
-    QUIET_OPS,
-    Step,
-)
 from .failures import _COLOR, _urn_label
-from .results import _counts, _op
+from .results import QUIET_OPS, Step, _counts, _op
 
 EventKind = Literal["start", "step", "done", "failed", "diagnostic", "summary"]
 
@@ -54,7 +50,9 @@ Sink = Callable[[Event], None]
 class _Events:
     """Receives Pulumi's engine events (on the Automation API's threads), keeps the steps and
     failures, and hands redacted progress.Events to the sink. A display error never stops
-    the engine. The destroy guard must not vouch for a preview it could not read whole, so
+    the engine: an OSError (the terminal is gone) is dropped, any other error (a bug) stops
+    the display and is raised once the engine's call returns (`raise_sink_error`). The
+    destroy guard must not vouch for a preview it could not read whole, so
     `unreadable` counts every event that could not be read: one this class fails on, one
     the SDK's reader dropped (`dropped`), and what the summary counts that no step event
     announced (`missing`). Steps Pulumi's own display hides (`internal`) are kept out of the
@@ -70,6 +68,7 @@ class _Events:
         self.errors: dict[str, str] = {}
         self.unreadable = 0
         self.hidden = 0  # internal steps, not shown (default providers, ...)
+        self.sink_error: Exception | None = None  # the sink's first error (not OSError)
         self._lock = threading.Lock()
 
     def dropped(self, warning: str) -> None:
@@ -115,9 +114,19 @@ class _Events:
         if self.sink is None:
             return
         for each in converted if isinstance(converted, list) else [converted]:
-            if each is not None:
-                with contextlib.suppress(Exception):  # progress is best effort; the result is not
+            if each is not None and self.sink_error is None:
+                try:
                     self.sink(each)
+                except OSError:  # the terminal went away: progress is best effort
+                    continue
+                except Exception as exc:  # a bug in the display: raised once the call returns
+                    self.sink_error = exc
+
+    def raise_sink_error(self) -> None:
+        """Raise the display's first error (a bug), on the caller's thread: raising it on
+        the Automation API's event thread would only stop the stream, silently."""
+        if self.sink_error is not None:
+            raise self.sink_error
 
     def _convert(self, event: auto.EngineEvent) -> Event | list[Event] | None:
         if event.resource_pre_event is not None:

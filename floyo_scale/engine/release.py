@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, gitrepo
 from ..errors import FloyoError
 from ..spec import Workspace, describe
 
@@ -29,7 +27,7 @@ OUTPUT = "floyo_release"
 @dataclass(frozen=True)
 class Release:
     commit: str | None  # None outside a git checkout
-    dirty: bool  # uncommitted changes in the checkout
+    dirty: bool  # uncommitted changes in the files that feed the program (gitrepo.state)
     spec_digest: str
     version: str
 
@@ -72,30 +70,7 @@ def spec_digest(workspace: Workspace) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def git_state(root: Path) -> tuple[str | None, bool]:
-    """The commit the checkout at `root` is on, and whether it has uncommitted changes."""
-
-    def git(*args: str) -> str | None:
-        try:
-            result = subprocess.run(
-                ["git", "-C", str(root), *args],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return result.stdout.strip() if result.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return None, False
-    status = git("status", "--porcelain", "--untracked-files=normal")
-    return commit, bool(status)
-
-
 def current(workspace: Workspace) -> Release:
     """The release this checkout would deploy."""
-    commit, dirty = git_state(workspace.root)
-    return Release(commit, dirty, spec_digest(workspace), __version__)
+    git = gitrepo.state(workspace.root)
+    return Release(git.commit, git.dirty, spec_digest(workspace), __version__)

@@ -2,20 +2,67 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi.automation as auto
 
 from ..cost import CostEstimate
-from ..guards import (
-    QUIET_OPS,
-    Downgrade,
-    Loss,
-    Step,
-)
+from ..offline.inventory import is_stateful
 from ..offline.plan import InventoryDiff
+from ..policy import Downgrade, Loss
+
+# The steps of a replacement (without --show-replacement-steps Pulumi still sends all three).
+REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
+# Steps that change nothing.
+QUIET_OPS = frozenset({"same", "read", "refresh"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One resource operation a preview announced (from Pulumi's engine events)."""
+
+    op: str  # create, update, delete, replace, create-replacement, delete-replaced, same, ...
+    urn: str
+    type: str
+    name: str
+    retain_on_delete: bool = False  # the old resource stays in the cloud when deleted
+    keys: tuple[str, ...] = ()  # the inputs that changed (or force the replacement)
+
+    @property
+    def stateful(self) -> bool:
+        return is_stateful(self.type)
+
+    @property
+    def changes(self) -> bool:
+        return self.op not in QUIET_OPS
+
+    @property
+    def destroys_data(self) -> bool:
+        """A stateful resource replaced, or deleted without being retained in the cloud."""
+        return self.stateful and (
+            self.op in REPLACE_OPS or (self.op == "delete" and not self.retain_on_delete)
+        )
+
+
+def losses_from_preview(steps: Iterable[Step]) -> tuple[Loss, ...]:
+    """Stateful resources the preview deletes (not retained) or replaces, one per resource."""
+    actions: dict[tuple[str, str], tuple[Literal["delete", "replace"], tuple[str, ...]]] = {}
+    for step in steps:
+        if not step.destroys_data:
+            continue
+        key = (step.type, step.name)
+        if step.op in REPLACE_OPS:
+            prior = actions.get(key)
+            actions[key] = ("replace", step.keys or (prior[1] if prior else ()))
+        else:
+            actions.setdefault(key, ("delete", ()))
+    return tuple(
+        Loss(type_, name, action, ("preview",), keys)
+        for (type_, name), (action, keys) in sorted(actions.items())
+    )
+
 
 # -- results -------------------------------------------------------------------------------
 

@@ -190,6 +190,7 @@ class Session:
                 raise error from exc
             if forwarder.report.received:
                 raise self._interrupted(op, forwarder.report, mutating, finished=True)
+            events.raise_sink_error()
             return result, events
 
     def _interrupted(

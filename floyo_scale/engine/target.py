@@ -4,7 +4,6 @@ engine command runs against.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import Any
 from ..errors import (
     UsageError,
 )
-from ..spec import ResolvedStack, secret_env_name
+from ..spec import ResolvedStack, env_refs
 from ..transport import Redactor
 
 STATE_DIR = Path(".floyo") / "state"
@@ -89,25 +88,11 @@ def default_backend(root: Path) -> str:
 
 def secret_refs(stack: ResolvedStack) -> tuple[str, ...]:
     """The environment variables the stack file refers to (`${env:NAME}`), in file order."""
-    names: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):  # not a reference
-                names.append(secret_env_name(value))
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
-
     settings = stack.stack.model_dump()
     cache = stack.phase.cache
     if cache is None or cache.provider != "upstash":
         settings.pop("upstash", None)  # its key is needed only when the phase uses Upstash
-    walk(settings)
-    return tuple(dict.fromkeys(names))
+    return env_refs(settings)
 
 
 def stack_secrets(

@@ -14,19 +14,18 @@ program (the destroy, budget and reachability guards, the confirmation, the
 the stack file's phase and point DATABASE_URL at the spec's database even after
 `db migrate` switched it. `floyo-scale up --stack <stack>` is the way to update.
 
-The AWS Budget's limit is the AWS share of the stack's estimate, which the offline plan
-computes (cost.plan_stack); this process runs inside Pulumi's language host, where the mock
-engine cannot run, so it asks a separate process: `python -m floyo_scale cost --format json`.
+The AWS Budget's limit is the AWS share of the stack's estimate, the figure `cost` reports
+(cost.estimate_without_budget): computed here, in this process, from one synthesis under
+the mock engine on a thread of its own (offline.synth.synthesize_apart), which leaves the
+language host's Pulumi runtime as it was. No child process, no second run of the CLI.
 """
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pulumi
 
+from floyo_scale.cost import estimate_without_budget
 from floyo_scale.infra import program
 from floyo_scale.spec import Workspace, load_stack
 
@@ -42,9 +41,5 @@ root = Path(__file__).resolve().parents[2]
 workspace = Workspace.find(root)
 phase = pulumi.Config("floyo").get("phase")
 stack = load_stack(workspace, pulumi.get_stack(), phase)
-args = [sys.executable, "-m", "floyo_scale", "--root", str(workspace.root), "cost"]
-args += ["--stack", stack.name, "--format", "json"] + (["--phase", phase] if phase else [])
-env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
-done = subprocess.run(args, capture_output=True, text=True, check=True, env=env, timeout=300)
-aws_budget = json.loads(done.stdout)["budget"]["aws_budget"]
+aws_budget = estimate_without_budget(stack, apart=True)[1].aws_budget
 program(stack, dict(os.environ), aws_budget_usd=aws_budget)()

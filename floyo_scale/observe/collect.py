@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..errors import FloyoError
+from ..errors import FloyoError, provider_errors
 from .http import SourceError
 from .thresholds import Reading, SourceResult, SourceState
 
@@ -60,6 +60,7 @@ def collect(
     deadline = start + timeout
     results: dict[int, SourceResult] = {}
     threads: dict[int, threading.Thread] = {}
+    bugs: list[Exception] = []
     lock = threading.Lock()
 
     def run(index: int, source: Source) -> None:
@@ -87,7 +88,7 @@ def collect(
                 seconds=monotonic() - began,
                 notes=source.notes,
             )
-        except Exception as exc:  # a client library's own error (botocore, ...)
+        except provider_errors() as exc:  # a client library's own error (botocore, OSError)
             result = SourceResult(
                 source.name,
                 SourceState.FAILED,
@@ -96,6 +97,10 @@ def collect(
                 seconds=monotonic() - began,
                 notes=source.notes,
             )
+        except Exception as exc:  # a bug, not the provider: raised on the caller's thread
+            with lock:
+                bugs.append(exc)
+            return
         with lock:
             results.setdefault(index, result)
 
@@ -124,6 +129,8 @@ def collect(
                     seconds=timeout,
                     notes=source.notes,
                 )
+        if bugs:
+            raise bugs[0]
     return [results[i] for i in range(len(sources))]
 
 

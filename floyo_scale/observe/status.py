@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExitCode
+from ..errors import ExitCode, FloyoError, provider_errors
 from ..spec import ResolvedStack, Workspace, load_stack, secret_env_name
 from . import targets as targets_mod
 from .collect import Source, SourceUnavailable, collect, gather
@@ -157,6 +157,8 @@ def status_report(
     results = collect(sources, options.timeout)
     if synth_thread is not None:
         synth_thread.join()
+        if "bug" in inventory:
+            raise inventory["bug"]
 
     from . import recommend, spend
 
@@ -238,8 +240,10 @@ def _synthesize_into(stack: ResolvedStack, root: Path | None, out: dict[str, Any
         asyncio.set_event_loop(asyncio.new_event_loop())
         out["inventory"] = inventory_for(stack, root)
         out["cache_root"] = root
-    except Exception as exc:  # the estimate is optional: say why it is missing
+    except provider_errors(FloyoError) as exc:  # the estimate is optional: say why not
         out["error"] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug: raised on the caller's thread (status)
+        out["bug"] = exc
 
 
 # -- one reader per source -------------------------------------------------------------------
@@ -356,7 +360,7 @@ def _aws_source(stack, targets, env, window, timeout) -> Source:
         try:
             base = boto3.Session(profile_name=profile) if profile else boto3.Session()
             credentials = base.get_credentials()
-        except Exception:  # a named profile that does not exist
+        except provider_errors():  # a named profile that does not exist (ProfileNotFound)
             credentials = None
         if credentials is None:
             raise SourceUnavailable(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import FloyoError, provider_errors
 from ..spec import ResolvedStack
 
 # engine.STATE_DIR, the default local backend (kept here so that a stack without a state
@@ -130,9 +131,7 @@ def resolve(
     targets = from_spec(stack)
     try:
         outputs = read_outputs(stack) if read_outputs is not None else None
-    except Exception as exc:  # the state could not be read: say so, go on with the spec
-        from ..errors import FloyoError
-
+    except provider_errors(FloyoError) as exc:  # the state could not be read: go on
         why = exc.message if isinstance(exc, FloyoError) else type(exc).__name__
         targets = replace(
             targets, notes=(*targets.notes, f"the stack's outputs could not be read: {why}")

@@ -14,7 +14,7 @@ from ..transport.redact import PLACEHOLDER
 SECRET = PLACEHOLDER  # what a secret input looks like in every output: the redactor's one
 
 # The one classification of every resource type the program can register, used by `plan`,
-# `diff`, the preview guard and `up` (guards.Step, Resource.stateful).
+# `diff`, the preview guard and `up` (engine.results.Step, Resource.stateful).
 #
 # Stateful: deleting or replacing one loses data (rows, objects, cached keys, a credential
 # nothing else holds) or moves the app to an empty one.

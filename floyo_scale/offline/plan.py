@@ -69,7 +69,7 @@ class Change:
     @property
     def destructive(self) -> bool:
         """Deleting or replacing a resource that holds data: what `diff` marks `!! destroys
-        data` and what `up` refuses without --allow-destroy (guards.losses_from_diff), one
+        data` and what `up` refuses without --allow-destroy (policy.losses_from_diff), one
         rule. A delete of a resource kept on delete (retain_on_delete: production's data)
         is not: it leaves Pulumi's care, but the cloud resource and its data stay."""
         if self.kind == "delete" and self.resource.retain_on_delete:

@@ -119,6 +119,18 @@ def _no_stack_traces() -> Iterator[None]:
         yield
 
 
+def synthesize_apart(stack: ResolvedStack, secrets: Mapping[str, str] | None = None) -> Inventory:
+    """`synthesize(stack, secrets)` in a context of its own (Pulumi's runtime settings and
+    root resource are context variables), so a Pulumi runtime this process already runs
+    (the language host of `pulumi preview`, running infra/__main__.py) is left as it was.
+    On this thread: the synthesis awaits on the event loop already running here, which
+    Pulumi's sync_await pumps (a loop of another thread would wait for ever on what the
+    runtime keeps of this one)."""
+    import contextvars
+
+    return contextvars.Context().run(lambda: synthesize(stack, secrets=secrets))
+
+
 def synthesize_target(workspace, phase: str | None, stack: str | None) -> Inventory:
     """`--stack S` alone: S at its phase; `--phase P` alone: P on the dev stack; both: S at P."""
     from ..spec import load_stack
@@ -126,7 +138,7 @@ def synthesize_target(workspace, phase: str | None, stack: str | None) -> Invent
     return synthesize(load_stack(workspace, stack, phase))
 
 
-def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
+def _run(func, project: str, stack: str, *, preview: bool = False) -> list[dict[str, Any]]:
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func
 
@@ -137,17 +149,15 @@ def _run(func, project: str, stack: str) -> list[dict[str, Any]]:
         recorder,  # type: ignore[arg-type]
         project=project,
         stack=stack,
-        preview=False,
+        preview=preview,
         monitor=monitor,
     )
     try:
         _internals.sync_await(run_pulumi_func(func))
-    except EngineError:
-        raise
-    except Exception as exc:
+    except pulumi.RunError as exc:  # the program refused to build (anything else is a bug)
         raise EngineError(
-            f"the Pulumi program failed under the mock engine: {type(exc).__name__}: {exc}",
-            "this is a bug in floyo-scale's program (infra/); rerun with --traceback",
+            f"the Pulumi program stopped under the mock engine: {exc}",
+            "read the message above; rerun with --traceback if it does not say what to fix",
         ) from exc
     finally:
         _internals.reset_root_resource()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .text import to_json
-
-__all__ = ["migrate_text", "shard_apply", "shard_plan", "to_json"]
+__all__ = ["migrate_text", "shard_apply", "shard_plan"]
 
 
 def _duration(seconds: float) -> str:

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from ..engine.events import Event
-from ..guards import QUIET_OPS, is_ci
+from ..engine.results import QUIET_OPS
 from ..offline.inventory import short_type
 from .plan import change_mark
-from .text import paint
+from .text import is_ci, paint
 
 _ACTIVE = {  # what a running step is called while it runs
     "create": "creating",

@@ -1,6 +1,6 @@
 """The building blocks of every text a user reads: the screen the output goes to (its width and
-whether it takes colour), tables (rich), colour, JSON, Markdown limits. Money:
-floyo_scale.cost.currency; type tokens: offline.inventory.short_type.
+whether it takes colour; whether this runs in CI, `is_ci`), tables (rich), colour, JSON,
+Markdown limits. Money: floyo_scale.cost.currency; type tokens: offline.inventory.short_type.
 """
 
 from __future__ import annotations
@@ -15,6 +15,25 @@ from typing import IO, Any
 
 WIDTH = 120  # the library's default width (tests calling render directly, golden files)
 UNBOUNDED = 1000  # "as wide as the content": output that goes to a file or a pipe
+
+# Set by the CI systems floyo-scale is run from (GitHub Actions, GitLab, Buildkite, CircleCI,
+# Jenkins, Azure Pipelines, TeamCity); most also set CI=true.
+CI_VARIABLES = (
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "CIRCLECI",
+    "JENKINS_URL",
+    "TF_BUILD",
+    "TEAMCITY_VERSION",
+)
+
+
+def is_ci(env: Mapping[str, str]) -> bool:
+    """Whether this runs in CI (no prompt, no live display), read from the environment as
+    the rest of the screen is (Screen.detect)."""
+    return any(env.get(name, "").lower() not in ("", "0", "false") for name in CI_VARIABLES)
 
 
 @dataclass(frozen=True)

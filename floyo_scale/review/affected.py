@@ -10,7 +10,6 @@ list `up` enforces.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -19,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import gitrepo
 from ..cost import CostDelta, CostEstimate, diff_costs, estimate_from_json
 from ..errors import FloyoError, UsageError
-from ..guards import Finding, losses_from_diff
 from ..offline import digest
 from ..offline.inventory import Inventory
 from ..offline.plan import InventoryDiff, diff_inventories, diff_json, inventory_from_json
-from ..policy import refusals
+from ..policy import Finding, losses_from_diff, refusals
 from ..report import budget_json
 from ..spec import Workspace
 from ..transport import Redactor
@@ -257,44 +256,21 @@ def _no_cost(stack: str) -> CostEstimate:
 
 
 def head_state(root: Path) -> Head:
-    """The commit the working tree sits on, and whether it has uncommitted changes."""
-    import subprocess
-
-    def git(*args: str) -> str | None:
-        try:
-            result = subprocess.run(
-                ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-            )
-        except OSError:
-            return None
-        return result.stdout.strip() if result.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=normal", "--", ".")
-    return Head(commit, bool(status))
+    """The commit the working tree sits on, and whether the files that feed the program have
+    uncommitted changes (gitrepo.state: the one definition)."""
+    git = gitrepo.state(root)
+    return Head(git.commit, git.dirty)
 
 
 def secret_values(workspace: Workspace, env: Mapping[str, str]) -> list[str]:
     """The values, in `env`, of every `${env:NAME}` the stack files refer to: what output must
     never show (the comment is redacted with them, longest first)."""
-    from ..spec import load_stack, secret_env_name
+    from ..spec import env_refs, load_stack
 
     names: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                names.add(secret_env_name(value))
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
-
     for stack in workspace.stack_names():
         try:
-            walk(load_stack(workspace, stack).stack.model_dump())
+            names.update(env_refs(load_stack(workspace, stack).stack.model_dump()))
         except FloyoError:
             continue  # an invalid stack is reported by the comparison itself
     values = {env[n] for n in names if env.get(n)}

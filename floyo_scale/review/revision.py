@@ -35,10 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from .. import gitrepo
 
 PLAN_TIMEOUT = 600.0  # seconds for one stack's plan in the child process
-GIT_TIMEOUT = 120.0
 DEFAULT_ENTRY = "floyo_scale.cli:run"
 
 
@@ -76,45 +75,10 @@ class BasePlan:
         return self.plan is not None
 
 
-def _git(repo: Path, *args: str, binary: bool = False) -> Any:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(repo), *args],
-            capture_output=True,
-            timeout=GIT_TIMEOUT,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise UsageError("git is not installed", "install git, or compare a saved plan") from None
-    if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip().splitlines()
-        raise UsageError(
-            f"git {args[0]} failed: {message[-1] if message else 'no message'}",
-            "run floyo-scale inside a git repository and name a commit, branch or tag",
-        )
-    return result.stdout if binary else result.stdout.decode().strip()
-
-
-def resolve(root: Path, ref: str) -> tuple[Path, str, str]:
-    """The repository's top folder, the commit `ref` names, and where `root` sits in it."""
-    top = Path(_git(root, "rev-parse", "--show-toplevel"))
-    prefix = _git(root, "rev-parse", "--show-prefix")
-    try:
-        commit = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except UsageError:
-        raise UsageError(
-            f"{ref!r} is not a commit in this repository",
-            "name a branch, tag or commit hash (in CI: fetch it first, e.g. "
-            "actions/checkout with fetch-depth: 0)",
-        ) from None
-    return top, commit, prefix
-
-
 def extract(root: Path, ref: str, dest: Path) -> Revision:
     """Unpack the tree at `ref` into `dest` from git's object store (no checkout)."""
-    top, commit, prefix = resolve(root, ref)
-    archive = _git(top, "archive", "--format=tar", commit, binary=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+    top, commit, prefix = gitrepo.resolve(root, ref)
+    with tarfile.open(fileobj=io.BytesIO(gitrepo.archive(top, commit))) as tar:
         tar.extractall(dest, filter="data")
     return Revision(ref, commit, dest, dest / prefix)
 

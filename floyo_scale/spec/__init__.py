@@ -17,12 +17,14 @@ from .loader import (
     load_stack,
     validate,
 )
-from .models import Phase, Stack, secret_env_name
+from .models import Phase, Stack
+from .refs import env_refs, secret_env_name
 
 __all__ = [
     "DEFAULT_STACK",
     "Description",
     "describe",
+    "env_refs",
     "Phase",
     "ResolvedPhase",
     "ResolvedStack",

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from ..errors import Location, SpecIssue
-from .models import SpecValueError, is_secret_field
+from .models import is_secret_field
 from .yamlload import KeyPath, Provenance, dotted
 
 MAX_SHOWN = 60  # characters of a string value shown in a message
@@ -427,7 +427,6 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 __all__ = [
     "PATTERNS",
-    "SpecValueError",
     "data_path",
     "explain",
     "field_at",

@@ -17,8 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.fields import FieldInfo
 
 from ..catalog import facts
-
-SECRET_REF = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+from .refs import SECRET_REF
 
 
 class Model(BaseModel):
@@ -589,11 +588,3 @@ class Stack(Model):
         "`floyo-scale db app-role`, docs/db.md)",
     )
     overrides: dict[str, Any] = Field(default={}, description="any phase value, merged last")
-
-
-def secret_env_name(ref: str) -> str:
-    """`${env:NAME}` -> `NAME`."""
-    match = SECRET_REF.match(ref)
-    if not match:
-        raise ValueError(f"not a secret reference: {ref!r}")
-    return match.group(1)

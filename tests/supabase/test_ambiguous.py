@@ -16,12 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from floyo_scale.errors import ProviderError
-from floyo_scale.infra.supabase.client import SupabaseApiError
 from floyo_scale.infra.supabase.provider import (
     DiskConfigProvider,
     ProjectProvider,
     ReadReplicaProvider,
 )
+from floyo_scale.infra.supabase.transport import SupabaseApiError
 
 from .contract_server import TOKEN, ContractServer
 

@@ -8,12 +8,8 @@ import threading
 import pytest
 
 from floyo_scale.errors import ProviderError
-from floyo_scale.infra.supabase.client import (
-    COMPUTE_SIZES,
-    ManagementClient,
-    NotFoundError,
-    SupabaseApiError,
-)
+from floyo_scale.infra.supabase.client import COMPUTE_SIZES, ManagementClient
+from floyo_scale.infra.supabase.transport import NotFoundError, SupabaseApiError
 
 from .contract_server import TOKEN, ContractServer
 

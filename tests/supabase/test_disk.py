@@ -12,8 +12,8 @@ from pulumi.runtime import rpc
 
 from floyo_scale.errors import ProviderError
 from floyo_scale.infra.supabase import DiskConfig
-from floyo_scale.infra.supabase.client import SupabaseApiError
 from floyo_scale.infra.supabase.provider import DiskConfigProvider
+from floyo_scale.infra.supabase.transport import SupabaseApiError
 
 from .contract_server import TOKEN, ContractServer
 from .test_contract_server import send

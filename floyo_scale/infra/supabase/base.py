@@ -1,5 +1,6 @@
-"""What the Supabase dynamic providers share: the base class (client, checks, diff) and the
-helpers their create, update, delete and read use. The providers are in provider.py.
+"""What the Supabase dynamic providers share, public for provider.py: the base class
+`SupabaseProvider` (client, checks, diff) and the helpers their create, update, delete and
+read use (errors after a failed create, adoption, disks, replicas, connection strings).
 """
 
 from __future__ import annotations
@@ -13,14 +14,8 @@ from typing import Any
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, ResourceProvider
 
 from floyo_scale.errors import FloyoError, ProviderError
-from floyo_scale.infra.supabase.client import (
-    COMPUTE_SIZES,
-    DEFAULT_API_URL,
-    REF_RE,
-    REGIONS,
-    ManagementClient,
-    SupabaseApiError,
-)
+from floyo_scale.infra.supabase.client import COMPUTE_SIZES, REF_RE, REGIONS, ManagementClient
+from floyo_scale.infra.supabase.transport import DEFAULT_API_URL, SupabaseApiError
 
 ClientFactory = Callable[[str, str], ManagementClient]
 
@@ -35,10 +30,10 @@ MAX_DISK_GB = 60_000
 ADOPT_WITHIN_SECONDS = 24 * 3600
 _GONE_STATUSES = frozenset({"REMOVED", "GOING_DOWN"})
 # How long a replica removal that answered with an error is watched for the replica to go.
-_REMOVAL_SETTLE_SECONDS = 120.0
+REMOVAL_SETTLE_SECONDS = 120.0
 
 
-class _SupabaseProvider(ResourceProvider):
+class SupabaseProvider(ResourceProvider):
     """Shared plumbing: building the client, checking inputs, diffing."""
 
     # Inputs whose change means a new cloud resource; inputs whose change is an update.
@@ -88,11 +83,11 @@ class _SupabaseProvider(ResourceProvider):
         return ()
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in self.replace_keys if _changed(olds, news, key)]
+        replaces = [key for key in self.replace_keys if input_changed(olds, news, key)]
         # A new token or API URL changes no cloud resource, but it has to reach the state,
         # or `destroy` would later use the old (perhaps revoked) token: report an update.
         updates = [
-            key for key in (*self.update_keys, *_CONNECTION_KEYS) if _changed(olds, news, key)
+            key for key in (*self.update_keys, *_CONNECTION_KEYS) if input_changed(olds, news, key)
         ]
         return DiffResult(
             changes=bool(replaces or updates),
@@ -104,7 +99,7 @@ class _SupabaseProvider(ResourceProvider):
 # --------------------------------------------------------------------------- helpers
 
 
-def _earlier_attempt(
+def earlier_attempt(
     client: ManagementClient, props: Mapping[str, Any], adopt_within: float
 ) -> str | None:
     """The ref of a project an earlier, interrupted create of this resource made: same
@@ -142,7 +137,7 @@ def _earlier_attempt(
     )
 
 
-def _primary_pooler(
+def primary_pooler(
     client: ManagementClient, ref: str, timeout: float, interval: float
 ) -> dict[str, Any]:
     """The primary database's pooler entry, polled for as the status is: right after
@@ -161,21 +156,21 @@ def _primary_pooler(
     )
 
 
-def _check_ref(news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+def check_ref(news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     if not REF_RE.match(str(news.get("project_ref") or "")):
         yield "project_ref", "must be a project ref (20 lower-case letters)"
 
 
-def _changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str) -> bool:
+def input_changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str) -> bool:
     new = news.get(key)
     return new == _UNKNOWN or olds.get(key) != new
 
 
-def _inputs(props: Mapping[str, Any]) -> dict[str, Any]:
+def declared_inputs(props: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k != _PROVIDER_KEY}
 
 
-def _require_plan(client: ManagementClient, slug: str, plan: str) -> None:
+def require_plan(client: ManagementClient, slug: str, plan: str) -> None:
     """Fail unless the organisation is on `plan`. The contract makes `plan` optional in the
     answer; when it is absent there is nothing to compare, and we go on."""
     actual = client.get_organization(slug).get("plan")
@@ -188,7 +183,9 @@ def _require_plan(client: ManagementClient, slug: str, plan: str) -> None:
         )
 
 
-def _undo(exc: FloyoError, what: str, remove: Callable[[str], Any], ident: str) -> ProviderError:
+def undo_create(
+    exc: FloyoError, what: str, remove: Callable[[str], Any], ident: str
+) -> ProviderError:
     """After a failed create: remove what was made, and say what happened (the hint matches
     it: nothing to open or delete once the removal worked)."""
     try:
@@ -210,7 +207,7 @@ def _undo(exc: FloyoError, what: str, remove: Callable[[str], Any], ident: str) 
     )
 
 
-def _kept(exc: FloyoError, what_happened: str) -> ProviderError:
+def kept_project_error(exc: FloyoError, what_happened: str) -> ProviderError:
     """A create failed after the project was made, and the project was kept: the rerun adopts
     it (found by its name)."""
     return ProviderError(
@@ -220,7 +217,7 @@ def _kept(exc: FloyoError, what_happened: str) -> ProviderError:
     )
 
 
-def _adopted_note(what: str) -> str:
+def adopted_note(what: str) -> str:
     return (
         f"adopted {what}: an earlier attempt created it and its answer was lost; its "
         "database password was set anew"
@@ -238,7 +235,7 @@ def _age(project: Mapping[str, Any]) -> float:
     return time.time() - created.timestamp()
 
 
-def _whole(value: Any) -> int | None:
+def whole_number(value: Any) -> int | None:
     """A whole number (the engine hands numbers over as floats: 8.0), else None."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -247,18 +244,22 @@ def _whole(value: Any) -> int | None:
     return None
 
 
-def _disk_attributes(answer: Any, ref: str) -> dict[str, Any]:
+def disk_attributes(answer: Any, ref: str) -> dict[str, Any]:
     attributes = answer.get("attributes") if isinstance(answer, Mapping) else None
-    if not isinstance(attributes, Mapping) or _whole(attributes.get("size_gb")) is None:
+    if not isinstance(attributes, Mapping) or whole_number(attributes.get("size_gb")) is None:
         raise SupabaseApiError(
             f"Supabase returned no disk size for project {ref}",
             hint="the project may still be provisioning; run the command again later",
         )
     modified = answer.get("last_modified_at")
-    return {**attributes, "size_gb": _whole(attributes["size_gb"]), "last_modified_at": modified}
+    return {
+        **attributes,
+        "size_gb": whole_number(attributes["size_gb"]),
+        "last_modified_at": modified,
+    }
 
 
-def _shrink_error(ref: str, have: int, want: int) -> ProviderError:
+def shrink_error(ref: str, have: int, want: int) -> ProviderError:
     return ProviderError(
         f"the database disk of Supabase project {ref} is {have} GB and cannot shrink to "
         f"{want} GB: a disk (an EBS volume) can only grow",
@@ -267,7 +268,7 @@ def _shrink_error(ref: str, have: int, want: int) -> ProviderError:
     )
 
 
-def _resize_refused(exc: SupabaseApiError, ref: str, current: Mapping[str, Any]) -> ProviderError:
+def resize_refused(exc: SupabaseApiError, ref: str, current: Mapping[str, Any]) -> ProviderError:
     """A refused resize: add what usually causes it when the API gave no hint of its own."""
     if exc.hint or exc.status is None or not 400 <= exc.status < 500:
         return exc
@@ -282,29 +283,29 @@ def _resize_refused(exc: SupabaseApiError, ref: str, current: Mapping[str, Any])
     )
 
 
-def _selected_variant(addons: Mapping[str, Any], addon_type: str) -> str | None:
+def selected_variant(addons: Mapping[str, Any], addon_type: str) -> str | None:
     for addon in addons.get("selected_addons") or []:
         if addon.get("type") == addon_type:
             return (addon.get("variant") or {}).get("id")
     return None
 
 
-def _size_of(variant: str | None) -> str | None:
+def size_of(variant: str | None) -> str | None:
     for size, ci in COMPUTE_SIZES.items():
         if ci == variant:
             return size
     return None
 
 
-def _replicas(databases: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def replicas_of(databases: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [db for db in databases if db.get("database_type") == "READ_REPLICA"]
 
 
-def _find_replica(databases: Iterable[Mapping[str, Any]], identifier: str) -> Any:
-    return next((db for db in _replicas(databases) if db["identifier"] == identifier), None)
+def find_replica(databases: Iterable[Mapping[str, Any]], identifier: str) -> Any:
+    return next((db for db in replicas_of(databases) if db["identifier"] == identifier), None)
 
 
-def _replica_region(identifier: str, ref: str) -> str | None:
+def replica_region(identifier: str, ref: str) -> str | None:
     """`<ref>-rr-us-west-1-abcde` -> `us-west-1` (None when the identifier has another shape)."""
     prefix = f"{ref}-rr-"
     if not identifier.startswith(prefix):
@@ -313,11 +314,11 @@ def _replica_region(identifier: str, ref: str) -> str | None:
     return region if region in REGIONS else None
 
 
-def _direct_connection(db_host: str, db_pass: str) -> str:
+def direct_connection(db_host: str, db_pass: str) -> str:
     return f"postgresql://postgres:{_quote(db_pass)}@{db_host}:5432/postgres"
 
 
-def _pooler_connection(entry: Mapping[str, Any], db_pass: str) -> str:
+def pooler_connection(entry: Mapping[str, Any], db_pass: str) -> str:
     return (
         f"postgresql://{_quote(entry['db_user'])}:{_quote(db_pass)}"
         f"@{entry['db_host']}:{entry['db_port']}/{_quote(entry['db_name'])}"

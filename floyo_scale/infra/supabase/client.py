@@ -21,8 +21,6 @@ from floyo_scale.catalog import facts
 from floyo_scale.errors import ProviderError
 
 from .transport import (
-    DEFAULT_API_URL,
-    NotFoundError,
     NotReady,
     SupabaseApiError,
     Transport,
@@ -34,7 +32,6 @@ __all__ = [
     "ADDON_VARIANTS",
     "ADVISOR_KINDS",
     "COMPUTE_SIZES",
-    "DEFAULT_API_URL",
     "DISK_TYPES",
     "GP3_BASELINE_IOPS",
     "GP3_BASELINE_THROUGHPUT",
@@ -44,9 +41,6 @@ __all__ = [
     "SLUG_RE",
     "TERMINAL_STATUSES",
     "ManagementClient",
-    "NotFoundError",
-    "NotReady",
-    "SupabaseApiError",
     "compute_variant",
 ]
 

@@ -31,15 +31,12 @@ from floyo_scale.infra.supabase.client import (
     REGIONS,
     SLUG_RE,
     ManagementClient,
-    NotFoundError,
-    NotReady,
-    SupabaseApiError,
     compute_variant,
 )
+from floyo_scale.infra.supabase.transport import NotFoundError, NotReady, SupabaseApiError
 
 __all__ = [
     "AddonProvider",
-    "ClientFactory",
     "DiskConfigProvider",
     "PoolerSettingsProvider",
     "ProjectProvider",
@@ -47,36 +44,35 @@ __all__ = [
 ]
 
 from floyo_scale.infra.supabase.base import (
-    _REMOVAL_SETTLE_SECONDS,
     MAX_DISK_GB,
-    ClientFactory,
-    _adopted_note,
-    _changed,
-    _check_ref,
-    _direct_connection,
-    _disk_attributes,
-    _earlier_attempt,
-    _find_replica,
-    _inputs,
-    _kept,
-    _pooler_connection,
-    _primary_pooler,
-    _replica_region,
-    _replicas,
-    _require_plan,
-    _resize_refused,
-    _selected_variant,
-    _shrink_error,
-    _size_of,
-    _SupabaseProvider,
-    _undo,
-    _whole,
+    REMOVAL_SETTLE_SECONDS,
+    SupabaseProvider,
+    adopted_note,
+    check_ref,
+    declared_inputs,
+    direct_connection,
+    disk_attributes,
+    earlier_attempt,
+    find_replica,
+    input_changed,
+    kept_project_error,
+    pooler_connection,
+    primary_pooler,
+    replica_region,
+    replicas_of,
+    require_plan,
+    resize_refused,
+    selected_variant,
+    shrink_error,
+    size_of,
+    undo_create,
+    whole_number,
 )
 
 log = logging.getLogger(__name__)
 
 
-class ProjectProvider(_SupabaseProvider):
+class ProjectProvider(SupabaseProvider):
     """A Supabase project: its primary database and connection strings."""
 
     replace_keys = ("organization_slug", "region")
@@ -98,11 +94,11 @@ class ProjectProvider(_SupabaseProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         client = self._client(props)
         name = props["project_name"]
-        _require_plan(client, props["organization_slug"], props["plan"])
+        require_plan(client, props["organization_slug"], props["plan"])
         db_pass = secrets.token_urlsafe(32)
         # An earlier create may have made the project and lost the answer (a 500 or a
         # dropped connection after Supabase acted): look before creating a second one.
-        ref = _earlier_attempt(client, props, self.adopt_within)
+        ref = earlier_attempt(client, props, self.adopt_within)
         adopted = ref is not None
         if ref is None:
             try:
@@ -117,7 +113,7 @@ class ProjectProvider(_SupabaseProvider):
                 if not exc.outcome_unknown:
                     raise
                 # settle it now, if the project shows
-                ref = _earlier_attempt(client, props, self.adopt_within)
+                ref = earlier_attempt(client, props, self.adopt_within)
                 if ref is None:
                     raise SupabaseApiError(
                         f"{exc.message}; no project named {name!r} is listed in the "
@@ -128,7 +124,7 @@ class ProjectProvider(_SupabaseProvider):
                 adopted = True
         what = f"Supabase project {name!r} ({ref})"
         if adopted:
-            log.warning("%s", _adopted_note(what))
+            log.warning("%s", adopted_note(what))
         # Create must be all or nothing while the project is provisioning: Pulumi records
         # nothing when create fails, so a project left behind would be billed and unmanaged.
         # A project that provisioning did not bring up is deleted (unless it was adopted:
@@ -138,9 +134,11 @@ class ProjectProvider(_SupabaseProvider):
         except NotReady as exc:
             if adopted:
                 raise
-            raise _undo(exc, what, client.delete_project, ref) from exc
+            raise undo_create(exc, what, client.delete_project, ref) from exc
         except FloyoError as exc:  # its status could not be read: it may well be healthy
-            raise _kept(exc, f"{what} was kept, since whether it came up is not known") from exc
+            raise kept_project_error(
+                exc, f"{what} was kept, since whether it came up is not known"
+            ) from exc
         # ... but a healthy project is never deleted because a later step failed: it is kept,
         # and the next run adopts it.
         try:
@@ -148,24 +146,24 @@ class ProjectProvider(_SupabaseProvider):
                 client.update_database_password(ref, db_pass)
             outs = self._outputs(client, props, project, db_pass)
         except FloyoError as exc:
-            raise _kept(exc, f"{what} is healthy and was kept") from exc
+            raise kept_project_error(exc, f"{what} is healthy and was kept") from exc
         if adopted:
-            outs["adopted"] = _adopted_note(what)
+            outs["adopted"] = adopted_note(what)
         return CreateResult(ref, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         client = self._client(news)
-        if _changed(olds, news, "plan"):
-            _require_plan(client, news["organization_slug"], news["plan"])
-        if _changed(olds, news, "project_name"):
+        if input_changed(olds, news, "plan"):
+            require_plan(client, news["organization_slug"], news["plan"])
+        if input_changed(olds, news, "project_name"):
             client.update_project_name(id_, news["project_name"])
         project = None
-        if _changed(olds, news, "instance_size"):
+        if input_changed(olds, news, "instance_size"):
             variant = compute_variant(news["instance_size"])
             client.set_addon(id_, "compute_instance", variant)
             # A resize restarts the database: wait until it is back, then check it took.
             project = self._wait(client, id_)
-            current = _selected_variant(client.list_addons(id_), "compute_instance")
+            current = selected_variant(client.list_addons(id_), "compute_instance")
             if current != variant:
                 raise ProviderError(
                     f"Supabase project {id_} reports compute {current or 'unknown'} after the "
@@ -195,7 +193,7 @@ class ProjectProvider(_SupabaseProvider):
             project = client.get_project(id_)
         except NotFoundError:
             return ReadResult("", {})  # an empty id tells the engine the project is gone
-        outs = _inputs(props)
+        outs = declared_inputs(props)
         outs["project_name"] = project.get("name", props.get("project_name"))
         outs["organization_slug"] = project.get("organization_slug", props.get("organization_slug"))
         outs["region"] = project.get("region", props.get("region"))
@@ -203,13 +201,13 @@ class ProjectProvider(_SupabaseProvider):
         outs["status"] = project.get("status")
         outs["db_host"] = (project.get("database") or {}).get("host", props.get("db_host"))
         if outs["status"] == "ACTIVE_HEALTHY":
-            variant = _selected_variant(client.list_addons(id_), "compute_instance")
-            size = _size_of(variant)
+            variant = selected_variant(client.list_addons(id_), "compute_instance")
+            size = size_of(variant)
             if size:
                 outs["instance_size"] = size
         db_pass = props.get("db_pass")
         if db_pass:
-            outs["connection_string"] = _direct_connection(outs["db_host"], db_pass)
+            outs["connection_string"] = direct_connection(outs["db_host"], db_pass)
         return ReadResult(id_, outs)
 
     def _outputs(
@@ -221,33 +219,33 @@ class ProjectProvider(_SupabaseProvider):
     ) -> dict[str, Any]:
         ref = project["ref"]
         db_host = project["database"]["host"]
-        pooler = _primary_pooler(client, ref, self.wait_timeout, self.poll_interval)
+        pooler = primary_pooler(client, ref, self.wait_timeout, self.poll_interval)
         return {
-            **_inputs(props),
+            **declared_inputs(props),
             "ref": ref,
             "status": project["status"],
             "db_host": db_host,
             "db_pass": db_pass,
-            "connection_string": _direct_connection(db_host, db_pass),
-            "pooler_connection_string": _pooler_connection(pooler, db_pass),
+            "connection_string": direct_connection(db_host, db_pass),
+            "pooler_connection_string": pooler_connection(pooler, db_pass),
         }
 
 
-class ReadReplicaProvider(_SupabaseProvider):
+class ReadReplicaProvider(SupabaseProvider):
     """A read replica of a project's primary database, in another region."""
 
     replace_keys = ("project_ref", "region")
     update_keys = ("db_pass",)
 
     def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-        yield from _check_ref(news)
+        yield from check_ref(news)
         if news.get("region") not in REGIONS:
             yield "region", "must be one of " + ", ".join(REGIONS)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         client = self._client(props)
         ref, region = props["project_ref"], props["region"]
-        before = {db["identifier"] for db in _replicas(client.list_databases(ref))}
+        before = {db["identifier"] for db in replicas_of(client.list_databases(ref))}
         lost: SupabaseApiError | None = None
         try:
             client.setup_read_replica(ref, region)
@@ -260,9 +258,9 @@ class ReadReplicaProvider(_SupabaseProvider):
         def appeared() -> dict[str, Any] | None:
             new = [
                 db
-                for db in _replicas(client.list_databases(ref))
+                for db in replicas_of(client.list_databases(ref))
                 if db["identifier"] not in before
-                and _replica_region(db["identifier"], ref) in (region, None)
+                and replica_region(db["identifier"], ref) in (region, None)
             ]
             if len(new) > 1:
                 raise ProviderError(
@@ -299,7 +297,7 @@ class ReadReplicaProvider(_SupabaseProvider):
             if not found:
                 raise
             identifier = found["identifier"]
-            raise _undo(
+            raise undo_create(
                 exc,
                 f"read replica {identifier}",
                 lambda _: client.remove_read_replica(ref, identifier),
@@ -317,7 +315,7 @@ class ReadReplicaProvider(_SupabaseProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         client = self._client(news)
-        replica = _find_replica(client.list_databases(news["project_ref"]), id_)
+        replica = find_replica(client.list_databases(news["project_ref"]), id_)
         if replica is None:
             raise ProviderError(
                 f"read replica {id_} of project {news['project_ref']} no longer exists",
@@ -330,10 +328,10 @@ class ReadReplicaProvider(_SupabaseProvider):
         ref = props["project_ref"]
 
         def gone() -> bool | None:
-            return True if _find_replica(client.list_databases(ref), id_) is None else None
+            return True if find_replica(client.list_databases(ref), id_) is None else None
 
         try:
-            if _find_replica(client.list_databases(ref), id_) is None:
+            if find_replica(client.list_databases(ref), id_) is None:
                 return
             client.remove_read_replica(ref, id_)
         except NotFoundError:
@@ -346,7 +344,7 @@ class ReadReplicaProvider(_SupabaseProvider):
             with contextlib.suppress(SupabaseApiError):
                 client.poll_until(
                     gone,
-                    timeout=min(self.wait_timeout, _REMOVAL_SETTLE_SECONDS),
+                    timeout=min(self.wait_timeout, REMOVAL_SETTLE_SECONDS),
                     interval=self.poll_interval,
                     what=lambda: f"read replica {id_} to be removed",
                     hint="",
@@ -366,7 +364,7 @@ class ReadReplicaProvider(_SupabaseProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         client = self._client(props)
         try:
-            replica = _find_replica(client.list_databases(props["project_ref"]), id_)
+            replica = find_replica(client.list_databases(props["project_ref"]), id_)
         except NotFoundError:
             replica = None
         if replica is None:
@@ -377,18 +375,18 @@ class ReadReplicaProvider(_SupabaseProvider):
     def _outputs(props: Mapping[str, Any], replica: Mapping[str, Any]) -> dict[str, Any]:
         db_pass = props.get("db_pass")
         if db_pass:
-            connection = _pooler_connection(replica, db_pass)
+            connection = pooler_connection(replica, db_pass)
         else:
             connection = replica.get("connection_string", "")
         return {
-            **_inputs(props),
+            **declared_inputs(props),
             "identifier": replica["identifier"],
             "db_host": replica["db_host"],
             "connection_string": connection,
         }
 
 
-class PoolerSettingsProvider(_SupabaseProvider):
+class PoolerSettingsProvider(SupabaseProvider):
     """The Supavisor settings of a project's primary database.
 
     Delete leaves the settings as they are: the API has no "reset to default", and they go
@@ -399,7 +397,7 @@ class PoolerSettingsProvider(_SupabaseProvider):
     update_keys = ("pool_mode", "default_pool_size")
 
     def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-        yield from _check_ref(news)
+        yield from check_ref(news)
         if news.get("pool_mode") not in ("transaction", "session"):
             yield "pool_mode", "must be transaction or session"
         size = news.get("default_pool_size")
@@ -413,9 +411,9 @@ class PoolerSettingsProvider(_SupabaseProvider):
         return CreateResult(f"{ref}/pooler", self._apply(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        if any(_changed(olds, news, key) for key in self.update_keys):
+        if any(input_changed(olds, news, key) for key in self.update_keys):
             return UpdateResult(self._apply(news))
-        return UpdateResult({**olds, **_inputs(news)})
+        return UpdateResult({**olds, **declared_inputs(news)})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None
@@ -427,7 +425,7 @@ class PoolerSettingsProvider(_SupabaseProvider):
         except NotFoundError:
             return ReadResult("", {})
         outs = {
-            **_inputs(props),
+            **declared_inputs(props),
             "pool_mode": pooler.get("pool_mode"),
             "default_pool_size": pooler.get("default_pool_size"),
         }
@@ -441,13 +439,13 @@ class PoolerSettingsProvider(_SupabaseProvider):
             default_pool_size=int(props["default_pool_size"]),
         )
         return {
-            **_inputs(props),
+            **declared_inputs(props),
             "pool_mode": answer.get("pool_mode", props["pool_mode"]),
             "default_pool_size": answer.get("default_pool_size", props["default_pool_size"]),
         }
 
 
-class AddonProvider(_SupabaseProvider):
+class AddonProvider(SupabaseProvider):
     """A billing addon of a project, e.g. PITR (`pitr` / `pitr_7`).
 
     Compute size is not an Addon: it belongs to Project.instance_size, and two resources
@@ -458,7 +456,7 @@ class AddonProvider(_SupabaseProvider):
     update_keys = ("addon_variant",)
 
     def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-        yield from _check_ref(news)
+        yield from check_ref(news)
         addon_type = news.get("addon_type")
         if addon_type == "compute_instance":
             yield "addon_type", "set the compute size with Project(instance_size=...)"
@@ -474,19 +472,19 @@ class AddonProvider(_SupabaseProvider):
         client = self._client(props)
         ref, addon_type = props["project_ref"], props["addon_type"]
         client.set_addon(ref, addon_type, props["addon_variant"])
-        return CreateResult(f"{ref}/{addon_type}", _inputs(props))
+        return CreateResult(f"{ref}/{addon_type}", declared_inputs(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        if _changed(olds, news, "addon_variant"):
+        if input_changed(olds, news, "addon_variant"):
             client = self._client(news)
             client.set_addon(news["project_ref"], news["addon_type"], news["addon_variant"])
-        return UpdateResult(_inputs(news))
+        return UpdateResult(declared_inputs(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         client = self._client(props)
         ref = props["project_ref"]
         try:
-            variant = _selected_variant(client.list_addons(ref), props["addon_type"])
+            variant = selected_variant(client.list_addons(ref), props["addon_type"])
             if variant is not None:
                 client.remove_addon(ref, variant)
         except NotFoundError:
@@ -495,17 +493,17 @@ class AddonProvider(_SupabaseProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         client = self._client(props)
         try:
-            variant = _selected_variant(
+            variant = selected_variant(
                 client.list_addons(props["project_ref"]), props["addon_type"]
             )
         except NotFoundError:
             variant = None
         if variant is None:
             return ReadResult("", {})
-        return ReadResult(id_, {**_inputs(props), "addon_variant": variant})
+        return ReadResult(id_, {**declared_inputs(props), "addon_variant": variant})
 
 
-class DiskConfigProvider(_SupabaseProvider):
+class DiskConfigProvider(SupabaseProvider):
     """The size of a project's database disk (an EBS volume): it can grow, never shrink.
 
     Create and update read the disk and resize it only when the size differs, keeping its
@@ -522,8 +520,8 @@ class DiskConfigProvider(_SupabaseProvider):
     update_keys = ("size_gb",)
 
     def _validate(self, news: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-        yield from _check_ref(news)
-        size = _whole(news.get("size_gb"))
+        yield from check_ref(news)
+        size = whole_number(news.get("size_gb"))
         if size is None or not 1 <= size <= MAX_DISK_GB:
             yield "size_gb", f"must be a whole number of GB from 1 to {MAX_DISK_GB}"
 
@@ -534,10 +532,10 @@ class DiskConfigProvider(_SupabaseProvider):
         # `preview`, so `preview` already fails, instead of `up` failing half-way (the dynamic
         # provider host reports the raise as this resource's error). create and update check
         # again against the live size, which may have grown since.
-        if not _changed(olds, news, "project_ref"):
-            have, want = _whole(olds.get("size_gb")), _whole(news.get("size_gb"))
+        if not input_changed(olds, news, "project_ref"):
+            have, want = whole_number(olds.get("size_gb")), whole_number(news.get("size_gb"))
             if have is not None and want is not None and want < have:
-                raise _shrink_error(news["project_ref"], have, want)
+                raise shrink_error(news["project_ref"], have, want)
         return super().diff(id_, olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -553,7 +551,7 @@ class DiskConfigProvider(_SupabaseProvider):
         client = self._client(props)
         ref = props["project_ref"]
         try:
-            attributes = _disk_attributes(client.get_disk(ref), ref)
+            attributes = disk_attributes(client.get_disk(ref), ref)
         except NotFoundError:
             return ReadResult("", {})  # the project, and its disk with it, is gone
         return ReadResult(id_, self._outputs(props, attributes))
@@ -561,13 +559,13 @@ class DiskConfigProvider(_SupabaseProvider):
     def _apply(self, props: Mapping[str, Any]) -> dict[str, Any]:
         client = self._client(props)
         ref = props["project_ref"]
-        want = _whole(props.get("size_gb"))
+        want = whole_number(props.get("size_gb"))
         if want is None or want < 1:
             raise ProviderError(f"disk size_gb {props.get('size_gb')!r} is not a whole number")
-        current = _disk_attributes(client.get_disk(ref), ref)
+        current = disk_attributes(client.get_disk(ref), ref)
         have = current["size_gb"]
         if want < have:
-            raise _shrink_error(ref, have, want)
+            raise shrink_error(ref, have, want)
         if want == have:
             return self._outputs(props, current)
         try:
@@ -579,9 +577,9 @@ class DiskConfigProvider(_SupabaseProvider):
                 type=current["type"],
             )
         except SupabaseApiError as exc:
-            raise _resize_refused(exc, ref, current) from exc
+            raise resize_refused(exc, ref, current) from exc
         self._wait(client, ref)
-        resized = _disk_attributes(client.get_disk(ref), ref)
+        resized = disk_attributes(client.get_disk(ref), ref)
         if resized["size_gb"] < want:
             raise ProviderError(
                 f"Supabase project {ref} reports a {resized['size_gb']} GB disk after the "
@@ -593,4 +591,8 @@ class DiskConfigProvider(_SupabaseProvider):
 
     @staticmethod
     def _outputs(props: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
-        return {**_inputs(props), "size_gb": attributes["size_gb"], "type": attributes["type"]}
+        return {
+            **declared_inputs(props),
+            "size_gb": attributes["size_gb"],
+            "type": attributes["type"],
+        }

@@ -14,7 +14,6 @@ import pulumi
 import pulumi.dynamic
 
 from floyo_scale import _internals
-from floyo_scale.infra.supabase.client import DEFAULT_API_URL
 from floyo_scale.infra.supabase.provider import (
     AddonProvider,
     DiskConfigProvider,
@@ -22,6 +21,7 @@ from floyo_scale.infra.supabase.provider import (
     ProjectProvider,
     ReadReplicaProvider,
 )
+from floyo_scale.infra.supabase.transport import DEFAULT_API_URL
 
 __all__ = ["Addon", "DiskConfig", "PoolerSettings", "Project", "ReadReplica"]
 
