@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ..cost import CostDelta, CostEstimate, CostLine, signed_usd, usd, usd_range
+from ..cost import CostDelta, CostEstimate, CostLine, signed_usd, unit_usd, usd, usd_range
 from ..offline.inventory import short_type
 from . import text as render
 
@@ -39,7 +39,7 @@ def unit_price_text(line: CostLine) -> str:
     price = line.unit_price
     if line.unit == "USD":
         return "credit" if price < 0 else "charge"
-    text = f"${price:,.2f}" if price == round(price, 2) else f"${price:,.6f}".rstrip("0")
+    text = unit_usd(price)
     unit = line.unit.replace("1000 requests", "1k requests")
     return f"{text}/{unit}"
 
