@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -79,7 +80,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cli(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., CliResult]:
-    """Run `floyo-scale ARGS...` in-process: cli("validate", "--format", "json")."""
+    """Run `floyo-scale ARGS...` in-process: cli("validate", "--format", "json"), on a
+    terminal COLUMNS wide (TERMINAL_WIDTH unless the test sets another)."""
     from floyo_scale.cli import main
 
     monkeypatch.setenv("COLUMNS", TERMINAL_WIDTH)
@@ -88,6 +90,8 @@ def cli(
 
     def run(*args: str | Path) -> CliResult:
         capsys.readouterr()  # drop anything printed before
+        # stdout stands for a terminal COLUMNS wide (piped, output ignores COLUMNS)
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
         code = main([str(a) for a in args])
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
