@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,6 +42,19 @@ class CliResult:
     code: int
     out: str
     err: str
+
+    @property
+    def said(self) -> str:
+        """stderr as one line, its wrapping undone (errors wrap to the screen's width), for
+        a test that looks for a phrase."""
+        return " ".join(self.err.split())
+
+
+class _Terminal:
+    """What the `cli` fixture's output is made for: a terminal (COLUMNS wide)."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 @pytest.fixture(autouse=True)
@@ -83,15 +95,20 @@ def cli(
     """Run `floyo-scale ARGS...` in-process: cli("validate", "--format", "json"), on a
     terminal COLUMNS wide (TERMINAL_WIDTH unless the test sets another)."""
     from floyo_scale.cli import main
+    from floyo_scale.render import text
 
+    # our output is made for a terminal COLUMNS wide (piped, it would ignore COLUMNS); the
+    # stream itself is still what capsys gives (so --help, rich's own, stays plain)
+    detect = text.Screen.detect.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        text.Screen, "detect", classmethod(lambda cls, stream, env: detect(cls, _Terminal(), env))
+    )
     monkeypatch.setenv("COLUMNS", TERMINAL_WIDTH)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("FORCE_COLOR", raising=False)
 
     def run(*args: str | Path) -> CliResult:
         capsys.readouterr()  # drop anything printed before
-        # stdout stands for a terminal COLUMNS wide (piped, output ignores COLUMNS)
-        monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
         code = main([str(a) for a in args])
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
