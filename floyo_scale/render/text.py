@@ -131,12 +131,13 @@ def _share_width(table: Any, width: int) -> None:
     if not wrapping:
         return
     widest = {id(c): max(cell_len(line) for line in _texts(c)) for c in wrapping}
-    room = width - (table_min_width(table) - sum(c.min_width or 0 for c in wrapping))
+    floor = {id(c): max(_longest_word(c), c.min_width or 0) for c in wrapping}
+    room = width - (table_min_width(table) - sum(floor.values()))
     if sum(widest.values()) <= room:
         return  # it fits as it is
 
     def widths(level: int) -> list[int]:
-        return [max(c.min_width or 0, min(widest[id(c)], level)) for c in wrapping]
+        return [max(floor[id(c)], min(widest[id(c)], level)) for c in wrapping]
 
     level = 0
     while level < max(widest.values()) and sum(widths(level + 1)) <= room:
