@@ -43,6 +43,19 @@ class CliResult:
     out: str
     err: str
 
+    @property
+    def said(self) -> str:
+        """stderr as one line, its wrapping undone (errors wrap to the screen's width), for
+        a test that looks for a phrase."""
+        return " ".join(self.err.split())
+
+
+class _Terminal:
+    """What the `cli` fixture's output is made for: a terminal (COLUMNS wide)."""
+
+    def isatty(self) -> bool:
+        return True
+
 
 @pytest.fixture(autouse=True)
 def _no_aws_preflight() -> Iterator[None]:
@@ -79,9 +92,17 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cli(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., CliResult]:
-    """Run `floyo-scale ARGS...` in-process: cli("validate", "--format", "json")."""
+    """Run `floyo-scale ARGS...` in-process: cli("validate", "--format", "json"), on a
+    terminal COLUMNS wide (TERMINAL_WIDTH unless the test sets another)."""
     from floyo_scale.cli import main
+    from floyo_scale.render import text
 
+    # our output is made for a terminal COLUMNS wide (piped, it would ignore COLUMNS); the
+    # stream itself is still what capsys gives (so --help, rich's own, stays plain)
+    detect = text.Screen.detect.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        text.Screen, "detect", classmethod(lambda cls, stream, env: detect(cls, _Terminal(), env))
+    )
     monkeypatch.setenv("COLUMNS", TERMINAL_WIDTH)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("FORCE_COLOR", raising=False)

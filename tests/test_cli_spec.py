@@ -68,9 +68,9 @@ def test_no_phases_folder_is_a_usage_error(tmp_path: Path, cli, monkeypatch) -> 
     monkeypatch.chdir(tmp_path)
     result = cli("validate")
     assert result.code == 2
-    assert "no phases/ folder" in result.err and "--root" in result.err
+    assert "no phases/ folder" in result.said and "--root" in result.said
     result = cli("--root", tmp_path / "nowhere", "validate")
-    assert result.code == 2 and "has no phases/ folder" in result.err
+    assert result.code == 2 and "has no phases/ folder" in result.said
 
 
 # -- phases -----------------------------------------------------------------------------------

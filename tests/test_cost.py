@@ -530,7 +530,7 @@ def test_upstash_fixed_plan_is_chosen_when_it_is_the_cheapest_that_fits():
     line = one(est, "cache", "fixed_1gb plan")
     assert figures(line) == (20.0, 20.0) and line.provider == "upstash"
     assert line.price_key == "upstash.redis.fixed.fixed_1gb"
-    assert "payg $4-$100" in line.detail and "cheapest that fits 0.5 GB" in line.detail
+    assert "payg $4–$100" in line.detail and "cheapest that fits 0.5 GB" in line.detail
     assert est.unpriced == ()
 
 

@@ -93,7 +93,7 @@ def test_a_missing_table_is_named_and_the_password_kept_out(cli, workspace, db) 
     assert result.code == 2
     assert (
         "error: table telemetry_events does not exist on shard 0 (postgresql://postgres:[secret]@"
-        in (result.err)
+        in (result.said)
     )
     assert PASSWORD not in result.out + result.err
 

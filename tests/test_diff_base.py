@@ -316,3 +316,35 @@ def test_a_base_plan_printed_before_exit_3_is_still_a_plan(tmp_path: Path, monke
     )
     failed = revision.plan_stack(rev, "dev", {})
     assert not failed.ok and "exit 3" in (failed.error or "")
+
+
+def test_the_terminal_text_fits_every_width_and_cuts_no_amount(
+    scenarios: Scenarios, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`diff --base` on a terminal: the `unaffected:` and `up would refuse:` lines wrap
+    (they ran to 112-196 characters), at 80 columns as at 200 the same amounts and names."""
+    from test_widths import amounts, words_fit
+
+    from floyo_scale.render import revision_text, text
+
+    production = scenarios.root / "stacks" / "production.yaml"
+    original = production.read_text()
+    production.write_text(original.replace("monthly_usd: 330", "monthly_usd: 100"))
+    try:
+        result = compare(scenarios, "phase")
+    finally:
+        production.write_text(original)
+    assert result.affected == ["production"] and result.findings()
+    saved = text.screen()
+    try:
+        shown = {}
+        for width in (80, 100, 120, 200):
+            text.use(text.Screen(width, False))
+            shown[width] = revision_text(result)
+    finally:
+        text.use(saved)
+    for width, out in shown.items():
+        words_fit(out, width)
+    assert "unaffected: dev" in shown[200] and "up would refuse:" in shown[200]
+    assert amounts(shown[80]) == amounts(shown[200])
+    assert shown[80].split() == shown[200].split()  # wrapped between words, nothing lost

@@ -109,7 +109,7 @@ def test_a_malformed_plan_is_exit_2_naming_the_key(cli, workspace, saved_plan, e
     (workspace / "base.json").write_text(json.dumps(data))
     result = cli("diff", "base.json", "--stack", "production")
     assert result.code == 2, result.err
-    assert key in result.err
+    assert key in result.said
     assert "unexpected" not in result.err and "Traceback" not in result.err
 
 
@@ -125,7 +125,7 @@ def test_a_malformed_plan_is_exit_2_naming_the_key(cli, workspace, saved_plan, e
 def test_foreign_json_is_exit_2_saying_what_it_is(cli, workspace, text, said):
     (workspace / "base.json").write_text(text)
     result = cli("diff", "base.json", "--stack", "production")
-    assert result.code == 2 and said in result.err
+    assert result.code == 2 and said in result.said
 
 
 def test_a_file_named_like_a_phase_does_not_replace_the_phase(cli, workspace):

@@ -47,9 +47,12 @@ def production_names() -> list[tuple[str, str]]:
     return [(short_type(r["type"]), r["name"]) for r in data["resources"]]
 
 
-def test_plan_at_80_columns_fits_and_keeps_every_name_whole(production_names):
-    """The issue's own check: `COLUMNS=80 floyo-scale plan --stack production`."""
-    out = floyo("plan", "--stack", "production", env={"COLUMNS": "80"}).stdout
+def test_plan_at_80_columns_fits_and_keeps_every_name_whole(
+    production_names, cli, workspace, monkeypatch
+):
+    """The issue's own check: `COLUMNS=80 floyo-scale plan --stack production` (a terminal)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    out = cli("plan", "--stack", "production").out
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 80
     words = {word for line in lines for word in line.split()}
@@ -59,13 +62,16 @@ def test_plan_at_80_columns_fits_and_keeps_every_name_whole(production_names):
     assert "…" not in out and not ANSI.search(out)
 
 
-def test_plan_piped_is_plain_and_grep_finds_the_name_with_its_type(production_names):
-    """`floyo-scale plan --stack production | grep vercel-oidc`: no COLUMNS, a pipe."""
-    out = floyo("plan", "--stack", "production").stdout
-    assert not ANSI.search(out)
-    found = [line for line in out.splitlines() if "vercel-oidc" in line]
+@pytest.mark.parametrize("columns", [None, "80"])
+def test_plan_piped_is_plain_and_grep_finds_the_name_with_its_type(production_names, columns):
+    """`floyo-scale plan --stack production | grep vercel-oidc`, also where the shell
+    exports COLUMNS=80: a pipe is as wide as the content (issue 21)."""
+    out = floyo("plan", "--stack", "production", env={"COLUMNS": columns} if columns else {})
+    assert not ANSI.search(out.stdout)
+    found = [line for line in out.stdout.splitlines() if "vercel-oidc" in line]
     assert len(found) == 1
     assert found[0].split()[-2:] == ["aws:iam:OpenIdConnectProvider", "vercel-oidc"]
+    assert found[0].split()[:2] == ["access", "global"]  # the row whole on one line
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +132,7 @@ class _Stream:
         (True, {"COLUMNS": "80", "NO_COLOR": "1"}, text.Screen(80, False)),
         (True, {"COLUMNS": "80", "TERM": "dumb"}, text.Screen(80, False)),
         (False, {}, text.Screen(None, False)),  # a pipe: as wide as the content, plain
-        (False, {"COLUMNS": "100"}, text.Screen(100, False)),
+        (False, {"COLUMNS": "100"}, text.Screen(None, False)),  # piped: COLUMNS ignored
         (False, {"FORCE_COLOR": "1"}, text.Screen(None, True)),
         (False, {"FORCE_COLOR": "1", "NO_COLOR": "1"}, text.Screen(None, False)),
     ],

@@ -422,7 +422,7 @@ def test_plan_lists_a_broken_rule_and_exits_3(cli, workspace, monkeypatch):
     data = json.loads(result.out)
     assert {b["rule"] for b in data["provider_rules"]} == {"test-bucket"}
     assert data["provider_rules"][0]["value"] == "floyo-dev-uploads"
-    assert "source: this test" in result.err
+    assert "source: this test" in result.said
     monkeypatch.setattr(provider_rules, "RULES", provider_rules.RULES[:-1])  # the real ones
     clean = cli("plan", "--stack", "dev", "--format", "json")
     assert clean.code == 0 and json.loads(clean.out)["provider_rules"] == []

@@ -134,7 +134,7 @@ def _main(command: Any, argv: list[str] | None) -> int:
     except FloyoError as exc:
         if isinstance(exc, OutputError):
             _discard_stdout()  # what could not be written is dropped, not retried at exit
-        err(_scrub(f"error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else "")))
+        err(_wrapped(f"error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else "")))
         code = exc.exit_code
     except KeyboardInterrupt:
         err("interrupted\n")
@@ -151,6 +151,14 @@ def _main(command: Any, argv: list[str] | None) -> int:
         )
         code = ExitCode.UNEXPECTED
     return int(code)
+
+
+def _wrapped(text: str) -> str:
+    """An error and its hints, scrubbed, each line wrapped between words to the screen's
+    width (as `doctor` wraps the same text), its continuation lines indented."""
+    from ..render.text import lines_text
+
+    return lines_text(_scrub(text).splitlines())
 
 
 def _scrub(text: str) -> str:

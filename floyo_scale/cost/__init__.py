@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each is imp
         TRANSITION_PRICED_DAYS,
         Span,
     )
-    from .currency import money, signed_usd, usd, usd_range
+    from .currency import money, signed_usd, unit_usd, usd, usd_range
     from .delta import diff_costs
     from .estimate import estimate_cost, estimate_for_stack, estimate_without_budget, plan_stack
     from .model import (
@@ -90,6 +90,7 @@ _LAZY = {
     "money": ".currency",
     "signed_usd": ".currency",
     "usd": ".currency",
+    "unit_usd": ".currency",
     "usd_range": ".currency",
     "RULES": ".rules",
 }
@@ -137,6 +138,7 @@ __all__ = [
     "money",
     "plan_stack",
     "signed_usd",
+    "unit_usd",
     "usd",
     "usd_range",
 ]

@@ -1,6 +1,8 @@
 """The one money formatter. Every dollar amount a user reads goes through `usd`: whole
 dollars rounded half up ($1,610.50 -> $1,611; Python's own `{:,.0f}` rounds half to even and
-would show $1,610), cents on request; ranges and signed deltas are built from it.
+would show $1,610), cents on request (also half up: $0.125 -> $0.13); ranges, signed deltas
+and unit prices are built from it. tests/test_money.py rejects a `$` amount formatted
+anywhere else in floyo_scale.
 
 Pure: imports nothing of ours, so guards and policy (which must not import render) use it too.
 """
@@ -8,6 +10,7 @@ Pure: imports nothing of ours, so guards and policy (which must not import rende
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 
 def usd(value: float, cents: bool = False) -> str:
@@ -15,8 +18,18 @@ def usd(value: float, cents: bool = False) -> str:
     sign = "-" if value < 0 else ""
     amount = abs(value)
     if cents:
-        return f"{sign}${amount:,.2f}"
+        return f"{sign}${_places(amount, 2)}"
     return f"{sign}${_whole(amount):,}"
+
+
+def unit_usd(price: float, places: int = 6) -> str:
+    """A unit price, with as many decimals as it has (up to `places`), at least cents:
+    `$599.00`, `$0.125`, `$0.000002`."""
+    sign = "-" if price < 0 else ""
+    text = _places(abs(price), places)
+    whole, _, decimals = text.partition(".")
+    decimals = decimals.rstrip("0").ljust(2, "0")
+    return f"{sign}${whole}.{decimals}"
 
 
 def money(value: float | None) -> str:
@@ -39,6 +52,13 @@ def signed_usd(value: float) -> str:
     if _whole(abs(value)) == 0:
         return "$0"
     return ("+" if value > 0 else "") + usd(value)
+
+
+def _places(amount: float, places: int) -> str:
+    """`amount` (not negative) with `places` decimals and thousands commas, half up; from
+    its shortest repr, so 0.125 is the 0.125 a user wrote (not the binary 0.12499...)."""
+    exact = Decimal(repr(amount)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{exact:,.{places}f}"
 
 
 def _whole(amount: float) -> int:

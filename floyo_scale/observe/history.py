@@ -25,6 +25,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any, Protocol
 
+from ..cost.currency import usd
 from ..errors import ExitCode, FloyoError, UsageError
 from .thresholds import Kind, Reading
 
@@ -143,7 +144,7 @@ class Forecast:
 
 
 def _amount(value: float, unit: str) -> str:
-    return f"${value:,.0f}" if unit == "USD" else f"{value:,.0f} {unit}"
+    return usd(value) if unit == "USD" else f"{value:,.0f} {unit}"
 
 
 def forecast_one(

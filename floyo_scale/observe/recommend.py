@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..cost.currency import usd
 from ..spec import ResolvedStack, Workspace, load_stack
 from ..spec.models import Limits
 from .thresholds import Reading
@@ -117,7 +118,7 @@ def _crossed_text(r: Reading) -> str:
 def _amount(value: float | None, unit: str) -> str:
     if value is None:
         return "?"
-    return f"${value:,.2f}" if unit == "USD" else f"{value:,.2f} {unit}"
+    return usd(value, cents=True) if unit == "USD" else f"{value:,.2f} {unit}"
 
 
 def _move(

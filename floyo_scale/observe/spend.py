@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..cost.currency import usd
 from ..spec import ResolvedStack
 from ..spec.models import Range, Usage
 from .thresholds import Kind, Reading, SourceResult
@@ -92,11 +93,11 @@ def whole_stack(
         )
         for provider in SOURCED:
             part = sum(line.high for line in lines if line.provider == provider)
-            notes.append(f"{provider}: ${part:,.2f} (the cost estimate, {basis})")
+            notes.append(f"{provider}: {usd(part, cents=True)} (the cost estimate, {basis})")
     else:
         notes.append("Vercel and Supabase not priced: " + inventory.get("error", "no inventory"))
     if aws_month is not None:
-        notes.insert(0, f"aws: ${aws_month:,.2f} (Cost Explorer: actual + forecast)")
+        notes.insert(0, f"aws: {usd(aws_month, cents=True)} (Cost Explorer: actual + forecast)")
     else:
         notes.insert(0, "aws: not read (see the aws source)")
     total = None if aws_month is None or others is None else aws_month + others

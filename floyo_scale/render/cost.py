@@ -8,9 +8,10 @@ names, items, quantities, prices); no resource input is ever rendered, so no sec
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from typing import Any
 
-from ..cost import CostDelta, CostEstimate, CostLine, signed_usd, usd, usd_range
+from ..cost import CostDelta, CostEstimate, CostLine, signed_usd, unit_usd, usd, usd_range
 from ..offline.inventory import short_type
 from . import text as render
 
@@ -39,7 +40,7 @@ def unit_price_text(line: CostLine) -> str:
     price = line.unit_price
     if line.unit == "USD":
         return "credit" if price < 0 else "charge"
-    text = f"${price:,.2f}" if price == round(price, 2) else f"${price:,.6f}".rstrip("0")
+    text = unit_usd(price)
     unit = line.unit.replace("1000 requests", "1k requests")
     return f"{text}/{unit}"
 
@@ -131,9 +132,9 @@ def cost_table(estimate: CostEstimate, width: int | None = None) -> str:
     total, the budget, what is not priced, and the notes. Lines at $0 are counted, not listed
     (`--format json` lists them). On a narrow screen the quantity and the unit price go into
     the item column; resource names are never split."""
-    table = _cost_table(estimate, narrow=False)
-    if not render.table_fits(table, width):
-        table = _cost_table(estimate, narrow=True)
+    table = render.fitting_table(
+        [partial(_cost_table, estimate, layout) for layout in ("wide", "narrow", "stacked")], width
+    )
     out = [render.table_text(table, width)]
     columns = width or render.screen().columns
     texts = [_budget_text(estimate), *_why_lines(estimate), _free_summary(estimate)]
@@ -146,24 +147,32 @@ def cost_table(estimate: CostEstimate, width: int | None = None) -> str:
     return "".join(out)
 
 
-def _cost_table(estimate: CostEstimate, *, narrow: bool) -> Any:
+def _cost_table(estimate: CostEstimate, layout: str) -> Any:
+    """`wide`: item, quantity and unit price in columns of their own; `narrow`: in one
+    column; `stacked`: on a line of their own under the resource's name."""
     from rich import box
     from rich.table import Table
 
     title = f"Monthly cost: stack {estimate.stack} at phase {estimate.phase} ({estimate.currency})"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("component / resource", no_wrap=True)
-    table.add_column("item" if not narrow else "item: quantity × unit price", overflow="fold")
-    if not narrow:
+    if layout == "stacked":  # names whole; the item lines under them wrap to their width
+        table.add_column("component / resource / item", overflow="fold")
+    else:
+        table.add_column("component / resource", no_wrap=True)
+    if layout == "narrow":
+        table.add_column("item: quantity × unit price", overflow="fold")
+    elif layout == "wide":
+        table.add_column("item", overflow="fold")
         table.add_column("quantity", justify="right", no_wrap=True)
         table.add_column("unit price", no_wrap=True)
     table.add_column("low", justify="right", no_wrap=True)
     table.add_column("high", justify="right", no_wrap=True)
-    blank = ("",) * (1 if narrow else 3)
+    blank = ("",) * {"wide": 3, "narrow": 1, "stacked": 0}[layout]
     groups: dict[tuple[str, str], list[CostLine]] = {}
     for line in _ordered(estimate.lines):
         if not line.free:
             groups.setdefault((line.provider, line.component), []).append(line)
+    names = [f"{provider}: {component}" for provider, component in groups]
     for i, ((provider, component), lines) in enumerate(groups.items()):
         if i:
             table.add_section()
@@ -174,15 +183,20 @@ def _cost_table(estimate: CostEstimate, *, narrow: bool) -> Any:
             _money(sum(x.high for x in lines)),
         )
         for line in lines:
-            if narrow:
-                detail: tuple[str, ...] = (
-                    f"{line.item}: {quantity_text(line)} × {unit_price_text(line)}",
-                )
+            item = f"{line.item}: {quantity_text(line)} × {unit_price_text(line)}"
+            amounts = (_money(line.low), _money(line.high))
+            if layout == "stacked":
+                names.append(f"  {line.resource}")
+                table.add_row(f"  {line.resource}\n    {item}", *amounts)
+            elif layout == "narrow":
+                table.add_row(f"  {line.resource}", item, *amounts)
             else:
                 detail = (line.item, quantity_text(line), unit_price_text(line))
-            table.add_row(f"  {line.resource}", *detail, _money(line.low), _money(line.high))
+                table.add_row(f"  {line.resource}", *detail, *amounts)
     table.add_section()
     table.add_row("total", *blank, _money(estimate.total_low), _money(estimate.total_high))
+    if layout == "stacked":
+        table.columns[0].min_width = max(len(name) for name in ["total", *names])
     return table
 
 
@@ -263,46 +277,58 @@ def _delta_pair(low: float, high: float) -> str:
 def cost_delta_table(delta: CostDelta, width: int | None = None) -> str:
     """The lines whose cost changes (grouped by provider and component), before, after and
     the change, in whole dollars; then the totals. The title is the one-line summary."""
+    table = render.fitting_table(
+        [partial(_cost_delta_table, delta, stacked) for stacked in (False, True)], width
+    )
+    out = [render.table_text(table, width)]
+    columns = width or render.screen().columns
+    texts = [f"newly not priced: {text}" for text in delta.unpriced_added]
+    texts += [f"now priced: {text}" for text in delta.unpriced_removed]
+    for text in texts:
+        out += [line + "\n" for line in render.wrap_words(text.split(" "), columns, 2)]
+    return "".join(out)
+
+
+def _cost_delta_table(delta: CostDelta, stacked: bool) -> Any:
+    """`stacked`: the item on a line of its own under the resource's name, and the ranges
+    wrap at " to " (narrow screens)."""
     from rich import box
     from rich.table import Table
 
     table = Table(title=diff_summary(delta), title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("component / resource", no_wrap=True)
-    table.add_column("item", overflow="fold")
-    table.add_column("before", justify="right", no_wrap=True)
-    table.add_column("after", justify="right", no_wrap=True)
+    table.add_column("component / resource" + (" / item" if stacked else ""), no_wrap=True)
+    if not stacked:
+        table.add_column("item", overflow="fold")
+    table.add_column("before", justify="right", no_wrap=not stacked)
+    table.add_column("after", justify="right", no_wrap=not stacked)
     table.add_column("change", justify="right")  # wraps at " to " on a narrow screen
     symbol = {"added": "+", "removed": "-", "changed": "~"}
+    blank = ("",) * (3 if stacked else 4)
     group = None
     for d in delta.changed():
         if (d.provider, d.component) != group:
             if group is not None:
                 table.add_section()
             group = (d.provider, d.component)
-            table.add_row(f"{d.provider}: {d.component}", "", "", "", "")
-        table.add_row(
-            f"{symbol[d.status]} {d.resource}",
-            d.item,
+            table.add_row(f"{d.provider}: {d.component}", *blank)
+        amounts = (
             "" if d.status == "added" else _pair(d.old_low, d.old_high),
             "" if d.status == "removed" else _pair(d.new_low, d.new_high),
             _delta_pair(d.delta_low, d.delta_high),
         )
+        if stacked:
+            table.add_row(f"{symbol[d.status]} {d.resource}\n    {d.item}", *amounts)
+        else:
+            table.add_row(f"{symbol[d.status]} {d.resource}", d.item, *amounts)
     table.add_section()
     table.add_row(
         "total",
-        "",
+        *blank[:-3],
         _pair(*delta.old_total),
         _pair(*delta.new_total),
         _delta_pair(delta.total_delta_low, delta.total_delta_high),
     )
-    if not render.table_fits(table, width):
-        table.pad_edge = False  # the two columns of margin, before anything wraps
-    out = render.table_text(table, width)
-    for text in delta.unpriced_added:
-        out += f"newly not priced: {text}\n"
-    for text in delta.unpriced_removed:
-        out += f"now priced: {text}\n"
-    return out
+    return table
 
 
 def cost_delta_markdown(delta: CostDelta) -> str:

@@ -28,7 +28,7 @@ from ..cost import CostEstimate, signed_usd, usd, usd_range
 from ..offline.inventory import SECRET, short_type
 from ..review.affected import RevisionDiff, StackChange
 from .plan import diff_text, findings_markdown, findings_text
-from .text import md_code, md_escape
+from .text import lines_text, md_code, md_escape
 
 MARKER = "<!-- floyo-scale-preview -->"
 GITHUB_LIMIT = 65_536
@@ -362,27 +362,29 @@ def revision_text(result: RevisionDiff) -> str:
         f"affected: {', '.join(result.affected) or 'none'}",
         "",
     ]
-    text = "\n".join(lines) + "\n"
+    text = lines_text(lines)  # every line wrapped to the screen, as diff_text wraps its own
     for s in result.stacks:
         if not s.affected:
             continue
-        text += f"== {s.stack}: {_phase_cell(s).replace('→', '->')} ({s.status})\n"
+        lines = [f"== {s.stack}: {_phase_cell(s).replace('→', '->')} ({s.status})"]
         for side, name in ((s.base, "base"), (s.head, "head")):
             if side.error:
-                text += f"the {name} revision could not be planned: {side.error}\n"
+                lines.append(f"the {name} revision could not be planned: {side.error}")
         if s.head.cost is not None:
             from .cost import cost_summary
 
-            text += cost_summary(s.head.cost) + "\n"
+            lines.append(cost_summary(s.head.cost))
         if s.cost is not None:
-            text += f"cost change: {_cost_cell(s, '/month')}\n"
-        text += findings_text(s.findings)
-        text += "".join(f"note: {n}\n" for n in s.notes)
+            lines.append(f"cost change: {_cost_cell(s, '/month')}")
+        lines += findings_text(s.findings).splitlines()
+        lines += [f"note: {n}" for n in s.notes]
+        text += lines_text(lines)
         if s.diff is not None:
             text += diff_text(s.diff)
         text += "\n"
     unaffected = [s for s in result.stacks if not s.affected]
     if unaffected:
-        text += "unaffected: " + ", ".join(_unaffected(s).replace("`", "") for s in unaffected)
-        text += "\n"
+        text += lines_text(
+            ["unaffected: " + ", ".join(_unaffected(s).replace("`", "") for s in unaffected)]
+        )
     return text

@@ -8,7 +8,7 @@ from typing import Any
 from ..cost.currency import money
 from ..errors import SpecError, SpecIssue
 from ..spec.yamlload import KeyPath, Provenance
-from .text import lines_text, table_fits, table_text, to_json, users_text
+from .text import lines_text, screen, table_fits, table_text, to_json, users_text, wrap_words
 
 # -- errors ------------------------------------------------------------------------------
 
@@ -154,7 +154,9 @@ def _emit(data: Any, path: KeyPath, prov: Provenance | None, indent: int, lines:
                 lines.append(f"{pad}{key}:{_where(here, prov)}")
                 _emit(value, here, prov, indent + 2, lines)
             else:
-                lines.append(f"{pad}{key}: {_inline(value)}{_where(here, prov)}")
+                head = f"{pad}{key}: "
+                folded = _folded(value, head)
+                lines += folded[:-1] + [folded[-1] + _where(here, prov)]
     elif isinstance(data, list):
         for i, item in enumerate(data):
             here = path + (i,)
@@ -165,6 +167,27 @@ def _emit(data: Any, path: KeyPath, prov: Provenance | None, indent: int, lines:
                 lines.extend(sub)
             else:
                 lines.append(f"{pad}- {_inline(item)}{_where(here, prov)}")
+
+
+def _folded(value: Any, head: str) -> list[str]:
+    """`head` and the value, on one line; a quoted string too long for the screen folded
+    between words onto lines indented by two more (a double-quoted YAML scalar folds each
+    line break into one space: the value read back is the same)."""
+    text = _inline(value)
+    line = head + text
+    width = screen().columns
+    foldable = (
+        isinstance(value, str)
+        and text.startswith('"')
+        and "  " not in value
+        and value.strip() == value
+        and "\\" not in text
+    )
+    if len(line) <= width or not foldable:
+        return [line]
+    pad = head[: len(head) - len(head.lstrip(" "))]
+    body = head.strip() + " " + text
+    return [pad + part for part in wrap_words(body.split(" "), width - len(pad), 2)]
 
 
 def _inline(value: Any) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cost.currency import signed_usd, usd_range
+from ..cost.currency import signed_usd, usd, usd_range
 from ..observe.status import StatusReport
 from ..observe.thresholds import Reading, SourceState, Verdict
 from .spec import phase_summary
@@ -36,7 +36,7 @@ def amount(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     if unit == "USD":
-        return f"${value:,.2f}"
+        return usd(value, cents=True)
     if unit == "count":
         return f"{value:,.0f}"
     if unit == "ms":
@@ -210,7 +210,7 @@ def _summary_text(summary: Any) -> str:
     cache_text = (
         "no cache" if cache is None else f"cache {cache.get('provider') or cache.get('node_type')}"
     )
-    budget = f"${summary['budget_usd']:,.0f}/month" if summary["budget_usd"] else "budget per stack"
+    budget = f"{usd(summary['budget_usd'])}/month" if summary["budget_usd"] else "budget per stack"
     return (
         f"{users['min']:,}–{upto} users, {budget}, Vercel {summary['vercel_plan']}, "
         f"Supabase {db['plan']} {db['compute']} with {db['read_replicas']} read replica(s), "

@@ -9,7 +9,7 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -40,8 +40,8 @@ def is_ci(env: Mapping[str, str]) -> bool:
 class Screen:
     """Where the output goes: how wide it may be, and whether it takes colour.
 
-    `width` None: as wide as the content needs (a pipe or a file, and no COLUMNS), so that a
-    row is one line for grep. Tables never split a resource name or a type: they wrap or
+    `width` None: as wide as the content needs (a pipe or a file, whatever COLUMNS says),
+    so that a row is one line for grep. Tables never split a resource name or a type: they wrap or
     drop other columns to fit, or lay the rows out one below the other.
     """
 
@@ -50,19 +50,20 @@ class Screen:
 
     @classmethod
     def detect(cls, stream: IO[str], env: Mapping[str, str]) -> Screen:
-        """COLUMNS if set, else the terminal's width, else unbounded; colour on a terminal
-        unless NO_COLOR (https://no-color.org) or TERM=dumb; FORCE_COLOR forces it."""
+        """On a terminal: COLUMNS if set, else the terminal's width. Piped or redirected:
+        unbounded, COLUMNS or not (a shell that exports COLUMNS would otherwise cut what
+        grep reads). Colour on a terminal unless NO_COLOR (https://no-color.org) or
+        TERM=dumb; FORCE_COLOR forces it."""
         try:
             tty = stream.isatty()
         except (AttributeError, OSError, ValueError):
             tty = False
         columns = env.get("COLUMNS", "").strip()
-        if columns.isdigit() and int(columns) > 0:
-            width: int | None = int(columns)
+        width: int | None = None
+        if tty and columns.isdigit() and int(columns) > 0:
+            width = int(columns)
         elif tty:
             width = shutil.get_terminal_size((80, 24)).columns
-        else:
-            width = None
         if env.get("NO_COLOR"):
             color = False
         elif env.get("FORCE_COLOR"):
@@ -132,9 +133,41 @@ def table_text(table: Any, width: int | None = None) -> str:
     for column in table.columns:  # a column that wraps keeps its longest word whole
         if not column.no_wrap and column.min_width is None and column.width is None:
             column.min_width = _longest_word(column)
+    _share_width(table, width)
     out = console(width=width)
-    out.print(table)
+    out.print(table, crop=False)  # never cut: a line too long shows (and tests catch it)
     return "\n".join(_rstrip(line) for line in out.file.getvalue().splitlines()) + "\n"
+
+
+def _share_width(table: Any, width: int) -> None:
+    """Give the columns that wrap their widths, when the table is wider than `width`: each
+    as wide as its longest line allows up to a level shared by all, never narrower than its
+    longest word. (rich narrows them evenly and then widens those below their longest word
+    back, past the screen: the console then cut amounts off the right edge.)"""
+    from rich.cells import cell_len
+
+    wrapping = [c for c in table.columns if not c.no_wrap and c.width is None]
+    if not wrapping:
+        return
+    widest = {id(c): max(cell_len(line) for line in _texts(c)) for c in wrapping}
+    floor = {id(c): max(_longest_word(c), c.min_width or 0) for c in wrapping}
+    room = width - (table_min_width(table) - sum(floor.values()))
+    if sum(widest.values()) <= room:
+        return  # it fits as it is
+
+    def widths(level: int) -> list[int]:
+        return [max(floor[id(c)], min(widest[id(c)], level)) for c in wrapping]
+
+    level = 0
+    while level < max(widest.values()) and sum(widths(level + 1)) <= room:
+        level += 1
+    shares = widths(level)
+    spare = room - sum(shares)
+    for i, column in enumerate(wrapping):  # what the level leaves, to the first that take it
+        extra = min(spare, widest[id(column)] - shares[i])
+        shares[i] += max(extra, 0)
+        spare -= max(extra, 0)
+        column.width = shares[i]
 
 
 _TAIL = re.compile(r"(?:[ \t]|\x1b\[[0-9;]*m)+$")
@@ -145,6 +178,22 @@ def _rstrip(line: str) -> str:
     """The line without trailing blanks, also where colour codes come between them."""
     tail = _TAIL.search(line)
     return line if tail is None else line[: tail.start()] + "".join(_CODE.findall(tail.group()))
+
+
+def fitting_table(layouts: list[Callable[[], Any]], width: int | None = None) -> Any:
+    """The first of the tables `layouts` build (widest layout first) that fits the width,
+    as it is or without its outer padding; else the last, without it (`table_text` then
+    makes it as narrow as its names and amounts allow)."""
+    table = None
+    for build in layouts:
+        table = build()
+        if table_fits(table, width):
+            return table
+        table.pad_edge = False  # the two columns of margin, before anything wraps
+        if table_fits(table, width):
+            return table
+    assert table is not None, "no layout"
+    return table
 
 
 def table_fits(table: Any, width: int | None = None) -> bool:
@@ -178,7 +227,7 @@ def table_min_width(table: Any) -> int:
         if column.no_wrap:
             total += max(cell_len(line) for line in _texts(column))
         else:
-            total += _longest_word(column)
+            total += max(_longest_word(column), column.min_width or 0)
         total += 2
     return total - (0 if table.pad_edge else 2)  # no padding outside the outer columns
 

@@ -10,6 +10,7 @@ from typing import Any
 from ...catalog import facts
 from ...offline.inventory import Resource
 from ..context import HOURS_PER_MONTH, Result, Rule, _Context, _free, _Unpriced
+from ..currency import unit_usd
 
 _RDS_PRICING = "https://aws.amazon.com/rds/postgresql/pricing/"
 _VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
@@ -77,7 +78,8 @@ def _rds_instance(resource: Resource, ctx: _Context) -> Iterable[Result]:
             "each",
             backup,
             detail=f"{days} days; free up to the provisioned {gb} GB, then "
-            f"${backup.price}/GB-month (not estimated)",
+            + (f"{unit_usd(backup.price)}/GB-month" if backup.price is not None else "billed")
+            + " (not estimated)",
         )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from ...offline.inventory import Resource
 from ..context import Result, _Context, _span_text, _Unpriced
+from ..currency import usd
 
 # Supabase ----------------------------------------------------------------------------------
 
@@ -69,7 +70,7 @@ def _supabase_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
             min(credit, total),
             "USD",
             plan_entry,
-            detail=f"${credit:,.0f} per organization, against project compute",
+            detail=f"{usd(credit)} per organization, against project compute",
         )
     # disk
     disk = ctx.entry("supabase.disk.gp3_gb")

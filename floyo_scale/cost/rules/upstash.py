@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from ...catalog.offers import CacheDemand, payg_costs, upstash_offers
 from ...offline.inventory import Resource
 from ..context import Result, Span, _Context, _Unpriced
+from ..currency import usd_range
 
 # Upstash -----------------------------------------------------------------------------------
 
@@ -108,4 +109,4 @@ def _upstash_plan(resource: Resource, ctx: _Context) -> Iterable[Result]:
 
 def _money(monthly: tuple[float, float]) -> str:
     low, high = monthly
-    return f"${high:,.0f}" if round(low) == round(high) else f"${low:,.0f}-${high:,.0f}"
+    return usd_range(low, high)

@@ -17,6 +17,7 @@ from ..context import (
     _Context,
     _Unpriced,
 )
+from ..currency import usd
 
 # Vercel ------------------------------------------------------------------------------------
 
@@ -180,5 +181,5 @@ def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
             overage.capped(credit),
             "USD",
             entry,
-            detail=f"the plan's ${credit:,.0f} monthly usage credit, against usage",
+            detail=f"the plan's {usd(credit)} monthly usage credit, against usage",
         )
