@@ -107,11 +107,12 @@ def partition(
     """
     from ..db import partition as part
     from ..render import db as show
+    from ..render import progress
 
     resolved = load(stack)
     specs = _specs(resolved)
     targets = shards(resolved, database_url)
-    with show.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as report:
         result = part.partition(
             targets,
             specs,
@@ -172,13 +173,14 @@ def archive(
     """
     from ..db import archive as arc
     from ..render import db as show
+    from ..render import progress
 
     resolved = load(stack)
     specs = _specs(resolved)
     buckets = _buckets(resolved, specs, bucket)
     targets = shards(resolved, database_url)
     s3 = None if dry_run else arc.s3_client(resolved.stack.aws.profile)
-    with show.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as report:
         result = arc.archive(
             targets,
             specs,
@@ -211,6 +213,7 @@ def restore(
     from ..db.restore import restore as run_restore
     from ..errors import UsageError
     from ..render import db as show
+    from ..render import progress
 
     resolved = load(stack)
     specs = {s.name: s for s in _specs(resolved)}
@@ -231,7 +234,7 @@ def restore(
             f"no archive bucket for {table}",
             f"set database.partitioning.{table}.archive_bucket, or give --bucket",
         )
-    with show.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as report:
         result = run_restore(
             targets[shard],
             specs[table],
@@ -261,6 +264,7 @@ def app_role(
     """
     from ..db import roles
     from ..render import db as show
+    from ..render import progress
 
     resolved = load(stack)
     targets = shards(resolved, database_url)
@@ -276,6 +280,6 @@ def app_role(
         outputs.get("app_database_user") or roles.login_role(resolved.stack.app_password_generation)
     )
     password = str(outputs.get("app_database_password") or "")
-    with show.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ) as report:
         results = roles.ensure_app_role(targets, login, password, dry_run=dry_run, report=report)
     _out(show.app_role_text(results, dry_run))

@@ -1,40 +1,8 @@
-"""Progress of a `db` command, reported to a callback; the CLI decides how to show it (a live
-line on a terminal, one line per step in CI).
-
-`Step` opens or closes a step (`done=True` when it finished); `Count` moves a running count
-(rows copied, bytes uploaded) forward. The library never prints: it calls `report(event)`.
-"""
+"""Moved to floyo_scale.progress (the one progress model); kept only until db/archive.py and
+db/partition.py import from there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from ..progress import Count, Reporter, Step, ignore
 
-
-@dataclass(frozen=True)
-class Step:
-    """A step began (`done` False) or ended (`done` True). `where` names the shard and table."""
-
-    where: str
-    step: str
-    detail: str = ""
-    done: bool = False
-
-
-@dataclass(frozen=True)
-class Count:
-    """`done` of `total` (None: unknown) `unit`s (rows, bytes) so far in the current step."""
-
-    where: str
-    step: str
-    done: int
-    total: int | None
-    unit: str
-
-
-Event = Step | Count
-Reporter = Callable[[Event], None]
-
-
-def ignore(_: Event) -> None:
-    """The default reporter: says nothing."""
+__all__ = ["Count", "Reporter", "Step", "ignore"]

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Count, Reporter, Step, ignore
 from . import introspect
 from .archive import (
     JOURNAL_SCHEMA,
@@ -39,7 +40,6 @@ from .archive import (
 )
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .partition import TableSpec
-from .progress import Count, Reporter, Step, ignore
 from .sql import ident
 
 BATCH_ROWS = 65_536
