@@ -7,6 +7,8 @@ production), call one function of floyo_scale.db, render, exit.
 
 from __future__ import annotations
 
+import os
+import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -88,6 +90,7 @@ def shards_command(
     """
     from ..db import shards as mover
     from ..render import db_move as show
+    from ..render import progress
 
     resolved = load(stack)
     options = _sharding(resolved)
@@ -97,13 +100,10 @@ def shards_command(
         _out(show.to_json(result.to_dict()) if format is Format.json else show.shard_plan(result))
         return
     confirm(stack, "moving rows between the shards of", yes)
-    report = mover.apply(
-        targets,
-        batch_keys=batch_keys,
-        bin_dir=pg_bin,
-        progress=lambda line: _err(line + "\n"),
-        **options,
-    )
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as sink:
+        report = mover.apply(
+            targets, batch_keys=batch_keys, bin_dir=pg_bin, progress=sink, **options
+        )
     _out(show.to_json(report.to_dict()) if format is Format.json else show.shard_apply(report))
 
 
@@ -180,13 +180,6 @@ def _ready(resolved: ResolvedStack) -> Any:
     return check
 
 
-def _progress(prefix: str) -> Any:
-    def say(line: str) -> None:
-        _err(f"{prefix}{line}\n")
-
-    return say
-
-
 def migrate_command(
     stack: StackNameOpt,
     to: Annotated[
@@ -232,6 +225,7 @@ def migrate_command(
     from ..db import migrate as mig
     from ..errors import UsageError
     from ..render import db_move as show
+    from ..render import progress
 
     if finalize and rollback:
         raise UsageError("--finalize and --rollback exclude each other", "give one of them")
@@ -269,18 +263,19 @@ def migrate_command(
     else:
         if until == "switch":
             confirm(stack, "switching the database of", yes)
-        reports = [
-            mig.migrate(
-                s,
-                t,
-                switch=switch_for(i),
-                ready=_ready(resolved),
-                until=until,
-                bin_dir=pg_bin,
-                progress=_progress(f"shard {i}: "),
-            )
-            for i, (s, t) in enumerate(pairs)
-        ]
+        with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as sink:
+            reports = [
+                mig.migrate(
+                    s,
+                    t,
+                    switch=switch_for(i),
+                    ready=_ready(resolved),
+                    until=until,
+                    bin_dir=pg_bin,
+                    progress=sink,
+                )
+                for i, (s, t) in enumerate(pairs)
+            ]
     if format is Format.json:
         _out(show.to_json([r.to_dict() for r in reports]))
     else:

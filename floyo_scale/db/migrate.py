@@ -41,6 +41,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Reporter, Step, ignore
 from .connect import DatabaseError, Shard, connect
 from .pgtools import copy_schema, retry_deadlock
 from .replication import (
@@ -75,8 +76,6 @@ FORWARD = "floyo_migrate"  # publication on the source; subscription and slot ge
 REVERSE = "floyo_rollback"  # publication on the target, for the way back
 
 STEPS = ("schema", "target", "copy", "verify", "switch")
-
-Progress = Callable[[str], None]
 
 Switch = Callable[[str], None]  # called with "target" or "source"
 
@@ -157,7 +156,7 @@ def migrate(
     catch_up_timeout: float = 600.0,
     lock_timeout: float = 5.0,
     freeze_timeout: float = 10.0,
-    progress: Progress | None = None,
+    progress: Reporter = ignore,
     ready: Callable[[], None] | None = None,
 ) -> Report:
     """Run the steps not yet done, up to and including `until`. `freeze_timeout` bounds the
@@ -168,7 +167,7 @@ def migrate(
     switch-over that could not switch the connection strings never fences the source."""
     if until not in STEPS:
         raise UsageError(f"unknown step {until!r}", f"one of: {', '.join(STEPS)}")
-    say = progress or (lambda _: None)
+    say = progress
     report = Report()
     with connect(source) as src, connect(target) as dst:
         done = _done(dst)
@@ -216,7 +215,7 @@ def migrate(
                     detail["connections"] = "done"
                 _record(dst, step, detail)
                 report.steps.append((step, result))
-                say(f"{step}: {result}")
+                say(Step(f"shard {source.index}", step, result, done=True))
             if step == until:
                 break
     return report

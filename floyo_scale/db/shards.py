@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import FloyoError, UsageError
+from ..progress import Reporter, Step, ignore
 from ..sharding import ALGORITHM, shard_for
 from .connect import DatabaseError, Shard, database_error
 from .pgtools import Table, copy_schema, retry_deadlock, tables
@@ -62,8 +63,6 @@ from .shard_sql import SETUP_SQL
 LOCK_SPACE = 7_236_913  # first half of the advisory lock key the fence and the mover share
 
 SEQUENCE_GAP = 2**40  # ids a shard may issue before reaching the next new shard's range
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -100,13 +99,13 @@ def apply(
     unkeyed_tables: Unkeyed = "every_shard",
     batch_keys: int = 100,
     bin_dir: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: Reporter = ignore,
     wait_seconds: float = 30.0,
 ) -> ApplyResult:
     """Lay the data out over `shards` (all of the phase's shards, shard 0 first).
     `wait_seconds` bounds the wait for transactions older than the move before the final
     step (past it, the final step rescans under its lock, as it did before the watermark)."""
-    say = progress or (lambda _: None)
+    say = progress
     to = len(shards)
     started = time.monotonic()
     with _connections(shards) as conns:
@@ -118,7 +117,7 @@ def apply(
                 "removing shards is not supported: jump consistent hash only grows",
             )
         if to == from_shards and _open_move(conns[0]) is None:
-            say(f"the data is already laid out over {to} shard(s): nothing to do")
+            say(Step("shards", "lay out", f"already over {to} shard(s): nothing to do", done=True))
             return result
         layout = _layout(conns[0], key, key_columns or {}, unkeyed_tables)
         # setup: _floyo and the fence on the old shards, then the new shards' schema
@@ -148,7 +147,8 @@ def apply(
                     result.rows_moved += rows
                     _journal(conns[0], move_id, "keys", len(batch), rows)
                 if group:
-                    say(f"shard {index} → shard {target}: {len(group)} key(s) moved")
+                    where = f"shard {index} → shard {target}"
+                    say(Step(where, "move keys", f"{len(group)} key(s) moved", done=True))
         result.steps.append("keys")
         _journal(conns[0], move_id, "final")
         # every transaction that may have written without the log has ended (or the final
@@ -166,8 +166,12 @@ def apply(
                 _journal(conns[0], move_id, "final", len(batch), rows)
         if not logged:
             say(
-                "a transaction older than the move is still open: the final step rescans "
-                "every keyed table under its lock"
+                Step(
+                    "shards",
+                    "wait for older transactions",
+                    "one is still open: the final step rescans every keyed table under its lock",
+                    done=True,
+                )
             )
         freeze, late_keys, late_rows = _final(
             shards, conns, from_shards, to, layout, batch_keys, rescan=not logged
@@ -178,8 +182,13 @@ def apply(
         _journal(conns[0], move_id, "done", late_keys, late_rows, finished=True)
         result.steps.append("final")
         say(
-            f"laid out over {to} shards: {result.keys_moved} key(s), {result.rows_moved} "
-            f"row(s) moved; writes frozen {freeze:.2f}s at the end"
+            Step(
+                "shards",
+                "lay out",
+                f"over {to} shards: {result.keys_moved} key(s), {result.rows_moved} "
+                f"row(s) moved; writes frozen {freeze:.2f}s at the end",
+                done=True,
+            )
         )
     result.seconds = time.monotonic() - started
     return result
@@ -249,7 +258,7 @@ def _setup_new_shard(
     to: int,
     layout: Layout,
     bin_dir: str | Path | None,
-    say: Progress,
+    say: Reporter,
 ) -> int:
     """Schema from shard 0, sequences advanced, unkeyed tables copied. Returns rows copied."""
     conn = conns[index]
@@ -258,7 +267,7 @@ def _setup_new_shard(
         # _floyo first: the dumped triggers call _floyo.fence()
         _install(conn, Layout(layout.key, {}, {}, [], layout.unkeyed_mode), (to, index))
         copy_schema(shards[0], shards[index], SCHEMAS, bin_dir=bin_dir)
-        say(f"shard {index}: schema copied from shard 0")
+        say(Step(f"shard {index}", "copy schema", "from shard 0", done=True))
     elif set(present) != set(layout.order):
         missing = sorted(set(layout.order) - set(present))
         raise UsageError(
