@@ -42,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from ..errors import FloyoError, UsageError
+from ..progress import Reporter, Step, ignore
 from . import introspect
 from .archive_checks import _base_types, _preflight, _reattach
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
@@ -58,7 +59,6 @@ from .journal import (
 )
 from .locks import _run, under_lock_timeout
 from .partition import TableSpec
-from .progress import Reporter, Step, ignore
 from .s3 import (
     _abort_stale_uploads,
     _delete_all_versions,

@@ -36,9 +36,9 @@ import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Reporter, Step, ignore
 from . import introspect
 from .connect import Shard, connect, database_error, hold_lock
-from .progress import Reporter, Step, ignore
 from .sql import ident
 
 if TYPE_CHECKING:

@@ -165,14 +165,8 @@ def apply(
                 result.rows_moved += rows
                 _journal(conns[0], move_id, "final", len(batch), rows)
         if not logged:
-            say(
-                Step(
-                    "shards",
-                    "wait for older transactions",
-                    "one is still open: the final step rescans every keyed table under its lock",
-                    done=True,
-                )
-            )
+            still = "one is still open: the final step rescans every keyed table under its lock"
+            say(Step("shards", "wait for older transactions", still, done=True))
         freeze, late_keys, late_rows = _final(
             shards, conns, from_shards, to, layout, batch_keys, rescan=not logged
         )
@@ -181,15 +175,9 @@ def apply(
         result.rows_moved += late_rows
         _journal(conns[0], move_id, "done", late_keys, late_rows, finished=True)
         result.steps.append("final")
-        say(
-            Step(
-                "shards",
-                "lay out",
-                f"over {to} shards: {result.keys_moved} key(s), {result.rows_moved} "
-                f"row(s) moved; writes frozen {freeze:.2f}s at the end",
-                done=True,
-            )
-        )
+        moved = f"{result.keys_moved} key(s), {result.rows_moved} row(s) moved"
+        done = f"over {to} shards: {moved}; writes frozen {freeze:.2f}s at the end"
+        say(Step("shards", "lay out", done, done=True))
     result.seconds = time.monotonic() - started
     return result
 
