@@ -1,8 +1,9 @@
 """The `db` command group: work inside the stack's PostgreSQL databases (see docs/db.md).
 
 Thin: parse, resolve the databases (one per shard), call one function of floyo_scale.db,
-render, exit. Progress goes to stderr (a live line on a terminal, one line per step in CI);
-results go to stdout. Other `db` commands (shards, migrate) register on `db_app` too.
+render, exit. Progress goes to stderr through the one display (render.progress: live on a
+terminal, one line per step in CI, JSON lines with --format json); results go to stdout.
+Other `db` commands (shards, migrate) register on `db_app` too.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ change (approval), what an update runs (release: commit, spec digest, version) a
 checked at once before the engine runs (prerequisites: `doctor`), and the AWS checks
 among them (aws_preflight).
 
-May import: pulumi.automation, errors, spec, infra, offline, cost, guards, policy. Never
-render or cli: it never prints; progress goes to a sink (progress.Reporter), results are
+May import: pulumi.automation, errors, spec, infra, offline, cost, guards, policy,
+progress. Never render or cli: it never prints; progress goes to a sink (progress.Reporter), results are
 returned, failures raised as FloyoError subclasses with the exit codes of errors.ExitCode.
 
 It runs the ONE program (`floyo_scale.infra.program`, the function `plan` synthesizes) as an
