@@ -11,8 +11,9 @@ checked at once before the engine runs (prerequisites: `doctor`), and the AWS ch
 among them (aws_preflight).
 
 May import: pulumi.automation, errors, spec, infra, offline, cost, guards, policy,
-progress. Never render or cli: it never prints; progress goes to a sink (progress.Reporter), results are
-returned, failures raised as FloyoError subclasses with the exit codes of errors.ExitCode.
+progress. Never render or cli: it never prints; progress goes to a sink
+(progress.Reporter), results are returned, failures raised as FloyoError subclasses with
+the exit codes of errors.ExitCode.
 
 It runs the ONE program (`floyo_scale.infra.program`, the function `plan` synthesizes) as an
 inline program on the Pulumi stack named after the stack file, in a self-managed backend
