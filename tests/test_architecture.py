@@ -19,6 +19,7 @@ PACKAGE = REPO / "floyo_scale"
 # Lower layers first. A module belongs to the layer of its top-level package or module.
 MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
+    "progress": set(),  # progress.py: the one progress model (Step, Count, ResourceEvent)
     "catalog": set(),
     "sharding": set(),
     "transport": {"errors"},  # the one HTTP client, retry policy and redactor
@@ -44,8 +45,9 @@ MAY_IMPORT: dict[str, set[str]] = {
         "guards",
         "transport",
         "gitrepo",
+        "progress",
     },
-    "db": {"errors", "catalog", "spec", "sharding", "transport"},
+    "db": {"errors", "catalog", "spec", "sharding", "transport", "progress"},
     # infra: the Supabase Management API client, which status reads usage through
     "observe": {"errors", "catalog", "sharding", "spec", "infra", "offline", "cost", "transport"},
     "render": {
@@ -63,6 +65,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "sharding",
         "transport",
         "gitrepo",
+        "progress",
     },
     "cli": {
         "root",
@@ -82,6 +85,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "render",
         "transport",
         "gitrepo",
+        "progress",
     },
     "root": set(),  # floyo_scale/__init__.py: the version only
     "_internals": set(),  # the one adapter over private Pulumi and CPython internals

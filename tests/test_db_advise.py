@@ -22,7 +22,7 @@ from floyo_scale.db.advice import AdviseOptions
 from floyo_scale.db.advise import advise
 from floyo_scale.db.advise_apply import ApplyOptions, apply
 from floyo_scale.db.connect import Shard
-from floyo_scale.db.progress import Count, Event
+from floyo_scale.progress import Count, ProgressEvent
 
 PASSWORD = "Sekr1t-pw"
 
@@ -179,7 +179,7 @@ def test_apply_builds_concurrently_while_a_writer_commits(db: str) -> None:
     old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
     old.execute("SELECT count(*) FROM customers")  # takes its snapshot
 
-    def report(event: Event) -> None:
+    def report(event: ProgressEvent) -> None:
         if not isinstance(event, Count):
             return
         phases.append(event.step)
@@ -423,7 +423,7 @@ def test_interrupted_build_leaves_no_invalid_index(db: str) -> None:
     old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
     old.execute("SELECT count(*) FROM customers")
 
-    def report(event: Event) -> None:
+    def report(event: ProgressEvent) -> None:
         if isinstance(event, Count) and "waiting for old snapshots" in event.step:
             # the old transaction stays open, so the build cannot finish before the cancel;
             # the drop does not wait for it (it holds no lock on events)

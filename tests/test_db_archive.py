@@ -20,9 +20,9 @@ from moto.server import ThreadedMotoServer
 from floyo_scale.db import archive as arc
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
-from floyo_scale.db.progress import Step
 from floyo_scale.db.restore import restore
 from floyo_scale.errors import UsageError
+from floyo_scale.progress import Step
 
 TODAY = date(2026, 11, 28)
 BUCKET = "floyo-test-archive"

@@ -14,8 +14,8 @@ import pytest
 
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
-from floyo_scale.db.progress import Count, Step
 from floyo_scale.errors import UsageError
+from floyo_scale.progress import Count, Step
 
 # The one "today" of this file: the conversion is told it, the seed rows lie before it and
 # the application's live rows are stamped with it, so nothing here reads the machine's or the

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from floyo_scale.db import partition as part
 from floyo_scale.db.archive import ArchivedPartition, ArchiveReport
-from floyo_scale.db.progress import Count, Step
 from floyo_scale.db.restore import RestoreReport
 from floyo_scale.render import db as show
 
@@ -75,23 +74,6 @@ def test_reports() -> None:
         ]
     )
     assert_golden("db/reports.txt", text)
-
-
-def test_ci_progress_is_one_line_per_finished_step() -> None:
-    lines: list[str] = []
-    ticks = iter([0.0, 1.0, 65.0])
-    display = show.PlainDbDisplay(lines.append, clock=lambda: next(ticks))
-    where = "shard 0 events"
-    display(Step(where, "copy rows"))
-    display(Count(where, "copy rows", 10_000, 200_000, "rows"))
-    display(Step(where, "copy rows", "200000 rows", done=True))
-    display(Step(where, "swap"))
-    display(Step(where, "swap", "31 ms", done=True))
-    display(Count(where, "upload", 8_388_608, None, "bytes"))
-    assert lines == [
-        "[00:01] shard 0 events copy rows: 200000 rows\n",
-        "[01:05] shard 0 events swap: 31 ms\n",
-    ]
 
 
 @given(

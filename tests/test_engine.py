@@ -28,7 +28,6 @@ from engine_fakes import (
 
 from floyo_scale import engine
 from floyo_scale.engine import install
-from floyo_scale.engine.events import Event
 from floyo_scale.errors import (
     EngineError,
     ExitCode,
@@ -37,6 +36,8 @@ from floyo_scale.errors import (
     StackLockedError,
     UsageError,
 )
+from floyo_scale.progress import ProgressEvent, Step
+from floyo_scale.progress import ResourceEvent as Event
 from floyo_scale.spec import Workspace, load_stack
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -741,14 +742,16 @@ def test_every_command_says_to_run_setup_when_the_cli_is_missing(no_cli):
 
 def test_setup_without_network_fails_clearly(no_cli, monkeypatch):
     monkeypatch.setattr(install, "RELEASES_URL", "http://127.0.0.1:9/releases/sdk")  # refused
-    steps: list[str] = []
+    steps: list[ProgressEvent] = []
     with pytest.raises(EngineError) as caught:
-        engine.setup(on_step=steps.append)
+        engine.setup(report=steps.append)
     message = caught.value.message
     assert message.startswith(f"could not download the Pulumi CLI {engine.CLI_VERSION}")
     assert "connection refused" in message
     assert "network" in caught.value.hint and "PATH" in caught.value.hint
-    assert steps == [f"installing the Pulumi CLI {engine.CLI_VERSION} into {engine.cli_root()}"]
+    assert steps == [  # the install began; it never finished
+        Step("setup", f"install the Pulumi CLI {engine.CLI_VERSION}", f"into {engine.cli_root()}")
+    ]
     assert engine.cli_root() == no_cli / "floyo-scale" / "pulumi" / engine.CLI_VERSION
 
 

@@ -86,11 +86,13 @@ def test_preview_json_is_on_stdout_and_progress_on_stderr(fake, capsys):
     ]
     assert data["summary"] == {"create": 1, "replace": 1, "same": 3}
     assert data["unreadable"] == 0  # every change the summary counts was announced
-    assert err.splitlines() == [
-        "[00:00] preview started",
-        "[00:00] warning (aws:s3:Bucket uploads): deprecated argument",
-        "[00:00] preview finished: 1 create, 1 replace (3 unchanged)",
+    progress = [json.loads(line) for line in err.splitlines()]  # --format json: JSON lines
+    assert [(p["event"], p["kind"], p["op"], p["message"]) for p in progress] == [
+        ("resource", "start", "preview", ""),
+        ("resource", "diagnostic", "", "deprecated argument"),
+        ("resource", "summary", "", ""),
     ]
+    assert progress[-1]["counts"] == {"create": 1, "replace": 1, "same": 3}
 
 
 def test_preview_table_flags_data_loss(fake, capsys):

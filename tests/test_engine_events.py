@@ -25,8 +25,9 @@ import pytest
 from engine_fakes import SECRET_ENV, make_workspace
 
 from floyo_scale import engine
-from floyo_scale.engine.events import Event, _Events, internal
+from floyo_scale.engine.events import _Events, internal
 from floyo_scale.errors import GuardrailError
+from floyo_scale.progress import ResourceEvent as Event
 from floyo_scale.spec import Workspace, load_stack
 
 STREAMING_PULUMI = """#!{python}
@@ -194,11 +195,11 @@ def test_a_step_the_summary_counts_but_no_event_announced_is_unreadable(streamin
     report = session.preview()
     assert report.counts == {"delete": 1, "same": 1} and report.changes == ()
     assert report.unreadable == 1
-    from floyo_scale.render import progress
+    from floyo_scale.render import engine as text
 
-    assert "warning: 1 engine event(s) could not be read" in progress.preview_table(report)
-    assert progress.preview_json(report)["unreadable"] == 1
-    assert "> warning: 1 engine event(s)" in progress.preview_markdown(report)
+    assert "warning: 1 engine event(s) could not be read" in text.preview_table(report)
+    assert text.preview_json(report)["unreadable"] == 1
+    assert "> warning: 1 engine event(s)" in text.preview_markdown(report)
     with pytest.raises(GuardrailError, match="1 event.s. of the preview could not be read"):
         engine.deploy(session, approve=lambda _: True, allow_over_budget=True)
 

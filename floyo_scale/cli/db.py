@@ -1,8 +1,9 @@
 """The `db` command group: work inside the stack's PostgreSQL databases (see docs/db.md).
 
 Thin: parse, resolve the databases (one per shard), call one function of floyo_scale.db,
-render, exit. Progress goes to stderr (a live line on a terminal, one line per step in CI);
-results go to stdout. Other `db` commands (shards, migrate) register on `db_app` too.
+render, exit. Progress goes to stderr through the one display (render.progress: live on a
+terminal, one line per step in CI, JSON lines with --format json); results go to stdout.
+Other `db` commands (shards, migrate) register on `db_app` too.
 """
 
 from __future__ import annotations
@@ -107,11 +108,12 @@ def partition(
     """
     from ..db import partition as part
     from ..render import db as show
+    from ..render import progress
 
     resolved = load(stack)
     specs = _specs(resolved)
     targets = shards(resolved, database_url)
-    with show.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as report:
         result = part.partition(
             targets,
             specs,
@@ -172,13 +174,14 @@ def archive(
     """
     from ..db import archive as arc
     from ..render import db as show
+    from ..render import progress
 
     resolved = load(stack)
     specs = _specs(resolved)
     buckets = _buckets(resolved, specs, bucket)
     targets = shards(resolved, database_url)
     s3 = arc.s3_client(resolved.stack.aws.profile)  # a dry run reads the bucket too
-    with show.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as report:
         result = arc.archive(
             targets,
             specs,
@@ -211,6 +214,7 @@ def restore(
     from ..db.restore import restore as run_restore
     from ..errors import UsageError
     from ..render import db as show
+    from ..render import progress
 
     resolved = load(stack)
     specs = {s.name: s for s in _specs(resolved)}
@@ -231,7 +235,7 @@ def restore(
             f"no archive bucket for {table}",
             f"set database.partitioning.{table}.archive_bucket, or give --bucket",
         )
-    with show.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as report:
         result = run_restore(
             targets[shard],
             specs[table],
@@ -261,6 +265,7 @@ def app_role(
     """
     from ..db import roles
     from ..render import db as show
+    from ..render import progress
 
     resolved = load(stack)
     targets = shards(resolved, database_url)
@@ -276,6 +281,6 @@ def app_role(
         outputs.get("app_database_user") or roles.login_role(resolved.stack.app_password_generation)
     )
     password = str(outputs.get("app_database_password") or "")
-    with show.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ) as report:
         results = roles.ensure_app_role(targets, login, password, dry_run=dry_run, report=report)
     _out(show.app_role_text(results, dry_run))

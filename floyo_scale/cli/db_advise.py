@@ -69,14 +69,14 @@ def advise_command(
     from ..db import advise_apply
     from ..db.connect import DatabaseError
     from ..errors import UsageError
-    from ..render import db as progress
     from ..render import db_advise as show
+    from ..render import progress
 
     if (only or drop_unused) and not apply:
         raise UsageError("--only and --drop-unused go with --apply", "add --apply")
     resolved = load(stack)
     targets = shards(resolved, database_url)
-    with progress.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ, json_lines=format is ReportFormat.json) as report:
         advice = adv.advise(targets, report=report)
     if resolved.phase.database.provider == "supabase":
         _merge_advisors(resolved, advice, tuple(supabase_ref or ()))
@@ -94,7 +94,7 @@ def advise_command(
         confirm(stack, f"dropping {len(drops)} index(es) on", yes, always=True)
     elif todo:
         confirm(stack, f"creating {len(todo)} index(es) on", yes)
-    with progress.db_display(sys.stderr, os.environ) as report:
+    with progress.display(sys.stderr, os.environ, json_lines=format is ReportFormat.json) as report:
         result = advise_apply.apply(
             targets, advice, only=only or (), drop_unused=drop_unused, report=report
         )

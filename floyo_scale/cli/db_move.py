@@ -7,6 +7,8 @@ production), call one function of floyo_scale.db, render, exit.
 
 from __future__ import annotations
 
+import os
+import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -89,6 +91,7 @@ def shards_command(
     """
     from ..db import shards as mover
     from ..render import db_move as show
+    from ..render import progress
     from ..render.text import to_json
 
     resolved = load(stack)
@@ -99,13 +102,10 @@ def shards_command(
         _out(to_json(result.to_dict()) if format is Format.json else show.shard_plan(result))
         return
     confirm(stack, "moving rows between the shards of", yes)
-    report = mover.apply(
-        targets,
-        batch_keys=batch_keys,
-        bin_dir=pg_bin,
-        progress=lambda line: _err(line + "\n"),
-        **options,
-    )
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as sink:
+        report = mover.apply(
+            targets, batch_keys=batch_keys, bin_dir=pg_bin, progress=sink, **options
+        )
     _out(to_json(report.to_dict()) if format is Format.json else show.shard_apply(report))
 
 
@@ -182,13 +182,6 @@ def _ready(resolved: ResolvedStack) -> Any:
     return check
 
 
-def _progress(prefix: str) -> Any:
-    def say(line: str) -> None:
-        _err(f"{prefix}{line}\n")
-
-    return say
-
-
 def migrate_command(
     stack: StackNameOpt,
     to: Annotated[
@@ -234,6 +227,7 @@ def migrate_command(
     from ..db import migrate as mig
     from ..errors import UsageError
     from ..render import db_move as show
+    from ..render import progress
     from ..render.text import to_json
 
     if finalize and rollback:
@@ -272,18 +266,19 @@ def migrate_command(
     else:
         if until == "switch":
             confirm(stack, "switching the database of", yes)
-        reports = [
-            mig.migrate(
-                s,
-                t,
-                switch=switch_for(i),
-                ready=_ready(resolved),
-                until=until,
-                bin_dir=pg_bin,
-                progress=_progress(f"shard {i}: "),
-            )
-            for i, (s, t) in enumerate(pairs)
-        ]
+        with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as sink:
+            reports = [
+                mig.migrate(
+                    s,
+                    t,
+                    switch=switch_for(i),
+                    ready=_ready(resolved),
+                    until=until,
+                    bin_dir=pg_bin,
+                    progress=sink,
+                )
+                for i, (s, t) in enumerate(pairs)
+            ]
     if format is Format.json:
         _out(to_json([r.to_dict() for r in reports]))
     else:

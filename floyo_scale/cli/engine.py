@@ -100,9 +100,10 @@ def _target(
 
 
 @contextmanager
-def _engine_run() -> Iterator[Display]:
-    """The progress display, and SIGTERM treated as Ctrl-C while no `pulumi` runs (while one
-    runs, engine.SignalForwarder takes both over and forwards them)."""
+def _engine_run(*, json_lines: bool = False) -> Iterator[Display]:
+    """The progress display (JSON lines with `--format json`), and SIGTERM treated as Ctrl-C
+    while no `pulumi` runs (while one runs, engine.SignalForwarder takes both over and
+    forwards them)."""
     from ..render import progress
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -110,7 +111,7 @@ def _engine_run() -> Iterator[Display]:
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        with progress.display(sys.stderr, os.environ) as sink:
+        with progress.display(sys.stderr, os.environ, json_lines=json_lines) as sink:
             yield sink
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -165,8 +166,10 @@ def setup() -> None:
     SDKs were generated for.
     """
     from .. import engine
+    from ..render import progress
 
-    report = engine.setup(on_step=lambda step: _err(step + "\n"))
+    with progress.display(sys.stderr, os.environ) as sink:
+        report = engine.setup(report=sink)
     where = "installed" if report.installed_cli else "found"
     _out(f"pulumi {report.cli_version}: {where} at {report.cli}\n")
     for plugin in report.plugins:
@@ -187,18 +190,18 @@ def preview(
     Needs the cloud credentials and the secrets the stack file refers to.
     """
     from .. import engine, render
-    from ..render import progress
+    from ..render import engine as text
 
     spec = _target(stack, phase, run_program=True)
-    with _engine_run() as sink:
+    with _engine_run(json_lines=format is ReportFormat.json) as sink:
         session = engine.open_session(spec, create=True, sink=sink, lock_timeout=lock_timeout)
         report = session.preview(targets=target or (), parallel=parallel)
     if format is ReportFormat.json:
-        _out(render.to_json(progress.preview_json(report)))
+        _out(render.to_json(text.preview_json(report)))
     elif format is ReportFormat.markdown:
-        _out(progress.preview_markdown(report))
+        _out(text.preview_markdown(report))
     else:
-        _out(progress.preview_table(report))
+        _out(text.preview_table(report))
 
 
 def up(
@@ -222,7 +225,7 @@ def up(
     waiting for their address to confirm them.
     """
     from .. import engine
-    from ..render import progress
+    from ..render import engine as text
     from ..spec import load_stack
 
     asked = approval(stack, "changing", yes)  # refused here, before anything is read
@@ -234,7 +237,7 @@ def up(
         stack, phase, run_program=True, resolved=resolved, aws_budget_usd=offline.cost.aws_budget
     )
     with _engine_run() as sink:
-        approve = asked.approver(progress.review_text, "Apply these changes?", *_shown(sink))
+        approve = asked.approver(text.review_text, "Apply these changes?", *_shown(sink))
         session = engine.open_session(spec, create=True, sink=sink, lock_timeout=lock_timeout)
         report = engine.deploy(
             session,
@@ -245,13 +248,13 @@ def up(
             parallel=parallel,
             offline=offline,
         )
-    _out(f"up: stack {stack} — {progress.counts_line(report.counts)}\n")
-    _out(progress.outputs_table(progress.outputs_values(report.outputs, show_secrets=False)))
+    _out(f"up: stack {stack} — {text.counts_line(report.counts)}\n")
+    _out(text.outputs_table(text.outputs_values(report.outputs, show_secrets=False)))
     topics = report.outputs.get("alert_topics")
     if topics is not None and isinstance(topics.value, dict) and topics.value:
         from ..observe.aws import pending_after_up
 
-        _err(progress.pending_text(*pending_after_up(resolved.stack.aws.profile, topics.value)))
+        _err(text.pending_text(*pending_after_up(resolved.stack.aws.profile, topics.value)))
 
 
 def promote(
@@ -295,7 +298,7 @@ def promote(
     `--source-drift-checked` with --to's.
     """
     from .. import engine
-    from ..render import progress
+    from ..render import engine as text
     from ..spec import Workspace
 
     if from_stack == to_stack:
@@ -323,7 +326,7 @@ def promote(
     asked = approval(to_stack, "changing", yes)
     dest_spec = _target(to_stack, None, run_program=True)
     with _engine_run() as sink:
-        approve = asked.approver(progress.review_text, "Apply these changes?", *_shown(sink))
+        approve = asked.approver(text.review_text, "Apply these changes?", *_shown(sink))
         source = engine.open_session(source_spec, sink=sink, lock_timeout=lock_timeout)
         dest = engine.open_session(dest_spec, create=True, sink=sink, lock_timeout=lock_timeout)
         report = engine.promote(
@@ -338,9 +341,9 @@ def promote(
         )
     _out(
         f"promote: {from_stack} -> {to_stack} at {report.ran.describe()} — "
-        f"{progress.counts_line(report.up.counts)}\n"
+        f"{text.counts_line(report.up.counts)}\n"
     )
-    _out(progress.outputs_table(progress.outputs_values(report.up.outputs, show_secrets=False)))
+    _out(text.outputs_table(text.outputs_values(report.up.outputs, show_secrets=False)))
 
 
 def destroy(
@@ -356,18 +359,18 @@ def destroy(
     fail: unprotect them in the stack file first.
     """
     from .. import engine
-    from ..render import progress
+    from ..render import engine as text
 
     asked = approval(stack, "destroying", yes, always=True)
     spec = _target(stack, None, run_program=False)
     with _engine_run() as sink:
-        confirm = asked.approver(progress.preview_table, "Destroy all of the above?", *_shown(sink))
+        confirm = asked.approver(text.preview_table, "Destroy all of the above?", *_shown(sink))
         session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
         report = engine.destroy(session, confirm=confirm, targets=target or (), parallel=parallel)
     if report.counts is None:
         _out(f"destroy: stack {stack} has nothing to destroy\n")
     else:
-        _out(f"destroy: stack {stack} — {progress.counts_line(report.counts)}\n")
+        _out(f"destroy: stack {stack} — {text.counts_line(report.counts)}\n")
 
 
 def refresh(
@@ -384,13 +387,13 @@ def refresh(
 ) -> None:
     """Read every resource back from the cloud and record it in the state."""
     from .. import engine
-    from ..render import progress
+    from ..render import engine as text
 
     spec = _target(stack, None, run_program=False)
     with _engine_run() as sink:
         session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
         counts = session.refresh(clear_pending_creates=clear_pending_creates, parallel=parallel)
-    _out(f"refresh: stack {stack} — {progress.counts_line(counts)}\n")
+    _out(f"refresh: stack {stack} — {text.counts_line(counts)}\n")
 
 
 def drift(
@@ -404,16 +407,16 @@ def drift(
     resource listed with the properties that changed.
     """
     from .. import engine, render
-    from ..render import progress
+    from ..render import engine as text
 
     spec = _target(stack, None, run_program=False)
-    with _engine_run() as sink:
+    with _engine_run(json_lines=format is Format.json) as sink:
         session = engine.open_session(spec, sink=sink, lock_timeout=lock_timeout)
         report = engine.drift(session)
     if format is Format.json:
-        _out(render.to_json(progress.drift_json(report)))
+        _out(render.to_json(text.drift_json(report)))
     else:
-        _out(progress.drift_table(report))
+        _out(text.drift_table(report))
     error = engine.drift_error(report)
     if error is not None:
         raise error
@@ -431,12 +434,12 @@ def outputs(
     Project ids, bucket names, URLs: what the last `up` exported.
     """
     from .. import engine, render
-    from ..render import progress
+    from ..render import engine as text
 
     spec = _target(stack, None, run_program=False, aws=False)  # reads the state only
     session = engine.open_session(spec)
-    values = progress.outputs_values(session.outputs(), show_secrets)
-    _out(render.to_json(values) if format is Format.json else progress.outputs_table(values))
+    values = text.outputs_values(session.outputs(), show_secrets)
+    _out(render.to_json(values) if format is Format.json else text.outputs_table(values))
 
 
 def cancel(

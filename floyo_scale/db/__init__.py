@@ -2,7 +2,8 @@
 the shards issue, moving rows between shards).
 
 The modules here talk to PostgreSQL with psycopg 3 and to S3 with boto3; they never print and
-never exit (progress goes to a callback, failures are FloyoError subclasses). Shared pieces:
+never exit (progress goes to a floyo_scale.progress.Reporter as Steps and Counts, never text;
+failures are FloyoError subclasses). Shared pieces:
 
 - `connect`: which databases a command works on (one per shard), connecting to them, and
   keeping passwords out of every message (`redact_url`).

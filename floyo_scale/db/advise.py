@@ -30,6 +30,7 @@ from typing import Any
 
 import psycopg
 
+from ..progress import Reporter, Step, ignore
 from .advice import (
     MIN_SEQ_ROWS,
     SYSTEM_SCHEMAS,
@@ -45,7 +46,6 @@ from .advice import (
 from .advise_checks import health_findings, statements_state
 from .advise_scan import seq_scan_findings
 from .connect import Shard, connect, database_error
-from .progress import Reporter, Step, ignore
 
 
 def advise(

@@ -28,10 +28,10 @@ from typing import Any
 import psycopg
 
 from ..errors import UsageError
+from ..progress import Count, Reporter, Step, ignore
 from .advice import Advice, Finding
 from .advise_scan import explain_cost
 from .connect import Shard, connect, database_error, hold_lock
-from .progress import Count, Reporter, Step, ignore
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from ..errors import FloyoError, UsageError
+from ..progress import Reporter, Step, ignore
 from . import introspect
 from .archive_checks import _base_types, _look, _preflight, _reattach
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
@@ -64,7 +65,6 @@ from .manifest import (
     read_manifest,
 )
 from .partition import TableSpec
-from .progress import Reporter, Step, ignore
 from .s3 import (
     _abort_stale_uploads,
     _delete_all_versions,

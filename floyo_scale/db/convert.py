@@ -13,9 +13,9 @@ import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Count, Reporter, Step
 from . import introspect
 from .connect import DatabaseError, Shard
-from .progress import Count, Reporter, Step
 from .sql import ident
 
 if TYPE_CHECKING:

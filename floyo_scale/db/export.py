@@ -21,11 +21,11 @@ import pyarrow.parquet as pq
 from psycopg import conninfo, sql
 
 from ..errors import EngineError
+from ..progress import Count, Reporter
 from . import introspect
 from .connect import DatabaseError, Shard
 from .journal import JournalEntry
 from .partition import TableSpec
-from .progress import Count, Reporter
 from .s3 import CSV_BLOCK, ObjectCheck, _CopyStream, _MultipartSink
 from .sql import ident
 

@@ -47,6 +47,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Reporter, Step, ignore
 from . import snapshot_copy
 from .connect import DatabaseError, Shard, connect
 from .pgtools import dump_schema, load_script, retry_deadlock
@@ -89,8 +90,6 @@ FORWARD = "floyo_migrate"  # publication on the source; subscription and slot ge
 REVERSE = "floyo_rollback"  # publication on the target, for the way back
 
 STEPS = ("schema", "target", "copy", "verify", "switch")
-
-Progress = Callable[[str], None]
 
 Switch = Callable[[str], None]  # called with "target" or "source"
 
@@ -173,7 +172,7 @@ def migrate(
     catch_up_timeout: float = 600.0,
     lock_timeout: float = 5.0,
     freeze_timeout: float = 10.0,
-    progress: Progress | None = None,
+    progress: Reporter = ignore,
     ready: Callable[[], None] | None = None,
     jobs: int = 4,
     chunk_pages: int | None = None,
@@ -188,7 +187,7 @@ def migrate(
     of the pieces a large table is copied in (snapshot_copy.plan: by default an even share)."""
     if until not in STEPS:
         raise UsageError(f"unknown step {until!r}", f"one of: {', '.join(STEPS)}")
-    say = progress or (lambda _: None)
+    say = progress
     report = Report()
     with connect(source) as src, connect(target) as dst:
         done = _done(dst)
@@ -239,7 +238,7 @@ def migrate(
                     detail["connections"] = "done"
                 _record(dst, step, detail)
                 report.steps.append((step, result))
-                say(f"{step}: {result}")
+                say(Step(f"shard {source.index}", step, result, done=True))
             if step == until:
                 break
     return report

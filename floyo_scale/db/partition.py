@@ -37,10 +37,10 @@ import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Reporter, Step, ignore
 from . import introspect
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .locks import under_lock_timeout
-from .progress import Reporter, Step, ignore
 from .sql import ident
 
 if TYPE_CHECKING:

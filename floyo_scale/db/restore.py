@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Count, Reporter, Step, ignore
 from . import introspect
 from .archive import (
     JOURNAL_SCHEMA,
@@ -41,7 +42,6 @@ from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .manifest import Manifest, find_manifest
 from .partition import TableSpec
 from .periods import _short
-from .progress import Count, Reporter, Step, ignore
 from .sql import ident
 
 BATCH_ROWS = 65_536

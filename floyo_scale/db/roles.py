@@ -29,8 +29,8 @@ from psycopg import sql
 
 from ..catalog.facts import APP_DATABASE_ROLE, APP_LOGIN_ROLES, app_login_role
 from ..errors import UsageError
+from ..progress import Reporter, Step, ignore
 from .connect import Shard, connect, database_error
-from .progress import Reporter, Step, ignore
 from .sql import ident, render
 
 DEFAULT_SCHEMAS = ("public",)

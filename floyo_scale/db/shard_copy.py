@@ -5,18 +5,17 @@ per-row checks; docs/sharding.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Reporter, Step
 from .connect import DatabaseError, Shard
 from .pgtools import Table
 from .shard_plan import SCHEMAS, Layout
-
-Progress = Callable[[str], None]
 
 SEQUENCE_GAP = 2**40  # ids a shard may issue before reaching the next new shard's range
 
@@ -105,7 +104,7 @@ def _copy_whole_table(src: Any, dst: Any, table: Table, target: Shard) -> int:
         return int(want[0])
 
 
-def _fast_copies(conns: list[Any], from_shards: int, to: int, say: Progress) -> dict[int, bool]:
+def _fast_copies(conns: list[Any], from_shards: int, to: int, say: Reporter) -> dict[int, bool]:
     """Per shard: whether the mover's session may set `session_replication_role = replica`
     there (a superuser, or on PostgreSQL 15+ a role granted SET on it), so the rows copied to
     it (and deleted from it) fire no trigger, their foreign keys checked once per batch by one
@@ -123,10 +122,14 @@ def _fast_copies(conns: list[Any], from_shards: int, to: int, say: Progress) -> 
     slow = [i for i, ok in fast.items() if not ok]
     if slow:
         say(
-            f"shard(s) {', '.join(map(str, slow))}: this role may not set "
-            "session_replication_role (superuser, or GRANT SET ON PARAMETER "
-            "session_replication_role on PostgreSQL 15+), so the moved rows' foreign keys "
-            "are checked row by row (slower)"
+            Step(
+                f"shard(s) {', '.join(map(str, slow))}",
+                "check foreign keys",
+                "this role may not set session_replication_role (superuser, or GRANT SET ON "
+                "PARAMETER session_replication_role on PostgreSQL 15+), so the moved rows' "
+                "foreign keys are checked row by row (slower)",
+                done=True,
+            )
         )
     return fast
 

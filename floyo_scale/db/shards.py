@@ -42,6 +42,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import UsageError
+from ..progress import Reporter, Step, ignore
 from ..sharding import ALGORITHM, shard_for
 from .connect import DatabaseError, Shard, database_error
 from .pgtools import copy_schema, retry_deadlock, tables
@@ -76,8 +77,6 @@ LOCK_SPACE = 7_236_913  # first half of the advisory lock key the fence and the 
 
 # the fence triggers' WHEN: the mover's own sessions (copying, deleting moved rows) skip them
 NOT_MOVER = sql.SQL("current_setting('floyo.moving', true) IS DISTINCT FROM 'on'")
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -117,13 +116,13 @@ def apply(
     unkeyed_tables: Unkeyed = "every_shard",
     batch_keys: int = 100,
     bin_dir: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: Reporter = ignore,
     wait_seconds: float = 30.0,
 ) -> ApplyResult:
     """Lay the data out over `shards` (all of the phase's shards, shard 0 first).
     `wait_seconds` bounds the wait for transactions older than the move before the final
     step (past it, the final step rescans under its lock, as it did before the watermark)."""
-    say = progress or (lambda _: None)
+    say = progress
     to = len(shards)
     started = time.monotonic()
     with _connections(shards) as conns:
@@ -135,7 +134,7 @@ def apply(
                 "removing shards is not supported: jump consistent hash only grows",
             )
         if to == from_shards and _open_move(conns[0]) is None:
-            say(f"the data is already laid out over {to} shard(s): nothing to do")
+            say(Step("shards", "lay out", f"already over {to} shard(s): nothing to do", done=True))
             return result
         layout = _layout(conns[0], key, key_columns or {}, unkeyed_tables)
         # setup: _floyo and the fence on the old shards, then the new shards' schema
@@ -173,7 +172,14 @@ def apply(
                 result.keys_moved += done[0]
                 result.rows_moved += done[1]
                 for target, count in sorted(moved.items()):
-                    say(f"shard {index} → shard {target}: {count} key(s) moved ({step})")
+                    say(
+                        Step(
+                            f"shard {index} → shard {target}",
+                            "move keys",
+                            f"{count} key(s) moved ({step})",
+                            done=True,
+                        )
+                    )
 
         move_pass("keys")
         result.steps.append("keys")
@@ -186,10 +192,8 @@ def apply(
         )
         move_pass("final")
         if not logged:
-            say(
-                "a transaction older than the move is still open: the final step rescans "
-                "every keyed table under its lock"
-            )
+            still = "one is still open: the final step rescans every keyed table under its lock"
+            say(Step("shards", "wait for older transactions", still, done=True))
         freeze, late_keys, late_rows = _final(
             shards, conns, from_shards, to, layout, batch_keys, fast, rescan=not logged
         )
@@ -198,10 +202,9 @@ def apply(
         result.rows_moved += late_rows
         _journal(conns[0], move_id, "done", late_keys, late_rows, finished=True)
         result.steps.append("final")
-        say(
-            f"laid out over {to} shards: {result.keys_moved} key(s), {result.rows_moved} "
-            f"row(s) moved; writes frozen {freeze:.2f}s at the end"
-        )
+        moved = f"{result.keys_moved} key(s), {result.rows_moved} row(s) moved"
+        done = f"over {to} shards: {moved}; writes frozen {freeze:.2f}s at the end"
+        say(Step("shards", "lay out", done, done=True))
     result.seconds = time.monotonic() - started
     return result
 
@@ -291,7 +294,7 @@ def _setup_new_shard(
     to: int,
     layout: Layout,
     bin_dir: str | Path | None,
-    say: Progress,
+    say: Reporter,
 ) -> int:
     """Schema from shard 0, sequences advanced, unkeyed tables copied. Returns rows copied."""
     conn = conns[index]
@@ -300,7 +303,7 @@ def _setup_new_shard(
         # _floyo first: the dumped triggers call _floyo.fence()
         _install(conn, Layout(layout.key, {}, {}, [], layout.unkeyed_mode), (to, index))
         copy_schema(shards[0], shards[index], SCHEMAS, bin_dir=bin_dir)
-        say(f"shard {index}: schema copied from shard 0")
+        say(Step(f"shard {index}", "copy schema", "from shard 0", done=True))
     elif set(present) != set(layout.order):
         missing = sorted(set(layout.order) - set(present))
         raise UsageError(

@@ -10,9 +10,10 @@ change (approval), what an update runs (release: commit, spec digest, version) a
 checked at once before the engine runs (prerequisites: `doctor`), and the AWS checks
 among them (aws_preflight).
 
-May import: pulumi.automation, errors, spec, infra, offline, cost, guards, policy. Never
-render or cli: it never prints; progress goes to a sink (events.Event), results are
-returned, failures raised as FloyoError subclasses with the exit codes of errors.ExitCode.
+May import: pulumi.automation, errors, spec, infra, offline, cost, guards, policy,
+progress. Never render or cli: it never prints; progress goes to a sink
+(progress.Reporter), results are returned, failures raised as FloyoError subclasses with
+the exit codes of errors.ExitCode.
 
 It runs the ONE program (`floyo_scale.infra.program`, the function `plan` synthesizes) as an
 inline program on the Pulumi stack named after the stack file, in a self-managed backend
@@ -42,7 +43,6 @@ from .deploy import (
     review_offline,
     review_up,
 )
-from .events import Event, Sink
 from .failures import SETUP_HINT, translate_error
 from .install import (
     CLI_VERSION,
@@ -90,7 +90,6 @@ __all__ = [
     "WORK_DIR",
     "Drift",
     "DriftReport",
-    "Event",
     "LockHolder",
     "Output",
     "Plugin",
@@ -103,7 +102,6 @@ __all__ = [
     "SetupReport",
     "SignalForwarder",
     "SignalReport",
-    "Sink",
     "Target",
     "UpReport",
     "check_budget",

@@ -1,4 +1,4 @@
-"""Pulumi engine events turned into the small Event the progress display shows."""
+"""Pulumi engine events turned into the progress.ResourceEvent the progress display shows."""
 
 from __future__ import annotations
 
@@ -8,41 +8,13 @@ import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pulumi.automation as auto
 
+from ..progress import Reporter, ResourceEvent
 from .failures import _COLOR, _urn_label
 from .results import QUIET_OPS, Step, _counts, _op
-
-EventKind = Literal["start", "step", "done", "failed", "diagnostic", "summary"]
-
-
-@dataclass(frozen=True)
-class Event:
-    """One thing the engine reported, without Pulumi's types.
-
-    `start` opens an operation (`op` is preview/up/destroy/refresh/drift, `total` the number
-    of changes expected when known); `step` a resource operation begins; `done` it finished;
-    `failed` it failed (`message` is the provider's error); `diagnostic` a warning or error
-    (`severity`); `summary` the operation ended (`counts` by op).
-    """
-
-    kind: EventKind
-    op: str = ""
-    urn: str = ""
-    type: str = ""
-    name: str = ""
-    message: str = ""
-    severity: str = ""
-    total: int | None = None
-    counts: Mapping[str, int] = field(default_factory=dict)
-    preview: bool = False  # a step planned by a preview, not performed
-
-
-Sink = Callable[[Event], None]
-
 
 # -- engine events -------------------------------------------------------------------------
 
@@ -58,7 +30,7 @@ class _Events:
     announced (`missing`). Steps Pulumi's own display hides (`internal`) are kept out of the
     steps and the display, as Pulumi keeps them out of its summary counts."""
 
-    def __init__(self, sink: Sink | None, redact: Callable[[str], str], preview: bool) -> None:
+    def __init__(self, sink: Reporter | None, redact: Callable[[str], str], preview: bool) -> None:
         self.sink = sink
         self.redact = redact
         self.preview = preview
@@ -128,24 +100,28 @@ class _Events:
         if self.sink_error is not None:
             raise self.sink_error
 
-    def _convert(self, event: auto.EngineEvent) -> Event | list[Event] | None:
+    def _convert(self, event: auto.EngineEvent) -> ResourceEvent | list[ResourceEvent] | None:
         if event.resource_pre_event is not None:
             step = _step(event.resource_pre_event.metadata)
             if internal(step.op, step.urn):
                 self.hidden += 1
                 return None
             self.steps.append(step)
-            return Event("step", step.op, step.urn, step.type, step.name, preview=self.preview)
+            return ResourceEvent(
+                "step", step.op, step.urn, step.type, step.name, preview=self.preview
+            )
         if event.res_outputs_event is not None:
             step = _step(event.res_outputs_event.metadata)
             if internal(step.op, step.urn):
                 return None
             self.outputs_steps.append(step)
-            done = Event("done", step.op, step.urn, step.type, step.name, preview=self.preview)
+            done = ResourceEvent(
+                "done", step.op, step.urn, step.type, step.name, preview=self.preview
+            )
             note = _adopted(event.res_outputs_event.metadata)
             if note is None:
                 return done
-            said = Event(
+            said = ResourceEvent(
                 "diagnostic", "", step.urn, step.type, step.name, self.redact(note), "warning"
             )
             return [done, said]
@@ -153,7 +129,7 @@ class _Events:
             step = _step(event.res_op_failed_event.metadata)
             message = self.errors.get(step.urn, "")
             self.failures.append((step.urn, message))
-            return Event("failed", step.op, step.urn, step.type, step.name, message)
+            return ResourceEvent("failed", step.op, step.urn, step.type, step.name, message)
         if event.diagnostic_event is not None:
             diag = event.diagnostic_event
             message = self.redact(_COLOR.sub("", diag.message).strip())
@@ -162,9 +138,9 @@ class _Events:
                 self.errors[diag.urn] = message
             urn = diag.urn or ""
             label = _urn_label(urn).split(" ") if urn else ["", ""]
-            return Event("diagnostic", "", urn, label[0], label[-1], message, severity)
+            return ResourceEvent("diagnostic", "", urn, label[0], label[-1], message, severity)
         if event.summary_event is not None:
-            return Event("summary", counts=_counts(event.summary_event.resource_changes))
+            return ResourceEvent("summary", counts=_counts(event.summary_event.resource_changes))
         return None
 
 

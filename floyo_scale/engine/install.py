@@ -13,11 +13,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata, util
 from pathlib import Path
-from typing import Any
 
 import pulumi.automation as auto
 from pulumi.automation.errors import create_command_error
@@ -27,6 +26,7 @@ from ..errors import (
     EngineError,
     ProviderError,
 )
+from ..progress import Reporter, Step, ignore
 from .failures import SETUP_HINT, _headline
 from .signals import run_child
 
@@ -190,15 +190,17 @@ class SetupReport:
     installed_plugins: tuple[Plugin, ...]
 
 
-def setup(on_step: Callable[[str], Any] = lambda _: None) -> SetupReport:
+def setup(report: Reporter = ignore) -> SetupReport:
     """Install the pinned CLI under the data directory (unless a compatible one is found)
-    and the provider plugins the installed SDKs need."""
+    and the provider plugins the installed SDKs need; each install is a progress.Step
+    (where "setup") reported to `report`."""
     installed_cli = False
     try:
         command = find_cli()
     except EngineError:
         root = cli_root()
-        on_step(f"installing the Pulumi CLI {CLI_VERSION} into {root}")
+        cli_step = f"install the Pulumi CLI {CLI_VERSION}"
+        report(Step("setup", cli_step, f"into {root}"))
         try:
             install_cli(root, CLI_VERSION)
             command = PulumiCLI(root=str(root), version=VersionInfo.parse(MIN_CLI_VERSION))
@@ -218,7 +220,15 @@ def setup(on_step: Callable[[str], Any] = lambda _: None) -> SetupReport:
                 "(https://www.pulumi.com/docs/install/) and put `pulumi` on PATH",
             ) from exc
         installed_cli = True
-    on_step(f"using {command.command} (Pulumi {command.version})")
+        report(Step("setup", cli_step, f"into {root}", done=True))
+    report(
+        Step(
+            "setup",
+            "use the Pulumi CLI",
+            f"{command.command} (Pulumi {command.version})",
+            done=True,
+        )
+    )
     plugins = required_plugins()
     installed: list[Plugin] = []
     with tempfile.TemporaryDirectory(prefix="floyo-setup-") as work_dir:
@@ -229,7 +239,8 @@ def setup(on_step: Callable[[str], Any] = lambda _: None) -> SetupReport:
         for plugin in plugins:
             if (plugin.name, plugin.version) in have:
                 continue
-            on_step(f"installing the {plugin.name} plugin {plugin.version} (for {plugin.package})")
+            plugin_step = f"install the {plugin.name} plugin {plugin.version}"
+            report(Step("setup", plugin_step, f"for {plugin.package}"))
             try:
                 if plugin.server:
                     ws.install_plugin_from_server(plugin.name, plugin.version, plugin.server)
@@ -242,6 +253,7 @@ def setup(on_step: Callable[[str], Any] = lambda _: None) -> SetupReport:
                     "check the network and run `floyo-scale setup` again",
                 ) from exc
             installed.append(plugin)
+            report(Step("setup", plugin_step, f"for {plugin.package}", done=True))
     return SetupReport(
         command.command, str(command.version), installed_cli, plugins, tuple(installed)
     )

@@ -14,8 +14,9 @@ import pulumi.automation as auto
 from ..errors import (
     Interrupted,
 )
+from ..progress import Reporter, ResourceEvent
 from . import install
-from .events import Event, Sink, _Events, sdk_dropped
+from .events import _Events, sdk_dropped
 from .failures import _urn_label, translate_error
 from .locks import LockHolder, parse_lock_holders, read_lock_files
 from .results import Drift, DriftReport, Output, PreviewReport, UpReport, _counts, _outputs
@@ -32,7 +33,7 @@ def open_session(
     target: Target,
     *,
     create: bool = False,
-    sink: Sink | None = None,
+    sink: Reporter | None = None,
     lock_timeout: float = 0.0,
     program: Callable[[], None] | None = None,
     command: auto.PulumiCommand | None = None,
@@ -99,7 +100,7 @@ class LockWait:
         holders = parse_lock_holders(str(error.__cause__ or error))
         who = holders[0].describe() if holders else "another update"
         session._emit(
-            Event(
+            ResourceEvent(
                 "diagnostic",
                 message=f"stack {session.target.name} is locked by {who}; "
                 f"retrying in {wait:.0f}s{self._then}",
@@ -119,7 +120,7 @@ class Session:
         self,
         target: Target,
         stack: auto.Stack | None,
-        sink: Sink | None = None,
+        sink: Reporter | None = None,
         *,
         lock_timeout: float = 0.0,
         grace: float = GRACE_SECONDS,
@@ -146,7 +147,7 @@ class Session:
         self._stack = value
 
     # -- plumbing ----------------------------------------------------------------------
-    def _emit(self, event: Event) -> None:
+    def _emit(self, event: ResourceEvent) -> None:
         if self.sink is not None:
             self.sink(event)
 
@@ -254,7 +255,7 @@ class Session:
                 done = "named"
         elif recorded != wanted:
             self._emit(
-                Event(
+                ResourceEvent(
                     "diagnostic",
                     message=f"stack {self.target.name}: the stack file names the secrets "
                     f"provider {wanted}, the state was encrypted with {recorded}; "
@@ -305,7 +306,7 @@ class Session:
 
     # -- operations --------------------------------------------------------------------
     def _preview(self, op: str, call: Callable[[_Events], auto.PreviewResult]) -> PreviewReport:
-        self._emit(Event("start", op=f"{op} preview" if op != "preview" else op))
+        self._emit(ResourceEvent("start", op=f"{op} preview" if op != "preview" else op))
         result, events = self._run(f"{op} preview", call, preview=True)
         counts = _counts(result.change_summary)
         return PreviewReport(
@@ -337,7 +338,7 @@ class Session:
         """The update. `retry_locked=False`: a locked stack raises StackLockedError at once
         (`deploy` waits, then reviews again: the state may have changed meanwhile)."""
         self.configure()
-        self._emit(Event("start", op="up", total=expected))
+        self._emit(ResourceEvent("start", op="up", total=expected))
         message = (
             f"floyo-scale up --phase {self.target.stack.phase_name} --stack {self.target.name}"
         )
@@ -375,7 +376,7 @@ class Session:
         expected: int | None = None,
     ) -> dict[str, int]:
         self.keep_secrets_provider()
-        self._emit(Event("start", op="destroy", total=expected))
+        self._emit(ResourceEvent("start", op="destroy", total=expected))
         result, _ = self._run(
             "destroy",
             lambda ev: self.stack.destroy(
@@ -393,7 +394,7 @@ class Session:
         self, *, clear_pending_creates: bool = False, parallel: int | None = None
     ) -> dict[str, int]:
         self.keep_secrets_provider()
-        self._emit(Event("start", op="refresh"))
+        self._emit(ResourceEvent("start", op="refresh"))
         result, _ = self._run(
             "refresh",
             lambda ev: self.stack.refresh(
@@ -409,7 +410,7 @@ class Session:
 
     def drift(self) -> DriftReport:
         """Refresh in preview mode: nothing is written; what differs from the state."""
-        self._emit(Event("start", op="drift"))
+        self._emit(ResourceEvent("start", op="drift"))
         result, events = self._run(
             "drift",
             lambda ev: self.stack.preview_refresh(on_event=ev, color="never", show_secrets=False),

@@ -3,8 +3,9 @@ provenance, the progress display. Pure functions from data to strings (and the l
 the CLI decides where they go.
 
 Owns: text building blocks (text), spec errors and phases (spec), plan/diff/graph (plan), cost
-tables (cost), engine progress and reports (progress). Money goes through the one formatter,
-floyo_scale.cost.currency (usd/money), which guards and policy use as well.
+tables (cost), the one progress display for every command (progress), the engine commands'
+reports (engine), the db commands' reports (db, db_advise, db_move). Money goes through the
+one formatter, floyo_scale.cost.currency (usd/money), which guards and policy use as well.
 
 May import: every library layer (errors, spec, offline, cost, guards, policy, engine types),
 rich. Imported only by cli: no library module imports render.

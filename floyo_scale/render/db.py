@@ -1,116 +1,11 @@
-"""What `db partition`, `db archive` and `db restore` show: progress while they work (a live
-line with rows and bytes on a terminal, one line per finished step in CI) and their reports."""
+"""What `db partition`, `db archive`, `db restore` and `db app-role` print when they are done
+(their progress is shown by render.progress, the one display)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any
 
-from ..db.progress import Count, Event, Step
-from .progress import is_interactive
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
-
-
-def _amount(count: Count) -> str:
-    if count.unit == "bytes":
-        return _size(count.done) + (f" of {_size(count.total)}" if count.total else "")
-    text = f"{count.done:,} {count.unit}"
-    if count.total:
-        text += f" of ~{count.total:,}"
-    return text
-
-
-def _clock(start: float, now: float) -> str:
-    seconds = int(now - start)
-    return f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-class PlainDbDisplay:
-    """One line per finished step, with the elapsed time: what CI logs want."""
-
-    def __init__(self, write: Callable[[str], Any], clock: Callable[[], float] = time.monotonic):
-        self._write = write
-        self._clock = clock
-        self._start = clock()
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, Step) and event.done:
-            detail = f": {event.detail}" if event.detail else ""
-            self._write(
-                f"[{_clock(self._start, self._clock())}] {event.where} {event.step}{detail}\n"
-            )
-
-
-class LiveDbDisplay:
-    """On a terminal: the running step with its rows or bytes so far, redrawn in place;
-    finished steps scroll above it."""
-
-    def __init__(self, stream: IO[str], clock: Callable[[], float] = time.monotonic) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        self._clock = clock
-        self._start = clock()
-        self._lock = threading.Lock()
-        self._current = "starting"
-        self._console = Console(file=stream, highlight=False, emoji=False)
-        self._live = Live(
-            console=self._console, refresh_per_second=8, transient=True, get_renderable=self._render
-        )
-
-    def _render(self) -> Any:
-        from rich.text import Text
-
-        with self._lock:
-            return Text(f"{self._current} · {_clock(self._start, self._clock())}")
-
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            if isinstance(event, Count):
-                self._current = f"{event.where} {event.step}: {_amount(event)}"
-                return
-            if not event.done:
-                self._current = f"{event.where} {event.step}" + (
-                    f" ({event.detail})" if event.detail else ""
-                )
-                return
-            line = f"{event.where} {event.step}" + (f": {event.detail}" if event.detail else "")
-        self._live.console.print(f"✓ {line}", markup=False)
-
-    def __enter__(self) -> LiveDbDisplay:
-        self._live.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._live.stop()
-
-
-@contextmanager
-def db_display(stream: IO[str], env: Mapping[str, str]) -> Iterator[Callable[[Event], None]]:
-    if is_interactive(stream, env):
-        with LiveDbDisplay(stream) as live:
-            yield live
-    else:
-
-        def write(text: str) -> None:
-            stream.write(text)
-            stream.flush()
-
-        yield PlainDbDisplay(write)
-
-
-# -- reports -------------------------------------------------------------------------------
+from .text import size_text
 
 
 def partition_text(report: Any) -> str:
@@ -170,7 +65,7 @@ def archive_text(report: Any) -> str:
     for p in report.partitions:
         line = f"shard {p.shard} {p.partition} ({p.lower[:10]} .. {p.upper[:10]}): {p.action}"
         if not report.dry_run:
-            line += f", {p.rows:,} rows, {_size(p.bytes)}"
+            line += f", {p.rows:,} rows, {size_text(p.bytes)}"
         lines.append(line + f" -> s3://{p.bucket}/{p.key}")
         if report.dry_run:
             lines.extend(f"  {s}" for s in p.statements)

@@ -1,25 +1,33 @@
-"""What the engine is doing, shown as it happens: a live display on a terminal, one plain line
-per event elsewhere (CI logs).
+"""The one progress display: what the library is doing, shown as it happens, for every command
+that takes a progress.Reporter (the engine commands, `setup`, every `db` command).
 
-The engine (floyo_scale.engine) turns Pulumi's engine events into the small `Event` below and hands
-each one to a sink; nothing here imports Pulumi. Progress goes to stderr, so stdout stays
-clean for results (`preview --format json`). Secrets never reach this module: the engine
-redacts every message before it builds an Event.
+Three forms, one meaning:
+- live on a terminal (`rich.progress`): the running steps with their bars, rows or bytes
+  and elapsed time, redrawn in place; finished steps scroll above them;
+- one plain line per step elsewhere (CI logs), each with the elapsed time;
+- JSON lines with `--format json`: one object per event, for a machine.
+
+The library reports progress.ProgressEvent (Step, Count, ResourceEvent), never text; this
+module alone turns them into text. Nothing here imports Pulumi. Progress goes to stderr, so
+stdout stays clean for results (`preview --format json`). Secrets never reach this module:
+the engine redacts every message before it builds an event.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import IO, Any
 
-from ..engine.events import Event
 from ..engine.results import QUIET_OPS
 from ..offline.inventory import short_type
-from .plan import change_mark
-from .text import is_ci, paint
+from ..progress import Count, ProgressEvent, ResourceEvent, Step
+from .engine import counts_line
+from .text import is_ci, size_text
 
 _ACTIVE = {  # what a running step is called while it runs
     "create": "creating",
@@ -39,6 +47,7 @@ _DONE = {
     "delete-replaced": "deleted replaced",
     "import": "imported",
 }
+_SHOWN_RUNNING = 12  # running resources the live display lists; the rest are counted
 
 
 def _clock_text(seconds: float) -> str:
@@ -46,8 +55,28 @@ def _clock_text(seconds: float) -> str:
     return f"{minutes:02d}:{secs:02d}"
 
 
+def amount(count: Count) -> str:
+    """`12,000 rows of ~200,000`, `8.4 MB of 20.0 MB`."""
+    if count.unit == "bytes":
+        return size_text(count.done) + (f" of {size_text(count.total)}" if count.total else "")
+    text = f"{count.done:,} {count.unit}"
+    if count.total:
+        text += f" of ~{count.total:,}"
+    return text
+
+
+def _title(where: str, step: str) -> str:
+    return f"{where} {step}".strip()
+
+
+def step_line(event: Step) -> str:
+    """`shard 0 orders copy rows: 200000 rows`: a step, where it ran, and its detail."""
+    return _title(event.where, event.step) + (f": {event.detail}" if event.detail else "")
+
+
 class _Tally:
-    """Counts shared by both displays: what is running, what is done, how long it took."""
+    """What every form of the display keeps: the engine operation (what is running, what is
+    done, how long it took) and when the display started."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -56,13 +85,16 @@ class _Tally:
         self.total: int | None = None
         self.finished: set[str] = set()  # a replacement's steps finish one resource
         self.failed = 0
-        self.running: dict[str, Event] = {}
+        self.running: dict[str, ResourceEvent] = {}
         self.errors: dict[str, str] = {}  # urn -> last error diagnostic, for the failure line
 
-    def elapsed(self) -> str:
-        return _clock_text(self.clock() - self.started)
+    def seconds(self) -> float:
+        return self.clock() - self.started
 
-    def update(self, event: Event) -> bool:
+    def elapsed(self) -> str:
+        return _clock_text(self.seconds())
+
+    def update(self, event: ResourceEvent) -> bool:
         """Record `event`; False when it is not worth showing."""
         if event.kind == "start":
             self.op, self.total, self.failed = event.op, event.total, 0
@@ -95,8 +127,8 @@ class _Tally:
         return f"{len(self.finished)}{total} done{failed}"
 
 
-def describe(event: Event, tally: _Tally) -> str:
-    """The one line an event prints (without the clock)."""
+def describe(event: ResourceEvent, tally: _Tally) -> str:
+    """The one line an engine event prints (without the clock)."""
     what = f"{short_type(event.type)} {event.name}".strip()
     if event.kind == "start":
         expected = f" ({event.total} changes)" if event.total is not None else ""
@@ -115,17 +147,29 @@ def describe(event: Event, tally: _Tally) -> str:
 
 
 class PlainDisplay:
-    """One line per event, each with the elapsed time: what CI logs want."""
+    """One line per finished step and per engine event, each with the elapsed time: what
+    CI logs want. A step's start and its running counts print nothing (the next line would
+    only repeat them)."""
 
-    def __init__(self, write: Callable[[str], Any], clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, write: Callable[[str], Any], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._write = write
         self._tally = _Tally(clock)
         self._lock = threading.Lock()
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: ProgressEvent) -> None:
         with self._lock:
-            if self._tally.update(event):
-                self._write(f"[{self._tally.elapsed()}] {describe(event, self._tally)}\n")
+            line = self._line(event)
+            if line is not None:
+                self._write(f"[{self._tally.elapsed()}] {line}\n")
+
+    def _line(self, event: ProgressEvent) -> str | None:
+        if isinstance(event, ResourceEvent):
+            return describe(event, self._tally) if self._tally.update(event) else None
+        if isinstance(event, Step) and event.done:
+            return step_line(event)
+        return None
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -133,58 +177,159 @@ class PlainDisplay:
         yield
 
 
+class JsonDisplay:
+    """One JSON object per line (`--format json`): `event` is "step", "count" or "resource",
+    `t` the seconds since the display started. A step's start and its end are both written;
+    running counts at most once a second per step (and when they reach their total), so a
+    fast copy does not flood the log; engine events as the plain display shows them."""
+
+    COUNT_EVERY = 1.0  # seconds between two counts of one step
+
+    def __init__(
+        self, write: Callable[[str], Any], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._write = write
+        self._tally = _Tally(clock)
+        self._lock = threading.Lock()
+        self._counted: dict[tuple[str, str], float] = {}  # (where, step) -> last count's time
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self._lock:
+            record = self._record(event)
+            if record is not None:
+                self._write(json.dumps(record, sort_keys=True) + "\n")
+
+    def _record(self, event: ProgressEvent) -> dict[str, Any] | None:
+        now = round(self._tally.seconds(), 3)
+        if isinstance(event, ResourceEvent):
+            if not self._tally.update(event):
+                return None
+            return {"event": "resource", "t": now, **asdict(event), "counts": dict(event.counts)}
+        key = (event.where, event.step)
+        if isinstance(event, Count):
+            last = self._counted.get(key)
+            finished = event.total is not None and event.done >= event.total
+            if last is not None and now - last < self.COUNT_EVERY and not finished:
+                return None
+            self._counted[key] = now
+            return {"event": "count", "t": now, **asdict(event)}
+        if event.done:
+            self._counted.pop(key, None)
+        return {"event": "step", "t": now, **asdict(event)}
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        yield
+
+
 class LiveDisplay:
-    """A rich Live panel on a terminal: done/total, what is running, elapsed time; finished
-    and failed steps scroll above it."""
+    """On a terminal, a `rich.progress` display: the engine operation with done/total, the
+    resources and steps running, each with its bar (rows, bytes) and elapsed time, redrawn
+    in place; finished steps, failures and warnings scroll above it."""
 
     def __init__(self, stream: IO[str], clock: Callable[[], float] = time.monotonic) -> None:
         from rich.console import Console
-        from rich.live import Live
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self._tally = _Tally(clock)
         self._lock = threading.Lock()
-        self._console = Console(file=stream, highlight=False, emoji=False)
-        self._live = Live(
-            console=self._console, refresh_per_second=4, transient=True, get_renderable=self._render
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[amount]}"),
+            TimeElapsedColumn(),
+            console=Console(file=stream, highlight=False, emoji=False),
+            transient=True,
+            refresh_per_second=8,
+            get_time=clock,
         )
+        self._op: Any = None  # the engine operation's task
+        self._tasks: dict[Any, Any] = {}  # a urn or (where, step) -> its task
 
-    def _render(self) -> Any:
-        from rich.text import Text
-
+    def __call__(self, event: ProgressEvent) -> None:
         with self._lock:
-            tally = self._tally
-            head = f"{tally.op or 'working'}: {tally.progress()} · {tally.elapsed()}"
-            lines = [head] + [
-                f"  {_ACTIVE.get(e.op, e.op)} {short_type(e.type)} {e.name}"
-                for e in list(tally.running.values())[:12]
-            ]
-            if len(tally.running) > 12:
-                lines.append(f"  ... and {len(tally.running) - 12} more")
-        return Text("\n".join(lines))
+            line, style = self._apply(event)
+        if line is not None:
+            self.progress.console.print(line, style=style, markup=False)
 
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            shown = self._tally.update(event)
-            line = describe(event, self._tally) if shown else ""
-        if shown and event.kind in ("done", "failed", "diagnostic", "summary"):
-            style = "red" if event.kind == "failed" or event.severity == "error" else None
-            self._live.console.print(line, style=style, markup=False)
+    def _task(self, key: Any, description: str, total: float | None = None) -> Any:
+        if key not in self._tasks:
+            self._tasks[key] = self.progress.add_task(description, total=total, amount="")
+        return self._tasks[key]
+
+    def _drop(self, key: Any) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            self.progress.remove_task(task)
+
+    def _apply(self, event: ProgressEvent) -> tuple[str | None, str | None]:
+        """Update the tasks; the line to print above them (and its style), if any."""
+        if isinstance(event, Count):
+            task = self._task((event.where, event.step), _title(event.where, event.step))
+            self.progress.update(
+                task, total=event.total, completed=event.done, amount=amount(event)
+            )
+            return None, None
+        if isinstance(event, Step):
+            if not event.done:
+                detail = f" ({event.detail})" if event.detail else ""
+                self._task((event.where, event.step), _title(event.where, event.step) + detail)
+                return None, None
+            self._drop((event.where, event.step))
+            return f"✓ {step_line(event)}", None
+        return self._engine(event)
+
+    def _engine(self, event: ResourceEvent) -> tuple[str | None, str | None]:
+        tally = self._tally
+        if not tally.update(event):
+            return None, None
+        if event.kind == "start":
+            for urn in [k for k in self._tasks if isinstance(k, str)]:
+                self._drop(urn)
+            if self._op is not None:
+                self.progress.remove_task(self._op)
+            self._op = self.progress.add_task(event.op, total=event.total, amount="")
+        elif event.kind == "step" and len(self._tasks) < _SHOWN_RUNNING:
+            what = f"  {_ACTIVE.get(event.op, event.op)} {short_type(event.type)} {event.name}"
+            self._task(event.urn, what)
+        elif event.kind in ("done", "failed"):
+            self._drop(event.urn)
+        if self._op is not None:
+            more = len(tally.running) - sum(1 for k in self._tasks if isinstance(k, str))
+            self.progress.update(
+                self._op,
+                completed=len(tally.finished),
+                description=f"{tally.op or 'working'}"
+                + (f" (and {more} more running)" if more > 0 else ""),
+                amount=tally.progress(),
+            )
+        if event.kind in ("done", "failed", "diagnostic", "summary"):
+            red = event.kind == "failed" or event.severity == "error"
+            return describe(event, tally), "red" if red else None
+        return None, None
 
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Stop redrawing while the person answers a prompt."""
-        self._live.stop()
+        self.progress.stop()
         try:
             yield
         finally:
-            self._live.start()
+            self.progress.start()
 
     def __enter__(self) -> LiveDisplay:
-        self._live.start()
+        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._live.stop()
+        self.progress.stop()
 
 
 def is_interactive(stream: IO[str], env: Mapping[str, str]) -> bool:
@@ -193,179 +338,24 @@ def is_interactive(stream: IO[str], env: Mapping[str, str]) -> bool:
     return bool(isatty and isatty()) and not is_ci(env) and env.get("TERM") != "dumb"
 
 
-Display = PlainDisplay | LiveDisplay
+Display = PlainDisplay | JsonDisplay | LiveDisplay
 
 
 @contextmanager
-def display(stream: IO[str], env: Mapping[str, str]) -> Iterator[Display]:
-    """The right display for `stream`: live on a terminal, plain lines otherwise."""
-    if is_interactive(stream, env):
+def display(
+    stream: IO[str], env: Mapping[str, str], *, json_lines: bool = False
+) -> Iterator[Display]:
+    """The display for `stream`: JSON lines when asked (`--format json`), else live on a
+    terminal, plain lines otherwise."""
+
+    def write(text: str) -> None:
+        stream.write(text)
+        stream.flush()
+
+    if json_lines:
+        yield JsonDisplay(write)
+    elif is_interactive(stream, env):
         with LiveDisplay(stream) as live:
             yield live
     else:
-
-        def write(text: str) -> None:
-            stream.write(text)
-            stream.flush()
-
         yield PlainDisplay(write)
-
-
-# -- reports: what a command prints on stdout when it is done -------------------------------
-# They take floyo_scale.engine's result types (typed Any here: this module does not import Pulumi)
-# and show type tokens, names and changed keys only: never a value, so never a secret.
-
-
-def _change_mark(step: Any) -> str:
-    return "  " + paint("!! destroys data", "bold red") if step.destroys_data else ""
-
-
-def preview_table(report: Any) -> str:
-    """A line per change: `+ create`, `~ update`, `+- replace`, `- delete` (in colour on a
-    terminal), the type, the name, the changed keys."""
-    changes = report.changes
-    lines = [f"Preview: {report.op} of stack {report.stack}", ""]
-    for step in sorted(changes, key=lambda s: (s.op, s.type, s.name)):
-        keys = f" ({', '.join(step.keys)})" if step.keys else ""
-        lines.append(
-            f"{change_mark(step.op)} {short_type(step.type)} {step.name}{keys}{_change_mark(step)}"
-        )
-    lines += ["", counts_line(report.counts) if changes else "no changes"]
-    if report.unreadable:
-        lines.append(_unreadable(report.unreadable))
-    return "\n".join(lines) + "\n"
-
-
-def _unreadable(count: int) -> str:
-    return (
-        f"warning: {count} engine event(s) could not be read: the list may be incomplete, "
-        "and `up` does not go on without --allow-destroy"
-    )
-
-
-def preview_json(report: Any) -> dict[str, Any]:
-    return {
-        "op": report.op,
-        "stack": report.stack,
-        "changes": [
-            {
-                "op": s.op,
-                "type": s.type,
-                "name": s.name,
-                "urn": s.urn,
-                "keys": list(s.keys),
-                "stateful": s.stateful,
-                "destroys_data": s.destroys_data,
-            }
-            for s in sorted(report.changes, key=lambda s: (s.op, s.type, s.name))
-        ],
-        "summary": dict(sorted(report.counts.items())),
-        # events that could not be read (or that the summary counts and none announced)
-        "unreadable": report.unreadable,
-    }
-
-
-def preview_markdown(report: Any) -> str:
-    from .text import limit_markdown, md_code, md_escape
-
-    lines = [f"### floyo-scale preview: {md_code(report.stack)}", ""]
-    if report.unreadable:
-        lines += [f"> {_unreadable(report.unreadable)}", ""]
-    if not report.changes:
-        return "\n".join(lines + ["No changes.", ""])
-    lines += [counts_line(report.counts), "", "| op | type | name | changed |", "|---|---|---|---|"]
-    for s in sorted(report.changes, key=lambda s: (s.op, s.type, s.name)):
-        mark = " **destroys data**" if s.destroys_data else ""
-        lines.append(
-            f"| {s.op}{mark} | {md_code(short_type(s.type))} | {md_escape(s.name)} "
-            f"| {md_escape(', '.join(s.keys))} |"
-        )
-    return limit_markdown("\n".join(lines) + "\n")
-
-
-def counts_line(counts: Mapping[str, int], to: str = "to ") -> str:
-    """`1 to create, 2 to update (40 unchanged)`; `to=""` once they are done."""
-    changed = {k: v for k, v in counts.items() if k not in QUIET_OPS and v}
-    text = ", ".join(f"{v} {to}{k}" for k, v in sorted(changed.items())) or "no changes"
-    same = counts.get("same", 0)
-    return text + (f" ({same} unchanged)" if same else "")
-
-
-def review_text(review: Any) -> str:
-    """What `up` found before changing anything: phase change, data loss (allowed), cost."""
-    from ..cost.currency import money
-
-    lines = [f"up: stack {review.stack} at phase {review.phase}"]
-    if review.deployed_phase and review.deployed_phase != review.phase:
-        lines.append(f"  deployed at phase {review.deployed_phase}")
-    lines.append("  " + counts_line(review.preview.counts))
-    if review.downgrade is not None:
-        lines.append(review.downgrade.describe())
-    for loss in review.losses:
-        lines.append(f"  allowed by --allow-destroy: {loss.describe()}")
-    cost = review.cost
-    if cost is not None:
-        lines.append(
-            f"  monthly cost: {money(cost.total_low)} to {money(cost.total_high)}"
-            + (f" (budget {money(cost.budget_monthly)})" if cost.budget_monthly else "")
-        )
-    lines += [f"  note: {note}" for note in review.notes]
-    return "\n".join(lines) + "\n"
-
-
-def drift_table(report: Any) -> str:
-    if not report.has_drift:
-        return f"no drift: stack {report.stack} matches its state\n"
-    differ = len(report.drifted) or "some"
-    lines = [f"Drift on stack {report.stack}: {differ} resources differ", ""]
-    for d in report.drifted:
-        what = "gone from the cloud" if d.op == "delete" else "changed: " + ", ".join(d.keys)
-        lines.append(f"  {short_type(d.type)} {d.name}: {what.rstrip(': ')}")
-    return "\n".join(lines) + "\n"
-
-
-def drift_json(report: Any) -> dict[str, Any]:
-    return {
-        "stack": report.stack,
-        "drift": report.has_drift,
-        "resources": [
-            {"type": d.type, "name": d.name, "op": d.op, "keys": list(d.keys)}
-            for d in report.drifted
-        ],
-        "summary": dict(sorted(report.counts.items())),
-    }
-
-
-def outputs_values(outputs: Mapping[str, Any], show_secrets: bool) -> dict[str, Any]:
-    from ..offline.inventory import SECRET
-
-    return {k: (o.value if show_secrets or not o.secret else SECRET) for k, o in outputs.items()}
-
-
-def outputs_table(values: Mapping[str, Any]) -> str:
-    import json
-
-    if not values:
-        return "no outputs\n"
-    width = max(len(k) for k in values)
-    lines = [
-        f"{k:<{width}}  {v if isinstance(v, str) else json.dumps(v, sort_keys=True)}"
-        for k, v in values.items()
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def pending_text(pending: Sequence[Any], problem: str | None) -> str:
-    """After `up`: the alert e-mails that receive nothing until their address confirms the
-    subscription (observe.aws.Pending), or why that could not be read."""
-    if problem:
-        return f"note: {problem}; `floyo-scale status` lists them later\n"
-    if not pending:
-        return ""
-    lines = [
-        f"waiting for confirmation: {len(pending)} alert subscription"
-        f"{'s' if len(pending) != 1 else ''} receive nothing until each address clicks the "
-        "link AWS sent it (once per region); `destroy` cannot delete an unconfirmed one:"
-    ]
-    lines += [f"  - {p.endpoint} ({p.protocol}, {p.region})" for p in pending]
-    return "\n".join(lines) + "\n"

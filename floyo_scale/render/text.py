@@ -376,3 +376,13 @@ def limit_markdown(text: str, limit: int = MARKDOWN_LIMIT) -> str:
     if kept.count("<details>") > kept.count("</details>"):
         note += "\n</details>\n"
     return kept + note
+
+
+def size_text(n: int) -> str:
+    """Bytes, in decimal units: `512 B`, `8.4 MB`."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"

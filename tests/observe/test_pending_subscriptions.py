@@ -14,7 +14,7 @@ import pytest
 
 from floyo_scale.observe import aws
 from floyo_scale.observe.targets import Targets, merge_outputs
-from floyo_scale.render.progress import pending_text
+from floyo_scale.render.engine import pending_text
 
 ACCOUNT = "123456789012"  # moto's default account
 REGIONS = ("us-east-1", "eu-west-1")
