@@ -16,6 +16,7 @@ from floyo_scale import sharding
 from floyo_scale.db import shards as mover
 from floyo_scale.db.connect import Shard
 from floyo_scale.errors import UsageError
+from floyo_scale.progress import Step
 
 SCHEMA = """
 CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL);
@@ -545,7 +546,7 @@ def test_the_fences(two: list[Shard], pg_server: Any) -> None:
 
 
 def test_fast_copies_need_the_right_to_set_session_replication_role(pg_database: str) -> None:
-    said: list[str] = []
+    said: list[Step] = []
     with psycopg.connect(pg_database, autocommit=True) as admin:
         role = f"mover_{uuid.uuid4().hex[:8]}"
         admin.execute(f"CREATE ROLE {role} LOGIN")
@@ -553,7 +554,7 @@ def test_fast_copies_need_the_right_to_set_session_replication_role(pg_database:
         assert url != pg_database
         with psycopg.connect(url, autocommit=True) as conn:
             assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: False, 1: False}
-            assert "checked row by row" in said[0]
+            assert "checked row by row" in said[0].detail
             admin.execute(f"GRANT SET ON PARAMETER session_replication_role TO {role}")
             assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
         with psycopg.connect(pg_database, autocommit=True) as conn:  # superuser

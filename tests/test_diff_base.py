@@ -329,7 +329,7 @@ def test_the_terminal_text_fits_every_width_and_cuts_no_amount(
 
     production = scenarios.root / "stacks" / "production.yaml"
     original = production.read_text()
-    production.write_text(original.replace("monthly_usd: 330", "monthly_usd: 100"))
+    production.write_text(original.replace("monthly_usd: 340", "monthly_usd: 100"))
     try:
         result = compare(scenarios, "phase")
     finally:
