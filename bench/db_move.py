@@ -104,7 +104,8 @@ CREATE INDEX ON events (account_id);
 
 def freeze(sizes: list[int]) -> int:
     """The switch-over's write freeze with a writer, before and after, per size."""
-    from floyo_scale.db.replication import _both, _lock_all, _tables
+    from floyo_scale.db.pgtools import tables
+    from floyo_scale.db.replication import _both, lock_all_tables
 
     folder = Path(tempfile.mkdtemp(prefix="floyo-bench-"))
     one, two = start_server(folder / "a"), start_server(folder / "b")
@@ -160,9 +161,9 @@ def freeze(sizes: list[int]) -> int:
             # before: the old freeze's work, on the same data with the same writer
             with psycopg.connect(source.url) as src, psycopg.connect(target.url) as dst:
                 dst.autocommit = True
-                found = _tables(src, ("public",))
+                found = tables(src, ("public",))
                 with src.transaction():
-                    _lock_all(src, found, 5.0)
+                    lock_all_tables(src, found, 5.0)
                     frozen = time.monotonic()
                     rounds = 0
                     while True:
@@ -219,7 +220,7 @@ def against_pgcopydb(sizes: list[int], jobs: int) -> int:
     import subprocess
 
     from floyo_scale.db import replication as rep
-    from floyo_scale.db.pgtools import copy_schema
+    from floyo_scale.db.pgtools import copy_schema, tables
 
     if not shutil.which("pgcopydb"):
         print("pgcopydb is not on PATH (apt-get install pgcopydb)")
@@ -286,14 +287,14 @@ def against_pgcopydb(sizes: list[int], jobs: int) -> int:
             started = time.monotonic()
             copy_schema(source, old, ("public",), bin_dir=one.bin_dir)
             with psycopg.connect(source.url, autocommit=True) as src:
-                rep._publish(src, "bench_old", rep._tables(src, ("public",)))
+                rep.publish(src, "bench_old", tables(src, ("public",)))
             with psycopg.connect(old.url, autocommit=True) as dst:
                 rep.ensure_marker(dst)
-                rep._subscribe(dst, "bench_old", source, copy_data=True)
-                name = rep._sub("bench_old", dst)
-                rep._wait(lambda n=name: rep._synced(dst, n), 3600, "the old initial copy")
+                rep.subscribe(dst, "bench_old", source, copy_data=True)
+                name = rep.subscription_name("bench_old", dst)
+                rep.wait_until(lambda n=name: rep.synced(dst, n), 3600, "the old initial copy")
                 before = time.monotonic() - started
-                rep._drop_subscription(dst, "bench_old")
+                rep.drop_subscription(dst, "bench_old")
             print(
                 f"{rows:,} rows: pgcopydb clone {theirs:.1f}s; db migrate schema+copy "
                 f"{ours:.1f}s (**{ours / theirs:.2f}x**; copy step {report.copy_seconds:.1f}s), "
@@ -378,12 +379,12 @@ def main() -> int:
         report = mover.apply(shards, bin_dir=one.bin_dir, **key)
         # before issue 20 the final step read every keyed row of the old shard under its
         # lock: that scan alone, on the same shard after the move
-        from floyo_scale.db.shard_plan import _key_rows, _layout
+        from floyo_scale.db.shard_plan import key_row_counts, read_layout
 
         with psycopg.connect(urls[0], autocommit=True) as conn:
-            layout = _layout(conn, key["key"], key["key_columns"], "every_shard")
+            layout = read_layout(conn, key["key"], key["key_columns"], "every_shard")
             started = time.monotonic()
-            _key_rows(conn, layout)
+            key_row_counts(conn, layout)
             rescan = time.monotonic() - started
 
         # db migrate: the initial copy from one server to the other, then a switch-over

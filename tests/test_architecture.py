@@ -286,3 +286,165 @@ def test_every_sub_package_says_what_it_owns_and_may_import() -> None:
         if "import" not in doc or len(doc) < 100:
             silent.append(str(init.relative_to(REPO)))
     assert not silent, f"say what the package owns and what it may import: {silent}"
+
+
+# -- modules by concern: a helper another module needs is public where it is defined ------------
+
+# (importing module, imported module) pairs that may import private (`_x`) names, with why.
+# Everything else imports public names, from the module that defines them.
+PRIVATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
+    # cost/ and engine/ predate the rule and are split by concern across many files; their
+    # helpers are shared inside the package only (issue 21 item 4: to make public next)
+    **dict.fromkeys(
+        [
+            ("floyo_scale.cost.context", "floyo_scale.cost.model"),
+            ("floyo_scale.cost.delta", "floyo_scale.cost.model"),
+            ("floyo_scale.cost.estimate", "floyo_scale.cost.context"),
+            ("floyo_scale.cost.estimate", "floyo_scale.cost.model"),
+            ("floyo_scale.cost.rules", "floyo_scale.cost.context"),
+            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.aws"),
+            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.monitoring"),
+            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.supabase"),
+            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.upstash"),
+            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.vercel"),
+            ("floyo_scale.cost.rules.aws", "floyo_scale.cost.context"),
+            ("floyo_scale.cost.rules.monitoring", "floyo_scale.cost.context"),
+            ("floyo_scale.cost.rules.rds", "floyo_scale.cost.context"),
+            ("floyo_scale.cost.rules.supabase", "floyo_scale.cost.context"),
+            ("floyo_scale.cost.rules.upstash", "floyo_scale.cost.context"),
+            ("floyo_scale.cost.rules.vercel", "floyo_scale.cost.context"),
+            ("floyo_scale.engine.events", "floyo_scale.engine.failures"),
+            ("floyo_scale.engine.events", "floyo_scale.engine.results"),
+            ("floyo_scale.engine.install", "floyo_scale.engine.failures"),
+            ("floyo_scale.engine.session", "floyo_scale.engine.events"),
+            ("floyo_scale.engine.session", "floyo_scale.engine.failures"),
+            ("floyo_scale.engine.session", "floyo_scale.engine.results"),
+        ],
+        "cost/ and engine/: not yet by concern (issue 21 item 4 covered db/)",
+    ),
+    # the undo of Pulumi's pickle patch lives beside the patch it undoes
+    ("floyo_scale.infra.upstash_plan", "floyo_scale.infra.supabase.resources"): (
+        "the one undo of a private Pulumi patch, beside the patch"
+    ),
+}
+
+# Modules whose `import X as X` is the point: a typed facade over a third-party SDK.
+REEXPORTS_ALLOWED: dict[str, str] = {
+    "floyo_scale.infra._sdk": "the one place the pulumi_aws submodules are imported (typed)",
+}
+
+
+def _private_name(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _defined_names(path: Path) -> set[str]:
+    """Names a module defines at its top level (def, class, assignment), not ones it imports."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.If | ast.Try):  # `if TYPE_CHECKING:` / try-except blocks
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.FunctionDef | ast.ClassDef):
+                    names.add(sub.name)
+                elif isinstance(sub, ast.Assign):
+                    names |= {
+                        n.id for t in sub.targets for n in ast.walk(t) if isinstance(n, ast.Name)
+                    }
+    return names
+
+
+def _from_imports(module: str, path: Path) -> Iterator[tuple[str, str, str | None, int]]:
+    """(imported module, name, as-name, line) for every `from floyo_scale… import name`."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            target = _resolve(module, path, node)
+            if target.split(".")[0] != "floyo_scale":
+                continue
+            for alias in node.names:
+                if f"{target}.{alias.name}" not in MODULES:
+                    yield target, alias.name, alias.asname, node.lineno
+
+
+def private_imports() -> list[str]:
+    bad = []
+    for module, path in MODULES.items():
+        for target, name, _, line in _from_imports(module, path):
+            if _private_name(name) and (module, target) not in PRIVATE_IMPORTS_ALLOWED:
+                bad.append(f"{path.relative_to(REPO)}:{line}: {name} from {target}")
+    return bad
+
+
+def reexports() -> list[str]:
+    bad = []
+    for module, path in MODULES.items():
+        if module in REEXPORTS_ALLOWED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    if alias.asname == alias.name:
+                        where = f"{path.relative_to(REPO)}:{node.lineno}"
+                        bad.append(f"{where}: {alias.name} as {alias.asname}")
+    return bad
+
+
+def passed_through() -> list[str]:
+    """Names imported from a module that does not define them (it imported them itself).
+    A package's __init__ is its facade: importing its exported names is the point."""
+    bad = []
+    defined = {m: _defined_names(p) for m, p in MODULES.items()}
+    for module, path in MODULES.items():
+        for target, name, _, line in _from_imports(module, path):
+            source = MODULES.get(target)
+            if source is None or source.name == "__init__.py" or target in REEXPORTS_ALLOWED:
+                continue
+            if name not in defined[target]:
+                bad.append(
+                    f"{path.relative_to(REPO)}:{line}: {name} from {target}, not defined there"
+                )
+    return bad
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    bad = private_imports()
+    assert not bad, (
+        "make these public where they are defined (or allow with a reason):\n" + "\n".join(bad)
+    )
+
+
+def test_no_import_x_as_x_reexports() -> None:
+    bad = reexports()
+    assert not bad, (
+        "import a name from where it is defined, not through a re-export:\n" + "\n".join(bad)
+    )
+
+
+def test_every_name_is_imported_from_where_it_is_defined() -> None:
+    bad = passed_through()
+    assert not bad, "import these from the module that defines them:\n" + "\n".join(bad)
+
+
+def test_every_allowed_private_import_still_happens() -> None:
+    seen = {
+        (module, target)
+        for module, path in MODULES.items()
+        for target, name, _, _ in _from_imports(module, path)
+        if _private_name(name)
+    }
+    stale = sorted(set(PRIVATE_IMPORTS_ALLOWED) - seen)
+    assert not stale, f"allowed private imports no longer made, drop them: {stale}"
+
+
+def test_the_checkers_see_a_private_import_and_a_reexport(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_text("from .periods import _short\nfrom .export import psql_env as psql_env\n")
+    found = list(_from_imports("floyo_scale.db.mod", source))
+    assert ("floyo_scale.db.periods", "_short", None, 1) in found
+    assert _private_name("_short") and not _private_name("__all__")
+    assert ("floyo_scale.db.export", "psql_env", "psql_env", 2) in found

@@ -18,6 +18,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from floyo_scale.db import archive as arc
+from floyo_scale.db import export
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
 from floyo_scale.db.restore import restore
@@ -291,7 +292,7 @@ def test_unpartitioned_or_missing_table_is_named(pg_database: str, s3) -> None:
 def test_psql_gets_the_connection_through_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLOYO_DB_NO_PSQL", raising=False)
     monkeypatch.setattr("shutil.which", lambda _: "/usr/bin/psql")
-    env = arc._psql_env(
+    env = export.psql_env(
         Shard(0, "postgresql://app:s3cret@db.example:6543/app?sslmode=require", "t")
     )
     assert env is not None
@@ -303,9 +304,9 @@ def test_psql_gets_the_connection_through_its_environment(monkeypatch: pytest.Mo
     )
     assert (env["PGSSLMODE"], env["PGTZ"]) == ("require", "UTC")
     # a keyword psql has no environment variable for: psycopg reads instead
-    assert arc._psql_env(Shard(0, "postgresql://h/db?keepalives=1", "t")) is None
+    assert export.psql_env(Shard(0, "postgresql://h/db?keepalives=1", "t")) is None
     monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
-    assert arc._psql_env(Shard(0, "postgresql://h/db", "t")) is None
+    assert export.psql_env(Shard(0, "postgresql://h/db", "t")) is None
 
 
 def test_a_weekly_table_by_date_column_round_trips(pg_database: str, s3) -> None:
@@ -596,7 +597,7 @@ def test_parts_upload_in_order_while_the_writer_goes_on(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(s3mod, "PART_SIZE", 10)
     fake = _FakeS3()
-    sink = s3mod._MultipartSink(fake, "b", "k", lambda size: None)
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
     data = bytes(range(256)) * 3
     for i in range(0, len(data), 7):
         sink.write(data[i : i + 7])
@@ -613,7 +614,7 @@ def test_a_failed_part_stops_the_writer_and_nothing_is_completed(
 
     monkeypatch.setattr(s3mod, "PART_SIZE", 10)
     fake = _FakeS3(fail_at=3)
-    sink = s3mod._MultipartSink(fake, "b", "k", lambda size: None)
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
     with pytest.raises(OSError, match="connection reset"):
         for _ in range(1000):
             sink.write(b"x" * 10)

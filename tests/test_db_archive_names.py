@@ -20,7 +20,7 @@ from floyo_scale.db import manifest as manifests
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
 from floyo_scale.db.export import arrow_type
-from floyo_scale.db.periods import MAX_IDENT, _short, default_name, partition_name
+from floyo_scale.db.periods import MAX_IDENT, default_name, partition_name, short_name
 from floyo_scale.db.restore import restore
 from floyo_scale.errors import ExitCode, UsageError
 
@@ -41,11 +41,11 @@ names = st.text(
 
 @given(name=names, suffix=st.sampled_from(SUFFIXES))
 def test_a_derived_name_fits_in_63_bytes_and_keeps_its_suffix(name: str, suffix: str) -> None:
-    derived = _short(name, suffix)
+    derived = short_name(name, suffix)
     assert len(derived.encode()) <= MAX_IDENT
     assert derived.endswith(suffix)
     assert derived.encode().decode() == derived  # never cut inside a character
-    assert _short(name, suffix) == derived  # the same on every run: a rerun finds it
+    assert short_name(name, suffix) == derived  # the same on every run: a rerun finds it
     if len((name + suffix).encode()) <= MAX_IDENT:
         assert derived == name + suffix  # short names are left as they are
     else:
@@ -60,7 +60,7 @@ def test_a_derived_name_fits_in_63_bytes_and_keeps_its_suffix(name: str, suffix:
 )
 def test_two_names_never_derive_one(a: str, b: str, suffix: str) -> None:
     if a != b:
-        assert _short(a, suffix) != _short(b, suffix)
+        assert short_name(a, suffix) != short_name(b, suffix)
 
 
 @given(
@@ -71,7 +71,7 @@ def test_long_names_sharing_their_first_bytes_stay_apart(stem: str, tails: list[
     """What PostgreSQL would cut to one name (the first 63 bytes are the same) stays many."""
     long_names = [(stem + tail)[:63] for tail in tails]
     long_names = [n for n in long_names if len(n.encode()) <= MAX_IDENT]
-    derived = {_short(n, "__floyo_new") for n in set(long_names)}
+    derived = {short_name(n, "__floyo_new") for n in set(long_names)}
     assert len(derived) == len(set(long_names))
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from floyo_scale.db import migrate as mig
-from floyo_scale.db import pgtools
+from floyo_scale.db import pgtools, replication
 from floyo_scale.db.connect import Shard
 from floyo_scale.errors import UsageError
 
@@ -115,7 +115,7 @@ def state(url: str) -> tuple[dict[int, int], list[str], dict[str, tuple[int, str
         balances = dict(conn.execute("SELECT id, balance FROM accounts").fetchall())
         payloads = [r[0] for r in conn.execute("SELECT payload FROM events ORDER BY id")]
         found = pgtools.tables(conn, ("public",))
-        return balances, payloads, mig.checksums(conn, found)
+        return balances, payloads, replication.checksums(conn, found)
 
 
 def check(app: App, url: str) -> dict[str, tuple[int, str]]:
@@ -296,7 +296,7 @@ def test_nothing_is_counted_in_the_freeze_and_time_zones_do_not_matter(
 
     held_by: list[Any] = []
     busy = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.ACTIVE)
-    real_lock = replication._lock_all
+    real_lock = replication.lock_all_tables
 
     def lock_all(conn: Any, found: Any, timeout: float) -> None:
         held_by.append(conn)
@@ -312,7 +312,7 @@ def test_nothing_is_counted_in_the_freeze_and_time_zones_do_not_matter(
 
     monkeypatch.setattr(replication, "counts", counted)
     monkeypatch.setattr(replication, "bucket_checksums", watched)
-    monkeypatch.setattr(mig, "_lock_all", lock_all)
+    monkeypatch.setattr(mig, "lock_all_tables", lock_all)
     app = App(source, target)
     app.thread.start()
     done = mig.migrate(source, target, switch=app.switch, bin_dir=pg_server.bin_dir)

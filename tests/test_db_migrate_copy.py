@@ -19,7 +19,7 @@ import pytest
 from test_db_migrate import App, check, seed
 
 from floyo_scale.db import migrate as mig
-from floyo_scale.db import snapshot_copy
+from floyo_scale.db import replication, snapshot_copy
 from floyo_scale.db.connect import Shard
 from floyo_scale.db.replication import MigrationError
 
@@ -128,7 +128,7 @@ def test_a_crash_in_the_copy_and_in_the_indexes_then_the_rerun(
         mig.migrate(source, target, until="copy", **run)
     assert "copy data" not in mig.status(source, target)
     with psycopg.connect(target.url) as conn:
-        forward = mig._sub(mig.FORWARD, conn)
+        forward = replication.subscription_name(mig.FORWARD, conn)
     assert [s for s, _ in slots(source.url)] == [forward]  # left by the crash
 
     seen.clear()  # the copy again from an empty target, then a crash after one index
@@ -139,14 +139,14 @@ def test_a_crash_in_the_copy_and_in_the_indexes_then_the_rerun(
     assert objects(target.url) != objects(source.url)  # not all of them yet
 
     held: list[list[tuple[str, bool]]] = []
-    real_lock = mig._lock_all
+    real_lock = mig.lock_all_tables
 
     def lock_all(conn: Any, found: Any, timeout: float) -> None:
         held.append(slots(target.url))  # the way back's slot exists before the freeze
         real_lock(conn, found, timeout)
 
     monkeypatch.setattr(mig, "_crash_point", lambda name: None)
-    monkeypatch.setattr(mig, "_lock_all", lock_all)
+    monkeypatch.setattr(mig, "lock_all_tables", lock_all)
     done = mig.migrate(source, target, **run)
     assert dict(done.steps)["schema"] == "done before" and app.switches == ["target"]
     assert held and any(name.startswith(mig.REVERSE) for name, _ in held[0])
@@ -218,14 +218,14 @@ def test_counts_of_the_freezes_moment_are_compared_after_it(
     error says the switch happened and how to go back."""
     source, target = pair
     mig.migrate(source, target, switch=lambda s: None, until="verify", bin_dir=pg_server.bin_dir)
-    real_pin = mig._pin
+    real_pin = mig.pin_snapshots
 
     def pin(*conns: Any) -> None:
         with psycopg.connect(target.url, autocommit=True) as other:
             other.execute("INSERT INTO settings VALUES ('stray', null)")
         real_pin(*conns)
 
-    monkeypatch.setattr(mig, "_pin", pin)
+    monkeypatch.setattr(mig, "pin_snapshots", pin)
     sides: list[str] = []
     with pytest.raises(MigrationError, match=r"differed: public.settings \(1 vs 2\)") as err:
         mig.migrate(source, target, switch=sides.append, bin_dir=pg_server.bin_dir)

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from floyo_scale.db import partition as part
+from floyo_scale.db import periods as per
 from floyo_scale.db.connect import Shard
 from floyo_scale.errors import UsageError
 from floyo_scale.progress import Count, Step
@@ -331,7 +332,7 @@ def test_missing_table_or_column_is_named(pg_database: str) -> None:
 def test_periods_and_names() -> None:
     assert part.period_start(date(2026, 11, 28), "week") == date(2026, 11, 23)
     assert part.next_start(date(2026, 12, 1), "month") == date(2027, 1, 1)
-    assert part.periods(date(2026, 12, 31), date(2027, 1, 1), "day") == [
+    assert per.periods(date(2026, 12, 31), date(2027, 1, 1), "day") == [
         (date(2026, 12, 31), date(2027, 1, 1)),
         (date(2027, 1, 1), date(2027, 1, 2)),
     ]
@@ -396,7 +397,7 @@ def test_a_killed_runs_leftovers_go_without_deadlocking_the_application(
         if isinstance(event, Count):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(convert, "_abandon", lambda *a: None)  # as if killed: nothing tidies
+    monkeypatch.setattr(convert, "abandon", lambda *a: None)  # as if killed: nothing tidies
     with pytest.raises(KeyboardInterrupt):
         part.partition(
             [shard], [SPEC], options=part.Options(today=TODAY, batch_rows=5000), report=interrupt

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from floyo_scale.db import partition as part
+from floyo_scale.db import periods as per
 from floyo_scale.db.archive import ArchivedPartition, ArchiveReport
 from floyo_scale.db.restore import RestoreReport
 from floyo_scale.render import db as show
@@ -83,7 +84,7 @@ def test_reports() -> None:
 )
 def test_periods_cover_the_range_without_gaps(first: date, days: int, interval: str) -> None:
     last = first + timedelta(days=days)
-    periods = part.periods(first, last, interval)
+    periods = per.periods(first, last, interval)
     assert periods[0][0] <= first < periods[0][1]
     assert periods[-1][0] <= last < periods[-1][1]
     for (_, end), (start, _) in zip(periods, periods[1:], strict=False):

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from floyo_scale import sharding
+from floyo_scale.db import shard_copy, shard_plan
 from floyo_scale.db import shards as mover
 from floyo_scale.db.connect import Shard
 from floyo_scale.errors import UsageError
@@ -131,7 +132,7 @@ class Writer(threading.Thread):
 
     def _retry(self, conns: list[Any], org: str, write: Any) -> None:
         for _ in range(50):
-            index = mover.locate(conns, org)
+            index = shard_plan.locate(conns, org)
             try:
                 if write(conns[index]):
                     return
@@ -223,7 +224,7 @@ def test_sql_shard_function_matches_python(pg_database: str) -> None:
 
 def test_plan_says_what_moves(two: list[Shard]) -> None:
     orgs = seed(two[0].url)
-    result = mover.plan(two[:2], **KEY)
+    result = shard_plan.plan(two[:2], **KEY)
     moving = [o for o in orgs if sharding.shard_for(o, 2) == 1]
     assert (result.from_shards, result.to_shards, result.new_shards) == (1, 2, [1])
     assert result.keys_total == ORGS
@@ -240,7 +241,7 @@ def test_plan_says_what_moves(two: list[Shard]) -> None:
     assert result.seconds > 0
     assert result.to_dict()["rows_moving"] == result.rows_moving
     # planning changed nothing
-    assert mover.plan(two[:2], **KEY).keys_moving == len(moving)
+    assert shard_plan.plan(two[:2], **KEY).keys_moving == len(moving)
 
 
 def test_one_to_two_to_four_with_a_writer_and_crashes(
@@ -279,7 +280,7 @@ def test_one_to_two_to_four_with_a_writer_and_crashes(
     with pytest.raises(RuntimeError, match="injected"):
         mover.apply(four, batch_keys=50, bin_dir=pg_server.bin_dir, **KEY)
     monkeypatch.setattr(mover, "_crash_point", lambda name: None)
-    assert mover.plan(four, **KEY).resuming == "final"
+    assert shard_plan.plan(four, **KEY).resuming == "final"
     second = mover.apply(four, batch_keys=50, bin_dir=pg_server.bin_dir, **KEY)
     assert (second.from_shards, second.to_shards) == (2, 4)
     time.sleep(0.2)
@@ -325,7 +326,7 @@ def test_one_to_two_to_four_with_a_writer_and_crashes(
     # a third run has nothing to do; a shard count that shrinks is refused
     assert mover.apply(four, **KEY).keys_moved == 0
     with pytest.raises(UsageError, match="laid out over 4 shards and the phase has 2"):
-        mover.plan(four[:2], **KEY)
+        shard_plan.plan(four[:2], **KEY)
 
 
 def test_a_new_shard_with_other_tables_is_refused(two: list[Shard], pg_server: Any) -> None:
@@ -341,13 +342,13 @@ def test_a_new_shard_with_other_tables_is_refused(two: list[Shard], pg_server: A
 def test_layout_errors(two: list[Shard]) -> None:
     seed(two[0].url)
     with pytest.raises(UsageError, match="organizations.nope, which does not exist"):
-        mover.plan(two[:2], key="organization_id", key_columns={"organizations": "nope"})
+        shard_plan.plan(two[:2], key="organization_id", key_columns={"organizations": "nope"})
     with pytest.raises(UsageError, match="stays on shard 0"):
-        mover.plan(two[:2], unkeyed_tables="shard0", **KEY)
+        shard_plan.plan(two[:2], unkeyed_tables="shard0", **KEY)
     with psycopg.connect(two[0].url, autocommit=True) as conn:
         conn.execute("CREATE TABLE comments (id int, project_id bigint REFERENCES projects)")
     with pytest.raises(UsageError, match="comments has a foreign key to public.projects"):
-        mover.plan(two[:2], **KEY)
+        shard_plan.plan(two[:2], **KEY)
 
 
 def test_final_step_moves_the_logged_keys_and_time_zones_do_not_matter(
@@ -378,7 +379,7 @@ def test_final_step_moves_the_logged_keys_and_time_zones_do_not_matter(
     monkeypatch.setattr(mover, "_crash_point", lambda name: None)
 
     scanned_frozen: list[str] = []
-    real_key_rows, real_final = mover._key_rows, mover._final
+    real_key_rows, real_final = mover.key_row_counts, mover._final
 
     def key_rows(conn: Any, layout: Any) -> Any:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -396,11 +397,11 @@ def test_final_step_moves_the_logged_keys_and_time_zones_do_not_matter(
             conn.execute("INSERT INTO organizations VALUES (%s, 'late', 2)", (late,))
         return real_final(*args, **kwargs)
 
-    monkeypatch.setattr(mover, "_key_rows", key_rows)
+    monkeypatch.setattr(mover, "key_row_counts", key_rows)
     monkeypatch.setattr(mover, "_final", final)
     # and the per-row checks, as for a role that may not set session_replication_role
     monkeypatch.setattr(
-        mover, "_fast_copies", lambda conns, old, new, say: dict.fromkeys(range(new), False)
+        mover, "fast_copies", lambda conns, old, new, say: dict.fromkeys(range(new), False)
     )
     done = mover.apply(two, batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
     assert done.foreign_key_checks == "per row"
@@ -450,7 +451,7 @@ class RoutedWriter(threading.Thread):
 
     def _write(self, conns: list[Any], org: str, write: Any) -> None:
         for _ in range(200):
-            conn = conns[mover.locate(conns, org)]
+            conn = conns[shard_plan.locate(conns, org)]
             try:
                 with conn.transaction():
                     routed(conn, org)
@@ -553,12 +554,12 @@ def test_fast_copies_need_the_right_to_set_session_replication_role(pg_database:
         url = pg_database.replace("postgres:@", f"{role}:@", 1)
         assert url != pg_database
         with psycopg.connect(url, autocommit=True) as conn:
-            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: False, 1: False}
+            assert shard_copy.fast_copies([conn, conn], 1, 2, said.append) == {0: False, 1: False}
             assert "checked row by row" in said[0].detail
             admin.execute(f"GRANT SET ON PARAMETER session_replication_role TO {role}")
-            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
+            assert shard_copy.fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
         with psycopg.connect(pg_database, autocommit=True) as conn:  # superuser
-            assert mover._fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
+            assert shard_copy.fast_copies([conn, conn], 1, 2, said.append) == {0: True, 1: True}
 
 
 KILL_MID_COPY = """
@@ -601,7 +602,7 @@ def test_sigkill_mid_copy_on_the_fast_path_then_the_rerun_finishes(
         )
         run = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
         assert run.returncode == -9, run.stderr.decode()[-2000:]
-        assert mover.plan(two, **KEY).resuming == "keys"
+        assert shard_plan.plan(two, **KEY).resuming == "keys"
     done = mover.apply(two, batch_keys=20, bin_dir=pg_server.bin_dir, **KEY)
     assert done.foreign_key_checks == "per batch"
     data = check_placement(two, 2)

@@ -89,6 +89,7 @@ def shards_command(
     (counts and checksums) before its rows leave the source. Writes of a key being moved
     get SQLSTATE FLY01 (docs/sharding.md). An interrupted run resumes when run again.
     """
+    from ..db import shard_plan
     from ..db import shards as mover
     from ..render import db_move as show
     from ..render import progress
@@ -98,7 +99,7 @@ def shards_command(
     options = _sharding(resolved)
     targets = shards(resolved, database_url)
     if action is ShardAction.plan:
-        result = mover.plan(targets, **options)
+        result = shard_plan.plan(targets, **options)
         _out(to_json(result.to_dict()) if format is Format.json else show.shard_plan(result))
         return
     confirm(stack, "moving rows between the shards of", yes)

@@ -43,10 +43,9 @@ from psycopg import sql
 from ..errors import FloyoError, UsageError
 from ..progress import Reporter, Step, ignore
 from . import introspect
-from .archive_checks import _base_types, _look, _preflight, _reattach
+from .archive_checks import base_types, check_bucket, preflight, reattach
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
-from .export import ArchiveError, ArchiveOptions, _columns, _export, arrow_type
-from .export import _psql_env as _psql_env  # re-exported
+from .export import ArchiveError, ArchiveOptions, arrow_type, export_partition, table_columns
 from .journal import (
     JOURNAL_SCHEMA,
     JOURNAL_TABLE,
@@ -56,22 +55,22 @@ from .journal import (
     journal_pending,
     journal_put,
 )
-from .locks import _run, under_lock_timeout
+from .locks import run_statements, under_lock_timeout
 from .manifest import (
     MANIFEST_VERSION,
     ColumnType,
     Manifest,
-    _put_manifest,
+    put_manifest,
     read_manifest,
 )
-from .partition import TableSpec
 from .s3 import (
-    _abort_stale_uploads,
-    _delete_all_versions,
-    _exists,
+    abort_stale_uploads,
+    delete_all_versions,
+    object_exists,
     read_back,
     s3_client,
 )
+from .shape import TableSpec
 from .sql import ident
 
 STATES = ("detaching", "detached", "uploaded", "verified", "dropped")
@@ -235,11 +234,11 @@ def _table(
         todo[p.name] = (lower, p.upper.isoformat(), False)
     if dry_run:
         # the bucket exists and can be read with these credentials (writes are not tried)
-        _look(s3, shard, database, bucket)
+        check_bucket(s3, shard, database, bucket)
     elif todo:
         # before the first change: the bucket takes writes with these credentials, and every
         # value of every partition to archive converts losslessly
-        _preflight(conn, s3, shard, database, spec, bucket, {n: v[0] for n, v in todo.items()})
+        preflight(conn, s3, shard, database, spec, bucket, {n: v[0] for n, v in todo.items()})
     out = []
     for name in sorted(todo):
         lower, upper, resumed = todo[name]
@@ -354,7 +353,7 @@ def _one(
         if entry.state in ("detached", "uploaded") and introspect.relation_exists(
             conn, spec.schema, name
         ):
-            note = _reattach(conn, parent, spec.schema, entry, options)
+            note = reattach(conn, parent, spec.schema, entry, options)
             exc.add_note(note)
             if isinstance(exc, FloyoError):
                 exc.hint = f"{exc.hint} ({note})" if exc.hint else note
@@ -394,11 +393,11 @@ def _upload_and_verify(
             )
         rows, lo, hi, multiline = _count(conn, spec, name)
         existing = None
-        if _exists(s3, entry.bucket, entry.data_key):
+        if object_exists(s3, entry.bucket, entry.data_key):
             report(Step(where, "check existing object"))
             existing = read_back(s3, entry.bucket, entry.data_key)
             if existing.rows != rows:
-                _delete_all_versions(s3, entry.bucket, entry.data_key)
+                delete_all_versions(s3, entry.bucket, entry.data_key)
                 existing = None
             report(
                 Step(
@@ -406,16 +405,16 @@ def _upload_and_verify(
                 )
             )
         if existing is None:
-            _abort_stale_uploads(s3, entry.bucket, entry.data_key)
+            abort_stale_uploads(s3, entry.bucket, entry.data_key)
             report(Step(where, "upload", f"s3://{entry.bucket}/{entry.data_key}"))
-            existing = _export(
+            existing = export_partition(
                 conn, shard, s3, spec, name, entry, rows, multiline, report, where, options
             )
             options.checkpoint("uploaded")
             report(
                 Step(where, "upload", f"{existing.rows} rows, {existing.bytes} bytes", done=True)
             )
-        columns = _columns(conn, spec.schema, name)
+        columns = table_columns(conn, spec.schema, name)
         manifest = Manifest(
             version=MANIFEST_VERSION,
             database=database,
@@ -433,7 +432,7 @@ def _upload_and_verify(
             size=existing.bytes,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        _put_manifest(s3, entry.bucket, manifest_key, manifest)
+        put_manifest(s3, entry.bucket, manifest_key, manifest)
         options.checkpoint("manifest")
         entry.rows, entry.sha256, entry.bytes = existing.rows, existing.sha256, existing.bytes
         entry.state = "uploaded"
@@ -493,7 +492,7 @@ def _detach(
     detach = _detach_statement(parent, schema, name, False)
     if under_lock_timeout(
         conn,
-        lambda: _run(conn, detach),
+        lambda: run_statements(conn, detach),
         lock_timeout_ms=options.lock_timeout_ms,
         attempts=options.attempts,
     ):
@@ -521,7 +520,7 @@ def _count(
         sql.SQL("strpos({c}::text, E'\\n') > 0 OR strpos({c}::text, E'\\r') > 0").format(
             c=sql.Identifier(column)
         )
-        for column, _, base in _base_types(conn, spec.schema, name)
+        for column, _, base in base_types(conn, spec.schema, name)
         if not _ONE_LINE.match(base)
     ]
     multiline = (

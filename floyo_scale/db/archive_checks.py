@@ -14,13 +14,13 @@ from . import introspect
 from .connect import Shard
 from .export import ArchiveError, ArchiveOptions, arrow_type
 from .journal import JournalEntry, journal_put
-from .locks import _run, under_lock_timeout
-from .partition import TableSpec
+from .locks import run_statements, under_lock_timeout
 from .s3 import look_at_bucket, probe_bucket
+from .shape import TableSpec
 from .sql import ident
 
 
-def _reattach(
+def reattach(
     conn: psycopg.Connection[Any],
     parent: introspect.Table,
     schema: str,
@@ -44,7 +44,7 @@ def _reattach(
     try:
         if under_lock_timeout(
             conn,
-            lambda: _run(conn, statement),
+            lambda: run_statements(conn, statement),
             lock_timeout_ms=options.lock_timeout_ms,
             attempts=options.attempts,
             backoff=lambda attempt: min(0.05 * 2**attempt, 2.0),
@@ -63,7 +63,7 @@ def _reattach(
     )
 
 
-def _preflight(
+def preflight(
     conn: psycopg.Connection[Any],
     s3: Any,
     shard: Shard,
@@ -85,7 +85,7 @@ def _preflight(
         if not introspect.relation_exists(conn, spec.schema, name):
             continue  # the journal says what happened to it
         checks = []
-        for column, kind, base in _base_types(conn, spec.schema, name):
+        for column, kind, base in base_types(conn, spec.schema, name):
             arrow = arrow_type(kind)
             if not (pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)):
                 continue
@@ -134,7 +134,7 @@ def _bucket_error(bucket: str, verb: str, exc: BaseException) -> ArchiveError:
     )
 
 
-def _look(s3: Any, shard: Shard, database: str, bucket: str) -> None:
+def check_bucket(s3: Any, shard: Shard, database: str, bucket: str) -> None:
     """A dry run's check of the bucket: it exists and can be read (see look_at_bucket)."""
     try:
         look_at_bucket(s3, bucket, f"shard-{shard.index}/{database}/")
@@ -142,9 +142,7 @@ def _look(s3: Any, shard: Shard, database: str, bucket: str) -> None:
         raise _bucket_error(bucket, "read", exc) from None
 
 
-def _base_types(
-    conn: psycopg.Connection[Any], schema: str, name: str
-) -> list[tuple[str, str, str]]:
+def base_types(conn: psycopg.Connection[Any], schema: str, name: str) -> list[tuple[str, str, str]]:
     """(column, its type, the type under its domains) of each column COPY writes."""
     rows = conn.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod "

@@ -20,19 +20,17 @@ from .sql import ident
 
 if TYPE_CHECKING:
     pass
-from .locks import _abandon as _abandon
-from .locks import _clean_leftovers
-from .locks import _retry_locked as _retry_locked
+from .locks import abandon, clean_leftovers, retry_locked
 from .periods import (
     MAX_PARTITIONS,
-    _bound,
-    _short,
+    bound_literal,
     default_name,
     next_start,
     partition_name,
     periods,
+    short_name,
 )
-from .shape import NEW_SUFFIX, SYNC_SUFFIX, TableSpec, _index_statement, _Shape, _shape
+from .shape import NEW_SUFFIX, SYNC_SUFFIX, Shape, TableSpec, index_statement, read_shape
 
 OLD_SUFFIX = "__floyo_old"
 
@@ -65,11 +63,11 @@ class Options:
     today: date | None = None
 
 
-def _today(options: Options) -> date:
+def today_of(options: Options) -> date:
     return options.today or datetime.now(UTC).date()
 
 
-def _default_rows(conn: psycopg.Connection[Any], spec: TableSpec) -> int:
+def count_default_rows(conn: psycopg.Connection[Any], spec: TableSpec) -> int:
     name = default_name(spec.table)
     if not introspect.relation_exists(conn, spec.schema, name):
         return 0
@@ -81,7 +79,7 @@ def _default_rows(conn: psycopg.Connection[Any], spec: TableSpec) -> int:
     return int(row[0]) if row else 0
 
 
-def _refuse_unplaceable(
+def refuse_unplaceable(
     conn: psycopg.Connection[Any], spec: TableSpec, relation: str, key_columns: list[str]
 ) -> None:
     """A row whose partition column is NULL or +/-infinity belongs to no period: it would
@@ -109,7 +107,7 @@ def _refuse_unplaceable(
     )
 
 
-def _convert(
+def convert_table(
     conn: psycopg.Connection[Any],
     shard: Shard,
     spec: TableSpec,
@@ -121,14 +119,14 @@ def _convert(
     where: str,
 ) -> TableResult:
     res = TableResult(shard.index, spec.name, "would convert" if dry_run else "converted")
-    shape = _shape(conn, spec, tbl)
-    new_name = _short(spec.table, NEW_SUFFIX)
+    shape = read_shape(conn, spec, tbl)
+    new_name = short_name(spec.table, NEW_SUFFIX)
     new = ident(spec.schema, new_name)
     old = ident(spec.schema, spec.table)
-    sync = _short(spec.table, SYNC_SUFFIX)
+    sync = short_name(spec.table, SYNC_SUFFIX)
 
     # Anything left by an interrupted run (before the swap) is only a copy: start it again.
-    # (each in a transaction of its own, trigger first: _clean_leftovers)
+    # (each in a transaction of its own, trigger first: clean_leftovers)
     leftover: list[sql.Composed] = []
     if conn.execute(
         "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
@@ -139,11 +137,11 @@ def _convert(
     if introspect.relation_exists(conn, spec.schema, new_name):
         leftover.append(sql.SQL("DROP TABLE {}").format(new))
 
-    _refuse_unplaceable(conn, spec, spec.table, shape.pk_columns)
+    refuse_unplaceable(conn, spec, spec.table, shape.pk_columns)
     bounds = conn.execute(
         sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(c=sql.Identifier(spec.column), t=old)
     ).fetchone()
-    today = _today(options)
+    today = today_of(options)
     lo = _to_date(bounds[0]) if bounds and bounds[0] is not None else today
     hi = max(_to_date(bounds[1]) if bounds and bounds[1] is not None else today, today)
     wanted = periods(lo, hi, spec.interval)
@@ -170,8 +168,8 @@ def _convert(
             sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
                 ident(spec.schema, partition_name(spec.table, start)),
                 new,
-                _bound(start, column_type),
-                _bound(end, column_type),
+                bound_literal(start, column_type),
+                bound_literal(end, column_type),
             )
         )
     create.append(
@@ -185,7 +183,7 @@ def _convert(
         create.append(
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} ({})").format(
                 new,
-                sql.Identifier(_short(name, NEW_SUFFIX)),
+                sql.Identifier(short_name(name, NEW_SUFFIX)),
                 sql.SQL("PRIMARY KEY" if kind == "p" else "UNIQUE"),
                 sql.SQL(", ").join(map(sql.Identifier, key_cols)),
             )
@@ -193,12 +191,12 @@ def _convert(
     for name, definition in shape.foreign_keys:
         create.append(
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
-                new, sql.Identifier(_short(name, NEW_SUFFIX))
+                new, sql.Identifier(short_name(name, NEW_SUFFIX))
             )
             + sql.SQL(definition)  # type: ignore[arg-type]
         )
     for name, definition in shape.indexes:
-        create.append(_index_statement(conn, spec, name, definition))
+        create.append(index_statement(conn, spec, name, definition))
 
     cols = sql.SQL(", ").join(map(sql.Identifier, shape.columns))
     new_cols = sql.SQL(", ").join(sql.SQL("NEW.") + sql.Identifier(c) for c in shape.columns)
@@ -279,7 +277,7 @@ def _convert(
     res.statements.append(
         "-- then:\n"
         + sql.SQL("DROP TABLE {}")
-        .format(ident(spec.schema, _short(spec.table, OLD_SUFFIX)))
+        .format(ident(spec.schema, short_name(spec.table, OLD_SUFFIX)))
         .as_string(conn)
     )
     res.partitions_created = [partition_name(spec.table, s) for s, _ in wanted] + [
@@ -289,11 +287,11 @@ def _convert(
         return res
 
     report(Step(where, "prepare", f"partitioned copy with {len(wanted)} partitions"))
-    _clean_leftovers(conn, spec, options)
+    clean_leftovers(conn, spec, options)
     with conn.transaction():
         for statement in create:
             conn.execute(statement)
-    _retry_locked(conn, trigger, options)  # CREATE TRIGGER briefly locks out writes
+    retry_locked(conn, trigger, options)  # CREATE TRIGGER briefly locks out writes
     report(Step(where, "prepare", done=True))
 
     try:
@@ -323,7 +321,7 @@ def _convert(
 
         def identity_position(c: psycopg.Connection[Any]) -> None:
             new_text = ident(spec.schema, spec.table).as_string(c)
-            old_text = ident(spec.schema, _short(spec.table, OLD_SUFFIX)).as_string(c)
+            old_text = ident(spec.schema, short_name(spec.table, OLD_SUFFIX)).as_string(c)
             for column in shape.identity:
                 seq = c.execute(
                     "SELECT pg_get_serial_sequence(%s, %s)", (old_text, column)
@@ -339,19 +337,19 @@ def _convert(
                         (new_text, column, state[0], state[1]),
                     )
 
-        res.swap_attempts = _retry_locked(conn, swap, options, after=identity_position)
+        res.swap_attempts = retry_locked(conn, swap, options, after=identity_position)
         res.swap_seconds = time.monotonic() - started
     except BaseException:
         # Stopped before the swap (an error, Ctrl-C): take the trigger off the application's
         # table now rather than leave every write doubled until the next run. Best effort:
         # the next run removes whatever is left before it starts over.
-        _abandon(conn, spec, options)
+        abandon(conn, spec, options)
         raise
     report(Step(where, "swap", f"{res.swap_seconds * 1000:.0f} ms", done=True))
     new_tbl = introspect.table(conn, spec.schema, spec.table)
-    old_tbl = introspect.table(conn, spec.schema, _short(spec.table, OLD_SUFFIX))
+    old_tbl = introspect.table(conn, spec.schema, short_name(spec.table, OLD_SUFFIX))
     assert new_tbl is not None and old_tbl is not None
-    _finish(conn, spec, new_tbl, old_tbl, res, report, where)
+    finish_conversion(conn, spec, new_tbl, old_tbl, res, report, where)
     return res
 
 
@@ -362,12 +360,12 @@ def _to_date(value: Any) -> date:
 
 
 def _swap_statements(
-    conn: psycopg.Connection[Any], spec: TableSpec, tbl: introspect.Table, shape: _Shape
+    conn: psycopg.Connection[Any], spec: TableSpec, tbl: introspect.Table, shape: Shape
 ) -> list[sql.Composed]:
     old = ident(spec.schema, spec.table)
-    old_renamed = _short(spec.table, OLD_SUFFIX)
-    new_name = _short(spec.table, NEW_SUFFIX)
-    sync = _short(spec.table, SYNC_SUFFIX)
+    old_renamed = short_name(spec.table, OLD_SUFFIX)
+    new_name = short_name(spec.table, NEW_SUFFIX)
+    sync = short_name(spec.table, SYNC_SUFFIX)
     out: list[sql.Composed] = [
         sql.SQL("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE").format(
             old, ident(spec.schema, new_name)
@@ -383,29 +381,29 @@ def _swap_statements(
     for name, _, _ in shape.keys:
         out.append(
             sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                renamed_old, sql.Identifier(name), sql.Identifier(_short(name, OLD_SUFFIX))
+                renamed_old, sql.Identifier(name), sql.Identifier(short_name(name, OLD_SUFFIX))
             )
         )
         out.append(
             sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                old, sql.Identifier(_short(name, NEW_SUFFIX)), sql.Identifier(name)
+                old, sql.Identifier(short_name(name, NEW_SUFFIX)), sql.Identifier(name)
             )
         )
     for name, _ in shape.foreign_keys:
         out.append(
             sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                old, sql.Identifier(_short(name, NEW_SUFFIX)), sql.Identifier(name)
+                old, sql.Identifier(short_name(name, NEW_SUFFIX)), sql.Identifier(name)
             )
         )
     for name, _ in shape.indexes:
         out.append(
             sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                ident(spec.schema, name), sql.Identifier(_short(name, OLD_SUFFIX))
+                ident(spec.schema, name), sql.Identifier(short_name(name, OLD_SUFFIX))
             )
         )
         out.append(
             sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                ident(spec.schema, _short(name, NEW_SUFFIX)), sql.Identifier(name)
+                ident(spec.schema, short_name(name, NEW_SUFFIX)), sql.Identifier(name)
             )
         )
     for column, sequence in shape.serial_sequences:
@@ -491,7 +489,7 @@ def _verify(
         sql.SQL("n.{c} = o.{c}").format(c=sql.Identifier(c)) for c in pk_columns
     )
     old = ident(spec.schema, spec.table)
-    new = ident(spec.schema, _short(spec.table, NEW_SUFFIX))
+    new = ident(spec.schema, short_name(spec.table, NEW_SUFFIX))
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute(
@@ -513,7 +511,7 @@ def _verify(
     report(Step(where, "verify", f"{in_old} rows in both", done=True))
 
 
-def _finish(
+def finish_conversion(
     conn: psycopg.Connection[Any],
     spec: TableSpec,
     new: introspect.Table,
@@ -555,4 +553,4 @@ def _finish(
                     )
                 )
     report(Step(where, "drop old table", done=True))
-    res.default_rows = _default_rows(conn, spec)
+    res.default_rows = count_default_rows(conn, spec)

@@ -25,8 +25,8 @@ from ..progress import Count, Reporter
 from . import introspect
 from .connect import DatabaseError, Shard
 from .journal import JournalEntry
-from .partition import TableSpec
-from .s3 import CSV_BLOCK, ObjectCheck, _CopyStream, _MultipartSink
+from .s3 import CSV_BLOCK, CopyStream, MultipartSink, ObjectCheck
+from .shape import TableSpec
 from .sql import ident
 
 
@@ -69,7 +69,7 @@ class ArchiveOptions:
     checkpoint: Callable[[str], None] = lambda _: None
 
 
-def _columns(conn: psycopg.Connection[Any], schema: str, name: str) -> list[tuple[str, str]]:
+def table_columns(conn: psycopg.Connection[Any], schema: str, name: str) -> list[tuple[str, str]]:
     tbl = introspect.table(conn, schema, name)
     assert tbl is not None
     return [(c.name, c.type) for c in tbl.columns]
@@ -100,7 +100,7 @@ _PG_ENV = {
 }
 
 
-def _psql_env(shard: Shard) -> dict[str, str] | None:
+def psql_env(shard: Shard) -> dict[str, str] | None:
     """The environment that points psql at `shard`, or None (no psql on PATH, or a connection
     keyword without an environment variable): then psycopg reads the COPY instead."""
     if os.environ.get("FLOYO_DB_NO_PSQL") or not shutil.which("psql"):
@@ -127,10 +127,10 @@ def _copy_out(
     libpq hands COPY data over one row at a time, which costs psycopg about as much Python as
     the rest of the archive together; psql (when on PATH) reads the same COPY in C and writes
     it to a pipe read in large blocks. Credentials go to psql through its environment."""
-    env = _psql_env(shard)
+    env = psql_env(shard)
     if env is None:
         with conn.cursor() as cur, cur.copy(statement) as copy:
-            stream = _CopyStream(copy)
+            stream = CopyStream(copy)
             try:
                 yield io.BufferedReader(stream, buffer_size=CSV_BLOCK)
             finally:
@@ -163,7 +163,7 @@ def _copy_out(
         )
 
 
-def _export(
+def export_partition(
     conn: psycopg.Connection[Any],
     shard: Shard,
     s3: Any,
@@ -176,9 +176,9 @@ def _export(
     where: str,
     options: ArchiveOptions,
 ) -> ObjectCheck:
-    columns = _columns(conn, spec.schema, name)
+    columns = table_columns(conn, spec.schema, name)
     schema = pa.schema([(n, arrow_type(t)) for n, t in columns])
-    sink = _MultipartSink(
+    sink = MultipartSink(
         s3,
         entry.bucket,
         entry.data_key,

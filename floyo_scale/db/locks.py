@@ -15,7 +15,7 @@ from psycopg import sql
 
 from . import introspect
 from .connect import DatabaseError
-from .periods import _short
+from .periods import short_name
 from .shape import NEW_SUFFIX, SYNC_SUFFIX, TableSpec
 from .sql import ident
 
@@ -47,13 +47,13 @@ def under_lock_timeout(
     return None
 
 
-def _run(conn: psycopg.Connection[Any], *statements: sql.Composed) -> None:
+def run_statements(conn: psycopg.Connection[Any], *statements: sql.Composed) -> None:
     """The statements, one after another (a `run` for `under_lock_timeout`)."""
     for statement in statements:
         conn.execute(statement)
 
 
-def _retry_locked(
+def retry_locked(
     conn: psycopg.Connection[Any],
     statements: list[sql.Composed],
     options: Any,
@@ -64,7 +64,7 @@ def _retry_locked(
     Returns the number of attempts."""
 
     def run() -> None:
-        _run(conn, *statements)
+        run_statements(conn, *statements)
         if after is not None:
             after(conn)
 
@@ -81,30 +81,30 @@ def _retry_locked(
     )
 
 
-def _abandon(conn: psycopg.Connection[Any], spec: TableSpec, options: Any) -> None:
+def abandon(conn: psycopg.Connection[Any], spec: TableSpec, options: Any) -> None:
     with contextlib.suppress(Exception):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
         # briefly (an interrupted run is ending): what stays, the next run removes first
-        _clean_leftovers(conn, spec, replace(options, swap_attempts=min(options.swap_attempts, 5)))
+        clean_leftovers(conn, spec, replace(options, swap_attempts=min(options.swap_attempts, 5)))
 
 
-def _clean_leftovers(conn: psycopg.Connection[Any], spec: TableSpec, options: Any) -> None:
+def clean_leftovers(conn: psycopg.Connection[Any], spec: TableSpec, options: Any) -> None:
     """What an interrupted run left (the mirroring trigger, its function, the partitioned
     copy) removed in the order the application takes those locks: the trigger first (the
     application's table, then the copy its writes reach through the trigger), then the
     copy. One lock per transaction, each with lock_timeout and retried with backoff: we never
     hold a lock while we wait for another, so a deadlock with the application cannot form
     and we give up (and try again) before its deadlock_timeout would pick a victim."""
-    sync = _short(spec.table, SYNC_SUFFIX)
+    sync = short_name(spec.table, SYNC_SUFFIX)
     table = ident(spec.schema, spec.table)
-    new_name = _short(spec.table, NEW_SUFFIX)
+    new_name = short_name(spec.table, NEW_SUFFIX)
     trigger = conn.execute(
         "SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s",
         (table.as_string(conn), sync),
     ).fetchone()
     if trigger:
-        _retry_locked(
+        retry_locked(
             conn,
             [
                 # DROP TRIGGER's lock, asked for at once: nothing is held while it waits
@@ -118,13 +118,13 @@ def _clean_leftovers(conn: psycopg.Connection[Any], spec: TableSpec, options: An
         "WHERE n.nspname = %s AND p.proname = %s",
         (spec.schema, sync),
     ).fetchone():
-        _retry_locked(
+        retry_locked(
             conn,
             [sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(ident(spec.schema, sync))],
             options,
         )
     if introspect.relation_exists(conn, spec.schema, new_name):
-        _retry_locked(
+        retry_locked(
             conn,
             [sql.SQL("DROP TABLE IF EXISTS {}").format(ident(spec.schema, new_name))],
             options,

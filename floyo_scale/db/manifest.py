@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..errors import UsageError
-from .s3 import _status
+from .s3 import http_status
 
 MANIFEST_VERSION = 1
 
@@ -150,7 +150,7 @@ def read_manifest(s3: Any, bucket: str, key: str) -> Manifest:
     return Manifest.from_json(body, f"s3://{bucket}/{key}")
 
 
-def _put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
+def put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
     """Write the manifest unless the same one (same object checksum and rows) is there."""
     try:
         current = read_manifest(s3, bucket, key)
@@ -159,7 +159,7 @@ def _put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
     except ManifestError:
         pass  # written over with the right one
     except ClientError as exc:
-        if _status(exc) != 404:
+        if http_status(exc) != 404:
             raise
     s3.put_object(Bucket=bucket, Key=key, Body=manifest.to_json(), ContentType="application/json")
 
@@ -169,7 +169,7 @@ def find_manifest(s3: Any, bucket: str, prefix: str) -> Manifest:
     try:
         return read_manifest(s3, bucket, key)
     except ClientError as exc:
-        if _status(exc) == 404:
+        if http_status(exc) == 404:
             raise UsageError(
                 f"no archive at s3://{bucket}/{key}",
                 "check --table, --partition and --bucket (`db archive --dry-run` lists keys)",

@@ -50,38 +50,36 @@ from ..errors import UsageError
 from ..progress import Reporter, Step, ignore
 from . import snapshot_copy
 from .connect import DatabaseError, Shard, connect
-from .pgtools import dump_schema, load_script, retry_deadlock
+from .pgtools import dump_schema, load_script, retry_deadlock, tables
 from .replication import (
     ROLLED_BACK,
     SWITCHED,
-    _drop_subscription,
-    _fence,
-    _has_publication,
-    _has_slot,
-    _has_subscription,
-    _lock_all,
-    _major,
-    _only_local,
-    _pin,
-    _publish,
-    _publish_marker,
-    _same_counts,
-    _sequences,
-    _sub,
-    _subscribe,
-    _synced,
-    _tables,
-    _unpin,
-    _wait,
-    _without_keys,
     caught_up,
     counts,
+    drop_subscription,
     ensure_marker,
+    fence_writes,
     has_marker,
+    has_publication,
+    has_slot,
+    has_subscription,
+    lock_all_tables,
+    origin_none_supported,
+    pin_snapshots,
+    publish,
+    publish_marker,
+    same_counts,
     send_marker,
+    server_major,
+    subscribe,
+    subscription_name,
+    sync_sequences,
+    synced,
+    unpin_snapshots,
     verify_live,
+    wait_until,
+    without_keys,
 )
-from .replication import checksums as checksums  # re-exported: the tests compare with it
 
 SCHEMAS = ("public",)
 
@@ -200,15 +198,15 @@ def migrate(
                 "this migration was rolled back",
                 "drop the target's tables (and _floyo_migrate) to start again",
             )
-        found = _tables(src, schemas)
+        found = tables(src, schemas)
         if not found:
             raise UsageError(
                 f"{source.label} has no tables in {', '.join(schemas)}",
                 "check --database-url and the schema names",
             )
-        if "_floyo" not in schemas and _tables(src, ("_floyo",)):
+        if "_floyo" not in schemas and tables(src, ("_floyo",)):
             schemas = (*schemas, "_floyo")  # the shard layout travels with sharded data
-            found = _tables(src, schemas)
+            found = tables(src, schemas)
         if until == "switch" and "switch" not in done and ready is not None:
             ready()  # what `switch` needs (the stack's secrets, ...): checked before anything
         ctx = {
@@ -248,7 +246,7 @@ def _step_schema(src, dst, source, target, found, schemas, report, ctx) -> str:
     where = (src.info.host, src.info.port, src.info.dbname)
     if where == (dst.info.host, dst.info.port, dst.info.dbname):
         raise UsageError("the source and the target are the same database", "check the URLs")
-    present = _tables(dst, schemas)
+    present = tables(dst, schemas)
     if present and set(present) != set(found):
         raise UsageError(
             f"{target.label} already has tables in {', '.join(schemas)} that are not the source's",
@@ -276,7 +274,7 @@ def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
             "needs wal_level=logical",
             "Supabase projects have it; on PostgreSQL set wal_level = logical and restart",
         )
-    missing = _without_keys(found, src)
+    missing = without_keys(found, src)
     if missing:
         raise UsageError(
             f"table(s) without a primary key cannot replicate updates and deletes: "
@@ -291,7 +289,7 @@ def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
             "on RDS the program's parameter group sets rds.logical_replication=1; it takes "
             "effect after a reboot of the instance",
         )
-    major = check_majors(_major(src), _major(dst), source.label, target.label)
+    major = check_majors(server_major(src), server_major(dst), source.label, target.label)
     return f"target reachable (PostgreSQL {major}), source ready"
 
 
@@ -320,15 +318,15 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
     jobs: int = ctx["jobs"]
     ensure_marker(src)
     ensure_marker(dst)
-    _publish(src, FORWARD, found)  # before the slot: its changes are decoded with it
+    publish(src, FORWARD, found)  # before the slot: its changes are decoded with it
     _crash_point("copy-published")
-    name = _sub(FORWARD, dst)
-    if _has_subscription(dst, name) or not snapshot_copy.has_post_data(dst):
+    name = subscription_name(FORWARD, dst)
+    if has_subscription(dst, name) or not snapshot_copy.has_post_data(dst):
         # a copy by the subscription itself: started by an earlier version, or into a schema
         # an earlier version loaded whole (its foreign keys would refuse rows copied in
         # parallel); the subscription is made here in that case
-        _subscribe(dst, FORWARD, source, copy_data=True)
-        _wait(lambda: _synced(dst, name), ctx["catch_up_timeout"], "the initial copy")
+        subscribe(dst, FORWARD, source, copy_data=True)
+        wait_until(lambda: synced(dst, name), ctx["catch_up_timeout"], "the initial copy")
         report.rows_copied = sum(counts(dst, found).values())
     elif "copy data" in ctx["done"]:
         report.rows_copied = int((ctx["done"]["copy data"] or {}).get("rows", 0))
@@ -352,7 +350,7 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
     built = snapshot_copy.run_post_data(target, jobs, lambda point: _crash_point(point))
     _crash_point("copy-post-data-built")
     snapshot_copy.analyze(target, found, jobs)
-    _subscribe(dst, FORWARD, source, copy_data=False)  # from the slot's snapshot on
+    subscribe(dst, FORWARD, source, copy_data=False)  # from the slot's snapshot on
     report.copy_seconds = time.monotonic() - started
     return (
         f"initial copy of {report.rows_copied} row(s) in {report.copy_seconds:.1f}s: the rows "
@@ -365,7 +363,7 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
 def _step_verify(src, dst, source, target, found, schemas, report, ctx) -> str:
     """Every table compared in full (rows and checksums) while replication runs: the
     switch-over's freeze then only proves the catch-up and compares row counts."""
-    _publish_marker(src, FORWARD, dst, _sub(FORWARD, dst))
+    publish_marker(src, FORWARD, dst, subscription_name(FORWARD, dst))
     timeout = ctx["catch_up_timeout"]
     verified = verify_live(
         src, dst, found, lambda: caught_up(src, dst, timeout, "the target to catch up")
@@ -383,20 +381,20 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
         # could not switch the connection strings must not fence the source
     # an earlier switch-over that did not commit: replication forward again, and no slot
     # for the way back made before the target took writes
-    forward, back = _sub(FORWARD, dst), _sub(REVERSE, src)
+    forward, back = subscription_name(FORWARD, dst), subscription_name(REVERSE, src)
     ensure_marker(src)
     ensure_marker(dst)
     dst.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(forward)))
-    _publish_marker(src, FORWARD, dst, forward)
+    publish_marker(src, FORWARD, dst, forward)
     # the way back, made before the freeze: its publication, and its slot, from which the
     # source's subscription (origin = none) takes only the writes of the target's own
     # sessions, not the forward subscription's (which came from the source). Making a slot
     # waits for every transaction running on the target: never inside the freeze.
-    early = _only_local(src, dst)
-    _publish(dst, REVERSE, found)
-    if early and not _has_slot(dst, back):
+    early = origin_none_supported(src, dst)
+    publish(dst, REVERSE, found)
+    if early and not has_slot(dst, back):
         dst.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,))
-    _fence(dst, found, "", on=False)  # the target takes the app's writes from the switch on
+    fence_writes(dst, found, "", on=False)  # the target takes the app's writes from the switch on
     verified: dict[str, tuple[int, str]] = {}
     with (
         connect(source) as mark,  # the marker commits in a session of its own
@@ -405,18 +403,18 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     ):
 
         def freeze() -> float:
-            _unpin(seen_src, seen_dst)  # a freeze tried again: a new moment
-            if not early and _has_slot(dst, back):
+            unpin_snapshots(seen_src, seen_dst)  # a freeze tried again: a new moment
+            if not early and has_slot(dst, back):
                 # PostgreSQL 15: a slot made before the forward subscription stopped would
                 # send the source its own rows back
                 dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
             # caught up before the freeze, so the one inside it waits for a moment's writes
             caught_up(mark, dst, ctx["catch_up_timeout"], "the target to catch up")
             with src.transaction():
-                _lock_all(src, found, lock_timeout)  # the freeze: writers wait, readers go on
+                lock_all_tables(src, found, lock_timeout)  # the freeze: writers wait, readers go on
                 frozen = time.monotonic()
                 token = send_marker(mark)
-                _wait(
+                wait_until(
                     lambda: has_marker(dst, token),
                     ctx["freeze_timeout"],
                     "the target to catch up inside the switch-over's freeze (lifted; nothing "
@@ -424,10 +422,10 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
                     interval=0.005,
                 )
                 arrived = time.monotonic()
-                _pin(seen_src, seen_dst)  # counted after the freeze, as they are now
+                pin_snapshots(seen_src, seen_dst)  # counted after the freeze, as they are now
                 counted = time.monotonic()
                 _crash_point("switch-caught-up")
-                _sequences(src, dst, schemas)
+                sync_sequences(src, dst, schemas)
                 # the way back: from here on, every write to the target is kept for the source
                 dst.execute(
                     sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(forward))
@@ -436,7 +434,7 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
                     dst.execute(
                         "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (back,)
                     )
-                _fence(src, found, f"moved to {target.label}", on=True)
+                fence_writes(src, found, f"moved to {target.label}", on=True)
                 _crash_point("switch-before-commit")
                 _record(dst, "switch", {"result": "switched", "connections": "pending"})
             report.freeze_parts = {
@@ -454,9 +452,9 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
         _crash_point("switch-before-connection-strings")
         switch("target")
         try:
-            _same_counts(seen_src, seen_dst, found, verified, report.tables, SWITCHED)
+            same_counts(seen_src, seen_dst, found, verified, report.tables, SWITCHED)
         finally:
-            _unpin(seen_src, seen_dst)
+            unpin_snapshots(seen_src, seen_dst)
     report.tables = verified
     return (
         f"switched to the target; writes waited {report.freeze_seconds:.2f}s; "
@@ -468,8 +466,8 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
 def _after_switch(src: Any, dst: Any, target: Shard) -> None:
     """Outside the freeze, idempotent: the forward subscription goes, the reverse one starts
     from the slot made for it (before the freeze, or inside it on PostgreSQL 15)."""
-    _drop_subscription(dst, FORWARD)
-    _subscribe(src, REVERSE, target, copy_data=False, only_local=_only_local(src, dst))
+    drop_subscription(dst, FORWARD)
+    subscribe(src, REVERSE, target, copy_data=False, only_local=origin_none_supported(src, dst))
 
 
 _STEP: dict[str, Callable[..., str]] = {
@@ -506,11 +504,13 @@ def rollback(
                 "this migration is finalized: the way back was dropped",
                 "migrate again in the other direction",
             )
-        found = _tables(src, schemas)
+        found = tables(src, schemas)
         if "switch" not in done:
-            _drop_subscription(dst, FORWARD)
-            snapshot_copy.drop_slot(src, _sub(FORWARD, dst))  # a copy that did not finish
-            if _has_publication(src, FORWARD):
+            drop_subscription(dst, FORWARD)
+            snapshot_copy.drop_slot(
+                src, subscription_name(FORWARD, dst)
+            )  # a copy that did not finish
+            if has_publication(src, FORWARD):
                 src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
             # the app never left the source: its connection strings stay as they are
             _record(dst, "rollback", {"result": "before the switch-over"})
@@ -518,9 +518,9 @@ def rollback(
             return report
         if ready is not None:
             ready()  # before the target is frozen and fenced
-        _subscribe(src, REVERSE, target, copy_data=False, only_local=_only_local(src, dst))
+        subscribe(src, REVERSE, target, copy_data=False, only_local=origin_none_supported(src, dst))
         ensure_marker(dst)
-        _publish_marker(dst, REVERSE, src, _sub(REVERSE, src))
+        publish_marker(dst, REVERSE, src, subscription_name(REVERSE, src))
         # verified in full while the reverse replication runs; the freeze compares counts
         before = verify_live(
             dst,
@@ -533,41 +533,41 @@ def rollback(
         seen_src = stack.enter_context(connect(source))
 
         def freeze() -> float:
-            _unpin(seen_dst, seen_src)
+            unpin_snapshots(seen_dst, seen_src)
             caught_up(mark, src, catch_up_timeout, "the source to catch up")
             with dst.transaction():
-                _lock_all(dst, found, lock_timeout)  # writers to the target wait
+                lock_all_tables(dst, found, lock_timeout)  # writers to the target wait
                 frozen = time.monotonic()
                 token = send_marker(mark)
-                _wait(
+                wait_until(
                     lambda: has_marker(src, token),
                     freeze_timeout,
                     "the source to catch up inside the rollback's freeze (lifted; nothing "
                     "was changed)",
                     interval=0.005,
                 )
-                _pin(seen_dst, seen_src)  # counted after the freeze
-                _sequences(dst, src, schemas)
-                _fence(dst, found, f"moved back to {source.label}", on=True)
-                _fence(src, found, "", on=False)
+                pin_snapshots(seen_dst, seen_src)  # counted after the freeze
+                sync_sequences(dst, src, schemas)
+                fence_writes(dst, found, f"moved back to {source.label}", on=True)
+                fence_writes(src, found, "", on=False)
             return frozen
 
         frozen = retry_deadlock(freeze)
         report.freeze_seconds = time.monotonic() - frozen
         # after the freeze (dropping it waits for the target's walsender): the target is
         # fenced, so the reverse subscription has nothing more to bring
-        _drop_subscription(src, REVERSE)
+        drop_subscription(src, REVERSE)
         switch("source")
-        if _has_publication(dst, REVERSE):
+        if has_publication(dst, REVERSE):
             dst.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(REVERSE)))
-        if _has_publication(src, FORWARD):
+        if has_publication(src, FORWARD):
             src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
         dst.execute("DELETE FROM _floyo_migrate.journal WHERE step = 'switch'")
         _record(dst, "rollback", {"result": "after the switch-over"})
         try:
-            _same_counts(seen_dst, seen_src, found, report.tables, before, ROLLED_BACK)
+            same_counts(seen_dst, seen_src, found, report.tables, before, ROLLED_BACK)
         finally:
-            _unpin(seen_dst, seen_src)
+            unpin_snapshots(seen_dst, seen_src)
         report.steps.append(
             ("rollback", f"back on the source; writes waited {report.freeze_seconds:.2f}s")
         )
@@ -582,9 +582,9 @@ def finalize(source: Shard, target: Shard, *, schemas: Sequence[str] = SCHEMAS) 
         done = _done(dst)
         if "switch" not in done:
             raise UsageError("the migration has not switched over yet", "run `db migrate` first")
-        _drop_subscription(src, REVERSE)
+        drop_subscription(src, REVERSE)
         for conn, name in ((dst, REVERSE), (src, FORWARD)):
-            if _has_publication(conn, name):
+            if has_publication(conn, name):
                 conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(name)))
         _record(dst, "finalize")
         report.steps.append(("finalize", "the way back is dropped; the source is read-only"))

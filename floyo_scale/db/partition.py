@@ -40,7 +40,7 @@ from ..errors import UsageError
 from ..progress import Reporter, Step, ignore
 from . import introspect
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
-from .locks import under_lock_timeout
+from .locks import retry_locked, under_lock_timeout
 from .sql import ident
 
 if TYPE_CHECKING:
@@ -49,24 +49,22 @@ from .convert import (
     OLD_SUFFIX,
     Options,
     TableResult,
-    _convert,
-    _default_rows,
-    _finish,
-    _refuse_unplaceable,
-    _retry_locked,
-    _today,
+    convert_table,
+    count_default_rows,
+    finish_conversion,
+    refuse_unplaceable,
+    today_of,
 )
 from .periods import (
     MAX_PARTITIONS,
-    _as_dt,
-    _bound,
-    _short,
+    as_datetime,
+    bound_literal,
     default_name,
     next_start,
     partition_name,
     period_start,
+    short_name,
 )
-from .periods import periods as periods  # re-exported
 from .shape import TableSpec
 
 
@@ -138,13 +136,13 @@ def _one(
     where: str,
 ) -> TableResult:
     tbl = introspect.table(conn, spec.schema, spec.table)
-    old = introspect.table(conn, spec.schema, _short(spec.table, OLD_SUFFIX))
+    old = introspect.table(conn, spec.schema, short_name(spec.table, OLD_SUFFIX))
     if tbl is not None and tbl.kind == "p" and old is not None:
         # a conversion swapped names but did not finish verifying and dropping the old table
         if dry_run:
             return TableResult(shard.index, spec.name, "would finish converting")
         res = TableResult(shard.index, spec.name, "converted")
-        _finish(conn, spec, tbl, old, res, report, where)
+        finish_conversion(conn, spec, tbl, old, res, report, where)
         return res
     if tbl is None:
         raise UsageError(
@@ -174,7 +172,7 @@ def _one(
                 "partition it by hand or change database.partitioning to match it",
             )
         return _premake(conn, shard, spec, tbl, column_type, dry_run, options, report, where)
-    return _convert(conn, shard, spec, tbl, column_type, dry_run, options, report, where)
+    return convert_table(conn, shard, spec, tbl, column_type, dry_run, options, report, where)
 
 
 # --- premake ----------------------------------------------------------------------------------
@@ -190,7 +188,7 @@ def _missing_partitions(
     existing = introspect.partitions(conn, tbl.oid)
     statements: list[tuple[str, sql.Composed]] = []
     for start, end in wanted:
-        lo, hi = _as_dt(start), _as_dt(end)
+        lo, hi = as_datetime(start), as_datetime(end)
         overlaps = any(
             not p.default
             and (p.lower is None or p.lower < hi)
@@ -206,8 +204,8 @@ def _missing_partitions(
                 sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
                     ident(spec.schema, name),
                     ident(tbl.schema, tbl.name),
-                    _bound(start, column_type),
-                    _bound(end, column_type),
+                    bound_literal(start, column_type),
+                    bound_literal(end, column_type),
                 ),
             )
         )
@@ -225,7 +223,7 @@ def _missing_partitions(
 
 
 def _ahead(options: Options, interval: str) -> list[tuple[date, date]]:
-    today = _today(options)
+    today = today_of(options)
     first = period_start(today, interval)
     out = [(first, next_start(first, interval))]
     for _ in range(options.premake):
@@ -259,11 +257,11 @@ def _premake(
         if dry_run:
             continue
         report(Step(where, "create partition", name))
-        _retry_locked(conn, [statement, *extra], options)
+        retry_locked(conn, [statement, *extra], options)
         report(Step(where, "create partition", name, done=True))
     if todo or moved:
         res.action = "would premake" if dry_run else "premade"
-    res.default_rows = _default_rows(conn, spec)
+    res.default_rows = count_default_rows(conn, spec)
     return res
 
 
@@ -305,7 +303,7 @@ def _move_default_rows(
         and not conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(source)).fetchone()
     ):
         return {}
-    _refuse_unplaceable(conn, spec, default.name, _key_columns(conn, tbl.oid))
+    refuse_unplaceable(conn, spec, default.name, _key_columns(conn, tbl.oid))
     periods_found = sorted({period_start(row[0], spec.interval) for row in starts})
     if len(periods_found) > MAX_PARTITIONS:
         raise UsageError(
@@ -317,7 +315,7 @@ def _move_default_rows(
     moved: dict[str, int] = {}
     for start in periods_found:
         end = next_start(start, spec.interval)
-        lo, hi = _as_dt(start), _as_dt(end)
+        lo, hi = as_datetime(start), as_datetime(end)
         clash = next(
             (
                 p
@@ -337,9 +335,9 @@ def _move_default_rows(
             )
         name = partition_name(spec.table, start)
         target = ident(spec.schema, name)
-        low, high = _bound(start, column_type), _bound(end, column_type)
+        low, high = bound_literal(start, column_type), bound_literal(end, column_type)
         in_range = sql.SQL("{c} >= {lo} AND {c} < {hi}").format(c=column, lo=low, hi=high)
-        check = sql.Identifier(_short(name, "_range"))
+        check = sql.Identifier(short_name(name, "_range"))
         statements = [
             sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(source),
             sql.SQL(

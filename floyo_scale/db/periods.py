@@ -53,14 +53,14 @@ def periods(first: date, last: date, interval: str) -> list[tuple[date, date]]:
 
 def partition_name(table: str, start: date) -> str:
     """`events_p20261101`: the table and the first day of the range it holds."""
-    return _short(table, f"_p{start:%Y%m%d}")
+    return short_name(table, f"_p{start:%Y%m%d}")
 
 
 def default_name(table: str) -> str:
-    return _short(table, "_default")
+    return short_name(table, "_default")
 
 
-def _short(name: str, suffix: str) -> str:
+def short_name(name: str, suffix: str) -> str:
     """`name` + `suffix` as one identifier PostgreSQL keeps whole: at most 63 BYTES of UTF-8.
 
     When it does not fit, `name` is cut at a character boundary (never inside a multi-byte
@@ -76,7 +76,7 @@ def _short(name: str, suffix: str) -> str:
     return head + tag + suffix
 
 
-def _bound(value: date, column_type: str) -> sql.Literal:
+def bound_literal(value: date, column_type: str) -> sql.Literal:
     if column_type == "date":
         return sql.Literal(value.isoformat())
     if column_type == "timestamp with time zone":
@@ -84,5 +84,5 @@ def _bound(value: date, column_type: str) -> sql.Literal:
     return sql.Literal(f"{value.isoformat()} 00:00:00")
 
 
-def _as_dt(day: date) -> datetime:
+def as_datetime(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)

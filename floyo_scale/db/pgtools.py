@@ -45,7 +45,7 @@ def program(name: str, bin_dir: str | Path | None = None) -> str:
     return found
 
 
-def _without_password(shard: Shard) -> tuple[str, dict[str, str]]:
+def without_password(shard: Shard) -> tuple[str, dict[str, str]]:
     """A conninfo string without the password, and the environment that carries it."""
     params = conninfo.conninfo_to_dict(shard.url)
     password = params.pop("password", None)
@@ -80,7 +80,7 @@ def dump_schema(
     """`pg_dump --schema-only --no-owner --schema=S...` of `source` (only `section`,
     "pre-data" or "post-data", when given), without the CREATE SCHEMA lines of `schemas`
     (the target already has them: a new Supabase project or RDS instance does)."""
-    dump_info, dump_env = _without_password(source)
+    dump_info, dump_env = without_password(source)
     args = [program("pg_dump", bin_dir), "--schema-only", "--no-owner", "--dbname", dump_info]
     if section:
         args += [f"--section={section}"]
@@ -105,7 +105,7 @@ def dump_schema(
 
 def load_script(target: Shard, script: bytes, *, bin_dir: str | Path | None = None) -> None:
     """`psql -1 -v ON_ERROR_STOP=1` of `script` into `target`: all of it or nothing."""
-    load_info, load_env = _without_password(target)
+    load_info, load_env = without_password(target)
     load = subprocess.run(
         [
             program("psql", bin_dir),

@@ -15,7 +15,7 @@ from psycopg import conninfo, sql
 
 from ..errors import FloyoError
 from .connect import Shard
-from .pgtools import Table, fk_order, foreign_keys, tables
+from .pgtools import Table, fk_order, foreign_keys
 
 FENCE_SQL = """
 CREATE OR REPLACE FUNCTION {schema}.floyo_moved() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -36,10 +36,6 @@ class MigrationError(FloyoError):
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _tables(conn: Any, schemas: Sequence[str]) -> dict[str, Table]:
-    return tables(conn, schemas)
 
 
 def checksums(conn: Any, found: dict[str, Table]) -> dict[str, tuple[int, str]]:
@@ -203,10 +199,10 @@ def caught_up(sender: Any, receiver: Any, timeout: float, what: str) -> None:
     `receiver`: replication applies in commit order, so every write committed before it has
     too."""
     token = send_marker(sender)
-    _wait(lambda: has_marker(receiver, token), timeout, what, interval=0.005)
+    wait_until(lambda: has_marker(receiver, token), timeout, what, interval=0.005)
 
 
-def _publish_marker(pub: Any, name: str, sub: Any, sub_name: str) -> None:
+def publish_marker(pub: Any, name: str, sub: Any, sub_name: str) -> None:
     """The marker in publication `name` of a migration started before it existed (and the
     subscription told)."""
     row = pub.execute(
@@ -214,13 +210,13 @@ def _publish_marker(pub: Any, name: str, sub: Any, sub_name: str) -> None:
         "AND schemaname = '_floyo_migrate' AND tablename = 'marker'",
         (name,),
     ).fetchone()
-    if row is None and _has_publication(pub, name):
+    if row is None and has_publication(pub, name):
         pub.execute(
             sql.SQL("ALTER PUBLICATION {} ADD TABLE _floyo_migrate.marker").format(
                 sql.Identifier(name)
             )
         )
-        if _has_subscription(sub, sub_name):
+        if has_subscription(sub, sub_name):
             sub.execute(
                 sql.SQL(
                     "ALTER SUBSCRIPTION {} REFRESH PUBLICATION WITH (copy_data = false)"
@@ -228,7 +224,7 @@ def _publish_marker(pub: Any, name: str, sub: Any, sub_name: str) -> None:
             )
 
 
-def _sub(base: str, conn: Any) -> str:
+def subscription_name(base: str, conn: Any) -> str:
     """A subscription's (and its slot's) name: slots are per server, so two databases of one
     server migrating at once do not collide."""
     name = re.sub(r"[^a-z0-9_]", "_", str(conn.info.dbname).lower())
@@ -240,7 +236,7 @@ def _subscription_conninfo(shard: Shard) -> str:
     return conninfo.make_conninfo(shard.url)
 
 
-def _synced(target: Any, name: str) -> bool:
+def synced(target: Any, name: str) -> bool:
     row = target.execute(
         "SELECT count(*) FILTER (WHERE r.srsubstate <> 'r'), count(*) FROM pg_subscription s "
         "JOIN pg_subscription_rel r ON r.srsubid = s.oid WHERE s.subname = %s",
@@ -249,7 +245,7 @@ def _synced(target: Any, name: str) -> bool:
     return bool(row and row[1] > 0 and row[0] == 0)
 
 
-def _has_subscription(conn: Any, name: str) -> bool:
+def has_subscription(conn: Any, name: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM pg_subscription WHERE subname = %s AND subdbid = "
         "(SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -258,14 +254,14 @@ def _has_subscription(conn: Any, name: str) -> bool:
     return row is not None
 
 
-def _has_publication(conn: Any, name: str) -> bool:
+def has_publication(conn: Any, name: str) -> bool:
     row = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone()
     return row is not None
 
 
-def _publish(conn: Any, name: str, found: dict[str, Table]) -> None:
+def publish(conn: Any, name: str, found: dict[str, Table]) -> None:
     """Publication `name` of `found` and the catch-up marker."""
-    if not _has_publication(conn, name):
+    if not has_publication(conn, name):
         ensure_marker(conn)
         conn.execute(
             sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
@@ -277,7 +273,7 @@ def _publish(conn: Any, name: str, found: dict[str, Table]) -> None:
         )
 
 
-def _subscribe(
+def subscribe(
     conn: Any, base: str, source: Shard, copy_data: bool, only_local: bool = False
 ) -> None:
     """Subscribe `conn`'s database to publication `base` of `source`. Without `copy_data`,
@@ -285,8 +281,8 @@ def _subscribe(
     or for the way back before the switch-over's freeze). `only_local` (`origin = none`,
     PostgreSQL 16+): the publisher sends only the changes its own sessions made, not those a
     subscription applied there."""
-    name = _sub(base, conn)
-    if not _has_subscription(conn, name):
+    name = subscription_name(base, conn)
+    if not has_subscription(conn, name):
         options = (
             "copy_data = true"
             if copy_data
@@ -304,13 +300,13 @@ def _subscribe(
         )
 
 
-def _drop_subscription(conn: Any, base: str) -> None:
-    name = _sub(base, conn)
-    if _has_subscription(conn, name):
+def drop_subscription(conn: Any, base: str) -> None:
+    name = subscription_name(base, conn)
+    if has_subscription(conn, name):
         conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
 
 
-def _fence(conn: Any, found: dict[str, Table], where: str, on: bool) -> None:
+def fence_writes(conn: Any, found: dict[str, Table], where: str, on: bool) -> None:
     """Refuse (on) or allow again (off) the app's writes to these tables. Replication still
     applies changes: the trigger is an ordinary one, which the apply worker does not fire."""
     schemas = sorted({t.schema for t in found.values()})
@@ -333,7 +329,7 @@ def _fence(conn: Any, found: dict[str, Table], where: str, on: bool) -> None:
             )
 
 
-def _sequences(source: Any, target: Any, schemas: Sequence[str]) -> int:
+def sync_sequences(source: Any, target: Any, schemas: Sequence[str]) -> int:
     """Every sequence on the target set to the source's position (logical replication does
     not carry sequences). Returns how many."""
     rows = source.execute(
@@ -348,7 +344,9 @@ def _sequences(source: Any, target: Any, schemas: Sequence[str]) -> int:
     return len(rows)
 
 
-def _wait(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -359,7 +357,7 @@ def _wait(check: Callable[[], bool], timeout: float, what: str, interval: float 
         time.sleep(interval)
 
 
-def _lock_all(conn: Any, found: dict[str, Table], lock_timeout: float) -> None:
+def lock_all_tables(conn: Any, found: dict[str, Table], lock_timeout: float) -> None:
     """The freeze: every table locked against writes, children before parents (a writer
     holds its child table and then checks the parent: the other order deadlocks)."""
     conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
@@ -372,7 +370,7 @@ def _lock_all(conn: Any, found: dict[str, Table], lock_timeout: float) -> None:
     )
 
 
-def _without_keys(found: dict[str, Table], conn: Any) -> list[str]:
+def without_keys(found: dict[str, Table], conn: Any) -> list[str]:
     rows = conn.execute(
         "SELECT n.nspname || '.' || c.relname FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -387,23 +385,23 @@ def _without_keys(found: dict[str, Table], conn: Any) -> list[str]:
 # -- the switch-over's moment ----------------------------------------------------------------
 
 
-def _has_slot(conn: Any, name: str) -> bool:
+def has_slot(conn: Any, name: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,)
     ).fetchone()
     return row is not None
 
 
-def _pin(*conns: Any) -> None:
+def pin_snapshots(*conns: Any) -> None:
     """Inside a freeze, after the catch-up: a read-only REPEATABLE READ transaction on each
     side, whose snapshot (taken by its first query) keeps the tables as they are at this
-    moment for `_same_counts` after the freeze, while writes go on."""
+    moment for `same_counts` after the freeze, while writes go on."""
     for conn in conns:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         conn.execute("SELECT 1")
 
 
-def _unpin(*conns: Any) -> None:
+def unpin_snapshots(*conns: Any) -> None:
     for conn in conns:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
@@ -420,7 +418,7 @@ ROLLED_BACK = (
 )
 
 
-def _same_counts(
+def same_counts(
     a_conn: Any,
     b_conn: Any,
     found: dict[str, Any],
@@ -429,7 +427,7 @@ def _same_counts(
     hint: str,
 ) -> None:
     """Every table has as many rows on both sides (the checksums were compared before the
-    freeze), counted after the freeze in the snapshots `_pin` took inside it, after the
+    freeze), counted after the freeze in the snapshots `pin_snapshots` took inside it, after the
     catch-up: the writers do not wait for the counts. `hint`: what to do when they differ
     (the switch has happened). Fills `into` with (rows, the checksum seen before the freeze
     or "")."""
@@ -445,11 +443,11 @@ def _same_counts(
     into.update({n: (a[n], before.get(n, (0, ""))[1]) for n in found})
 
 
-def _major(conn: Any) -> int:
+def server_major(conn: Any) -> int:
     row = conn.execute("SHOW server_version_num").fetchone()
     return int(row[0]) // 10000
 
 
-def _only_local(src: Any, dst: Any) -> bool:
+def origin_none_supported(src: Any, dst: Any) -> bool:
     """Both servers have subscriptions' `origin = none` (PostgreSQL 16+)."""
-    return min(_major(src), _major(dst)) >= 16
+    return min(server_major(src), server_major(dst)) >= 16

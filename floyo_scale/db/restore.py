@@ -29,19 +29,14 @@ from psycopg import sql
 from ..errors import UsageError
 from ..progress import Count, Reporter, Step, ignore
 from . import introspect
-from .archive import (
-    JOURNAL_SCHEMA,
-    JOURNAL_TABLE,
-    ArchiveError,
-    journal_get,
-    journal_put,
-    object_prefix,
-    s3_client,
-)
+from .archive import object_prefix
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
+from .export import ArchiveError
+from .journal import JOURNAL_SCHEMA, JOURNAL_TABLE, journal_get, journal_put
 from .manifest import Manifest, find_manifest
-from .partition import TableSpec
-from .periods import _short
+from .periods import short_name
+from .s3 import s3_client
+from .shape import TableSpec
 from .sql import ident
 
 BATCH_ROWS = 65_536
@@ -259,7 +254,7 @@ def _load(
     target = ident(spec.schema, partition)
     lower, upper = manifest.lower, manifest.upper
     column = sql.Identifier(manifest.column)
-    check_name = sql.Identifier(_short(partition, "_range"))
+    check_name = sql.Identifier(short_name(partition, "_range"))
     with conn.transaction():
         conn.execute(
             sql.SQL(

@@ -63,7 +63,7 @@ def s3_client(profile: str | None = None) -> Any:
         ) from None
 
 
-class _MultipartSink(io.RawIOBase):
+class MultipartSink(io.RawIOBase):
     """A write-only stream that uploads what is written as S3 multipart parts, hashing it.
 
     Parts go up in a thread of their own while the writer goes on encoding the next one (one
@@ -150,7 +150,7 @@ class _MultipartSink(io.RawIOBase):
         self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
 
 
-class _CopyStream(io.RawIOBase):
+class CopyStream(io.RawIOBase):
     """`COPY ... TO STDOUT` as a readable stream for pyarrow's CSV reader.
 
     libpq hands COPY data over one row at a time; a thread gathers the rows into blocks of
@@ -223,24 +223,24 @@ class _CopyStream(io.RawIOBase):
         self.thread.join()
 
 
-def _exists(s3: Any, bucket: str, key: str) -> bool:
+def object_exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
         return True
     except ClientError as exc:
-        if _status(exc) == 404:
+        if http_status(exc) == 404:
             return False
         raise
 
 
-def _status(exc: BaseException) -> int | None:
+def http_status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return None
 
 
-def _delete_all_versions(s3: Any, bucket: str, key: str) -> None:
+def delete_all_versions(s3: Any, bucket: str, key: str) -> None:
     """Every version of `key` (and its delete markers): an object we wrote and could not
     verify, before it is written again."""
     paginator = s3.get_paginator("list_object_versions")
@@ -250,7 +250,7 @@ def _delete_all_versions(s3: Any, bucket: str, key: str) -> None:
                 s3.delete_object(Bucket=bucket, Key=key, VersionId=item["VersionId"])
 
 
-def _abort_stale_uploads(s3: Any, bucket: str, key: str) -> None:
+def abort_stale_uploads(s3: Any, bucket: str, key: str) -> None:
     answer = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
     for upload in answer.get("Uploads", []):
         if upload["Key"] == key:
@@ -304,4 +304,4 @@ def probe_bucket(s3: Any, bucket: str, key: str) -> None:
                 "check AWS_ENDPOINT_URL and the bucket",
             )
     finally:
-        _delete_all_versions(s3, bucket, key)
+        delete_all_versions(s3, bucket, key)

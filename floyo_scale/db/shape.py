@@ -17,7 +17,7 @@ from .sql import ident, split_name
 
 if TYPE_CHECKING:
     pass
-from .periods import _short
+from .periods import short_name
 
 NEW_SUFFIX = "__floyo_new"
 
@@ -47,7 +47,7 @@ class TableSpec:
 
 
 @dataclass
-class _Shape:
+class Shape:
     """What the conversion carries over, read from the catalog before it starts."""
 
     columns: list[str]  # inserted columns (generated ones are computed)
@@ -65,7 +65,7 @@ class _Shape:
     comment: str | None
 
 
-def _shape(conn: psycopg.Connection[Any], spec: TableSpec, tbl: introspect.Table) -> _Shape:
+def read_shape(conn: psycopg.Connection[Any], spec: TableSpec, tbl: introspect.Table) -> Shape:
     oid = tbl.oid
     refs = conn.execute(
         "SELECT conname, conrelid::regclass::text FROM pg_constraint "
@@ -136,7 +136,7 @@ def _shape(conn: psycopg.Connection[Any], spec: TableSpec, tbl: introspect.Table
         for row in conn.execute(
             "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = %s "
             "AND NOT tgisinternal AND tgname <> %s ORDER BY tgname",
-            (oid, _short(spec.table, SYNC_SUFFIX)),
+            (oid, short_name(spec.table, SYNC_SUFFIX)),
         ).fetchall()
     ]
     policies = []
@@ -201,7 +201,7 @@ def _shape(conn: psycopg.Connection[Any], spec: TableSpec, tbl: introspect.Table
             serial.append((c.name, row[0]))
     comment_row = conn.execute("SELECT obj_description(%s, 'pg_class')", (oid,)).fetchone()
     keys = [(name, kind, list(cols)) for name, kind, cols, _, _ in cons if kind in ("p", "u")]
-    return _Shape(
+    return Shape(
         columns=[c.name for c in tbl.columns if not c.generated],
         pk_name=pk[0][0],
         pk_columns=list(pk[0][2]),
@@ -226,7 +226,7 @@ _INDEX_DEF = re.compile(
 )
 
 
-def _index_statement(
+def index_statement(
     conn: psycopg.Connection[Any], spec: TableSpec, name: str, definition: str
 ) -> sql.Composed:
     """The index `definition` (pg_get_indexdef) re-pointed at the new table under a temporary
@@ -250,6 +250,6 @@ def _index_statement(
         rest = f"USING {simple.group(1)} ({simple.group(2)}, {quoted})"
     return sql.SQL("CREATE {}INDEX {} ON {} ").format(
         sql.SQL("UNIQUE " if unique else ""),
-        sql.Identifier(_short(name, NEW_SUFFIX)),
-        ident(spec.schema, _short(spec.table, NEW_SUFFIX)),
+        sql.Identifier(short_name(name, NEW_SUFFIX)),
+        ident(spec.schema, short_name(spec.table, NEW_SUFFIX)),
     ) + sql.SQL(rest)  # pg_get_indexdef's own text, plus a quoted identifier

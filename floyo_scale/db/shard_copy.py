@@ -20,7 +20,7 @@ from .shard_plan import SCHEMAS, Layout
 SEQUENCE_GAP = 2**40  # ids a shard may issue before reaching the next new shard's range
 
 
-def _checksum_query(
+def checksum_query(
     table: Table, where: sql.Composable | None, group: str | None, text: bool = True
 ) -> sql.Composed:
     """Row count and checksum of `table`'s rows (per `group` value when given): the sum of a
@@ -46,13 +46,13 @@ def _checksum_query(
     return select
 
 
-def _checksums(
+def shard_checksums(
     src: Any, dst: Any, layout: Layout, name: str, where: sql.Composable, keys: list[str]
 ) -> tuple[Any, Any]:
     """(source's, target's) count and checksum of table `name`'s rows of `keys`."""
     table = layout.keyed[name][0]
     if name not in layout.text_hashed:
-        query = _checksum_query(table, where, None, text=False)
+        query = checksum_query(table, where, None, text=False)
         try:
             with src.transaction(), dst.transaction():
                 return src.execute(query, (keys,)).fetchone(), dst.execute(
@@ -60,11 +60,11 @@ def _checksums(
                 ).fetchone()
         except (psycopg.errors.UndefinedFunction, psycopg.errors.FeatureNotSupported):
             layout.text_hashed.add(name)  # a column type without a hash function (json...)
-    query = _checksum_query(table, where, None)
+    query = checksum_query(table, where, None)
     return src.execute(query, (keys,)).fetchone(), dst.execute(query, (keys,)).fetchone()
 
 
-def _copy_rows(
+def copy_rows(
     src: Any, dst: Any, table: Table, where: sql.Composable, params: Sequence[Any]
 ) -> int:
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.columns)
@@ -79,9 +79,9 @@ def _copy_rows(
     return 0
 
 
-def _copy_whole_table(src: Any, dst: Any, table: Table, target: Shard) -> int:
+def copy_whole_table(src: Any, dst: Any, table: Table, target: Shard) -> int:
     """An unkeyed table from shard 0 to a new shard, verified (count and checksum)."""
-    checksum = _checksum_query(table, None, None)
+    checksum = checksum_query(table, None, None)
     with dst.transaction():
         have = dst.execute(checksum).fetchone()
         want = src.execute(checksum).fetchone()
@@ -93,7 +93,7 @@ def _copy_whole_table(src: Any, dst: Any, table: Table, target: Shard) -> int:
                 "an unkeyed table is copied to a new shard only when it is empty there; "
                 "empty it (or make it equal) and rerun",
             )
-        _copy_rows(src, dst, table, sql.SQL("true"), ())
+        copy_rows(src, dst, table, sql.SQL("true"), ())
         got = dst.execute(checksum).fetchone()
         if got != want:
             raise DatabaseError(
@@ -104,7 +104,7 @@ def _copy_whole_table(src: Any, dst: Any, table: Table, target: Shard) -> int:
         return int(want[0])
 
 
-def _fast_copies(conns: list[Any], from_shards: int, to: int, say: Reporter) -> dict[int, bool]:
+def fast_copies(conns: list[Any], from_shards: int, to: int, say: Reporter) -> dict[int, bool]:
     """Per shard: whether the mover's session may set `session_replication_role = replica`
     there (a superuser, or on PostgreSQL 15+ a role granted SET on it), so the rows copied to
     it (and deleted from it) fire no trigger, their foreign keys checked once per batch by one
@@ -168,7 +168,7 @@ def _references(
     ]
 
 
-def _check_referrers(
+def check_referrers(
     src: Any, layout: Layout, filters: dict[str, sql.Composed], keys: list[str], source: Shard
 ) -> None:
     """With the per-row checks off, before the source deletes the batch's rows: no row that
@@ -217,7 +217,7 @@ def _check_referrers(
             )
 
 
-def _check_references(
+def check_references(
     dst: Any, layout: Layout, filters: dict[str, sql.Composed], keys: list[str], target: Shard
 ) -> None:
     """With the per-row checks off (`session_replication_role = replica`), every foreign key
@@ -249,7 +249,7 @@ def _check_references(
             )
 
 
-def _advance_sequences(sources: Sequence[Any], target: Any, step: int) -> None:
+def advance_sequences(sources: Sequence[Any], target: Any, step: int) -> None:
     """Each sequence of a new shard past every old shard's position: bigint sequences
     `step` x 2^40 past it (so ids stay unique across shards when keys move again later),
     others just past it (their ids are unique per shard only: docs/sharding.md)."""

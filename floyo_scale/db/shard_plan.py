@@ -96,7 +96,7 @@ class ShardPlan:
 # -- reading the shards ------------------------------------------------------------------------
 
 
-def _layout(conn: Any, key: str, key_columns: dict[str, str], unkeyed_mode: Unkeyed) -> Layout:
+def read_layout(conn: Any, key: str, key_columns: dict[str, str], unkeyed_mode: Unkeyed) -> Layout:
     found = tables(conn, SCHEMAS)
     keyed: dict[str, tuple[Table, str]] = {}
     unkeyed: dict[str, Table] = {}
@@ -144,7 +144,7 @@ def _has_floyo(conn: Any) -> bool:
     return bool(row and row[0])
 
 
-def _open_move(conn: Any) -> tuple[int, int, int, str] | None:
+def open_move(conn: Any) -> tuple[int, int, int, str] | None:
     if not _has_floyo(conn):
         return None
     row = conn.execute(
@@ -154,10 +154,10 @@ def _open_move(conn: Any) -> tuple[int, int, int, str] | None:
     return (int(row[0]), int(row[1]), int(row[2]), str(row[3])) if row else None
 
 
-def _from_shards(conn0: Any, to: int) -> tuple[int, str | None]:
+def read_from_shards(conn0: Any, to: int) -> tuple[int, str | None]:
     """How many shards the data is laid out over now (1 for a database never sharded), and
     the step an unfinished move stopped at."""
-    move = _open_move(conn0)
+    move = open_move(conn0)
     if move is not None:
         _, from_shards, to_shards, step = move
         if to_shards != to:
@@ -172,7 +172,7 @@ def _from_shards(conn0: Any, to: int) -> tuple[int, str | None]:
     return (recorded[0] if recorded else 1), None
 
 
-def _key_filter(column: str, table: Table, conn: Any) -> sql.Composed:
+def key_filter(column: str, table: Table, conn: Any) -> sql.Composed:
     """`column = ANY(%s::<its type>[])`, so the column's index is used."""
     row = conn.execute(
         "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
@@ -182,7 +182,7 @@ def _key_filter(column: str, table: Table, conn: Any) -> sql.Composed:
     return sql.SQL("{} = ANY(%s::{}[])").format(sql.Identifier(column), sql.SQL(row[0]))
 
 
-def _key_rows(conn: Any, layout: Layout) -> dict[str, int]:
+def key_row_counts(conn: Any, layout: Layout) -> dict[str, int]:
     """Every key on this shard (as stored, as text) and its row count over all keyed tables."""
     counts: dict[str, int] = defaultdict(int)
     for name in layout.keyed_order:
@@ -203,7 +203,7 @@ def _normal(key: str) -> str:
 
 
 @contextmanager
-def _connections(shards: Sequence[Shard]) -> Iterator[list[Any]]:
+def connections(shards: Sequence[Shard]) -> Iterator[list[Any]]:
     with ExitStack() as stack:
         yield [stack.enter_context(connect(s)) for s in shards]
 
@@ -229,20 +229,20 @@ def plan(
     """What `apply` would do: which keys and rows move where, and roughly how long it takes.
     Reads only."""
     to = len(shards)
-    with _connections(shards) as conns:
-        from_shards, step = _from_shards(conns[0], to)
+    with connections(shards) as conns:
+        from_shards, step = read_from_shards(conns[0], to)
         if to < from_shards:
             raise UsageError(
                 f"the data is laid out over {from_shards} shards and the phase has {to}",
                 "removing shards is not supported: jump consistent hash only grows",
             )
-        layout = _layout(conns[0], key, key_columns or {}, unkeyed_tables)
+        layout = read_layout(conns[0], key, key_columns or {}, unkeyed_tables)
         moves: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
         keys_total = 0
         for index in range(from_shards):
             if not _tables_exist(conns[index], layout):
                 continue
-            for k, rows in _key_rows(conns[index], layout).items():
+            for k, rows in key_row_counts(conns[index], layout).items():
                 keys_total += 1
                 target = shard_for(k, to)
                 if target != index:

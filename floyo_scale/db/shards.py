@@ -43,34 +43,30 @@ from psycopg import sql
 
 from ..errors import UsageError
 from ..progress import Reporter, Step, ignore
-from ..sharding import ALGORITHM, shard_for
+from ..sharding import ALGORITHM, normalise, shard_for
 from .connect import DatabaseError, Shard, database_error
 from .pgtools import copy_schema, retry_deadlock, tables
 from .shard_copy import (
-    _advance_sequences,
-    _check_references,
-    _check_referrers,
-    _checksum_query,
-    _checksums,
-    _copy_rows,
-    _copy_whole_table,
-    _fast_copies,
+    advance_sequences,
+    check_references,
+    check_referrers,
+    checksum_query,
+    copy_rows,
+    copy_whole_table,
+    fast_copies,
+    shard_checksums,
 )
 from .shard_plan import (
     SCHEMAS,
     Layout,
     Unkeyed,
-    _connections,
-    _from_shards,
-    _key_filter,
-    _key_rows,
-    _layout,
-    _normal,
-    _open_move,
+    connections,
+    key_filter,
+    key_row_counts,
+    open_move,
+    read_from_shards,
+    read_layout,
 )
-from .shard_plan import Move as Move  # re-exported
-from .shard_plan import locate as locate
-from .shard_plan import plan as plan
 from .shard_sql import SETUP_SQL
 
 LOCK_SPACE = 7_236_913  # first half of the advisory lock key the fence and the mover share
@@ -125,18 +121,18 @@ def apply(
     say = progress
     to = len(shards)
     started = time.monotonic()
-    with _connections(shards) as conns:
-        from_shards, _ = _from_shards(conns[0], to)
+    with connections(shards) as conns:
+        from_shards, _ = read_from_shards(conns[0], to)
         result = ApplyResult(from_shards, to)
         if to < from_shards:
             raise UsageError(
                 f"the data is laid out over {from_shards} shards and the phase has {to}",
                 "removing shards is not supported: jump consistent hash only grows",
             )
-        if to == from_shards and _open_move(conns[0]) is None:
+        if to == from_shards and open_move(conns[0]) is None:
             say(Step("shards", "lay out", f"already over {to} shard(s): nothing to do", done=True))
             return result
-        layout = _layout(conns[0], key, key_columns or {}, unkeyed_tables)
+        layout = read_layout(conns[0], key, key_columns or {}, unkeyed_tables)
         # setup: _floyo and the fence on the old shards, then the new shards' schema
         for index in range(from_shards):
             _install(conns[index], layout, (from_shards, index))
@@ -151,13 +147,15 @@ def apply(
         _journal(conns[0], move_id, "keys")
         result.steps.append("setup")
         # keys: batch by batch, each verified before its source rows go
-        fast = _fast_copies(conns, from_shards, to, say)
+        fast = fast_copies(conns, from_shards, to, say)
         result.foreign_key_checks = "per row" if not all(fast.values()) else "per batch"
 
         def move_pass(step: str) -> None:
             """Every key of the old shards the new layout gives another shard."""
             for index in range(from_shards):
-                keys = [k for k in _key_rows(conns[index], layout) if shard_for(k, to) != index]
+                keys = [
+                    k for k in key_row_counts(conns[index], layout) if shard_for(k, to) != index
+                ]
                 moved: dict[int, int] = defaultdict(int)
 
                 def journal(
@@ -265,7 +263,7 @@ def _install(conn: Any, layout: Layout, position: tuple[int, int] | None) -> Non
 
 
 def _journal_start(conn0: Any, from_shards: int, to: int) -> int:
-    move = _open_move(conn0)
+    move = open_move(conn0)
     if move is not None:
         return move[0]
     row = conn0.execute(
@@ -312,12 +310,12 @@ def _setup_new_shard(
             "a new shard must start empty (or with exactly shard 0's schema); nothing was moved",
         )
     _install(conn, layout, (to, index))
-    _advance_sequences(conns[:from_shards], conn, index - from_shards + 1)
+    advance_sequences(conns[:from_shards], conn, index - from_shards + 1)
     copied = 0
     if layout.unkeyed_mode == "every_shard":
         for name in layout.order:
             if name in layout.unkeyed:
-                copied += _copy_whole_table(conns[0], conn, layout.unkeyed[name], shards[index])
+                copied += copy_whole_table(conns[0], conn, layout.unkeyed[name], shards[index])
     return copied
 
 
@@ -364,10 +362,10 @@ def _move_batch_once(
     fast_source: bool,
 ) -> int:
     filters = {
-        name: _key_filter(column, table, src) for name, (table, column) in layout.keyed.items()
+        name: key_filter(column, table, src) for name, (table, column) in layout.keyed.items()
     }
     order = layout.keyed_order
-    normal = [_normal(k) for k in keys]
+    normal = [normalise(k) for k in keys]
     # The keys first. The fences never wait for this lock: from here until the source commits,
     # a write of these keys on the source (INSERT, UPDATE, DELETE, or a routed UPDATE/DELETE
     # naming its key) is refused with FLY01, and the lock waits for the transactions that
@@ -391,16 +389,16 @@ def _move_batch_once(
                 (keys,),
             )
         for name in order:
-            _copy_rows(src, dst, layout.keyed[name][0], filters[name], (keys,))
+            copy_rows(src, dst, layout.keyed[name][0], filters[name], (keys,))
             _crash_point("mid-copy")
         if fast:
-            _check_references(dst, layout, filters, keys, shards[target])
+            check_references(dst, layout, filters, keys, shards[target])
         rows = 0
         for name in order:
             table, column = layout.keyed[name]
-            want, have = _checksums(src, dst, layout, name, filters[name], keys)
+            want, have = shard_checksums(src, dst, layout, name, filters[name], keys)
             if want != have:
-                query = _checksum_query(table, filters[name], column)
+                query = checksum_query(table, filters[name], column)
                 by_key = dict(((k, (c, s)) for k, c, s in src.execute(query, (keys,))))
                 got = dict(((k, (c, s)) for k, c, s in dst.execute(query, (keys,))))
                 bad = sorted(k for k in set(by_key) | set(got) if by_key.get(k) != got.get(k))
@@ -414,7 +412,7 @@ def _move_batch_once(
     _crash_point("target-committed")
     if fast_source:  # no trigger per deleted row; references from other keys checked first
         src.execute("SET LOCAL session_replication_role = replica")
-        _check_referrers(src, layout, filters, keys, shards[source])
+        check_referrers(src, layout, filters, keys, shards[source])
     for name in reversed(order):
         table = layout.keyed[name][0]
         src.execute(
@@ -529,7 +527,7 @@ def _late_keys(conn: Any, layout: Layout, to: int, index: int, rescan: bool) -> 
     """The keys on old shard `index` that the `to`-shard layout gives another shard and that
     have not moved: those the fence logged (or, `rescan`, every keyed row's)."""
     if rescan:
-        keys: Any = _key_rows(conn, layout)
+        keys: Any = key_row_counts(conn, layout)
     else:
         keys = [
             k

@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 
 from .connect import APPLICATION_NAME, DatabaseError, Shard, connect
-from .pgtools import Table, _without_password, program
+from .pgtools import Table, program, without_password
 
 POST_DATA_SQL = """
 CREATE SCHEMA IF NOT EXISTS _floyo_migrate;
@@ -258,8 +258,8 @@ def copy_at_snapshot(
     and which handles COPY a row at a time. After the first failure no new piece starts, and
     it is raised: the copy as a whole did not happen (the rerun starts it again)."""
     psql = program("psql", bin_dir)
-    src_info, src_env = _without_password(source)
-    dst_info, dst_env = _without_password(target)
+    src_info, src_env = without_password(source)
+    dst_info, dst_env = without_password(target)
     for env in (src_env, dst_env):
         env["PGAPPNAME"] = APPLICATION_NAME
     failed = threading.Event()
