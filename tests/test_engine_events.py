@@ -25,7 +25,7 @@ import pytest
 from engine_fakes import SECRET_ENV, make_workspace
 
 from floyo_scale import engine
-from floyo_scale.engine.events import _Events, internal
+from floyo_scale.engine.events import EventHandler, internal
 from floyo_scale.errors import GuardrailError
 from floyo_scale.progress import ResourceEvent as Event
 from floyo_scale.spec import Workspace, load_stack
@@ -160,8 +160,8 @@ def streaming(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_internal_steps_are_hidden_and_do_not_count_as_unreadable(streaming, monkeypatch):
     dropped: list[str] = []
-    keep = _Events.dropped
-    monkeypatch.setattr(_Events, "dropped", lambda self, w: (dropped.append(w), keep(self, w)))
+    keep = EventHandler.dropped
+    monkeypatch.setattr(EventHandler, "dropped", lambda self, w: (dropped.append(w), keep(self, w)))
     session, seen = streaming(WITH_INTERNAL_STEPS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the SDK's "Failed to parse" warning is consumed

@@ -164,7 +164,7 @@ def test_a_resource_a_provider_adopted_is_said_so_on_screen():
     import pulumi.automation as auto
     from engine_fakes import step_event
 
-    from floyo_scale.engine.events import _Events
+    from floyo_scale.engine.events import EventHandler
 
     project = "pulumi-python:dynamic/supabase:Project"
     note = "adopted Supabase project 'floyo-staging' (abcdefghijklmnopqrst): an earlier attempt"
@@ -172,14 +172,14 @@ def test_a_resource_a_provider_adopted_is_said_so_on_screen():
     meta = raw["resOutputsEvent"]["metadata"]
     meta["new"] = {"type": project, "urn": meta["urn"], "outputs": {"adopted": note}}
     seen: list[Event] = []
-    _Events(seen.append, lambda text: text, preview=False)(auto.EngineEvent.from_json(raw))
+    EventHandler(seen.append, lambda text: text, preview=False)(auto.EngineEvent.from_json(raw))
     assert [e.kind for e in seen] == ["done", "diagnostic"]
     assert seen[1].severity == "warning" and seen[1].message == note
     assert plain(seen)[-1].endswith(f"warning (supabase:Project primary): {note}")
 
     quiet = step_event("resOutputsEvent", "create", project, "primary")  # nothing adopted
     seen.clear()
-    _Events(seen.append, lambda text: text, preview=False)(auto.EngineEvent.from_json(quiet))
+    EventHandler(seen.append, lambda text: text, preview=False)(auto.EngineEvent.from_json(quiet))
     assert [e.kind for e in seen] == ["done"]
 
 

@@ -13,13 +13,13 @@ from typing import Any
 import pulumi.automation as auto
 
 from ..progress import Reporter, ResourceEvent
-from .failures import _COLOR, _urn_label
-from .results import QUIET_OPS, Step, _counts, _op
+from .failures import ANSI_CODES, urn_label
+from .results import QUIET_OPS, Step, op_counts, op_name
 
 # -- engine events -------------------------------------------------------------------------
 
 
-class _Events:
+class EventHandler:
     """Receives Pulumi's engine events (on the Automation API's threads), keeps the steps and
     failures, and hands redacted progress.Events to the sink. A display error never stops
     the engine: an OSError (the terminal is gone) is dropped, any other error (a bug) stops
@@ -132,15 +132,15 @@ class _Events:
             return ResourceEvent("failed", step.op, step.urn, step.type, step.name, message)
         if event.diagnostic_event is not None:
             diag = event.diagnostic_event
-            message = self.redact(_COLOR.sub("", diag.message).strip())
+            message = self.redact(ANSI_CODES.sub("", diag.message).strip())
             severity = diag.severity.split("#")[0]
             if diag.severity == "error" and diag.urn:
                 self.errors[diag.urn] = message
             urn = diag.urn or ""
-            label = _urn_label(urn).split(" ") if urn else ["", ""]
+            label = urn_label(urn).split(" ") if urn else ["", ""]
             return ResourceEvent("diagnostic", "", urn, label[0], label[-1], message, severity)
         if event.summary_event is not None:
-            return ResourceEvent("summary", counts=_counts(event.summary_event.resource_changes))
+            return ResourceEvent("summary", counts=op_counts(event.summary_event.resource_changes))
         return None
 
 
@@ -164,7 +164,7 @@ _INTERNAL_OPS = frozenset({"remove-pending-replace", "extend-parameterize"})
 
 
 @contextlib.contextmanager
-def sdk_dropped(events: _Events) -> Iterator[None]:
+def sdk_dropped(events: EventHandler) -> Iterator[None]:
     """While an operation runs: each event the SDK's reader drops (it warns "Failed to parse
     engine event") is handed to `events.dropped`; other warnings go on as they were. The
     reader runs on the SDK's gRPC threads, and the warnings machinery is process-wide, so
@@ -196,7 +196,7 @@ def _adopted(meta: auto.StepEventMetadata) -> str | None:
 def _step(meta: auto.StepEventMetadata) -> Step:
     old = meta.old
     return Step(
-        op=_op(meta.op),
+        op=op_name(meta.op),
         urn=meta.urn,
         type=meta.type,
         name=meta.urn.rsplit("::", 1)[-1],

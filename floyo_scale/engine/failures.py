@@ -16,7 +16,7 @@ from ..errors import (
 from ..transport import mask
 from .locks import parse_lock_holders
 
-_COLOR = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[^%]*%\}>")
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|<\{%[^%]*%\}>")
 
 
 def _stderr(exc: BaseException) -> str:
@@ -24,9 +24,9 @@ def _stderr(exc: BaseException) -> str:
     return text.partition("\n stderr: ")[2] or text
 
 
-def _headline(exc: BaseException) -> str:
+def pulumi_headline(exc: BaseException) -> str:
     """The lines of Pulumi's stderr that say what went wrong."""
-    lines = [_COLOR.sub("", line).strip() for line in _stderr(exc).splitlines()]
+    lines = [ANSI_CODES.sub("", line).strip() for line in _stderr(exc).splitlines()]
     errors = [line for line in lines if line.startswith("error:")]
     chosen = errors or [line for line in lines if line][-3:]
     return " ".join(line.removeprefix("error:").strip() for line in chosen) or "no message"
@@ -59,9 +59,9 @@ def translate_error(
             f"stack {stack} does not exist in the backend yet",
             f"create it with `floyo-scale up --stack {stack}` (or check PULUMI_BACKEND_URL)",
         )
-    headline = redact(_headline(exc))
+    headline = redact(pulumi_headline(exc))
     if failures:
-        listed = "; ".join(f"{_urn_label(urn)}: {redact(msg)}" for urn, msg in failures)
+        listed = "; ".join(f"{urn_label(urn)}: {redact(msg)}" for urn, msg in failures)
         return EngineError(
             f"{len(failures)} resource{'s' if len(failures) != 1 else ''} failed: {listed}",
             "fix the cause the provider gives, then run the command again (resources that "
@@ -84,7 +84,7 @@ def translate_error(
     return None
 
 
-def _urn_label(urn: str) -> str:
+def urn_label(urn: str) -> str:
     """`urn:pulumi:s::p::a$aws:s3/bucket:Bucket::uploads` -> `aws:s3/bucket:Bucket uploads`."""
     parts = urn.split("::")
     if len(parts) < 4:

@@ -27,7 +27,7 @@ from ..errors import (
     ProviderError,
 )
 from ..progress import Reporter, Step, ignore
-from .failures import SETUP_HINT, _headline
+from .failures import SETUP_HINT, pulumi_headline
 from .signals import run_child
 
 CLI_VERSION = metadata.version("pulumi")  # `setup` installs the CLI of the SDK's own release
@@ -249,7 +249,7 @@ def setup(report: Reporter = ignore) -> SetupReport:
             except auto.CommandError as exc:
                 raise EngineError(
                     f"could not install the {plugin.name} plugin {plugin.version}: "
-                    f"{_headline(exc)}",
+                    f"{pulumi_headline(exc)}",
                     "check the network and run `floyo-scale setup` again",
                 ) from exc
             installed.append(plugin)

@@ -135,13 +135,13 @@ class UpReport:
     review: Review | None = None
 
 
-def _counts(op_map: Mapping[Any, int] | None) -> dict[str, int]:
-    return {_op(k): int(v) for k, v in (op_map or {}).items()}
+def op_counts(op_map: Mapping[Any, int] | None) -> dict[str, int]:
+    return {op_name(k): int(v) for k, v in (op_map or {}).items()}
 
 
-def _outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, Output]:
+def outputs_of(outputs: Mapping[str, auto.OutputValue]) -> dict[str, Output]:
     return {k: Output(v.value, bool(v.secret)) for k, v in sorted(outputs.items())}
 
 
-def _op(value: Any) -> str:
+def op_name(value: Any) -> str:
     return str(getattr(value, "value", value))

@@ -16,10 +16,10 @@ from ..errors import (
 )
 from ..progress import Reporter, ResourceEvent
 from . import install
-from .events import _Events, sdk_dropped
-from .failures import _urn_label, translate_error
+from .events import EventHandler, sdk_dropped
+from .failures import translate_error, urn_label
 from .locks import LockHolder, parse_lock_holders, read_lock_files
-from .results import Drift, DriftReport, Output, PreviewReport, UpReport, _counts, _outputs
+from .results import Drift, DriftReport, Output, PreviewReport, UpReport, op_counts, outputs_of
 from .signals import GRACE_SECONDS, SignalForwarder, SignalReport
 from .target import Target
 
@@ -63,7 +63,7 @@ def open_session(
     open_stack = auto.create_or_select_stack if create else auto.select_stack
     session = Session(target, None, sink, lock_timeout=lock_timeout)
 
-    def select(_: _Events) -> auto.Stack:
+    def select(_: EventHandler) -> auto.Stack:
         return open_stack(
             stack_name=target.name,
             project_name=target.project,
@@ -159,18 +159,18 @@ class Session:
     def _run(
         self,
         op: str,
-        call: Callable[[_Events], T],
+        call: Callable[[EventHandler], T],
         *,
         preview: bool = False,
         mutating: bool = False,
         retry_locked: bool = True,
-    ) -> tuple[T, _Events]:
+    ) -> tuple[T, EventHandler]:
         """Run `call` with signal forwarding and error translation; a locked stack is tried
         again within `lock_timeout` unless `retry_locked` is False (then the caller, who
         knows what else must run again, retries: `deploy`)."""
         waiting = self.lock_wait()
         while True:
-            events = _Events(self.sink, self.target.redact, preview)
+            events = EventHandler(self.sink, self.target.redact, preview)
             forwarder = SignalForwarder(self.grace)
             try:
                 with forwarder, sdk_dropped(events):
@@ -305,10 +305,12 @@ class Session:
         self._run("configure", lambda _: self.stack.set_config(key, item))
 
     # -- operations --------------------------------------------------------------------
-    def _preview(self, op: str, call: Callable[[_Events], auto.PreviewResult]) -> PreviewReport:
+    def _preview(
+        self, op: str, call: Callable[[EventHandler], auto.PreviewResult]
+    ) -> PreviewReport:
         self._emit(ResourceEvent("start", op=f"{op} preview" if op != "preview" else op))
         result, events = self._run(f"{op} preview", call, preview=True)
-        counts = _counts(result.change_summary)
+        counts = op_counts(result.change_summary)
         return PreviewReport(
             op,
             self.target.name,
@@ -356,7 +358,7 @@ class Session:
             retry_locked=retry_locked,
         )
         return UpReport(
-            self.target.name, _counts(result.summary.resource_changes), _outputs(result.outputs)
+            self.target.name, op_counts(result.summary.resource_changes), outputs_of(result.outputs)
         )
 
     def preview_destroy(self, *, targets: Sequence[str] = ()) -> PreviewReport:
@@ -388,7 +390,7 @@ class Session:
             ),
             mutating=True,
         )
-        return _counts(result.summary.resource_changes)
+        return op_counts(result.summary.resource_changes)
 
     def refresh(
         self, *, clear_pending_creates: bool = False, parallel: int | None = None
@@ -406,7 +408,7 @@ class Session:
             ),
             mutating=True,
         )
-        return _counts(result.summary.resource_changes)
+        return op_counts(result.summary.resource_changes)
 
     def drift(self) -> DriftReport:
         """Refresh in preview mode: nothing is written; what differs from the state."""
@@ -428,11 +430,11 @@ class Session:
         return DriftReport(
             self.target.name,
             tuple(sorted(drifted.values(), key=lambda d: (d.type, d.name))),
-            _counts(result.change_summary),
+            op_counts(result.change_summary),
         )
 
     def outputs(self) -> dict[str, Output]:
-        return _outputs(self._run("outputs", lambda _: self.stack.outputs())[0])
+        return outputs_of(self._run("outputs", lambda _: self.stack.outputs())[0])
 
     def history(self, page_size: int = 10) -> list[auto.UpdateSummary]:
         """The stack's most recent updates, refreshes and destroys, newest first."""
@@ -448,7 +450,7 @@ class Session:
         """Resources an interrupted update left mid-operation ("type name (creating)")."""
         deployment = self._state()
         return tuple(
-            f"{_urn_label(op['resource']['urn'])} ({op.get('type', 'pending')})"
+            f"{urn_label(op['resource']['urn'])} ({op.get('type', 'pending')})"
             for op in deployment.get("pending_operations") or []
         )
 
