@@ -316,10 +316,6 @@ PRIVATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
         ],
         "cost/: not yet by concern (issue 21 item 4 covered db/ and engine/)",
     ),
-    # the undo of Pulumi's pickle patch lives beside the patch it undoes
-    ("floyo_scale.infra.upstash_plan", "floyo_scale.infra.supabase.resources"): (
-        "the one undo of a private Pulumi patch, beside the patch"
-    ),
 }
 
 # Modules whose `import X as X` is the point: a typed facade over a third-party SDK.

@@ -144,7 +144,7 @@ class UpstashPlan(pulumi.dynamic.Resource, module="upstash", name="Plan"):
         api_url: str = DEFAULT_API_URL,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        from .supabase.resources import _undo_pulumi_pickle_patch
+        from .supabase.resources import undo_pickle_patch
 
         props = {
             "database_id": database_id,
@@ -153,5 +153,5 @@ class UpstashPlan(pulumi.dynamic.Resource, module="upstash", name="Plan"):
             "api_key": pulumi.Output.secret(api_key),
             "api_url": api_url,
         }
-        with _undo_pulumi_pickle_patch():
+        with undo_pickle_patch():
             super().__init__(PlanProvider(), resource_name, props, opts)

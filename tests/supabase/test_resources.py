@@ -210,6 +210,6 @@ def test_registration_leaves_pickle_as_it_found_it():
     register_all(RecordingMonitor(EchoMocks()))
     assert pickle._Pickler._batch_setitems is resources._BATCH_SETITEMS
     for _ in range(1500):  # well past the ~980 calls that overflow the stack unguarded
-        with resources._undo_pulumi_pickle_patch():
+        with resources.undo_pickle_patch():
             serialize_provider(ProjectProvider())
     assert pickle._Pickler._batch_setitems is resources._BATCH_SETITEMS

@@ -29,7 +29,7 @@ __all__ = ["Addon", "DiskConfig", "PoolerSettings", "Project", "ReadReplica"]
 _BATCH_SETITEMS = _internals.original_batch_setitems()
 
 
-def _undo_pulumi_pickle_patch() -> contextlib.AbstractContextManager[None]:
+def undo_pickle_patch() -> contextlib.AbstractContextManager[None]:
     """Work around a leak in pulumi.dynamic.serialize_provider (_internals: each dynamic
     resource would add a sorting wrapper to pickle, until RecursionError)."""
     return _internals.undo_pulumi_pickle_patch(_BATCH_SETITEMS)
@@ -89,7 +89,7 @@ class Project(pulumi.dynamic.Resource, module="supabase", name="Project"):
             "pooler_connection_string": None,
             "status": None,
         }
-        with _undo_pulumi_pickle_patch():
+        with undo_pickle_patch():
             super().__init__(
                 ProjectProvider(), resource_name, props, _with_secrets(opts, self.SECRET_OUTPUTS)
             )
@@ -131,7 +131,7 @@ class ReadReplica(pulumi.dynamic.Resource, module="supabase", name="ReadReplica"
             "db_host": None,
             "connection_string": None,
         }
-        with _undo_pulumi_pickle_patch():
+        with undo_pickle_patch():
             super().__init__(
                 ReadReplicaProvider(),
                 resource_name,
@@ -166,7 +166,7 @@ class PoolerSettings(pulumi.dynamic.Resource, module="supabase", name="PoolerSet
             "access_token": pulumi.Output.secret(access_token),
             "api_url": api_url,
         }
-        with _undo_pulumi_pickle_patch():
+        with undo_pickle_patch():
             super().__init__(
                 PoolerSettingsProvider(),
                 resource_name,
@@ -204,7 +204,7 @@ class Addon(pulumi.dynamic.Resource, module="supabase", name="Addon"):
             "access_token": pulumi.Output.secret(access_token),
             "api_url": api_url,
         }
-        with _undo_pulumi_pickle_patch():
+        with undo_pickle_patch():
             super().__init__(
                 AddonProvider(), resource_name, props, _with_secrets(opts, self.SECRET_OUTPUTS)
             )
@@ -246,7 +246,7 @@ class DiskConfig(pulumi.dynamic.Resource, module="supabase", name="DiskConfig"):
             "api_url": api_url,
             "type": None,  # output, from the API
         }
-        with _undo_pulumi_pickle_patch():
+        with undo_pickle_patch():
             super().__init__(
                 DiskConfigProvider(),
                 resource_name,
