@@ -96,7 +96,8 @@ def child(url: str, bucket: str, profile: str | None = None) -> None:
 
     from floyo_scale.db import archive as arc
     from floyo_scale.db.connect import Shard
-    from floyo_scale.db.partition import TableSpec
+    from floyo_scale.db.export import ArchiveOptions
+    from floyo_scale.db.shape import TableSpec
 
     spec = TableSpec("events", "created_at", "month", 30, "archive")
 
@@ -105,7 +106,7 @@ def child(url: str, bucket: str, profile: str | None = None) -> None:
             [Shard(0, url, "bench")],
             [spec],
             {"events": bucket},
-            options=arc.ArchiveOptions(today=date(2025, 6, 1)),
+            options=ArchiveOptions(today=date(2025, 6, 1)),
         )
 
     if profile:

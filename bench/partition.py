@@ -34,10 +34,12 @@ from pg import start_server  # noqa: E402
 
 from floyo_scale.db import partition as part  # noqa: E402
 from floyo_scale.db.connect import Shard  # noqa: E402
+from floyo_scale.db.convert import Options  # noqa: E402
+from floyo_scale.db.shape import TableSpec  # noqa: E402
 
 TODAY = date(2026, 11, 28)
 NOON = datetime(2026, 11, 28, 12, tzinfo=UTC)
-SPEC = part.TableSpec("events", "created_at", "month", 365, "archive")
+SPEC = TableSpec("events", "created_at", "month", 365, "archive")
 
 
 def seed(url: str, rows: int) -> None:
@@ -88,7 +90,7 @@ def measure(url: str, rows: int, seconds: float) -> dict[str, float]:
     writer.start()
     started = time.perf_counter()
     part.partition(
-        [Shard(0, url, "bench")], [SPEC], options=part.Options(today=TODAY, batch_rows=20_000)
+        [Shard(0, url, "bench")], [SPEC], options=Options(today=TODAY, batch_rows=20_000)
     )
     took = time.perf_counter() - started
     writer.stop.set()

@@ -401,6 +401,35 @@ def passed_through() -> list[str]:
     return bad
 
 
+def reached_through() -> list[str]:
+    """`mod.name` where `mod` is one of our modules (imported as a name) that does not define
+    `name` but imported it itself: the same pass-through as `from mod import name`."""
+    bad = []
+    defined = {m: _defined_names(p) for m, p in MODULES.items()}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(), str(path))
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = _resolve(module, path, node)
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    if sub in MODULES and MODULES[sub].name != "__init__.py":
+                        aliases[alias.asname or alias.name] = sub
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and (source := aliases.get(node.value.id))
+                and source not in REEXPORTS_ALLOWED
+                and node.attr not in defined[source]
+                and f"{source}.{node.attr}" not in MODULES
+            ):
+                where = f"{path.relative_to(REPO)}:{node.lineno}"
+                bad.append(f"{where}: {node.value.id}.{node.attr}, not defined in {source}")
+    return bad
+
+
 def test_no_module_imports_a_private_name_of_another() -> None:
     bad = private_imports()
     assert not bad, (
@@ -417,6 +446,11 @@ def test_no_import_x_as_x_reexports() -> None:
 
 def test_every_name_is_imported_from_where_it_is_defined() -> None:
     bad = passed_through()
+    assert not bad, "import these from the module that defines them:\n" + "\n".join(bad)
+
+
+def test_no_name_is_reached_through_a_module_that_imported_it() -> None:
+    bad = reached_through()
     assert not bad, "import these from the module that defines them:\n" + "\n".join(bad)
 
 

@@ -21,13 +21,17 @@ from floyo_scale.db import archive as arc
 from floyo_scale.db import export
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
+from floyo_scale.db.convert import Options
+from floyo_scale.db.export import ArchiveError, ArchiveOptions
 from floyo_scale.db.restore import restore
+from floyo_scale.db.s3 import s3_client
+from floyo_scale.db.shape import TableSpec
 from floyo_scale.errors import UsageError
 from floyo_scale.progress import Step
 
 TODAY = date(2026, 11, 28)
 BUCKET = "floyo-test-archive"
-SPEC = part.TableSpec("events", "created_at", "month", 200, "archive")
+SPEC = TableSpec("events", "created_at", "month", 200, "archive")
 OLD = "events_p20251101"  # one of the partitions wholly older than 200 days
 
 
@@ -57,7 +61,7 @@ def s3(moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFLOYOTESTKEY0001")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "floyo-test-secret-key")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = arc.s3_client()
+    client = s3_client()
     for bucket in client.list_buckets().get("Buckets", []):
         _empty(client, bucket["Name"])
         client.delete_bucket(Bucket=bucket["Name"])
@@ -103,7 +107,7 @@ def _partitioned(url: str, rows: int = 4000) -> Shard:
             (rows,),
         )
     shard = Shard(0, url, "test")
-    part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    part.partition([shard], [SPEC], options=Options(today=TODAY))
     return shard
 
 
@@ -124,7 +128,7 @@ def _archive(shard: Shard, client, **options):
         [SPEC],
         {"events": BUCKET},
         s3=client,
-        options=arc.ArchiveOptions(today=TODAY, **options),
+        options=ArchiveOptions(today=TODAY, **options),
     )
 
 
@@ -141,7 +145,7 @@ def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: s
         [SPEC],
         {"events": BUCKET},
         s3=s3,
-        options=arc.ArchiveOptions(today=TODAY),
+        options=ArchiveOptions(today=TODAY),
         report=events.append,
     )
     archived = [p.partition for p in done.partitions]
@@ -241,7 +245,7 @@ def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
         {"events": BUCKET},
         s3=s3,
         dry_run=True,
-        options=arc.ArchiveOptions(today=TODAY),
+        options=ArchiveOptions(today=TODAY),
     )
     assert len(dry.partitions) == 7 and dry.partitions[0].action == "would archive"
     # a default partition exists, so the detach cannot be CONCURRENTLY
@@ -270,7 +274,7 @@ def _archive_dry(shard: Shard, client):
         {"events": BUCKET},
         s3=client,
         dry_run=True,
-        options=arc.ArchiveOptions(today=TODAY),
+        options=ArchiveOptions(today=TODAY),
     )
 
 
@@ -311,7 +315,7 @@ def test_psql_gets_the_connection_through_its_environment(monkeypatch: pytest.Mo
 
 def test_a_weekly_table_by_date_column_round_trips(pg_database: str, s3) -> None:
     """A `date` partition column, weekly: bounds are dates, weeks start on Monday."""
-    spec = part.TableSpec("app.readings", "day", "week", 30, "archive")
+    spec = TableSpec("app.readings", "day", "week", 30, "archive")
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute(
             "CREATE SCHEMA app; CREATE TABLE app.readings (id serial PRIMARY KEY, day date NOT "
@@ -320,10 +324,10 @@ def test_a_weekly_table_by_date_column_round_trips(pg_database: str, s3) -> None
             "interval '1 hour' FROM generate_series(0, 80) g"
         )
     shard = Shard(0, pg_database, "test")
-    part.partition([shard], [spec], options=part.Options(today=TODAY))
+    part.partition([shard], [spec], options=Options(today=TODAY))
     before = _rows(pg_database)
     done = arc.archive([shard], [spec], {spec.name: BUCKET}, s3=s3,
-                       options=arc.ArchiveOptions(today=TODAY))  # fmt: skip
+                       options=ArchiveOptions(today=TODAY))  # fmt: skip
     names = [p.partition for p in done.partitions]
     assert names and all(n.startswith("readings_p2026") for n in names)
     assert names[0] == "readings_p20260907"  # a Monday: 80 days before 2026-11-27 is in it
@@ -344,7 +348,7 @@ def test_every_shard_is_partitioned_and_archived_under_its_own_keys(
     shards = [_partitioned(pg_database, rows=450), _partitioned(second, rows=450)]
     shards = [Shard(i, s.url, "test") for i, s in enumerate(shards)]
     done = arc.archive(
-        shards, [SPEC], {"events": BUCKET}, s3=s3, options=arc.ArchiveOptions(today=TODAY)
+        shards, [SPEC], {"events": BUCKET}, s3=s3, options=ArchiveOptions(today=TODAY)
     )
     by_shard = {p.shard for p in done.partitions}
     assert by_shard == {0, 1}
@@ -357,7 +361,7 @@ def test_an_unknown_aws_profile_is_a_usage_error(monkeypatch: pytest.MonkeyPatch
     (tmp_path / "aws").write_text("")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws"))
     with pytest.raises(UsageError, match="cannot set up S3: The config profile"):
-        arc.s3_client("no-such-profile")
+        s3_client("no-such-profile")
 
 
 def _attached(url: str, name: str) -> bool:
@@ -397,16 +401,16 @@ def test_checks_before_the_first_change_and_reattaches_after_a_failure(
         )
     old = {"events_p20251001", "events_p20251101"}
 
-    with pytest.raises(arc.ArchiveError, match="cannot be written") as wrong:
+    with pytest.raises(ArchiveError, match="cannot be written") as wrong:
         arc.archive(
             [shard],
             [SPEC],
             {"events": "no-such-bucket"},
             s3=s3,
-            options=arc.ArchiveOptions(today=TODAY, older_than_days=360),
+            options=ArchiveOptions(today=TODAY, older_than_days=360),
         )
     assert "nothing was changed" in (wrong.value.hint or "")
-    with pytest.raises(arc.ArchiveError, match="infinity") as refused:
+    with pytest.raises(ArchiveError, match="infinity") as refused:
         _archive(shard, s3, older_than_days=360)
     assert "still attached" in (refused.value.hint or "")
     assert all(_attached(pg_database, p) for p in old) and _journal(pg_database) == {}
@@ -417,9 +421,9 @@ def test_checks_before_the_first_change_and_reattaches_after_a_failure(
     # S3 fails after the detach (an Exception, not a kill): the partition is attached again
     def fail(point: str) -> None:
         if point == "uploading":
-            raise arc.ArchiveError("injected S3 failure", "run again")
+            raise ArchiveError("injected S3 failure", "run again")
 
-    with pytest.raises(arc.ArchiveError, match="injected") as failed:
+    with pytest.raises(ArchiveError, match="injected") as failed:
         _archive(shard, s3, older_than_days=360, checkpoint=fail)
     assert "attached again" in (failed.value.hint or "")
     assert _attached(pg_database, "events_p20251101")  # the empty one was archived before
@@ -446,7 +450,7 @@ def test_checks_before_the_first_change_and_reattaches_after_a_failure(
         [SPEC],
         {"events": other},
         s3=s3,
-        options=arc.ArchiveOptions(today=TODAY, older_than_days=360),
+        options=ArchiveOptions(today=TODAY, older_than_days=360),
     )
     assert {p.partition: p.rows for p in done.partitions} == {"events_p20251101": len(expected)}
     assert _journal(pg_database) == {
@@ -475,7 +479,7 @@ def test_an_s3_endpoint_that_hangs_fails_before_any_change(
     monkeypatch.setattr(s3mod, "READ_TIMEOUT", 1)
     monkeypatch.setattr(s3mod, "ATTEMPTS", 1)
     try:
-        with pytest.raises(arc.ArchiveError, match="cannot be written"):
+        with pytest.raises(ArchiveError, match="cannot be written"):
             _archive(shard, s3mod.s3_client(), older_than_days=360)
     finally:
         listener.close()
@@ -541,14 +545,14 @@ def test_a_dry_run_reads_the_bucket_too(pg_database: str, s3) -> None:
     the real run would, without writing anything anywhere."""
     shard = _partitioned(pg_database, rows=300)
     before = _snapshot(pg_database)
-    with pytest.raises(arc.ArchiveError, match="s3://no-such-bucket cannot be read") as caught:
+    with pytest.raises(ArchiveError, match="s3://no-such-bucket cannot be read") as caught:
         arc.archive(
             [shard],
             [SPEC],
             {"events": "no-such-bucket"},
             s3=s3,
             dry_run=True,
-            options=arc.ArchiveOptions(today=TODAY),
+            options=ArchiveOptions(today=TODAY),
         )
     assert "nothing was changed" in (caught.value.hint or "")
     assert _snapshot(pg_database) == before and _versions(s3, "") == []

@@ -19,9 +19,11 @@ from floyo_scale.db import introspect
 from floyo_scale.db import manifest as manifests
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
-from floyo_scale.db.export import arrow_type
+from floyo_scale.db.convert import Options
+from floyo_scale.db.export import ArchiveOptions, arrow_type
 from floyo_scale.db.periods import MAX_IDENT, default_name, partition_name, short_name
 from floyo_scale.db.restore import restore
+from floyo_scale.db.shape import TableSpec
 from floyo_scale.errors import ExitCode, UsageError
 
 # moto's S3 and a fresh versioned bucket, as the archive tests have them
@@ -109,7 +111,7 @@ TABLE = "Évènements du jour " + "é" * 21  # 21 + 42 = 63 bytes
 COLUMN = "créé à"
 INDEX_A = "idx " + "ü" * 29 + "a"  # 63 bytes
 INDEX_B = "idx " + "ü" * 29 + "b"
-SPEC = part.TableSpec(TABLE, COLUMN, "month", 200, "archive")
+SPEC = TableSpec(TABLE, COLUMN, "month", 200, "archive")
 
 
 def _awkward(url: str, rows: int = 600) -> Shard:
@@ -152,7 +154,7 @@ def test_quoted_63_byte_names_and_timestamp3_partition_archive_and_restore(
 ) -> None:
     shard = _awkward(pg_database)
     before = _rows(pg_database)
-    result = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    result = part.partition([shard], [SPEC], options=Options(today=TODAY))
     assert result.tables[0].action == "converted"
     assert _rows(pg_database) == before
     with psycopg.connect(pg_database) as conn:
@@ -166,12 +168,10 @@ def test_quoted_63_byte_names_and_timestamp3_partition_archive_and_restore(
         leftovers = conn.execute("SELECT relname FROM pg_class WHERE relname LIKE '%floyo%'")
         assert not leftovers.fetchall()
     assert {i.strip('"') for i in indexes} >= {INDEX_A, INDEX_B}
-    again = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    again = part.partition([shard], [SPEC], options=Options(today=TODAY))
     assert again.tables[0].action == "unchanged"
 
-    done = arc.archive(
-        [shard], [SPEC], {TABLE: BUCKET}, s3=s3, options=arc.ArchiveOptions(today=TODAY)
-    )
+    done = arc.archive([shard], [SPEC], {TABLE: BUCKET}, s3=s3, options=ArchiveOptions(today=TODAY))
     archived = [p for p in done.partitions if p.action == "archived"]
     assert archived
     one = archived[0]
@@ -194,9 +194,9 @@ def test_a_key_in_no_period_is_named_by_its_row_before_any_change(
             "INSERT INTO events SELECT g, timestamptz '2026-11-01' FROM generate_series(1, 50) g"
         )
         conn.execute(f"UPDATE events SET created_at = {value} WHERE id = 37")
-    spec = part.TableSpec("events", "created_at", "month", 200, None)
+    spec = TableSpec("events", "created_at", "month", 200, None)
     with pytest.raises(UsageError) as caught:
-        part.partition([Shard(0, pg_database, "test")], [spec], options=part.Options(today=TODAY))
+        part.partition([Shard(0, pg_database, "test")], [spec], options=Options(today=TODAY))
     text = f"{caught.value.message} {caught.value.hint}"
     assert "(id) = (37)" in text and "nothing was changed" in text
     assert ("NULL" if value == "NULL" else value.strip("'")) in caught.value.message
@@ -258,18 +258,18 @@ def test_a_malformed_manifest_is_a_usage_error_naming_its_key(change, said: str)
     assert manifests.Manifest.from_json(json.dumps(extra).encode()).columns[0].name == "created_at"
 
 
-def _events(url: str, s3) -> tuple[Shard, part.TableSpec, str]:
+def _events(url: str, s3) -> tuple[Shard, TableSpec, str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE events (id bigint PRIMARY KEY, created_at timestamptz NOT NULL); "
             "INSERT INTO events SELECT g, timestamptz '2026-11-27 12:00+00' "
             "- (g % 400) * interval '1 day' FROM generate_series(1, 800) g"
         )
-    spec = part.TableSpec("events", "created_at", "month", 200, "archive")
+    spec = TableSpec("events", "created_at", "month", 200, "archive")
     shard = Shard(0, url, "test")
-    part.partition([shard], [spec], options=part.Options(today=TODAY))
+    part.partition([shard], [spec], options=Options(today=TODAY))
     done = arc.archive(
-        [shard], [spec], {"events": BUCKET}, s3=s3, options=arc.ArchiveOptions(today=TODAY)
+        [shard], [spec], {"events": BUCKET}, s3=s3, options=ArchiveOptions(today=TODAY)
     )
     key = done.partitions[0].key.rsplit("/", 1)[0] + "/manifest.json"
     return shard, spec, key

@@ -20,7 +20,7 @@ from test_db_migrate import App, check, seed
 
 from floyo_scale.db import migrate as mig
 from floyo_scale.db import replication, snapshot_copy
-from floyo_scale.db.connect import Shard
+from floyo_scale.db.connect import DatabaseError, Shard
 from floyo_scale.db.replication import MigrationError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,7 +243,7 @@ def test_an_index_or_key_the_target_cannot_have_fails_the_schema_step(
     with psycopg.connect(source.url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY)")
         conn.execute("CREATE TABLE profiles (id uuid PRIMARY KEY REFERENCES auth.users)")
-    with pytest.raises(mig.DatabaseError, match='schema "auth" does not exist'):
+    with pytest.raises(DatabaseError, match='schema "auth" does not exist'):
         mig.migrate(source, target, switch=lambda s: None, bin_dir=pg_server.bin_dir)
     assert mig.status(source, target) == {}
     with psycopg.connect(target.url) as conn:

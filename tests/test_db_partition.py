@@ -15,6 +15,8 @@ import pytest
 from floyo_scale.db import partition as part
 from floyo_scale.db import periods as per
 from floyo_scale.db.connect import Shard
+from floyo_scale.db.convert import Options
+from floyo_scale.db.shape import TableSpec
 from floyo_scale.errors import UsageError
 from floyo_scale.progress import Count, Step
 
@@ -75,7 +77,7 @@ def _events(url: str, rows: int) -> None:
         conn.execute("ANALYZE events")
 
 
-SPEC = part.TableSpec("events", "created_at", "month", 365, "archive")
+SPEC = TableSpec("events", "created_at", "month", 365, "archive")
 
 
 class Writer(threading.Thread):
@@ -149,7 +151,7 @@ def test_online_conversion_of_200k_rows_while_the_application_writes(pg_database
     result = part.partition(
         [Shard(0, pg_database, "test")],
         [SPEC],
-        options=part.Options(today=TODAY, batch_rows=20_000),
+        options=Options(today=TODAY, batch_rows=20_000),
         report=report,
     )
     writer.wait_for(5, after=len(writer.inserted))  # and after the swap
@@ -217,7 +219,7 @@ def test_what_the_table_carried_is_kept(pg_database: str) -> None:
         seq = conn.execute(
             "SELECT last_value FROM pg_sequences WHERE sequencename = 'events_id_seq'"
         ).fetchone()
-    part.partition([Shard(0, pg_database, "test")], [SPEC], options=part.Options(today=TODAY))
+    part.partition([Shard(0, pg_database, "test")], [SPEC], options=Options(today=TODAY))
     with psycopg.connect(pg_database, autocommit=True) as conn:
         after = _carried(conn)
         assert after == before
@@ -290,7 +292,7 @@ def test_premake_is_idempotent_and_dry_run_changes_nothing(pg_database: str) -> 
     shard = Shard(0, pg_database, "test")
     with psycopg.connect(pg_database, autocommit=True) as conn:
         relations = conn.execute("SELECT relname, relkind FROM pg_class ORDER BY 1").fetchall()
-    dry = part.partition([shard], [SPEC], dry_run=True, options=part.Options(today=TODAY))
+    dry = part.partition([shard], [SPEC], dry_run=True, options=Options(today=TODAY))
     assert dry.tables[0].action == "would convert"
     text = "\n".join(dry.tables[0].statements)
     assert 'CREATE TABLE "public"."events__floyo_new"' in text
@@ -299,20 +301,20 @@ def test_premake_is_idempotent_and_dry_run_changes_nothing(pg_database: str) -> 
         after = conn.execute("SELECT relname, relkind FROM pg_class ORDER BY 1").fetchall()
         assert after == relations
 
-    part.partition([shard], [SPEC], options=part.Options(today=TODAY))
-    again = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    part.partition([shard], [SPEC], options=Options(today=TODAY))
+    again = part.partition([shard], [SPEC], options=Options(today=TODAY))
     assert again.tables[0].action == "unchanged" and again.tables[0].statements == []
 
     # a month later: the next partition ahead appears, once
     later = date(2026, 12, 15)
-    dry = part.partition([shard], [SPEC], dry_run=True, options=part.Options(today=later))
+    dry = part.partition([shard], [SPEC], dry_run=True, options=Options(today=later))
     assert dry.tables[0].partitions_created == ["events_p20270301"]
     with psycopg.connect(pg_database, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('events_p20270301')").fetchone() == (None,)
-    made = part.partition([shard], [SPEC], options=part.Options(today=later))
+    made = part.partition([shard], [SPEC], options=Options(today=later))
     assert made.tables[0].action == "premade"
     assert (
-        part.partition([shard], [SPEC], options=part.Options(today=later)).tables[0].action
+        part.partition([shard], [SPEC], options=Options(today=later)).tables[0].action
         == "unchanged"
     )
 
@@ -326,18 +328,18 @@ def test_missing_table_or_column_is_named(pg_database: str) -> None:
     with pytest.raises(UsageError, match="has no column 'created_at'.*its columns: id, at, note"):
         part.partition([shard], [SPEC])
     with pytest.raises(UsageError, match="note is text"):
-        part.partition([shard], [part.TableSpec("events", "note", "week", 90, None)])
+        part.partition([shard], [TableSpec("events", "note", "week", 90, None)])
 
 
 def test_periods_and_names() -> None:
-    assert part.period_start(date(2026, 11, 28), "week") == date(2026, 11, 23)
-    assert part.next_start(date(2026, 12, 1), "month") == date(2027, 1, 1)
+    assert per.period_start(date(2026, 11, 28), "week") == date(2026, 11, 23)
+    assert per.next_start(date(2026, 12, 1), "month") == date(2027, 1, 1)
     assert per.periods(date(2026, 12, 31), date(2027, 1, 1), "day") == [
         (date(2026, 12, 31), date(2027, 1, 1)),
         (date(2027, 1, 1), date(2027, 1, 2)),
     ]
     assert (
-        part.partition_name("telemetry_events", date(2026, 11, 23)) == "telemetry_events_p20261123"
+        per.partition_name("telemetry_events", date(2026, 11, 23)) == "telemetry_events_p20261123"
     )
     assert uuid  # imported for other tests' names
 
@@ -354,7 +356,7 @@ def test_an_interrupted_conversion_takes_its_trigger_off_and_a_rerun_finishes(
 
     with pytest.raises(KeyboardInterrupt):
         part.partition(
-            [shard], [SPEC], options=part.Options(today=TODAY, batch_rows=5000), report=interrupt
+            [shard], [SPEC], options=Options(today=TODAY, batch_rows=5000), report=interrupt
         )
     with psycopg.connect(pg_database, autocommit=True) as conn:
         assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'events'").fetchone() == (
@@ -365,7 +367,7 @@ def test_an_interrupted_conversion_takes_its_trigger_off_and_a_rerun_finishes(
             "UNION ALL SELECT tgname FROM pg_trigger WHERE tgname LIKE '%floyo%'"
         ).fetchall()
         assert left == []
-    done = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    done = part.partition([shard], [SPEC], options=Options(today=TODAY))
     assert done.tables[0].action == "converted" and done.tables[0].rows_copied == 30_000
 
 
@@ -377,8 +379,8 @@ def test_two_runs_never_work_on_one_database_at_once(pg_database: str) -> None:
     with psycopg.connect(pg_database, autocommit=True) as other:
         hold_lock(other, shard)
         with pytest.raises(DatabaseBusy, match="another run holds the maintenance lock"):
-            part.partition([shard], [SPEC], options=part.Options(today=TODAY))
-    part.partition([shard], [SPEC], options=part.Options(today=TODAY))  # free again
+            part.partition([shard], [SPEC], options=Options(today=TODAY))
+    part.partition([shard], [SPEC], options=Options(today=TODAY))  # free again
 
 
 def test_a_killed_runs_leftovers_go_without_deadlocking_the_application(
@@ -400,7 +402,7 @@ def test_a_killed_runs_leftovers_go_without_deadlocking_the_application(
     monkeypatch.setattr(convert, "abandon", lambda *a: None)  # as if killed: nothing tidies
     with pytest.raises(KeyboardInterrupt):
         part.partition(
-            [shard], [SPEC], options=part.Options(today=TODAY, batch_rows=5000), report=interrupt
+            [shard], [SPEC], options=Options(today=TODAY, batch_rows=5000), report=interrupt
         )
     insert = "INSERT INTO events (user_id, created_at, payload) VALUES (7, %s, %s)"
     with psycopg.connect(pg_database) as app, psycopg.connect(pg_database) as watch:
@@ -409,7 +411,7 @@ def test_a_killed_runs_leftovers_go_without_deadlocking_the_application(
 
         def rerun() -> None:
             try:
-                done["result"] = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+                done["result"] = part.partition([shard], [SPEC], options=Options(today=TODAY))
             except BaseException as exc:  # noqa: BLE001 - reported below
                 done["error"] = exc
 

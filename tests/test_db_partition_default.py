@@ -13,13 +13,16 @@ import test_db_archive
 from floyo_scale.db import archive as arc
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
+from floyo_scale.db.convert import Options
+from floyo_scale.db.export import ArchiveOptions
+from floyo_scale.db.shape import TableSpec
 from floyo_scale.errors import UsageError
 
 TODAY = date(2026, 11, 28)
 # moto's S3 and a fresh versioned bucket, as the archive tests have them
 moto_url = test_db_archive.moto_url
 s3 = test_db_archive.s3
-SPEC = part.TableSpec("events", "created_at", "month", 200, None)
+SPEC = TableSpec("events", "created_at", "month", 200, None)
 
 
 def _table(url: str) -> Shard:
@@ -40,7 +43,7 @@ def _table(url: str) -> Shard:
             """
         )
     shard = Shard(0, url, "test")
-    part.partition([shard], [SPEC], options=part.Options(today=TODAY, premake=1))
+    part.partition([shard], [SPEC], options=Options(today=TODAY, premake=1))
     return shard
 
 
@@ -81,13 +84,13 @@ def test_rows_in_the_default_partition_move_into_their_own_partitions(pg_databas
     _default_ones(pg_database)
     before = _all(pg_database)
 
-    dry = part.partition([shard], [SPEC], dry_run=True, options=part.Options(today=TODAY))
+    dry = part.partition([shard], [SPEC], dry_run=True, options=Options(today=TODAY))
     assert dry.tables[0].action == "would premake"
     assert any("DELETE FROM" in s for s in dry.tables[0].statements)
     assert _all(pg_database) == before and _partitions(pg_database)["events_default"] == 120
 
     # premake 3 would create 2027-02, whose rows are in the default: the move comes first
-    result = part.partition([shard], [SPEC], options=part.Options(today=TODAY, premake=3))
+    result = part.partition([shard], [SPEC], options=Options(today=TODAY, premake=3))
     t = result.tables[0]
     assert t.rows_moved == 120 and t.default_rows == 0
     counts = _partitions(pg_database)
@@ -111,7 +114,7 @@ def test_rows_in_the_default_partition_move_into_their_own_partitions(pg_databas
         ).fetchall()
         assert not leftovers
 
-    again = part.partition([shard], [SPEC], options=part.Options(today=TODAY, premake=3))
+    again = part.partition([shard], [SPEC], options=Options(today=TODAY, premake=3))
     assert again.tables[0].action == "unchanged" and again.tables[0].rows_moved == 0
 
 
@@ -124,7 +127,7 @@ def test_a_default_row_in_no_period_is_named_before_any_move(pg_database: str) -
         (key,) = conn.execute("SELECT id FROM events WHERE note = 'no date'").fetchone()
     before = _partitions(pg_database)
     with pytest.raises(UsageError) as caught:
-        part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+        part.partition([shard], [SPEC], options=Options(today=TODAY))
     assert f"(id, created_at) = ({key},infinity)" in caught.value.message
     assert _partitions(pg_database) == before
 
@@ -140,11 +143,11 @@ def test_a_locked_default_partition_is_waited_for_without_blocking(pg_database: 
             part.partition(
                 [shard],
                 [SPEC],
-                options=part.Options(today=TODAY, lock_timeout_ms=50, swap_attempts=2),
+                options=Options(today=TODAY, lock_timeout_ms=50, swap_attempts=2),
             )
         reader.rollback()
     assert _partitions(pg_database)["events_default"] == 120
-    result = part.partition([shard], [SPEC], options=part.Options(today=TODAY))
+    result = part.partition([shard], [SPEC], options=Options(today=TODAY))
     assert result.tables[0].rows_moved == 120
 
 
@@ -153,14 +156,14 @@ def test_the_daily_job_moves_then_archives_what_is_past_retention(pg_database: s
     into their own partitions, then `db archive` takes the ones past the retention."""
     shard = _table(pg_database)
     _default_ones(pg_database)
-    part.partition([shard], [SPEC], options=part.Options(today=TODAY))
-    spec = part.TableSpec("events", "created_at", "month", 200, "archive")
+    part.partition([shard], [SPEC], options=Options(today=TODAY))
+    spec = TableSpec("events", "created_at", "month", 200, "archive")
     done = arc.archive(
         [shard],
         [spec],
         {"events": test_db_archive.BUCKET},
         s3=s3,
-        options=arc.ArchiveOptions(today=TODAY),
+        options=ArchiveOptions(today=TODAY),
     )
     archived = {p.partition: p.rows for p in done.partitions if p.action == "archived"}
     assert archived == {"events_p20240101": 40}

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from floyo_scale.db import partition as part
 from floyo_scale.db import periods as per
 from floyo_scale.db.archive import ArchivedPartition, ArchiveReport
+from floyo_scale.db.convert import TableResult
 from floyo_scale.db.restore import RestoreReport
 from floyo_scale.render import db as show
 
@@ -18,7 +19,7 @@ from floyo_scale.render import db as show
 def _partition_report(dry_run: bool) -> part.PartitionReport:
     report = part.PartitionReport(dry_run=dry_run)
     report.tables.append(
-        part.TableResult(
+        TableResult(
             0,
             "events",
             "would convert" if dry_run else "converted",
@@ -32,7 +33,7 @@ def _partition_report(dry_run: bool) -> part.PartitionReport:
             swap_attempts=0 if dry_run else 1,
         )
     )
-    report.tables.append(part.TableResult(0, "telemetry_events", "unchanged"))
+    report.tables.append(TableResult(0, "telemetry_events", "unchanged"))
     return report
 
 
@@ -90,12 +91,12 @@ def test_periods_cover_the_range_without_gaps(first: date, days: int, interval: 
     for (_, end), (start, _) in zip(periods, periods[1:], strict=False):
         assert end == start  # contiguous, no overlap
     for start, end in periods:
-        assert part.period_start(start, interval) == start
-        assert part.next_start(start, interval) == end
-        assert part.period_start(end - timedelta(days=1), interval) == start
+        assert per.period_start(start, interval) == start
+        assert per.next_start(start, interval) == end
+        assert per.period_start(end - timedelta(days=1), interval) == start
         if interval == "week":
             assert start.weekday() == 0
         if interval == "month":
             assert start.day == 1
-    names = [part.partition_name("events", s) for s, _ in periods]
+    names = [per.partition_name("events", s) for s, _ in periods]
     assert names == sorted(names) and len(set(names)) == len(names)

@@ -16,6 +16,7 @@ from floyo_scale import sharding
 from floyo_scale.db import shard_copy, shard_plan
 from floyo_scale.db import shards as mover
 from floyo_scale.db.connect import Shard
+from floyo_scale.db.shard_sql import SETUP_SQL
 from floyo_scale.errors import UsageError
 from floyo_scale.progress import Step
 
@@ -209,7 +210,7 @@ def test_sql_shard_function_matches_python(pg_database: str) -> None:
     keys = ["", "a", "Zoë", "日本", "0F8FAD5B-D9CB-469F-A165-70867728950E", "42", " x "]
     keys += [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(200)]
     with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute(mover.SETUP_SQL)
+        conn.execute(SETUP_SQL)
         for n in (1, 2, 3, 4, 8, 64, 1000):
             got = [
                 r[0]
