@@ -107,6 +107,7 @@ def partition(
     A second run changes nothing.
     """
     from ..db import partition as part
+    from ..db.convert import Options
     from ..render import db as show
     from ..render import progress
 
@@ -118,7 +119,7 @@ def partition(
             targets,
             specs,
             dry_run=dry_run,
-            options=part.Options(premake=premake),
+            options=Options(premake=premake),
             report=report,
         )
     if format is Format.json:
@@ -173,6 +174,8 @@ def archive(
     An interrupted run resumes where it stopped when run again.
     """
     from ..db import archive as arc
+    from ..db.export import ArchiveOptions
+    from ..db.s3 import s3_client
     from ..render import db as show
     from ..render import progress
 
@@ -180,7 +183,7 @@ def archive(
     specs = _specs(resolved)
     buckets = _buckets(resolved, specs, bucket)
     targets = shards(resolved, database_url)
-    s3 = arc.s3_client(resolved.stack.aws.profile)  # a dry run reads the bucket too
+    s3 = s3_client(resolved.stack.aws.profile)  # a dry run reads the bucket too
     with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as report:
         result = arc.archive(
             targets,
@@ -188,7 +191,7 @@ def archive(
             buckets,
             s3=s3,
             dry_run=dry_run,
-            options=arc.ArchiveOptions(older_than_days=older_than),
+            options=ArchiveOptions(older_than_days=older_than),
             report=report,
         )
     if format is Format.json:
@@ -210,8 +213,8 @@ def restore(
     format: FormatOpt = Format.table,
 ) -> None:
     """Bring an archived partition back into its table, verified against its manifest."""
-    from ..db import archive as arc
     from ..db.restore import restore as run_restore
+    from ..db.s3 import s3_client
     from ..errors import UsageError
     from ..render import db as show
     from ..render import progress
@@ -241,7 +244,7 @@ def restore(
             specs[table],
             partition,
             buckets[table],
-            s3=arc.s3_client(resolved.stack.aws.profile),
+            s3=s3_client(resolved.stack.aws.profile),
             report=report,
         )
     if format is Format.json:
