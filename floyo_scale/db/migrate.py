@@ -244,16 +244,7 @@ def migrate(
     return report
 
 
-def _step_schema(
-    src: psycopg.Connection[Any],
-    dst: psycopg.Connection[Any],
-    source: Shard,
-    target: Shard,
-    found: dict[str, Any],  # name -> pgtools.Table (_tables)
-    schemas: Sequence[str],
-    report: Report,
-    ctx: dict[str, Any],  # migrate()'s settings, by name
-) -> str:
+def _step_schema(src, dst, source, target, found, schemas, report, ctx) -> str:
     where = (src.info.host, src.info.port, src.info.dbname)
     if where == (dst.info.host, dst.info.port, dst.info.dbname):
         raise UsageError("the source and the target are the same database", "check the URLs")
@@ -277,16 +268,7 @@ def _step_schema(
     return f"{len(found)} table(s) in {', '.join(schemas)} created on the target"
 
 
-def _step_target(
-    src: psycopg.Connection[Any],
-    dst: psycopg.Connection[Any],
-    source: Shard,
-    target: Shard,
-    found: dict[str, Any],  # name -> pgtools.Table (_tables)
-    schemas: Sequence[str],
-    report: Report,
-    ctx: dict[str, Any],  # migrate()'s settings, by name
-) -> str:
+def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
     level = src.execute("SHOW wal_level").fetchone()
     if not level or level[0] != "logical":
         raise UsageError(
@@ -329,16 +311,7 @@ def check_majors(source: int, target: int, source_label: str, target_label: str)
     return target
 
 
-def _step_copy(
-    src: psycopg.Connection[Any],
-    dst: psycopg.Connection[Any],
-    source: Shard,
-    target: Shard,
-    found: dict[str, Any],  # name -> pgtools.Table (_tables)
-    schemas: Sequence[str],
-    report: Report,
-    ctx: dict[str, Any],  # migrate()'s settings, by name
-) -> str:
+def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
     """The rows copied in parallel at the snapshot of the forward subscription's slot, the
     indexes and constraints built after them, then the subscription started from that slot
     (snapshot_copy says how, and why nothing is lost or applied twice). A copy that did not
@@ -389,16 +362,7 @@ def _step_copy(
     )
 
 
-def _step_verify(
-    src: psycopg.Connection[Any],
-    dst: psycopg.Connection[Any],
-    source: Shard,
-    target: Shard,
-    found: dict[str, Any],  # name -> pgtools.Table (_tables)
-    schemas: Sequence[str],
-    report: Report,
-    ctx: dict[str, Any],  # migrate()'s settings, by name
-) -> str:
+def _step_verify(src, dst, source, target, found, schemas, report, ctx) -> str:
     """Every table compared in full (rows and checksums) while replication runs: the
     switch-over's freeze then only proves the catch-up and compares row counts."""
     _publish_marker(src, FORWARD, dst, _sub(FORWARD, dst))
@@ -411,16 +375,7 @@ def _step_verify(
     return f"{len(verified)} table(s) equal (rows and checksums, {rows} row(s)) on both sides"
 
 
-def _step_switch(
-    src: psycopg.Connection[Any],
-    dst: psycopg.Connection[Any],
-    source: Shard,
-    target: Shard,
-    found: dict[str, Any],  # name -> pgtools.Table (_tables)
-    schemas: Sequence[str],
-    report: Report,
-    ctx: dict[str, Any],  # migrate()'s settings, by name
-) -> str:
+def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
     switch: Switch = ctx["switch"]
     lock_timeout: float = ctx["lock_timeout"]
     if ctx["ready"] is not None:
