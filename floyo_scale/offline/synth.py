@@ -24,13 +24,15 @@ from . import digest
 from .inventory import SECRET, Inventory, Resource
 
 if TYPE_CHECKING:  # pulumi is imported on first synthesis only (`validate` never imports it)
-    from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+    from pulumi.runtime import MockCallArgs, MockResourceArgs
     from pulumi.runtime.proto.resource_pb2 import (
         RegisterResourceRequest,
         RegisterResourceResponse,
     )
 
-    class _RecordingMonitorType(MockMonitor):
+    from .._internals import MockMonitorBase
+
+    class _RecordingMonitorType(MockMonitorBase):
         records: list[dict[str, Any]]
 
         def __init__(self, mocks: _Mocks) -> None: ...  # duck-typed pulumi Mocks
@@ -161,7 +163,7 @@ def _run(
     monitor = _RecordingMonitor(recorder)
     _internals.reset_root_resource()  # between syntheses
     pulumi.runtime.set_mocks(
-        recorder,  # type: ignore[arg-type]
+        recorder,  # type: ignore[arg-type]  # _Mocks answers as pulumi.runtime.Mocks would
         project=project,
         stack=stack,
         preview=preview,
@@ -271,7 +273,7 @@ def _supabase_outputs(token: str, name: str) -> dict[str, Any]:
 def _make_monitor_class() -> type[_RecordingMonitorType]:
     MockMonitor = _internals.mock_monitor_base()  # noqa: N806 (a class)
 
-    class RecordingMonitor(MockMonitor):  # type: ignore[misc,valid-type]
+    class RecordingMonitor(MockMonitor):  # type: ignore[misc,valid-type]  # a base found at run time
         def __init__(self, mocks: _Mocks) -> None:
             super().__init__(mocks)
             self.records: list[dict[str, Any]] = []
