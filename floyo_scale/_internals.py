@@ -35,7 +35,12 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: pulumi is imported on first use
+    from pulumi.runtime.mocks import MockMonitor
+
+    MockMonitorBase = MockMonitor  # for modules that subclass it (offline/synth.py)
 
 
 class InternalsChanged(RuntimeError):
@@ -92,7 +97,7 @@ def _sync_await() -> Callable[[Any], Any]:
     return run
 
 
-def mock_monitor_base() -> type:
+def mock_monitor_base() -> type[MockMonitor]:
     """Pulumi's in-process mock monitor, to subclass: `RegisterResource(request)` sees every
     registration exactly as the engine would (type, name, parent, options, wire inputs)."""
     try:

@@ -182,7 +182,9 @@ def _get(data: dict[str, Any], key: str, path: str, *kinds: type, required: bool
     return value
 
 
-def _items(data: dict[str, Any], key: str, path: str, required: bool = True) -> list[dict]:
+def _items(
+    data: dict[str, Any], key: str, path: str, required: bool = True
+) -> list[dict[str, Any]]:
     """The objects of the list `data[key]`, each checked to be an object."""
     where = f"{path}.{key}" if path else key
     values = _get(data, key, path, list, required=required) or []

@@ -193,7 +193,7 @@ def convert_table(
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 new, sql.Identifier(short_name(name, NEW_SUFFIX))
             )
-            + sql.SQL(definition)  # type: ignore[arg-type]
+            + sql.SQL(definition)  # a definition PostgreSQL printed
         )
     for name, definition in shape.indexes:
         create.append(index_statement(conn, spec, name, definition))
@@ -329,7 +329,9 @@ def convert_table(
                 if not seq or not seq[0]:
                     continue
                 state = c.execute(
-                    sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq[0]))  # type: ignore[arg-type]
+                    sql.SQL("SELECT last_value, is_called FROM {}").format(
+                        sql.SQL(seq[0])
+                    )  # a regclass PostgreSQL printed
                 ).fetchone()
                 if state:
                     c.execute(
@@ -409,7 +411,7 @@ def _swap_statements(
     for column, sequence in shape.serial_sequences:
         out.append(
             sql.SQL("ALTER SEQUENCE {} OWNED BY {}").format(
-                sql.SQL(sequence),  # type: ignore[arg-type]  # a regclass PostgreSQL printed
+                sql.SQL(sequence),  # a regclass PostgreSQL printed
                 ident(spec.schema, spec.table, column),
             )
         )
@@ -431,7 +433,7 @@ def _swap_statements(
             continue
         out.append(
             sql.SQL("GRANT {} ON {} TO {}{}").format(
-                sql.SQL(privilege),  # type: ignore[arg-type]  # from aclexplode
+                sql.SQL(privilege),  # from aclexplode
                 old,
                 sql.SQL("PUBLIC") if grantee == "public" else sql.Identifier(grantee),
                 sql.SQL(" WITH GRANT OPTION" if grantable else ""),

@@ -236,7 +236,8 @@ def object_exists(s3: Any, bucket: str, key: str) -> bool:
 def http_status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
-        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status if isinstance(status, int) else None
     return None
 
 

@@ -21,7 +21,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -29,6 +30,10 @@ from ..catalog import facts
 from ._sdk import budgets, cloudwatch, route53, sns
 from .common import Context
 from .regions import Regions
+
+if TYPE_CHECKING:  # ElastiCache's SDK is loaded only when the phase has a cache (main.py)
+    from ..spec.models import Bucket
+    from ._sdk import elasticache, s3
 
 GB = 1024**3
 SENTRY_ABOVE = 0  # threshold_type: alert when the metric is above the threshold
@@ -39,7 +44,14 @@ HEALTH_CHECK_METRICS_REGION = "us-east-1"
 
 
 class Monitoring(pulumi.ComponentResource):
-    def __init__(self, ctx: Context, regions: Regions, buckets, cache_groups, opts=None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        regions: Regions,
+        buckets: Mapping[str, s3.Bucket],
+        cache_groups: Mapping[str, elasticache.ReplicationGroup],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         phase = ctx.stack.phase
         sentry_settings = ctx.stack.stack.sentry
         posthog = ctx.stack.stack.posthog
@@ -249,7 +261,7 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child,
             )
 
-    def _bucket_alarm(self, name: str, bucket) -> None:
+    def _bucket_alarm(self, name: str, bucket: s3.Bucket) -> None:
         """One alarm on the bucket's bytes in every storage class it holds: BucketSizeBytes is
         published per StorageType, and each class counts only in its own (S3 User Guide,
         "Amazon S3 CloudWatch daily storage metrics for buckets"), so the lifecycle rules'
@@ -287,7 +299,7 @@ class Monitoring(pulumi.ComponentResource):
             description=f"{name} holds more than {percent}% of the {usage:g} GB this phase expects",
         )
 
-    def _cache_alarms(self, region: str, group) -> None:
+    def _cache_alarms(self, region: str, group: elasticache.ReplicationGroup) -> None:
         member = group.replication_group_id.apply(lambda rid: f"{rid}-001")
         percent = self.ctx.stack.phase.alerts.cache_memory_percent
         common: dict[str, Any] = {
@@ -324,7 +336,7 @@ class Monitoring(pulumi.ComponentResource):
         comparison_operator: str = "GreaterThanThreshold",
         evaluation_periods: int = 1,
         treat_missing_data: str = "notBreaching",
-        **metric,
+        **metric: Any,  # MetricAlarm's metric arguments, passed on as they are
     ) -> None:
         topic = self.topics[region]
         cloudwatch.MetricAlarm(
@@ -347,14 +359,14 @@ def sentry_query(environment: str | None) -> str:
     return "is_transaction:true" + (f" environment:{environment}" if environment else "")
 
 
-def bucket_storage_types(spec) -> list[str]:
+def bucket_storage_types(spec: Bucket) -> list[str]:
     """The StorageType of each class the bucket's objects can be in: STANDARD, then each
     class its lifecycle rules move them to (catalog/facts.py S3_SIZE_STORAGE_TYPES)."""
     classes = ["STANDARD"] + [t.storage_class for rule in spec.lifecycle for t in rule.transitions]
     return list(dict.fromkeys(facts.S3_SIZE_STORAGE_TYPES[c] for c in classes))
 
 
-def _topic_policy(arn: str, account: str) -> dict:
+def _topic_policy(arn: str, account: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [

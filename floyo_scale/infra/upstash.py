@@ -15,6 +15,7 @@ without an Upstash cache never loads it.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pulumi
 import upstash_pulumi as upstash
@@ -26,6 +27,9 @@ from ..spec.models import Phase
 from .common import Context
 from .regions import Regions
 from .upstash_plan import UpstashPlan
+
+if TYPE_CHECKING:  # ElastiCache's SDK is never loaded for Upstash
+    from ._sdk import elasticache
 
 DATABASE_TYPE = "upstash:index/redisDatabase:RedisDatabase"
 
@@ -90,7 +94,8 @@ class UpstashCache(pulumi.ComponentResource):
                 api_key=api_key,
                 opts=pulumi.ResourceOptions(parent=self.database),
             )
-        self.groups: dict[str, pulumi.Resource] = {}  # no ElastiCache: no cache alarms
+        # no ElastiCache: no cache alarms (Monitoring reads the same attribute of Cache)
+        self.groups: dict[str, elasticache.ReplicationGroup] = {}
         self.url: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(
                 self.database.password, self.database.endpoint, self.database.port

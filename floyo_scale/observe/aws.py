@@ -25,9 +25,9 @@ Credentials are boto3's own chain (environment, profile, OIDC web identity in CI
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..catalog import facts
@@ -352,7 +352,7 @@ def read_uptime(
     return out
 
 
-def _mean(values: Any) -> float:
+def _mean(values: Iterable[float]) -> float:
     found = list(values)
     return sum(found) / len(found)
 
@@ -398,7 +398,9 @@ def _error_code(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _query(qid: str, namespace: str, metric: str, stat: str, period: int, dims: dict[str, str]):
+def _query(
+    qid: str, namespace: str, metric: str, stat: str, period: int, dims: dict[str, str]
+) -> dict[str, Any]:
     return {
         "Id": qid,
         "MetricStat": {
@@ -415,7 +417,11 @@ def _query(qid: str, namespace: str, metric: str, stat: str, period: int, dims: 
 
 
 def _latest(
-    cloudwatch: Any, queries: list[dict[str, Any]], start, end, combine: dict | None = None
+    cloudwatch: Any,
+    queries: list[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    combine: Mapping[str, Callable[[Iterable[float]], float]] | None = None,
 ) -> dict[str, float]:
     """Query id -> the newest value (or, with `combine`, every value combined); ids without
     data points are left out."""

@@ -279,7 +279,9 @@ def build_sources(
     ]
 
 
-def _supabase_source(stack, targets, env, timeout) -> Source:
+def _supabase_source(
+    stack: ResolvedStack, targets: targets_mod.Targets, env: Mapping[str, str], timeout: float
+) -> Source:
     variable, token = _secret(env, stack.stack.supabase.access_token)
     if not token:
         return _missing("supabase", variable, "the database size")
@@ -302,7 +304,13 @@ def _supabase_source(stack, targets, env, timeout) -> Source:
     return Source("supabase", read)
 
 
-def _vercel_source(stack, targets, env, window, timeout) -> Source:
+def _vercel_source(
+    stack: ResolvedStack,
+    targets: targets_mod.Targets,
+    env: Mapping[str, str],
+    window: Window,
+    timeout: float,
+) -> Source:
     variable, token = _secret(env, stack.stack.vercel.api_token)
     if not token:
         return _missing("vercel", variable, "bandwidth, functions, p95 and errors")
@@ -320,7 +328,9 @@ def _vercel_source(stack, targets, env, window, timeout) -> Source:
     return Source("vercel", read)
 
 
-def _sentry_source(stack, env, window, timeout) -> Source:
+def _sentry_source(
+    stack: ResolvedStack, env: Mapping[str, str], window: Window, timeout: float
+) -> Source:
     from .sentry import target
 
     settings = target(stack)
@@ -343,7 +353,13 @@ def _sentry_source(stack, env, window, timeout) -> Source:
     return Source("sentry", read)
 
 
-def _aws_source(stack, targets, env, window, timeout) -> Source:
+def _aws_source(
+    stack: ResolvedStack,
+    targets: targets_mod.Targets,
+    env: Mapping[str, str],
+    window: Window,
+    timeout: float,
+) -> Source:
     profile = stack.stack.aws.profile
     region = stack.phase.regions.primary
     buckets = dict(targets.buckets)
@@ -445,7 +461,9 @@ def _aws_source(stack, targets, env, window, timeout) -> Source:
     return Source("aws", read)
 
 
-def _upstash_source(stack, targets, env, timeout) -> Source:
+def _upstash_source(
+    stack: ResolvedStack, targets: targets_mod.Targets, env: Mapping[str, str], timeout: float
+) -> Source:
     if targets.upstash_database is None:
         return Source.not_applicable("upstash", "the phase has no Upstash cache")
     settings = stack.stack.upstash

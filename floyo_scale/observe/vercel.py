@@ -116,9 +116,29 @@ class VercelMetrics:
             raise SourceError("vercel", f"vercel answered {QUERY_PATH} with no object")
         return answer
 
-    def total(self, project: str, metric: str, aggregation: str, start, end, **kw) -> float | None:
+    def total(
+        self,
+        project: str,
+        metric: str,
+        aggregation: str,
+        start: datetime,
+        end: datetime,
+        *,
+        group_by: tuple[str, ...] = (),
+        granularity: dict[str, int] | None = None,
+        limit: int = 100,
+    ) -> float | None:
         """The summary's figure (summed over its rows); None when there are no data points."""
-        answer = self.query(project, metric, aggregation, start, end, **kw)
+        answer = self.query(
+            project,
+            metric,
+            aggregation,
+            start,
+            end,
+            group_by=group_by,
+            granularity=granularity,
+            limit=limit,
+        )
         return summary_total(answer, column(metric, aggregation))
 
 

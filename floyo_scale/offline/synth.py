@@ -14,14 +14,29 @@ import gc
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .. import _internals
 from ..errors import EngineError
-from ..spec import ResolvedStack
+from ..spec import ResolvedStack, Workspace
 from . import digest
 from .inventory import SECRET, Inventory, Resource
+
+if TYPE_CHECKING:  # pulumi is imported on first synthesis only (`validate` never imports it)
+    from pulumi.runtime import MockCallArgs, MockResourceArgs
+    from pulumi.runtime.proto.resource_pb2 import (
+        RegisterResourceRequest,
+        RegisterResourceResponse,
+    )
+
+    from .._internals import MockMonitorBase
+
+    class _RecordingMonitorType(MockMonitorBase):
+        records: list[dict[str, Any]]
+
+        def __init__(self, mocks: _Mocks) -> None: ...  # duck-typed pulumi Mocks
+
 
 _SIG = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -131,14 +146,16 @@ def synthesize_apart(stack: ResolvedStack, secrets: Mapping[str, str] | None = N
     return contextvars.Context().run(lambda: synthesize(stack, secrets=secrets))
 
 
-def synthesize_target(workspace, phase: str | None, stack: str | None) -> Inventory:
+def synthesize_target(workspace: Workspace, phase: str | None, stack: str | None) -> Inventory:
     """`--stack S` alone: S at its phase; `--phase P` alone: P on the dev stack; both: S at P."""
     from ..spec import load_stack
 
     return synthesize(load_stack(workspace, stack, phase))
 
 
-def _run(func, project: str, stack: str, *, preview: bool = False) -> list[dict[str, Any]]:
+def _run(
+    func: Callable[[], None], project: str, stack: str, *, preview: bool = False
+) -> list[dict[str, Any]]:
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func
 
@@ -146,7 +163,7 @@ def _run(func, project: str, stack: str, *, preview: bool = False) -> list[dict[
     monitor = _RecordingMonitor(recorder)
     _internals.reset_root_resource()  # between syntheses
     pulumi.runtime.set_mocks(
-        recorder,  # type: ignore[arg-type]
+        recorder,  # type: ignore[arg-type]  # _Mocks answers as pulumi.runtime.Mocks would
         project=project,
         stack=stack,
         preview=preview,
@@ -167,7 +184,7 @@ def _run(func, project: str, stack: str, *, preview: bool = False) -> list[dict[
 class _Mocks:
     """Answers for the mock engine: outputs a real provider would compute, deterministic."""
 
-    def new_resource(self, args) -> tuple[str, dict[str, Any]]:
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
         outputs.pop("__provider", None)
         token, name = args.typ, args.name
@@ -206,7 +223,7 @@ class _Mocks:
             outputs |= _supabase_outputs(token, name)
         return rid, outputs
 
-    def call(self, args) -> dict[str, Any]:
+    def call(self, args: MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ["zone-a", "zone-b", "zone-c"], "zoneIds": ["z1", "z2", "z3"]}
         if args.token == "aws:kms/getAlias:getAlias":  # RDS's key, for encrypted replicas
@@ -253,18 +270,20 @@ def _supabase_outputs(token: str, name: str) -> dict[str, Any]:
     return {}
 
 
-def _make_monitor_class():
+def _make_monitor_class() -> type[_RecordingMonitorType]:
     MockMonitor = _internals.mock_monitor_base()  # noqa: N806 (a class)
 
-    class RecordingMonitor(MockMonitor):  # type: ignore[misc,valid-type]
-        def __init__(self, mocks) -> None:
+    class RecordingMonitor(MockMonitor):  # type: ignore[misc,valid-type]  # a base found at run time
+        def __init__(self, mocks: _Mocks) -> None:
             super().__init__(mocks)
             self.records: list[dict[str, Any]] = []
 
-        def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        def RegisterResource(  # noqa: N802 (gRPC method name)
+            self, request: RegisterResourceRequest
+        ) -> RegisterResourceResponse:
             from google.protobuf import json_format
 
-            response = super().RegisterResource(request)
+            response: RegisterResourceResponse = super().RegisterResource(request)
             if request.type != "pulumi:pulumi:Stack":
                 self.records.append(
                     {
@@ -295,10 +314,10 @@ def _make_monitor_class():
     return RecordingMonitor
 
 
-_monitor_class = None
+_monitor_class: type[_RecordingMonitorType] | None = None
 
 
-def _RecordingMonitor(mocks):  # noqa: N802 (a class, built on first use)
+def _RecordingMonitor(mocks: _Mocks) -> _RecordingMonitorType:  # noqa: N802 (a class, built on first use)
     global _monitor_class
     if _monitor_class is None:
         _monitor_class = _make_monitor_class()
@@ -351,7 +370,7 @@ def _shown_inputs(record: dict[str, Any]) -> dict[str, Any]:
     shown, and a change to a cache TTL or an alert threshold is visible in a diff. A secret
     nested in it (which the program never passes there) would still be hidden.
     """
-    inputs = record["inputs"]
+    inputs: dict[str, Any] = record["inputs"]
     value = inputs.get("value")
     if (
         record["type"] == _VERCEL_VARIABLE
@@ -372,12 +391,18 @@ def _has_secret(value: Any) -> bool:
     return False
 
 
+def _input_text(record: dict[str, Any], name: str) -> str | None:
+    """A text input of a record (None when absent, or unknown until the engine computes it)."""
+    value = record["inputs"].get(name)
+    return value if isinstance(value, str) else None
+
+
 def _to_resources(records: list[dict[str, Any]]) -> tuple[Resource, ...]:
     by_urn = {r["urn"]: r for r in records}
-    regions: dict[str, str] = {}
+    regions: dict[str, str | None] = {}
     for r in records:
         if r["type"].startswith("pulumi:providers:aws"):
-            regions[r["urn"]] = r["inputs"].get("region")
+            regions[r["urn"]] = _input_text(r, "region")
 
     def component(r: dict[str, Any]) -> str:
         while r["parent"] in by_urn:
@@ -388,9 +413,9 @@ def _to_resources(records: list[dict[str, Any]]) -> tuple[Resource, ...]:
         if r["type"].startswith(_GLOBAL_TYPES):
             return "global"
         if r["type"].startswith("pulumi:providers:aws"):
-            return r["inputs"].get("region")
+            return _input_text(r, "region")
         if r["type"] == "upstash:index/redisDatabase:RedisDatabase":
-            return r["inputs"].get("primaryRegion") or r["inputs"].get("region")
+            return _input_text(r, "primaryRegion") or _input_text(r, "region")
         if r["provider"]:
             return regions.get(r["provider"].split("::" + r["provider"].rsplit("::", 1)[-1])[0])
         if r["type"].startswith(

@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .text import size_text
 
+if TYPE_CHECKING:  # only for annotations: render imports no library module at run time
+    from collections.abc import Sequence
 
-def partition_text(report: Any) -> str:
+    from ..db.archive import ArchiveReport
+    from ..db.partition import PartitionReport
+    from ..db.restore import RestoreReport
+    from ..db.roles import ShardResult
+
+
+def partition_text(report: PartitionReport) -> str:
     lines: list[str] = []
     for t in report.tables:
         head = f"shard {t.shard} {t.table}: {t.action}"
@@ -35,7 +43,7 @@ def partition_text(report: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def partition_json(report: Any) -> dict[str, Any]:
+def partition_json(report: PartitionReport) -> dict[str, Any]:
     return {
         "dry_run": report.dry_run,
         "tables": [
@@ -55,7 +63,7 @@ def partition_json(report: Any) -> dict[str, Any]:
     }
 
 
-def archive_text(report: Any) -> str:
+def archive_text(report: ArchiveReport) -> str:
     lines = [
         f"{table}: partitions ending on or before {cutoff} are archived"
         for table, cutoff in sorted(report.cutoffs.items())
@@ -74,7 +82,7 @@ def archive_text(report: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def archive_json(report: Any) -> dict[str, Any]:
+def archive_json(report: ArchiveReport) -> dict[str, Any]:
     return {
         "dry_run": report.dry_run,
         "cutoffs": report.cutoffs,
@@ -97,7 +105,7 @@ def archive_json(report: Any) -> dict[str, Any]:
     }
 
 
-def restore_text(result: Any) -> str:
+def restore_text(result: RestoreReport) -> str:
     if result.action == "unchanged":
         return (
             f"shard {result.shard} {result.partition} is already restored "
@@ -109,7 +117,7 @@ def restore_text(result: Any) -> str:
     )
 
 
-def restore_json(result: Any) -> dict[str, Any]:
+def restore_json(result: RestoreReport) -> dict[str, Any]:
     return {
         "shard": result.shard,
         "table": result.table,
@@ -121,7 +129,7 @@ def restore_json(result: Any) -> dict[str, Any]:
     }
 
 
-def app_role_text(results: Any, dry_run: bool) -> str:
+def app_role_text(results: Sequence[ShardResult], dry_run: bool) -> str:
     """`db app-role`: per shard, the login role made ready (or, dry, the SQL it would run,
     the password shown as '***')."""
     lines: list[str] = []

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from .text import lines_text, md_escape, to_json
 
 if TYPE_CHECKING:  # only for annotations: render imports no library module at run time
-    from ..db.advice import Proof
+    from ..db.advice import Advice, Proof, ShardAdvice
+    from ..db.advise_apply import ApplyReport
 
 _SEVERITY = {"high": "HIGH", "medium": "MEDIUM", "low": "low", "info": "info"}
 
@@ -48,7 +49,7 @@ def _proof(proof: Proof | None) -> str | None:
     return before + proof.note
 
 
-def _health(shard: Any) -> str:
+def _health(shard: ShardAdvice) -> str:
     h = shard.health
     parts = [
         f"pg_stat_statements {shard.statements}",
@@ -66,7 +67,7 @@ def _health(shard: Any) -> str:
     return ", ".join(parts)
 
 
-def advice_text(advice: Any) -> str:
+def advice_text(advice: Advice) -> str:
     lines: list[str] = []
     for shard in advice.shards:
         lines.append(f"{shard.label}: {len(shard.findings)} finding(s)")
@@ -118,11 +119,11 @@ def _short(query: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def advice_json(advice: Any) -> str:
+def advice_json(advice: Advice) -> str:
     return to_json(advice.to_dict())
 
 
-def advice_markdown(advice: Any) -> str:
+def advice_markdown(advice: Advice) -> str:
     """For a job summary: one table of findings per shard, the fixes in a SQL block."""
     out = ["## Database advice", ""]
     counts = advice.counts()
@@ -153,7 +154,7 @@ def advice_markdown(advice: Any) -> str:
     return "\n".join(out) + "\n"
 
 
-def apply_text(result: Any) -> str:
+def apply_text(result: ApplyReport) -> str:
     lines = []
     for a in result.actions:
         line = f"shard {a.shard} {a.index}: {a.outcome}"
@@ -179,5 +180,5 @@ def apply_text(result: Any) -> str:
     return lines_text(lines)
 
 
-def apply_json(advice: Any, result: Any) -> str:
+def apply_json(advice: Advice, result: ApplyReport) -> str:
     return to_json({**advice.to_dict(), "applied": result.to_dict()["actions"]})

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only for annotations: render imports no library module at run time
+    from ..db.shard_plan import ShardPlan
+    from ..db.shards import ApplyResult
 
 __all__ = ["migrate_text", "shard_apply", "shard_plan"]
 
@@ -15,7 +19,7 @@ def _duration(seconds: float) -> str:
     return f"~{seconds / 3600:.1f} h"
 
 
-def shard_plan(plan: Any) -> str:
+def shard_plan(plan: ShardPlan) -> str:
     lines = [
         f"shards: {plan.from_shards} → {plan.to_shards} (jump-sha256-v1)"
         + (
@@ -51,7 +55,7 @@ def shard_plan(plan: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def shard_apply(report: Any) -> str:
+def shard_apply(report: ApplyResult) -> str:
     if report.from_shards == report.to_shards and not report.steps:
         return f"nothing to do: the data is laid out over {report.to_shards} shard(s)\n"
     return (

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from .text import paint, screen, wrap_words
+
+if TYPE_CHECKING:  # only for annotations (nothing more imported at run time)
+    from ..engine.prerequisites import Report
 
 _MARK = {
     "ok": ("ok", "green"),
@@ -15,7 +18,7 @@ _MARK = {
 }
 
 
-def doctor_text(report: Any) -> str:
+def doctor_text(report: Report) -> str:
     """A line per check: its status (in colour on a terminal), its name, what was found or
     what is wrong, and the hint under it; then what to do."""
     width = screen().columns
@@ -48,7 +51,7 @@ def doctor_text(report: Any) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def doctor_error(report: Any) -> UsageError:
+def doctor_error(report: Report) -> UsageError:
     """Exit 2: something is missing (each listed above, on stdout, with its hint)."""
     missing = report.missing
     names = ", ".join(c.name for c in missing)

@@ -9,19 +9,22 @@ Pulumi) and show type tokens, names and changed keys only: never a value, so nev
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.results import QUIET_OPS
 from ..offline.inventory import short_type
 from .plan import change_mark
 from .text import paint
 
+if TYPE_CHECKING:  # only for annotations (nothing more imported at run time)
+    from ..engine.results import DriftReport, PreviewReport, Review, Step
 
-def _change_mark(step: Any) -> str:
+
+def _change_mark(step: Step) -> str:
     return "  " + paint("!! destroys data", "bold red") if step.destroys_data else ""
 
 
-def preview_table(report: Any) -> str:
+def preview_table(report: PreviewReport) -> str:
     """A line per change: `+ create`, `~ update`, `+- replace`, `- delete` (in colour on a
     terminal), the type, the name, the changed keys."""
     changes = report.changes
@@ -44,7 +47,7 @@ def _unreadable(count: int) -> str:
     )
 
 
-def preview_json(report: Any) -> dict[str, Any]:
+def preview_json(report: PreviewReport) -> dict[str, Any]:
     return {
         "op": report.op,
         "stack": report.stack,
@@ -66,7 +69,7 @@ def preview_json(report: Any) -> dict[str, Any]:
     }
 
 
-def preview_markdown(report: Any) -> str:
+def preview_markdown(report: PreviewReport) -> str:
     from .text import limit_markdown, md_code, md_escape
 
     lines = [f"### floyo-scale preview: {md_code(report.stack)}", ""]
@@ -92,7 +95,7 @@ def counts_line(counts: Mapping[str, int], to: str = "to ") -> str:
     return text + (f" ({same} unchanged)" if same else "")
 
 
-def review_text(review: Any) -> str:
+def review_text(review: Review) -> str:
     """What `up` found before changing anything: phase change, data loss (allowed), cost."""
     from ..cost.currency import money
 
@@ -114,7 +117,7 @@ def review_text(review: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def drift_table(report: Any) -> str:
+def drift_table(report: DriftReport) -> str:
     if not report.has_drift:
         return f"no drift: stack {report.stack} matches its state\n"
     differ = len(report.drifted) or "some"
@@ -125,7 +128,7 @@ def drift_table(report: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def drift_json(report: Any) -> dict[str, Any]:
+def drift_json(report: DriftReport) -> dict[str, Any]:
     return {
         "stack": report.stack,
         "drift": report.has_drift,

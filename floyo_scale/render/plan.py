@@ -5,7 +5,7 @@ Mermaid graph.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..offline.inventory import SECRET, short_type
 from .text import (
@@ -23,10 +23,18 @@ from .text import (
     wrap_words,
 )
 
+if TYPE_CHECKING:  # only for annotations (nothing more imported at run time)
+    from collections.abc import Iterable
+
+    from ..offline.inventory import Inventory, Resource
+    from ..offline.plan import InventoryDiff
+    from ..policy import Finding
+    from ..report import PlanReport
+
 # -- plan ------------------------------------------------------------------------------------
 
 
-def _flags(resource: Any) -> str:
+def _flags(resource: Resource) -> str:
     flags = []
     if resource.stateful:
         flags.append("stateful")
@@ -37,7 +45,7 @@ def _flags(resource: Any) -> str:
     return ", ".join(flags)
 
 
-def plan_table(inventory: Any, summary: dict[str, Any]) -> str:
+def plan_table(inventory: Inventory, summary: dict[str, Any]) -> str:
     """Every resource by component: one row each (component, region, type, name, flags)
     when that fits the screen; else, on a narrow screen, the types as headings over their
     resources' names. A name or a type is never split."""
@@ -105,7 +113,7 @@ def _plan_table_narrow(title: str, groups: dict[str, list[Any]]) -> Any:
 
 
 def plan_markdown(
-    inventory: Any, summary: dict[str, Any], extra: str = "", limit: int = MARKDOWN_LIMIT
+    inventory: Inventory, summary: dict[str, Any], extra: str = "", limit: int = MARKDOWN_LIMIT
 ) -> str:
     regions = list(summary["by_region"])
     counts: dict[tuple[str, str], int] = {}
@@ -156,7 +164,7 @@ def _value(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def diff_text(diff: Any) -> str:
+def diff_text(diff: InventoryDiff) -> str:
     """One line per change (wrapped between words on a narrow screen, never inside a
     name or a type), its changed inputs under it."""
     old, new = diff.old, diff.new
@@ -199,7 +207,7 @@ def diff_text(diff: Any) -> str:
     return "\n".join(lines) + "\n" + notes
 
 
-def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> str:
+def diff_markdown(diff: InventoryDiff, extra: str = "", limit: int = MARKDOWN_LIMIT) -> str:
     old, new = diff.old, diff.new
     counts = diff.counts()
     lines = [
@@ -237,7 +245,7 @@ def diff_markdown(diff: Any, extra: str = "", limit: int = MARKDOWN_LIMIT) -> st
 # -- graph -----------------------------------------------------------------------------------
 
 
-def mermaid(inventory: Any) -> str:
+def mermaid(inventory: Inventory) -> str:
     """A Mermaid flowchart: the app, then per region its databases, cache and buckets."""
     from ..offline.graph import graph_model
 
@@ -266,18 +274,18 @@ def _mid(text: str, prefix: str = "r_") -> str:
 # -- what `up` would refuse -------------------------------------------------------------------
 
 
-def _allowed(finding: Any) -> str:
+def _allowed(finding: Finding) -> str:
     return (
         f"pass {finding.override} to go on anyway" if finding.override else "no flag overrides it"
     )
 
 
-def findings_text(findings: Any) -> str:
+def findings_text(findings: Iterable[Finding]) -> str:
     """`up would refuse: ...` lines, one per guard.Finding."""
     return "".join(f"up would refuse: {f.message} ({_allowed(f)})\n" for f in findings)
 
 
-def findings_markdown(findings: Any) -> str:
+def findings_markdown(findings: Iterable[Finding]) -> str:
     blocks = []
     for f in findings:
         message = "\n> ".join(md_escape(line) for line in f.message.splitlines())
@@ -285,7 +293,7 @@ def findings_markdown(findings: Any) -> str:
     return "".join(blocks)
 
 
-def plan_output(report: Any, format: str, max_chars: int) -> str:
+def plan_output(report: PlanReport, format: str, max_chars: int) -> str:
     """What `plan` prints (report.PlanReport): JSON, a PR comment (Markdown), or the table with
     the cost and the warnings."""
     from ..offline.plan import summarize

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cost.currency import money
 from ..errors import SpecError, SpecIssue
 from ..spec.yamlload import KeyPath, Provenance
 from .text import lines_text, screen, table_fits, table_text, to_json, users_text, wrap_words
+
+if TYPE_CHECKING:  # only for annotations (nothing more imported at run time)
+    from ..spec.loader import Description, ValidationReport
+    from ..spec.models import Phase
 
 # -- errors ------------------------------------------------------------------------------
 
@@ -34,7 +38,7 @@ def issue_json(issue: SpecIssue) -> dict[str, Any]:
 # -- phases --------------------------------------------------------------------------------
 
 
-def phase_summary(name: str, phase: Any) -> dict[str, Any]:
+def phase_summary(name: str, phase: Phase) -> dict[str, Any]:
     db, cache = phase.database, phase.cache
     return {
         "name": name,
@@ -198,7 +202,7 @@ def _inline(value: Any) -> str:
     return _scalar(value)
 
 
-def validate_text(report: Any) -> str:
+def validate_text(report: ValidationReport) -> str:
     """`valid: 4 phases (startup, ...) and 3 stacks (dev, ...)`."""
     parts = []
     for what, names in (("phase", report.phases), ("stack", report.stacks)):
@@ -209,7 +213,7 @@ def validate_text(report: Any) -> str:
     return lines_text(["valid: " + " and ".join(parts or ["nothing to check"])])
 
 
-def show_output(desc: Any, provenance: bool, format: str) -> str:
+def show_output(desc: Description, provenance: bool, format: str) -> str:
     """What `show` prints: the resolved spec as YAML (with `# file:line` comments when
     `provenance`) or JSON (with a `provenance` map)."""
     if format != "json":
