@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from floyo_scale.db import migrate as mig
+from floyo_scale.db import migrate_journal as journal
 from floyo_scale.db import pgtools, replication
 from floyo_scale.db.connect import Shard
 from floyo_scale.errors import UsageError
@@ -188,7 +189,7 @@ def test_migration_with_a_writer_a_crash_at_the_switch_and_finalize(
     assert dict(done.steps)["schema"] == "done before"
     assert ("switch", "connection strings switched") in done.steps
     assert app.switches == ["target"]
-    assert "connections" in mig.status(source, target)["switch"]
+    assert "connections" in journal.status(source, target)["switch"]
     time.sleep(0.15)  # the app writes to the target now
     app.finish()
     assert app.refused >= 0
@@ -201,7 +202,7 @@ def test_migration_with_a_writer_a_crash_at_the_switch_and_finalize(
             conn.execute("INSERT INTO settings VALUES ('x', null)")
         assert refused.value.sqlstate == "FLY03"
     mig.finalize(source, target)
-    assert "finalize" in mig.status(source, target)
+    assert "finalize" in journal.status(source, target)
     with psycopg.connect(source.url) as conn:
         assert conn.execute(MINE).fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] >= 5000
@@ -355,11 +356,11 @@ def test_a_switch_over_that_cannot_switch_does_not_fence(
 
     with pytest.raises(UsageError, match="prerequisites"):
         mig.migrate(source, target, switch=lambda s: None, ready=missing, bin_dir=pg_server.bin_dir)
-    assert mig.status(source, target) == {}  # checked before the first step
+    assert journal.status(source, target) == {}  # checked before the first step
     mig.migrate(source, target, switch=lambda s: None, until="verify", bin_dir=pg_server.bin_dir)
     with pytest.raises(UsageError, match="prerequisites"):
         mig.migrate(source, target, switch=lambda s: None, ready=missing, bin_dir=pg_server.bin_dir)
-    assert calls == ["ready", "ready"] and "switch" not in mig.status(source, target)
+    assert calls == ["ready", "ready"] and "switch" not in journal.status(source, target)
     assert writes(source.url)  # not fenced
 
     sides: list[str] = []
@@ -367,5 +368,5 @@ def test_a_switch_over_that_cannot_switch_does_not_fence(
     assert sides == ["target"] and not writes(source.url) and writes(target.url)
     with pytest.raises(UsageError, match="prerequisites"):
         mig.rollback(source, target, switch=sides.append, ready=missing)
-    assert sides == ["target"] and "switch" in mig.status(source, target)
+    assert sides == ["target"] and "switch" in journal.status(source, target)
     assert writes(target.url) and not writes(source.url)  # as it was

@@ -19,6 +19,7 @@ import pytest
 from test_db_migrate import App, check, seed
 
 from floyo_scale.db import migrate as mig
+from floyo_scale.db import migrate_journal as journal
 from floyo_scale.db import replication, snapshot_copy
 from floyo_scale.db.connect import DatabaseError, Shard
 from floyo_scale.db.replication import MigrationError
@@ -126,7 +127,7 @@ def test_a_crash_in_the_copy_and_in_the_indexes_then_the_rerun(
     monkeypatch.setattr(mig, "_crash_point", crash_after("copy-chunk-copied", 2))
     with pytest.raises(RuntimeError, match="injected"):
         mig.migrate(source, target, until="copy", **run)
-    assert "copy data" not in mig.status(source, target)
+    assert "copy data" not in journal.status(source, target)
     with psycopg.connect(target.url) as conn:
         forward = replication.subscription_name(mig.FORWARD, conn)
     assert [s for s, _ in slots(source.url)] == [forward]  # left by the crash
@@ -135,7 +136,7 @@ def test_a_crash_in_the_copy_and_in_the_indexes_then_the_rerun(
     monkeypatch.setattr(mig, "_crash_point", crash_after("post-data-built", 1))
     with pytest.raises(RuntimeError, match="injected"):
         mig.migrate(source, target, until="copy", **run)
-    assert "copy data" in mig.status(source, target)
+    assert "copy data" in journal.status(source, target)
     assert objects(target.url) != objects(source.url)  # not all of them yet
 
     held: list[list[tuple[str, bool]]] = []
@@ -190,7 +191,7 @@ def test_a_killed_copy_is_copied_again(pair: tuple[Shard, Shard], pg_server: Any
         check=False,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
-    assert "copy data" not in mig.status(source, target)
+    assert "copy data" not in journal.status(source, target)
     with psycopg.connect(target.url) as conn:
         partial = conn.execute(
             "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM accounts) + "
@@ -245,7 +246,7 @@ def test_an_index_or_key_the_target_cannot_have_fails_the_schema_step(
         conn.execute("CREATE TABLE profiles (id uuid PRIMARY KEY REFERENCES auth.users)")
     with pytest.raises(DatabaseError, match='schema "auth" does not exist'):
         mig.migrate(source, target, switch=lambda s: None, bin_dir=pg_server.bin_dir)
-    assert mig.status(source, target) == {}
+    assert journal.status(source, target) == {}
     with psycopg.connect(target.url) as conn:
         assert conn.execute("SELECT to_regclass('public.profiles')").fetchone() == (None,)
 
@@ -260,7 +261,7 @@ def test_a_schema_an_earlier_version_loaded_whole_is_copied_by_the_subscription(
     source, target = pair
     pgtools.copy_schema(source, target, ("public",), bin_dir=pg_server.bin_dir)
     with psycopg.connect(target.url, autocommit=True) as conn:
-        conn.execute(mig.JOURNAL_SQL)
+        conn.execute(journal.JOURNAL_SQL)
         conn.execute("INSERT INTO _floyo_migrate.journal (step) VALUES ('schema'), ('target')")
     done = mig.migrate(
         source, target, switch=lambda s: None, until="verify", bin_dir=pg_server.bin_dir

@@ -35,11 +35,10 @@ finish, and each step is idempotent.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,8 @@ from ..errors import UsageError
 from ..progress import Reporter, Step, ignore
 from . import snapshot_copy
 from .connect import DatabaseError, Shard, connect
-from .pgtools import dump_schema, load_script, retry_deadlock, tables
+from .migrate_journal import Report, done_steps, record
+from .pgtools import Table, dump_schema, load_script, retry_deadlock, tables
 from .replication import (
     ROLLED_BACK,
     SWITCHED,
@@ -91,69 +91,33 @@ STEPS = ("schema", "target", "copy", "verify", "switch")
 
 Switch = Callable[[str], None]  # called with "target" or "source"
 
-JOURNAL_SQL = """
-CREATE SCHEMA IF NOT EXISTS _floyo_migrate;
-CREATE TABLE IF NOT EXISTS _floyo_migrate.journal (
-  step text PRIMARY KEY, done_at timestamptz NOT NULL DEFAULT now(), detail jsonb);
-"""
-
 
 @dataclass
-class Report:
-    """What `migrate` did. `freeze_seconds`: writes waited this long at the switch-over."""
+class Run:
+    """What every step of one `migrate` run works with: the two open sessions, the shards they
+    are on, the source's tables, the report being filled, the journal as it was, and the
+    run's options."""
 
-    steps: list[tuple[str, str]] = field(default_factory=list)  # (step, what happened)
-    rows_copied: int = 0
-    copy_seconds: float = 0.0
-    freeze_seconds: float | None = None
-    # where the freeze's time went (the bench prints it): catch-up, counts, the rest
-    freeze_parts: dict[str, float] = field(default_factory=dict)
-    tables: dict[str, tuple[int, str]] = field(default_factory=dict)
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows_copied / self.copy_seconds if self.copy_seconds > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "steps": [{"step": s, "result": r} for s, r in self.steps],
-            "rows_copied": self.rows_copied,
-            "copy_seconds": round(self.copy_seconds, 3),
-            "rows_per_second": round(self.rows_per_second, 1),
-            "freeze_seconds": None
-            if self.freeze_seconds is None
-            else round(self.freeze_seconds, 3),
-            "tables": {k: {"rows": c, "checksum": s} for k, (c, s) in self.tables.items()},
-        }
+    src: psycopg.Connection[Any]
+    dst: psycopg.Connection[Any]
+    source: Shard
+    target: Shard
+    found: dict[str, Table]
+    schemas: Sequence[str]
+    report: Report
+    done: dict[str, Any]
+    switch: Switch
+    ready: Callable[[], None] | None
+    bin_dir: str | Path | None
+    catch_up_timeout: float
+    lock_timeout: float
+    freeze_timeout: float
+    jobs: int
+    chunk_pages: int | None
 
 
 def _crash_point(name: str) -> None:
     """Where tests inject a crash."""
-
-
-# -- journal --------------------------------------------------------------------------------
-
-
-def _done(target: Any) -> dict[str, Any]:
-    row = target.execute("SELECT to_regclass('_floyo_migrate.journal') IS NOT NULL").fetchone()
-    if not row or not row[0]:
-        return {}
-    return {s: d for s, d in target.execute("SELECT step, detail FROM _floyo_migrate.journal")}
-
-
-def _record(target: Any, step: str, detail: dict[str, Any] | None = None) -> None:
-    target.execute(JOURNAL_SQL)
-    target.execute(
-        "INSERT INTO _floyo_migrate.journal (step, detail) VALUES (%s, %s) "
-        "ON CONFLICT (step) DO UPDATE SET detail = excluded.detail, done_at = now()",
-        (step, json.dumps(detail or {})),
-    )
-
-
-def status(source: Shard, target: Shard) -> dict[str, Any]:
-    """The journal: which steps are done (with their details)."""
-    with connect(target) as conn:
-        return _done(conn)
 
 
 # -- the steps ---------------------------------------------------------------------------------
@@ -188,7 +152,7 @@ def migrate(
     say = progress
     report = Report()
     with connect(source) as src, connect(target) as dst:
-        done = _done(dst)
+        done = done_steps(dst)
         if "finalize" in done:
             raise UsageError(
                 "this migration is finalized", "there is nothing left to do; the source is free"
@@ -209,17 +173,10 @@ def migrate(
             found = tables(src, schemas)
         if until == "switch" and "switch" not in done and ready is not None:
             ready()  # what `switch` needs (the stack's secrets, ...): checked before anything
-        ctx = {
-            "ready": ready,
-            "switch": switch,
-            "bin_dir": bin_dir,
-            "catch_up_timeout": catch_up_timeout,
-            "lock_timeout": lock_timeout,
-            "freeze_timeout": freeze_timeout,
-            "done": done,
-            "jobs": jobs,
-            "chunk_pages": chunk_pages,
-        }
+        run = Run(
+            src, dst, source, target, found, schemas, report, done, switch, ready, bin_dir,
+            catch_up_timeout, lock_timeout, freeze_timeout, jobs, chunk_pages,
+        )  # fmt: skip
         for step in STEPS:
             if step in done:
                 report.steps.append((step, "done before"))
@@ -227,14 +184,14 @@ def migrate(
                     _after_switch(src, dst, target)
                     if (done["switch"] or {}).get("connections") == "pending":
                         switch("target")  # an earlier run stopped before this
-                        _record(dst, "switch", {"result": "switched", "connections": "done"})
+                        record(dst, "switch", {"result": "switched", "connections": "done"})
                         report.steps.append(("switch", "connection strings switched"))
             else:
-                result = _STEP[step](src, dst, source, target, found, schemas, report, ctx)
+                result = _STEP[step](run)
                 detail: dict[str, Any] = {"result": result}
                 if step == "switch":
                     detail["connections"] = "done"
-                _record(dst, step, detail)
+                record(dst, step, detail)
                 report.steps.append((step, result))
                 say(Step(f"shard {source.index}", step, result, done=True))
             if step == until:
@@ -242,7 +199,9 @@ def migrate(
     return report
 
 
-def _step_schema(src, dst, source, target, found, schemas, report, ctx) -> str:
+def _step_schema(run: Run) -> str:
+    src, dst, source, target = run.src, run.dst, run.source, run.target
+    found, schemas = run.found, run.schemas
     where = (src.info.host, src.info.port, src.info.dbname)
     if where == (dst.info.host, dst.info.port, dst.info.dbname):
         raise UsageError("the source and the target are the same database", "check the URLs")
@@ -255,18 +214,19 @@ def _step_schema(src, dst, source, target, found, schemas, report, ctx) -> str:
     if not present:
         # the tables without their indexes and constraints: those are built after the rows
         # are copied (snapshot_copy), from the post-data section stored with them
-        pre = dump_schema(source, schemas, bin_dir=ctx["bin_dir"], section="pre-data")
-        post = dump_schema(source, schemas, bin_dir=ctx["bin_dir"], section="post-data")
+        pre = dump_schema(source, schemas, bin_dir=run.bin_dir, section="pre-data")
+        post = dump_schema(source, schemas, bin_dir=run.bin_dir, section="post-data")
         # one transaction: the post-data objects are tried on the empty tables and undone
         # (an index or a foreign key the target cannot have fails here, with nothing
         # changed), then stored for after the copy
         check = b"\nSAVEPOINT floyo_post_data;\n" + post + b"\nROLLBACK TO floyo_post_data;\n"
         store = snapshot_copy.store_post_data(post)
-        load_script(target, pre + check + store, bin_dir=ctx["bin_dir"])
+        load_script(target, pre + check + store, bin_dir=run.bin_dir)
     return f"{len(found)} table(s) in {', '.join(schemas)} created on the target"
 
 
-def _step_target(src, dst, source, target, found, schemas, report, ctx) -> str:
+def _step_target(run: Run) -> str:
+    src, dst, source, target, found = run.src, run.dst, run.source, run.target, run.found
     level = src.execute("SHOW wal_level").fetchone()
     if not level or level[0] != "logical":
         raise UsageError(
@@ -309,13 +269,15 @@ def check_majors(source: int, target: int, source_label: str, target_label: str)
     return target
 
 
-def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
+def _step_copy(run: Run) -> str:
     """The rows copied in parallel at the snapshot of the forward subscription's slot, the
     indexes and constraints built after them, then the subscription started from that slot
     (snapshot_copy says how, and why nothing is lost or applied twice). A copy that did not
     finish is started again from an empty target (the journal's "copy data" says it did)."""
+    src, dst, source, target = run.src, run.dst, run.source, run.target
+    found, report = run.found, run.report
     started = time.monotonic()
-    jobs: int = ctx["jobs"]
+    jobs: int = run.jobs
     ensure_marker(src)
     ensure_marker(dst)
     publish(src, FORWARD, found)  # before the slot: its changes are decoded with it
@@ -326,14 +288,14 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
         # an earlier version loaded whole (its foreign keys would refuse rows copied in
         # parallel); the subscription is made here in that case
         subscribe(dst, FORWARD, source, copy_data=True)
-        wait_until(lambda: synced(dst, name), ctx["catch_up_timeout"], "the initial copy")
+        wait_until(lambda: synced(dst, name), run.catch_up_timeout, "the initial copy")
         report.rows_copied = sum(counts(dst, found).values())
-    elif "copy data" in ctx["done"]:
-        report.rows_copied = int((ctx["done"]["copy data"] or {}).get("rows", 0))
+    elif "copy data" in run.done:
+        report.rows_copied = int((run.done["copy data"] or {}).get("rows", 0))
     else:
         snapshot_copy.drop_slot(src, name)  # a copy that did not finish: its snapshot is gone
         snapshot_copy.empty(dst, found)
-        chunks = snapshot_copy.plan(src, found, jobs, ctx["chunk_pages"])
+        chunks = snapshot_copy.plan(src, found, jobs, run.chunk_pages)
         held, _lsn, snapshot = snapshot_copy.create_slot(source, name)
         with held:  # the snapshot can be imported while this session stays open and idle
             report.rows_copied = snapshot_copy.copy_at_snapshot(
@@ -343,9 +305,9 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
                 snapshot,
                 jobs,
                 lambda point: _crash_point(point),
-                bin_dir=ctx["bin_dir"],
+                bin_dir=run.bin_dir,
             )
-        _record(dst, "copy data", {"rows": report.rows_copied, "pieces": len(chunks)})
+        record(dst, "copy data", {"rows": report.rows_copied, "pieces": len(chunks)})
     rows_done = time.monotonic()
     built = snapshot_copy.run_post_data(target, jobs, lambda point: _crash_point(point))
     _crash_point("copy-post-data-built")
@@ -360,11 +322,12 @@ def _step_copy(src, dst, source, target, found, schemas, report, ctx) -> str:
     )
 
 
-def _step_verify(src, dst, source, target, found, schemas, report, ctx) -> str:
+def _step_verify(run: Run) -> str:
     """Every table compared in full (rows and checksums) while replication runs: the
     switch-over's freeze then only proves the catch-up and compares row counts."""
+    src, dst, found, report = run.src, run.dst, run.found, run.report
     publish_marker(src, FORWARD, dst, subscription_name(FORWARD, dst))
-    timeout = ctx["catch_up_timeout"]
+    timeout = run.catch_up_timeout
     verified = verify_live(
         src, dst, found, lambda: caught_up(src, dst, timeout, "the target to catch up")
     )
@@ -373,11 +336,13 @@ def _step_verify(src, dst, source, target, found, schemas, report, ctx) -> str:
     return f"{len(verified)} table(s) equal (rows and checksums, {rows} row(s)) on both sides"
 
 
-def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
-    switch: Switch = ctx["switch"]
-    lock_timeout: float = ctx["lock_timeout"]
-    if ctx["ready"] is not None:
-        ctx["ready"]()  # again, before the source is frozen and fenced: a switch-over that
+def _step_switch(run: Run) -> str:
+    src, dst, source, target = run.src, run.dst, run.source, run.target
+    found, schemas, report = run.found, run.schemas, run.report
+    switch: Switch = run.switch
+    lock_timeout: float = run.lock_timeout
+    if run.ready is not None:
+        run.ready()  # again, before the source is frozen and fenced: a switch-over that
         # could not switch the connection strings must not fence the source
     # an earlier switch-over that did not commit: replication forward again, and no slot
     # for the way back made before the target took writes
@@ -409,14 +374,14 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
                 # send the source its own rows back
                 dst.execute("SELECT pg_drop_replication_slot(%s)", (back,))
             # caught up before the freeze, so the one inside it waits for a moment's writes
-            caught_up(mark, dst, ctx["catch_up_timeout"], "the target to catch up")
+            caught_up(mark, dst, run.catch_up_timeout, "the target to catch up")
             with src.transaction():
                 lock_all_tables(src, found, lock_timeout)  # the freeze: writers wait, readers go on
                 frozen = time.monotonic()
                 token = send_marker(mark)
                 wait_until(
                     lambda: has_marker(dst, token),
-                    ctx["freeze_timeout"],
+                    run.freeze_timeout,
                     "the target to catch up inside the switch-over's freeze (lifted; nothing "
                     "was changed)",
                     interval=0.005,
@@ -436,7 +401,7 @@ def _step_switch(src, dst, source, target, found, schemas, report, ctx) -> str:
                     )
                 fence_writes(src, found, f"moved to {target.label}", on=True)
                 _crash_point("switch-before-commit")
-                _record(dst, "switch", {"result": "switched", "connections": "pending"})
+                record(dst, "switch", {"result": "switched", "connections": "pending"})
             report.freeze_parts = {
                 "catch-up": arrived - frozen,
                 "snapshots": counted - arrived,
@@ -470,7 +435,7 @@ def _after_switch(src: Any, dst: Any, target: Shard) -> None:
     subscribe(src, REVERSE, target, copy_data=False, only_local=origin_none_supported(src, dst))
 
 
-_STEP: dict[str, Callable[..., str]] = {
+_STEP: dict[str, Callable[[Run], str]] = {
     "schema": _step_schema,
     "target": _step_target,
     "copy": _step_copy,
@@ -498,7 +463,7 @@ def rollback(
     with ExitStack() as stack:
         src = stack.enter_context(connect(source))
         dst = stack.enter_context(connect(target))
-        done = _done(dst)
+        done = done_steps(dst)
         if "finalize" in done:
             raise UsageError(
                 "this migration is finalized: the way back was dropped",
@@ -513,7 +478,7 @@ def rollback(
             if has_publication(src, FORWARD):
                 src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
             # the app never left the source: its connection strings stay as they are
-            _record(dst, "rollback", {"result": "before the switch-over"})
+            record(dst, "rollback", {"result": "before the switch-over"})
             report.steps.append(("rollback", "replication stopped; the app stays on the source"))
             return report
         if ready is not None:
@@ -563,7 +528,7 @@ def rollback(
         if has_publication(src, FORWARD):
             src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(FORWARD)))
         dst.execute("DELETE FROM _floyo_migrate.journal WHERE step = 'switch'")
-        _record(dst, "rollback", {"result": "after the switch-over"})
+        record(dst, "rollback", {"result": "after the switch-over"})
         try:
             same_counts(seen_dst, seen_src, found, report.tables, before, ROLLED_BACK)
         finally:
@@ -579,14 +544,14 @@ def finalize(source: Shard, target: Shard, *, schemas: Sequence[str] = SCHEMAS) 
     is left as it is (deleting the Supabase project is `up`'s job once the spec drops it)."""
     report = Report()
     with connect(source) as src, connect(target) as dst:
-        done = _done(dst)
+        done = done_steps(dst)
         if "switch" not in done:
             raise UsageError("the migration has not switched over yet", "run `db migrate` first")
         drop_subscription(src, REVERSE)
         for conn, name in ((dst, REVERSE), (src, FORWARD)):
             if has_publication(conn, name):
                 conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(name)))
-        _record(dst, "finalize")
+        record(dst, "finalize")
         report.steps.append(("finalize", "the way back is dropped; the source is read-only"))
     return report
 
