@@ -7,6 +7,7 @@ Every import counts: at the top, inside a function (deferred) and under TYPE_CHE
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,13 +224,19 @@ def test_no_import_cycles_between_modules() -> None:
     assert _cycles() == []
 
 
-def test_no_module_over_600_lines() -> None:
+def test_a_module_over_600_lines_is_a_warning() -> None:
+    """Modules are split by concern (issue 21), not by size: a long module is a warning that
+    it may hold two concerns (shown in pytest's summary), never a failure. The rules that fail
+    are the layers above and the import rules below."""
     long = {
         str(p.relative_to(REPO)): n
         for p in MODULES.values()
         if (n := len(p.read_text().splitlines())) > 600
     }
-    assert not long, f"split these modules (600 lines at most, docs/architecture.md): {long}"
+    if long:
+        warnings.warn(
+            f"modules over 600 lines: does each hold one concern? {long}", UserWarning, stacklevel=1
+        )
 
 
 @pytest.mark.parametrize(
