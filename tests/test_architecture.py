@@ -299,31 +299,7 @@ def test_every_sub_package_says_what_it_owns_and_may_import() -> None:
 
 # (importing module, imported module) pairs that may import private (`_x`) names, with why.
 # Everything else imports public names, from the module that defines them.
-PRIVATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
-    # cost/ predates the rule: its rules' registry (cost/rules/__init__) and the shared pricing
-    # context (_Context, _Unpriced, the price tables) are private across ~10 files
-    **dict.fromkeys(
-        [
-            ("floyo_scale.cost.context", "floyo_scale.cost.model"),
-            ("floyo_scale.cost.delta", "floyo_scale.cost.model"),
-            ("floyo_scale.cost.estimate", "floyo_scale.cost.context"),
-            ("floyo_scale.cost.estimate", "floyo_scale.cost.model"),
-            ("floyo_scale.cost.rules", "floyo_scale.cost.context"),
-            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.aws"),
-            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.monitoring"),
-            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.supabase"),
-            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.upstash"),
-            ("floyo_scale.cost.rules", "floyo_scale.cost.rules.vercel"),
-            ("floyo_scale.cost.rules.aws", "floyo_scale.cost.context"),
-            ("floyo_scale.cost.rules.monitoring", "floyo_scale.cost.context"),
-            ("floyo_scale.cost.rules.rds", "floyo_scale.cost.context"),
-            ("floyo_scale.cost.rules.supabase", "floyo_scale.cost.context"),
-            ("floyo_scale.cost.rules.upstash", "floyo_scale.cost.context"),
-            ("floyo_scale.cost.rules.vercel", "floyo_scale.cost.context"),
-        ],
-        "cost/: not yet by concern (issue 21 item 4 covered db/ and engine/)",
-    ),
-}
+PRIVATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {}
 
 # Modules whose `import X as X` is the point: a typed facade over a third-party SDK.
 REEXPORTS_ALLOWED: dict[str, str] = {

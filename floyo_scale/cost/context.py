@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..offline.inventory import Inventory, Resource
-from .model import CostLine, Unpriced, _cents
+from .model import CostLine, Unpriced, round_cents
 
 if TYPE_CHECKING:  # only for annotations: importing spec at run time is not needed here
     from ..catalog.prices import PriceCatalog, PriceEntry
@@ -135,20 +135,22 @@ PRICE_CLASS_AREAS = {
 FREE_ALARMS = "aws.cloudwatch.alarm_standard"  # its free_tier: the first 10 alarms
 
 
-_AWS_VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
-_AWS_S3_PRICING = "https://aws.amazon.com/s3/pricing/"
-_AWS_CLOUDFRONT_PRICING = "https://aws.amazon.com/cloudfront/pricing/"
-_AWS_ELASTICACHE_PRICING = "https://aws.amazon.com/elasticache/pricing/"
-_VERCEL_PRICING = "https://vercel.com/pricing"
-_SUPABASE_POOLER = "https://supabase.com/docs/guides/database/connecting-to-postgres"
-_PULUMI_DOCS = "https://www.pulumi.com/docs/iac/concepts/resources/"
+AWS_VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
+AWS_S3_PRICING = "https://aws.amazon.com/s3/pricing/"
+AWS_CLOUDFRONT_PRICING = "https://aws.amazon.com/cloudfront/pricing/"
+AWS_ELASTICACHE_PRICING = "https://aws.amazon.com/elasticache/pricing/"
+VERCEL_PRICING = "https://vercel.com/pricing"
+SUPABASE_POOLER = "https://supabase.com/docs/guides/database/connecting-to-postgres"
+PULUMI_DOCS = "https://www.pulumi.com/docs/iac/concepts/resources/"
 
 
 # -- the context a rule prices in ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Unpriced:
+class NoPrice:
+    """A rule's answer when it cannot price a resource (grouped into model.Unpriced)."""
+
     reason: str
 
 
@@ -176,11 +178,11 @@ class Span:
         return Span(min(self.low, c.low), min(self.high, c.high))
 
 
-Result = CostLine | _Unpriced
-Rule = Callable[[Resource, "_Context"], Iterable[Result]]
+Result = CostLine | NoPrice
+Rule = Callable[[Resource, "PricingContext"], Iterable[Result]]
 
 
-class _Context:
+class PricingContext:
     """The inventory, usage and catalog a rule prices with, and what rules share (which
     Supabase project pays its organization's plan, which buckets hold what share)."""
 
@@ -266,7 +268,7 @@ class _Context:
             return Span(included, included)
         share = (self.database_gb * (1 / len(self.projects))).at_least(included)
         if project is not None:
-            for disk in self.inventory.of_type(_DISK_CONFIG):
+            for disk in self.inventory.of_type(DISK_CONFIG):
                 if disk.parent == project.key and disk.inputs.get("size_gb"):
                     share = share.at_least(float(disk.inputs["size_gb"]))
         return share
@@ -352,8 +354,8 @@ class _Context:
             component=resource.component,
             resource=resource.name,
             item=item,
-            low=_cents(unit_price * q.low),
-            high=_cents(unit_price * q.high),
+            low=round_cents(unit_price * q.low),
+            high=round_cents(unit_price * q.high),
             unit_price=unit_price,
             quantity=(_qty(q.low), _qty(q.high)),
             unit=unit,
@@ -389,32 +391,32 @@ def _line_provider(resource: Resource) -> str:
 # -- rules ---------------------------------------------------------------------------------
 
 
-def _free(item: str, why: str, source: str | None = None, provider: str | None = None) -> Rule:
+def free(item: str, why: str, source: str | None = None, provider: str | None = None) -> Rule:
     """A resource that costs nothing by itself: priced at $0, with the reason."""
 
-    def rule(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    def rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
         yield ctx.line(
-            resource, item, 0.0, 1, "each", source or _PULUMI_DOCS, provider=provider, detail=why
+            resource, item, 0.0, 1, "each", source or PULUMI_DOCS, provider=provider, detail=why
         )
 
     return rule
 
 
-def _free_entry(item: str, key: str, why: str) -> Rule:
+def free_entry(item: str, key: str, why: str) -> Rule:
     """A resource whose catalog price is 0 (or whose use stays within a free tier)."""
 
-    def rule(resource: Resource, ctx: _Context) -> Iterable[Result]:
+    def rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
         entry = ctx.entry(key)
         if entry is None:
-            yield _Unpriced(f"no price entry {key!r} in the catalog")
+            yield NoPrice(f"no price entry {key!r} in the catalog")
             return
         yield ctx.line(resource, item, entry.price or 0.0, 0, entry.unit, entry, detail=why)
 
     return rule
 
 
-def _span_text(span: Span) -> str:
+def span_text(span: Span) -> str:
     return f"{span.low:,.4g}" if span.low == span.high else f"{span.low:,.4g}-{span.high:,.4g}"
 
 
-_DISK_CONFIG = "pulumi-python:dynamic/supabase:DiskConfig"
+DISK_CONFIG = "pulumi-python:dynamic/supabase:DiskConfig"

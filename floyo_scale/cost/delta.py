@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import _PROVIDER_ORDER, CostDelta, CostEstimate, LineDelta
+from .model import PROVIDER_ORDER, CostDelta, CostEstimate, LineDelta
 
 
 def diff_costs(old: CostEstimate, new: CostEstimate) -> CostDelta:
@@ -31,7 +31,7 @@ def diff_costs(old: CostEstimate, new: CostEstimate) -> CostDelta:
                 status=status,
             )
         )
-    deltas.sort(key=lambda d: (_PROVIDER_ORDER.get(d.provider, 9), d.provider, *d.key[1:]))
+    deltas.sort(key=lambda d: (PROVIDER_ORDER.get(d.provider, 9), d.provider, *d.key[1:]))
     old_u = {f"{u.type} ({u.reason})" for u in old.unpriced}
     new_u = {f"{u.type} ({u.reason})" for u in new.unpriced}
     return CostDelta(

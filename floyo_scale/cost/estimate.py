@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import FloyoError
 from ..offline.inventory import Inventory, Resource
-from .context import _Context, _Unpriced
-from .model import _PROVIDER_ORDER, CostEstimate, CostLine, Unpriced, _cents
+from .context import NoPrice, PricingContext
+from .model import PROVIDER_ORDER, CostEstimate, CostLine, Unpriced, round_cents
 from .rules import RULES
 
 if TYPE_CHECKING:  # only for annotations: importing spec at run time is not needed here
@@ -57,7 +57,7 @@ def estimate_cost(
             catalog = load_prices()
         except PriceCatalogError as exc:  # the catalog imports nothing of ours, not even errors
             raise FloyoError(exc.message, exc.hint) from exc
-    ctx = _Context(inventory, usage, users, catalog)
+    ctx = PricingContext(inventory, usage, users, catalog)
     lines: list[CostLine] = []
     order: dict[int, tuple[str, int, int]] = {}  # id(line) -> (anchor, depth, position)
     unpriced: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -70,7 +70,7 @@ def estimate_cost(
             )
             continue
         for result in rule(resource, ctx):
-            if isinstance(result, _Unpriced):
+            if isinstance(result, NoPrice):
                 unpriced[(resource.type, result.reason)].append(resource.name)
             else:
                 order[id(result)] = (anchor, depth, len(lines))
@@ -79,11 +79,11 @@ def estimate_cost(
     # group, a resource comes before those it parents (a project, then its add-ons and
     # replicas), each resource's lines in the order its rule gives them
     lines.sort(
-        key=lambda x: (_PROVIDER_ORDER.get(x.provider, 9), x.provider, x.component, order[id(x)])
+        key=lambda x: (PROVIDER_ORDER.get(x.provider, 9), x.provider, x.component, order[id(x)])
     )
     lines = _unique(lines)
-    total_low = _cents(sum(line.low for line in lines))
-    total_high = _cents(sum(line.high for line in lines))
+    total_low = round_cents(sum(line.low for line in lines))
+    total_high = round_cents(sum(line.high for line in lines))
     monthly, alert = _budget(budget)
     used = round(total_high / monthly * 100, 1) if monthly else None
     missing = tuple(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 CURRENCY = "USD"
-_PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2, "upstash": 3, "sentry": 4, "posthog": 5}
+PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2, "upstash": 3, "sentry": 4, "posthog": 5}
 
 
 # -- results -------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ class CostEstimate:
     @property
     def aws_high(self) -> float:
         """The AWS share of the high figure (what an AWS Budget can see)."""
-        return _cents(sum(line.high for line in self.lines if line.provider == "aws"))
+        return round_cents(sum(line.high for line in self.lines if line.provider == "aws"))
 
     @property
     def aws_budget(self) -> float | None:
@@ -215,11 +215,11 @@ class LineDelta:
 
     @property
     def delta_low(self) -> float:
-        return _cents(self.new_low - self.old_low)
+        return round_cents(self.new_low - self.old_low)
 
     @property
     def delta_high(self) -> float:
-        return _cents(self.new_high - self.old_high)
+        return round_cents(self.new_high - self.old_high)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -250,11 +250,11 @@ class CostDelta:
 
     @property
     def total_delta_low(self) -> float:
-        return _cents(self.new_total[0] - self.old_total[0])
+        return round_cents(self.new_total[0] - self.old_total[0])
 
     @property
     def total_delta_high(self) -> float:
-        return _cents(self.new_total[1] - self.old_total[1])
+        return round_cents(self.new_total[1] - self.old_total[1])
 
     def changed(self) -> tuple[LineDelta, ...]:
         """The lines whose cost changes (a $0 line that appears or goes is left out)."""
@@ -278,5 +278,5 @@ class CostDelta:
         }
 
 
-def _cents(value: float) -> float:
+def round_cents(value: float) -> float:
     return round(value + 0.0, 2) + 0.0  # + 0.0 turns -0.0 into 0.0

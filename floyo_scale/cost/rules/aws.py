@@ -20,10 +20,10 @@ from ..context import (
     S3_GETS_PER_REQUEST,
     S3_PUTS_PER_REQUEST,
     TRANSITION_PRICED_DAYS,
+    NoPrice,
+    PricingContext,
     Result,
     Span,
-    _Context,
-    _Unpriced,
 )
 
 if TYPE_CHECKING:  # only for annotations: importing spec at run time is not needed here
@@ -38,7 +38,7 @@ _READ_CLASS = {"GLACIER_IR": "glacier_ir", "STANDARD_IA": "standard_ia"}
 
 
 def _storage_class_entry(
-    ctx: _Context, storage_class: str, region: str | None = None
+    ctx: PricingContext, storage_class: str, region: str | None = None
 ) -> PriceEntry | None:
     """The GB-month rate of `storage_class` in `region`: the regional entry when the catalog
     has one (aws.regional.<region>), else the us-east-1 rate (and the region is noted)."""
@@ -53,7 +53,7 @@ def _storage_class_entry(
     return None
 
 
-def _bucket_class(resource: Resource, ctx: _Context) -> tuple[str, str]:
+def _bucket_class(resource: Resource, ctx: PricingContext) -> tuple[str, str]:
     """The storage class a bucket's data is priced at, and why."""
     written = ctx.replica_class.get(resource.key, "STANDARD")
     for cfg in ctx.inventory.of_type(
@@ -72,14 +72,14 @@ def _bucket_class(resource: Resource, ctx: _Context) -> tuple[str, str]:
     return written, "as written (later lifecycle transitions not counted)"
 
 
-def _s3_bucket(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def s3_bucket_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """Storage (usage.storage_gb split over the non-replica buckets; a replica holds its
     source's share) and, on non-replica buckets, GET/PUT requests driven by app requests."""
     share = ctx.bucket_share(resource)
     storage_class, why = _bucket_class(resource, ctx)
     entry = _storage_class_entry(ctx, storage_class, resource.region)
     if entry is None:
-        yield _Unpriced(f"no S3 storage price for class {storage_class}")
+        yield NoPrice(f"no S3 storage price for class {storage_class}")
     else:
         source = ctx.replica_source.get(resource.key)
         whose = f"a copy of {source.name}" if source else "usage.storage_gb split over buckets"
@@ -95,7 +95,7 @@ def _s3_bucket(resource: Resource, ctx: _Context) -> Iterable[Result]:
     if resource.key in ctx.replica_source:
         return
     if ctx.requests is None:
-        yield _Unpriced("S3 requests: no user count given to the estimate")
+        yield NoPrice("S3 requests: no user count given to the estimate")
         return
     read_class = _READ_CLASS.get(storage_class, "standard")
     if read_class != "standard":
@@ -121,7 +121,7 @@ def _s3_bucket(resource: Resource, ctx: _Context) -> Iterable[Result]:
 
 
 def _archive_requests(
-    resource: Resource, ctx: _Context, share: Span, storage_class: str, read_class: str
+    resource: Resource, ctx: PricingContext, share: Span, storage_class: str, read_class: str
 ) -> Iterable[Result]:
     """A bucket whose objects move to an archive class within a month (Glacier Instant
     Retrieval) is not read by app requests: ARCHIVE_RETRIEVED_SHARE of it is read back a
@@ -166,16 +166,16 @@ def _archive_requests(
         )
 
 
-def _s3_replication(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def s3_replication_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """Cross-region transfer of what is written to the source each month, per destination."""
     entry = ctx.entry("aws.s3.replication.transfer_gb")
     source = ctx.by_key.get(resource.parent or "")
     destinations = len(resource.inputs.get("rules") or [])
     if entry is None:
-        yield _Unpriced("no S3 replication transfer price in the catalog")
+        yield NoPrice("no S3 replication transfer price in the catalog")
         return
     if source is None or source.type != "aws:s3/bucket:Bucket":
-        yield _Unpriced("replication whose source bucket is not in the inventory")
+        yield NoPrice("replication whose source bucket is not in the inventory")
         return
     gb = ctx.bucket_share(source) * (MONTHLY_WRITE_SHARE * destinations)
     yield ctx.line(
@@ -193,7 +193,7 @@ def _s3_replication(resource: Resource, ctx: _Context) -> Iterable[Result]:
 # AWS: ElastiCache --------------------------------------------------------------------------
 
 
-def _node_type(resource: Resource, ctx: _Context) -> tuple[str | None, str]:
+def _node_type(resource: Resource, ctx: PricingContext) -> tuple[str | None, str]:
     """The group's node type; a secondary member of a global datastore records none and runs
     the primary's, found through the GlobalReplicationGroup."""
     node = resource.inputs.get("nodeType")
@@ -220,14 +220,14 @@ def _node_type(resource: Resource, ctx: _Context) -> tuple[str | None, str]:
     return None, ""
 
 
-def _elasticache_group(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def elasticache_group_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     node, whose = _node_type(resource, ctx)
     if node is None:
-        yield _Unpriced("replication group whose node type is unknown")
+        yield NoPrice("replication group whose node type is unknown")
         return
     entry = ctx.entry(f"aws.elasticache.node_hour.{node}")
     if entry is None:
-        yield _Unpriced(f"no ElastiCache node-hour price for {node}")
+        yield NoPrice(f"no ElastiCache node-hour price for {node}")
         return
     if resource.region not in (None, "global", "us-east-1"):
         ctx.fallback_regions.add(str(resource.region))  # node rates: us-east-1 only
@@ -254,12 +254,12 @@ def _elasticache_group(resource: Resource, ctx: _Context) -> Iterable[Result]:
 # AWS: monitoring ---------------------------------------------------------------------------
 
 
-def _alarm(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def alarm_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     period = resource.inputs.get("period")
     if period is not None and int(period) < 60:
         entry = ctx.entry("aws.cloudwatch.alarm_high_resolution")
         if entry is None:
-            yield _Unpriced("no high-resolution alarm price in the catalog")
+            yield NoPrice("no high-resolution alarm price in the catalog")
             return
         yield ctx.line(
             resource, "alarm", entry.price or 0.0, 1, entry.unit, entry, detail="high resolution"
@@ -267,7 +267,7 @@ def _alarm(resource: Resource, ctx: _Context) -> Iterable[Result]:
         return
     entry = ctx.entry(FREE_ALARMS)
     if entry is None:
-        yield _Unpriced("no standard alarm price in the catalog")
+        yield NoPrice("no standard alarm price in the catalog")
         return
     # billed per metric an alarm reads ("$0.10 per alarm metric": a metric math alarm pays for
     # each metric in its expression; aws.amazon.com/cloudwatch/pricing/), the free tier too
@@ -299,12 +299,12 @@ def alarm_metrics(alarm: Resource) -> int:
     return sum(1 for q in queries if isinstance(q, dict) and q.get("metric")) or 1
 
 
-def _sns_subscription(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def sns_subscription_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     protocol = resource.inputs.get("protocol")
     key = "aws.sns.email_100k" if protocol in ("email", "email-json") else "aws.sns.http_million"
     entry = ctx.entry(key)
     if entry is None:
-        yield _Unpriced(f"no SNS {protocol} delivery price in the catalog")
+        yield NoPrice(f"no SNS {protocol} delivery price in the catalog")
         return
     yield ctx.line(
         resource,
@@ -317,17 +317,17 @@ def _sns_subscription(resource: Resource, ctx: _Context) -> Iterable[Result]:
     )
 
 
-def _global_datastore(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def global_datastore_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """No fee of its own (its members' nodes are priced on them); the cross-region traffic
     of replicating the primary's writes to each secondary member:
     GB = app requests x CACHE_WRITES_PER_REQUEST x CACHE_KB_PER_WRITE / 1,000,000
          x secondaries."""
     entry = ctx.entry("aws.elasticache.global_datastore.transfer_gb")
     if entry is None:
-        yield _Unpriced("no global datastore transfer price in the catalog")
+        yield NoPrice("no global datastore transfer price in the catalog")
         return
     if ctx.requests is None:
-        yield _Unpriced("global datastore transfer: no user count given to the estimate")
+        yield NoPrice("global datastore transfer: no user count given to the estimate")
         return
     members = [
         g
@@ -351,7 +351,7 @@ def _global_datastore(resource: Resource, ctx: _Context) -> Iterable[Result]:
 # AWS: CloudFront ---------------------------------------------------------------------------
 
 
-def _cloudfront(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def cloudfront_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """The files CDN: data transfer out and HTTPS requests, per CloudFront pricing area.
 
     GB       = usage.egress_gb x FILES_SHARE_OF_EGRESS (what leaves Vercel's fast data
@@ -385,7 +385,7 @@ def _cloudfront(resource: Resource, ctx: _Context) -> Iterable[Result]:
     for area, share in sorted(areas.items()):
         entry = ctx.entry(f"aws.cloudfront.data_transfer_out.{area}")
         if entry is None:
-            yield _Unpriced(f"no CloudFront data transfer price for {area}")
+            yield NoPrice(f"no CloudFront data transfer price for {area}")
             continue
         yield ctx.line(
             resource,
@@ -398,7 +398,7 @@ def _cloudfront(resource: Resource, ctx: _Context) -> Iterable[Result]:
             f"beyond {free_gb:,.0f} GB free; {price_class}",
         )
     if ctx.requests is None:
-        yield _Unpriced("CloudFront requests: no user count given to the estimate")
+        yield NoPrice("CloudFront requests: no user count given to the estimate")
         return
     head = ctx.entry("aws.cloudfront.https_requests.north_america")
     free_requests = float(head.extra.get("free_tier_requests", 0)) if head else 0.0
@@ -406,7 +406,7 @@ def _cloudfront(resource: Resource, ctx: _Context) -> Iterable[Result]:
     for area, share in sorted(areas.items()):
         entry = ctx.entry(f"aws.cloudfront.https_requests.{area}")
         if entry is None:
-            yield _Unpriced(f"no CloudFront request price for {area}")
+            yield NoPrice(f"no CloudFront request price for {area}")
             continue
         yield ctx.line(
             resource,
@@ -439,13 +439,13 @@ def health_check_features(resource: Resource) -> list[str]:
     return features
 
 
-def _health_check(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def health_check_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """A check on one of the app's domains: Vercel serves them, so a non-AWS endpoint (the
     free tier and lower rates are for endpoints AWS hosts); each optional feature on top."""
     entry = ctx.entry("aws.route53.health_check_non_aws")
     feature = ctx.entry("aws.route53.feature_non_aws")
     if entry is None or feature is None:
-        yield _Unpriced("no Route 53 health check price in the catalog")
+        yield NoPrice("no Route 53 health check price in the catalog")
         return
     where = resource.inputs.get("fqdn") or "the domain"
     yield ctx.line(

@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...offline.inventory import Resource
-from ..context import _PULUMI_DOCS, POSTHOG_EVENTS_PER_REQUEST, Result, _Context, _Unpriced
+from ..context import POSTHOG_EVENTS_PER_REQUEST, PULUMI_DOCS, NoPrice, PricingContext, Result
 
 
-def _monitoring(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def monitoring_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     yield ctx.line(
         resource,
         "component",
         0.0,
         1,
         "each",
-        _PULUMI_DOCS,
+        PULUMI_DOCS,
         provider="aws",
         detail="a component: groups resources; its children are priced",
     )
@@ -25,7 +25,7 @@ def _monitoring(resource: Resource, ctx: _Context) -> Iterable[Result]:
         plan = str(sentry.get("plan") or "team")
         entry = ctx.entry(f"sentry.{plan}")
         if entry is None:
-            yield _Unpriced(f"no Sentry {plan} plan in the catalog")
+            yield NoPrice(f"no Sentry {plan} plan in the catalog")
         else:
             yield ctx.line(
                 resource,
@@ -40,9 +40,9 @@ def _monitoring(resource: Resource, ctx: _Context) -> Iterable[Result]:
     if resource.inputs.get("posthog"):
         entry = ctx.entry("posthog.analytics_event")
         if entry is None:
-            yield _Unpriced("no PostHog price in the catalog")
+            yield NoPrice("no PostHog price in the catalog")
         elif ctx.requests is None:
-            yield _Unpriced("PostHog events: no user count given to the estimate")
+            yield NoPrice("PostHog events: no user count given to the estimate")
         else:
             free = float(entry.extra.get("free_tier", 0))
             yield ctx.line(

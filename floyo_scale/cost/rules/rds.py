@@ -9,18 +9,18 @@ from typing import Any
 
 from ...catalog import facts
 from ...offline.inventory import Resource
-from ..context import HOURS_PER_MONTH, Result, Rule, _Context, _free, _Unpriced
+from ..context import HOURS_PER_MONTH, NoPrice, PricingContext, Result, Rule, free
 from ..currency import unit_usd
 
 _RDS_PRICING = "https://aws.amazon.com/rds/postgresql/pricing/"
 _VPC_PRICING = "https://aws.amazon.com/vpc/pricing/"
 
 
-def _instances(ctx: _Context) -> list[Resource]:
+def _instances(ctx: PricingContext) -> list[Resource]:
     return list(ctx.inventory.of_type("aws:rds/instance:Instance"))
 
 
-def _primary_of(resource: Resource, ctx: _Context) -> Resource | None:
+def _primary_of(resource: Resource, ctx: PricingContext) -> Resource | None:
     """A replica's primary: by identifier (same region) or ARN; else the first primary (a
     cross-region replica names its primary by an ARN not known before deployment)."""
     source = resource.inputs.get("replicateSourceDb")
@@ -31,14 +31,14 @@ def _primary_of(resource: Resource, ctx: _Context) -> Resource | None:
     return primaries[0] if primaries else None
 
 
-def _rds_instance(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def _rds_instance(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     inputs: dict[str, Any] = resource.inputs
     replica = bool(inputs.get("replicateSourceDb"))
     primary = _primary_of(resource, ctx) if replica else resource
     size = inputs.get("instanceClass") or (primary.inputs.get("instanceClass") if primary else None)
     entry = ctx.entry(f"aws.rds.instance_hour.{size}")
     if entry is None or entry.price is None:
-        yield _Unpriced(f"no RDS instance-hour price for {size}")
+        yield NoPrice(f"no RDS instance-hour price for {size}")
         return
     copies = 2 if inputs.get("multiAz") else 1
     what = "Multi-AZ (primary + standby)" if copies == 2 else "Single-AZ"
@@ -56,7 +56,7 @@ def _rds_instance(resource: Resource, ctx: _Context) -> Iterable[Result]:
     storage = ctx.entry("aws.rds.storage_gp3_gb")
     gb = (primary.inputs.get("allocatedStorage") if primary else None) or 20
     if storage is None or storage.price is None:
-        yield _Unpriced("no RDS storage price in the catalog")
+        yield NoPrice("no RDS storage price in the catalog")
         return
     yield ctx.line(
         resource,
@@ -83,10 +83,10 @@ def _rds_instance(resource: Resource, ctx: _Context) -> Iterable[Result]:
         )
 
 
-def _rds_proxy(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def _rds_proxy(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     entry = ctx.entry("aws.rds.proxy_vcpu_hour")
     if entry is None or entry.price is None:
-        yield _Unpriced("no RDS Proxy price in the catalog")
+        yield NoPrice("no RDS Proxy price in the catalog")
         return
     name = resource.inputs.get("name")
     fronted = [r for r in _instances(ctx) if r.inputs.get("identifier") == name] or [
@@ -105,40 +105,38 @@ def _rds_proxy(resource: Resource, ctx: _Context) -> Iterable[Result]:
     )
 
 
-def _secret(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def _secret(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     entry = ctx.entry("aws.secretsmanager.secret")
     if entry is None or entry.price is None:
-        yield _Unpriced("no Secrets Manager price in the catalog")
+        yield NoPrice("no Secrets Manager price in the catalog")
         return
     yield ctx.line(resource, "secret", entry.price, 1, entry.unit, entry, detail=entry.note or "")
 
 
 RDS_RULES: dict[str, Rule] = dict(
     {
-        "floyo:database:Rds": _free(
+        "floyo:database:Rds": free(
             "component", "a component: groups resources; its children are priced", provider="aws"
         ),
         "aws:rds/instance:Instance": _rds_instance,
         "aws:rds/proxy:Proxy": _rds_proxy,
         "aws:secretsmanager/secret:Secret": _secret,
-        "aws:secretsmanager/secretVersion:SecretVersion": _free(
+        "aws:secretsmanager/secretVersion:SecretVersion": free(
             "secret version",
             "billed with its secret",
             "https://aws.amazon.com/secrets-manager/pricing/",
         ),
-        "aws:rds/parameterGroup:ParameterGroup": _free(
-            "parameter group", "no charge", _RDS_PRICING
-        ),
-        "aws:rds/subnetGroup:SubnetGroup": _free("subnet group", "no charge", _RDS_PRICING),
-        "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": _free(
+        "aws:rds/parameterGroup:ParameterGroup": free("parameter group", "no charge", _RDS_PRICING),
+        "aws:rds/subnetGroup:SubnetGroup": free("subnet group", "no charge", _RDS_PRICING),
+        "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": free(
             "proxy target group", "billed with the proxy", _RDS_PRICING
         ),
-        "aws:rds/proxyTarget:ProxyTarget": _free(
+        "aws:rds/proxyTarget:ProxyTarget": free(
             "proxy target", "billed with the proxy", _RDS_PRICING
         ),
-        "aws:ec2/internetGateway:InternetGateway": _free(
+        "aws:ec2/internetGateway:InternetGateway": free(
             "internet gateway", "no charge (data transfer is)", _VPC_PRICING
         ),
-        "aws:ec2/route:Route": _free("route", "no charge", _VPC_PRICING),
+        "aws:ec2/route:Route": free("route", "no charge", _VPC_PRICING),
     }
 )

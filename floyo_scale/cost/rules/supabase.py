@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...offline.inventory import Resource
-from ..context import Result, _Context, _span_text, _Unpriced
+from ..context import NoPrice, PricingContext, Result, span_text
 from ..currency import usd
 
 # Supabase ----------------------------------------------------------------------------------
 
 
-def _supabase_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def supabase_project_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """Compute per project; the plan fee, compute credit and egress once per organization
     (on its first project by name); disk beyond the included 8 GB per project."""
     inputs = resource.inputs
@@ -21,11 +21,11 @@ def _supabase_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
     first = org_projects[0].key == resource.key
     plan_entry = ctx.entry(f"supabase.plans.{plan}") if plan else None
     if plan_entry is None:
-        yield _Unpriced(f"no Supabase plan {plan!r} in the catalog")
+        yield NoPrice(f"no Supabase plan {plan!r} in the catalog")
         return
     if first:
         if plan_entry.is_custom:
-            yield _Unpriced(f"Supabase {plan} plan: contract pricing, no list price")
+            yield NoPrice(f"Supabase {plan} plan: contract pricing, no list price")
         else:
             yield ctx.line(
                 resource,
@@ -40,7 +40,7 @@ def _supabase_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
     size = str(inputs.get("instance_size"))
     compute, called = ctx.compute_price(size, plan)
     if compute is None:
-        yield _Unpriced(f"no Supabase compute size {size!r} in the catalog")
+        yield NoPrice(f"no Supabase compute size {size!r} in the catalog")
     elif plan == "free":
         yield ctx.line(
             resource,
@@ -86,14 +86,14 @@ def _supabase_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
             provisioned.over(included),
             disk.unit,
             disk,
-            detail=f"{_span_text(provisioned)} GB provisioned, {included:,.0f} GB included",
+            detail=f"{span_text(provisioned)} GB provisioned, {included:,.0f} GB included",
         )
     # egress, once per organization
     egress = ctx.entry("supabase.egress.uncached_gb")
     if first and egress is not None:
         quota = (egress.extra.get("included_gb") or {}).get(plan)
         if quota is None:
-            yield _Unpriced(f"Supabase egress on the {plan} plan: no list quota or rate")
+            yield NoPrice(f"Supabase egress on the {plan} plan: no list quota or rate")
         else:
             yield ctx.line(
                 resource,
@@ -106,17 +106,17 @@ def _supabase_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
             )
 
 
-def _supabase_replica(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def supabase_replica_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """A read replica: the primary's compute size (no credit) and 1.25x its disk, from GB 1."""
     primary = ctx.by_key.get(resource.parent or "")
     if primary is None or primary.type != "pulumi-python:dynamic/supabase:Project":
-        yield _Unpriced("read replica whose primary project is not in the inventory")
+        yield NoPrice("read replica whose primary project is not in the inventory")
         return
     plan = primary.inputs.get("plan")
     size = str(primary.inputs.get("instance_size"))
     compute, called = ctx.compute_price(size, plan)
     if compute is None:
-        yield _Unpriced(f"no Supabase compute size {size!r} in the catalog")
+        yield NoPrice(f"no Supabase compute size {size!r} in the catalog")
     else:
         yield ctx.line(
             resource,
@@ -142,14 +142,14 @@ def _supabase_replica(resource: Resource, ctx: _Context) -> Iterable[Result]:
         )
 
 
-def _supabase_addon(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def supabase_addon_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     kind, variant = resource.inputs.get("addon_type"), resource.inputs.get("addon_variant")
     if kind != "pitr":
-        yield _Unpriced(f"Supabase add-on {kind!r}: no pricing rule")
+        yield NoPrice(f"Supabase add-on {kind!r}: no pricing rule")
         return
     entry = ctx.entry(f"supabase.pitr.{variant}")
     if entry is None:
-        yield _Unpriced(f"no Supabase PITR variant {variant!r} in the catalog")
+        yield NoPrice(f"no Supabase PITR variant {variant!r} in the catalog")
         return
     days = entry.extra.get("retention_days")
     yield ctx.line(

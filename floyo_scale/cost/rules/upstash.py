@@ -6,13 +6,13 @@ from collections.abc import Iterable
 
 from ...catalog.offers import CacheDemand, payg_costs, upstash_offers
 from ...offline.inventory import Resource
-from ..context import Result, Span, _Context, _Unpriced
+from ..context import NoPrice, PricingContext, Result, Span
 from ..currency import usd_range
 
 # Upstash -----------------------------------------------------------------------------------
 
 
-def _upstash_database(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def upstash_database_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """The offer recorded on its floyo:cache:Cache component (chosen by the program with
     catalog.offers, from the demand recorded beside it), priced from the catalog: a fixed
     plan's flat price (and its price per read region), or Pay as You Go's commands, storage
@@ -21,13 +21,13 @@ def _upstash_database(resource: Resource, ctx: _Context) -> Iterable[Result]:
     inputs = component.inputs if component is not None else {}
     chosen, recorded = inputs.get("offer"), inputs.get("demand")
     if not chosen or not isinstance(recorded, dict):
-        yield _Unpriced("no Upstash offer recorded on its cache component")
+        yield NoPrice("no Upstash offer recorded on its cache component")
         return
     demand = CacheDemand.from_json(recorded)
     offers = {o.plan_name: o for o in upstash_offers(ctx.catalog, demand)}
     offer = offers.get(str(chosen))
     if offer is None:
-        yield _Unpriced(f"no Upstash offer {chosen!r} in the catalog")
+        yield NoPrice(f"no Upstash offer {chosen!r} in the catalog")
         return
     others = ", ".join(
         f"{o.plan_name} {_money(o.monthly)}" for o in offers.values() if o.fits and o is not offer
@@ -94,7 +94,7 @@ def _upstash_database(resource: Resource, ctx: _Context) -> Iterable[Result]:
         )
 
 
-def _upstash_plan(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def upstash_plan_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     yield ctx.line(
         resource,
         "plan setting",

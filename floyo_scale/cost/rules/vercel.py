@@ -12,25 +12,25 @@ from ..context import (
     FUNCTION_SHARE_OF_REQUESTS,
     FUNCTION_WALL_MS,
     GB_HOURS_PER_INVOCATION,
+    NoPrice,
+    PricingContext,
     Result,
     Span,
-    _Context,
-    _Unpriced,
 )
 from ..currency import usd
 
 # Vercel ------------------------------------------------------------------------------------
 
 
-def _vercel_team(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def vercel_team_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """floyo:web:Web carries the team's plan and paid seats."""
     plan = resource.inputs.get("vercel_plan")
     seats = int(resource.inputs.get("seats") or 1)
     entry = ctx.entry(f"vercel.plans.{plan}") if plan else None
     if entry is None:
-        yield _Unpriced(f"no Vercel plan {plan!r} in the catalog")
+        yield NoPrice(f"no Vercel plan {plan!r} in the catalog")
     elif entry.is_custom:
-        yield _Unpriced(f"Vercel {plan} plan: contract pricing, no list price")
+        yield NoPrice(f"Vercel {plan} plan: contract pricing, no list price")
     elif entry.unit == "seat-month":
         yield ctx.line(
             resource,
@@ -47,10 +47,10 @@ def _vercel_team(resource: Resource, ctx: _Context) -> Iterable[Result]:
             resource, f"{plan} plan", entry.price or 0.0, 1, entry.unit, entry, provider="vercel"
         )
     if resource.inputs.get("secure_compute"):
-        yield _Unpriced("Vercel Secure Compute: an Enterprise add-on, contract pricing")
+        yield NoPrice("Vercel Secure Compute: an Enterprise add-on, contract pricing")
 
 
-def _function_compute(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def _function_compute(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """Vercel function compute on fluid compute (current Pro pricing, no included amount:
     it is paid from the usage credit, then on demand): invocations, Active CPU and
     provisioned memory, at the rates of the project's first function region.
@@ -61,7 +61,7 @@ def _function_compute(resource: Resource, ctx: _Context) -> Iterable[Result]:
                   / FUNCTION_CONCURRENCY
     """
     if ctx.requests is None:
-        yield _Unpriced("function compute: no user count given to the estimate")
+        yield NoPrice("function compute: no user count given to the estimate")
         return
     regions = (resource.inputs.get("resourceConfig") or {}).get("functionDefaultRegions") or []
     region = str(regions[0]) if regions else "iad1"
@@ -109,17 +109,17 @@ def _function_compute(resource: Resource, ctx: _Context) -> Iterable[Result]:
         )
 
 
-def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
+def vercel_project_rule(resource: Resource, ctx: PricingContext) -> Iterable[Result]:
     """Usage beyond the plan: fast data transfer (usage.egress_gb), edge requests (one
     per app request) and function compute, less the plan's monthly usage credit."""
     web = ctx.web_inputs(resource)
     plan = (web or {}).get("vercel_plan")
     entry = ctx.entry(f"vercel.plans.{plan}") if plan else None
     if entry is None:
-        yield _Unpriced("no Vercel plan found for this project (no floyo:web:Web parent)")
+        yield NoPrice("no Vercel plan found for this project (no floyo:web:Web parent)")
         return
     if entry.is_custom:
-        yield _Unpriced(f"Vercel {plan} plan usage: contract pricing, no list price")
+        yield NoPrice(f"Vercel {plan} plan usage: contract pricing, no list price")
         return
     includes = entry.extra.get("includes") or {}
     if plan == "hobby":
@@ -153,7 +153,7 @@ def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
         yield line
     if requests is not None:
         if ctx.requests is None:
-            yield _Unpriced("edge requests: no user count given to the estimate")
+            yield NoPrice("edge requests: no user count given to the estimate")
         else:
             included = float(includes.get("edge_requests", 0))
             millions = ctx.requests.over(included) * 1e-6
@@ -169,7 +169,7 @@ def _vercel_project(resource: Resource, ctx: _Context) -> Iterable[Result]:
             overage = Span(overage.low + line.low, overage.high + line.high)
             yield line
     for result in _function_compute(resource, ctx):
-        if not isinstance(result, _Unpriced):
+        if not isinstance(result, NoPrice):
             overage = Span(overage.low + result.low, overage.high + result.high)
         yield result
     credit = float(includes.get("usage_credit", 0))
