@@ -12,17 +12,14 @@ from functools import partial
 from typing import Any
 
 from ..cost import CostDelta, CostEstimate, CostLine, signed_usd, unit_usd, usd, usd_range
+from ..cost.model import PROVIDER_ORDER
 from ..offline.inventory import short_type
 from . import text as render
-
-_PROVIDER_ORDER = {"vercel": 0, "supabase": 1, "aws": 2, "upstash": 3}
 
 
 def _ordered(lines: tuple[CostLine, ...]) -> list[CostLine]:
     """Grouped by provider (Vercel, Supabase, AWS, others) then component; stable inside."""
-    return sorted(
-        lines, key=lambda x: (_PROVIDER_ORDER.get(x.provider, 9), x.provider, x.component)
-    )
+    return sorted(lines, key=lambda x: (PROVIDER_ORDER.get(x.provider, 9), x.provider, x.component))
 
 
 def _num(value: float) -> str:
