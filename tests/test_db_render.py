@@ -100,3 +100,35 @@ def test_periods_cover_the_range_without_gaps(first: date, days: int, interval: 
             assert start.day == 1
     names = [per.partition_name("events", s) for s, _ in periods]
     assert names == sorted(names) and len(set(names)) == len(names)
+
+
+def test_reports_fit_the_screen_and_cut_nothing() -> None:
+    """At 80 columns every line of the db reports fits, or is one word that cannot be split
+    (an S3 URI); at 80 as at 200 the same words, so nothing is cut; lines that fit keep their
+    spacing. (SQL shown by a dry run is `Verbatim`: copied as it is, never wrapped.)"""
+    from floyo_scale.render import text
+
+    restored = RestoreReport(0, "events", "events_p20251001", "b", "k/data.parquet", 42, "restored")
+
+    def reports() -> str:
+        return "".join(
+            [
+                show.partition_text(_partition_report(False)),
+                show.archive_text(_archive_report(False)),
+                show.restore_text(restored),
+            ]
+        )
+
+    saved = text.screen()
+    try:
+        shown = {}
+        for width in (80, 100, 120, 200):
+            text.use(text.Screen(width, False))
+            shown[width] = reports()
+    finally:
+        text.use(saved)
+    for width, out in shown.items():
+        for line in out.splitlines():
+            assert len(line) <= width or len(line.split()) == 1, (width, line)
+        assert out.split() == shown[200].split()
+    assert any(len(line) > 80 for line in shown[200].splitlines())  # the test wraps something

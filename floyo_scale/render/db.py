@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .text import size_text
+from .text import Verbatim, fit_lines, size_text
 
 if TYPE_CHECKING:  # only for annotations: render imports no library module at run time
     from collections.abc import Sequence
@@ -31,7 +31,9 @@ def partition_text(report: PartitionReport) -> str:
         lines.append(head)
         if report.dry_run and t.statements:
             lines.append("")
-            lines.extend(f"  {s};" if not s.startswith("--") else f"  {s}" for s in t.statements)
+            lines.extend(
+                Verbatim(f"  {s};" if not s.startswith("--") else f"  {s}") for s in t.statements
+            )
             lines.append("")
         if t.default_rows:
             lines.append(
@@ -40,7 +42,7 @@ def partition_text(report: PartitionReport) -> str:
             )
     if report.dry_run:
         lines.append("dry run: nothing was changed")
-    return "\n".join(lines) + "\n"
+    return fit_lines(lines)
 
 
 def partition_json(report: PartitionReport) -> dict[str, Any]:
@@ -76,10 +78,10 @@ def archive_text(report: ArchiveReport) -> str:
             line += f", {p.rows:,} rows, {size_text(p.bytes)}"
         lines.append(line + f" -> s3://{p.bucket}/{p.key}")
         if report.dry_run:
-            lines.extend(f"  {s}" for s in p.statements)
+            lines.extend(Verbatim(f"  {s}") for s in p.statements)
     if report.dry_run:
         lines.append("dry run: nothing was changed")
-    return "\n".join(lines) + "\n"
+    return fit_lines(lines)
 
 
 def archive_json(report: ArchiveReport) -> dict[str, Any]:
@@ -107,13 +109,17 @@ def archive_json(report: ArchiveReport) -> dict[str, Any]:
 
 def restore_text(result: RestoreReport) -> str:
     if result.action == "unchanged":
-        return (
-            f"shard {result.shard} {result.partition} is already restored "
-            f"({result.rows:,} rows, as in the manifest)\n"
+        return fit_lines(
+            [
+                f"shard {result.shard} {result.partition} is already restored "
+                f"({result.rows:,} rows, as in the manifest)"
+            ]
         )
-    return (
-        f"shard {result.shard} {result.partition}: restored {result.rows:,} rows from "
-        f"s3://{result.bucket}/{result.key} (checksum and row count match the manifest)\n"
+    return fit_lines(
+        [
+            f"shard {result.shard} {result.partition}: restored {result.rows:,} rows from "
+            f"s3://{result.bucket}/{result.key} (checksum and row count match the manifest)"
+        ]
     )
 
 
@@ -135,7 +141,7 @@ def app_role_text(results: Sequence[ShardResult], dry_run: bool) -> str:
     lines: list[str] = []
     for r in results:
         if dry_run:
-            lines += [f"{r.shard}: would run", *(f"  {s};" for s in r.statements)]
+            lines += [f"{r.shard}: would run", *(Verbatim(f"  {s};") for s in r.statements)]
         else:
             lines.append(f"{r.shard}: {r.login} ready (in floyo_app, the app's grants)")
-    return "\n".join(lines) + "\n"
+    return fit_lines(lines)

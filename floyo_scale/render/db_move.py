@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .text import Verbatim, fit_lines
+
 if TYPE_CHECKING:  # only for annotations: render imports no library module at run time
     from ..db.shard_plan import ShardPlan
     from ..db.shards import ApplyResult
@@ -41,10 +43,12 @@ def shard_plan(plan: ShardPlan) -> str:
     lines.append(f"order: {' → '.join(plan.order)}")
     lines.append("")
     if plan.moves:
-        lines.append(f"  {'from':>4}  {'to':>4}  {'keys':>10}  {'rows':>12}")
+        lines.append(Verbatim(f"  {'from':>4}  {'to':>4}  {'keys':>10}  {'rows':>12}"))
         for move in plan.moves:
             lines.append(
-                f"  {move.source:>4}  {move.target:>4}  {move.keys:>10,}  {move.rows:>12,}"
+                Verbatim(
+                    f"  {move.source:>4}  {move.target:>4}  {move.keys:>10,}  {move.rows:>12,}"
+                )
             )
         lines.append("")
     lines.append(
@@ -52,24 +56,25 @@ def shard_plan(plan: ShardPlan) -> str:
         + (f"; {plan.unkeyed_rows:,} unkeyed rows copied" if plan.unkeyed_rows else "")
         + f"; estimated {_duration(plan.seconds)}"
     )
-    return "\n".join(lines) + "\n"
+    return fit_lines(lines)
 
 
 def shard_apply(report: ApplyResult) -> str:
     if report.from_shards == report.to_shards and not report.steps:
         return f"nothing to do: the data is laid out over {report.to_shards} shard(s)\n"
-    return (
-        f"shards: {report.from_shards} → {report.to_shards}: {report.keys_moved:,} keys, "
-        f"{report.rows_moved:,} rows moved in {report.seconds:.1f}s "
-        f"({report.rows_per_second:,.0f} rows/s); {report.unkeyed_rows_copied:,} unkeyed rows "
-        f"copied; writes to the old shards waited {report.freeze_seconds:.2f}s at the end"
-        + (
-            "; foreign keys of the copied rows checked row by row (the role may not set "
-            "session_replication_role)"
-            if report.foreign_key_checks == "per row"
-            else ""
-        )
-        + "\n"
+    return fit_lines(
+        [
+            f"shards: {report.from_shards} → {report.to_shards}: {report.keys_moved:,} keys, "
+            f"{report.rows_moved:,} rows moved in {report.seconds:.1f}s "
+            f"({report.rows_per_second:,.0f} rows/s); {report.unkeyed_rows_copied:,} unkeyed rows "
+            f"copied; writes to the old shards waited {report.freeze_seconds:.2f}s at the end"
+            + (
+                "; foreign keys of the copied rows checked row by row (the role may not set "
+                "session_replication_role)"
+                if report.foreign_key_checks == "per row"
+                else ""
+            )
+        ]
     )
 
 
@@ -79,4 +84,4 @@ def migrate_text(reports: list[Any]) -> str:
         prefix = f"shard {index}: " if len(reports) > 1 else ""
         for step, result in report.steps:
             lines.append(f"{prefix}{step}: {result}")
-    return "\n".join(lines) + "\n"
+    return fit_lines(lines)

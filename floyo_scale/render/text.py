@@ -9,7 +9,7 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -241,6 +241,22 @@ def lines_text(lines: list[str], prefix: str = "") -> str:
         lead = len(text) - len(text.lstrip(" "))
         wrapped = wrap_words(text.split(" "), _screen.columns - lead, 2)
         out += [" " * lead + part + "\n" for part in wrapped] or ["\n"]
+    return "".join(out)
+
+
+class Verbatim(str):
+    """A line shown exactly as it is, however wide: SQL to copy, a row aligned in columns."""
+
+
+def fit_lines(lines: Iterable[str]) -> str:
+    """A report's lines, each that is wider than the screen wrapped between words (as
+    `lines_text`); a line that fits, or a `Verbatim` one, is kept as it is (its spacing too)."""
+    out = []
+    for line in lines:
+        if isinstance(line, Verbatim) or len(line) <= _screen.columns:
+            out.append(line + "\n")
+        else:
+            out.append(lines_text([line]))
     return "".join(out)
 
 
