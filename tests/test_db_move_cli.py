@@ -79,3 +79,33 @@ def test_migrate_until_verify(cli, workspace: Path, pg_server: Any, pg_server2: 
     stack_file(workspace, "plain", {}, phase="growth")
     plain = cli("db", "migrate", "--stack", "plain", "--source-url", source, "--target-url", target)
     assert plain.code == 2 and "not set up for a migration" in plain.err
+
+
+def test_the_switch_overs_up_reports_on_the_migrations_display(monkeypatch) -> None:
+    """The `up` that switches the connection strings runs on the same progress display as
+    the migration (its engine events and a last step), not silently beside it."""
+    from floyo_scale import engine
+    from floyo_scale.cli import db_move
+    from floyo_scale.progress import ProgressEvent, Step
+
+    calls: dict[str, Any] = {}
+
+    class FakeSession:
+        def set_config(self, key: str, value: str) -> None:
+            calls["config"] = (key, value)
+
+    def open_session(target: Any, **kwargs: Any) -> FakeSession:
+        calls["sink"] = kwargs.get("sink")
+        return FakeSession()
+
+    monkeypatch.setattr(engine, "prepare", lambda *a, **k: "target")
+    monkeypatch.setattr(engine, "open_session", open_session)
+    monkeypatch.setattr(engine, "deploy", lambda session, approve: calls.setdefault("up", True))
+    monkeypatch.setattr(db_move, "workspace", lambda: type("W", (), {"root": Path(".")})())
+    seen: list[ProgressEvent] = []
+    db_move._switcher(object(), seen.append)("target")  # type: ignore[arg-type]
+    assert calls["sink"] is not None and calls["up"] is True
+    assert calls["config"] == ("floyo:database_active", "rds")
+    calls["sink"](Step("stack", "x"))  # the engine's sink is the display's
+    assert seen[-1] == Step("stack", "x")
+    assert any(isinstance(e, Step) and "DATABASE_URL now names rds" in e.detail for e in seen)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..progress import Reporter, Step
 from .db import DatabaseUrlOpt, db_app, load, shards
 from .options import (
     Format,
@@ -154,19 +155,20 @@ def _pairs(
     return list(zip(sources, targets, strict=True))
 
 
-def _switcher(resolved: ResolvedStack) -> Any:
+def _switcher(resolved: ResolvedStack, sink: Reporter) -> Any:
     """The connection strings follow the switch-over: the stack's config
-    `floyo:database_active` is set and `up` updates the app's variables."""
+    `floyo:database_active` is set and `up` updates the app's variables, its progress on the
+    same display as the migration's."""
 
     def switch(side: str) -> None:
         from .. import engine
 
         value = "rds" if side == "target" else "supabase"
         target = engine.prepare(resolved, workspace().root, run_program=True)
-        session = engine.open_session(target)
+        session = engine.open_session(target, sink=sink)
         session.set_config("floyo:database_active", value)
         engine.deploy(session, approve=lambda review: True)
-        _err(f"the app's DATABASE_URL now names {value}\n")
+        sink(Step("stack", "switch connection strings", f"DATABASE_URL now names {value}", True))
 
     return switch
 
@@ -242,32 +244,39 @@ def migrate_command(
         _err("warning: --to rds is no longer needed (the stack's database.provider says so)\n")
     resolved = load(stack)
     pairs = _pairs(resolved, source_url, target_url)
-    switch_all = _switcher(resolved)
-
-    def switch_for(index: int) -> Any:
-        """One `up` switches every shard's connection strings: it runs with the last shard.
-        Until then a switched shard's writes reach it through DATABASE_URL_SHARD_<n>_OTHER
-        (the fence on the old database sends the app there)."""
-        if index == len(pairs) - 1:
-            return switch_all
-        return lambda side: _err(
-            f"shard {index}: switched; the app follows the fence until the last shard is\n"
-        )
-
-    reports = []
     if finalize:
         confirm(stack, "dropping the way back to Supabase for", yes, always=True)
-        reports = [mig.finalize(s, t) for s, t in pairs]
     elif rollback:
         confirm(stack, "switching back to Supabase", yes)
-        ready = _ready(resolved)
-        reports = [
-            mig.rollback(s, t, switch=switch_for(i), ready=ready) for i, (s, t) in enumerate(pairs)
-        ]
-    else:
-        if until == "switch":
-            confirm(stack, "switching the database of", yes)
-        with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as sink:
+    elif until == "switch":
+        confirm(stack, "switching the database of", yes)
+    with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as sink:
+        switch_all = _switcher(resolved, sink)
+
+        def switch_for(index: int) -> Any:
+            """One `up` switches every shard's connection strings: it runs with the last
+            shard. Until then a switched shard's writes reach it through
+            DATABASE_URL_SHARD_<n>_OTHER (the fence on the old database sends the app there)."""
+            if index == len(pairs) - 1:
+                return switch_all
+            return lambda side: sink(
+                Step(
+                    f"shard {index}",
+                    "switch",
+                    "switched; the app follows the fence until the last shard is switched",
+                    done=True,
+                )
+            )
+
+        if finalize:
+            reports = [mig.finalize(s, t) for s, t in pairs]
+        elif rollback:
+            ready = _ready(resolved)
+            reports = [
+                mig.rollback(s, t, switch=switch_for(i), ready=ready)
+                for i, (s, t) in enumerate(pairs)
+            ]
+        else:
             reports = [
                 mig.migrate(
                     s,
