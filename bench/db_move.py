@@ -102,6 +102,22 @@ CREATE INDEX ON events (account_id);
 """
 
 
+def seed_events(url: str, rows: int) -> None:
+    """FREEZE_SCHEMA with 1,000 accounts and `rows` events (what --freeze and --pgcopydb move)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(FREEZE_SCHEMA)
+        conn.execute(
+            "INSERT INTO accounts (name, balance) SELECT 'a' || g, g "
+            "FROM generate_series(1, 1000) g"
+        )
+        conn.execute(
+            "INSERT INTO events (account_id, payload) SELECT 1 + g %% 1000, "
+            "repeat('x', 60) || g FROM generate_series(1, %s) g",
+            (rows,),
+        )
+        conn.execute("ANALYZE")
+
+
 def freeze(sizes: list[int]) -> int:
     """The switch-over's write freeze with a writer, before and after, per size."""
     from floyo_scale.db.pgtools import tables
@@ -114,18 +130,7 @@ def freeze(sizes: list[int]) -> int:
         for size in sizes:
             source = Shard(0, one.create_database(f"src{size}"), "bench")
             target = Shard(0, two.create_database(f"dst{size}"), "bench")
-            with psycopg.connect(source.url, autocommit=True) as conn:
-                conn.execute(FREEZE_SCHEMA)
-                conn.execute(
-                    "INSERT INTO accounts (name, balance) SELECT 'a' || g, g "
-                    "FROM generate_series(1, 1000) g"
-                )
-                conn.execute(
-                    "INSERT INTO events (account_id, payload) SELECT 1 + g %% 1000, "
-                    "repeat('x', 60) || g FROM generate_series(1, %s) g",
-                    (size,),
-                )
-                conn.execute("ANALYZE")
+            seed_events(source.url, size)
             stop = threading.Event()
             writes: dict[str, float] = {"n": 0, "slowest": 0.0}
 
@@ -230,18 +235,7 @@ def against_pgcopydb(sizes: list[int], jobs: int) -> int:
     try:
         for rows in sizes:
             source = Shard(0, one.create_database(f"src{rows}"), "bench")
-            with psycopg.connect(source.url, autocommit=True) as conn:
-                conn.execute(FREEZE_SCHEMA)
-                conn.execute(
-                    "INSERT INTO accounts (name, balance) SELECT 'a' || g, g "
-                    "FROM generate_series(1, 1000) g"
-                )
-                conn.execute(
-                    "INSERT INTO events (account_id, payload) SELECT 1 + g %% 1000, "
-                    "repeat('x', 60) || g FROM generate_series(1, %s) g",
-                    (rows,),
-                )
-                conn.execute("ANALYZE")
+            seed_events(source.url, rows)
             clone = two.create_database(f"clone{rows}")
             env = {**os.environ, "PATH": f"{one.bin_dir}:{os.environ['PATH']}"}  # pg_dump 18
             started = time.monotonic()

@@ -25,6 +25,7 @@ Credentials are boto3's own chain (environment, profile, OIDC web identity in CI
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -329,15 +330,15 @@ def read_uptime(
 
     if not domains:
         return [reading("", None, "the stack names no domain (vercel.domains) to check")]
-    queries = [
-        _query(f"u{i}", "AWS/Route53", "HealthCheckPercentageHealthy", "Average",
-               UPTIME_PERIOD, {"HealthCheckId": checks[d]})
-        for i, d in enumerate(domains) if d in checks
-    ]  # fmt: skip
     ids = {d: f"u{i}" for i, d in enumerate(domains) if d in checks}
+    queries = [
+        _query(ids[d], "AWS/Route53", "HealthCheckPercentageHealthy", "Average",
+               UPTIME_PERIOD, {"HealthCheckId": checks[d]})
+        for d in ids
+    ]  # fmt: skip
     values = (
         _latest(cloudwatch, queries, window.recent_start, window.now, combine={
-            q["Id"]: _mean for q in queries})
+            q["Id"]: statistics.fmean for q in queries})
         if queries
         else {}
     )  # fmt: skip
@@ -350,11 +351,6 @@ def read_uptime(
         note = "" if value is not None else f"{domain}: no data points in the window"
         out.append(reading(domain, value, note, checks[domain]))
     return out
-
-
-def _mean(values: Iterable[float]) -> float:
-    found = list(values)
-    return sum(found) / len(found)
 
 
 def read_spend(ce: Any, window: Window) -> tuple[float | None, float | None, str]:
