@@ -208,14 +208,6 @@ def connections(shards: Sequence[Shard]) -> Iterator[list[Any]]:
         yield [stack.enter_context(connect(s)) for s in shards]
 
 
-def _check_shards(shards: Sequence[Shard], to: int) -> None:
-    if len(shards) != to:
-        raise UsageError(
-            f"the phase has {to} shards but {len(shards)} database(s) were given",
-            "give one --database-url per shard, shard 0 first",
-        )
-
-
 # -- plan ---------------------------------------------------------------------------------------
 
 

@@ -44,7 +44,7 @@ from psycopg import sql
 from ..errors import UsageError
 from ..progress import Reporter, Step, ignore
 from ..sharding import ALGORITHM, normalise, shard_for
-from .connect import DatabaseError, Shard, database_error
+from .connect import DatabaseError, Shard
 from .pgtools import copy_schema, retry_deadlock, tables
 from .shard_copy import (
     advance_sequences,
@@ -584,7 +584,3 @@ def _move_keys(
         if on_batch is not None:
             on_batch(target, len(batch), rows)
     return keys_moved, rows_moved
-
-
-def database_error_for(shard: Shard, exc: BaseException) -> DatabaseError:
-    return database_error(shard, "moving rows", exc, "rerun `db shards apply`: it resumes")
