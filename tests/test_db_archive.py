@@ -18,7 +18,6 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from floyo_scale.db import archive as arc
-from floyo_scale.db import export
 from floyo_scale.db import partition as part
 from floyo_scale.db.connect import Shard
 from floyo_scale.db.convert import Options
@@ -195,8 +194,6 @@ def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: s
 def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
     crash_at: str, pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # psycopg reads the COPY here (psql, the faster reader, in the other tests)
-    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
     shard = _partitioned(pg_database, rows=800)
     expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
 
@@ -293,26 +290,6 @@ def test_unpartitioned_or_missing_table_is_named(pg_database: str, s3) -> None:
     assert boto3  # the standard client
 
 
-def test_psql_gets_the_connection_through_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FLOYO_DB_NO_PSQL", raising=False)
-    monkeypatch.setattr("shutil.which", lambda _: "/usr/bin/psql")
-    env = export.psql_env(
-        Shard(0, "postgresql://app:s3cret@db.example:6543/app?sslmode=require", "t")
-    )
-    assert env is not None
-    assert (env["PGHOST"], env["PGPORT"], env["PGUSER"], env["PGPASSWORD"]) == (
-        "db.example",
-        "6543",
-        "app",
-        "s3cret",
-    )
-    assert (env["PGSSLMODE"], env["PGTZ"]) == ("require", "UTC")
-    # a keyword psql has no environment variable for: psycopg reads instead
-    assert export.psql_env(Shard(0, "postgresql://h/db?keepalives=1", "t")) is None
-    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
-    assert export.psql_env(Shard(0, "postgresql://h/db", "t")) is None
-
-
 def test_a_weekly_table_by_date_column_round_trips(pg_database: str, s3) -> None:
     """A `date` partition column, weekly: bounds are dates, weeks start on Monday."""
     spec = TableSpec("app.readings", "day", "week", 30, "archive")
@@ -389,7 +366,6 @@ def test_checks_before_the_first_change_and_reattaches_after_a_failure(
     partition attached. A failure after the detach puts the partition back. A journal left
     with one bucket follows the --bucket of the rerun. An empty partition and a domain named
     like a one-line type (its values hold line breaks) archive."""
-    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
     shard = _partitioned(pg_database, rows=800)
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute("CREATE DOMAIN timestamp_note AS text")
@@ -494,7 +470,6 @@ def test_restore_waits_for_a_long_reader_without_holding_the_others(
     not queued behind the ATTACH), and the restore finishes once the long reader ends."""
     import threading
 
-    monkeypatch.setenv("FLOYO_DB_NO_PSQL", "1")
     shard = _partitioned(pg_database, rows=800)
     expected = _snapshot(pg_database, "created_at >= '2025-11-01' AND created_at < '2025-12-01'")
     _archive(shard, s3, older_than_days=360)

@@ -29,7 +29,6 @@ Key layout: `shard-<n>/<database>/<schema>/<table>/<partition>/data.parquet` and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -43,7 +42,7 @@ from psycopg import sql
 from ..errors import FloyoError, UsageError
 from ..progress import Reporter, Step, ignore
 from . import introspect
-from .archive_checks import base_types, check_bucket, preflight, reattach
+from .archive_checks import check_bucket, preflight, reattach
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .export import ArchiveError, ArchiveOptions, arrow_type, export_partition, table_columns
 from .journal import (
@@ -391,7 +390,7 @@ def _upload_and_verify(
                 f"look for s3://{entry.bucket}/{entry.data_key}; the journal "
                 f"({JOURNAL_SCHEMA}.{JOURNAL_TABLE}) says no copy was verified",
             )
-        rows, lo, hi, multiline = _count(conn, spec, name)
+        rows, lo, hi = _count(conn, spec, name)
         existing = None
         if object_exists(s3, entry.bucket, entry.data_key):
             report(Step(where, "check existing object"))
@@ -408,7 +407,7 @@ def _upload_and_verify(
             abort_stale_uploads(s3, entry.bucket, entry.data_key)
             report(Step(where, "upload", f"s3://{entry.bucket}/{entry.data_key}"))
             existing = export_partition(
-                conn, shard, s3, spec, name, entry, rows, multiline, report, where, options
+                conn, shard, s3, spec, name, entry, rows, report, where, options
             )
             options.checkpoint("uploaded")
             report(
@@ -503,35 +502,14 @@ def _detach(
     )
 
 
-# Types whose text form never holds a line break (jsonb is printed normalised; json is not).
-_ONE_LINE = re.compile(
-    r"^(smallint|integer|bigint|real|double precision|boolean|date|numeric.*|uuid|jsonb|"
-    r"inet|cidr|macaddr8?|money|bytea|oid|interval.*|time.*|timestamp.*|bit.*)$"
-)
-
-
 def _count(
     conn: psycopg.Connection[Any], spec: TableSpec, name: str
-) -> tuple[int, str | None, str | None, bool]:
-    """Rows, the partition column's min and max, and whether any value's text holds a line
-    break (only then must the CSV parser look for line breaks inside quotes, which makes it
-    several times slower): one scan."""
-    checks = [  # by the type under any domain: a domain's name says nothing of its text
-        sql.SQL("strpos({c}::text, E'\\n') > 0 OR strpos({c}::text, E'\\r') > 0").format(
-            c=sql.Identifier(column)
-        )
-        for column, _, base in base_types(conn, spec.schema, name)
-        if not _ONE_LINE.match(base)
-    ]
-    multiline = (
-        sql.SQL("coalesce(bool_or({}), false)").format(sql.SQL(" OR ").join(checks))
-        if checks
-        else sql.SQL("false")
-    )
+) -> tuple[int, str | None, str | None]:
+    """Rows, and the partition column's min and max (as text): one scan."""
     row = conn.execute(
-        sql.SQL("SELECT count(*), min({c})::text, max({c})::text, {m} FROM {t}").format(
-            c=sql.Identifier(spec.column), t=ident(spec.schema, name), m=multiline
+        sql.SQL("SELECT count(*), min({c})::text, max({c})::text FROM {t}").format(
+            c=sql.Identifier(spec.column), t=ident(spec.schema, name)
         )
     ).fetchone()
     assert row is not None
-    return int(row[0]), row[1], row[2], bool(row[3])
+    return int(row[0]), row[1], row[2]

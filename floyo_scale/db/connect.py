@@ -37,7 +37,13 @@ APPLICATION_NAME = "floyo-scale"
 # Every session the tool opens shows values the same way on every server, whatever the
 # server's or the database's settings: row text (checksums compared across two servers,
 # partition bounds, archived values) is then equal for equal data.
-SESSION_SETTINGS = {"TimeZone": "UTC", "DateStyle": "ISO", "extra_float_digits": "3"}
+SESSION_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "3",
+    "bytea_output": "hex",
+}
 
 
 class DatabaseError(EngineError):
@@ -197,6 +203,21 @@ def _scrub(text: str, url: str) -> str:
     return Redactor(*_passwords(url))(text.replace(url, redact_url(url)))
 
 
+def session_conninfo(shard: Shard, *, connect_timeout: int = 10) -> str:
+    """`shard`'s connection string with the tool's session fixed in the startup packet: its
+    application_name, a connect timeout, and `SESSION_SETTINGS` after any `options` the URL
+    gives. Every session the tool opens (psycopg's, and the archive's Arrow reader) uses it.
+    Raises psycopg.ProgrammingError for a string libpq cannot parse."""
+    given = conninfo.conninfo_to_dict(shard.url).get("options") or ""
+    fixed = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
+    return conninfo.make_conninfo(
+        shard.url,
+        application_name=APPLICATION_NAME,
+        connect_timeout=connect_timeout,
+        options=f"{given} {fixed}".strip(),
+    )
+
+
 def connect(
     shard: Shard,
     *,
@@ -204,22 +225,12 @@ def connect(
     connect_timeout: int = 10,
     **kwargs: Any,
 ) -> psycopg.Connection[Any]:
-    """Open a connection to `shard`; a failure is a DatabaseError naming the redacted URL.
-
-    The one place the tool opens a session: it fixes TimeZone, DateStyle and float output
-    (`SESSION_SETTINGS`) in the startup packet, after any `options` the URL gives."""
-    try:
-        given = conninfo.conninfo_to_dict(shard.url).get("options") or ""
-    except psycopg.ProgrammingError:
-        given = ""
-    fixed = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
+    """Open a connection to `shard` (`session_conninfo`); a failure is a DatabaseError naming
+    the redacted URL."""
     try:
         return psycopg.connect(
-            shard.url,
+            session_conninfo(shard, connect_timeout=connect_timeout),
             autocommit=autocommit,
-            connect_timeout=connect_timeout,
-            application_name=APPLICATION_NAME,
-            options=f"{given} {fixed}".strip(),
             **kwargs,
         )
     except psycopg.Error as exc:

@@ -1,14 +1,12 @@
-"""A partition exported as Parquet: COPY out of PostgreSQL (through psql when it is on PATH),
-converted in a stream.
+"""A partition exported as Parquet: read as Arrow batches (a binary COPY, decoded in C by the
+ADBC PostgreSQL driver) and encoded in a stream to an S3 multipart upload.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import os
-import shutil
-import subprocess
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -16,16 +14,15 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from psycopg import conninfo, sql
+from psycopg import sql
 
 from ..errors import EngineError
 from ..progress import Count, Reporter
 from . import introspect
-from .connect import DatabaseError, Shard
+from .connect import DatabaseError, Shard, database_error, session_conninfo
 from .journal import JournalEntry
-from .s3 import CSV_BLOCK, CopyStream, MultipartSink, ObjectCheck
+from .s3 import MultipartSink, ObjectCheck
 from .shape import TableSpec
 from .sql import ident
 
@@ -40,21 +37,30 @@ class ArchiveError(EngineError):
 PARQUET: dict[str, Any] = {"compression": "zstd", "use_dictionary": False}
 
 
+def with_statistics(schema: pa.Schema) -> list[str]:
+    """The columns whose row groups carry min/max statistics: those kept as their Arrow twin
+    (a reader prunes row groups by time or id with them). Text columns' (numeric, json, ...
+    as text) would order as strings, of no use for pruning, and cost the writer 5-25% more."""
+    return [f.name for f in schema if not pa.types.is_string(f.type)]
+
+
 def arrow_type(postgres: str) -> pa.DataType:
     """How a PostgreSQL column is kept in Parquet. Types without an exact Arrow twin (numeric,
     json, uuid, arrays, ...) are kept as PostgreSQL's own text, which restores exactly."""
-    simple: dict[str, pa.DataType] = {
-        "smallint": pa.int16(),
-        "integer": pa.int32(),
-        "bigint": pa.int64(),
-        "real": pa.float32(),
-        "double precision": pa.float64(),
-        "boolean": pa.bool_(),
-        "date": pa.date32(),
-        "timestamp without time zone": pa.timestamp("us"),
-        "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    }
-    return simple.get(introspect.time_type(postgres) or postgres, pa.string())
+    return _NATIVE.get(introspect.time_type(postgres) or postgres, pa.string())
+
+
+_NATIVE: dict[str, pa.DataType] = {
+    "smallint": pa.int16(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "real": pa.float32(),
+    "double precision": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp without time zone": pa.timestamp("us"),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+}
 
 
 @dataclass
@@ -75,92 +81,102 @@ def table_columns(conn: psycopg.Connection[Any], schema: str, name: str) -> list
     return [(c.name, c.type) for c in tbl.columns]
 
 
-# libpq environment variables for the connection keywords psql is given through its
-# environment (never its command line, which `ps` shows).
-_PG_ENV = {
-    "host": "PGHOST",
-    "hostaddr": "PGHOSTADDR",
-    "port": "PGPORT",
-    "dbname": "PGDATABASE",
-    "user": "PGUSER",
-    "password": "PGPASSWORD",
-    "passfile": "PGPASSFILE",
-    "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "sslcrl": "PGSSLCRL",
-    "channel_binding": "PGCHANNELBINDING",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "options": "PGOPTIONS",
-    "application_name": "PGAPPNAME",
-    "target_session_attrs": "PGTARGETSESSIONATTRS",
-    "gssencmode": "PGGSSENCMODE",
-    "service": "PGSERVICE",
-}
+# Each Parquet row group is one batch of the reader: about this many bytes of rows (about
+# 40,000 of the benchmark's rows). Memory holds the batch being encoded and READ_AHEAD more.
+BATCH_BYTES = 4 * 1024 * 1024
+READ_AHEAD = 2
 
 
-def psql_env(shard: Shard) -> dict[str, str] | None:
-    """The environment that points psql at `shard`, or None (no psql on PATH, or a connection
-    keyword without an environment variable): then psycopg reads the COPY instead."""
-    if os.environ.get("FLOYO_DB_NO_PSQL") or not shutil.which("psql"):
-        return None
-    try:
-        params = conninfo.conninfo_to_dict(shard.url)
-    except psycopg.ProgrammingError:
-        return None
-    if any(key not in _PG_ENV for key in params):
-        return None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update({_PG_ENV[k]: str(v) for k, v in params.items()})
-    env.update({"PGTZ": "UTC", "PGDATESTYLE": "ISO", "PGCLIENTENCODING": "UTF8"})
-    env["PGAPPNAME"] = "floyo-scale"
-    return env
+def read_as(postgres: str) -> str:
+    """The type a column is read as: its Arrow twin's PostgreSQL type (sent in binary, decoded
+    by the driver in C), or text (PostgreSQL's own output, in the session's fixed settings)."""
+    name = introspect.time_type(postgres) or postgres
+    return name if name in _NATIVE else "text"
+
+
+def _select(conn: psycopg.Connection[Any], schema: str, name: str) -> tuple[pa.Schema, str]:
+    columns = table_columns(conn, schema, name)
+    arrow = pa.schema([(n, arrow_type(t)) for n, t in columns])
+    query = sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("{c}::{t} AS {c}").format(c=sql.Identifier(n), t=sql.SQL(read_as(t)))
+            for n, t in columns
+        ),
+        ident(schema, name),
+    )
+    return arrow, query.as_string(conn)
 
 
 @contextlib.contextmanager
-def _copy_out(
-    conn: psycopg.Connection[Any], shard: Shard, statement: sql.Composed
-) -> Iterator[Any]:
-    """A readable stream of the COPY's output.
+def read_batches(shard: Shard, query: str, schema: pa.Schema) -> Iterator[Iterator[pa.RecordBatch]]:
+    """The rows of `query` as Arrow batches of `schema`.
 
-    libpq hands COPY data over one row at a time, which costs psycopg about as much Python as
-    the rest of the archive together; psql (when on PATH) reads the same COPY in C and writes
-    it to a pipe read in large blocks. Credentials go to psql through its environment."""
-    env = psql_env(shard)
-    if env is None:
-        with conn.cursor() as cur, cur.copy(statement) as copy:
-            stream = CopyStream(copy)
-            try:
-                yield io.BufferedReader(stream, buffer_size=CSV_BLOCK)
-            finally:
-                stream.finish()
-        return
-    text = statement.as_string(conn)
-    proc = subprocess.Popen(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", text],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        yield proc.stdout
-    except BaseException:
-        proc.kill()
-        raise
-    finally:
-        proc.stdout.close()
-        err = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-        code = proc.wait()
-    if code != 0:
-        raise DatabaseError(
-            f"psql could not read the partition on {shard.label}: {shard.scrub(err.strip())}",
-            "nothing was dropped; fix the cause (or set FLOYO_DB_NO_PSQL=1 to read through "
-            "psycopg) and run `db archive` again",
+    The ADBC PostgreSQL driver runs the query as a binary COPY and decodes it in C (no text
+    round trip, no parser to tell where a row ends); a thread of its own reads the next
+    batches from the server while the caller encodes the previous ones."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    def failed(exc: BaseException) -> DatabaseError:
+        return database_error(
+            shard,
+            "reading the partition",
+            exc,
+            "nothing was dropped; fix the cause and run `db archive` again",
         )
+
+    slots: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    opened: list[Any] = []  # the connection and its cursor, once made
+
+    def put(item: pa.RecordBatch | None) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:  # connecting here too: the caller sets up its side meanwhile
+            conn = adbc.connect(session_conninfo(shard))
+            opened.append(conn)
+            cursor = conn.cursor()
+            opened.append(cursor)
+            cursor.execute("SET statement_timeout = 0")  # a long COPY is not cut short
+            cursor.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)}
+            )
+            cursor.execute(query)
+            for batch in cursor.fetch_record_batch():
+                if not put(batch.cast(schema)):
+                    return
+        except BaseException as exc:  # handed to the reading side
+            errors.append(exc)
+        finally:
+            put(None)
+
+    def read() -> Iterator[pa.RecordBatch]:
+        while (batch := slots.get()) is not None:
+            yield batch
+        if errors:
+            raise failed(errors[0]) from None
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield read()
+    finally:
+        if thread.is_alive():
+            stop.set()
+            if len(opened) == 2:
+                with contextlib.suppress(Exception):
+                    opened[1].adbc_cancel()  # a COPY the server is still sending stops now
+            thread.join()
+        for handle in reversed(opened):  # the cursor, then its connection
+            with contextlib.suppress(Exception):
+                handle.close()
 
 
 def export_partition(
@@ -171,53 +187,25 @@ def export_partition(
     name: str,
     entry: JournalEntry,
     rows_expected: int,
-    multiline: bool,
     report: Reporter,
     where: str,
     options: ArchiveOptions,
 ) -> ObjectCheck:
-    columns = table_columns(conn, spec.schema, name)
-    schema = pa.schema([(n, arrow_type(t)) for n, t in columns])
-    sink = MultipartSink(
-        s3,
-        entry.bucket,
-        entry.data_key,
-        lambda size: report(Count(where, "upload", size, None, "bytes")),
-    )
+    schema, query = _select(conn, spec.schema, name)
     rows = 0
-    statement = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
-        sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns),
-        ident(spec.schema, name),
-    )
-    if rows_expected == 0:  # an empty partition: an empty object (CSV has no header to read)
-        try:
-            with pq.ParquetWriter(sink, schema, **PARQUET) as writer:
-                writer.write_table(schema.empty_table())
-            sink.finish()
-        except Exception:
-            with contextlib.suppress(Exception):
-                sink.abort()
-            raise
-        return ObjectCheck(sink.sha.hexdigest(), 0, sink.size)
+    sink: MultipartSink | None = None
     try:
-        with _copy_out(conn, shard, statement) as stream:
-            reader = pacsv.open_csv(
-                stream,
-                read_options=pacsv.ReadOptions(
-                    column_names=[n for n, _ in columns], block_size=CSV_BLOCK, use_threads=True
-                ),
-                parse_options=pacsv.ParseOptions(newlines_in_values=multiline),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: t for n, t in zip(schema.names, schema.types, strict=True)},
-                    null_values=[""],
-                    true_values=["t"],
-                    false_values=["f"],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                ),
+        with read_batches(shard, query, schema) as batches:
+            sink = MultipartSink(
+                s3,
+                entry.bucket,
+                entry.data_key,
+                lambda size: report(Count(where, "upload", size, None, "bytes")),
             )
-            with pq.ParquetWriter(sink, schema, **PARQUET) as writer:
-                for batch in reader:
+            with pq.ParquetWriter(
+                sink, schema, write_statistics=with_statistics(schema), **PARQUET
+            ) as writer:
+                for batch in batches:
                     writer.write_batch(batch)
                     rows += batch.num_rows
                     options.checkpoint("uploading")
@@ -231,7 +219,8 @@ def export_partition(
     except Exception:
         # An error: give the parts back now. A crash (or Ctrl-C) leaves them; the rerun
         # aborts them (list_multipart_uploads) before uploading again.
-        with contextlib.suppress(Exception):
-            sink.abort()
+        if sink is not None:
+            with contextlib.suppress(Exception):
+                sink.abort()
         raise
     return ObjectCheck(sink.sha.hexdigest(), rows, sink.size)

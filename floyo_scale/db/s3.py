@@ -19,12 +19,6 @@ from ..errors import UsageError
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; one part is held in memory at a time
 
-# The CSV reader's block, and so a Parquet row group's rows (a block's, about 12,000 of the
-# benchmark's rows). 1 MiB rather than 4: peak memory 131 MB instead of 199 MB for the same
-# 1M rows, flat from 1M to 3M rows (4 MiB blocks grew 139 -> 197 MB from 300k to 1M), and no
-# slower (bench/README.md).
-CSV_BLOCK = 1024 * 1024
-
 # --- S3 ---------------------------------------------------------------------------------------
 
 
@@ -148,79 +142,6 @@ class MultipartSink(io.RawIOBase):
     def abort(self) -> None:
         self._join()
         self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-
-
-class CopyStream(io.RawIOBase):
-    """`COPY ... TO STDOUT` as a readable stream for pyarrow's CSV reader.
-
-    libpq hands COPY data over one row at a time; a thread gathers the rows into blocks of
-    CSV_BLOCK bytes while the caller parses and compresses the previous ones, so reading from
-    the server and encoding overlap. At most QUEUE_BLOCKS blocks wait: memory stays bounded.
-    """
-
-    QUEUE_BLOCKS = 3
-
-    def __init__(self, copy: Any) -> None:
-        super().__init__()
-        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_BLOCKS)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.pending = memoryview(b"")
-        self.bytes = 0
-        self.thread = threading.Thread(target=self._pump, args=(copy,), daemon=True)
-        self.thread.start()
-
-    def _put(self, block: bytes | None) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.blocks.put(block, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _pump(self, copy: Any) -> None:
-        try:
-            buffer = bytearray()
-            for chunk in copy:
-                buffer += chunk
-                if len(buffer) >= CSV_BLOCK:
-                    if not self._put(bytes(buffer)):
-                        return
-                    buffer.clear()
-            if buffer:
-                self._put(bytes(buffer))
-        except BaseException as exc:  # handed to the reading side
-            self.error = exc
-        finally:
-            self._put(None)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self.pending:
-            block = self.blocks.get()
-            if block is None:
-                self.blocks.put(None)  # later reads see the end too
-                if self.error is not None:
-                    raise self.error
-                return 0
-            self.pending = memoryview(block)
-            self.bytes += len(block)
-        n = min(len(target), len(self.pending))
-        target[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-    def close(self) -> None:
-        self.stop.set()
-        super().close()
-
-    def finish(self) -> None:
-        """Wait for the reading thread (after the last block was read, or on an error)."""
-        self.stop.set()
-        self.thread.join()
 
 
 def object_exists(s3: Any, bucket: str, key: str) -> bool:
