@@ -586,6 +586,34 @@ def test_parts_upload_in_order_while_the_writer_goes_on(monkeypatch: pytest.Monk
     assert sink.sha.hexdigest() == hashlib.sha256(data).hexdigest() and sink.size == len(data)
 
 
+def test_a_part_is_handed_over_only_once_the_one_before_is_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory does not grow with the object: while a part uploads, none waits behind it (the
+    writer fills the next one meanwhile), so at most one part uploading, one filling and one
+    just cut are held, however many parts there are."""
+    from floyo_scale.db import s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "PART_SIZE", 10)
+    waiting: list[int] = []
+
+    class Slow(_FakeS3):
+        def upload_part(self, PartNumber: int, Body: bytes, **kw: object) -> dict:  # noqa: N803
+            time.sleep(0.002)  # slower than the writer: a queue would fill meanwhile
+            waiting.append(sink.waiting.qsize())
+            return super().upload_part(PartNumber=PartNumber, Body=Body, **kw)
+
+    fake = Slow()
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
+    data = bytes(range(256)) * 2
+    for i in range(0, len(data), 7):
+        sink.write(data[i : i + 7])
+    sink.finish()
+    # (behind the last part waits only finish()'s end-of-parts marker)
+    assert len(waiting) == 52 and set(waiting[:-1]) == {0}
+    assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data
+
+
 def test_a_failed_part_stops_the_writer_and_nothing_is_completed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -84,7 +84,7 @@ def table_columns(conn: psycopg.Connection[Any], schema: str, name: str) -> list
 # Each Parquet row group is one batch of the reader: about this many bytes of rows (about
 # 40,000 of the benchmark's rows). Memory holds the batch being encoded and READ_AHEAD more.
 BATCH_BYTES = 4 * 1024 * 1024
-READ_AHEAD = 2
+READ_AHEAD = 1
 
 
 def read_as(postgres: str) -> str:

@@ -60,9 +60,12 @@ def s3_client(profile: str | None = None) -> Any:
 class MultipartSink(io.RawIOBase):
     """A write-only stream that uploads what is written as S3 multipart parts, hashing it.
 
-    Parts go up in a thread of their own while the writer goes on encoding the next one (one
-    part uploading, at most one waiting: memory stays bounded at three parts). The first
-    error of an upload is raised by the next write, or by finish()."""
+    Parts go up in a thread of their own while the writer goes on encoding the next one. A
+    part is handed over only once the one before it is up (uploading 8 MiB takes a fraction
+    of the time encoding it does): at most one part uploading, one filling and one just cut,
+    whatever the object's size (a waiting slot as well held 8 MiB more, and at 10,000,000
+    rows the process peaked at 209 MB). The first error of an upload is raised by the next
+    write, or by finish()."""
 
     def __init__(self, s3: Any, bucket: str, key: str, report: Any) -> None:
         super().__init__()
@@ -98,16 +101,19 @@ class MultipartSink(io.RawIOBase):
         if self.thread is None:
             self.thread = threading.Thread(target=self._upload, daemon=True)
             self.thread.start()
+        self.waiting.join()  # the part before is up (or failed)
+        if self.error is not None:
+            raise self.error
         self.numbered += 1
         self.waiting.put((self.numbered, body))
         self.report(self.size)
 
     def _upload(self) -> None:
         while (item := self.waiting.get()) is not None:
-            if self.error is not None:
-                continue  # drained, so the writer never blocks on a dead uploader
-            number, body = item
             try:
+                if self.error is not None:
+                    continue  # drained, so the writer never blocks on a dead uploader
+                number, body = item
                 answer = self.s3.upload_part(
                     Bucket=self.bucket,
                     Key=self.key,
@@ -118,6 +124,10 @@ class MultipartSink(io.RawIOBase):
                 self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
             except BaseException as exc:  # handed to the writer
                 self.error = exc
+            finally:
+                item = None  # the part's bytes are let go before the next is handed
+                body = b""
+                self.waiting.task_done()
 
     def _join(self) -> None:
         if self.thread is not None:
