@@ -165,3 +165,53 @@ def test_a_read_that_fails_is_a_database_error_with_the_password_scrubbed(
     ):
         list(rows)
     assert "hunter2" not in str(caught.value) and "nope_db" in str(caught.value)
+
+
+def test_a_reader_killed_mid_read_puts_the_partition_back(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading session's backend is terminated after the first batch (an administrator,
+    a failover): a DatabaseError, the partition attached again with every row, no object and
+    no unfinished upload left; the rerun archives it."""
+    from floyo_scale.db.connect import DatabaseError
+
+    monkeypatch.setattr(export, "BATCH_BYTES", 64 * 1024)  # the kill lands mid-read
+    shard = _things(pg_database)
+    killed: list[int] = []
+
+    def kill_the_reader(point: str) -> None:
+        if point == "uploading" and not killed:
+            with connect(shard) as conn:
+                killed.extend(
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE 'COPY (SELECT%%' AND pid <> pg_backend_pid()"
+                    )
+                )
+
+    with psycopg.connect(pg_database, autocommit=True) as conn:  # more than the socket holds
+        conn.execute(
+            "INSERT INTO things (created_at, t) SELECT '2025-11-10', repeat('x', 1000) "
+            "FROM generate_series(1, 4000)"
+        )
+    before = _rows(shard)
+    with pytest.raises(DatabaseError, match="reading the partition") as failed:
+        arc.archive(
+            [shard],
+            [SPEC],
+            {"things": BUCKET},
+            s3=s3,
+            options=ArchiveOptions(today=TODAY, checkpoint=kill_the_reader),
+        )
+    assert killed == [True]
+    assert "attached again" in (failed.value.hint or "")
+    assert _rows(shard) == before
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    listed = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    assert not [o["Key"] for o in listed if "things_p20251101" in o["Key"]]
+
+    done = arc.archive(
+        [shard], [SPEC], {"things": BUCKET}, s3=s3, options=ArchiveOptions(today=TODAY)
+    )
+    assert {p.partition: p.rows for p in done.partitions}["things_p20251101"] == 4003
