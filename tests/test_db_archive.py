@@ -249,6 +249,10 @@ def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
     assert dry.partitions[0].statements[0] == (
         'ALTER TABLE "public"."events" DETACH PARTITION "public"."events_p20251001"'
     )
+    # what the reader sends: each column as its Arrow twin's type or as text, a binary COPY
+    read = dry.partitions[0].statements[1]
+    assert read.startswith('COPY (SELECT "id"::bigint AS "id", "created_at"::timestamp with ')
+    assert '"amount"::text AS "amount"' in read and ") TO STDOUT (FORMAT binary)  --" in read
     assert _snapshot(pg_database) == before
     assert _versions(s3, "") == []
 

@@ -9,9 +9,10 @@ schema of its own so PostgREST does not serve it) before the next begins:
 1. detach: `DETACH PARTITION ... CONCURRENTLY` when PostgreSQL allows it (not when the table
    has a default partition, and never in a transaction block); otherwise a plain DETACH with a
    short lock_timeout, retried. A concurrent detach that was interrupted is FINALIZEd.
-2. export: `COPY (SELECT ...) TO STDOUT (FORMAT csv)` streamed through pyarrow's CSV reader
-   into a zstd-compressed Parquet writer whose bytes go straight to an S3 multipart upload
-   (8 MiB parts): memory stays bounded whatever the partition's size. Then the manifest
+2. export: `SELECT <columns> FROM <partition>`, read as a binary COPY into Arrow batches by
+   the ADBC PostgreSQL driver (db/export.py), into a zstd-compressed Parquet writer whose
+   bytes go straight to an S3 multipart upload (8 MiB parts): memory stays bounded whatever
+   the partition's size. Then the manifest
    (`manifest.json`: rows, time range, column types, sha256 of the object) beside it.
 3. verify: the object is read back (streamed to a temporary file while hashed): its sha256 must
    equal the manifest's, its Parquet row count the partition's row count in the database.
@@ -44,7 +45,14 @@ from ..progress import Reporter, Step, ignore
 from . import introspect
 from .archive_checks import check_bucket, preflight, reattach
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
-from .export import ArchiveError, ArchiveOptions, arrow_type, export_partition, table_columns
+from .export import (
+    ArchiveError,
+    ArchiveOptions,
+    arrow_type,
+    export_partition,
+    select_statement,
+    table_columns,
+)
 from .journal import (
     JOURNAL_SCHEMA,
     JOURNAL_TABLE,
@@ -286,10 +294,9 @@ def _dry_statements(
     concurrently = not _has_default(conn, parent.oid)
     return [
         _detach_statement(parent, spec.schema, name, concurrently).as_string(conn),
-        sql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT csv)")
-        .format(ident(spec.schema, name))
-        .as_string(conn)
-        + f"  -- to s3://{item.bucket}/{item.key} (Parquet, zstd) + manifest.json, read back",
+        f"COPY ({select_statement(conn, spec.schema, name)[1]}) TO STDOUT (FORMAT binary)"
+        f"  -- read into Arrow (ADBC), to s3://{item.bucket}/{item.key} (Parquet, zstd) + "
+        "manifest.json, read back",
         sql.SQL("DROP TABLE {}").format(ident(spec.schema, name)).as_string(conn),
     ]
 

@@ -94,7 +94,11 @@ def read_as(postgres: str) -> str:
     return name if name in _NATIVE else "text"
 
 
-def _select(conn: psycopg.Connection[Any], schema: str, name: str) -> tuple[pa.Schema, str]:
+def select_statement(
+    conn: psycopg.Connection[Any], schema: str, name: str
+) -> tuple[pa.Schema, str]:
+    """The Parquet schema of partition `schema.name`, and the query that reads it (each column
+    as `read_as` says)."""
     columns = table_columns(conn, schema, name)
     arrow = pa.schema([(n, arrow_type(t)) for n, t in columns])
     query = sql.SQL("SELECT {} FROM {}").format(
@@ -191,7 +195,7 @@ def export_partition(
     where: str,
     options: ArchiveOptions,
 ) -> ObjectCheck:
-    schema, query = _select(conn, spec.schema, name)
+    schema, query = select_statement(conn, spec.schema, name)
     rows = 0
     sink: MultipartSink | None = None
     try:
