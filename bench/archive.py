@@ -129,6 +129,8 @@ def child(url: str, bucket: str, profile: str | None = None) -> None:
             }
         )
     )
+    sys.stdout.flush()
+    os._exit(0)  # as the CLI's run() ends: without the interpreter's teardown
 
 
 def main() -> int:

@@ -186,13 +186,16 @@ def _discard_stdout() -> None:
 
 
 def run() -> None:  # console-script entry point
+    """Run the command, then end without the interpreter's teardown.
+
+    Once main() has returned, every file the command wrote is closed (all through `with`),
+    every thread it must wait for joined (the others are daemons, abandoned at exit anyway),
+    and nothing of ours registers atexit handlers: the teardown would only free memory, and
+    it takes 0.1-0.3 s with pyarrow, psycopg and boto3 loaded (measured: `db archive` of a
+    1,000-row partition 0.82-0.87 s, of which 0.16-0.2 s after its last step). Under Pulumi's
+    mocks the runtime also leaves event loops in worker threads whose teardown sometimes
+    prints "Invalid file descriptor: -1" (PROVIDERS.md, "Measured here")."""
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    if "pulumi" in sys.modules:
-        # Under mocks the Pulumi runtime leaves event loops in worker threads whose teardown
-        # sometimes prints "Invalid file descriptor: -1" at exit (PROVIDERS.md, "Measured
-        # here"); ending without the interpreter's teardown avoids it and saves ~0.1 s.
-        # Nothing of ours registers atexit handlers.
-        os._exit(code)
-    sys.exit(code)
+    os._exit(code)
