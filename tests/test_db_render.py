@@ -132,3 +132,18 @@ def test_reports_fit_the_screen_and_cut_nothing() -> None:
             assert len(line) <= width or len(line.split()) == 1, (width, line)
         assert out.split() == shown[200].split()
     assert any(len(line) > 80 for line in shown[200].splitlines())  # the test wraps something
+
+
+@given(st.integers(min_value=0, max_value=10**18))
+def test_one_size_formatter_for_every_size(n: int) -> None:
+    """`size_text` is the one way a size is shown (progress, the archive's report, `db
+    advise`'s evidence): decimal units up to TB, three significant figures at most below
+    1,000 of a unit, and never a wrong order of magnitude."""
+    from floyo_scale.render.text import size_text
+
+    number, unit = size_text(n).split()
+    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}[unit]
+    assert abs(float(number) * scale - n) <= 0.05 * scale
+    assert unit == "TB" or float(number) < 1000
+    assert size_text(None) == "?" and size_text(512) == "512 B" and size_text(8_400_000) == "8.4 MB"
+    assert (size_text(999_960), size_text(999_949)) == ("1.0 MB", "999.9 KB")

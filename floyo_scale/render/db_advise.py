@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .text import lines_text, md_escape, to_json
+from .text import lines_text, md_escape, size_text, to_json
 
 if TYPE_CHECKING:  # only for annotations: render imports no library module at run time
     from ..db.advice import Advice, Proof, ShardAdvice
@@ -14,24 +14,13 @@ if TYPE_CHECKING:  # only for annotations: render imports no library module at r
 _SEVERITY = {"high": "HIGH", "medium": "MEDIUM", "low": "low", "info": "info"}
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def _evidence(evidence: dict[str, Any]) -> str:
     parts = []
     for key, value in evidence.items():
         if value is None:
             value = "never" if key.startswith("last_") else "none"
         elif key in ("bytes", "table_bytes") and isinstance(value, int):
-            value = _size(value)
+            value = size_text(value)
         elif isinstance(value, float):
             value = f"{value:,.1f}"
         elif isinstance(value, int) and not isinstance(value, bool):

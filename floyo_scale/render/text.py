@@ -394,11 +394,16 @@ def limit_markdown(text: str, limit: int = MARKDOWN_LIMIT) -> str:
     return kept + note
 
 
-def size_text(n: int) -> str:
-    """Bytes, in decimal units: `512 B`, `8.4 MB`."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+def size_text(n: int | None) -> str:
+    """Bytes, in decimal units: `512 B`, `8.4 MB`, `1.2 TB`; `?` when not known. The one size
+    formatter (progress, the archive's report, `db advise`'s evidence)."""
+    if n is None:
+        return "?"
+    if n < 1000:
+        return f"{n} B"
+    value = n / 1000
+    for unit in ("KB", "MB", "GB"):
+        if round(value, 1) < 1000:  # 999,960 B is 1.0 MB, not 1000.0 KB
+            return f"{value:.1f} {unit}"
         value /= 1000
-    return f"{n} B"
+    return f"{value:.1f} TB"
