@@ -37,6 +37,29 @@ settings.register_profile("explore", deadline=None, database=None, print_blob=Tr
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def serve_moto() -> Iterator[str]:
+    """moto in server mode on a loopback port (boto3 reaches it through AWS_ENDPOINT_URL or
+    endpoint_url), stopped at the end; its per-request log lines silenced."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """A moto server for the test module (its state is the module's own)."""
+    yield from serve_moto()
+
+
 @dataclass(frozen=True)
 class CliResult:
     code: int

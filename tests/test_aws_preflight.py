@@ -8,7 +8,6 @@ staging stack is edited to that account; the dev stack keeps 111111111111 (the w
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import urllib.request
@@ -20,7 +19,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, TokenRetrievalError
 from engine_fakes import SECRET_ENV, FakeAutomation, FakeCommand, make_workspace
-from moto.server import ThreadedMotoServer
 
 from floyo_scale import engine
 from floyo_scale.cli import main
@@ -59,18 +57,6 @@ AWS_VARS = (
     "GITLAB_CI",
     "BUILDKITE",
 )
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

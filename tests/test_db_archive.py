@@ -5,9 +5,7 @@ change nothing."""
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +13,6 @@ import boto3
 import psycopg
 import pyarrow.parquet as pq
 import pytest
-from moto.server import ThreadedMotoServer
 
 from floyo_scale.db import archive as arc
 from floyo_scale.db import partition as part
@@ -32,18 +29,6 @@ TODAY = date(2026, 11, 28)
 BUCKET = "floyo-test-archive"
 SPEC = TableSpec("events", "created_at", "month", 200, "archive")
 OLD = "events_p20251101"  # one of the partitions wholly older than 200 days
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -26,8 +26,7 @@ from floyo_scale.db.restore import restore
 from floyo_scale.db.shape import TableSpec
 from floyo_scale.errors import ExitCode, UsageError
 
-# moto's S3 and a fresh versioned bucket, as the archive tests have them
-moto_url = test_db_archive.moto_url
+# a fresh versioned bucket on moto's S3, as the archive tests have it
 s3 = test_db_archive.s3
 BUCKET, TODAY = test_db_archive.BUCKET, test_db_archive.TODAY
 

@@ -24,7 +24,6 @@ from floyo_scale.db.restore import restore
 from floyo_scale.db.shape import TableSpec
 from floyo_scale.errors import EngineError
 
-moto_url = test_db_archive.moto_url
 s3 = test_db_archive.s3
 BUCKET, TODAY = test_db_archive.BUCKET, test_db_archive.TODAY
 SPEC = TableSpec("things", "created_at", "month", 200, "archive")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from test_db_archive import moto_url, s3  # noqa: F401 - fixtures
+from test_db_archive import s3  # noqa: F401 - a fixture
 
 PASSWORD = "Sekr1t-pw"
 

@@ -20,7 +20,6 @@ from floyo_scale.errors import UsageError
 
 TODAY = date(2026, 11, 28)
 # moto's S3 and a fresh versioned bucket, as the archive tests have them
-moto_url = test_db_archive.moto_url
 s3 = test_db_archive.s3
 SPEC = TableSpec("events", "created_at", "month", 200, None)
 

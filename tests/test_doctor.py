@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from engine_fakes import SECRET_ENV, FakeAutomation, FakeCommand, make_workspace, set_budget
-from moto.server import ThreadedMotoServer
 
 from floyo_scale.cli import main
 from floyo_scale.engine import install, prerequisites
@@ -44,18 +41,6 @@ ENGINE_VARS = (
     "CI",
     "GITHUB_ACTIONS",
 )
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ runs on a real PostgreSQL, Vercel/Sentry/Cost Explorer stand-ins, and moto for C
 
 from __future__ import annotations
 
-import logging
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
+from conftest import serve_moto
 from supabase.contract_server import CONTRACT_PATH, TOKEN, Contract, ContractServer
 
 from .standins import StandIn, ce_route, sentry_route, vercel_route
@@ -24,14 +23,8 @@ GB = 1e9
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    """One moto server for all of `status`'s tests (the suite's own is per module)."""
+    yield from serve_moto()
 
 
 @pytest.fixture(scope="session")
