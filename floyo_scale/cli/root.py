@@ -171,9 +171,9 @@ def _scrub(text: str) -> str:
 
 
 def _discard_stdout() -> None:
-    """Point stdout's file descriptor at the null device, so that the interpreter's flush at
-    exit does not fail a second time on what is still buffered (the Python documentation's
-    "Note on SIGPIPE"). Nothing to do when stdout is not a real file (tests capture it)."""
+    """Point stdout's file descriptor at the null device, so that run()'s flush before it ends
+    does not fail a second time on what is still buffered (the Python documentation's "Note
+    on SIGPIPE"). Nothing to do when stdout is not a real file (tests capture it)."""
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):

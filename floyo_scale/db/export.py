@@ -47,7 +47,12 @@ def with_statistics(schema: pa.Schema) -> list[str]:
 def arrow_type(postgres: str) -> pa.DataType:
     """How a PostgreSQL column is kept in Parquet. Types without an exact Arrow twin (numeric,
     json, uuid, arrays, ...) are kept as PostgreSQL's own text, which restores exactly."""
-    return _NATIVE.get(introspect.time_type(postgres) or postgres, pa.string())
+    return _NATIVE.get(_plain(postgres), pa.string())
+
+
+def _plain(postgres: str) -> str:
+    """A type's name as _NATIVE knows it (`timestamp(3) with time zone` without its precision)."""
+    return introspect.time_type(postgres) or postgres
 
 
 _NATIVE: dict[str, pa.DataType] = {
@@ -90,7 +95,7 @@ READ_AHEAD = 1
 def read_as(postgres: str) -> str:
     """The type a column is read as: its Arrow twin's PostgreSQL type (sent in binary, decoded
     by the driver in C), or text (PostgreSQL's own output, in the session's fixed settings)."""
-    name = introspect.time_type(postgres) or postgres
+    name = _plain(postgres)
     return name if name in _NATIVE else "text"
 
 

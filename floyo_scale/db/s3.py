@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import UsageError
 
-PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; one part is held in memory at a time
+PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; at most three are held (MultipartSink)
 
 # --- S3 ---------------------------------------------------------------------------------------
 
@@ -96,8 +96,6 @@ class MultipartSink(io.RawIOBase):
         return len(view)
 
     def _part(self, body: bytes) -> None:
-        if self.error is not None:
-            raise self.error
         if self.thread is None:
             self.thread = threading.Thread(target=self._upload, daemon=True)
             self.thread.start()
