@@ -141,7 +141,7 @@ def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: s
     assert done.cutoffs == {"events": "2026-05-12"}
     assert sum(p.rows for p in done.partitions) + len(_snapshot(pg_database)) == len(before)
     steps = [e.step for e in events if isinstance(e, Step) and e.done][:4]
-    assert steps == ["detach", "upload", "verify", "drop"]
+    assert steps == ["upload", "verify", "detach", "drop"]  # detached once verified
 
     item = next(p for p in done.partitions if p.partition == OLD)
     database = pg_database.split("?")[0].rsplit("/", 1)[1]
@@ -174,7 +174,7 @@ def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: s
 
 
 @pytest.mark.parametrize(
-    "crash_at", ["detached", "uploading", "uploaded", "manifest", "verified", "dropped"]
+    "crash_at", ["uploading", "uploaded", "manifest", "verified", "detached", "dropped"]
 )
 def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
     crash_at: str, pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
@@ -191,14 +191,15 @@ def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
 
     with pytest.raises(Crash):
         _archive(shard, s3, checkpoint=crash, older_than_days=365)
-    # in between, the rows are in the database or in a verified archive
+    # in between, the rows are in the application's view, or out of it only once their
+    # archive is verified
     with psycopg.connect(pg_database) as conn:
         state = conn.execute(
             "SELECT state FROM floyo_scale.archive_journal WHERE partition_name = %s",
             ("events_p20251001",),
         ).fetchone()
-        table = conn.execute("SELECT to_regclass('events_p20251001')").fetchone()
-    assert table != (None,) or state in (("verified",), ("dropped",))
+    verified = (("verified",), ("detached",), ("dropped",))
+    assert _attached(pg_database, "events_p20251001") or state in verified
 
     rerun = _archive(shard, s3, older_than_days=365)
     assert [(p.partition, p.action) for p in rerun.partitions] == [("events_p20251001", "resumed")]
@@ -230,14 +231,15 @@ def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
         options=ArchiveOptions(today=TODAY),
     )
     assert len(dry.partitions) == 7 and dry.partitions[0].action == "would archive"
-    # a default partition exists, so the detach cannot be CONCURRENTLY
-    assert dry.partitions[0].statements[0] == (
-        'ALTER TABLE "public"."events" DETACH PARTITION "public"."events_p20251001"'
-    )
-    # what the reader sends: each column as its Arrow twin's type or as text, a binary COPY
-    read = dry.partitions[0].statements[1]
+    read, detach, check, drop = dry.partitions[0].statements
+    # what the reader sends: each column as its Arrow twin's type or as text, a binary COPY,
+    # while the partition is attached
     assert read.startswith('COPY (SELECT "id"::bigint AS "id", "created_at"::timestamp with ')
     assert '"amount"::text AS "amount"' in read and ") TO STDOUT (FORMAT binary)  --" in read
+    # a default partition exists, so the detach cannot be CONCURRENTLY
+    assert detach == 'ALTER TABLE "public"."events" DETACH PARTITION "public"."events_p20251001"'
+    assert check.startswith("SELECT count(*), count(*) FILTER (WHERE age(xmin) <= ")
+    assert drop == 'DROP TABLE "public"."events_p20251001"'
     assert _snapshot(pg_database) == before
     assert _versions(s3, "") == []
 
@@ -247,7 +249,7 @@ def test_detach_is_concurrent_without_a_default_partition(pg_database: str, s3) 
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute("DROP TABLE events_default")
     dry = _archive_dry(shard, s3)
-    assert dry.partitions[0].statements[0].endswith(" CONCURRENTLY")
+    assert dry.partitions[0].statements[1].endswith(" CONCURRENTLY")
     done = _archive(shard, s3)
     assert [p.partition for p in done.partitions] == [p.partition for p in dry.partitions]
     assert done.partitions and all(p.action == "archived" for p in done.partitions)
@@ -348,13 +350,14 @@ def _journal(url: str) -> dict[str, tuple[str, str]]:
     return {p: (s, b) for p, s, b in rows}
 
 
-def test_checks_before_the_first_change_and_reattaches_after_a_failure(
+def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
     pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bucket that does not exist, a date Parquet cannot hold: refused with every
-    partition attached. A failure after the detach puts the partition back. A journal left
-    with one bucket follows the --bucket of the rerun. An empty partition and a domain named
-    like a one-line type (its values hold line breaks) archive."""
+    """A bucket that does not exist, a date Parquet cannot hold: refused before anything is
+    read or written, every partition attached and no journal. An upload that fails leaves
+    the partition attached (it is detached only once its copy is verified). A journal left
+    with one bucket before anything was verified follows the --bucket of the rerun. An empty
+    partition and a domain named like a one-line type (its values hold line breaks) archive."""
     shard = _partitioned(pg_database, rows=800)
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute("CREATE DOMAIN timestamp_note AS text")
@@ -366,7 +369,7 @@ def test_checks_before_the_first_change_and_reattaches_after_a_failure(
         )
     old = {"events_p20251001", "events_p20251101"}
 
-    with pytest.raises(ArchiveError, match="cannot be written") as wrong:
+    with pytest.raises(ArchiveError, match="no-such-bucket cannot be read") as wrong:
         arc.archive(
             [shard],
             [SPEC],
@@ -383,31 +386,32 @@ def test_checks_before_the_first_change_and_reattaches_after_a_failure(
         conn.execute("UPDATE events SET day = NULL WHERE day = 'infinity'")
     expected = _snapshot(pg_database, "created_at < '2025-12-01'")
 
-    # S3 fails after the detach (an Exception, not a kill): the partition is attached again
+    # S3 fails during the upload (an Exception, not a kill): the partition never left
     def fail(point: str) -> None:
         if point == "uploading":
             raise ArchiveError("injected S3 failure", "run again")
 
-    with pytest.raises(ArchiveError, match="injected") as failed:
+    with pytest.raises(ArchiveError, match="injected"):
         _archive(shard, s3, older_than_days=360, checkpoint=fail)
-    assert "attached again" in (failed.value.hint or "")
     assert _attached(pg_database, "events_p20251101")  # the empty one was archived before
     assert _journal(pg_database) == {
         "events_p20251001": ("dropped", BUCKET),
-        "events_p20251101": ("reattached", BUCKET),
+        "events_p20251101": ("exporting", BUCKET),
     }
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert _snapshot(pg_database, "created_at < '2025-12-01'") == expected
 
-    # a kill right after the detach, then a rerun with another bucket: it wins
+    # a kill during the upload, then a rerun with another bucket: it wins
     class Kill(BaseException):
         pass
 
     def kill(point: str) -> None:
-        if point == "detached":
+        if point == "uploading":
             raise Kill(point)
 
     with pytest.raises(Kill):
         _archive(shard, s3, older_than_days=360, checkpoint=kill)
+    assert _attached(pg_database, "events_p20251101")
     other = "floyo-test-archive-2"
     s3.create_bucket(Bucket=other)
     done = arc.archive(
@@ -427,6 +431,120 @@ def test_checks_before_the_first_change_and_reattaches_after_a_failure(
     assert _snapshot(pg_database, "created_at < '2025-12-01'") == expected
 
 
+def test_the_rows_stay_in_view_until_their_archive_is_verified(pg_database: str, s3) -> None:
+    """While the partition is read, uploaded, its manifest written and read back, the
+    application reads its rows through the table; they leave only once the copy verifies."""
+    shard = _partitioned(pg_database, rows=800)
+    where = "created_at < '2025-11-01'"  # events_p20251001, the one partition to archive
+    expected = _snapshot(pg_database, where)
+    seen: dict[str, int] = {}
+
+    def look(point: str) -> None:
+        seen.setdefault(point, len(_snapshot(pg_database, where)))
+
+    done = _archive(shard, s3, older_than_days=365, checkpoint=look)
+    assert [p.partition for p in done.partitions] == ["events_p20251001"]
+    assert seen == {
+        "uploading": len(expected),
+        "uploaded": len(expected),
+        "manifest": len(expected),
+        "verified": len(expected),
+        "detached": 0,
+        "dropped": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "INSERT INTO events (created_at, note) VALUES ('2025-11-15 10:00+00', 'late')",
+        "UPDATE events SET note = 'changed' WHERE id = (SELECT min(id) FROM events_p20251101)",
+        "DELETE FROM events WHERE id = (SELECT max(id) FROM events_p20251101)",
+    ],
+    ids=["insert", "update", "delete"],
+)
+@pytest.mark.parametrize("at", ["uploading", "verified"])
+def test_a_write_during_the_archive_is_never_dropped(
+    write: str, at: str, pg_database: str, s3
+) -> None:
+    """The application may still write to a partition being archived (it is in its view).
+    A write after the export's snapshot, during the read or after it, is found by the check
+    before the drop (a count, and no row the snapshot could not see): the partition is
+    attached again with the write in it, and the rerun archives it anew."""
+    shard = _partitioned(pg_database, rows=800)
+    where = "created_at >= '2025-11-01' AND created_at < '2025-12-01'"
+
+    def app_writes(point: str) -> None:
+        if point == at:
+            with psycopg.connect(pg_database, autocommit=True) as conn:
+                conn.execute(write)
+
+    with pytest.raises(ArchiveError, match="was written to while it was archived") as caught:
+        _archive(shard, s3, older_than_days=360, checkpoint=app_writes)
+    assert "nothing was dropped" in (caught.value.hint or "")
+    assert "attached again" in (caught.value.hint or "")
+    assert _attached(pg_database, "events_p20251101")
+    assert _journal(pg_database)["events_p20251101"] == ("reattached", BUCKET)
+    expected = _snapshot(pg_database, where)
+
+    rerun = _archive(shard, s3, older_than_days=360)
+    assert {p.partition: p.rows for p in rerun.partitions} == {"events_p20251101": len(expected)}
+    # one version of the object and of its manifest
+    assert len([k for k in _versions(s3, "shard-0/") if "events_p20251101" in k]) == 2
+    assert restore(shard, SPEC, "events_p20251101", bucket=BUCKET, s3=s3).rows == len(expected)
+    assert _snapshot(pg_database, where) == expected
+
+
+def test_a_write_begun_before_the_export_and_committed_during_it_is_found(
+    pg_database: str, s3
+) -> None:
+    """A transaction that had written to the partition but not committed when the export's
+    snapshot was taken (its xid is below the snapshot's xmax, among those it saw running),
+    committing during the export: its row is found by the check, nothing is dropped."""
+    shard = _partitioned(pg_database, rows=800)
+    with psycopg.connect(pg_database) as writer:
+        writer.execute("INSERT INTO events (created_at, note) VALUES ('2025-10-20+00', 'slow')")
+
+        def commit(point: str) -> None:
+            if point == "uploading" and not writer.closed:
+                writer.commit()
+
+        with pytest.raises(ArchiveError, match="1 written after the export"):
+            _archive(shard, s3, older_than_days=365, checkpoint=commit)  # events_p20251001
+    assert _attached(pg_database, "events_p20251001")
+    assert _snapshot(pg_database, "note = 'slow'") != []
+
+
+def test_an_entry_an_earlier_version_left_detached_is_attached_and_archived_anew(
+    pg_database: str, s3
+) -> None:
+    """An earlier version detached the partition before it exported it and kept no snapshot:
+    its entry cannot be checked, so the partition goes back into view and is archived anew."""
+    shard = _partitioned(pg_database, rows=800)
+    where = "created_at >= '2025-11-01' AND created_at < '2025-12-01'"
+    expected = _snapshot(pg_database, where)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(
+            "CREATE SCHEMA floyo_scale; CREATE TABLE floyo_scale.archive_journal ("
+            "schema_name text NOT NULL, table_name text NOT NULL, partition_name text NOT "
+            "NULL, lower_bound text NOT NULL, upper_bound text NOT NULL, state text NOT NULL, "
+            "bucket text NOT NULL, data_key text NOT NULL, rows bigint, sha256 text, bytes "
+            "bigint, updated_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (schema_name, partition_name))"
+        )
+        conn.execute("ALTER TABLE events DETACH PARTITION events_p20251101")
+        conn.execute(
+            "INSERT INTO floyo_scale.archive_journal VALUES ('public', 'events', "
+            "'events_p20251101', '2025-11-01 00:00:00+00:00', '2025-12-01 00:00:00+00:00', "
+            "'detached', %s, 'shard-0/x/public/events/events_p20251101/data.parquet')",
+            (BUCKET,),
+        )
+    done = _archive(shard, s3, older_than_days=360)
+    assert {p.partition: p.rows for p in done.partitions}["events_p20251101"] == len(expected)
+    assert restore(shard, SPEC, "events_p20251101", bucket=BUCKET, s3=s3).rows == len(expected)
+    assert _snapshot(pg_database, where) == expected
+
+
 def test_an_s3_endpoint_that_hangs_fails_before_any_change(
     pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -444,7 +562,7 @@ def test_an_s3_endpoint_that_hangs_fails_before_any_change(
     monkeypatch.setattr(s3mod, "READ_TIMEOUT", 1)
     monkeypatch.setattr(s3mod, "ATTEMPTS", 1)
     try:
-        with pytest.raises(ArchiveError, match="cannot be written"):
+        with pytest.raises(ArchiveError, match="cannot be read"):
             _archive(shard, s3mod.s3_client(), older_than_days=360)
     finally:
         listener.close()
@@ -541,8 +659,15 @@ class _FakeS3:
         self.completed: list[dict] | None = None
         self.aborted = False
 
+        self.created = 0
+        self.put: bytes | None = None
+
     def create_multipart_upload(self, **_: object) -> dict:
+        self.created += 1
         return {"UploadId": "u1"}
+
+    def put_object(self, Body: bytes, **_: object) -> None:  # noqa: N803
+        self.put = Body
 
     def upload_part(self, PartNumber: int, Body: bytes, **_: object) -> dict:  # noqa: N803
         time.sleep(0.001)  # the writer goes on meanwhile
@@ -620,3 +745,27 @@ def test_a_failed_part_stops_the_writer_and_nothing_is_completed(
         sink.finish()
     sink.abort()
     assert fake.completed is None and fake.aborted
+
+
+def test_an_object_smaller_than_a_part_is_one_put_and_s3_waits_until_then(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No multipart upload for an object smaller than a part (1,000,000 of the benchmark's
+    rows are 6.6 MB): one PutObject at finish(), and no S3 call before it; one a part long is
+    a multipart upload of one part."""
+    from floyo_scale.db import s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "PART_SIZE", 100)
+    fake = _FakeS3()
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
+    for _ in range(9):
+        sink.write(b"x" * 11)
+    assert (fake.created, fake.put) == (0, None)
+    sink.finish()
+    assert (fake.created, fake.put, fake.completed) == (0, b"x" * 99, None)
+
+    fake = _FakeS3()
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
+    _write_in_pieces(sink, b"y" * 100)
+    assert (fake.created, fake.put) == (1, None) and fake.parts == {1: b"y" * 100}
+    assert fake.completed == [{"PartNumber": 1, "ETag": "e1"}]

@@ -160,18 +160,18 @@ def test_a_read_that_fails_is_a_database_error_with_the_password_scrubbed(
     nothing = pa.schema([("x", pa.int32())])
     with (
         pytest.raises(EngineError) as caught,
-        export.read_batches(wrong, "SELECT 1", nothing) as rows,
+        export.read_batches(wrong, "SELECT 1", nothing) as reading,
     ):
-        list(rows)
+        list(reading.batches)
     assert "hunter2" not in str(caught.value) and "nope_db" in str(caught.value)
 
 
-def test_a_reader_killed_mid_read_puts_the_partition_back(
+def test_a_reader_killed_mid_read_leaves_the_partition_in_view(
     pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The reading session's backend is terminated after the first batch (an administrator,
-    a failover): a DatabaseError, the partition attached again with every row, no object and
-    no unfinished upload left; the rerun archives it."""
+    a failover): a DatabaseError, the partition still attached with every row (it never
+    left), no object and no unfinished upload left; the rerun archives it."""
     from floyo_scale.db.connect import DatabaseError
 
     monkeypatch.setattr(export, "BATCH_BYTES", 64 * 1024)  # the kill lands mid-read
@@ -204,7 +204,7 @@ def test_a_reader_killed_mid_read_puts_the_partition_back(
             options=ArchiveOptions(today=TODAY, checkpoint=kill_the_reader),
         )
     assert killed == [True]
-    assert "attached again" in (failed.value.hint or "")
+    assert "still attached" in (failed.value.hint or "")
     assert _rows(shard) == before
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     listed = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])

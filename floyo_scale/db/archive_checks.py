@@ -1,4 +1,4 @@
-"""`db archive`'s checks before its first change (the bucket with these credentials, every
+"""`db archive`'s checks before it writes anything (the bucket with these credentials, every
 value Parquet must hold) and its undo after a failure (the partition attached again)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .connect import Shard
 from .export import ArchiveError, ArchiveOptions, arrow_type
 from .journal import JournalEntry, journal_put
 from .locks import run_statements, under_lock_timeout
-from .s3 import look_at_bucket, probe_bucket
+from .s3 import look_at_bucket
 from .shape import TableSpec
 from .sql import ident
 
@@ -63,24 +63,11 @@ def reattach(
     )
 
 
-def preflight(
-    conn: psycopg.Connection[Any],
-    s3: Any,
-    shard: Shard,
-    database: str,
-    spec: TableSpec,
-    bucket: str,
-    partitions: dict[str, str],
-) -> None:
-    """Before the first change: the bucket and the credentials (a tiny probe object written,
-    read and deleted under the shard's prefix), and every date and timestamp column of every
-    partition to archive (`partitions`: name -> lower bound; a value Parquet cannot hold
-    refuses the partition, untouched), in one scan of each partition that needs one."""
-    key = f"shard-{shard.index}/{database}/.floyo-write-probe"
-    try:
-        probe_bucket(s3, bucket, key)
-    except (BotoCoreError, ClientError) as exc:
-        raise _bucket_error(bucket, "written", exc) from None
+def preflight(conn: psycopg.Connection[Any], spec: TableSpec, partitions: dict[str, str]) -> None:
+    """Before anything is written: every date and timestamp column of every partition to
+    archive (`partitions`: name -> lower bound) holds only values Parquet can hold (one that
+    does not refuses the partition, untouched), in one scan of each partition that needs
+    one (none when the only such column is the partition column of a finite range)."""
     for name, lower in partitions.items():
         if not introspect.relation_exists(conn, spec.schema, name):
             continue  # the journal says what happened to it
@@ -135,7 +122,8 @@ def _bucket_error(bucket: str, verb: str, exc: BaseException) -> ArchiveError:
 
 
 def check_bucket(s3: Any, shard: Shard, database: str, bucket: str) -> None:
-    """A dry run's check of the bucket: it exists and can be read (see look_at_bucket)."""
+    """The bucket exists and can be read with these credentials (see look_at_bucket), before
+    anything else: in a dry run, and in a real run before the first partition is read."""
     try:
         look_at_bucket(s3, bucket, f"shard-{shard.index}/{database}/")
     except (BotoCoreError, ClientError) as exc:

@@ -116,9 +116,19 @@ def select_statement(
     return arrow, query.as_string(conn)
 
 
+@dataclass
+class Reading:
+    """What read_batches gives: the batches, and the snapshot they were read in (set before
+    the first batch)."""
+
+    batches: Iterator[pa.RecordBatch]
+    snapshot: str = ""
+
+
 @contextlib.contextmanager
-def read_batches(shard: Shard, query: str, schema: pa.Schema) -> Iterator[Iterator[pa.RecordBatch]]:
-    """The rows of `query` as Arrow batches of `schema`.
+def read_batches(shard: Shard, query: str, schema: pa.Schema) -> Iterator[Reading]:
+    """The rows of `query` as Arrow batches of `schema`, in a REPEATABLE READ transaction
+    whose snapshot (`pg_current_snapshot()`) is handed back with them.
 
     The ADBC PostgreSQL driver runs the query as a binary COPY and decodes it in C (no text
     round trip, no parser to tell where a row ends); a thread of its own reads the next
@@ -130,7 +140,8 @@ def read_batches(shard: Shard, query: str, schema: pa.Schema) -> Iterator[Iterat
             shard,
             "reading the partition",
             exc,
-            "nothing was dropped; fix the cause and run `db archive` again",
+            "nothing was changed: the partition is still attached. Fix the cause and run "
+            "`db archive` again",
         )
 
     slots: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=READ_AHEAD)
@@ -149,11 +160,14 @@ def read_batches(shard: Shard, query: str, schema: pa.Schema) -> Iterator[Iterat
 
     def pump() -> None:
         try:  # connecting here too: the caller sets up its side meanwhile
-            conn = adbc.connect(session_conninfo(shard))
+            conn = adbc.connect(session_conninfo(shard))  # not autocommit: one transaction
             opened.append(conn)
             cursor = conn.cursor()
             opened.append(cursor)
             cursor.execute("SET statement_timeout = 0")  # a long COPY is not cut short
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT pg_current_snapshot()::text")
+            reading.snapshot = str(cursor.fetchone()[0])
             cursor.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)}
             )
@@ -172,10 +186,11 @@ def read_batches(shard: Shard, query: str, schema: pa.Schema) -> Iterator[Iterat
         if errors:
             raise failed(errors[0]) from None
 
+    reading = Reading(read())
     thread = threading.Thread(target=pump, daemon=True)
     thread.start()
     try:
-        yield read()
+        yield reading
     finally:
         if thread.is_alive():
             stop.set()
@@ -183,9 +198,20 @@ def read_batches(shard: Shard, query: str, schema: pa.Schema) -> Iterator[Iterat
                 with contextlib.suppress(Exception):
                     opened[1].adbc_cancel()  # a COPY the server is still sending stops now
             thread.join()
-        for handle in reversed(opened):  # the cursor, then its connection
+        for handle in reversed(opened):  # the cursor, then its connection (a rollback)
             with contextlib.suppress(Exception):
                 handle.close()
+
+
+@dataclass(frozen=True)
+class Exported:
+    """An uploaded object, the snapshot its rows were read in, and the partition column's
+    earliest and latest value among them (as PostgreSQL writes them; None when empty)."""
+
+    check: ObjectCheck
+    snapshot: str
+    min_value: str | None
+    max_value: str | None
 
 
 def export_partition(
@@ -195,16 +221,21 @@ def export_partition(
     spec: TableSpec,
     name: str,
     entry: JournalEntry,
-    rows_expected: int,
     report: Reporter,
     where: str,
     options: ArchiveOptions,
-) -> ObjectCheck:
+) -> Exported:
+    """The partition's rows, as one snapshot sees them, written to the entry's key."""
     schema, query = select_statement(conn, spec.schema, name)
+    estimate = conn.execute(
+        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
+        (ident(spec.schema, name).as_string(conn),),
+    ).fetchone()
+    expected = int(estimate[0]) if estimate and estimate[0] else None
     rows = 0
     sink: MultipartSink | None = None
     try:
-        with read_batches(shard, query, schema) as batches:
+        with read_batches(shard, query, schema) as reading:
             sink = MultipartSink(
                 s3,
                 entry.bucket,
@@ -214,16 +245,12 @@ def export_partition(
             with pq.ParquetWriter(
                 sink, schema, write_statistics=with_statistics(schema), **PARQUET
             ) as writer:
-                for batch in batches:
+                for batch in reading.batches:
                     writer.write_batch(batch)
                     rows += batch.num_rows
                     options.checkpoint("uploading")
-                    report(Count(where, "rows", rows, rows_expected, "rows"))
-        if rows != rows_expected:
-            raise ArchiveError(
-                f"exported {rows} rows of {spec.schema}.{name} but it holds {rows_expected}",
-                "nothing was dropped; run `db archive` again",
-            )
+                    report(Count(where, "rows", rows, expected, "rows"))
+            snapshot = reading.snapshot
         sink.finish()
     except Exception:
         # An error: give the parts back now. A crash (or Ctrl-C) leaves them; the rerun
@@ -232,4 +259,30 @@ def export_partition(
             with contextlib.suppress(Exception):
                 sink.abort()
         raise
-    return ObjectCheck(sink.sha.hexdigest(), rows, sink.size)
+    lo, hi = _span(conn, writer.writer.metadata, schema, spec.column)
+    return Exported(ObjectCheck(sink.sha.hexdigest(), rows, sink.size), snapshot, lo, hi)
+
+
+def _span(
+    conn: psycopg.Connection[Any], meta: pq.FileMetaData, schema: pa.Schema, column: str
+) -> tuple[str | None, str | None]:
+    """The partition column's earliest and latest value, from the row groups' statistics (a
+    date or timestamp column always has them: see with_statistics), written as PostgreSQL
+    writes them in the tool's session (UTC, ISO), as the manifest has always kept them."""
+    at = schema.get_field_index(column)
+    spans = [
+        (stats.min, stats.max)
+        for i in range(meta.num_row_groups)
+        if (stats := meta.row_group(i).column(at).statistics) is not None and stats.has_min_max
+    ]
+    if not spans:
+        return None, None
+    kind = "date" if pa.types.is_date(schema.field(at).type) else "timestamptz"
+    if pa.types.is_timestamp(schema.field(at).type) and schema.field(at).type.tz is None:
+        kind = "timestamp"
+    row = conn.execute(
+        sql.SQL("SELECT CAST(%s::{t} AS text), CAST(%s::{t} AS text)").format(t=sql.SQL(kind)),
+        (min(s[0] for s in spans), max(s[1] for s in spans)),
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]

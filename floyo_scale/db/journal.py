@@ -33,6 +33,10 @@ class JournalEntry:
     rows: int | None = None
     sha256: str | None = None
     bytes: int | None = None
+    # the export's snapshot (pg_current_snapshot() of the transaction that read the rows):
+    # the check before the drop proves no row was written since. None in entries an earlier
+    # version (which detached before it exported) left.
+    snapshot: str | None = None
 
 
 def ensure_journal(conn: psycopg.Connection[Any]) -> None:
@@ -43,10 +47,15 @@ def ensure_journal(conn: psycopg.Connection[Any]) -> None:
             "schema_name text NOT NULL, table_name text NOT NULL, partition_name text NOT NULL, "
             "lower_bound text NOT NULL, upper_bound text NOT NULL, state text NOT NULL, "
             "bucket text NOT NULL, data_key text NOT NULL, rows bigint, sha256 text, "
-            "bytes bigint, updated_at timestamptz NOT NULL DEFAULT now(), "
-            "PRIMARY KEY (schema_name, partition_name))"
+            "bytes bigint, updated_at timestamptz NOT NULL DEFAULT now(), snapshot text, "
+            "PRIMARY KEY (schema_name, partition_name)); "
+            "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS snapshot text"
         ).format(s=sql.Identifier(JOURNAL_SCHEMA), t=ident(JOURNAL_SCHEMA, JOURNAL_TABLE))
     )
+
+
+# (the snapshot is read as to_jsonb(j) ->> 'snapshot': a journal an earlier version made has no
+# such column until ensure_journal adds it, and a dry run adds nothing)
 
 
 def journal_get(conn: psycopg.Connection[Any], schema: str, partition: str) -> JournalEntry | None:
@@ -55,7 +64,7 @@ def journal_get(conn: psycopg.Connection[Any], schema: str, partition: str) -> J
     row = conn.execute(
         sql.SQL(
             "SELECT schema_name, table_name, partition_name, lower_bound, upper_bound, state, "
-            "bucket, data_key, rows, sha256, bytes FROM {} "
+            "bucket, data_key, rows, sha256, bytes, to_jsonb(j) ->> 'snapshot' FROM {} j "
             "WHERE schema_name = %s AND partition_name = %s"
         ).format(ident(JOURNAL_SCHEMA, JOURNAL_TABLE)),
         (schema, partition),
@@ -70,7 +79,8 @@ def journal_pending(conn: psycopg.Connection[Any], schema: str, table: str) -> l
     rows = conn.execute(
         sql.SQL(
             "SELECT schema_name, table_name, partition_name, lower_bound, upper_bound, state, "
-            "bucket, data_key, rows, sha256, bytes FROM {} WHERE schema_name = %s "
+            "bucket, data_key, rows, sha256, bytes, to_jsonb(j) ->> 'snapshot' FROM {} j "
+            "WHERE schema_name = %s "
             "AND table_name = %s AND state NOT IN ('dropped', 'restored') "
             "ORDER BY partition_name"
         ).format(ident(JOURNAL_SCHEMA, JOURNAL_TABLE)),
@@ -83,13 +93,14 @@ def journal_put(conn: psycopg.Connection[Any], entry: JournalEntry) -> None:
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (schema_name, table_name, partition_name, lower_bound, upper_bound, "
-            "state, bucket, data_key, rows, sha256, bytes) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "state, bucket, data_key, rows, sha256, bytes, snapshot) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (schema_name, partition_name) DO UPDATE SET "
             "table_name = EXCLUDED.table_name, lower_bound = EXCLUDED.lower_bound, "
             "upper_bound = EXCLUDED.upper_bound, state = EXCLUDED.state, "
             "bucket = EXCLUDED.bucket, data_key = EXCLUDED.data_key, rows = EXCLUDED.rows, "
-            "sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, updated_at = now()"
+            "sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, snapshot = EXCLUDED.snapshot, "
+            "updated_at = now()"
         ).format(ident(JOURNAL_SCHEMA, JOURNAL_TABLE)),
         (
             entry.schema_name,
@@ -103,5 +114,6 @@ def journal_put(conn: psycopg.Connection[Any], entry: JournalEntry) -> None:
             entry.rows,
             entry.sha256,
             entry.bytes,
+            entry.snapshot,
         ),
     )

@@ -65,7 +65,11 @@ class MultipartSink(io.RawIOBase):
     of the time encoding it does): at most one part uploading, one filling and one just cut,
     whatever the object's size (a waiting slot as well held 8 MiB more, and at 10,000,000
     rows the process peaked at 209 MB). The first error of an upload is raised by the next
-    write, or by finish()."""
+    write, or by finish().
+
+    The multipart upload is created with the first part: an object smaller than one part
+    (1,000,000 of the benchmark's rows are 6.6 MB) is one PutObject at finish(), and S3 is not
+    called before then."""
 
     def __init__(self, s3: Any, bucket: str, key: str, report: Any) -> None:
         super().__init__()
@@ -78,7 +82,7 @@ class MultipartSink(io.RawIOBase):
         self.error: BaseException | None = None
         self.waiting: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=1)
         self.thread: threading.Thread | None = None
-        self.upload_id: str = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        self.upload_id: str | None = None
 
     def writable(self) -> bool:
         return True
@@ -96,6 +100,9 @@ class MultipartSink(io.RawIOBase):
         return len(view)
 
     def _part(self, body: bytes) -> None:
+        if self.upload_id is None:
+            answer = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+            self.upload_id = answer["UploadId"]
         if self.thread is None:
             self.thread = threading.Thread(target=self._upload, daemon=True)
             self.thread.start()
@@ -134,7 +141,12 @@ class MultipartSink(io.RawIOBase):
             self.thread = None
 
     def finish(self) -> None:
-        if self.buffer or not self.numbered:
+        if self.upload_id is None:  # smaller than a part: one PutObject
+            self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
+            self.buffer.clear()
+            self.report(self.size)
+            return
+        if self.buffer:
             self._part(bytes(self.buffer))
             self.buffer.clear()
         self._join()
@@ -149,7 +161,10 @@ class MultipartSink(io.RawIOBase):
 
     def abort(self) -> None:
         self._join()
-        self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+        if self.upload_id is not None:
+            self.s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
 
 
 def object_exists(s3: Any, bucket: str, key: str) -> bool:
@@ -212,26 +227,9 @@ def read_back(s3: Any, bucket: str, key: str, report: Any = None) -> ObjectCheck
 
 
 def look_at_bucket(s3: Any, bucket: str, prefix: str) -> None:
-    """Read-only (for a dry run): the bucket exists and these credentials may read it (a
-    HEAD of the bucket, a one-key listing under `prefix`). Whether they may write cannot be
-    known without writing; the real run's probe (probe_bucket) checks that before any
-    change. Raises ClientError / BotoCoreError as S3 answered."""
+    """Read-only: the bucket exists and these credentials may read it (a HEAD of the bucket,
+    a one-key listing under `prefix`), before anything else of a run. Whether they may write
+    is not known until the upload; the partition is detached only once its copy is read back,
+    so a refused write changes nothing. Raises ClientError / BotoCoreError as S3 answered."""
     s3.head_bucket(Bucket=bucket)
     s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
-
-
-def probe_bucket(s3: Any, bucket: str, key: str) -> None:
-    """The bucket exists and these credentials may write, read and delete in it: a tiny
-    object put at `key`, read back and deleted (every version). Raises ClientError /
-    BotoCoreError as S3 answered."""
-    body = b"floyo-scale write probe\n"
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
-    try:
-        got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        if got != body:
-            raise UsageError(
-                f"s3://{bucket}/{key} does not read back what was written",
-                "check AWS_ENDPOINT_URL and the bucket",
-            )
-    finally:
-        delete_all_versions(s3, bucket, key)
