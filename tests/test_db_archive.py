@@ -202,7 +202,9 @@ def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
     assert _attached(pg_database, "events_p20251001") or state in verified
 
     rerun = _archive(shard, s3, older_than_days=365)
-    assert [(p.partition, p.action) for p in rerun.partitions] == [("events_p20251001", "resumed")]
+    # (a crash before anything went to the bucket left nothing to resume)
+    action = "archived" if crash_at == "uploading" else "resumed"
+    assert [(p.partition, p.action) for p in rerun.partitions] == [("events_p20251001", action)]
     keys = _versions(s3, "shard-0/")
     data = [k for k in keys if k.endswith("data.parquet")]
     manifests = [k for k in keys if k.endswith("manifest.json")]
@@ -217,6 +219,45 @@ def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
     import io
 
     assert pq.ParquetFile(io.BytesIO(body)).metadata.num_rows == len(expected)
+
+
+def test_a_crash_after_the_first_part_then_a_rerun_aborts_the_upload(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed once parts are in the bucket: the entry was journalled before the first part
+    went up, so the rerun resumes it, aborts the unfinished upload and uploads anew."""
+    from floyo_scale.db import export
+    from floyo_scale.db import s3 as s3mod
+
+    shard = _partitioned(pg_database, rows=4000)
+    expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
+    sizes = (export.BATCH_BYTES, s3mod.PART_SIZE)
+    monkeypatch.setattr(export, "BATCH_BYTES", 1024)
+    monkeypatch.setattr(s3mod, "PART_SIZE", 1024)
+    batches: list[str] = []
+
+    class Crash(BaseException):
+        pass
+
+    def crash(point: str) -> None:
+        if point == "uploading":
+            batches.append(point)
+            if len(batches) == 6:
+                raise Crash(point)
+
+    with pytest.raises(Crash):
+        _archive(shard, s3, checkpoint=crash, older_than_days=365)
+    assert len(s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])) == 1
+    assert _journal(pg_database)["events_p20251001"] == ("exporting", BUCKET)
+    # S3's parts are 5 MiB at least, but the last
+    monkeypatch.setattr(export, "BATCH_BYTES", sizes[0])
+    monkeypatch.setattr(s3mod, "PART_SIZE", sizes[1])
+    rerun = _archive(shard, s3, older_than_days=365)
+    assert [(p.partition, p.action, p.rows) for p in rerun.partitions] == [
+        ("events_p20251001", "resumed", len(expected))
+    ]
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert len(_versions(s3, "shard-0/")) == 2
 
 
 def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
@@ -369,6 +410,12 @@ def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
         )
     old = {"events_p20251001", "events_p20251101"}
 
+    with pytest.raises(ArchiveError, match="infinity") as refused:
+        _archive(shard, s3, older_than_days=360)
+    assert "still attached" in (refused.value.hint or "")
+    assert all(_attached(pg_database, p) for p in old) and _journal(pg_database) == {}
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("UPDATE events SET day = NULL WHERE day = 'infinity'")
     with pytest.raises(ArchiveError, match="no-such-bucket cannot be read") as wrong:
         arc.archive(
             [shard],
@@ -378,12 +425,7 @@ def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
             options=ArchiveOptions(today=TODAY, older_than_days=360),
         )
     assert "nothing was changed" in (wrong.value.hint or "")
-    with pytest.raises(ArchiveError, match="infinity") as refused:
-        _archive(shard, s3, older_than_days=360)
-    assert "still attached" in (refused.value.hint or "")
     assert all(_attached(pg_database, p) for p in old) and _journal(pg_database) == {}
-    with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute("UPDATE events SET day = NULL WHERE day = 'infinity'")
     expected = _snapshot(pg_database, "created_at < '2025-12-01'")
 
     # S3 fails during the upload (an Exception, not a kill): the partition never left
@@ -394,10 +436,8 @@ def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
     with pytest.raises(ArchiveError, match="injected"):
         _archive(shard, s3, older_than_days=360, checkpoint=fail)
     assert _attached(pg_database, "events_p20251101")  # the empty one was archived before
-    assert _journal(pg_database) == {
-        "events_p20251001": ("dropped", BUCKET),
-        "events_p20251101": ("exporting", BUCKET),
-    }
+    # (nothing had gone to the bucket yet, so nothing was journalled for it)
+    assert _journal(pg_database) == {"events_p20251001": ("dropped", BUCKET)}
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert _snapshot(pg_database, "created_at < '2025-12-01'") == expected
 
@@ -429,6 +469,30 @@ def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
     back = restore(shard, SPEC, "events_p20251101", bucket=other, s3=s3)
     assert back.rows == len(expected)
     assert _snapshot(pg_database, "created_at < '2025-12-01'") == expected
+
+
+def test_a_wrong_bucket_found_mid_export_changes_nothing(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are read while the S3 client is built; the bucket is checked before the first
+    byte goes to it. With parts so small that the check falls inside the Parquet writer, a
+    bucket that does not exist is still that error, nothing journalled, the rows in view."""
+    from floyo_scale.db import s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "PART_SIZE", 1024)
+    shard = _partitioned(pg_database, rows=4000)
+    before = _snapshot(pg_database)
+    with pytest.raises(ArchiveError, match="s3://no-such-bucket cannot be read") as caught:
+        arc.archive(
+            [shard],
+            [SPEC],
+            {"events": "no-such-bucket"},
+            s3=s3mod.PendingClient(),
+            options=ArchiveOptions(today=TODAY, older_than_days=360),
+        )
+    assert "nothing was changed" in (caught.value.hint or "")
+    assert _journal(pg_database) == {} and _snapshot(pg_database) == before
+    assert _attached(pg_database, "events_p20251001")
 
 
 def test_the_rows_stay_in_view_until_their_archive_is_verified(pg_database: str, s3) -> None:

@@ -169,13 +169,14 @@ def archive(
 ) -> None:
     """Move partitions older than the retention to the archive bucket as Parquet.
 
-    Each is detached, exported with a manifest, read back, verified, and only then dropped.
+    Each is exported with a manifest while the application still reads it, read back and
+    verified; only then detached, checked unchanged since the export, and dropped.
 
     An interrupted run resumes where it stopped when run again.
     """
     from ..db import archive as arc
     from ..db.export import ArchiveOptions
-    from ..db.s3 import s3_client
+    from ..db.s3 import PendingClient
     from ..render import db as show
     from ..render import progress
 
@@ -183,7 +184,7 @@ def archive(
     specs = _specs(resolved)
     buckets = _buckets(resolved, specs, bucket)
     targets = shards(resolved, database_url)
-    s3 = s3_client(resolved.stack.aws.profile)  # a dry run reads the bucket too
+    s3 = PendingClient(resolved.stack.aws.profile)  # a dry run reads the bucket too
     with progress.display(sys.stderr, os.environ, json_lines=format is Format.json) as report:
         result = arc.archive(
             targets,

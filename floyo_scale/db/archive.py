@@ -79,11 +79,11 @@ from .manifest import (
     read_manifest,
 )
 from .s3 import (
+    PendingClient,
     abort_stale_uploads,
     delete_all_versions,
     object_exists,
     read_back,
-    s3_client,
 )
 from .shape import TableSpec
 from .sql import ident
@@ -158,7 +158,7 @@ def archive(
                 "--bucket",
             )
     if s3 is None:
-        s3 = s3_client()  # a dry run reads the bucket too (never writes)
+        s3 = PendingClient()  # a dry run reads the bucket too (never writes)
     for shard in shards:
         with connect(shard) as conn:
             conn.execute("SET statement_timeout = 0")
@@ -247,11 +247,11 @@ def _table(
             continue
         lower = p.lower.isoformat() if p.lower else "-infinity"
         todo[p.name] = (lower, p.upper.isoformat(), False)
-    if dry_run or todo:
-        # before anything is read or written: the bucket exists and can be read with these
-        # credentials, and every value of every partition to archive converts losslessly
-        check_bucket(s3, shard, database, bucket)
-    if todo and not dry_run:
+    if dry_run:
+        check_bucket(s3, shard, database, bucket)  # it exists and can be read
+    elif todo:
+        # every value of every partition to archive converts losslessly (the bucket is
+        # checked before anything goes to it: see _export)
         preflight(conn, spec, {n: v[0] for n, v in todo.items()})
     out = []
     for name in sorted(todo):
@@ -345,12 +345,11 @@ def _one(
         # nothing was verified there: the bucket given now wins (an earlier run's wrong
         # --bucket is not kept)
         fresh = True
-    if fresh:
+    if fresh:  # journalled before anything goes to the bucket (_export)
         entry = JournalEntry(
             spec.schema, spec.table, name, item.lower, item.upper, "exporting", item.bucket,
             item.key,
         )  # fmt: skip
-        journal_put(conn, entry)
     assert entry is not None
     item.bucket, item.key = entry.bucket, entry.data_key
     manifest_key = entry.data_key.rsplit("/", 1)[0] + "/manifest.json"
@@ -425,7 +424,9 @@ def _export(
     where: str,
 ) -> None:
     """From exporting to uploaded: the object and its manifest written (the partition
-    attached all along)."""
+    attached all along). The rows are read while the S3 client is still being built
+    (PendingClient); before the first byte goes to the bucket, the bucket is checked, the
+    entry journalled and whatever an interrupted run left at the key cleared."""
     name = entry.partition_name
     if not introspect.relation_exists(conn, spec.schema, name):
         raise DatabaseError(
@@ -433,14 +434,19 @@ def _export(
             f"it was dropped by hand; the journal ({JOURNAL_SCHEMA}.{JOURNAL_TABLE}) says no "
             f"copy was verified: look for s3://{entry.bucket}/{entry.data_key}",
         )
-    # an object or parts an interrupted run left here were never verified, and the rows are
-    # still in the partition: cleared, so the bucket keeps one version
-    abort_stale_uploads(s3, entry.bucket, entry.data_key)
-    for key in (entry.data_key, manifest_key):
-        if object_exists(s3, entry.bucket, key):
-            delete_all_versions(s3, entry.bucket, key)
+
+    def prepare() -> None:
+        check_bucket(s3, shard, database, entry.bucket)  # it exists and can be read
+        journal_put(conn, entry)
+        # an object or parts an interrupted run left here were never verified, and the rows
+        # are still in the partition: cleared, so the bucket keeps one version
+        abort_stale_uploads(s3, entry.bucket, entry.data_key)
+        for key in (entry.data_key, manifest_key):
+            if object_exists(s3, entry.bucket, key):
+                delete_all_versions(s3, entry.bucket, key)
+
     report(Step(where, "upload", f"s3://{entry.bucket}/{entry.data_key}"))
-    exported = export_partition(conn, shard, s3, spec, name, entry, report, where, options)
+    exported = export_partition(conn, shard, s3, spec, name, entry, report, where, options, prepare)
     options.checkpoint("uploaded")
     done = exported.check
     report(Step(where, "upload", f"{done.rows} rows, {done.bytes} bytes", done=True))

@@ -9,6 +9,7 @@ import io
 import queue
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,33 @@ def s3_client(profile: str | None = None) -> Any:
         ) from None
 
 
+class PendingClient:
+    """An S3 client (s3_client's) built in a thread of its own from the moment it is made:
+    boto3's import and client take 0.15-0.2 s of CPU, spent while the run's database work
+    goes on. Every S3 call waits for it; an error building it (an unknown profile) is raised
+    by the first call."""
+
+    def __init__(self, profile: str | None = None) -> None:
+        self._ready = threading.Event()
+        self._client: Any = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._build, args=(profile,), daemon=True).start()
+
+    def _build(self, profile: str | None) -> None:
+        try:
+            self._client = s3_client(profile)
+        except BaseException as exc:  # raised by the first call
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def __getattr__(self, name: str) -> Any:
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        return getattr(self._client, name)
+
+
 class MultipartSink(io.RawIOBase):
     """A write-only stream that uploads what is written as S3 multipart parts, hashing it.
 
@@ -69,11 +97,20 @@ class MultipartSink(io.RawIOBase):
 
     The multipart upload is created with the first part: an object smaller than one part
     (1,000,000 of the benchmark's rows are 6.6 MB) is one PutObject at finish(), and S3 is not
-    called before then."""
+    called before then. `prepare`, if given, is called (in the writer's thread) once before
+    the first S3 call."""
 
-    def __init__(self, s3: Any, bucket: str, key: str, report: Any) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        key: str,
+        report: Any,
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.s3, self.bucket, self.key, self.report = s3, bucket, key, report
+        self.prepare = prepare
         self.buffer = bytearray()
         self.parts: list[dict[str, Any]] = []
         self.sha = hashlib.sha256()
@@ -88,6 +125,8 @@ class MultipartSink(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
+        if self.error is not None:
+            raise self.error
         view = memoryview(data).cast("B")
         self.buffer += view
         self.sha.update(view)
@@ -99,8 +138,18 @@ class MultipartSink(io.RawIOBase):
             self._part(part)
         return len(view)
 
+    def _first_call(self) -> None:
+        if self.prepare is not None:
+            prepare, self.prepare = self.prepare, None
+            try:
+                prepare()
+            except BaseException as exc:  # every later write (the writer's close) raises it
+                self.error = exc
+                raise
+
     def _part(self, body: bytes) -> None:
         if self.upload_id is None:
+            self._first_call()
             answer = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
             self.upload_id = answer["UploadId"]
         if self.thread is None:
@@ -142,6 +191,7 @@ class MultipartSink(io.RawIOBase):
 
     def finish(self) -> None:
         if self.upload_id is None:  # smaller than a part: one PutObject
+            self._first_call()
             self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
             self.buffer.clear()
             self.report(self.size)
