@@ -160,21 +160,24 @@ def test_a_read_that_fails_is_a_database_error_with_the_password_scrubbed(
     nothing = pa.schema([("x", pa.int32())])
     with (
         pytest.raises(EngineError) as caught,
-        export.read_batches(wrong, "SELECT 1", nothing) as reading,
+        export.read_batches(wrong, ["SELECT 1"], nothing) as reading,
     ):
         list(reading.batches)
     assert "hunter2" not in str(caught.value) and "nope_db" in str(caught.value)
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one-reader", "two-readers"])
 def test_a_reader_killed_mid_read_leaves_the_partition_in_view(
-    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+    split: bool, pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The reading session's backend is terminated after the first batch (an administrator,
+    """A reading session's backend is terminated after the first batch (an administrator,
     a failover): a DatabaseError, the partition still attached with every row (it never
-    left), no object and no unfinished upload left; the rerun archives it."""
+    left), no object and no unfinished upload left; the rerun archives it. Read in two page
+    ranges, one of the two readers is killed: the other stops too."""
     from floyo_scale.db.connect import DatabaseError
 
     monkeypatch.setattr(export, "BATCH_BYTES", 64 * 1024)  # the kill lands mid-read
+    monkeypatch.setattr(export, "SPLIT_PAGES", 2 if split else 10**9)
     shard = _things(pg_database)
     killed: list[int] = []
 
@@ -185,7 +188,7 @@ def test_a_reader_killed_mid_read_leaves_the_partition_in_view(
                     r[0]
                     for r in conn.execute(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE query LIKE 'COPY (SELECT%%' AND pid <> pg_backend_pid()"
+                        "WHERE query LIKE 'COPY (SELECT%%' AND pid <> pg_backend_pid() LIMIT 1"
                     )
                 )
 

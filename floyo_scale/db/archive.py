@@ -58,6 +58,7 @@ from .export import (
     ArchiveOptions,
     arrow_type,
     export_partition,
+    page_ranges,
     select_statement,
     table_columns,
 )
@@ -299,10 +300,14 @@ def _dry_statements(
     item: ArchivedPartition,
 ) -> list[str]:
     concurrently = not _has_default(conn, parent.oid)
+    query = select_statement(conn, spec.schema, name)[1]
     return [
-        f"COPY ({select_statement(conn, spec.schema, name)[1]}) TO STDOUT (FORMAT binary)"
-        f"  -- in one REPEATABLE READ snapshot, read into Arrow (ADBC), to "
-        f"s3://{item.bucket}/{item.key} (Parquet, zstd) + manifest.json, read back",
+        *(
+            f"COPY ({q}) TO STDOUT (FORMAT binary)  -- in one REPEATABLE READ snapshot, read "
+            f"into Arrow (ADBC), to s3://{item.bucket}/{item.key} (Parquet, zstd) + "
+            "manifest.json, read back"
+            for q in page_ranges(conn, spec.schema, name, query)
+        ),
         _detach_statement(parent, spec.schema, name, concurrently).as_string(conn),
         _check_statement(spec, name).as_string(conn)
         + "  -- as many rows as exported, none written since its snapshot",
