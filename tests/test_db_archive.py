@@ -827,29 +827,37 @@ def test_parts_upload_in_order_while_the_writer_goes_on(monkeypatch: pytest.Monk
     assert sink.sha.hexdigest() == hashlib.sha256(data).hexdigest() and sink.size == len(data)
 
 
-def test_a_part_is_handed_over_only_once_the_one_before_is_up(
+def test_a_part_is_cut_only_once_the_one_before_is_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Memory does not grow with the object: while a part uploads, none waits behind it (the
-    writer fills the next one meanwhile), so at most one part uploading, one filling and one
-    just cut are held, however many parts there are."""
+    """Memory does not grow with the object: while a part uploads, the writer fills the next
+    one and cuts it only once the one before is up, so at most one part uploading and one
+    filling are held, however many parts there are."""
     from floyo_scale.db import s3 as s3mod
 
     monkeypatch.setattr(s3mod, "PART_SIZE", 10)
-    waiting: list[int] = []
+    events: list[tuple[str, int]] = []
 
     class Slow(_FakeS3):
         def upload_part(self, PartNumber: int, Body: bytes, **kw: object) -> dict:  # noqa: N803
-            time.sleep(0.002)  # slower than the writer: a queue would fill meanwhile
-            waiting.append(sink.waiting.qsize())
-            return super().upload_part(PartNumber=PartNumber, Body=Body, **kw)
+            time.sleep(0.002)  # slower than the writer: it would cut the next meanwhile
+            answer = super().upload_part(PartNumber=PartNumber, Body=Body, **kw)
+            events.append(("up", PartNumber))
+            return answer
+
+    class Watched(s3mod.MultipartSink):
+        def _part(self, body: bytes) -> None:
+            events.append(("cut", self.numbered + 1))
+            super()._part(body)
 
     fake = Slow()
-    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
+    sink = Watched(fake, "b", "k", lambda size: None)
     data = bytes(range(256)) * 2
     _write_in_pieces(sink, data)
-    # (behind the last part waits only finish()'s end-of-parts marker)
-    assert len(waiting) == 52 and set(waiting[:-1]) == {0}
+    cuts = [n for kind, n in events if kind == "cut"]
+    assert cuts == list(range(1, 53))
+    for n in cuts[1:]:  # part n is cut after part n - 1 is up
+        assert events.index(("cut", n)) > events.index(("up", n - 1))
     assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data
 
 

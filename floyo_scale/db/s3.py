@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import UsageError
 
-PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; at most three are held (MultipartSink)
+PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; at most two are held (MultipartSink)
 
 # --- S3 ---------------------------------------------------------------------------------------
 
@@ -89,11 +89,11 @@ class MultipartSink(io.RawIOBase):
     """A write-only stream that uploads what is written as S3 multipart parts, hashing it.
 
     Parts go up in a thread of their own while the writer goes on encoding the next one. A
-    part is handed over only once the one before it is up (uploading 8 MiB takes a fraction
-    of the time encoding it does): at most one part uploading, one filling and one just cut,
-    whatever the object's size (a waiting slot as well held 8 MiB more, and at 10,000,000
-    rows the process peaked at 209 MB). The first error of an upload is raised by the next
-    write, or by finish().
+    part is cut only once the one before it is up (uploading 8 MiB takes a fraction of the
+    time encoding it does): at most one part uploading and one filling, whatever the
+    object's size (a waiting slot as well held 8 MiB more, and at 10,000,000 rows the process
+    peaked at 209 MB). The first error of an upload is raised by the next write, or by
+    finish().
 
     The multipart upload is created with the first part: an object smaller than one part
     (1,000,000 of the benchmark's rows are 6.6 MB) is one PutObject at finish(), and S3 is not
@@ -132,6 +132,9 @@ class MultipartSink(io.RawIOBase):
         self.sha.update(view)
         self.size += len(view)
         while len(self.buffer) >= PART_SIZE:
+            # the part before is up (or failed) before this one is cut: one part uploading
+            # and one filling at most, never a third cut and waiting
+            self.waiting.join()
             with memoryview(self.buffer) as whole:
                 part = bytes(whole[:PART_SIZE])  # one copy (a slice of the bytearray is two)
             del self.buffer[:PART_SIZE]
@@ -197,6 +200,7 @@ class MultipartSink(io.RawIOBase):
             self.report(self.size)
             return
         if self.buffer:
+            self.waiting.join()  # (as write() does before it cuts a part)
             self._part(bytes(self.buffer))
             self.buffer.clear()
         self._join()
