@@ -899,3 +899,24 @@ def test_an_object_smaller_than_a_part_is_one_put_and_s3_waits_until_then(
     _write_in_pieces(sink, b"y" * 100)
     assert (fake.created, fake.put) == (1, None) and fake.parts == {1: b"y" * 100}
     assert fake.completed == [{"PartNumber": 1, "ETag": "e1"}]
+
+
+def test_parts_grow_so_s3_s_10000_hold_any_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5 MiB parts (S3's smallest) for the first 1,000, then 10 MiB, ...: objects up to
+    4.9 GiB go up in the smallest parts, and S3's 10,000 parts hold 268 GiB; the sink cuts
+    each part at its size."""
+    from floyo_scale.db import s3 as s3mod
+
+    sizes = [s3mod.part_size(n) for n in range(1, 10_001)]
+    assert sizes[0] == sizes[999] == 5 * 2**20 and sizes[1000] == 10 * 2**20
+    assert sorted(sizes) == sizes and sum(sizes) >= 268 * 2**30
+    monkeypatch.setattr(s3mod, "PART_SIZE", 10)
+    monkeypatch.setattr(s3mod, "PARTS_PER_SIZE", 2)
+    fake = _FakeS3()
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None)
+    data = bytes(range(256))
+    _write_in_pieces(sink, data)
+    lengths = [len(fake.parts[n]) for n in sorted(fake.parts)]
+    assert lengths[:-1] == [s3mod.part_size(n) for n in range(1, len(lengths))]
+    assert lengths[:6] == [10, 10, 20, 20, 30, 30] and lengths[-1] <= s3mod.part_size(len(lengths))
+    assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data

@@ -10,7 +10,7 @@ schema of its own so PostgREST does not serve it) before the next begins:
 1. export (the partition attached, readable and writable by the application): `SELECT
    <columns> FROM <partition>` in a REPEATABLE READ transaction, read as a binary COPY into
    Arrow batches by the ADBC PostgreSQL driver (db/export.py), into a zstd-compressed Parquet
-   writer whose bytes go straight to S3 (8 MiB multipart parts; one PutObject when smaller):
+   writer whose bytes go straight to S3 (5 MiB multipart parts; one PutObject when smaller):
    memory stays bounded whatever the partition's size. The transaction's snapshot is
    journalled. Then the manifest (`manifest.json`: rows, time range, column types, sha256 of
    the object) beside it.

@@ -18,7 +18,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import UsageError
 
-PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB; at most two are held (MultipartSink)
+# S3's smallest part (but the last): the first 1,000 parts are this big, the next 1,000 twice
+# that, and so on, so S3's 10,000 parts hold 268 GiB while objects up to 4.9 GiB are written in
+# 5 MiB parts, sent while the writer encodes the next (the smaller the part, the less is left
+# to send after the last row; at most two parts are held: MultipartSink).
+PART_SIZE = 5 * 1024 * 1024
+PARTS_PER_SIZE = 1000
+
+
+def part_size(number: int) -> int:
+    """The size of part `number` (from 1)."""
+    return PART_SIZE * (1 + (number - 1) // PARTS_PER_SIZE)
+
 
 # --- S3 ---------------------------------------------------------------------------------------
 
@@ -89,16 +100,15 @@ class MultipartSink(io.RawIOBase):
     """A write-only stream that uploads what is written as S3 multipart parts, hashing it.
 
     Parts go up in a thread of their own while the writer goes on encoding the next one. A
-    part is cut only once the one before it is up (uploading 8 MiB takes a fraction of the
+    part is cut only once the one before it is up (uploading 5 MiB takes a fraction of the
     time encoding it does): at most one part uploading and one filling, whatever the
-    object's size (a waiting slot as well held 8 MiB more, and at 10,000,000 rows the process
+    object's size (a waiting slot as well held a part more, and at 10,000,000 rows the process
     peaked at 209 MB). The first error of an upload is raised by the next write, or by
     finish().
 
-    The multipart upload is created with the first part: an object smaller than one part
-    (1,000,000 of the benchmark's rows are 6.6 MB) is one PutObject at finish(), and S3 is not
-    called before then. `prepare`, if given, is called (in the writer's thread) once before
-    the first S3 call."""
+    The multipart upload is created with the first part: an object smaller than one part is
+    one PutObject at finish(), and S3 is not called before then. `prepare`, if given, is
+    called (in the writer's thread) once before the first S3 call."""
 
     def __init__(
         self,
@@ -131,13 +141,13 @@ class MultipartSink(io.RawIOBase):
         self.buffer += view
         self.sha.update(view)
         self.size += len(view)
-        while len(self.buffer) >= PART_SIZE:
+        while len(self.buffer) >= (size := part_size(self.numbered + 1)):
             # the part before is up (or failed) before this one is cut: one part uploading
             # and one filling at most, never a third cut and waiting
             self.waiting.join()
             with memoryview(self.buffer) as whole:
-                part = bytes(whole[:PART_SIZE])  # one copy (a slice of the bytearray is two)
-            del self.buffer[:PART_SIZE]
+                part = bytes(whole[:size])  # one copy (a slice of the bytearray is two)
+            del self.buffer[:size]
             self._part(part)
         return len(view)
 
