@@ -12,8 +12,9 @@ data:
   `pg_dump -t events_p20250101 | zstd` (the partition dumped and compressed, as a person would
   keep it by hand; the embedded server's own pg_dump, zstd from PATH, skipped without it);
 - archive: `floyo_scale.db.archive` in a child process (Python start and imports included):
-  detach, binary COPY -> Arrow (ADBC) -> Parquet (zstd) -> multipart upload, manifest, read
-  back and verify, drop (psql is not used).
+  binary COPY (two page ranges, one snapshot, from 2,048 pages) -> Arrow (ADBC) -> Parquet
+  (zstd) -> S3 (multipart, or one PutObject), manifest, read back and verify, then detach,
+  check unchanged since the export's snapshot, drop (psql is not used).
   Time, and the child's own peak RSS (VmHWM, read by the child at its end).
 
 `--profile FILE` writes the (last) archive child's cProfile stats to FILE.<rows> (read them
