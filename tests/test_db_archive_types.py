@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
+import subprocess
+import sys
 
 import psycopg
 import pyarrow as pa
@@ -164,6 +167,35 @@ def test_a_read_that_fails_is_a_database_error_with_the_password_scrubbed(
     ):
         list(reading.batches)
     assert "hunter2" not in str(caught.value) and "nope_db" in str(caught.value)
+
+
+@pytest.mark.parametrize("readers", [1, 2])
+def test_a_failed_read_ends_even_where_no_timeout_ever_expires(readers: int, tmp_path) -> None:
+    """No wait of the readers ends by a timeout: under faketime (a year ahead, as the README's
+    check runs the db tests) a timed wait may never wake. A reader whose connection fails,
+    alone or while the second waits for the first's snapshot, ends the read with the error.
+    (Before, a failed reader left the reading side polling a queue with a timeout: hung.)"""
+    found = shutil.which("faketime")
+    assert found, "faketime is not installed (apt-get install faketime; .ci/run does it)"
+    code = (
+        "import pyarrow as pa\n"
+        "from floyo_scale.db import export\n"
+        "from floyo_scale.db.connect import Shard\n"
+        f"shard = Shard(0, 'postgresql://postgres@/db?host={tmp_path}&port=1', 'test')\n"
+        "try:\n"
+        f"    with export.read_batches(shard, ['SELECT 1'] * {readers}, "
+        "pa.schema([('x', pa.int32())])) as r:\n"
+        "        list(r.batches)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    done = subprocess.run(
+        [found, "-f", "+400d", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "DatabaseError", done.stderr
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["one-reader", "two-readers"])

@@ -184,14 +184,15 @@ def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterato
     lock = threading.Lock()
     shared: dict[str, str] = {}
 
-    def put(item: pa.RecordBatch | None) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    # No wait here ends by a timeout (under faketime a timeout may never come): a reader
+    # blocked on a full queue is woken by the reading side draining it when it stops, and
+    # the reading side blocked on an empty one by the end marker each reader leaves.
+
+    def put(item: pa.RecordBatch) -> bool:
+        if stop.is_set():
+            return False
+        slots.put(item)  # (room for one more from each reader even after the drain)
+        return True
 
     def pump(index: int, query: str) -> None:
         try:  # connecting here too: the caller sets up its side meanwhile
@@ -221,9 +222,9 @@ def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterato
                 shared["id"] = first[1][0].as_py()
                 exported.set()
             else:
-                while not exported.wait(0.1):
-                    if stop.is_set() or errors:
-                        return
+                exported.wait()
+                if "id" not in shared:
+                    return  # the first reader failed
                 update(f"SET TRANSACTION SNAPSHOT '{shared['id']}'")
             # the batches of two readers are half as big: as many bytes in flight as one
             # reader's (3,000,000 rows peaked at 185 MB with 4 MiB each, 168 MB with 2 MiB)
@@ -236,18 +237,24 @@ def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterato
             errors.append(exc)
             stop.set()  # the other readers stop too
         finally:
-            put(None)
+            exported.set()  # a reader waiting for the snapshot is not left waiting
+            if stop.is_set():
+                # wakes a reading side waiting on an empty queue; a full one has batches
+                # for it, after each of which it looks at `errors`
+                with contextlib.suppress(queue.Full):
+                    slots.put_nowait(None)
+            else:
+                slots.put(None)
 
     def read() -> Iterator[pa.RecordBatch]:
         ended = 0
-        while ended < len(queries) and not errors:
-            try:  # (a reader that failed stops the others, which then hand over nothing)
-                batch = slots.get(timeout=0.1)
-            except queue.Empty:
-                continue
+        while ended < len(queries):
+            batch = slots.get()
+            if errors:  # (a reader that failed stops the others, which hand over no more)
+                break
             if batch is None:
                 ended += 1
-            elif not errors:
+            else:
                 yield batch
         if errors:
             raise failed(errors[0]) from None
@@ -261,12 +268,15 @@ def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterato
     try:
         yield reading
     finally:
+        stop.set()
         if any(thread.is_alive() for thread in threads):
-            stop.set()
             with lock:
                 for statement in statements:
                     with contextlib.suppress(Exception):
                         statement.cancel()  # a COPY the server is still sending stops now
+        with contextlib.suppress(queue.Empty):  # readers blocked on a full queue wake
+            while True:
+                slots.get_nowait()
         for thread in threads:
             thread.join()
         for handle in reversed(opened):  # statements, their connections (each transaction
