@@ -661,10 +661,50 @@ def test_an_entry_an_earlier_version_left_detached_is_attached_and_archived_anew
             "'detached', %s, 'shard-0/x/public/events/events_p20251101/data.parquet')",
             (BUCKET,),
         )
+        # and one that version dropped after verifying it: journalled so, nothing more done
+        conn.execute("DROP TABLE events_p20251001")
+        conn.execute(
+            "INSERT INTO floyo_scale.archive_journal VALUES ('public', 'events', "
+            "'events_p20251001', '2025-10-01 00:00:00+00:00', '2025-11-01 00:00:00+00:00', "
+            "'verified', %s, 'shard-0/x/public/events/events_p20251001/data.parquet', 16)",
+            (BUCKET,),
+        )
     done = _archive(shard, s3, older_than_days=360)
-    assert {p.partition: p.rows for p in done.partitions}["events_p20251101"] == len(expected)
+    rows = {p.partition: p.rows for p in done.partitions}
+    assert rows == {"events_p20251001": 16, "events_p20251101": len(expected)}
+    assert _journal(pg_database)["events_p20251001"] == ("dropped", BUCKET)
+    assert [k for k in _versions(s3, "") if "events_p20251001" in k] == []
     assert restore(shard, SPEC, "events_p20251101", bucket=BUCKET, s3=s3).rows == len(expected)
     assert _snapshot(pg_database, where) == expected
+
+
+def test_a_partition_attached_by_hand_after_its_detach_is_detached_checked_and_dropped(
+    pg_database: str, s3
+) -> None:
+    """Killed once the partition was detached and journalled so; someone attaches it again by
+    hand: the rerun detaches it (with its lock_timeout) before the check and the drop."""
+    shard = _partitioned(pg_database, rows=800)
+    expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
+
+    class Kill(BaseException):
+        pass
+
+    def kill(point: str) -> None:
+        if point == "detached":
+            raise Kill(point)
+
+    with pytest.raises(Kill):
+        _archive(shard, s3, older_than_days=365, checkpoint=kill)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("UPDATE floyo_scale.archive_journal SET state = 'detached'")
+        conn.execute(
+            "ALTER TABLE events ATTACH PARTITION events_p20251001 "
+            "FOR VALUES FROM ('2025-10-01 00:00+00') TO ('2025-11-01 00:00+00')"
+        )
+    done = _archive(shard, s3, older_than_days=365)
+    assert [(p.partition, p.rows) for p in done.partitions] == [("events_p20251001", len(expected))]
+    assert not _attached(pg_database, "events_p20251001")
+    assert _journal(pg_database)["events_p20251001"] == ("dropped", BUCKET)
 
 
 def test_an_s3_endpoint_that_hangs_fails_before_any_change(

@@ -337,19 +337,14 @@ def _one(
     entry = journal_get(conn, spec.schema, name)
     if entry is not None and entry.snapshot is None and entry.state in _LEGACY:
         _legacy(conn, parent, spec, entry, options)
+        if entry.state == "dropped":
+            item.rows, item.bytes = entry.rows or 0, entry.bytes or 0
+            return
     fresh = entry is None or entry.state in ("dropped", "restored", "reattached")
-    if (
-        entry is not None
-        and entry.state == "exporting"
-        and (entry.bucket, entry.data_key)
-        != (
-            item.bucket,
-            item.key,
-        )
-    ):
+    if entry is not None and entry.state == "exporting":
         # nothing was verified there: the bucket given now wins (an earlier run's wrong
         # --bucket is not kept)
-        fresh = True
+        fresh = fresh or (entry.bucket, entry.data_key) != (item.bucket, item.key)
     if fresh:  # journalled before anything goes to the bucket (_export)
         entry = JournalEntry(
             spec.schema, spec.table, name, item.lower, item.upper, "exporting", item.bucket,
@@ -372,6 +367,7 @@ def _one(
         report(Step(where, "detach", done=True))
     if entry.state == "detached":
         try:
+            _detach(conn, parent, spec.schema, name, options)  # (attached by hand since)
             _check_and_drop(conn, spec, entry, options, report, where)
         except Exception as exc:
             # the rows go back into the application's view before the error is told
