@@ -123,6 +123,11 @@ def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: s
         pg_database,
         "created_at >= '2025-11-01' AND created_at < '2025-12-01'",
     )
+    from floyo_scale.db.connect import connect
+
+    with connect(shard) as conn:  # the tool's session: UTC, ISO
+        span = conn.execute(f"SELECT min(created_at)::text, max(created_at)::text FROM {OLD}")
+        lowest, highest = span.fetchone() or (None, None)
     events: list[object] = []
     done = arc.archive(
         [shard],
@@ -152,6 +157,9 @@ def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: s
         ].read()
     )
     assert manifest["rows"] == len(old_rows) == item.rows
+    # the column's span, from the row groups' statistics, as PostgreSQL writes it
+    assert (manifest["min_value"], manifest["max_value"]) == (lowest, highest)
+    assert lowest == "2025-11-01 12:34:56.789+00"
     assert manifest["lower"].startswith("2025-11-01") and manifest["upper"].startswith("2025-12-01")
     assert {c["name"]: c["postgres"] for c in manifest["columns"]}["amount"] == "numeric(12,3)"
     assert len(manifest["sha256"]) == 64
