@@ -326,6 +326,37 @@ def test_the_page_ranges_are_read_in_one_snapshot(pg_database: str) -> None:
         writer.join()
 
 
+def test_a_policy_that_hides_rows_fails_the_archive_instead_of_losing_them(
+    pg_database: str, s3
+) -> None:
+    """The tool's role owns the table but is no superuser, and a partition forces row-level
+    security on its owner with a policy that shows half the rows: reading half and dropping
+    all would lose the rest. Every tool session has row_security off (as pg_dump does), so
+    the read fails, naming the policy, and nothing is changed."""
+    _partitioned(pg_database, rows=800)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        role = f"{database}_archiver"  # (roles are the server's: one per test database)
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT CREATE ON DATABASE "{database}" TO "{role}"')
+        conn.execute(
+            "DO $$ DECLARE r record; BEGIN FOR r IN SELECT c.oid::regclass AS t FROM pg_class c "
+            "WHERE c.relname LIKE 'events%' AND c.relkind IN ('r', 'p') LOOP "
+            f"EXECUTE format('ALTER TABLE %s OWNER TO \"{role}\"', r.t); END LOOP; END $$"
+        )
+        conn.execute("ALTER TABLE events_p20251001 ENABLE ROW LEVEL SECURITY")
+        conn.execute("ALTER TABLE events_p20251001 FORCE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY half ON events_p20251001 USING (id % 2 = 0)")
+    before = _snapshot(pg_database)
+    owner = Shard(0, pg_database.replace("postgres:@", f"{role}:@"), "test")
+    from floyo_scale.db.connect import DatabaseError
+
+    with pytest.raises(DatabaseError, match="row-level security"):
+        _archive(owner, s3, older_than_days=365)
+    assert _attached(pg_database, "events_p20251001") and _snapshot(pg_database) == before
+    assert [k for k in _versions(s3, "") if k.endswith("data.parquet")] == []
+
+
 def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
     shard = _partitioned(pg_database, rows=500)
     before = _snapshot(pg_database)

@@ -36,13 +36,18 @@ APPLICATION_NAME = "floyo-scale"
 
 # Every session the tool opens shows values the same way on every server, whatever the
 # server's or the database's settings: row text (checksums compared across two servers,
-# partition bounds, archived values) is then equal for equal data.
+# partition bounds, archived values) is then equal for equal data. And it sees every row or
+# none: with row_security off (as pg_dump sets it), a query that a row-level security policy
+# would filter (a role that is neither superuser nor BYPASSRLS, on a table whose policies
+# apply to it: FORCE ROW LEVEL SECURITY for its owner) fails instead of reading a subset, so
+# no archive, copy or count is made of some of the rows while the rest are dropped.
 SESSION_SETTINGS = {
     "TimeZone": "UTC",
     "DateStyle": "ISO",
     "IntervalStyle": "postgres",
     "extra_float_digits": "3",
     "bytea_output": "hex",
+    "row_security": "off",
 }
 
 
