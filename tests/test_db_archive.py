@@ -356,6 +356,15 @@ def test_a_policy_that_hides_rows_fails_the_archive_instead_of_losing_them(
     assert _attached(pg_database, "events_p20251001") and _snapshot(pg_database) == before
     assert [k for k in _versions(s3, "") if k.endswith("data.parquet")] == []
 
+    # db advise's EXPLAINs read no row: they plan with the policy, as the app's queries do
+    from floyo_scale.db import advise_scan
+    from floyo_scale.db.connect import connect
+
+    with connect(owner) as conn:
+        version = conn.info.server_version
+        plan = advise_scan._explain(conn, "SELECT * FROM events_p20251001 WHERE id = $1", version)
+    assert plan is not None and "(id % '2'::bigint) = 0" in json.dumps(plan)
+
 
 def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
     shard = _partitioned(pg_database, rows=500)

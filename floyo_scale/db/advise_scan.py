@@ -137,6 +137,12 @@ def _nodes(plan: Any) -> Iterable[dict[str, Any]]:
 PREPARED = "floyo_advise_statement"
 
 
+# Every tool session has row_security off (db/connect.py: a policy fails a read instead of
+# hiding rows). A plan reads no row, and one planned with the policies' conditions is the
+# plan the app gets: an EXPLAIN's transaction turns it back on.
+EXPLAIN_ROW_SECURITY = "SET LOCAL row_security = on"
+
+
 def _explain(conn: psycopg.Connection[Any], query: str, version: int) -> Any | None:
     """The generic plan (JSON) of a normalized statement ($1 parameters), or None when it cannot
     be explained (not DML, or PostgreSQL cannot infer its parameters' types).
@@ -153,6 +159,7 @@ def _explain(conn: psycopg.Connection[Any], query: str, version: int) -> Any | N
             options = "FORMAT JSON, GENERIC_PLAN" if params else "FORMAT JSON"
             with conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")  # EXPLAIN alone runs nothing anyway
+                conn.execute(EXPLAIN_ROW_SECURITY)
                 # the statement as pg_stat_statements recorded it, explained, never run
                 row = conn.execute(f"EXPLAIN ({options}) {query}").fetchone()
         else:
@@ -167,6 +174,7 @@ def _explain_prepared(conn: psycopg.Connection[Any], query: str, count: int) -> 
     try:
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(EXPLAIN_ROW_SECURITY)
             conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             conn.execute(f"PREPARE {PREPARED} AS {query}")
             return conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {PREPARED}({nulls})").fetchone()
