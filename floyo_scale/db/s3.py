@@ -142,13 +142,7 @@ class MultipartSink(io.RawIOBase):
         self.sha.update(view)
         self.size += len(view)
         while len(self.buffer) >= (size := part_size(self.numbered + 1)):
-            # the part before is up (or failed) before this one is cut: one part uploading
-            # and one filling at most, never a third cut and waiting
-            self.waiting.join()
-            with memoryview(self.buffer) as whole:
-                part = bytes(whole[:size])  # one copy (a slice of the bytearray is two)
-            del self.buffer[:size]
-            self._part(part)
+            self._part(size)
         return len(view)
 
     def _first_call(self) -> None:
@@ -160,7 +154,10 @@ class MultipartSink(io.RawIOBase):
                 self.error = exc
                 raise
 
-    def _part(self, body: bytes) -> None:
+    def _part(self, size: int) -> None:
+        """The first `size` bytes of the buffer handed to the uploader as the next part, cut
+        only once the part before is up (or failed): one part uploading and one filling at
+        most, never a third cut and waiting."""
         if self.upload_id is None:
             self._first_call()
             answer = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
@@ -168,12 +165,19 @@ class MultipartSink(io.RawIOBase):
         if self.thread is None:
             self.thread = threading.Thread(target=self._upload, daemon=True)
             self.thread.start()
-        self.waiting.join()  # the part before is up (or failed)
+        self.waiting.join()
         if self.error is not None:
             raise self.error
+        body = self._cut(size)
         self.numbered += 1
         self.waiting.put((self.numbered, body))
         self.report(self.size)
+
+    def _cut(self, size: int) -> bytes:
+        with memoryview(self.buffer) as whole:
+            body = bytes(whole[:size])  # one copy (a slice of the bytearray is two)
+        del self.buffer[:size]
+        return body
 
     def _upload(self) -> None:
         while (item := self.waiting.get()) is not None:
@@ -210,9 +214,7 @@ class MultipartSink(io.RawIOBase):
             self.report(self.size)
             return
         if self.buffer:
-            self.waiting.join()  # (as write() does before it cuts a part)
-            self._part(bytes(self.buffer))
-            self.buffer.clear()
+            self._part(len(self.buffer))
         self._join()
         if self.error is not None:
             raise self.error
