@@ -116,6 +116,24 @@ def _archive(shard: Shard, client, **options):
     )
 
 
+class _Killed(BaseException):
+    """Like a killed process: not an Exception, so nothing tidies up."""
+
+
+def _killed_at(shard: Shard, client, point: str, times: int = 1, **options) -> None:
+    """The archive run, killed the `times`-th time it reaches checkpoint `point`."""
+    reached: list[str] = []
+
+    def kill(name: str) -> None:
+        if name == point:
+            reached.append(name)
+            if len(reached) == times:
+                raise _Killed(name)
+
+    with pytest.raises(_Killed):
+        _archive(shard, client, checkpoint=kill, **options)
+
+
 def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: str, s3) -> None:
     shard = _partitioned(pg_database)
     before = _snapshot(pg_database)
@@ -190,15 +208,7 @@ def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
     shard = _partitioned(pg_database, rows=800)
     expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
 
-    class Crash(BaseException):
-        """Like a killed process: not an Exception, so nothing tidies up."""
-
-    def crash(point: str) -> None:
-        if point == crash_at:
-            raise Crash(point)
-
-    with pytest.raises(Crash):
-        _archive(shard, s3, checkpoint=crash, older_than_days=365)
+    _killed_at(shard, s3, crash_at, older_than_days=365)
     # in between, the rows are in the application's view, or out of it only once their
     # archive is verified
     with psycopg.connect(pg_database) as conn:
@@ -242,19 +252,7 @@ def test_a_crash_after_the_first_part_then_a_rerun_aborts_the_upload(
     sizes = (export.BATCH_BYTES, s3mod.PART_SIZE)
     monkeypatch.setattr(export, "BATCH_BYTES", 1024)
     monkeypatch.setattr(s3mod, "PART_SIZE", 1024)
-    batches: list[str] = []
-
-    class Crash(BaseException):
-        pass
-
-    def crash(point: str) -> None:
-        if point == "uploading":
-            batches.append(point)
-            if len(batches) == 6:
-                raise Crash(point)
-
-    with pytest.raises(Crash):
-        _archive(shard, s3, checkpoint=crash, older_than_days=365)
+    _killed_at(shard, s3, "uploading", times=6, older_than_days=365)
     assert len(s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])) == 1
     assert _journal(pg_database)["events_p20251001"] == ("exporting", BUCKET)
     # S3's parts are 5 MiB at least, but the last
@@ -548,15 +546,7 @@ def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
     assert _snapshot(pg_database, "created_at < '2025-12-01'") == expected
 
     # a kill during the upload, then a rerun with another bucket: it wins
-    class Kill(BaseException):
-        pass
-
-    def kill(point: str) -> None:
-        if point == "uploading":
-            raise Kill(point)
-
-    with pytest.raises(Kill):
-        _archive(shard, s3, older_than_days=360, checkpoint=kill)
+    _killed_at(shard, s3, "uploading", older_than_days=360)
     assert _attached(pg_database, "events_p20251101")
     other = "floyo-test-archive-2"
     s3.create_bucket(Bucket=other)
@@ -734,15 +724,7 @@ def test_a_partition_attached_by_hand_after_its_detach_is_detached_checked_and_d
     shard = _partitioned(pg_database, rows=800)
     expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
 
-    class Kill(BaseException):
-        pass
-
-    def kill(point: str) -> None:
-        if point == "detached":
-            raise Kill(point)
-
-    with pytest.raises(Kill):
-        _archive(shard, s3, older_than_days=365, checkpoint=kill)
+    _killed_at(shard, s3, "detached", older_than_days=365)
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute("UPDATE floyo_scale.archive_journal SET state = 'detached'")
         conn.execute(
