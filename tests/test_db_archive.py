@@ -16,7 +16,7 @@ import pytest
 
 from floyo_scale.db import archive as arc
 from floyo_scale.db import partition as part
-from floyo_scale.db.connect import Shard
+from floyo_scale.db.connect import DatabaseError, Shard
 from floyo_scale.db.convert import Options
 from floyo_scale.db.export import ArchiveError, ArchiveOptions
 from floyo_scale.db.restore import restore
@@ -200,7 +200,8 @@ def test_archive_moves_old_partitions_and_restore_brings_one_back(pg_database: s
 
 
 @pytest.mark.parametrize(
-    "crash_at", ["uploading", "uploaded", "manifest", "verified", "detached", "dropped"]
+    "crash_at",
+    ["uploading", "uploaded", "manifest", "verified", "detached", "checked", "dropped"],
 )
 def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
     crash_at: str, pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
@@ -376,13 +377,15 @@ def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
         options=ArchiveOptions(today=TODAY),
     )
     assert len(dry.partitions) == 7 and dry.partitions[0].action == "would archive"
-    read, detach, check, drop = dry.partitions[0].statements
+    read, detach, lock, check, drop = dry.partitions[0].statements
     # what the reader sends: each column as its Arrow twin's type or as text, a binary COPY,
     # while the partition is attached
     assert read.startswith('COPY (SELECT "id"::bigint AS "id", "created_at"::timestamp with ')
     assert '"amount"::text AS "amount"' in read and ") TO STDOUT (FORMAT binary)  --" in read
     # a default partition exists, so the detach cannot be CONCURRENTLY
     assert detach == 'ALTER TABLE "public"."events" DETACH PARTITION "public"."events_p20251001"'
+    # the check and the drop in one transaction: nothing writes to it between them
+    assert lock.startswith('LOCK TABLE "public"."events_p20251001" IN ACCESS EXCLUSIVE MODE')
     assert check.startswith("SELECT count(*), count(*) FILTER (WHERE age(xmin) <= ")
     assert drop == 'DROP TABLE "public"."events_p20251001"'
     assert _snapshot(pg_database) == before
@@ -610,6 +613,7 @@ def test_the_rows_stay_in_view_until_their_archive_is_verified(pg_database: str,
         "manifest": len(expected),
         "verified": len(expected),
         "detached": 0,
+        "checked": 0,
         "dropped": 0,
     }
 
@@ -673,6 +677,62 @@ def test_a_write_begun_before_the_export_and_committed_during_it_is_found(
             _archive(shard, s3, older_than_days=365, checkpoint=commit)  # events_p20251001
     assert _attached(pg_database, "events_p20251001")
     assert _snapshot(pg_database, "note = 'slow'") != []
+
+
+def test_nothing_writes_to_the_detached_partition_between_its_check_and_its_drop(
+    pg_database: str, s3
+) -> None:
+    """Once detached, the partition can still be written by its own name. The check and the
+    drop are one transaction that locks it first, so such a write waits for the drop (then
+    fails: the table is gone) instead of landing between them and being dropped unseen."""
+    shard = _partitioned(pg_database, rows=800)
+    expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
+    refused: list[str] = []
+
+    def write_by_name(point: str) -> None:
+        if point != "checked":
+            return
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '100ms'")
+            try:
+                conn.execute(
+                    "INSERT INTO events_p20251001 (created_at, note) "
+                    "VALUES ('2025-10-20+00', 'by name')"
+                )
+            except psycopg.errors.LockNotAvailable as exc:
+                refused.append(exc.sqlstate or "")
+
+    done = _archive(shard, s3, older_than_days=365, checkpoint=write_by_name)
+    assert refused == ["55P03"]
+    assert {p.partition: p.rows for p in done.partitions} == {"events_p20251001": len(expected)}
+    assert _journal(pg_database)["events_p20251001"] == ("dropped", BUCKET)
+
+
+def test_a_detached_partition_that_stays_locked_is_not_dropped(pg_database: str, s3) -> None:
+    """A session holding the detached partition: the check waits for its lock with
+    lock_timeout, a few times, then gives up with nothing dropped; the rerun finishes."""
+    shard = _partitioned(pg_database, rows=800)
+    expected = _snapshot(pg_database, "created_at < '2025-11-01'")  # events_p20251001
+    holder = psycopg.connect(pg_database)
+
+    def hold(point: str) -> None:
+        if point == "detached":
+            holder.execute("LOCK TABLE events_p20251001 IN ACCESS SHARE MODE")
+
+    try:
+        with pytest.raises(DatabaseError, match="could not lock the detached") as raised:
+            _archive(shard, s3, older_than_days=365, attempts=2, checkpoint=hold)
+        # (attaching it again needs that lock too: the hint says how the rerun finishes)
+        assert "`db archive` again finishes it" in (raised.value.hint or "")
+        with psycopg.connect(pg_database) as conn:
+            kept = conn.execute("SELECT count(*) FROM events_p20251001").fetchone()
+        assert kept == (len(expected),)  # nothing dropped
+    finally:
+        holder.close()
+    done = _archive(shard, s3, older_than_days=365)
+    assert {p.partition: p.rows for p in done.partitions} == {"events_p20251001": len(expected)}
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT to_regclass('events_p20251001')").fetchone() == (None,)
 
 
 def test_an_entry_an_earlier_version_left_detached_is_attached_and_archived_anew(

@@ -309,6 +309,8 @@ def _dry_statements(
             for q in page_ranges(conn, spec.schema, name, query)
         ),
         _detach_statement(parent, spec.schema, name, concurrently).as_string(conn),
+        _lock_statement(spec, name).as_string(conn)
+        + "  -- the check and the drop in one transaction, with lock_timeout",
         _check_statement(spec, name).as_string(conn)
         + "  -- as many rows as exported, none written since its snapshot",
         sql.SQL("DROP TABLE {}").format(ident(spec.schema, name)).as_string(conn),
@@ -529,6 +531,10 @@ def _check_statement(spec: TableSpec, name: str, running: bool = False) -> sql.C
     )
 
 
+def _lock_statement(spec: TableSpec, name: str) -> sql.Composed:
+    return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident(spec.schema, name))
+
+
 def _snapshot_args(snapshot: str) -> dict[str, Any]:
     """`xmin:xmax:xip,...` (pg_snapshot's text, 64-bit ids) as the 32-bit ids rows carry."""
     _, xmax, running = snapshot.split(":")
@@ -556,19 +562,48 @@ def _check_and_drop(
     assert entry.snapshot is not None
     report(Step(where, "drop"))
     args = _snapshot_args(entry.snapshot)
-    counted = conn.execute(_check_statement(spec, name, bool(args["running"])), args).fetchone()
-    rows, written = (int(counted[0]), int(counted[1])) if counted else (-1, -1)
-    if rows != entry.rows or written:
+    table = ident(spec.schema, name)
+    counted: tuple[int, int] = (-1, -1)
+
+    def check_and_drop() -> None:
+        # one transaction, the detached table locked first: nothing can write to it (by its
+        # own name) between the check and the drop, and the drop is journalled with it
+        nonlocal counted
+        conn.execute(_lock_statement(spec, name))
+        row = conn.execute(_check_statement(spec, name, bool(args["running"])), args).fetchone()
+        counted = (int(row[0]), int(row[1])) if row else (-1, -1)
+        options.checkpoint("checked")
+        if counted != (entry.rows, 0):
+            return  # (rolled back below: nothing was changed)
+        conn.execute(sql.SQL("DROP TABLE {}").format(table))
+        options.checkpoint("dropped")
+        entry.state = "dropped"
+        journal_put(conn, entry)
+
+    try:
+        done = under_lock_timeout(
+            conn,
+            check_and_drop,
+            lock_timeout_ms=options.lock_timeout_ms,
+            attempts=options.attempts,
+        )
+    except BaseException:
+        entry.state = "detached"  # (the transaction was rolled back)
+        raise
+    if done is None:
+        raise DatabaseError(
+            f"could not lock the detached {spec.schema}.{name} to check and drop it",
+            "a session holds it (pg_stat_activity shows which); nothing was dropped. Run "
+            "`db archive` again later",
+        )
+    rows, written = counted
+    if entry.state != "dropped":
         raise ArchiveError(
             f"{spec.schema}.{name} was written to while it was archived: it holds {rows} rows "
             f"({written} written after the export), the archive {entry.rows}",
             "nothing was dropped; run `db archive` again to archive it anew (or stop the "
             "writes to rows that old first)",
         )
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(spec.schema, name)))
-    options.checkpoint("dropped")
-    entry.state = "dropped"
-    journal_put(conn, entry)
     report(Step(where, "drop", f"{rows} rows, none written since the export", done=True))
 
 

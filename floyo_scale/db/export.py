@@ -75,8 +75,9 @@ class ArchiveOptions:
     lock_timeout_ms: int = 300
     attempts: int = 20
     # Called with a name at each point where data has moved and the journal not yet caught
-    # up ("detached", "uploading", "uploaded", "manifest", "verified", "dropped"): the crash
-    # injection tests raise there.
+    # up ("detached", "uploading", "uploaded", "manifest", "verified", "checked" (the detached
+    # partition locked and checked, not yet dropped), "dropped"): the crash injection tests
+    # raise there.
     checkpoint: Callable[[str], None] = lambda _: None
 
 
