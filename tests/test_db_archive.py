@@ -221,9 +221,9 @@ def test_a_crash_at_any_step_then_a_rerun_leaves_exactly_one_copy(
     assert _attached(pg_database, "events_p20251001") or state in verified
 
     rerun = _archive(shard, s3, older_than_days=365)
-    # (a crash before anything went to the bucket left nothing to resume)
-    action = "archived" if crash_at == "uploading" else "resumed"
-    assert [(p.partition, p.action) for p in rerun.partitions] == [("events_p20251001", action)]
+    # (journalled `exporting` while it is read: even a crash before the first byte went to
+    # the bucket is resumed, by exporting anew)
+    assert [(p.partition, p.action) for p in rerun.partitions] == [("events_p20251001", "resumed")]
     keys = _versions(s3, "shard-0/")
     data = [k for k in keys if k.endswith("data.parquet")]
     manifests = [k for k in keys if k.endswith("manifest.json")]
@@ -543,8 +543,12 @@ def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
     with pytest.raises(ArchiveError, match="injected"):
         _archive(shard, s3, older_than_days=360, checkpoint=fail)
     assert _attached(pg_database, "events_p20251101")  # the empty one was archived before
-    # (nothing had gone to the bucket yet, so nothing was journalled for it)
-    assert _journal(pg_database) == {"events_p20251001": ("dropped", BUCKET)}
+    # (journalled `exporting` while it was read, before anything went to the bucket: nothing
+    # was verified, so the rerun exports it anew)
+    assert _journal(pg_database) == {
+        "events_p20251001": ("dropped", BUCKET),
+        "events_p20251101": ("exporting", BUCKET),
+    }
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert _snapshot(pg_database, "created_at < '2025-12-01'") == expected
 
@@ -1050,3 +1054,83 @@ def test_parts_grow_so_s3_s_10000_hold_any_partition(monkeypatch: pytest.MonkeyP
     assert lengths[:-1] == [s3mod.part_size(n) for n in range(1, len(lengths))]
     assert lengths[:6] == [10, 10, 20, 20, 30, 30] and lengths[-1] <= s3mod.part_size(len(lengths))
     assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data
+
+
+@pytest.mark.parametrize("size", [99, 250], ids=["one-put", "multipart"])
+def test_prepare_runs_while_the_writer_writes_and_ends_before_the_first_s3_call(
+    size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prepare` (the bucket checked, the entry journalled, stale objects cleared) goes on in
+    a thread while the writer writes: writes do not wait for it, the first S3 call does."""
+    import threading
+
+    from floyo_scale.db import s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "PART_SIZE", 100)
+    release, order = threading.Event(), []
+
+    class Recording(_FakeS3):
+        def create_multipart_upload(self, **kw: object) -> dict:
+            order.append("s3")
+            return super().create_multipart_upload(**kw)
+
+        def put_object(self, **kw: object) -> None:
+            order.append("s3")
+            super().put_object(**kw)
+
+    def prepare() -> None:
+        release.wait()  # held until the writer has written everything it can
+        order.append("prepared")
+
+    fake = Recording()
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None, prepare)
+    sink.write(b"z" * 99)  # less than a part: no S3 call, so no wait for `prepare`
+    order.append("written")
+    release.set()
+    sink.write(b"z" * (size - 99))
+    sink.finish()
+    assert order[:3] == ["written", "prepared", "s3"]
+
+    # it runs on its own from the start, not when the first S3 call comes
+    order.clear()
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None, prepare)
+    sink.settle()
+    assert order == ["prepared"]
+
+
+def test_prepare_s_error_is_the_first_s3_call_s_and_settle_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused bucket check (in the thread) is raised where S3 would first be called, and
+    by every write after it; nothing goes to S3. settle() (what an export that stops early
+    calls before it uses the connection again) returns once `prepare` has ended."""
+    import threading
+
+    from floyo_scale.db import s3 as s3mod
+
+    monkeypatch.setattr(s3mod, "PART_SIZE", 10)
+    release, ended = threading.Event(), threading.Event()
+
+    def prepare() -> None:
+        release.wait()
+        ended.set()
+        raise ArchiveError("s3://b cannot be read", "nothing was changed")
+
+    fake = _FakeS3()
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None, prepare)
+    release.set()
+    with pytest.raises(ArchiveError, match="cannot be read"):
+        sink.write(b"x" * 25)  # the first part: S3's first call
+    with pytest.raises(ArchiveError, match="cannot be read"):
+        sink.write(b"x")
+    assert (fake.created, fake.put, fake.parts) == (0, None, {})
+
+    release.clear()
+    ended.clear()
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None, prepare)
+    sink.write(b"x")
+    threading.Thread(target=release.set).start()
+    sink.settle()
+    assert ended.is_set()
+    sink.abort()  # (what an export that failed does next)
+    assert (fake.created, fake.put, fake.parts) == (0, None, {})

@@ -83,7 +83,6 @@ from .s3 import (
     PendingClient,
     abort_stale_uploads,
     delete_all_versions,
-    object_exists,
     read_back,
 )
 from .shape import TableSpec
@@ -428,8 +427,9 @@ def _export(
 ) -> None:
     """From exporting to uploaded: the object and its manifest written (the partition
     attached all along). The rows are read while the S3 client is still being built
-    (PendingClient); before the first byte goes to the bucket, the bucket is checked, the
-    entry journalled and whatever an interrupted run left at the key cleared."""
+    (PendingClient); meanwhile, and before the first byte goes to the bucket, the bucket is
+    checked, the entry journalled and whatever an interrupted run left at the key cleared
+    (`prepare`, in a thread: the main thread does not use the connection until it ends)."""
     name = entry.partition_name
     if not introspect.relation_exists(conn, spec.schema, name):
         raise DatabaseError(
@@ -438,14 +438,16 @@ def _export(
             f"copy was verified: look for s3://{entry.bucket}/{entry.data_key}",
         )
 
-    def prepare() -> None:
-        check_bucket(s3, shard, database, entry.bucket)  # it exists and can be read
+    def prepare() -> None:  # (in a thread, while the rows are read: see MultipartSink)
+        # the bucket exists and can be read; what is under the partition's prefix
+        prefix = entry.data_key.rsplit("/", 1)[0] + "/"
+        present = check_bucket(s3, shard, database, entry.bucket, prefix)
         journal_put(conn, entry)
         # an object or parts an interrupted run left here were never verified, and the rows
         # are still in the partition: cleared, so the bucket keeps one version
         abort_stale_uploads(s3, entry.bucket, entry.data_key)
         for key in (entry.data_key, manifest_key):
-            if object_exists(s3, entry.bucket, key):
+            if key in present:
                 delete_all_versions(s3, entry.bucket, key)
 
     report(Step(where, "upload", f"s3://{entry.bucket}/{entry.data_key}"))

@@ -121,11 +121,16 @@ def _bucket_error(bucket: str, verb: str, exc: BaseException) -> ArchiveError:
     )
 
 
-def check_bucket(s3: Any, shard: Shard, database: str, bucket: str) -> None:
+def check_bucket(
+    s3: Any, shard: Shard, database: str, bucket: str, prefix: str | None = None
+) -> set[str]:
     """The bucket exists and can be read with these credentials (see look_at_bucket), before
-    anything else: in a dry run, and in a real run before the first partition is read."""
+    anything else: in a dry run, and in a real run before the first byte goes to it. Given a
+    partition's `prefix`, the keys under it (what an earlier run left there)."""
     try:
-        look_at_bucket(s3, bucket, f"shard-{shard.index}/{database}/")
+        if prefix is None:
+            return look_at_bucket(s3, bucket, f"shard-{shard.index}/{database}/")
+        return look_at_bucket(s3, bucket, prefix, max_keys=1000)
     except (BotoCoreError, ClientError) as exc:
         raise _bucket_error(bucket, "read", exc) from None
 

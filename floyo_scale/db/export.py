@@ -309,7 +309,8 @@ def export_partition(
     prepare: Callable[[], None] | None = None,
 ) -> Exported:
     """The partition's rows, as one snapshot sees them, written to the entry's key
-    (`prepare` is called before the first S3 call: see MultipartSink)."""
+    (`prepare` runs while the rows are read, and ends before the first S3 call: see
+    MultipartSink)."""
     schema, query = select_statement(conn, spec.schema, name)
     queries = page_ranges(conn, spec.schema, name, query)
     estimate = conn.execute(
@@ -338,10 +339,12 @@ def export_partition(
                     report(Count(where, "rows", rows, expected, "rows"))
             snapshot = reading.snapshot
         sink.finish()
-    except Exception:
+    except BaseException as exc:
+        if sink is not None:
+            sink.settle()  # `prepare` uses the caller's connection: done before it goes on
         # An error: give the parts back now. A crash (or Ctrl-C) leaves them; the rerun
         # aborts them (list_multipart_uploads) before uploading again.
-        if sink is not None:
+        if sink is not None and isinstance(exc, Exception):
             with contextlib.suppress(Exception):
                 sink.abort()
         raise

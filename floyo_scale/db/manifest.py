@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,16 +151,8 @@ def read_manifest(s3: Any, bucket: str, key: str) -> Manifest:
 
 
 def put_manifest(s3: Any, bucket: str, key: str, manifest: Manifest) -> None:
-    """Write the manifest unless the same one (same object checksum and rows) is there."""
-    try:
-        current = read_manifest(s3, bucket, key)
-        if current == replace(manifest, created_at=current.created_at):
-            return
-    except ManifestError:
-        pass  # written over with the right one
-    except ClientError as exc:
-        if http_status(exc) != 404:
-            raise
+    """Write the manifest (beside an object just written: whatever an earlier run left at
+    `key` was cleared before it, see archive._export)."""
     s3.put_object(Bucket=bucket, Key=key, Body=manifest.to_json(), ContentType="application/json")
 
 

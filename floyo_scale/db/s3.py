@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.parquet as pq
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from ..errors import UsageError
 
@@ -107,8 +107,11 @@ class MultipartSink(io.RawIOBase):
     finish().
 
     The multipart upload is created with the first part: an object smaller than one part is
-    one PutObject at finish(), and S3 is not called before then. `prepare`, if given, is
-    called (in the writer's thread) once before the first S3 call."""
+    one PutObject at finish(), and S3 is not called before then. `prepare`, if given, runs in
+    a thread of its own from the moment the sink is made (its S3 round trips go on while the
+    writer encodes); the first S3 call waits for it, and raises its error. settle() waits for
+    it too: call it before anything else uses what `prepare` uses, when the writing stops
+    early."""
 
     def __init__(
         self,
@@ -120,7 +123,11 @@ class MultipartSink(io.RawIOBase):
     ) -> None:
         super().__init__()
         self.s3, self.bucket, self.key, self.report = s3, bucket, key, report
-        self.prepare = prepare
+        self.prepared: threading.Thread | None = None
+        self.prepare_error: BaseException | None = None
+        if prepare is not None:
+            self.prepared = threading.Thread(target=self._prepare, args=(prepare,), daemon=True)
+            self.prepared.start()
         self.buffer = bytearray()
         self.parts: list[dict[str, Any]] = []
         self.sha = hashlib.sha256()
@@ -145,14 +152,24 @@ class MultipartSink(io.RawIOBase):
             self._part(size)
         return len(view)
 
+    def _prepare(self, prepare: Callable[[], None]) -> None:
+        try:
+            prepare()
+        except BaseException as exc:  # raised by the first S3 call
+            self.prepare_error = exc
+
+    def settle(self) -> None:
+        """Wait for `prepare` (its error, if any, is the first S3 call's to raise)."""
+        if self.prepared is not None:
+            self.prepared.join()
+            self.prepared = None
+
     def _first_call(self) -> None:
-        if self.prepare is not None:
-            prepare, self.prepare = self.prepare, None
-            try:
-                prepare()
-            except BaseException as exc:  # every later write (the writer's close) raises it
-                self.error = exc
-                raise
+        self.settle()
+        if self.prepare_error is not None:
+            # every later write (the writer's close) raises it
+            self.error, self.prepare_error = self.prepare_error, None
+            raise self.error
 
     def _part(self, size: int) -> None:
         """The first `size` bytes of the buffer handed to the uploader as the next part, cut
@@ -226,21 +243,12 @@ class MultipartSink(io.RawIOBase):
         )
 
     def abort(self) -> None:
+        self.settle()
         self._join()
         if self.upload_id is not None:
             self.s3.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
             )
-
-
-def object_exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if http_status(exc) == 404:
-            return False
-        raise
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -292,10 +300,12 @@ def read_back(s3: Any, bucket: str, key: str, report: Any = None) -> ObjectCheck
     return ObjectCheck(sha.hexdigest(), rows, size)
 
 
-def look_at_bucket(s3: Any, bucket: str, prefix: str) -> None:
+def look_at_bucket(s3: Any, bucket: str, prefix: str, max_keys: int = 1) -> set[str]:
     """Read-only: the bucket exists and these credentials may read it (a HEAD of the bucket,
-    a one-key listing under `prefix`), before anything else of a run. Whether they may write
-    is not known until the upload; the partition is detached only once its copy is read back,
-    so a refused write changes nothing. Raises ClientError / BotoCoreError as S3 answered."""
+    a listing of up to `max_keys` keys under `prefix`, which it returns), before anything else
+    of a run. Whether they may write is not known until the upload; the partition is detached
+    only once its copy is read back, so a refused write changes nothing. Raises ClientError /
+    BotoCoreError as S3 answered."""
     s3.head_bucket(Bucket=bucket)
-    s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    answer = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=max_keys)
+    return {item["Key"] for item in answer.get("Contents", [])}
