@@ -1101,9 +1101,10 @@ def test_prepare_runs_while_the_writer_writes_and_ends_before_the_first_s3_call(
 def test_prepare_s_error_is_the_first_s3_call_s_and_settle_waits_for_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A refused bucket check (in the thread) is raised where S3 would first be called, and
-    by every write after it; nothing goes to S3. settle() (what an export that stops early
-    calls before it uses the connection again) returns once `prepare` has ended."""
+    """A refused bucket check (in the thread) is raised where S3 would first be called, or
+    by the first write after it failed, and by every write after it; nothing goes to S3.
+    settle() (what an export that stops early calls before it uses the connection again)
+    returns once `prepare` has ended."""
     import threading
 
     from floyo_scale.db import s3 as s3mod
@@ -1124,6 +1125,12 @@ def test_prepare_s_error_is_the_first_s3_call_s_and_settle_waits_for_it(
     with pytest.raises(ArchiveError, match="cannot be read"):
         sink.write(b"x")
     assert (fake.created, fake.put, fake.parts) == (0, None, {})
+
+    # once it has failed, the next write raises it, however little has been written
+    sink = s3mod.MultipartSink(fake, "b", "k", lambda size: None, prepare)
+    sink.settle()
+    with pytest.raises(ArchiveError, match="cannot be read"):
+        sink.write(b"x")
 
     release.clear()
     ended.clear()

@@ -109,9 +109,9 @@ class MultipartSink(io.RawIOBase):
     The multipart upload is created with the first part: an object smaller than one part is
     one PutObject at finish(), and S3 is not called before then. `prepare`, if given, runs in
     a thread of its own from the moment the sink is made (its S3 round trips go on while the
-    writer encodes); the first S3 call waits for it, and raises its error. settle() waits for
-    it too: call it before anything else uses what `prepare` uses, when the writing stops
-    early."""
+    writer encodes); the first S3 call waits for it, and its error is raised by that call or
+    by the first write after it failed. settle() waits for it too: call it before anything
+    else uses what `prepare` uses, when the writing stops early."""
 
     def __init__(
         self,
@@ -144,6 +144,8 @@ class MultipartSink(io.RawIOBase):
     def write(self, data: Any) -> int:
         if self.error is not None:
             raise self.error
+        if self.prepare_error is not None:
+            self._first_call()  # raises it: the writer stops now, not at its first part
         view = memoryview(data).cast("B")
         self.buffer += view
         self.sha.update(view)
