@@ -1141,3 +1141,62 @@ def test_prepare_s_error_is_the_first_s3_call_s_and_settle_waits_for_it(
     assert ended.is_set()
     sink.abort()  # (what an export that failed does next)
     assert (fake.created, fake.put, fake.parts) == (0, None, {})
+
+
+def test_the_readers_database_opens_once_per_shard_and_not_for_a_dry_run(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ADBC database the readers connect through (its pg_type resolver: 40-50 ms) is
+    opened once per shard, while the checks run, and serves every partition; a dry run,
+    which reads no rows, opens none."""
+    import adbc_driver_postgresql
+
+    opened: list[str] = []
+    real = adbc_driver_postgresql.connect
+
+    def counted(uri: str, **kw: object):
+        opened.append(uri)
+        return real(uri, **kw)
+
+    monkeypatch.setattr(adbc_driver_postgresql, "connect", counted)
+    shard = _partitioned(pg_database, rows=800)
+    _archive_dry(shard, s3)
+    assert opened == []
+    done = _archive(shard, s3)
+    assert len(done.partitions) == 7 and len(opened) == 1
+
+
+def test_readers_closed_before_their_database_opened_close_it_when_it_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """close() never waits (a shard that fails its checks is left at once); a database that
+    opens after it is closed by the thread that opened it: no connection is left."""
+    import threading
+
+    import adbc_driver_postgresql
+
+    from floyo_scale.db import export
+
+    gate, closed = threading.Event(), []
+
+    class Database:
+        def close(self) -> None:
+            closed.append(True)
+
+    def slow(uri: str, **_: object) -> Database:
+        gate.wait()  # the database opens only once the Readers are closed
+        return Database()
+
+    monkeypatch.setattr(adbc_driver_postgresql, "connect", slow)
+    readers = export.Readers(Shard(0, "postgresql://u@localhost/db", "test"))
+    readers.close()  # returns at once
+    gate.set()
+    readers._ready.wait()
+    assert closed == [True] and readers._database is None
+
+    # opened first: close() closes it; get() hands it out before
+    readers = export.Readers(Shard(0, "postgresql://u@localhost/db", "test"))
+    assert isinstance(readers.get(), Database)
+    closed.clear()
+    readers.close()
+    assert closed == [True]

@@ -38,6 +38,7 @@ Key layout: `shard-<n>/<database>/<schema>/<table>/<partition>/data.parquet` and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -56,6 +57,7 @@ from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .export import (
     ArchiveError,
     ArchiveOptions,
+    Readers,
     arrow_type,
     export_partition,
     page_ranges,
@@ -160,7 +162,11 @@ def archive(
     if s3 is None:
         s3 = PendingClient()  # a dry run reads the bucket too (never writes)
     for shard in shards:
-        with connect(shard) as conn:
+        # the readers' database opens while the checks run (a dry run reads no rows)
+        with (
+            contextlib.nullcontext() if dry_run else Readers(shard) as readers,
+            connect(shard) as conn,
+        ):
             conn.execute("SET statement_timeout = 0")
             if not dry_run:
                 hold_lock(conn, shard)
@@ -182,6 +188,7 @@ def archive(
                             dry_run,
                             options,
                             report,
+                            readers,
                         )
                     )
                 except pa.ArrowException as exc:
@@ -226,6 +233,7 @@ def _table(
     dry_run: bool,
     options: ArchiveOptions,
     report: Reporter,
+    readers: Readers | None,
 ) -> list[ArchivedPartition]:
     parent = introspect.table(conn, spec.schema, spec.table)
     if parent is None:
@@ -272,7 +280,7 @@ def _table(
             item.statements = _dry_statements(conn, parent, spec, name, item)
             out.append(item)
             continue
-        _one(conn, s3, database, parent, spec, shard, item, options, report, where)
+        _one(conn, s3, database, parent, spec, shard, item, options, report, where, readers)
         out.append(item)
     return out
 
@@ -332,6 +340,7 @@ def _one(
     options: ArchiveOptions,
     report: Reporter,
     where: str,
+    readers: Readers | None,
 ) -> None:
     name = item.partition
     ensure_journal(conn)
@@ -356,7 +365,9 @@ def _one(
     manifest_key = entry.data_key.rsplit("/", 1)[0] + "/manifest.json"
 
     if entry.state == "exporting":
-        _export(conn, s3, database, spec, shard, entry, manifest_key, options, report, where)
+        _export(
+            conn, s3, database, spec, shard, entry, manifest_key, options, report, where, readers
+        )
     if entry.state == "uploaded":
         _verify(conn, s3, spec, entry, manifest_key, options, report, where)
     if entry.state == "verified":
@@ -424,6 +435,7 @@ def _export(
     options: ArchiveOptions,
     report: Reporter,
     where: str,
+    readers: Readers | None,
 ) -> None:
     """From exporting to uploaded: the object and its manifest written (the partition
     attached all along). The rows are read while the S3 client is still being built
@@ -451,7 +463,9 @@ def _export(
                 delete_all_versions(s3, entry.bucket, key)
 
     report(Step(where, "upload", f"s3://{entry.bucket}/{entry.data_key}"))
-    exported = export_partition(conn, shard, s3, spec, name, entry, report, where, options, prepare)
+    exported = export_partition(
+        conn, shard, s3, spec, name, entry, report, where, options, prepare, readers
+    )
     options.checkpoint("uploaded")
     done = exported.check
     report(Step(where, "upload", f"{done.rows} rows, {done.bytes} bytes", done=True))

@@ -153,8 +153,62 @@ def page_ranges(conn: psycopg.Connection[Any], schema: str, name: str, query: st
     return [f"{query} WHERE ctid < {half}", f"{query} WHERE ctid >= {half}"]
 
 
+class Readers:
+    """The ADBC database a shard's readers connect through (read_batches), opened in a thread
+    from the moment it is made: its first connection and its pg_type resolver take 40-50 ms
+    (in C++, the GIL free), spent while the run's checks go on, and once per shard rather
+    than once per partition. An error opening it is raised by get(), for the read that needs
+    it; close() never waits."""
+
+    def __init__(self, shard: Shard) -> None:
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._database: Any = None
+        self._error: BaseException | None = None
+        self._closed = False
+        threading.Thread(target=self._open, args=(shard,), daemon=True).start()
+
+    def _open(self, shard: Shard) -> None:
+        try:
+            import adbc_driver_postgresql
+
+            database = adbc_driver_postgresql.connect(session_conninfo(shard))
+        except BaseException as exc:  # raised by get()
+            self._error = exc
+            database = None
+        with self._lock:
+            if self._closed and database is not None:  # closed meanwhile: nobody will use it
+                with contextlib.suppress(Exception):
+                    database.close()
+                database = None
+            self._database = database
+            self._ready.set()
+
+    def get(self) -> Any:
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        return self._database
+
+    def __enter__(self) -> Readers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            database, self._database = self._database, None
+        if database is not None:
+            with contextlib.suppress(Exception):
+                database.close()
+
+
 @contextlib.contextmanager
-def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterator[Reading]:
+def read_batches(
+    shard: Shard, queries: list[str], schema: pa.Schema, readers: Readers | None = None
+) -> Iterator[Reading]:
     """The rows of `queries` (one, or the page ranges of one partition) as Arrow batches of
     `schema`, in one REPEATABLE READ snapshot, handed back with them (`pg_current_snapshot()`
     of the first query's transaction, exported to the others').
@@ -162,10 +216,10 @@ def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterato
     The ADBC PostgreSQL driver runs each query as a binary COPY and decodes it in C (no text
     round trip, no parser to tell where a row ends); a thread per query reads the next
     batches from the server while the caller encodes the previous ones. (The driver's own
-    API, not its DB-API module, which imports pyarrow.dataset and .compute: 38 ms of a run.
-    One AdbcDatabase for all: its type resolver, read from pg_type, costs 30 ms of CPU.)"""
+    API, not its DB-API module, which imports pyarrow.dataset and .compute: 38 ms of a run.)
+    The connections come from `readers` (the shard's, opened early), or from one opened for
+    this read and closed with it."""
     import adbc_driver_manager
-    import adbc_driver_postgresql
 
     def failed(exc: BaseException) -> DatabaseError:
         return database_error(
@@ -180,7 +234,8 @@ def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterato
     stop = threading.Event()
     exported = threading.Event()  # the first reader's snapshot is ready for the others
     errors: list[BaseException] = []
-    opened: list[Any] = []  # the database, then connections and statements, once made
+    source = readers or Readers(shard)
+    opened: list[Any] = []  # connections and statements, once made
     statements: list[Any] = []
     lock = threading.Lock()
     shared: dict[str, str] = {}
@@ -197,10 +252,9 @@ def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterato
 
     def pump(index: int, query: str) -> None:
         try:  # connecting here too: the caller sets up its side meanwhile
+            database = source.get()
             with lock:
-                if not opened:
-                    opened.append(adbc_driver_postgresql.connect(session_conninfo(shard)))
-                connection = adbc_driver_manager.AdbcConnection(opened[0])
+                connection = adbc_driver_manager.AdbcConnection(database)
                 opened.append(connection)
                 statement = adbc_driver_manager.AdbcStatement(connection)
                 opened.append(statement)
@@ -281,8 +335,10 @@ def read_batches(shard: Shard, queries: list[str], schema: pa.Schema) -> Iterato
         for thread in threads:
             thread.join()
         for handle in reversed(opened):  # statements, their connections (each transaction
-            with contextlib.suppress(Exception):  # ends with it), the database
+            with contextlib.suppress(Exception):  # ends with it)
                 handle.close()
+        if readers is None:
+            source.close()
 
 
 @dataclass(frozen=True)
@@ -307,6 +363,7 @@ def export_partition(
     where: str,
     options: ArchiveOptions,
     prepare: Callable[[], None] | None = None,
+    readers: Readers | None = None,
 ) -> Exported:
     """The partition's rows, as one snapshot sees them, written to the entry's key
     (`prepare` runs while the rows are read, and ends before the first S3 call: see
@@ -321,7 +378,7 @@ def export_partition(
     rows = 0
     sink: MultipartSink | None = None
     try:
-        with read_batches(shard, queries, schema) as reading:
+        with read_batches(shard, queries, schema, readers) as reading:
             sink = MultipartSink(
                 s3,
                 entry.bucket,
