@@ -1200,3 +1200,36 @@ def test_readers_closed_before_their_database_opened_close_it_when_it_does(
     closed.clear()
     readers.close()
     assert closed == [True]
+
+
+def test_ctrl_c_during_the_read_does_not_wait_for_a_hung_bucket_check(
+    pg_database: str, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bucket check runs in a thread while the rows are read. Ctrl-C while it hangs (an
+    S3 that does not answer: up to 3 x 70 s) ends the run at once, the rows in view; any
+    other stop waits for it, so nothing it does lands after the run has ended."""
+    shard = _partitioned(pg_database, rows=800)
+    release, ended = [False], [False]
+
+    def hung(*args: object, **kw: object) -> set[str]:
+        for _ in range(20_000):  # (a poll, not a timed wait: those hang under faketime)
+            if release[0]:
+                break
+            time.sleep(0.001)
+        ended[0] = True
+        return set()
+
+    def interrupt(point: str) -> None:
+        if point == "uploading":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(arc, "check_bucket", hung)
+    with pytest.raises(KeyboardInterrupt):
+        _archive(shard, s3, older_than_days=365, checkpoint=interrupt)
+    assert not ended[0]  # it was still hanging when the run ended
+    release[0] = True
+    assert _attached(pg_database, "events_p20251001")
+    for _ in range(20_000):  # let it end before the next test
+        if ended[0]:
+            break
+        time.sleep(0.001)

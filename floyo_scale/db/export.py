@@ -397,8 +397,10 @@ def export_partition(
             snapshot = reading.snapshot
         sink.finish()
     except BaseException as exc:
-        if sink is not None:
-            sink.settle()  # `prepare` uses the caller's connection: done before it goes on
+        if sink is not None and not isinstance(exc, KeyboardInterrupt):
+            # `prepare` uses the caller's connection: done before the caller goes on (not
+            # after Ctrl-C: the run is ending, and a hung S3 would hold it for minutes)
+            sink.settle()
         # An error: give the parts back now. A crash (or Ctrl-C) leaves them; the rerun
         # aborts them (list_multipart_uploads) before uploading again.
         if sink is not None and isinstance(exc, Exception):
