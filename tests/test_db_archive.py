@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -299,8 +300,6 @@ def test_the_page_ranges_are_read_in_one_snapshot(pg_database: str) -> None:
     transactions committing all the while, both read the same snapshot, the one handed back."""
     import threading
 
-    import pyarrow as pa
-
     from floyo_scale.db import export
 
     running = threading.Event()
@@ -323,6 +322,27 @@ def test_the_page_ranges_are_read_in_one_snapshot(pg_database: str) -> None:
     finally:
         running.clear()
         writer.join()
+
+
+def test_batches_come_in_the_schema_s_types_the_driver_s_when_they_are_the_same(
+    pg_database: str,
+) -> None:
+    """Each column is read as its Arrow twin's type, so the driver's batches are handed on as
+    they are (a cast would start Arrow's compute registry, 50-80 ms); one whose types differ
+    from the schema's is cast to it."""
+    from floyo_scale.db import export
+
+    shard = Shard(0, pg_database, "test")
+    same = pa.schema([("a", pa.int64()), ("t", pa.string())])
+    query = "SELECT 1::bigint AS a, 'x'::text AS t"
+    with export.read_batches(shard, [query], same) as r:
+        batch = next(iter(r.batches))
+    assert batch.schema.equals(same, check_metadata=False)
+    assert batch.schema.field("a").metadata  # the driver's own: not cast
+    # an integer, where the schema has a bigint: cast
+    with export.read_batches(shard, ["SELECT 1::integer AS a, 'x'::text AS t"], same) as r:
+        batch = next(iter(r.batches))
+    assert batch.schema.field("a").type == pa.int64() and batch.to_pylist() == [{"a": 1, "t": "x"}]
 
 
 def test_a_policy_that_hides_rows_fails_the_archive_instead_of_losing_them(
