@@ -249,3 +249,82 @@ def test_a_reader_killed_mid_read_leaves_the_partition_in_view(
         [shard], [SPEC], {"things": BUCKET}, s3=s3, options=ArchiveOptions(today=TODAY)
     )
     assert {p.partition: p.rows for p in done.partitions}["things_p20251101"] == 4003
+
+
+_LOST_BEFORE_COPY = """
+import sys
+import adbc_driver_manager
+import psycopg
+from floyo_scale.db import archive as arc, export
+from floyo_scale.db.connect import Shard
+from floyo_scale.db.export import ArchiveOptions
+from floyo_scale.db.shape import TableSpec
+from datetime import date
+
+url, split = sys.argv[1], sys.argv[2] == "1"
+export.SPLIT_PAGES = 2 if split else 10**9
+
+
+class Statement(adbc_driver_manager.AdbcStatement):
+    # the server ends this reader's session just before its transaction begins (a failover,
+    # an administrator): the statement then fails with no SQLSTATE
+    def set_sql_query(self, query):
+        if query.startswith("BEGIN"):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query = 'SET statement_timeout = 0' AND state = 'idle'"
+                )
+        super().set_sql_query(query)
+
+
+adbc_driver_manager.AdbcStatement = Statement
+try:
+    arc.archive(
+        [Shard(0, url, "test")],
+        [TableSpec("things", "created_at", "month", 200, "archive")],
+        {"things": "floyo-test-archive"},
+        options=ArchiveOptions(today=date(2026, 11, 28)),
+    )
+except Exception as exc:
+    print(type(exc).__name__, exc.hint)
+"""
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-reader", "two-readers"])
+def test_a_reader_s_connection_lost_before_its_copy_changes_nothing(
+    split: bool, pg_database: str, s3
+) -> None:
+    """The server ends a reader's session after it connected and before its COPY began. The
+    pinned driver (adbc-driver-postgresql 1.8, pyproject.toml) aborts the process there (a
+    statement failing with no SQLSTATE; fixed in 1.11, whose wheels decode at half the
+    speed); a later driver raises, and the run says the partition is still attached. Either
+    way nothing changed: every row in view, nothing verified, and the rerun archives it."""
+    shard = _things(pg_database)
+    with psycopg.connect(pg_database, autocommit=True) as conn:  # two page ranges
+        conn.execute(
+            "INSERT INTO things (created_at, t) SELECT '2025-11-10', repeat('x', 1000) "
+            "FROM generate_series(1, 4000)"
+        )
+    before = _rows(shard)
+    done = subprocess.run(
+        [sys.executable, "-c", _LOST_BEFORE_COPY, pg_database, "1" if split else "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    aborted = done.returncode == -6  # SIGABRT: std::logic_error from the driver
+    assert aborted or done.stdout.startswith("DatabaseError"), (done.returncode, done.stderr)
+    assert aborted or "still attached" in done.stdout
+    assert _rows(shard) == before
+    with psycopg.connect(pg_database) as conn:
+        journal = conn.execute(
+            "SELECT state FROM floyo_scale.archive_journal WHERE partition_name = %s",
+            ("things_p20251101",),
+        ).fetchall()
+    assert journal in ([], [("exporting",)])  # nothing verified, nothing detached
+
+    done_again = arc.archive(
+        [shard], [SPEC], {"things": BUCKET}, s3=s3, options=ArchiveOptions(today=TODAY)
+    )
+    assert {p.partition: p.rows for p in done_again.partitions}["things_p20251101"] == 4003
