@@ -53,6 +53,14 @@ from ..errors import FloyoError, UsageError
 from ..progress import Reporter, Step, ignore
 from . import introspect
 from .archive_checks import check_bucket, preflight, reattach
+from .archive_drop import (
+    check_and_drop,
+    check_statement,
+    detach,
+    detach_statement,
+    has_default,
+    lock_statement,
+)
 from .connect import DatabaseError, Shard, connect, database_error, hold_lock
 from .export import (
     ArchiveError,
@@ -73,7 +81,6 @@ from .journal import (
     journal_pending,
     journal_put,
 )
-from .locks import run_statements, under_lock_timeout
 from .manifest import (
     MANIFEST_VERSION,
     ColumnType,
@@ -89,9 +96,6 @@ from .s3 import (
 )
 from .shape import TableSpec
 from .sql import ident
-
-STATES = ("detaching", "detached", "uploaded", "verified", "dropped")
-# "reattached": a failure after the detach put the partition back; the next run starts again
 
 # --- keys ------------------------------------------------------------------------
 
@@ -285,20 +289,6 @@ def _table(
     return out
 
 
-def _has_default(conn: psycopg.Connection[Any], oid: int) -> bool:
-    return any(p.default for p in introspect.partitions(conn, oid))
-
-
-def _detach_statement(
-    parent: introspect.Table, schema: str, name: str, concurrently: bool
-) -> sql.Composed:
-    return sql.SQL("ALTER TABLE {} DETACH PARTITION {}{}").format(
-        ident(parent.schema, parent.name),
-        ident(schema, name),
-        sql.SQL(" CONCURRENTLY" if concurrently else ""),
-    )
-
-
 def _dry_statements(
     conn: psycopg.Connection[Any],
     parent: introspect.Table,
@@ -306,7 +296,7 @@ def _dry_statements(
     name: str,
     item: ArchivedPartition,
 ) -> list[str]:
-    concurrently = not _has_default(conn, parent.oid)
+    concurrently = not has_default(conn, parent.oid)
     query = select_statement(conn, spec.schema, name)[1]
     return [
         *(
@@ -315,10 +305,10 @@ def _dry_statements(
             "manifest.json, read back"
             for q in page_ranges(conn, spec.schema, name, query)
         ),
-        _detach_statement(parent, spec.schema, name, concurrently).as_string(conn),
-        _lock_statement(spec, name).as_string(conn)
+        detach_statement(parent, spec.schema, name, concurrently).as_string(conn),
+        lock_statement(spec, name).as_string(conn)
         + "  -- the check and the drop in one transaction, with lock_timeout",
-        _check_statement(spec, name).as_string(conn)
+        check_statement(spec, name).as_string(conn)
         + "  -- as many rows as exported, none written since its snapshot",
         sql.SQL("DROP TABLE {}").format(ident(spec.schema, name)).as_string(conn),
     ]
@@ -372,15 +362,15 @@ def _one(
         _verify(conn, s3, spec, entry, manifest_key, options, report, where)
     if entry.state == "verified":
         report(Step(where, "detach"))
-        _detach(conn, parent, spec.schema, name, options)
+        detach(conn, parent, spec.schema, name, options)
         options.checkpoint("detached")
         entry.state = "detached"
         journal_put(conn, entry)
         report(Step(where, "detach", done=True))
     if entry.state == "detached":
         try:
-            _detach(conn, parent, spec.schema, name, options)  # (attached by hand since)
-            _check_and_drop(conn, spec, entry, options, report, where)
+            detach(conn, parent, spec.schema, name, options)  # (attached by hand since)
+            check_and_drop(conn, spec, entry, options, report, where)
         except Exception as exc:
             # the rows go back into the application's view before the error is told
             if introspect.relation_exists(conn, spec.schema, name):
@@ -530,130 +520,3 @@ def _verify(
     journal_put(conn, entry)
     options.checkpoint("verified")
     report(Step(where, "verify", f"{check.rows} rows, sha256 {check.sha256[:12]}", done=True))
-
-
-def _check_statement(spec: TableSpec, name: str, running: bool = False) -> sql.Composed:
-    """Rows of the detached partition, and how many of them the export's snapshot could not
-    see: written after it (an xmin at or past its xmax) or by a transaction it saw running.
-    `age()` counts back from the current transaction for both sides alike (a frozen row's age
-    is the largest); the snapshot's side is computed once. One scan, about as long as
-    `count(*)` (1,000,000 rows: 0.065 s against 0.048)."""
-    return sql.SQL(
-        "SELECT count(*), count(*) FILTER (WHERE age(xmin) <= (SELECT age(%(xmax)s::text::xid))"
-        "{running}) FROM {}"
-    ).format(
-        ident(spec.schema, name),
-        running=sql.SQL(" OR xmin = ANY(%(running)s::text[]::xid[])" if running else ""),
-    )
-
-
-def _lock_statement(spec: TableSpec, name: str) -> sql.Composed:
-    return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident(spec.schema, name))
-
-
-def _snapshot_args(snapshot: str) -> dict[str, Any]:
-    """`xmin:xmax:xip,...` (pg_snapshot's text, 64-bit ids) as the 32-bit ids rows carry."""
-    _, xmax, running = snapshot.split(":")
-    return {
-        "xmax": str(int(xmax) % 2**32),
-        "running": [str(int(x) % 2**32) for x in running.split(",") if x],
-    }
-
-
-def _check_and_drop(
-    conn: psycopg.Connection[Any],
-    spec: TableSpec,
-    entry: JournalEntry,
-    options: ArchiveOptions,
-    report: Reporter,
-    where: str,
-) -> None:
-    """From detached to dropped: the partition holds exactly the rows exported (as many, none
-    written since the export's snapshot), then it is dropped."""
-    name = entry.partition_name
-    if not introspect.relation_exists(conn, spec.schema, name):  # dropped, not journalled
-        entry.state = "dropped"
-        journal_put(conn, entry)
-        return
-    assert entry.snapshot is not None
-    report(Step(where, "drop"))
-    args = _snapshot_args(entry.snapshot)
-    table = ident(spec.schema, name)
-    counted: tuple[int, int] = (-1, -1)
-
-    def check_and_drop() -> None:
-        # one transaction, the detached table locked first: nothing can write to it (by its
-        # own name) between the check and the drop, and the drop is journalled with it
-        nonlocal counted
-        conn.execute(_lock_statement(spec, name))
-        row = conn.execute(_check_statement(spec, name, bool(args["running"])), args).fetchone()
-        counted = (int(row[0]), int(row[1])) if row else (-1, -1)
-        options.checkpoint("checked")
-        if counted != (entry.rows, 0):
-            return  # (rolled back below: nothing was changed)
-        conn.execute(sql.SQL("DROP TABLE {}").format(table))
-        options.checkpoint("dropped")
-        entry.state = "dropped"
-        journal_put(conn, entry)
-
-    try:
-        done = under_lock_timeout(
-            conn,
-            check_and_drop,
-            lock_timeout_ms=options.lock_timeout_ms,
-            attempts=options.attempts,
-        )
-    except BaseException:
-        entry.state = "detached"  # (the transaction was rolled back)
-        raise
-    if done is None:
-        raise DatabaseError(
-            f"could not lock the detached {spec.schema}.{name} to check and drop it",
-            "a session holds it (pg_stat_activity shows which); nothing was dropped. Run "
-            "`db archive` again later",
-        )
-    rows, written = counted
-    if entry.state != "dropped":
-        raise ArchiveError(
-            f"{spec.schema}.{name} was written to while it was archived: it holds {rows} rows "
-            f"({written} written after the export), the archive {entry.rows}",
-            "nothing was dropped; run `db archive` again to archive it anew (or stop the "
-            "writes to rows that old first)",
-        )
-    report(Step(where, "drop", f"{rows} rows, none written since the export", done=True))
-
-
-def _detach(
-    conn: psycopg.Connection[Any],
-    parent: introspect.Table,
-    schema: str,
-    name: str,
-    options: ArchiveOptions,
-) -> None:
-    parts = {p.name: p for p in introspect.partitions(conn, parent.oid)}
-    current = parts.get(name)
-    if current is None:
-        return  # detached already (the journal was not updated before an interruption)
-    if current.detach_pending:
-        conn.execute(
-            sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(
-                ident(parent.schema, parent.name), ident(schema, name)
-            )
-        )
-        return
-    if not any(p.default for p in parts.values()):
-        # autocommit: CONCURRENTLY cannot run in a transaction block
-        conn.execute(_detach_statement(parent, schema, name, True))
-        return
-    detach = _detach_statement(parent, schema, name, False)
-    if under_lock_timeout(
-        conn,
-        lambda: run_statements(conn, detach),
-        lock_timeout_ms=options.lock_timeout_ms,
-        attempts=options.attempts,
-    ):
-        return
-    raise DatabaseError(
-        f"could not detach {schema}.{name}: its table stayed locked",
-        "a long transaction holds it; run `db archive` again later",
-    )
