@@ -746,7 +746,9 @@ def test_a_detached_partition_that_stays_locked_is_not_dropped(pg_database: str,
 
     try:
         with pytest.raises(DatabaseError, match="could not lock the detached") as raised:
-            _archive(shard, s3, older_than_days=365, attempts=2, checkpoint=hold)
+            _archive(
+                shard, s3, older_than_days=365, attempts=2, lock_timeout_ms=50, checkpoint=hold
+            )
         # (attaching it again needs that lock too: the hint says how the rerun finishes)
         assert "`db archive` again finishes it" in (raised.value.hint or "")
         with psycopg.connect(pg_database) as conn:
