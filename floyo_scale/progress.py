@@ -47,6 +47,10 @@ class Count:
 ResourceKind = Literal["start", "step", "done", "failed", "diagnostic", "summary"]
 
 
+# Resource operations that change nothing (a ResourceEvent's `op`, a summary's `counts` keys).
+QUIET_OPS = frozenset({"same", "read", "refresh"})
+
+
 @dataclass(frozen=True)
 class ResourceEvent:
     """One thing the engine reported, without Pulumi's types.

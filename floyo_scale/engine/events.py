@@ -12,9 +12,9 @@ from typing import Any
 
 import pulumi.automation as auto
 
-from ..progress import Reporter, ResourceEvent
+from ..progress import QUIET_OPS, Reporter, ResourceEvent
 from .failures import ANSI_CODES, urn_label
-from .results import QUIET_OPS, Step, op_counts, op_name
+from .results import Step, op_counts, op_name
 
 # -- engine events -------------------------------------------------------------------------
 

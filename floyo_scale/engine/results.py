@@ -12,11 +12,10 @@ from ..cost import CostEstimate
 from ..offline.inventory import is_stateful
 from ..offline.plan import InventoryDiff
 from ..policy import Downgrade, Loss
+from ..progress import QUIET_OPS
 
 # The steps of a replacement (without --show-replacement-steps Pulumi still sends all three).
 REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
-# Steps that change nothing.
-QUIET_OPS = frozenset({"same", "read", "refresh"})
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..engine.results import QUIET_OPS
 from ..offline.inventory import short_type
+from ..progress import QUIET_OPS
 from .plan import change_mark
 from .text import paint
 

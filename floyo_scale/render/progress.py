@@ -23,9 +23,8 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import IO, Any
 
-from ..engine.results import QUIET_OPS
 from ..offline.inventory import short_type
-from ..progress import Count, ProgressEvent, ResourceEvent, Step
+from ..progress import QUIET_OPS, Count, ProgressEvent, ResourceEvent, Step
 from .engine import counts_line
 from .text import is_ci, size_text
 
