@@ -18,7 +18,9 @@ data:
   Time, and the child's own peak RSS (VmHWM, read by the child at its end).
 
 `--profile FILE` writes the (last) archive child's cProfile stats to FILE.<rows> (read them
-with `python -m pstats`).
+with `python -m pstats`). `--cli` runs `floyo-scale db archive --stack staging` as the child
+instead of the library call: the command as a person or CI runs it (typer, the stack's
+loading and the output included).
 
 Prints, per size, the medians and the ratios; exits 1 when its peak memory reaches 200 MB at
 any size, or when, from 1,000,000 rows up (the size the goal is set at), the archive takes
@@ -48,6 +50,7 @@ def fill(url: str, rows: int) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS events")
+        conn.execute("DROP TABLE IF EXISTS telemetry_events")
         conn.execute("DROP SCHEMA IF EXISTS floyo_scale CASCADE")
         conn.execute(
             """
@@ -63,6 +66,10 @@ def fill(url: str, rows: int) -> None:
             CREATE TABLE events_p20250101 PARTITION OF events
                 FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2025-02-01 00:00:00+00');
             CREATE TABLE events_default PARTITION OF events DEFAULT;
+            -- the phase's other partitioned table (--cli archives every one; nothing is old)
+            CREATE TABLE telemetry_events (id bigint, created_at timestamptz NOT NULL)
+                PARTITION BY RANGE (created_at);
+            CREATE TABLE telemetry_events_default PARTITION OF telemetry_events DEFAULT;
             """
         )
         conn.execute(
@@ -78,12 +85,17 @@ def fill(url: str, rows: int) -> None:
 
 
 def timed_child(
-    args: list[str] | str, env: dict[str, str] | None = None, shell: bool = False
+    args: list[str] | str,
+    env: dict[str, str] | None = None,
+    shell: bool = False,
+    quiet: bool = False,
 ) -> tuple[float, str]:
-    """Run `args`; return (seconds, what it printed)."""
+    """Run `args`; return (seconds, what it printed). `quiet`: its stderr to /dev/null (the
+    CLI's progress lines, written all the same)."""
     started = time.perf_counter()
+    err = subprocess.DEVNULL if quiet else None
     out = subprocess.run(
-        args, env=env, stdout=subprocess.PIPE, text=True, check=True, shell=shell
+        args, env=env, stdout=subprocess.PIPE, stderr=err, text=True, check=True, shell=shell
     ).stdout
     return time.perf_counter() - started, out
 
@@ -132,6 +144,26 @@ def child(url: str, bucket: str, profile: str | None = None) -> None:
     os._exit(0)  # as the CLI's run() ends: without the interpreter's teardown
 
 
+def cli_child(url: str, bucket: str) -> None:
+    """The same run through the command line, as a person or CI runs it: `floyo-scale db
+    archive --stack staging` (its phase partitions events and telemetry_events) with the
+    database and bucket given, everything older than the partition's end archived."""
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)  # the repository's stacks/ and phases/
+    from datetime import date
+
+    from floyo_scale.cli import main
+
+    days = (date.today() - date(2025, 2, 1)).days  # the partition ends on 2025-02-01
+    args = ["db", "archive", "--stack", "staging", "--database-url", url, "--bucket", bucket]
+    code = main([*args, "--older-than", str(days), "--format", "json"])
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+    print(json.dumps({"peak_mb": peak_kb / 1024}))  # the last line (the report is above it)
+    sys.stdout.flush()
+    os._exit(code)
+
+
 def main() -> int:
     # (here, not at the top: the archive child does not pay for what only the parent uses)
     import argparse
@@ -146,6 +178,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[300_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", metavar="FILE")
+    parser.add_argument(
+        "--cli", action="store_true", help="run `floyo-scale db archive` (the CLI) as the child"
+    )
     args = parser.parse_args()
 
     # floyo_scale's bytecode, as an installed package has it: a sandbox that sets
@@ -200,10 +235,11 @@ def main() -> int:
                     )
                     dumps.append(took)
                 extra = [f"{args.profile}.{rows}"] if args.profile else []
-                took, out = timed_child(
-                    [sys.executable, __file__, "--child", url, bucket, *extra], env=env
+                mode = (
+                    ["--cli-child", url, bucket] if args.cli else ["--child", url, bucket, *extra]
                 )
-                peak = json.loads(out)["peak_mb"]
+                took, out = timed_child([sys.executable, __file__, *mode], env=env, quiet=args.cli)
+                peak = json.loads(out.splitlines()[-1])["peak_mb"]
                 archives.append(took)
                 peaks.append(peak)
                 listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
@@ -222,7 +258,8 @@ def main() -> int:
             peak = max(peaks)
             dumped = f", pg_dump|zstd {dump_s:.2f} s ({dump_ratio:.2f}x)" if dump_s else ", no zstd"
             print(
-                f"\n{rows} rows: psql \\copy {copy_s:.2f} s, archive {archive_s:.2f} s "
+                f"\n{rows} rows: psql \\copy {copy_s:.2f} s, "
+                f"{'floyo-scale db ' if args.cli else ''}archive {archive_s:.2f} s "
                 f"({ratio:.2f}x){dumped}; goal <= {TIME_RATIO_GOAL}x from "
                 f"{TIME_RATIO_FROM_ROWS:,} rows; archive peak RSS "
                 f"{peak:.0f} MB (goal < {MEMORY_GOAL_MB} MB), Parquet "
@@ -242,4 +279,6 @@ def main() -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:  # (no argparse: the child runs as little as it can)
         child(*sys.argv[2:])
+    if sys.argv[1:2] == ["--cli-child"]:
+        cli_child(*sys.argv[2:])
     sys.exit(main())
