@@ -41,8 +41,12 @@ def objects(url: str) -> set[tuple[str, ...]]:
 
 
 def slots(url: str) -> list[tuple[str, bool]]:
+    """The replication slots of `url`'s database (pg_replication_slots is the whole server's:
+    an earlier test on the same server, on the same worker, may have left its own)."""
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT slot_name, active FROM pg_replication_slots").fetchall()
+        return conn.execute(
+            "SELECT slot_name, active FROM pg_replication_slots WHERE database = current_database()"
+        ).fetchall()
 
 
 @pytest.fixture
