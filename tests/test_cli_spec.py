@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fresh_cli import run_fresh
 from golden import assert_golden
 
 import floyo_scale.spec
@@ -266,22 +267,8 @@ SPEC_COMMANDS = [
 
 
 def test_spec_commands_never_import_pulumi(workspace: Path) -> None:
-    probe = (
-        "import json, sys\n"
-        "from floyo_scale.cli import main\n"
-        "codes = [main(json.loads(a)) for a in sys.argv[1:]]\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('pulumi', 'pulumi_aws', 'pulumiverse_vercel', 'boto3', 'botocore'))\n"
-        "sys.stderr.write(json.dumps({'codes': codes, 'heavy': heavy}))\n"
-    )
+    heavy = ("pulumi", "pulumi_aws", "pulumiverse_vercel", "boto3", "botocore")
     for args in SPEC_COMMANDS:  # one process per command: each starts from a clean slate
-        done = subprocess.run(
-            [sys.executable, "-c", probe, json.dumps(args)],
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        report = json.loads(done.stderr.splitlines()[-1])
-        assert report["codes"] == [0], (args, done.stderr)
-        assert report["heavy"] == [], f"`floyo-scale {' '.join(args)}` imported {report['heavy']}"
+        code, loaded, stderr = run_fresh(args, cwd=workspace, tops=heavy)
+        assert code == 0, (args, stderr)
+        assert loaded == [], f"`floyo-scale {' '.join(args)}` imported {loaded}"

@@ -113,27 +113,16 @@ def test_db_archive_never_imports_pulumi(cli, workspace, db, s3) -> None:  # noq
     """`db archive` (its progress display included) loads neither Pulumi nor the engine: they
     cost 0.4 s of imports, about a third of archiving 1,000,000 rows (the progress renderer
     reached Pulumi through the engine package for one constant)."""
-    import json
-    import subprocess
-    import sys
+    from fresh_cli import run_fresh
 
     ref = ["--stack", "production", "--database-url", "${env:FLOYO_TEST_DB}"]
     assert cli("db", "partition", *ref).code == 0
-    probe = (
-        "import json, sys\n"
-        "from floyo_scale.cli import main\n"
-        "code = main(json.loads(sys.argv[1]))\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'boto3')\n"
-        "               or m.startswith(('pulumi_', 'floyo_scale.engine')))\n"
-        "sys.stderr.write(json.dumps({'code': code, 'heavy': heavy}))\n"
-    )
     args = ["db", "archive", *ref, "--bucket", "floyo-test-archive", "--older-than", "300"]
-    done = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(args)],
+    code, loaded, stderr = run_fresh(
+        args,
         cwd=workspace,
-        capture_output=True,
-        text=True,
+        tops=("pulumi", "boto3"),
+        prefixes=("pulumi_", "floyo_scale.engine"),
         timeout=120,
     )
-    report = json.loads(done.stderr.splitlines()[-1])
-    assert report == {"code": 0, "heavy": []}, done.stderr[-2000:]
+    assert {"code": code, "heavy": loaded} == {"code": 0, "heavy": []}, stderr[-2000:]
