@@ -107,12 +107,13 @@ def _versions(client, prefix: str) -> list[str]:
     return sorted(v["Key"] for v in page.get("Versions", []))
 
 
-def _archive(shard: Shard, client, **options):
+def _archive(shard: Shard, client, *, bucket: str = BUCKET, dry_run: bool = False, **options):
     return arc.archive(
         [shard],
         [SPEC],
-        {"events": BUCKET},
+        {"events": bucket},
         s3=client,
+        dry_run=dry_run,
         options=ArchiveOptions(today=TODAY, **options),
     )
 
@@ -389,14 +390,7 @@ def test_a_policy_that_hides_rows_fails_the_archive_instead_of_losing_them(
 def test_dry_run_changes_nothing(pg_database: str, s3) -> None:
     shard = _partitioned(pg_database, rows=500)
     before = _snapshot(pg_database)
-    dry = arc.archive(
-        [shard],
-        [SPEC],
-        {"events": BUCKET},
-        s3=s3,
-        dry_run=True,
-        options=ArchiveOptions(today=TODAY),
-    )
+    dry = _archive_dry(shard, s3)
     assert len(dry.partitions) == 7 and dry.partitions[0].action == "would archive"
     read, detach, lock, check, drop = dry.partitions[0].statements
     # what the reader sends: each column as its Arrow twin's type or as text, a binary COPY,
@@ -424,15 +418,8 @@ def test_detach_is_concurrent_without_a_default_partition(pg_database: str, s3) 
     assert done.partitions and all(p.action == "archived" for p in done.partitions)
 
 
-def _archive_dry(shard: Shard, client):
-    return arc.archive(
-        [shard],
-        [SPEC],
-        {"events": BUCKET},
-        s3=client,
-        dry_run=True,
-        options=ArchiveOptions(today=TODAY),
-    )
+def _archive_dry(shard: Shard, client, bucket: str = BUCKET):
+    return _archive(shard, client, bucket=bucket, dry_run=True)
 
 
 def test_unpartitioned_or_missing_table_is_named(pg_database: str, s3) -> None:
@@ -545,13 +532,7 @@ def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute("UPDATE events SET day = NULL WHERE day = 'infinity'")
     with pytest.raises(ArchiveError, match="no-such-bucket cannot be read") as wrong:
-        arc.archive(
-            [shard],
-            [SPEC],
-            {"events": "no-such-bucket"},
-            s3=s3,
-            options=ArchiveOptions(today=TODAY, older_than_days=360),
-        )
+        _archive(shard, s3, bucket="no-such-bucket", older_than_days=360)
     assert "nothing was changed" in (wrong.value.hint or "")
     assert all(_attached(pg_database, p) for p in old) and _journal(pg_database) == {}
     expected = _snapshot(pg_database, "created_at < '2025-12-01'")
@@ -578,13 +559,7 @@ def test_checks_before_anything_is_written_and_failures_leave_the_rows_in_view(
     assert _attached(pg_database, "events_p20251101")
     other = "floyo-test-archive-2"
     s3.create_bucket(Bucket=other)
-    done = arc.archive(
-        [shard],
-        [SPEC],
-        {"events": other},
-        s3=s3,
-        options=ArchiveOptions(today=TODAY, older_than_days=360),
-    )
+    done = _archive(shard, s3, bucket=other, older_than_days=360)
     assert {p.partition: p.rows for p in done.partitions} == {"events_p20251101": len(expected)}
     assert _journal(pg_database) == {
         "events_p20251001": ("dropped", BUCKET),
@@ -607,13 +582,7 @@ def test_a_wrong_bucket_found_mid_export_changes_nothing(
     shard = _partitioned(pg_database, rows=4000)
     before = _snapshot(pg_database)
     with pytest.raises(ArchiveError, match="s3://no-such-bucket cannot be read") as caught:
-        arc.archive(
-            [shard],
-            [SPEC],
-            {"events": "no-such-bucket"},
-            s3=s3mod.PendingClient(),
-            options=ArchiveOptions(today=TODAY, older_than_days=360),
-        )
+        _archive(shard, s3mod.PendingClient(), bucket="no-such-bucket", older_than_days=360)
     assert "nothing was changed" in (caught.value.hint or "")
     assert _journal(pg_database) == {} and _snapshot(pg_database) == before
     assert _attached(pg_database, "events_p20251001")
@@ -907,14 +876,7 @@ def test_a_dry_run_reads_the_bucket_too(pg_database: str, s3) -> None:
     shard = _partitioned(pg_database, rows=300)
     before = _snapshot(pg_database)
     with pytest.raises(ArchiveError, match="s3://no-such-bucket cannot be read") as caught:
-        arc.archive(
-            [shard],
-            [SPEC],
-            {"events": "no-such-bucket"},
-            s3=s3,
-            dry_run=True,
-            options=ArchiveOptions(today=TODAY),
-        )
+        _archive_dry(shard, s3, bucket="no-such-bucket")
     assert "nothing was changed" in (caught.value.hint or "")
     assert _snapshot(pg_database) == before and _versions(s3, "") == []
 
