@@ -47,7 +47,6 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
-from psycopg import sql
 
 from ..errors import FloyoError, UsageError
 from ..progress import Reporter, Step, ignore
@@ -58,6 +57,7 @@ from .archive_drop import (
     check_statement,
     detach,
     detach_statement,
+    drop_statement,
     has_default,
     lock_statement,
 )
@@ -95,7 +95,6 @@ from .s3 import (
     read_back,
 )
 from .shape import TableSpec
-from .sql import ident
 
 # --- keys ------------------------------------------------------------------------
 
@@ -310,7 +309,7 @@ def _dry_statements(
         + "  -- the check and the drop in one transaction, with lock_timeout",
         check_statement(spec, name).as_string(conn)
         + "  -- as many rows as exported, none written since its snapshot",
-        sql.SQL("DROP TABLE {}").format(ident(spec.schema, name)).as_string(conn),
+        drop_statement(spec, name).as_string(conn),
     ]
 
 

@@ -74,6 +74,10 @@ def lock_statement(spec: TableSpec, name: str) -> sql.Composed:
     return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(ident(spec.schema, name))
 
 
+def drop_statement(spec: TableSpec, name: str) -> sql.Composed:
+    return sql.SQL("DROP TABLE {}").format(ident(spec.schema, name))
+
+
 def check_statement(spec: TableSpec, name: str, running: bool = False) -> sql.Composed:
     """Rows of the detached partition, and how many of them the export's snapshot could not
     see: written after it (an xmin at or past its xmax) or by a transaction it saw running.
@@ -116,10 +120,9 @@ def check_and_drop(
     assert entry.snapshot is not None
     report(Step(where, "drop"))
     args = snapshot_args(entry.snapshot)
-    table = ident(spec.schema, name)
     counted: tuple[int, int] = (-1, -1)
 
-    def check_and_drop() -> None:
+    def in_one_transaction() -> None:
         # one transaction, the detached table locked first: nothing can write to it (by its
         # own name) between the check and the drop, and the drop is journalled with it
         nonlocal counted
@@ -128,8 +131,8 @@ def check_and_drop(
         counted = (int(row[0]), int(row[1])) if row else (-1, -1)
         options.checkpoint("checked")
         if counted != (entry.rows, 0):
-            return  # (rolled back below: nothing was changed)
-        conn.execute(sql.SQL("DROP TABLE {}").format(table))
+            return  # (the transaction ends having changed nothing; the error is raised below)
+        conn.execute(drop_statement(spec, name))
         options.checkpoint("dropped")
         entry.state = "dropped"
         journal_put(conn, entry)
@@ -137,7 +140,7 @@ def check_and_drop(
     try:
         done = under_lock_timeout(
             conn,
-            check_and_drop,
+            in_one_transaction,
             lock_timeout_ms=options.lock_timeout_ms,
             attempts=options.attempts,
         )
