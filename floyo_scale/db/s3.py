@@ -71,7 +71,7 @@ def s3_client(profile: str | None = None) -> Any:
 
 class PendingClient:
     """An S3 client (s3_client's) built in a thread of its own from the moment it is made:
-    boto3's import and client take 0.15-0.2 s of CPU, spent while the run's database work
+    botocore's import and client take 0.15-0.2 s of CPU, spent while the run's database work
     goes on. Every S3 call waits for it; an error building it (an unknown profile) is raised
     by the first call."""
 
